@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Arrows point one way: OCICheckpoint → (NamespaceDump, CgroupDump, MountDump) → Engine → (Images, CShim).
+let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "ocicheckpoint",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ocicheckpoint", targets: ["OCICheckpoint"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+    ],
+    targets: [
+        .target(name: "CShim"),
+        .target(name: "ProcFS", swiftSettings: v5),
+        .target(name: "Images",
+                dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: v5),
+        .target(name: "Engine",
+                dependencies: ["CShim", "Images", "ProcFS", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: v5),
+        .target(name: "NamespaceDump", dependencies: ["Engine", "ProcFS"], swiftSettings: v5),
+        .target(name: "CgroupDump", dependencies: ["Engine", "ProcFS"], swiftSettings: v5),
+        .target(name: "MountDump", dependencies: ["Engine", "ProcFS"], swiftSettings: v5),
+        .executableTarget(
+            name: "OCICheckpoint",
+            dependencies: ["Engine", "NamespaceDump", "CgroupDump", "MountDump",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: v5),
+        .testTarget(name: "ProcFSTests", dependencies: ["ProcFS", "NamespaceDump", "CgroupDump", "MountDump"],
+                    swiftSettings: v5),
+        .testTarget(name: "ImagesTests", dependencies: ["Images"], swiftSettings: v5),
+        .testTarget(name: "EngineTests",
+                    dependencies: ["Engine", "NamespaceDump", "CgroupDump", "MountDump"],
+                    swiftSettings: v5),
+        .testTarget(name: "WorkloadTests", dependencies: ["Images"],
+                    exclude: ["Workloads"], swiftSettings: v5),
+    ]
+)

@@ -1,0 +1,211 @@
+import Foundation
+import Images
+import ProcFS
+
+public struct DumpOptions {
+    public var imagesDir: String
+    public var leaveRunning = false
+    public var shellJob = false
+    public init(imagesDir: String) { self.imagesDir = imagesDir }
+}
+
+/// Dumps a process tree: freeze, collect, write images, then resume or kill. A failure at
+/// any point resumes every task as it was and leaves no inventory.img, so an incomplete
+/// image directory never looks complete.
+public enum Dumper {
+    public static func dump(pid: Int32, options: DumpOptions, log: Log) throws -> DumpStatsEntry {
+        let images = ImageDirectory(path: options.imagesDir)
+        try prepare(images)
+        let freezeStart = DispatchTime.now()
+        let tree = try FrozenTree.freeze(root: pid)
+        var stats = DumpStatsEntry()
+        stats.memwriteTime = 0
+        stats.pagesLazy = 0
+        stats.frozenTime = 0
+        stats.memdumpTime = 0
+        stats.freezingTime = micros(since: freezeStart)
+        let frozenStart = DispatchTime.now()
+        log.info("seized \(tree.processes.count) processes in \(stats.freezingTime) us")
+        do {
+            try FaultPoint.dumpAfterSeize.check()
+            try checkSessions(tree, shellJob: options.shellJob)
+            let memStats = try collect(tree, images: images, log: log, memdumpTime: &stats.memdumpTime)
+            stats.pagesScanned = memStats.pagesScanned
+            stats.pagesWritten = memStats.pagesWritten
+            stats.pagesSkippedParent = 0
+            try FaultPoint.dumpAfterMemory.check()
+            stats.frozenTime = micros(since: frozenStart)
+            var s = StatsEntry()
+            s.dump = stats
+            try images.write("stats-dump", .stats, [s])
+            // The inventory is written last: its presence marks a complete dump.
+            try images.write("inventory.img", .inventory, [inventory(tree)])
+            try syncDirectory(images.path)
+        } catch {
+            log.error("\(error)")
+            tree.release()
+            log.info("released every task; the tree keeps running")
+            throw error
+        }
+        if options.leaveRunning { tree.release() } else { tree.kill() }
+        stats.frozenTime = micros(since: frozenStart)
+        return stats
+    }
+
+    private static func prepare(_ images: ImageDirectory) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: images.path, isDirectory: &isDir), isDir.boolValue else {
+            throw CheckpointError(.invalidArgument, "image directory \(images.path): does not exist or is not a directory")
+        }
+        guard access(images.path, W_OK) == 0 else {
+            throw CheckpointError(.invalidArgument, "image directory \(images.path): not writable (\(Errno.describe(errno)))")
+        }
+        if images.exists("inventory.img") && unlink(images.file("inventory.img")) != 0 {
+            throw CheckpointError.errno("remove old \(images.file("inventory.img"))")
+        }
+    }
+
+    /// Sessions and groups must be led from inside the tree, unless the caller says the
+    /// tree is a shell job (then it joins the restorer's session and group).
+    private static func checkSessions(_ tree: FrozenTree, shellJob: Bool) throws {
+        guard !shellJob else { return }
+        let pids = Set(tree.processes.map(\.pid))
+        for p in tree.processes where !p.isZombie {
+            if !pids.contains(p.stat.session) {
+                throw CheckpointError(.unsupported, "pid \(p.pid): its session leader \(p.stat.session) is outside the dumped tree (dump with --shell-job, or make the tree call setsid)")
+            }
+            if !pids.contains(p.stat.pgrp) {
+                throw CheckpointError(.unsupported, "pid \(p.pid): its process group leader \(p.stat.pgrp) is outside the dumped tree (dump with --shell-job)")
+            }
+        }
+    }
+
+    private static func collect(_ tree: FrozenTree, images: ImageDirectory, log: Log, memdumpTime: inout UInt32) throws -> MemoryStats {
+        let files = FileTableDump()
+        let memory = MemoryDump(images: images, files: files)
+        var namespaces = NamespaceIDs()
+        var pstree: [PstreeEntry] = []
+        var memTime: UInt64 = 0
+        for p in tree.processes {
+            var entry = PstreeEntry()
+            entry.pid = UInt32(p.pid)
+            entry.ppid = p.pid == tree.root.pid ? 0 : UInt32(p.stat.ppid)
+            entry.pgid = UInt32(p.stat.pgrp)
+            entry.sid = UInt32(p.stat.session)
+            entry.threads = p.isZombie ? [UInt32(p.pid)] : p.threads.map { UInt32($0) }
+            pstree.append(entry)
+            if p.isZombie {
+                try images.write("core-\(p.pid).img", .core, [TaskDump.zombie(p)])
+                continue
+            }
+            let status = try TaskStatus.read(pid: p.pid, tid: nil)
+            let firstAreas = try ProcMaps.parse(maps: readProcFile("/proc/\(p.pid)/maps"))
+            let probe = try ProcessProbe(pid: p.pid, threads: p.threads, areas: firstAreas)
+            let task: TaskDump
+            do {
+                task = try TaskDump.collect(p, status: status, probe: probe)
+                try probe.finish(mainThread: p.pid)
+            } catch {
+                probe.abandon(mainThread: p.pid)
+                throw error
+            }
+            for (tid, core) in task.cores { try images.write("core-\(tid).img", .core, [core]) }
+            try images.write("sigacts-\(p.pid).img", .sigacts, task.sigactions)
+            try images.write("ids-\(p.pid).img", .ids, [try namespaces.ids(for: p.pid)])
+            try images.write("fdinfo-\(p.pid).img", .fdinfo, try files.dump(pid: p.pid))
+            try images.write("fs-\(p.pid).img", .fs, [fsEntry(p.pid, status: status, files: files)])
+
+            let memStart = DispatchTime.now()
+            let areas = try ProcMaps.read(pid: p.pid)
+            let vmas = try memory.dump(pid: p.pid, areas: areas)
+            memTime += UInt64(micros(since: memStart))
+            try images.write("mm-\(p.pid).img", .mm, [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
+            log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
+        }
+        try files.write(to: images)
+        try images.write("pstree.img", .pstree, pstree)
+        memdumpTime = UInt32(min(memTime, UInt64(UInt32.max)))
+        return memory.stats
+    }
+
+    private static func fsEntry(_ pid: Int32, status: TaskStatus, files: FileTableDump) throws -> FsEntry {
+        var fs = FsEntry()
+        fs.cwdID = files.pathEntry(try ProcTree.link("/proc/\(pid)/cwd"), flags: UInt32(O_RDONLY | O_DIRECTORY))
+        fs.rootID = files.pathEntry(try ProcTree.link("/proc/\(pid)/root"), flags: UInt32(O_RDONLY | O_DIRECTORY))
+        fs.umask = status.umask
+        return fs
+    }
+
+    private static func mmEntry(_ p: FrozenTree.Process, brk: UInt64, dumpable: UInt32, vmas: [VmaEntry], files: FileTableDump) throws -> MmEntry {
+        let s = p.stat
+        var mm = MmEntry()
+        mm.mmStartCode = s.startCode; mm.mmEndCode = s.endCode
+        mm.mmStartData = s.startData; mm.mmEndData = s.endData
+        mm.mmStartStack = s.startStack; mm.mmStartBrk = s.startBrk; mm.mmBrk = brk
+        mm.mmArgStart = s.argStart; mm.mmArgEnd = s.argEnd
+        mm.mmEnvStart = s.envStart; mm.mmEnvEnd = s.envEnd
+        let exe = try ProcTree.link("/proc/\(p.pid)/exe")
+        if exe.hasSuffix(" (deleted)") {
+            throw CheckpointError(.unsupported, "pid \(p.pid): its executable \(exe) was deleted")
+        }
+        mm.exeFileID = files.pathEntry(exe)
+        guard let auxv = FileManager.default.contents(atPath: "/proc/\(p.pid)/auxv") else {
+            throw CheckpointError.errno("read /proc/\(p.pid)/auxv")
+        }
+        mm.mmSavedAuxv = auxv.withUnsafeBytes { raw in (0..<(auxv.count / 8)).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
+        mm.vmas = vmas
+        mm.dumpable = Int32(dumpable)
+        return mm
+    }
+
+    private static func inventory(_ tree: FrozenTree) throws -> InventoryEntry {
+        var inv = InventoryEntry()
+        inv.imgVersion = 2
+        inv.fdinfoPerID = true
+        var ns = NamespaceIDs()
+        inv.rootIds = try ns.ids(for: tree.root.pid)
+        inv.nsPerID = false
+        inv.lsmtype = .noLsm
+        var ts = Glibc.timespec()
+        clock_gettime(CLOCK_BOOTTIME, &ts)
+        inv.dumpUptime = UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec / 1000)
+        return inv
+    }
+
+    private static func syncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { throw CheckpointError.errno("open image directory \(path)") }
+        defer { close(fd) }
+        if fsync(fd) != 0 { throw CheckpointError.errno("fsync image directory \(path)") }
+    }
+}
+
+/// Task kobject ids for ids-PID.img: per-process ids for mm, files, fs and sighand, and a
+/// small id per namespace inode, as CRIU numbers them.
+struct NamespaceIDs {
+    private var byInode: [UInt64: UInt32] = [:]
+
+    private mutating func id(_ pid: Int32, _ kind: String) -> UInt32? {
+        guard let link = try? ProcTree.link("/proc/\(pid)/ns/\(kind)"),
+              let open = link.firstIndex(of: "["), let close = link.firstIndex(of: "]"),
+              let inode = UInt64(link[link.index(after: open)..<close]) else { return nil }
+        if let id = byInode[inode] { return id }
+        let id = UInt32(byInode.count + 1)
+        byInode[inode] = id
+        return id
+    }
+
+    mutating func ids(for pid: Int32) throws -> TaskKobjIdsEntry {
+        var e = TaskKobjIdsEntry()
+        e.vmID = UInt32(pid); e.filesID = UInt32(pid); e.fsID = UInt32(pid); e.sighandID = UInt32(pid)
+        if let v = id(pid, "pid") { e.pidNsID = v }
+        if let v = id(pid, "net") { e.netNsID = v }
+        if let v = id(pid, "ipc") { e.ipcNsID = v }
+        if let v = id(pid, "uts") { e.utsNsID = v }
+        if let v = id(pid, "mnt") { e.mntNsID = v }
+        if let v = id(pid, "user") { e.userNsID = v }
+        if let v = id(pid, "cgroup") { e.cgroupNsID = v }
+        if let v = id(pid, "time") { e.timeNsID = v }
+        return e
+    }
+}

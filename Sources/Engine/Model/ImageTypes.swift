@@ -1,0 +1,42 @@
+import Images
+
+// The generated types keep CRIU's message names; the engine uses Swift names for them.
+public typealias InventoryEntry = inventory_entry
+public typealias PstreeEntry = pstree_entry
+public typealias CoreEntry = core_entry
+public typealias TaskCoreEntry = task_core_entry
+public typealias ThreadCoreEntry = thread_core_entry
+public typealias TaskKobjIdsEntry = task_kobj_ids_entry
+public typealias ThreadInfoX86 = thread_info_x86
+public typealias UserX86RegsEntry = user_x86_regs_entry
+public typealias UserX86FpregsEntry = user_x86_fpregs_entry
+public typealias UserX86XsaveEntry = user_x86_xsave_entry
+public typealias ThreadSasEntry = thread_sas_entry
+public typealias TaskTimersEntry = task_timers_entry
+public typealias ItimerEntry = itimer_entry
+public typealias TaskRlimitsEntry = task_rlimits_entry
+public typealias RlimitEntry = rlimit_entry
+public typealias SignalQueueEntry = signal_queue_entry
+public typealias SiginfoEntry = siginfo_entry
+public typealias SaEntry = sa_entry
+public typealias CredsEntry = creds_entry
+public typealias RseqEntry = rseq_entry
+public typealias SeccompMode = seccomp_mode
+public typealias MmEntry = mm_entry
+public typealias VmaEntry = vma_entry
+public typealias PagemapHead = pagemap_head
+public typealias PagemapEntry = pagemap_entry
+public typealias FileEntry = file_entry
+public typealias FdinfoEntry = fdinfo_entry
+public typealias FdType = fd_types
+public typealias RegFileEntry = reg_file_entry
+public typealias FownEntry = fown_entry
+public typealias PipeEntry = pipe_entry
+public typealias PipeDataEntry = pipe_data_entry
+public typealias FifoEntry = fifo_entry
+public typealias FsEntry = fs_entry
+public typealias RemapFilePathEntry = remap_file_path_entry
+public typealias GhostFileEntry = ghost_file_entry
+public typealias StatsEntry = stats_entry
+public typealias DumpStatsEntry = dump_stats_entry
+public typealias RestoreStatsEntry = restore_stats_entry

@@ -1,0 +1,164 @@
+import Foundation
+import CShim
+import Images
+
+/// Open files, pipes and shared memory objects, made once in the restorer's own process.
+/// Restored tasks take them with pidfd_getfd(2), so an open file description shared by
+/// several fds or processes before the dump is shared again after it.
+final class RestoreResources {
+    private(set) var fds: [UInt32: Int32] = [:]       // file id -> our fd
+    private(set) var shmemFds: [UInt64: Int32] = [:]  // shmid -> our fd on the shmem object
+    private var pipes: [UInt32: (read: Int32, write: Int32)] = [:]
+    private var fifoHolders: [UInt32: Int32] = [:]   // pipe id -> read-write FIFO holder
+    private var mappings: [(UnsafeMutableRawPointer, Int)] = []
+    private var ghostPaths: [String] = []
+    let images: CheckpointImages
+
+    init(images: CheckpointImages) { self.images = images }
+
+    deinit {
+        for fd in fds.values { close(fd) }
+        for fd in shmemFds.values { close(fd) }
+        for (r, w) in pipes.values { close(r); close(w) }
+        for fd in fifoHolders.values { close(fd) }
+        for (p, n) in mappings { munmap(p, n) }
+    }
+
+    /// Our fd for file `id`, opened on first use.
+    func fd(for id: UInt32) throws -> Int32 {
+        if let fd = fds[id] { return fd }
+        guard let file = images.files[id] else { throw CheckpointError(.image, "files.img: no file with id \(id)") }
+        let fd: Int32
+        switch file.type {
+        case .reg: fd = try openRegular(file.reg, ghost: images.ghosts[id])
+        case .pipe: fd = try pipeEnd(file.pipe)
+        case .fifo: fd = try openFifo(file.fifo)
+        default: throw CheckpointError(.unsupported, "file id \(id): type \(file.type) cannot be restored yet")
+        }
+        fds[id] = fd
+        return fd
+    }
+
+    private static let openOnly = UInt32(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
+
+    private func openRegular(_ reg: RegFileEntry, ghost: (GhostFileEntry, Data)?) throws -> Int32 {
+        var path = reg.name
+        if let (g, content) = ghost {
+            // A deleted-but-open file: recreate it beside its old name, open it, unlink it.
+            path = reg.name + ".ocicheckpoint-ghost-\(getpid())-\(reg.id)"
+            let tmp = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode_t(g.mode & 0o7777))
+            if tmp < 0 { throw CheckpointError.errno("recreate deleted file \(reg.name) as \(path)") }
+            let ok = content.withUnsafeBytes { write(tmp, $0.baseAddress, content.count) } == content.count
+            fchown(tmp, g.uid, g.gid)
+            close(tmp)
+            if !ok { unlink(path); throw CheckpointError.errno("write deleted file \(reg.name)") }
+        }
+        let fd = open(path, Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC)
+        let err = errno
+        if ghost != nil { unlink(path) }
+        if fd < 0 { throw CheckpointError.errno("open \(reg.name)", err) }
+        if reg.pos != 0 && lseek(fd, off_t(reg.pos), SEEK_SET) < 0 {
+            close(fd)
+            throw CheckpointError.errno("seek \(reg.name) to \(reg.pos)")
+        }
+        return fd
+    }
+
+    private func pipeEnd(_ p: PipeEntry) throws -> Int32 {
+        if pipes[p.pipeID] == nil {
+            var ends: [Int32] = [0, 0]
+            let r = ends.withUnsafeMutableBufferPointer { oc_syscall(293 /* pipe2 */, Int(bitPattern: $0.baseAddress), Int(O_CLOEXEC), 0, 0, 0, 0) }
+            if r != 0 { throw CheckpointError.errno("pipe2 for pipe \(p.pipeID)", Int32(-r)) }
+            pipes[p.pipeID] = (ends[0], ends[1])
+            if let data = images.pipeData[p.pipeID] { try fill(ends[1], data, "pipe \(p.pipeID)") }
+        }
+        let pair = pipes[p.pipeID]!
+        let accMode = Int32(p.flags) & O_ACCMODE
+        let fd = fcntl(accMode == O_WRONLY ? pair.write : pair.read, F_DUPFD_CLOEXEC, 0)
+        if fd < 0 { throw CheckpointError.errno("dup pipe \(p.pipeID)") }
+        if fcntl(fd, F_SETFL, Int32(bitPattern: p.flags) & ~O_ACCMODE) != 0 { throw CheckpointError.errno("set flags of pipe \(p.pipeID)") }
+        return fd
+    }
+
+    private func openFifo(_ f: FifoEntry) throws -> Int32 {
+        guard let regFile = images.files[f.regfID], regFile.type == .reg else {
+            throw CheckpointError(.image, "files.img: FIFO \(f.id) names no path entry")
+        }
+        let reg = regFile.reg
+        // One read-write holder per FIFO keeps its buffer alive and lets the final opens
+        // (through /proc, with the dumped access mode) proceed without blocking.
+        if fifoHolders[f.pipeID] == nil {
+            let holder = open(reg.name, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+            if holder < 0 { throw CheckpointError.errno("open FIFO \(reg.name)") }
+            fifoHolders[f.pipeID] = holder
+            if let data = images.fifoData[f.pipeID] { try fill(holder, data, "FIFO \(reg.name)") }
+        }
+        let fd = open("/proc/self/fd/\(fifoHolders[f.pipeID]!)", (Int32(bitPattern: reg.flags) & ~Int32(bitPattern: Self.openOnly)) | O_CLOEXEC)
+        if fd < 0 { throw CheckpointError.errno("open FIFO \(reg.name)") }
+        return fd
+    }
+
+    private func fill(_ fd: Int32, _ data: Data, _ what: String) throws {
+        _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, Int32(max(data.count, 4096)))
+        let n = data.withUnsafeBytes { write(fd, $0.baseAddress, data.count) }
+        if n != data.count { throw CheckpointError.errno("refill \(what) with \(data.count) bytes") }
+    }
+
+    /// Our fd on a new shared memory object for `shmid`, `size` bytes, filled from its
+    /// pagemap. Opened through map_files, it is the same kind of object as MAP_SHARED|MAP_ANONYMOUS.
+    func shmemFd(_ shmid: UInt64, size: Int, pages: PagesImage) throws -> Int32 {
+        if let fd = shmemFds[shmid] { return fd }
+        guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED else {
+            throw CheckpointError.errno("mmap \(size) bytes of shared memory for shmid \(shmid)")
+        }
+        mappings.append((base, size))
+        if let s = images.shmem[shmid] {
+            var offset = 0
+            for run in s.runs {
+                let len = Int(run.nrPages) * 4096
+                guard Int(run.vaddr) + len <= size else {
+                    throw CheckpointError(.image, "pagemap-shmem-\(shmid).img: run at \(run.vaddr) beyond the object's \(size) bytes")
+                }
+                try pages.copy(id: s.pagesID, offset: offset, count: len, to: base + Int(run.vaddr))
+                offset += len
+            }
+        }
+        let start = UInt(bitPattern: base), end = start + UInt(size)
+        let fd = open("/proc/self/map_files/\(String(start, radix: 16))-\(String(end, radix: 16))", O_RDWR | O_CLOEXEC)
+        if fd < 0 { throw CheckpointError.errno("open map_files of shared memory for shmid \(shmid)") }
+        shmemFds[shmid] = fd
+        return fd
+    }
+}
+
+/// The pages-N.img files, mapped read-only: restored memory is copied from the page cache
+/// straight into the task.
+final class PagesImage {
+    private var maps: [UInt32: (UnsafeRawPointer, Int)] = [:]
+    let dir: ImageDirectory
+
+    init(dir: ImageDirectory) { self.dir = dir }
+
+    deinit { for (p, n) in maps.values { munmap(UnsafeMutableRawPointer(mutating: p), n) } }
+
+    func base(_ id: UInt32) throws -> UnsafeRawPointer? {
+        if let m = maps[id] { return m.0 }
+        let path = dir.file("pages-\(id).img")
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw CheckpointError.errno("open \(path)") }
+        defer { close(fd) }
+        var st = stat()
+        fstat(fd, &st)
+        if st.st_size == 0 { return nil }
+        guard let p = mmap(nil, Int(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED else {
+            throw CheckpointError.errno("mmap \(path)")
+        }
+        maps[id] = (UnsafeRawPointer(p), Int(st.st_size))
+        return UnsafeRawPointer(p)
+    }
+
+    func copy(id: UInt32, offset: Int, count: Int, to destination: UnsafeMutableRawPointer) throws {
+        guard let b = try base(id) else { throw CheckpointError(.image, "pages-\(id).img is empty") }
+        destination.copyMemory(from: b + offset, byteCount: count)
+    }
+}

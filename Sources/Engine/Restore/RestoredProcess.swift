@@ -1,0 +1,206 @@
+import Foundation
+import CShim
+import Images
+import ProcFS
+
+/// One process being rebuilt. It starts as a stopped stub: a page of code (`syscall; int3`)
+/// at `stub`, in a hole of the dumped layout, through which every syscall is injected.
+final class RestoredProcess {
+    let image: CheckpointImages.Process
+    var pid: Int32 { image.pid }
+    let stub: UInt64
+    static let stubSize: UInt64 = 16384
+    /// Scratch data inside the stub for syscall arguments.
+    var data: UInt64 { stub + 256 }
+    private(set) var memory: RemoteMemory
+    private(set) var threads: [Int32]
+
+    init(image: CheckpointImages.Process, stub: UInt64) throws {
+        self.image = image
+        self.stub = stub
+        memory = try RemoteMemory(pid: image.pid)
+        threads = [image.pid]
+    }
+
+    @discardableResult
+    func call(_ what: @autoclosure () -> String, on tid: Int32? = nil, _ nr: Int, _ args: UInt64...) throws -> UInt64 {
+        let injector = try SyscallInjector(tid: tid ?? pid, codeAddress: stub)
+        return try injector.call("\(what()) in pid \(pid)", nr, args: args)
+    }
+
+    func put(_ bytes: [UInt8], at offset: UInt64 = 0) throws -> UInt64 {
+        try memory.write(data + offset, bytes)
+        return data + offset
+    }
+
+    func put<T>(value: T, at offset: UInt64 = 0) throws -> UInt64 {
+        var v = value
+        return try put(withUnsafeBytes(of: &v) { Array($0) }, at: offset)
+    }
+
+    // MARK: - The stub's inheritance from the restorer
+
+    /// Drops what the stub inherited from the restorer: its rseq registration, fds and
+    /// every mapping but the stub and the vdso/vvar areas (which are moved, not made).
+    func cleanInheritance() throws {
+        if let conf = try? Ptrace(pid).rseqConfiguration(), conf.rseq_abi_pointer != 0 {
+            try call("rseq unregister", SyscallNumber.rseq, conf.rseq_abi_pointer, UInt64(conf.rseq_abi_size), 1, UInt64(conf.signature))
+        }
+        try call("close_range", SyscallNumber.closeRange, 0, UInt64(UInt32.max), 0)
+        let keep = try ProcMaps.parse(maps: readProcFile("/proc/\(pid)/maps"))
+            .filter { $0.start < Self.taskSize && ($0.isSpecial || ($0.start >= stub && $0.end <= stub + Self.stubSize)) }
+            .map { ($0.start, $0.end) }.sorted { $0.0 < $1.0 }
+        var cursor: UInt64 = 0
+        for (start, end) in keep + [(Self.taskSize, Self.taskSize)] {
+            if start > cursor { try call("munmap \(cursor.hex)-\(start.hex)", SyscallNumber.munmap, cursor, start - cursor) }
+            cursor = max(cursor, end)
+            if cursor >= Self.taskSize { break }
+        }
+    }
+
+    static let taskSize: UInt64 = 0x7fff_ffff_f000
+
+    // MARK: - Tree
+
+    /// clone3 with set_tid inside this process: the child starts as a copy of this stub.
+    func createChild(pid child: Int32, thread: Bool = false) throws {
+        // CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
+        let flags: UInt64 = thread ? 0x5_0f00 : 0
+        let tidArray = try put(value: child, at: 512)
+        var args = oc_clone_args()
+        args.flags = flags
+        args.exit_signal = thread ? 0 : UInt64(SIGCHLD)
+        args.set_tid = tidArray
+        args.set_tid_size = 1
+        let argsAddr = try put(value: args, at: 0)
+        let got: UInt64
+        do {
+            got = try call("clone3 set_tid=\(child)", SyscallNumber.clone3, argsAddr, UInt64(MemoryLayout<oc_clone_args>.size))
+        } catch let e as CheckpointError where e.message.contains("errno \(EEXIST))") {
+            throw CheckpointError(.busy, "pid \(child) is in use: cannot restore a task with that pid")
+        }
+        guard Int32(truncatingIfNeeded: got) == child else {
+            throw CheckpointError(.invalidState, "clone3 in pid \(pid) made task \(got), wanted \(child)")
+        }
+        while true {
+            guard let ev = try TaskEvent.wait(child) else { continue }
+            if case .stopped = ev { break }
+            throw CheckpointError(.invalidState, "new task \(child) did not stop after clone3 (\(ev))")
+        }
+        if thread { threads.append(child) }
+    }
+
+    // MARK: - Memory
+
+    /// Moves vvar, vvar_vclock and vdso to their dumped addresses, keeping their order.
+    func moveSpecialAreas() throws {
+        let current = try ProcMaps.parse(maps: readProcFile("/proc/\(pid)/maps"))
+            .filter { $0.path == "[vdso]" || $0.path == "[vvar]" || $0.path == "[vvar_vclock]" }
+            .sorted { $0.start < $1.start }
+        let wanted = image.mm.vmas.filter { $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }.sorted { $0.start < $1.start }
+        guard current.count == wanted.count, zip(current, wanted).allSatisfy({ $0.size == $1.end - $1.start }) else {
+            throw CheckpointError(.unsupported, "pid \(pid): the vdso/vvar layout of this kernel (\(current.map { "\($0.path) \($0.size)" })) differs from the dumped one")
+        }
+        if zip(current, wanted).allSatisfy({ $0.start == $1.start }) { return }
+        // Via a temporary place that overlaps neither the old nor the new addresses.
+        let total = (current.last!.end - current.first!.start)
+        var temp = stub + Self.stubSize + 0x10_0000
+        let lowest = min(current.first!.start, wanted.first!.start), highest = max(current.last!.end, wanted.last!.end)
+        if temp + total > lowest && temp < highest { temp = highest + 0x10_0000 }
+        var moved: [(UInt64, UInt64)] = []
+        for area in current {
+            let to = temp + (area.start - current.first!.start)
+            try call("mremap \(area.path)", SyscallNumber.mremap, area.start, area.size, area.size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, to)
+            moved.append((to, area.size))
+        }
+        for ((from, size), target) in zip(moved, wanted) {
+            try call("mremap to \(target.start.hex)", SyscallNumber.mremap, from, size, size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, target.start)
+        }
+    }
+
+    /// Maps every dumped area at its address and copies the saved pages in.
+    func buildMemory(resources: RestoreResources, pages: PagesImage, pidfd: Int32) throws {
+        var writableForNow: [VmaEntry] = []
+        for vma in image.mm.vmas where vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall) == 0 {
+            let len = vma.end - vma.start
+            var prot = vma.prot
+            var flags = Int32(bitPattern: vma.flags) | MAP_FIXED
+            var fd: UInt64 = UInt64.max
+            var targetFd: Int32? = nil
+            if vma.status & VmaStatus.anonShared != 0 {
+                let size = image.mm.vmas.filter { $0.shmid == vma.shmid && $0.status & VmaStatus.anonShared != 0 }
+                    .map { Int($0.pgoff + $0.end - $0.start) }.max()!
+                let ours = try resources.shmemFd(vma.shmid, size: size, pages: pages)
+                targetFd = try takeFd(ours, pidfd: pidfd)
+                flags &= ~MAP_ANONYMOUS
+            } else if vma.status & (VmaStatus.filePrivate | VmaStatus.fileShared) != 0 {
+                targetFd = try takeFd(try resources.fd(for: UInt32(vma.shmid)), pidfd: pidfd)
+            } else {
+                flags |= MAP_ANONYMOUS
+            }
+            if let t = targetFd { fd = UInt64(t) }
+            if vma.status & VmaStatus.anonShared == 0 && vma.prot & UInt32(PROT_WRITE) == 0 && hasPages(in: vma) {
+                prot |= UInt32(PROT_WRITE)
+                writableForNow.append(vma)
+            }
+            let offset = (vma.status & VmaStatus.anonPrivate != 0) ? 0 : vma.pgoff
+            let got = try call("mmap \(vma.start.hex)-\(vma.end.hex)", SyscallNumber.mmap, vma.start, len, UInt64(prot), UInt64(UInt32(bitPattern: flags)), fd, offset)
+            if got != vma.start { throw CheckpointError(.invalidState, "pid \(pid): mmap at \(vma.start.hex) landed at \(got.hex)") }
+            if let t = targetFd { try call("close", SyscallNumber.close, UInt64(t)) }
+        }
+        try copyPages(pages)
+        for vma in writableForNow {
+            try call("mprotect \(vma.start.hex)", SyscallNumber.mprotect, vma.start, vma.end - vma.start, UInt64(vma.prot))
+        }
+    }
+
+    private func hasPages(in vma: VmaEntry) -> Bool {
+        image.pagemap.contains { $0.vaddr < vma.end && $0.vaddr + $0.nrPages * 4096 > vma.start }
+    }
+
+    private func copyPages(_ pages: PagesImage) throws {
+        guard !image.pagemap.isEmpty, let base = try pages.base(image.pagesID) else { return }
+        let ranges = image.pagemap.map { ($0.vaddr, Int($0.nrPages) * 4096) }
+        try memory.copyIn(ranges, from: base)
+    }
+
+    // MARK: - Files
+
+    /// Our fd `ours` as a new fd in this process (lowest free number); the caller closes it.
+    func takeFd(_ ours: Int32, pidfd: Int32) throws -> Int32 {
+        Int32(truncatingIfNeeded: try call("pidfd_getfd \(ours)", SyscallNumber.pidfdGetfd, UInt64(pidfd), UInt64(ours), 0))
+    }
+
+    /// A pidfd of the restorer, placed above every fd the image uses.
+    func openRestorerPidfd() throws -> Int32 {
+        let fd = Int32(truncatingIfNeeded: try call("pidfd_open", SyscallNumber.pidfdOpen, UInt64(getpid()), 0))
+        let high = (image.fds.map { Int32($0.fd) }.max() ?? 2) + 1
+        let moved = Int32(truncatingIfNeeded: try call("fcntl F_DUPFD_CLOEXEC", SyscallNumber.fcntl, UInt64(fd), UInt64(F_DUPFD_CLOEXEC), UInt64(high)))
+        try call("close", SyscallNumber.close, UInt64(fd))
+        return moved
+    }
+
+    func installFiles(resources: RestoreResources, pidfd: Int32) throws {
+        for e in image.fds {
+            let ours = try resources.fd(for: e.id)
+            let t = try takeFd(ours, pidfd: pidfd)
+            let cloexec = e.flags & UInt32(FD_CLOEXEC) != 0
+            if t == Int32(e.fd) {
+                if !cloexec { try call("fcntl F_SETFD", SyscallNumber.fcntl, UInt64(t), UInt64(F_SETFD), 0) }
+            } else {
+                try call("dup3 to fd \(e.fd)", SyscallNumber.dup3, UInt64(t), UInt64(e.fd), cloexec ? UInt64(O_CLOEXEC) : 0)
+                try call("close", SyscallNumber.close, UInt64(t))
+            }
+        }
+        let cwd = try takeFd(try resources.fd(for: image.fs.cwdID), pidfd: pidfd)
+        if let root = resources.images.files[image.fs.rootID], root.reg.name != "/" {
+            let r = try takeFd(try resources.fd(for: image.fs.rootID), pidfd: pidfd)
+            try call("fchdir root", SyscallNumber.fchdir, UInt64(r))
+            try call("chroot", SyscallNumber.chroot, try put(Array(".".utf8) + [0], at: 1024))
+            try call("close", SyscallNumber.close, UInt64(r))
+        }
+        try call("fchdir cwd", SyscallNumber.fchdir, UInt64(cwd))
+        try call("close", SyscallNumber.close, UInt64(cwd))
+        try call("umask", SyscallNumber.umask, UInt64(image.fs.umask))
+    }
+}

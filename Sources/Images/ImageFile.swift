@@ -1,0 +1,135 @@
+import Foundation
+import SwiftProtobuf
+
+/// An error reading or writing one image file; names the file and the reason.
+public struct ImageError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public init(_ path: String, _ reason: String) { self.path = path; self.reason = reason }
+    public var description: String { "image \(path): \(reason)" }
+}
+
+/// Writes one CRIU image: the magic header, then `[u32 size][protobuf]` records,
+/// optionally followed by raw payload bytes (pipe data, ghost file contents).
+public final class ImageWriter {
+    public let path: String
+    private let handle: FileHandle
+    private var buffer = Data()
+    private var closed = false
+
+    public init(path: String, magic: ImageMagic) throws {
+        self.path = path
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw ImageError(path, "cannot create (\(String(cString: strerror(errno))))")
+        }
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        for word in magic.header { appendU32(word) }
+    }
+
+    public func append<M: SwiftProtobuf.Message>(_ message: M) throws {
+        guard !closed else { throw ImageError(path, "append after close") }
+        let bytes: Data
+        do { bytes = try message.serializedBytes() } catch {
+            // Most often a proto2 `required` field left unset: CRIU would reject the record too.
+            throw ImageError(path, "cannot encode \(M.protoMessageName): \(error)")
+        }
+        appendU32(UInt32(bytes.count))
+        buffer.append(bytes)
+        if buffer.count > 1 << 20 { try flush() }
+    }
+
+    public func appendRaw(_ bytes: Data) throws {
+        guard !closed else { throw ImageError(path, "append after close") }
+        buffer.append(bytes)
+        if buffer.count > 1 << 20 { try flush() }
+    }
+
+    private func appendU32(_ v: UInt32) {
+        withUnsafeBytes(of: v.littleEndian) { buffer.append(contentsOf: $0) }
+    }
+
+    private func flush() throws {
+        guard !buffer.isEmpty else { return }
+        do { try handle.write(contentsOf: buffer) } catch {
+            throw ImageError(path, "write failed: \(error.localizedDescription)")
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes, fsyncs and closes. An image is complete only after this returns.
+    public func close() throws {
+        guard !closed else { return }
+        closed = true
+        try flush()
+        do { try handle.synchronize(); try handle.close() } catch {
+            throw ImageError(path, "fsync/close failed: \(error.localizedDescription)")
+        }
+    }
+}
+
+/// Reads one CRIU image written by `ImageWriter` (or by CRIU).
+public struct ImageReader {
+    public let path: String
+    private let data: Data
+    public private(set) var offset: Int
+
+    public init(path: String, magic: ImageMagic) throws {
+        self.path = path
+        guard let d = FileManager.default.contents(atPath: path) else {
+            throw ImageError(path, "cannot read (\(String(cString: strerror(errno))))")
+        }
+        data = d
+        offset = 0
+        for expected in magic.header {
+            guard let word = readU32() else { throw ImageError(path, "truncated header") }
+            guard word == expected else {
+                throw ImageError(path, String(format: "bad magic 0x%08x, expected 0x%08x", word, expected))
+            }
+        }
+    }
+
+    private mutating func readU32() -> UInt32? {
+        guard offset + 4 <= data.count else { return nil }
+        var v: UInt32 = 0
+        _ = withUnsafeMutableBytes(of: &v) { data.copyBytes(to: $0, from: (data.startIndex + offset)..<(data.startIndex + offset + 4)) }
+        offset += 4
+        return UInt32(littleEndian: v)
+    }
+
+    public var atEnd: Bool { offset >= data.count }
+
+    /// The next record, or nil at the end of the file.
+    public mutating func next<M: SwiftProtobuf.Message>(_ type: M.Type) throws -> M? {
+        if atEnd { return nil }
+        guard let size = readU32() else { throw ImageError(path, "truncated record size at offset \(offset)") }
+        let start = data.startIndex + offset
+        guard offset + Int(size) <= data.count else {
+            throw ImageError(path, "truncated record at offset \(offset - 4): \(size) bytes announced, \(data.count - offset) left")
+        }
+        offset += Int(size)
+        do { return try M(serializedBytes: data[start..<(start + Int(size))]) } catch {
+            throw ImageError(path, "corrupt \(M.protoMessageName) record at offset \(offset - Int(size) - 4)")
+        }
+    }
+
+    public mutating func all<M: SwiftProtobuf.Message>(_ type: M.Type) throws -> [M] {
+        var out: [M] = []
+        while let m = try next(type) { out.append(m) }
+        return out
+    }
+
+    /// Exactly one record; an empty image is an error.
+    public mutating func one<M: SwiftProtobuf.Message>(_ type: M.Type) throws -> M {
+        guard let m = try next(type) else { throw ImageError(path, "empty, expected one \(M.protoMessageName)") }
+        return m
+    }
+
+    public mutating func raw(_ count: Int) throws -> Data {
+        guard offset + count <= data.count else {
+            throw ImageError(path, "truncated payload at offset \(offset): \(count) bytes announced")
+        }
+        let start = data.startIndex + offset
+        offset += count
+        return data.subdata(in: start..<(start + count))
+    }
+}

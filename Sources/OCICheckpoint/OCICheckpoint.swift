@@ -1,0 +1,35 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+@main
+struct OCICheckpoint: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        // Installed as `criu` (a symlink), the same commands answer under that name.
+        commandName: (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent } == "criu") ? "criu" : "ocicheckpoint",
+        abstract: "Checkpoint/restore of Linux process trees in CRIU's image format.",
+        subcommands: [Dump.self, Restore.self, Check.self])
+}
+
+/// Options every engine command shares: CRIU's -o and -v.
+struct LogOptions: ParsableArguments {
+    @Option(name: [.customShort("o"), .customLong("log-file")], help: "Log file (relative paths are inside the image directory).")
+    var logFile: String?
+
+    @Option(name: [.customShort("v", allowingJoined: true)], help: "Log level 0..4.")
+    var verbosity: Int = 2
+
+    func log(imagesDir: String) throws -> Log {
+        guard let logFile else { return Log.silent }
+        let path = logFile.hasPrefix("/") ? logFile : (imagesDir as NSString).appendingPathComponent(logFile)
+        return try Log(path: path, level: verbosity)
+    }
+}
+
+/// Runs `body`; an error becomes one line on stderr and exit status 1.
+func OCICheckpoint_run(_ body: () throws -> Void) throws {
+    do { try body() } catch let e as CheckpointError {
+        FileHandle.standardError.write("Error: \(e.message)\n".data(using: .utf8)!)
+        throw ExitCode(1)
+    }
+}
