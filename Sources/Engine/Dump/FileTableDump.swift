@@ -81,14 +81,14 @@ final class FileTableDump {
                 if pipesWithData.insert(UInt64(st.st_ino)).inserted {
                     fifoData.append(try Self.peekPipe(pid: pid, fd: fd, pipeID: f.pipeID))
                 }
-            } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || (mode == S_IFCHR && Self.harmlessDevices.contains(link))) {
-                file.type = .reg
-                file.reg = regEntry(id: id, path: link, flags: flags, pos: info.pos, st: st).reg
-            } else if link.hasPrefix("/") && link.hasSuffix(" (deleted)") && mode == S_IFREG {
-                let path = String(link.dropLast(" (deleted)".count))
+            } else if link.hasPrefix("/") && mode == S_IFREG && st.st_nlink == 0 {
+                let path = link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
                 file.type = .reg
                 file.reg = regEntry(id: id, path: path, flags: flags, pos: info.pos, st: st).reg
                 try addGhost(for: id, pid: pid, fd: fd, st: st)
+            } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || (mode == S_IFCHR && Self.harmlessDevices.contains(link))) {
+                file.type = .reg
+                file.reg = regEntry(id: id, path: link, flags: flags, pos: info.pos, st: st).reg
             } else if mode == S_IFCHR {
                 throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
             } else {

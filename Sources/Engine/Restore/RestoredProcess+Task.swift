@@ -152,7 +152,8 @@ extension RestoredProcess {
         return regs
     }
 
-    /// Zombies: the process exists only to leave its exit status to its parent.
+    /// Zombies: the process exists only to leave its exit status to its parent. The
+    /// injector, as tracer, collects the exit and so hands the zombie to its real parent.
     func becomeZombie() throws {
         let status = image.main.tc.exitCode
         let injector = try SyscallInjector(tid: pid, codeAddress: stub)

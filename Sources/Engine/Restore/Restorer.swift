@@ -52,7 +52,6 @@ public enum Restorer {
             }
             for p in processes.reversed() where p.image.isZombie {
                 try p.becomeZombie()
-                _ = try TaskEvent.wait(p.pid)
             }
             let live = processes.filter { !$0.image.isZombie }
             for p in live { try p.finish() }
