@@ -103,7 +103,7 @@ final class FileTableDump {
         return out
     }
 
-    private func sameDescription(pid: Int32, fd: Int32, key: String) throws -> (id: UInt32, type: FdType)? {
+    private func sameDescription(pid: Int32, fd: Int32, key: String) throws -> (id: UInt32, type: FdTypes)? {
         for c in descriptions[key] ?? [] {
             let r = oc_syscall(SyscallNumber.kcmp, Int(pid), Int(c.pid), 0 /* KCMP_FILE */, Int(fd), Int(c.fd), 0)
             if r < 0 { throw CheckpointError.errno("kcmp pid \(pid) fd \(fd) with pid \(c.pid) fd \(c.fd)", Int32(-r)) }

@@ -206,7 +206,7 @@ final class MemoryDump {
         // fallocate so that a full disk fails here, not with SIGBUS inside the copy.
         let fr = posix_fallocate(fd, 0, off_t(bytes))
         if fr != 0 && fr != EOPNOTSUPP { throw CheckpointError.errno("allocate \(bytes) bytes for \(path)", fr) }
-        guard let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+        guard let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0), base != MAP_FAILED else {
             throw CheckpointError.errno("mmap \(path)")
         }
         defer { munmap(base, bytes) }

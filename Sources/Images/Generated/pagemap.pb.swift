@@ -57,6 +57,7 @@ public nonisolated struct pagemap_entry: Sendable {
   /// Clears the value of `vaddr`. Subsequent reads from it will return its default value.
   public mutating func clearVaddr() {self._vaddr = nil}
 
+  /// Readers before CRIU 4.0 (and Debian's crit) know only field 2, as nr_pages: set both.
   public var compatNrPages: UInt32 {
     get {_compatNrPages ?? 0}
     set {_compatNrPages = newValue}
