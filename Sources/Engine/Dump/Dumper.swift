@@ -83,6 +83,7 @@ public enum Dumper {
     private static func collect(_ tree: FrozenTree, images: ImageDirectory, log: Log, memdumpTime: inout UInt32) throws -> MemoryStats {
         let files = FileTableDump()
         let memory = MemoryDump(images: images, files: files)
+        let seccomp = SeccompDump()
         var namespaces = NamespaceIDs()
         var pstree: [PstreeEntry] = []
         var memTime: UInt64 = 0
@@ -103,7 +104,7 @@ public enum Dumper {
             let probe = try ProcessProbe(pid: p.pid, threads: p.threads, areas: firstAreas)
             let task: TaskDump
             do {
-                task = try TaskDump.collect(p, status: status, probe: probe)
+                task = try TaskDump.collect(p, status: status, probe: probe, seccomp: seccomp)
                 try probe.finish(mainThread: p.pid)
             } catch {
                 probe.abandon(mainThread: p.pid)
@@ -123,6 +124,7 @@ public enum Dumper {
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
         }
         try files.write(to: images)
+        try seccomp.write(to: images)
         try images.write("pstree.img", .pstree, pstree)
         memdumpTime = UInt32(min(memTime, UInt64(UInt32.max)))
         return memory.stats

@@ -14,7 +14,7 @@ struct TaskDump {
     static let taskAlive: UInt32 = 1, taskDead: UInt32 = 2, taskStopped: UInt32 = 3, taskZombie: UInt32 = 6
 
     /// Collects the task and thread state of `process` through `probe` and ptrace.
-    static func collect(_ process: FrozenTree.Process, status: TaskStatus, probe: ProcessProbe) throws -> TaskDump {
+    static func collect(_ process: FrozenTree.Process, status: TaskStatus, probe: ProcessProbe, seccomp: SeccompDump) throws -> TaskDump {
         var out = TaskDump()
         let pid = process.pid
         let main = process.threads[0]
@@ -105,7 +105,14 @@ struct TaskDump {
             priv.signals = try ptrace.pendingSignals(shared: false).map { var s = SiginfoEntry(); s.siginfo = Data($0); return s }
             tcore.signalsP = priv
             tcore.creds = creds(tstatus)
-            tcore.seccompMode = SeccompMode(rawValue: tstatus.seccomp) ?? .disabled
+            switch tstatus.seccomp {
+            case 0: tcore.seccompMode = .disabled
+            case 2:
+                tcore.seccompMode = .filter
+                tcore.seccompFilter = try seccomp.add(tid: tid)
+            default:
+                throw CheckpointError(.unsupported, "tid \(tid) of pid \(pid) runs in seccomp strict mode, which cannot be restored")
+            }
             if let conf = try? ptrace.rseqConfiguration(), conf.rseq_abi_pointer != 0 {
                 var rs = RseqEntry()
                 rs.rseqAbiPointer = conf.rseq_abi_pointer
@@ -160,6 +167,7 @@ struct TaskDump {
         c.capBnd = words(s.capBnd); c.capAmb = words(s.capAmb)
         c.secbits = 0
         c.groups = s.groups
+        c.noNewPrivs = s.noNewPrivs ? 1 : 0
         return c
     }
 }

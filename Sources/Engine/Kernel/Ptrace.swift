@@ -105,6 +105,15 @@ public struct Ptrace {
         return conf
     }
 
+    /// The flags filter `index` was installed with (SECCOMP_FILTER_FLAG_*).
+    public func seccompFlags(_ index: Int) throws -> UInt64 {
+        var meta: (UInt64, UInt64) = (UInt64(index), 0)
+        if oc_ptrace(0x420d /* PTRACE_SECCOMP_GET_METADATA */, tid, UnsafeMutableRawPointer(bitPattern: 16), &meta) < 0 {
+            throw CheckpointError.errno("ptrace seccomp_get_metadata on tid \(tid)")
+        }
+        return meta.1
+    }
+
     /// Seccomp filter `index` as raw sock_filter instructions (8 bytes each), nil past the last.
     public func seccompFilter(_ index: Int) throws -> [UInt8]? {
         let n = oc_ptrace(Ptrace.secompGetFilter, tid, UnsafeMutableRawPointer(bitPattern: index), nil)

@@ -27,6 +27,7 @@ struct CheckpointImages {
     var ghosts: [UInt32: (GhostFileEntry, Data)] = [:]   // by the id of the file they stand for
     /// Shared anonymous memory by shmid: data runs (object offset, pages image offset, length).
     var shmem: [UInt64: (pagesID: UInt32, runs: [PagemapEntry])] = [:]
+    var seccompFilters: [SeccompFilter] = []
 
     init(dir: ImageDirectory) throws {
         self.dir = dir
@@ -62,6 +63,9 @@ struct CheckpointImages {
             for fd in p.fds where files[fd.id] == nil {
                 throw CheckpointError(.image, "image \(dir.file("fdinfo-\(p.pid).img")): fd \(fd.fd) names file id \(fd.id), missing from files.img")
             }
+        }
+        if dir.exists("seccomp.img") {
+            seccompFilters = try dir.readOne("seccomp.img", .seccomp, as: SeccompEntry.self).seccompFilters
         }
         try checkPagesImages()
     }

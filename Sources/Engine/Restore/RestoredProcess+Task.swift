@@ -100,6 +100,27 @@ extension RestoredProcess {
         try restoreCreds(tid, tcore.creds)
     }
 
+    /// Installs the thread's seccomp filters, oldest first. Last of all injected syscalls
+    /// of the thread, since a filter may forbid the ones we use.
+    func restoreSeccomp(_ tid: Int32, filters: [SeccompFilter]) throws {
+        guard let tcore = image.cores[tid]?.threadCore, tcore.seccompMode == .filter else { return }
+        var chain: [SeccompFilter] = []
+        var index: UInt32? = tcore.seccompFilter
+        while let i = index {
+            guard Int(i) < filters.count, chain.count <= filters.count else {
+                throw CheckpointError(.image, "seccomp.img: tid \(tid) names filter \(i), which is not there")
+            }
+            chain.insert(filters[Int(i)], at: 0)
+            index = filters[Int(i)].hasPrev ? filters[Int(i)].prev : nil
+        }
+        for f in chain {
+            let program = try put([UInt8](f.filter), at: 4096)
+            let fprog = try put(bytes(UInt16(f.filter.count / 8)) + [UInt8](repeating: 0, count: 6) + bytes(program), at: 0)
+            // TSYNC is dropped: each thread gets its chain installed by itself.
+            try call("seccomp(SET_MODE_FILTER)", on: tid, SyscallNumber.seccomp, 1, UInt64(f.flags & ~1), fprog)
+        }
+    }
+
     private func restoreCreds(_ tid: Int32, _ c: CredsEntry) throws {
         if c.noNewPrivs != 0 { try call("prctl(PR_SET_NO_NEW_PRIVS)", on: tid, SyscallNumber.prctl, 38, 1, 0, 0, 0) }
         let ids = [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid]

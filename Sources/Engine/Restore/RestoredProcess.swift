@@ -9,7 +9,7 @@ final class RestoredProcess {
     let image: CheckpointImages.Process
     var pid: Int32 { image.pid }
     let stub: UInt64
-    static let stubSize: UInt64 = 16384
+    static let stubSize: UInt64 = 65536
     /// Scratch data inside the stub for syscall arguments.
     var data: UInt64 { stub + 256 }
     private(set) var memory: RemoteMemory

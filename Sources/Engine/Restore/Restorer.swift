@@ -47,6 +47,7 @@ public enum Restorer {
                 created += p.threads.filter { !created.contains($0) }
                 try p.blockSignals()
                 for tid in p.threads { try p.restoreThreadState(tid) }
+                for tid in p.threads { try p.restoreSeccomp(tid, filters: images.seccompFilters) }
                 stats.pagesRestored += p.image.pagemap.reduce(0) { $0 + $1.nrPages }
                 log.info("pid \(p.pid): memory, files and \(p.threads.count) threads restored")
             }
