@@ -6,6 +6,17 @@ public struct DumpOptions {
     public var imagesDir: String
     public var leaveRunning = false
     public var shellJob = false
+    /// A cgroup freezer (v1 freezer.state or v2 cgroup.freeze directory) to freeze the
+    /// tree with before seizing; always thawed again.
+    public var freezeCgroup: String?
+    /// The container's root directory as the caller sees it (runc: <bundle>/rootfs).
+    public var root: String?
+    /// External mounts: mount point in the tree -> key written in the images (CRIU's ext_mnt).
+    public var externalMounts: [String: String] = [:]
+    /// CLONE_NEW* namespaces to be recreated empty at restore, not dumped (CRIU's empty_ns).
+    public var emptyNamespaces: UInt64 = 0
+    public var extensions: [DumpExtension] = []
+    public var notify: Notify?
     public init(imagesDir: String) { self.imagesDir = imagesDir }
 }
 

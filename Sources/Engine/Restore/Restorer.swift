@@ -8,6 +8,20 @@ public struct RestoreOptions {
     public var detach = false
     public var pidfile: String?
     public var shellJob = false
+    /// Directory to become the tree's root (runc: /run/runc/ID/criu-root).
+    public var root: String?
+    /// The restored root becomes a child of our parent, not of us (CRIU's rst_sibling).
+    public var restoreSibling = false
+    /// External mounts: key in the images -> path on this host (CRIU's ext_mnt).
+    public var externalMounts: [String: String] = [:]
+    /// Our fds to use for files the images name by key, e.g. "pipe:[1234]" (CRIU's inherit_fd).
+    public var inheritFds: [String: Int32] = [:]
+    /// cgroup controller -> path to restore under (CRIU's cg_root).
+    public var cgroupRoots: [String: String] = [:]
+    /// CLONE_NEW* namespaces to create empty (CRIU's empty_ns).
+    public var emptyNamespaces: UInt64 = 0
+    public var extensions: [RestoreExtension] = []
+    public var notify: Notify?
     public init(imagesDir: String) { self.imagesDir = imagesDir }
 }
 

@@ -1,0 +1,24 @@
+import Foundation
+
+/// What the modules above the engine (namespaces, cgroups, mounts) add to a dump. The
+/// engine calls every extension while the whole tree is seized, after the process images
+/// are written and before inventory.img marks the dump complete.
+public protocol DumpExtension {
+    func dump(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) throws
+}
+
+/// What the modules above the engine add to a restore.
+public protocol RestoreExtension {
+    /// CLONE_NEW* flags the root task must be created with (namespaces the tree owned).
+    func namespaceFlags(images: ImageDirectory) throws -> UInt64
+    /// Called when the root task exists, stopped, in its new namespaces (`rootPid` as the
+    /// restorer sees it), before any task's memory or files are restored: the place to
+    /// build the mount tree, set the hostname, recreate IPC objects, join cgroups.
+    func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws
+    /// Called after a failed restore, once every created task is dead.
+    func rollBack(images: ImageDirectory, options: RestoreOptions, log: Log)
+}
+
+/// Points in a dump or restore where CRIU runs notify scripts (and where runc, over
+/// the RPC, runs its hooks). The callback may throw to abort the operation.
+public typealias Notify = (_ script: String, _ pid: Int32?) throws -> Void

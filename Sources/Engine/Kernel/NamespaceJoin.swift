@@ -1,0 +1,38 @@
+import Foundation
+
+/// Runs work inside another task's namespaces, on a thread of our own made for it: the
+/// thread unshares its fs struct (so it may join a mount namespace), joins the task's
+/// namespaces with setns(2), runs the closure and ends. The rest of the process, and the
+/// thread that asked, stay where they were.
+public enum NamespaceJoin {
+    /// `kinds` are file names under /proc/PID/ns: "mnt", "uts", "ipc", "net", "cgroup", "time".
+    public static func run<T>(in pid: Int32, _ kinds: [String], _ body: @escaping () throws -> T) throws -> T {
+        var fds: [Int32] = []
+        defer { for fd in fds { close(fd) } }
+        for kind in kinds {
+            let fd = open("/proc/\(pid)/ns/\(kind)", O_RDONLY | O_CLOEXEC)
+            if fd < 0 { throw CheckpointError.errno("open /proc/\(pid)/ns/\(kind)") }
+            fds.append(fd)
+        }
+        let box = ResultBox<T>()
+        let thread = Thread {
+            box.result = Result {
+                if unshare(0x200 /* CLONE_FS */) != 0 { throw CheckpointError.errno("unshare(CLONE_FS) for joining pid \(pid)") }
+                for (fd, kind) in zip(fds, kinds) where setns(fd, 0) != 0 {
+                    throw CheckpointError.errno("setns into the \(kind) namespace of pid \(pid)")
+                }
+                return try body()
+            }
+            box.done.signal()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+        box.done.wait()
+        return try box.result!.get()
+    }
+
+    private final class ResultBox<T>: @unchecked Sendable {
+        var result: Result<T, Error>?
+        let done = DispatchSemaphore(value: 0)
+    }
+}
