@@ -1,4 +1,5 @@
 import Foundation
+import CShim
 
 /// Runs work inside another task's namespaces, on a thread of our own made for it: the
 /// thread unshares its fs struct (so it may join a mount namespace), joins the task's
@@ -17,8 +18,9 @@ public enum NamespaceJoin {
         let box = ResultBox<T>()
         let thread = Thread {
             box.result = Result {
-                if unshare(0x200 /* CLONE_FS */) != 0 { throw CheckpointError.errno("unshare(CLONE_FS) for joining pid \(pid)") }
-                for (fd, kind) in zip(fds, kinds) where setns(fd, 0) != 0 {
+                let u = oc_syscall(272 /* unshare */, 0x200 /* CLONE_FS */, 0, 0, 0, 0, 0)
+                if u != 0 { throw CheckpointError.errno("unshare(CLONE_FS) for joining pid \(pid)", Int32(-u)) }
+                for (fd, kind) in zip(fds, kinds) where oc_syscall(308 /* setns */, Int(fd), 0, 0, 0, 0, 0) != 0 {
                     throw CheckpointError.errno("setns into the \(kind) namespace of pid \(pid)")
                 }
                 return try body()
