@@ -16,12 +16,14 @@ public enum NamespaceJoin {
             fds.append(fd)
         }
         let box = ResultBox<T>()
+        let joined = zip(fds, kinds).map { ($0, $1) }
         let thread = Thread {
             box.result = Result {
                 let u = oc_syscall(272 /* unshare */, 0x200 /* CLONE_FS */, 0, 0, 0, 0, 0)
                 if u != 0 { throw CheckpointError.errno("unshare(CLONE_FS) for joining pid \(pid)", Int32(-u)) }
-                for (fd, kind) in zip(fds, kinds) where oc_syscall(308 /* setns */, Int(fd), 0, 0, 0, 0, 0) != 0 {
-                    throw CheckpointError.errno("setns into the \(kind) namespace of pid \(pid)")
+                for (fd, kind) in joined {
+                    let r = oc_syscall(308 /* setns */, Int(fd), 0, 0, 0, 0, 0)
+                    if r != 0 { throw CheckpointError.errno("setns into the \(kind) namespace of pid \(pid)", Int32(-r)) }
                 }
                 return try body()
             }
