@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <cpuid.h>
+#include <fcntl.h>
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
@@ -46,31 +47,38 @@ int oc_get_rseq_config(pid_t pid, struct oc_rseq_config *out) {
     return r < 0 ? -1 : 0;
 }
 
-/* Runs in the child between clone3 and the first stop: raw syscalls only, since the
+/* Runs in the child between clone3 and the tracer's seize: raw syscalls only, since the
    child is a copy of a multi-threaded Swift process. */
-static void stub_child(uint64_t stub_addr, size_t stub_len, const uint8_t *code, size_t code_len) {
+static void stub_child(uint64_t stub_addr, size_t stub_len, const uint8_t *code, size_t code_len, int ready) {
     long p = syscall(SYS_mmap, stub_addr, stub_len, PROT_READ | PROT_WRITE | PROT_EXEC,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (p != (long)stub_addr) syscall(SYS_exit_group, 120);
     for (size_t i = 0; i < code_len; i++) ((volatile uint8_t *)stub_addr)[i] = code[i];
-    if (syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0) < 0) syscall(SYS_exit_group, 121);
-    syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
-    /* Reached only if the tracer let go without taking over. */
-    syscall(SYS_exit_group, 122);
+    char c = 1;
+    if (syscall(SYS_write, ready, &c, 1) != 1) syscall(SYS_exit_group, 121);
+    for (;;) syscall(SYS_pause);
 }
 
-pid_t oc_spawn_stub(pid_t pid, uint64_t stub_addr, size_t stub_len,
-                    const uint8_t *code, size_t code_len) {
-    pid_t tids[1] = { pid };
+pid_t oc_spawn_stub(uint64_t flags, const pid_t *set_tid, size_t set_tid_size,
+                    uint64_t stub_addr, size_t stub_len, const uint8_t *code, size_t code_len) {
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) < 0) return -errno;
     struct oc_clone_args args;
     memset(&args, 0, sizeof(args));
+    args.flags = flags;
     args.exit_signal = SIGCHLD;
-    args.set_tid = (uint64_t)(uintptr_t)tids;
-    args.set_tid_size = 1;
+    args.set_tid = (uint64_t)(uintptr_t)set_tid;
+    args.set_tid_size = set_tid_size;
     long r = syscall(SYS_clone3, &args, sizeof(args));
-    if (r < 0) return -errno;
-    if (r == 0) stub_child(stub_addr, stub_len, code, code_len);
-    return (pid_t)r;
+    if (r == 0) stub_child(stub_addr, stub_len, code, code_len, ready[1]);
+    int err = errno;
+    close(ready[1]);
+    if (r < 0) { close(ready[0]); return -err; }
+    char c;
+    ssize_t n;
+    do { n = read(ready[0], &c, 1); } while (n < 0 && errno == EINTR);
+    close(ready[0]);
+    return n == 1 ? (pid_t)r : -ECHILD;
 }
 
 void oc_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) {

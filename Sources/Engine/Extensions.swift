@@ -22,3 +22,10 @@ public protocol RestoreExtension {
 /// Points in a dump or restore where CRIU runs notify scripts (and where runc, over
 /// the RPC, runs its hooks). The callback may throw to abort the operation.
 public typealias Notify = (_ script: String, _ pid: Int32?) throws -> Void
+
+/// A freezer for the whole tree (the container's cgroup freezer), used while seizing.
+public protocol TreeFreezer {
+    func freeze() throws
+    /// Must not fail: called on every exit path.
+    func thaw()
+}

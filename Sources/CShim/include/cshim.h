@@ -44,12 +44,13 @@ struct oc_clone_args {
     uint64_t cgroup;
 };
 
-/* Start the first task of a restore: a child created with clone3(set_tid = pid) that
-   maps `stub_len` bytes RWX at `stub_addr`, copies `code` there, makes itself traced by
-   the caller (PTRACE_TRACEME) and stops with SIGSTOP. The caller thread is its tracer.
-   Returns the child's pid or -errno. */
-pid_t oc_spawn_stub(pid_t pid, uint64_t stub_addr, size_t stub_len,
-                    const uint8_t *code, size_t code_len);
+/* Start the first task of a restore: a child created with clone3(`flags`, set_tid) that
+   maps `stub_len` bytes RWX at `stub_addr`, copies `code` there, reports through a pipe
+   and then waits in pause(2) for the caller to PTRACE_SEIZE it. `flags` may carry
+   CLONE_NEW* and CLONE_PARENT. Returns the child's pid (in the caller's pid namespace)
+   or -errno. */
+pid_t oc_spawn_stub(uint64_t flags, const pid_t *set_tid, size_t set_tid_size,
+                    uint64_t stub_addr, size_t stub_len, const uint8_t *code, size_t code_len);
 
 /* cpuid(leaf, subleaf) -> eax, ebx, ecx, edx */
 void oc_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);

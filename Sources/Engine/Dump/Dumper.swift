@@ -7,8 +7,9 @@ public struct DumpOptions {
     public var leaveRunning = false
     public var shellJob = false
     /// A cgroup freezer (v1 freezer.state or v2 cgroup.freeze directory) to freeze the
-    /// tree with before seizing; always thawed again.
+    /// tree with before seizing; always thawed again. `freezer` is what freezes it.
     public var freezeCgroup: String?
+    public var freezer: TreeFreezer?
     /// The container's root directory as the caller sees it (runc: <bundle>/rootfs).
     public var root: String?
     /// External mounts: mount point in the tree -> key written in the images (CRIU's ext_mnt).
@@ -27,8 +28,9 @@ public enum Dumper {
     public static func dump(pid: Int32, options: DumpOptions, log: Log) throws -> DumpStatsEntry {
         let images = ImageDirectory(path: options.imagesDir)
         try prepare(images)
+        try options.notify?("pre-dump", nil)
         let freezeStart = DispatchTime.now()
-        let tree = try FrozenTree.freeze(root: pid)
+        let tree = try FrozenTree.freeze(root: pid, freezer: options.freezer)
         var stats = DumpStatsEntry()
         stats.memwriteTime = 0
         stats.pagesLazy = 0
@@ -38,12 +40,14 @@ public enum Dumper {
         let frozenStart = DispatchTime.now()
         log.info("seized \(tree.processes.count) processes in \(stats.freezingTime) us")
         do {
+            try options.notify?("network-lock", nil)
             try FaultPoint.dumpAfterSeize.check()
             try checkSessions(tree, shellJob: options.shellJob)
             let memStats = try collect(tree, images: images, log: log, memdumpTime: &stats.memdumpTime)
             stats.pagesScanned = memStats.pagesScanned
             stats.pagesWritten = memStats.pagesWritten
             stats.pagesSkippedParent = 0
+            for ext in options.extensions { try ext.dump(tree: tree, images: images, options: options, log: log) }
             try FaultPoint.dumpAfterMemory.check()
             stats.frozenTime = micros(since: frozenStart)
             var s = StatsEntry()
@@ -52,13 +56,19 @@ public enum Dumper {
             // The inventory is written last: its presence marks a complete dump.
             try images.write("inventory.img", .inventory, [inventory(tree)])
             try syncDirectory(images.path)
+            do { try options.notify?("post-dump", nil) } catch {
+                unlink(images.file("inventory.img"))
+                throw error
+            }
         } catch {
             log.error("\(error)")
             tree.release()
+            try? options.notify?("network-unlock", nil)
             log.info("released every task; the tree keeps running")
             throw error
         }
         if options.leaveRunning { tree.release() } else { tree.kill() }
+        try options.notify?("network-unlock", nil)
         stats.frozenTime = micros(since: frozenStart)
         return stats
     }
@@ -80,12 +90,12 @@ public enum Dumper {
     /// tree is a shell job (then it joins the restorer's session and group).
     private static func checkSessions(_ tree: FrozenTree, shellJob: Bool) throws {
         guard !shellJob else { return }
-        let pids = Set(tree.processes.map(\.pid))
+        let pids = Set(tree.processes.map(\.vpid))
         for p in tree.processes where !p.isZombie {
-            if !pids.contains(p.stat.session) {
+            if !pids.contains(p.vsid) {
                 throw CheckpointError(.unsupported, "pid \(p.pid): its session leader \(p.stat.session) is outside the dumped tree (dump with --shell-job, or make the tree call setsid)")
             }
-            if !pids.contains(p.stat.pgrp) {
+            if !pids.contains(p.vpgid) {
                 throw CheckpointError(.unsupported, "pid \(p.pid): its process group leader \(p.stat.pgrp) is outside the dumped tree (dump with --shell-job)")
             }
         }
@@ -100,14 +110,14 @@ public enum Dumper {
         var memTime: UInt64 = 0
         for p in tree.processes {
             var entry = PstreeEntry()
-            entry.pid = UInt32(p.pid)
-            entry.ppid = p.pid == tree.root.pid ? 0 : UInt32(p.stat.ppid)
-            entry.pgid = UInt32(p.stat.pgrp)
-            entry.sid = UInt32(p.stat.session)
-            entry.threads = p.isZombie ? [UInt32(p.pid)] : p.threads.map { UInt32($0) }
+            entry.pid = UInt32(p.vpid)
+            entry.ppid = p.pid == tree.root.pid ? 0 : UInt32(p.vppid)
+            entry.pgid = UInt32(p.vpgid)
+            entry.sid = UInt32(p.vsid)
+            entry.threads = p.vthreads.map { UInt32($0) }
             pstree.append(entry)
             if p.isZombie {
-                try images.write("core-\(p.pid).img", .core, [TaskDump.zombie(p)])
+                try images.write("core-\(p.vpid).img", .core, [TaskDump.zombie(p)])
                 continue
             }
             let status = try TaskStatus.read(pid: p.pid, tid: nil)
@@ -121,17 +131,17 @@ public enum Dumper {
                 probe.abandon(mainThread: p.pid)
                 throw error
             }
-            for (tid, core) in task.cores { try images.write("core-\(tid).img", .core, [core]) }
-            try images.write("sigacts-\(p.pid).img", .sigacts, task.sigactions)
-            try images.write("ids-\(p.pid).img", .ids, [try namespaces.ids(for: p.pid)])
-            try images.write("fdinfo-\(p.pid).img", .fdinfo, try files.dump(pid: p.pid))
-            try images.write("fs-\(p.pid).img", .fs, [fsEntry(p.pid, status: status, files: files)])
+            for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write("core-\(vtid).img", .core, [task.cores[tid]!]) }
+            try images.write("sigacts-\(p.vpid).img", .sigacts, task.sigactions)
+            try images.write("ids-\(p.vpid).img", .ids, [try namespaces.ids(for: p.pid)])
+            try images.write("fdinfo-\(p.vpid).img", .fdinfo, try files.dump(pid: p.pid))
+            try images.write("fs-\(p.vpid).img", .fs, [fsEntry(p.pid, status: status, files: files)])
 
             let memStart = DispatchTime.now()
             let areas = try ProcMaps.read(pid: p.pid)
-            let vmas = try memory.dump(pid: p.pid, areas: areas)
+            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: areas)
             memTime += UInt64(micros(since: memStart))
-            try images.write("mm-\(p.pid).img", .mm, [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
+            try images.write("mm-\(p.vpid).img", .mm, [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
         }
         try files.write(to: images)

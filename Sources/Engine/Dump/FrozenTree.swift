@@ -11,7 +11,17 @@ public final class FrozenTree {
         /// Job-control stopped (state T) before we came: stays stopped afterwards.
         public let wasStopped: Bool
         public var isZombie: Bool { stat.state == "Z" }
+        /// Ids as the tree's own pid namespace sees them (the images use these).
+        public internal(set) var vpid: Int32 = 0
+        public internal(set) var vppid: Int32 = 0
+        public internal(set) var vpgid: Int32 = 0
+        public internal(set) var vsid: Int32 = 0
+        /// Thread ids in the tree's pid namespace, in the order of `threads`.
+        public internal(set) var vthreads: [Int32] = []
     }
+
+    /// The tree runs in a pid namespace of its own, whose init is the root.
+    public private(set) var ownsPidNamespace = false
 
     /// Parents before children.
     public private(set) var processes: [Process] = []
@@ -23,16 +33,31 @@ public final class FrozenTree {
 
     /// Seizes the tree rooted at `root`. On any failure every seized thread is released
     /// and the error names the task.
-    public static func freeze(root: Int32) throws -> FrozenTree {
+    /// With a `freezer` (the container's cgroup freezer), the tree is frozen while it is
+    /// walked and seized, so that nothing forks meanwhile, and thawed before the ptrace
+    /// stops are collected; it is thawed on every path.
+    public static func freeze(root: Int32, freezer: TreeFreezer? = nil) throws -> FrozenTree {
         let tree = FrozenTree()
+        var thawed = freezer == nil
         do {
+            try freezer?.freeze()
+            tree.deferStops = freezer != nil
             try tree.seizeSubtree(root)
+            freezer?.thaw()
+            thawed = true
+            for (tid, pid) in tree.pendingStops { try tree.waitForStop(tid, of: pid) }
+            tree.pendingStops.removeAll()
+            try tree.resolveVirtualIDs()
         } catch {
+            if !thawed { freezer?.thaw() }
             tree.release()
             throw error
         }
         return tree
     }
+
+    private var deferStops = false
+    private var pendingStops: [(Int32, Int32)] = []
 
     private func seizeSubtree(_ pid: Int32) throws {
         let stat: TaskStat
@@ -80,6 +105,11 @@ public final class FrozenTree {
         }
         seized.append(tid)
         try ptrace.interrupt()
+        if deferStops { pendingStops.append((tid, pid)) } else { try waitForStop(tid, of: pid) }
+    }
+
+    private func waitForStop(_ tid: Int32, of pid: Int32) throws {
+        let ptrace = Ptrace(tid)
         while true {
             guard let event = try TaskEvent.wait(tid) else { continue }
             switch event {
@@ -92,6 +122,34 @@ public final class FrozenTree {
                 seized.removeAll { $0 == tid }
                 throw CheckpointError(.notFound, "tid \(tid) of pid \(pid) exited during the dump")
             }
+        }
+    }
+
+    /// Ids in the root's pid namespace: NSpid/NSpgid/NSsid at the root's nesting level.
+    private func resolveVirtualIDs() throws {
+        let level = try TaskStatus.read(pid: root.pid, tid: nil).nsPid.count - 1
+        guard level >= 0 else { throw CheckpointError(.unsupported, "pid \(root.pid): /proc shows no NSpid (kernel too old)") }
+        ownsPidNamespace = level > 0
+        func at<T>(_ list: [T], _ what: String, _ pid: Int32) throws -> T {
+            guard list.count > level else { throw CheckpointError(.invalidState, "pid \(pid): no \(what) in the pid namespace of the root") }
+            return list[level]
+        }
+        var hostToVirtual: [Int32: Int32] = [:]
+        for i in processes.indices {
+            let p = processes[i]
+            let status = try TaskStatus.read(pid: p.pid, tid: nil)
+            processes[i].vpid = try at(status.nsPid, "pid", p.pid)
+            processes[i].vpgid = try at(status.nsPgid, "process group", p.pid)
+            processes[i].vsid = try at(status.nsSid, "session", p.pid)
+            processes[i].vthreads = try p.threads.map { try at(TaskStatus.read(pid: p.pid, tid: $0).nsPid, "tid", $0) }
+            if p.isZombie { processes[i].vthreads = [processes[i].vpid] }
+            hostToVirtual[p.pid] = processes[i].vpid
+        }
+        for i in processes.indices where i > 0 {
+            processes[i].vppid = hostToVirtual[processes[i].stat.ppid] ?? 0
+        }
+        if ownsPidNamespace && root.vpid != 1 {
+            throw CheckpointError(.unsupported, "pid \(root.pid) is pid \(root.vpid) of a pid namespace whose init is outside the tree: dump from that namespace's init")
         }
     }
 

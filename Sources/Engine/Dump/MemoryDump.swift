@@ -34,7 +34,8 @@ final class MemoryDump {
         self.files = files
     }
 
-    func dump(pid: Int32, areas: [MemoryArea]) throws -> [VmaEntry] {
+    /// The memory of `pid`, written as pagemap-`name`.img (its pid in the tree's namespace).
+    func dump(pid: Int32, name: Int32, areas: [MemoryArea]) throws -> [VmaEntry] {
         let pagemap = open("/proc/\(pid)/pagemap", O_RDONLY | O_CLOEXEC)
         if pagemap < 0 { throw CheckpointError.errno("open /proc/\(pid)/pagemap") }
         defer { close(pagemap) }
@@ -54,7 +55,7 @@ final class MemoryDump {
             if area.readable { runs += areaRuns } else { forced += areaRuns }
             vma.fd = -1
         }
-        try writePages(pagemapName: "pagemap-\(pid).img", runs: runs, forced: forced) { ranges, base in
+        try writePages(pagemapName: "pagemap-\(name).img", runs: runs, forced: forced) { ranges, base in
             let memory = try RemoteMemory(pid: pid)
             let readable = Array(ranges.prefix(runs.count))
             try memory.copyOut(readable, into: base)

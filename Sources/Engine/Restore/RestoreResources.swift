@@ -13,8 +13,13 @@ final class RestoreResources {
     private var mappings: [(UnsafeMutableRawPointer, Int)] = []
     private var ghostPaths: [String] = []
     let images: CheckpointImages
+    /// Files the caller supplies instead of the dumped ones, by key ("pipe:[INO]" or a path).
+    private let inherited: [String: Int32]
 
-    init(images: CheckpointImages) { self.images = images }
+    init(images: CheckpointImages, inherited: [String: Int32] = [:]) {
+        self.images = images
+        self.inherited = inherited
+    }
 
     deinit {
         for fd in fds.values { close(fd) }
@@ -28,6 +33,13 @@ final class RestoreResources {
     func fd(for id: UInt32) throws -> Int32 {
         if let fd = fds[id] { return fd }
         guard let file = images.files[id] else { throw CheckpointError(.image, "files.img: no file with id \(id)") }
+        let key = file.type == .pipe ? "pipe:[\(file.pipe.pipeID)]" : file.type == .reg ? file.reg.name : ""
+        if let given = inherited[key] {
+            let fd = fcntl(given, F_DUPFD_CLOEXEC, 0)
+            if fd < 0 { throw CheckpointError.errno("inherited fd \(given) for \(key)") }
+            fds[id] = fd
+            return fd
+        }
         let fd: Int32
         switch file.type {
         case .reg: fd = try openRegular(file.reg, ghost: images.ghosts[id])

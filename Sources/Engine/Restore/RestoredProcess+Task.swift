@@ -19,7 +19,7 @@ extension RestoredProcess {
         }
         for (res, lim) in tc.rlimits.rlimits.enumerated() {
             var l: (UInt64, UInt64) = (lim.cur, lim.max)
-            let r = withUnsafeMutablePointer(to: &l) { oc_syscall(SyscallNumber.prlimit64, Int(pid), res, Int(bitPattern: $0), 0, 0, 0) }
+            let r = withUnsafeMutablePointer(to: &l) { oc_syscall(SyscallNumber.prlimit64, Int(hostPid), res, Int(bitPattern: $0), 0, 0, 0) }
             if r < 0 { throw CheckpointError.errno("prlimit \(res) of pid \(pid) to \(lim.cur)/\(lim.max)", Int32(-r)) }
         }
         if tc.personality != 0 { try call("personality", SyscallNumber.personality, UInt64(tc.personality)) }
@@ -27,7 +27,7 @@ extension RestoredProcess {
         try call("prctl(PR_SET_DUMPABLE)", SyscallNumber.prctl, 4, UInt64(max(image.mm.dumpable, 0)))
         if tc.childSubreaper { try call("prctl(PR_SET_CHILD_SUBREAPER)", SyscallNumber.prctl, 36, 1) }
         if tc.hasOomScoreAdj {
-            try? "\(tc.oomScoreAdj)".write(toFile: "/proc/\(pid)/oom_score_adj", atomically: false, encoding: .utf8)
+            try? "\(tc.oomScoreAdj)".write(toFile: "/proc/\(hostPid)/oom_score_adj", atomically: false, encoding: .utf8)
         }
     }
 
@@ -62,8 +62,9 @@ extension RestoredProcess {
 
     /// Per-thread state that is set from inside: rseq, tid address, robust list, altstack,
     /// pdeath signal, name, pending signals, credentials.
-    func restoreThreadState(_ tid: Int32) throws {
-        guard let core = image.cores[tid] else { return }
+    func restoreThreadState(_ thread: (virtual: Int32, host: Int32)) throws {
+        let (vtid, tid) = thread
+        guard let core = image.cores[vtid] else { return }
         let tcore = core.threadCore
         if tcore.hasRseqEntry {
             let r = tcore.rseqEntry
@@ -85,9 +86,9 @@ extension RestoredProcess {
         for s in tcore.signalsP.signals {
             let info = try put([UInt8](s.siginfo), at: 0)
             let signo = s.siginfo.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
-            try call("rt_tgsigqueueinfo(\(signo)) to \(tid)", SyscallNumber.rtTgsigqueueinfo, UInt64(pid), UInt64(tid), UInt64(signo), info)
+            try call("rt_tgsigqueueinfo(\(signo)) to \(vtid)", SyscallNumber.rtTgsigqueueinfo, UInt64(pid), UInt64(vtid), UInt64(signo), info)
         }
-        if tid == pid {
+        if vtid == pid {
             for s in core.tc.signalsS.signals {
                 let info = try put([UInt8](s.siginfo), at: 0)
                 let signo = s.siginfo.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
@@ -102,13 +103,14 @@ extension RestoredProcess {
 
     /// Installs the thread's seccomp filters, oldest first. Last of all injected syscalls
     /// of the thread, since a filter may forbid the ones we use.
-    func restoreSeccomp(_ tid: Int32, filters: [SeccompFilter]) throws {
-        guard let tcore = image.cores[tid]?.threadCore, tcore.seccompMode == .filter else { return }
+    func restoreSeccomp(_ thread: (virtual: Int32, host: Int32), filters: [SeccompFilter]) throws {
+        let (vtid, tid) = thread
+        guard let tcore = image.cores[vtid]?.threadCore, tcore.seccompMode == .filter else { return }
         var chain: [SeccompFilter] = []
         var index: UInt32? = tcore.seccompFilter
         while let i = index {
             guard Int(i) < filters.count, chain.count <= filters.count else {
-                throw CheckpointError(.image, "seccomp.img: tid \(tid) names filter \(i), which is not there")
+                throw CheckpointError(.image, "seccomp.img: tid \(vtid) names filter \(i), which is not there")
             }
             chain.insert(filters[Int(i)], at: 0)
             index = filters[Int(i)].hasPrev ? filters[Int(i)].prev : nil
@@ -141,17 +143,17 @@ extension RestoredProcess {
     /// executes from the stub itself, and stop it at the syscall's exit to give it its
     /// dumped registers. Other threads just get their registers.
     func finish() throws {
-        for tid in threads where tid != pid {
-            try Ptrace(tid).setRegisters(Self.resumable(image.cores[tid]!.threadInfo.gpregs.registers))
+        for (vtid, tid) in threads where vtid != pid {
+            try Ptrace(tid).setRegisters(Self.resumable(image.cores[vtid]!.threadInfo.gpregs.registers))
         }
-        let ptrace = Ptrace(pid)
+        let ptrace = Ptrace(hostPid)
         var regs = try ptrace.registers()
         regs.rax = UInt64(SyscallNumber.munmap); regs.orig_rax = UInt64.max
         regs.rdi = stub; regs.rsi = Self.stubSize; regs.rip = stub
         try ptrace.setRegisters(regs)
         for _ in 0..<2 {  // syscall entry, then exit
             try ptrace.syscallStep()
-            guard case .stopped(let sig, _)? = try TaskEvent.wait(pid), sig & 0x7f == SIGTRAP else {
+            guard case .stopped(let sig, _)? = try TaskEvent.wait(hostPid), sig & 0x7f == SIGTRAP else {
                 throw CheckpointError(.invalidState, "pid \(pid) did not stop around the stub's munmap")
             }
         }
@@ -177,11 +179,11 @@ extension RestoredProcess {
     /// injector, as tracer, collects the exit and so hands the zombie to its real parent.
     func becomeZombie() throws {
         let status = image.main.tc.exitCode
-        let injector = try SyscallInjector(tid: pid, codeAddress: stub)
+        let injector = try SyscallInjector(tid: hostPid, codeAddress: stub)
         if status & 0x7f == 0 {
             _ = try? injector.callRaw(SyscallNumber.exitGroup, [UInt64(status >> 8)])
         } else {
-            try Ptrace(pid).setSigmask(0)
+            try Ptrace(hostPid).setSigmask(0)
             _ = try? injector.callRaw(SyscallNumber.kill, [UInt64(pid), UInt64(status & 0x7f)])
         }
     }

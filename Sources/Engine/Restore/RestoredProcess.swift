@@ -7,24 +7,30 @@ import ProcFS
 /// at `stub`, in a hole of the dumped layout, through which every syscall is injected.
 final class RestoredProcess {
     let image: CheckpointImages.Process
+    /// The pid in the tree's own namespace (what the images and injected syscalls use).
     var pid: Int32 { image.pid }
+    /// The pid as the restorer sees it (what ptrace and /proc use).
+    let hostPid: Int32
     let stub: UInt64
     static let stubSize: UInt64 = 65536
     /// Scratch data inside the stub for syscall arguments.
     var data: UInt64 { stub + 256 }
     private(set) var memory: RemoteMemory
-    private(set) var threads: [Int32]
+    /// Threads created so far: (tid in the tree's namespace, tid as the restorer sees it).
+    private(set) var threads: [(virtual: Int32, host: Int32)]
 
-    init(image: CheckpointImages.Process, stub: UInt64) throws {
+    init(image: CheckpointImages.Process, hostPid: Int32, stub: UInt64) throws {
         self.image = image
+        self.hostPid = hostPid
         self.stub = stub
-        memory = try RemoteMemory(pid: image.pid)
-        threads = [image.pid]
+        memory = try RemoteMemory(pid: hostPid)
+        threads = [(image.pid, hostPid)]
     }
 
+    /// Injects a syscall into thread `tid` (a host tid; the main thread by default).
     @discardableResult
     func call(_ what: @autoclosure () -> String, on tid: Int32? = nil, _ nr: Int, _ args: UInt64...) throws -> UInt64 {
-        let injector = try SyscallInjector(tid: tid ?? pid, codeAddress: stub)
+        let injector = try SyscallInjector(tid: tid ?? hostPid, codeAddress: stub)
         return try injector.call("\(what()) in pid \(pid)", nr, args: args)
     }
 
@@ -40,14 +46,16 @@ final class RestoredProcess {
 
     // MARK: - The stub's inheritance from the restorer
 
-    /// Drops what the stub inherited from the restorer: its rseq registration, fds and
-    /// every mapping but the stub and the vdso/vvar areas (which are moved, not made).
-    func cleanInheritance() throws {
-        if let conf = try? Ptrace(pid).rseqConfiguration(), conf.rseq_abi_pointer != 0 {
+    /// Drops what the stub inherited from the restorer: its rseq registration, fds (but
+    /// the restorer's pidfd, which every task of the tree inherits from here) and every
+    /// mapping but the stub and the vdso/vvar areas (which are moved, not made).
+    func cleanInheritance(keeping pidfd: Int32) throws {
+        if let conf = try? Ptrace(hostPid).rseqConfiguration(), conf.rseq_abi_pointer != 0 {
             try call("rseq unregister", SyscallNumber.rseq, conf.rseq_abi_pointer, UInt64(conf.rseq_abi_size), 1, UInt64(conf.signature))
         }
-        try call("close_range", SyscallNumber.closeRange, 0, UInt64(UInt32.max), 0)
-        let keep = try ProcMaps.parse(maps: readProcFile("/proc/\(pid)/maps"))
+        if pidfd > 0 { try call("close_range", SyscallNumber.closeRange, 0, UInt64(pidfd - 1), 0) }
+        try call("close_range", SyscallNumber.closeRange, UInt64(pidfd + 1), UInt64(UInt32.max), 0)
+        let keep = try ProcMaps.parse(maps: readProcFile("/proc/\(hostPid)/maps"))
             .filter { $0.start < Self.taskSize && ($0.isSpecial || ($0.start >= stub && $0.end <= stub + Self.stubSize)) }
             .map { ($0.start, $0.end) }.sorted { $0.0 < $1.0 }
         var cursor: UInt64 = 0
@@ -63,7 +71,9 @@ final class RestoredProcess {
     // MARK: - Tree
 
     /// clone3 with set_tid inside this process: the child starts as a copy of this stub.
-    func createChild(pid child: Int32, thread: Bool = false) throws {
+    /// Returns the child's pid as the restorer sees it.
+    @discardableResult
+    func createChild(pid child: Int32, thread: Bool = false) throws -> Int32 {
         // CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
         let flags: UInt64 = thread ? 0x5_0f00 : 0
         let tidArray = try put(value: child, at: 512)
@@ -73,28 +83,30 @@ final class RestoredProcess {
         args.set_tid = tidArray
         args.set_tid_size = 1
         let argsAddr = try put(value: args, at: 0)
+        let injector = try SyscallInjector(tid: hostPid, codeAddress: stub)
         let got: UInt64
         do {
-            got = try call("clone3 set_tid=\(child)", SyscallNumber.clone3, argsAddr, UInt64(MemoryLayout<oc_clone_args>.size))
+            got = try injector.call("clone3 set_tid=\(child) in pid \(pid)", SyscallNumber.clone3, argsAddr, UInt64(MemoryLayout<oc_clone_args>.size))
         } catch let e as CheckpointError where e.message.contains("errno \(EEXIST))") {
             throw CheckpointError(.busy, "pid \(child) is in use: cannot restore a task with that pid")
         }
-        guard Int32(truncatingIfNeeded: got) == child else {
+        guard Int32(truncatingIfNeeded: got) == child, let host = injector.newTasks.first else {
             throw CheckpointError(.invalidState, "clone3 in pid \(pid) made task \(got), wanted \(child)")
         }
         while true {
-            guard let ev = try TaskEvent.wait(child) else { continue }
+            guard let ev = try TaskEvent.wait(host) else { continue }
             if case .stopped = ev { break }
             throw CheckpointError(.invalidState, "new task \(child) did not stop after clone3 (\(ev))")
         }
-        if thread { threads.append(child) }
+        if thread { threads.append((child, host)) }
+        return host
     }
 
     // MARK: - Memory
 
     /// Moves vvar, vvar_vclock and vdso to their dumped addresses, keeping their order.
     func moveSpecialAreas() throws {
-        let current = try ProcMaps.parse(maps: readProcFile("/proc/\(pid)/maps"))
+        let current = try ProcMaps.parse(maps: readProcFile("/proc/\(hostPid)/maps"))
             .filter { $0.path == "[vdso]" || $0.path == "[vvar]" || $0.path == "[vvar_vclock]" }
             .sorted { $0.start < $1.start }
         let wanted = image.mm.vmas.filter { $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }.sorted { $0.start < $1.start }
@@ -171,12 +183,12 @@ final class RestoredProcess {
         Int32(truncatingIfNeeded: try call("pidfd_getfd \(ours)", SyscallNumber.pidfdGetfd, UInt64(pidfd), UInt64(ours), 0))
     }
 
-    /// A pidfd of the restorer, placed above every fd the image uses.
-    func openRestorerPidfd() throws -> Int32 {
-        let fd = Int32(truncatingIfNeeded: try call("pidfd_open", SyscallNumber.pidfdOpen, UInt64(getpid()), 0))
+    /// The restorer's pidfd (inherited at `inherited`), moved above every fd the image
+    /// uses. It works from inside a new pid namespace, where the restorer has no pid.
+    func placeRestorerPidfd(inherited: Int32) throws -> Int32 {
         let high = (image.fds.map { Int32($0.fd) }.max() ?? 2) + 1
-        let moved = Int32(truncatingIfNeeded: try call("fcntl F_DUPFD_CLOEXEC", SyscallNumber.fcntl, UInt64(fd), UInt64(F_DUPFD_CLOEXEC), UInt64(high)))
-        try call("close", SyscallNumber.close, UInt64(fd))
+        let moved = Int32(truncatingIfNeeded: try call("fcntl F_DUPFD_CLOEXEC", SyscallNumber.fcntl, UInt64(inherited), UInt64(F_DUPFD_CLOEXEC), UInt64(max(high, inherited + 1))))
+        try call("close", SyscallNumber.close, UInt64(inherited))
         return moved
     }
 

@@ -36,32 +36,44 @@ public enum Restorer {
     public static func restore(options: RestoreOptions, log: Log) throws -> RestoreResult {
         let start = DispatchTime.now()
         let images = try CheckpointImages(dir: ImageDirectory(path: options.imagesDir))
-        try checkPidsFree(images)
+        let flags = try namespaceFlags(images, options)
+        if flags & cloneNewPid == 0 { try checkPidsFree(images) }
         let stub = try stubAddress(images)
-        let resources = RestoreResources(images: images)
+        let resources = RestoreResources(images: images, inherited: options.inheritFds)
         let pages = PagesImage(dir: images.dir)
         var created: [Int32] = []
+        // Every restored task inherits this fd from the root stub and takes its files
+        // through it (pidfd_getfd), even inside a new pid namespace.
+        let selfPidfd = Int32(oc_syscall(SyscallNumber.pidfdOpen, Int(getpid()), 0, 0, 0, 0, 0))
+        if selfPidfd < 0 { throw CheckpointError.errno("pidfd_open of the restorer", -selfPidfd) }
+        defer { close(selfPidfd) }
         var stats = RestoreStatsEntry()
         stats.pagesCompared = 0
         stats.pagesSkippedCow = 0
         do {
-            let processes = try createTree(images, stub: stub, shellJob: options.shellJob, created: &created)
+            let root = try spawnRoot(images, stub: stub, flags: flags, sibling: options.restoreSibling)
+            created.append(root.hostPid)
+            try root.cleanInheritance(keeping: selfPidfd)
+            try options.notify?("setup-namespaces", root.hostPid)
+            for ext in options.extensions { try ext.setUp(rootPid: root.hostPid, images: images.dir, options: options, log: log) }
+            try options.notify?("post-setup-namespaces", nil)
+            let processes = try createTree(images, root: root, shellJob: options.shellJob, created: &created)
             stats.forkingTime = micros(since: start)
             log.info("created \(processes.count) processes")
             try FaultPoint.restoreAfterFork.check()
             for p in processes where !p.image.isZombie {
                 try p.blockSignals()
                 try p.moveSpecialAreas()
-                let pidfd = try p.openRestorerPidfd()
+                let pidfd = try p.placeRestorerPidfd(inherited: selfPidfd)
                 try p.buildMemory(resources: resources, pages: pages, pidfd: pidfd)
                 try p.installFiles(resources: resources, pidfd: pidfd)
                 try p.restoreTaskState(resources: resources, pidfd: pidfd)
                 try p.call("close pidfd", SyscallNumber.close, UInt64(pidfd))
                 try p.createThreads()
-                created += p.threads.filter { !created.contains($0) }
+                created += p.threads.map(\.host).filter { !created.contains($0) }
                 try p.blockSignals()
-                for tid in p.threads { try p.restoreThreadState(tid) }
-                for tid in p.threads { try p.restoreSeccomp(tid, filters: images.seccompFilters) }
+                for t in p.threads { try p.restoreThreadState(t) }
+                for t in p.threads { try p.restoreSeccomp(t, filters: images.seccompFilters) }
                 stats.pagesRestored += p.image.pagemap.reduce(0) { $0 + $1.nrPages }
                 log.info("pid \(p.pid): memory, files and \(p.threads.count) threads restored")
             }
@@ -70,30 +82,45 @@ public enum Restorer {
             }
             let live = processes.filter { !$0.image.isZombie }
             for p in live { try p.finish() }
+            try options.notify?("post-restore", root.hostPid)
             try FaultPoint.restoreBeforeResume.check()
             if let pidfile = options.pidfile {
-                do { try "\(images.processes[0].pid)\n".write(toFile: pidfile, atomically: true, encoding: .utf8) } catch {
+                do { try "\(root.hostPid)\n".write(toFile: pidfile, atomically: true, encoding: .utf8) } catch {
                     throw CheckpointError(.invalidArgument, "pid file \(pidfile): \(error.localizedDescription)")
                 }
             }
+            try options.notify?("pre-resume", nil)
             // Everything is in place: let every task go at once.
             for p in live {
-                for tid in p.threads {
-                    try Ptrace(tid).setSigmask(p.image.cores[tid]!.threadCore.blkSigset)
+                for (vtid, tid) in p.threads {
+                    try Ptrace(tid).setSigmask(p.image.cores[vtid]!.threadCore.blkSigset)
                 }
             }
             for p in live {
                 let stopped = p.image.main.tc.taskState == TaskDump.taskStopped
-                for tid in p.threads { try Ptrace(tid).detach(signal: stopped && tid == p.pid ? SIGSTOP : 0) }
+                for (_, tid) in p.threads { try Ptrace(tid).detach(signal: stopped && tid == p.hostPid ? SIGSTOP : 0) }
             }
+            stats.restoreTime = micros(since: start)
+            try? options.notify?("post-resume", nil)
+            return RestoreResult(rootPid: root.hostPid, stats: stats)
         } catch {
             log.error("\(error)")
             kill(created)
+            for ext in options.extensions { ext.rollBack(images: images.dir, options: options, log: log) }
             log.info("killed the \(created.count) tasks this restore created")
             throw error
         }
-        stats.restoreTime = micros(since: start)
-        return RestoreResult(rootPid: images.processes[0].pid, stats: stats)
+    }
+
+    static let cloneNewPid: UInt64 = 0x2000_0000
+
+    /// The namespaces the root task is created in: the extensions' (mounts, uts, ipc...),
+    /// those asked to be made empty, and a pid namespace when the tree had its own.
+    private static func namespaceFlags(_ images: CheckpointImages, _ options: RestoreOptions) throws -> UInt64 {
+        var flags = options.emptyNamespaces
+        for ext in options.extensions { flags |= try ext.namespaceFlags(images: images.dir) }
+        if images.processes[0].pid == 1 { flags |= cloneNewPid }
+        return flags
     }
 
     private static func checkPidsFree(_ images: CheckpointImages) throws {
@@ -121,19 +148,39 @@ public enum Restorer {
         throw CheckpointError(.invalidState, "no free address range for the restore stub")
     }
 
-    private static func createTree(_ images: CheckpointImages, stub: UInt64, shellJob: Bool, created: inout [Int32]) throws -> [RestoredProcess] {
+    /// The root task: a stub made by clone3 in the namespaces `flags` names, seized by us.
+    /// With `sibling`, it becomes a child of our parent (runc) rather than of us.
+    private static func spawnRoot(_ images: CheckpointImages, stub: UInt64, flags: UInt64, sibling: Bool) throws -> RestoredProcess {
         let root = images.processes[0]
         let code = SyscallInjector.code
-        let r = code.withUnsafeBufferPointer { oc_spawn_stub(root.pid, stub, Int(RestoredProcess.stubSize), $0.baseAddress, $0.count) }
-        if r == -EEXIST { throw CheckpointError(.busy, "pid \(root.pid) is in use: cannot restore the root task") }
-        if r < 0 { throw CheckpointError.errno("clone3 for root pid \(root.pid)", -r) }
-        created.append(r)
-        guard case .stopped? = try TaskEvent.wait(r) else {
-            throw CheckpointError(.invalidState, "restore stub \(r) did not start")
+        let setTid: [Int32] = [root.pid]
+        let cloneParent: UInt64 = 0x8000
+        let r = setTid.withUnsafeBufferPointer { tids in
+            code.withUnsafeBufferPointer {
+                oc_spawn_stub(flags | (sibling ? cloneParent : 0), tids.baseAddress, 1, stub, Int(RestoredProcess.stubSize), $0.baseAddress, $0.count)
+            }
         }
-        try Ptrace(r).setOptions(Ptrace.optExitKill | Ptrace.optTraceClone | Ptrace.optTraceFork | Ptrace.optTraceVfork | Ptrace.optTraceSysGood)
-        let rootTask = try RestoredProcess(image: root, stub: stub)
-        try rootTask.cleanInheritance()
+        if r == -EEXIST { throw CheckpointError(.busy, "pid \(root.pid) is in use: cannot restore the root task") }
+        if r < 0 { throw CheckpointError.errno("clone3 of the root task (pid \(root.pid), flags \(flags.hex))", -r) }
+        let ptrace = Ptrace(r)
+        do {
+            try ptrace.seize(options: Ptrace.optExitKill | Ptrace.optTraceClone | Ptrace.optTraceFork | Ptrace.optTraceVfork | Ptrace.optTraceSysGood)
+            try ptrace.interrupt()
+            while true {
+                guard let ev = try TaskEvent.wait(r) else { continue }
+                if case .stopped(_, Ptrace.eventStop) = ev { break }
+                if case .stopped(let sig, _) = ev { try ptrace.cont(signal: sig == SIGSTOP ? 0 : sig); continue }
+                throw CheckpointError(.invalidState, "restore stub \(r) ended before it was seized (\(ev))")
+            }
+            return try RestoredProcess(image: root, hostPid: r, stub: stub)
+        } catch {
+            Glibc.kill(r, SIGKILL)
+            throw error
+        }
+    }
+
+    private static func createTree(_ images: CheckpointImages, root rootTask: RestoredProcess, shellJob: Bool, created: inout [Int32]) throws -> [RestoredProcess] {
+        let root = images.processes[0]
         var byPid: [Int32: RestoredProcess] = [root.pid: rootTask]
         var ordered: [RestoredProcess] = [rootTask]
         let pids = Set(images.processes.map(\.pid))
@@ -141,13 +188,14 @@ public enum Restorer {
             guard let me = byPid[image.pid] else {
                 throw CheckpointError(.image, "pstree.img: pid \(image.pid) has parent \(image.entry.ppid), which is not in the tree")
             }
-            if image.entry.sid == image.entry.pid && !(shellJob && image.pid == root.pid && !pids.contains(Int32(image.entry.sid))) {
+            // A session leader makes its session before its children are forked into it.
+            if image.entry.sid == image.entry.pid {
                 try me.call("setsid", SyscallNumber.setsid)
             }
             for child in images.processes where Int32(child.entry.ppid) == image.pid && child.pid != root.pid {
-                try me.createChild(pid: child.pid)
-                created.append(child.pid)
-                let task = try RestoredProcess(image: child, stub: stub)
+                let host = try me.createChild(pid: child.pid)
+                created.append(host)
+                let task = try RestoredProcess(image: child, hostPid: host, stub: rootTask.stub)
                 byPid[child.pid] = task
                 ordered.append(task)
             }
@@ -160,15 +208,28 @@ public enum Restorer {
         return ordered
     }
 
+    /// Kills and reaps what we created, in whatever order the kernel lets them go: a pid
+    /// namespace's init cannot finish dying before its traced children are reaped by us.
     private static func kill(_ tids: [Int32]) {
         for tid in tids { Glibc.kill(tid, SIGKILL) }
-        for tid in tids { _ = try? TaskEvent.wait(tid) }
+        var pending = Set(tids)
+        let deadline = DispatchTime.now().uptimeNanoseconds + 10_000_000_000
+        while !pending.isEmpty && DispatchTime.now().uptimeNanoseconds < deadline {
+            for tid in pending {
+                var status: Int32 = 0
+                let r = waitpid(tid, &status, Int32(__WALL) | WNOHANG)
+                if r == tid && (oc_wifexited(status) != 0 || oc_wifsignaled(status) != 0) || (r < 0 && errno == ECHILD) {
+                    pending.remove(tid)
+                }
+            }
+            if !pending.isEmpty { usleep(1000) }
+        }
     }
 }
 
 extension RestoredProcess {
     /// No signal may be delivered while the process is rebuilt; the dumped masks come last.
     func blockSignals() throws {
-        for tid in threads { try Ptrace(tid).setSigmask(~UInt64(0)) }
+        for (_, tid) in threads { try Ptrace(tid).setSigmask(~UInt64(0)) }
     }
 }

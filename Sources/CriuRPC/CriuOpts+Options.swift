@@ -1,0 +1,109 @@
+import Foundation
+import Engine
+import Images
+
+/// criu_opts as the engine's DumpOptions/RestoreOptions. What the engine cannot honour is
+/// refused before anything is touched, with a cr_errmsg that says what and why; options
+/// that only tune CRIU internals we do not have are accepted and ignored.
+extension CriuOpts {
+    static let cloneNewNet: UInt32 = 0x4000_0000
+
+    /// Throws for the first option the engine does not support.
+    func refuseUnsupported() throws {
+        func refuse(_ m: String) throws -> Never { throw CheckpointError.refused(m) }
+        if tcpEstablished { try refuse("TCP connections are not supported yet (tcp_established)") }
+        if fileLocks { try refuse("file locks are not supported yet (file_locks)") }
+        if lazyPages { try refuse("lazy pages are not supported yet (lazy_pages)") }
+        if hasPs { try refuse("the page server is not supported yet (ps)") }
+        if trackMem { try refuse("memory tracking for pre-dump is not supported yet (track_mem)") }
+        if hasParentImg && !parentImg.isEmpty { try refuse("dumps on a parent image are not supported yet (parent_img \(parentImg))") }
+        if !joinNs.isEmpty {
+            try refuse("joining existing namespaces is not supported yet (join_ns \(joinNs.map { "\($0.ns):\($0.nsFile)" }.joined(separator: ", ")))")
+        }
+        if extUnixSk || !unixSkIno.isEmpty { try refuse("external unix sockets are not supported yet (ext_unix_sk)") }
+        if !veths.isEmpty { try refuse("veth pairs are not supported yet (veths)") }
+        if !execCmd.isEmpty { try refuse("exec_cmd is not supported") }
+        if autoExtMnt { try refuse("automatic external mounts are not supported yet (auto_ext_mnt)") }
+        if extSharing || extMasters { try refuse("external mount sharing is not supported yet (ext_sharing/ext_masters)") }
+        if !skipMnt.isEmpty { try refuse("skipping mounts is not supported yet (skip_mnt \(skipMnt.joined(separator: ", ")))") }
+        if hasStatusFd { try refuse("status_fd is not supported (it serves lazy pages and the page server)") }
+        if hasPidfdStoreSk { try refuse("pidfd_store_sk is not supported (it serves pre-dump)") }
+        if leaveStopped { try refuse("leaving the tree stopped is not supported yet (leave_stopped)") }
+        if !lsmProfile.isEmpty || !lsmMountContext.isEmpty { try refuse("LSM profiles are not supported yet (lsm_profile/lsm_mount_context)") }
+        if tls { try refuse("TLS is not supported (it serves the page server)") }
+        if emptyNs & ~Self.cloneNewNet != 0 {
+            try refuse("empty_ns 0x\(String(emptyNs, radix: 16)): only the network namespace (CLONE_NEWNET) can be made empty")
+        }
+        _ = try externalMounts()
+    }
+
+    /// ext_mnt pairs and `external` entries of the form mnt[KEY]:VAL. At dump KEY is the
+    /// mount point and VAL the name written in the images; at restore KEY is that name and
+    /// VAL the path on this host (the same direction as the engine's externalMounts).
+    func externalMounts() throws -> [String: String] {
+        var map: [String: String] = [:]
+        for m in extMnt { map[m.key] = m.val }
+        for e in external {
+            guard e.hasPrefix("mnt["), let close = e.firstIndex(of: "]"),
+                  e.index(after: close) < e.endIndex, e[e.index(after: close)] == ":" else {
+                throw CheckpointError.refused("external \(e): only mnt[KEY]:VAL is supported yet")
+            }
+            let key = String(e[e.index(e.startIndex, offsetBy: 4)..<close])
+            let val = String(e[e.index(close, offsetBy: 2)...])
+            guard !key.isEmpty else { throw CheckpointError.refused("external \(e): mnt[] (automatic external mounts) is not supported yet") }
+            map[key] = val
+        }
+        return map
+    }
+
+    func dumpOptions(imagesDir: String) throws -> DumpOptions {
+        var o = DumpOptions(imagesDir: imagesDir)
+        o.leaveRunning = leaveRunning
+        o.shellJob = shellJob
+        if hasFreezeCgroup && !freezeCgroup.isEmpty { o.freezeCgroup = freezeCgroup }
+        if hasRoot && !root.isEmpty { o.root = root }
+        o.externalMounts = try externalMounts()
+        o.emptyNamespaces = UInt64(emptyNs)
+        return o
+    }
+
+    func restoreOptions(imagesDir: String) throws -> RestoreOptions {
+        var o = RestoreOptions(imagesDir: imagesDir)
+        // Over the RPC the service answers and exits: the tree never waits for us.
+        o.detach = true
+        o.shellJob = shellJob
+        if hasRoot && !root.isEmpty { o.root = root }
+        o.restoreSibling = rstSibling
+        o.externalMounts = try externalMounts()
+        o.emptyNamespaces = UInt64(emptyNs)
+        for i in inheritFd {
+            // The number is in our table: runc hands these fds to swrk from 4 on.
+            guard fcntl(i.fd, F_GETFD) >= 0 else {
+                throw CheckpointError(.invalidArgument, "inherit_fd \(i.key): fd \(i.fd) is not open in this process")
+            }
+            o.inheritFds[i.key] = i.fd
+        }
+        // A cg_root without ctrl applies to every controller: the key "" stands for that.
+        for r in cgRoot { o.cgroupRoots[r.hasCtrl ? r.ctrl : ""] = r.path }
+        return o
+    }
+
+    /// The options CRIU has and we accept without acting on them, for the log.
+    var ignoredOptions: [String] {
+        var out: [String] = []
+        if evasiveDevices { out.append("evasive_devices") }
+        if autoDedup { out.append("auto_dedup") }
+        if tcpClose { out.append("tcp_close") }
+        if hasTimeout { out.append("timeout \(timeout)") }
+        if linkRemap { out.append("link_remap") }
+        if hasNetworkLock { out.append("network_lock \(networkLock)") }
+        if hasManageCgroupsMode { out.append("manage_cgroups_mode \(manageCgroupsMode)") }
+        if hasCgroupProps || hasCgroupPropsFile || !cgroupDumpController.isEmpty { out.append("cgroup_props") }
+        if hasGhostLimit { out.append("ghost_limit") }
+        if !irmapScanPaths.isEmpty || forceIrmap { out.append("irmap") }
+        if weakSysctls { out.append("weak_sysctls") }
+        if tcpSkipInFlight { out.append("tcp_skip_in_flight") }
+        if hasPreDumpMode { out.append("pre_dump_mode") }
+        return out
+    }
+}

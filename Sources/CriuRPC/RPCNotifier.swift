@@ -1,0 +1,70 @@
+import Foundation
+import Engine
+import Images
+
+/// CRIU's notify scripts over the RPC: each stage becomes criu_resp{NOTIFY, notify{script,
+/// pid}}, and the operation waits for criu_req{NOTIFY, notify_success}. Only when the request
+/// asked for notify_scripts. A stage is sent at most once, so the engine and the service may
+/// both name it (the service covers stages the engine does not call yet).
+final class RPCNotifier {
+    private let socket: RPCSocket
+    private let enabled: Bool
+    private let log: Log
+    private(set) var sent: [String] = []
+    /// Set once the peer refused a stage or the channel broke: nothing more is sent.
+    private(set) var broken = false
+
+    init(socket: RPCSocket, enabled: Bool, log: Log) {
+        self.socket = socket
+        self.enabled = enabled
+        self.log = log
+    }
+
+    /// The engine's callback.
+    var callback: Notify { { [self] script, pid in try self.notify(script, pid: pid) } }
+
+    func notify(_ script: String, pid: Int32? = nil) throws {
+        guard enabled, !sent.contains(script) else { return }
+        guard !broken else {
+            throw CheckpointError(.invalidState, "notify \(script): the rpc client refused an earlier stage")
+        }
+        sent.append(script)
+        var resp = CriuResp()
+        resp.type = .notify
+        resp.success = true
+        resp.notify.script = script
+        if let pid { resp.notify.pid = pid }
+        log.debug("rpc: notify \(script)\(pid.map { " pid \($0)" } ?? "")")
+        do {
+            try socket.send(resp)
+            guard let (answer, fds) = try socket.receive(CriuReq.self) else {
+                throw CheckpointError(.invalidState, "notify \(script): the rpc client closed the connection")
+            }
+            fds.forEach { close($0) }
+            guard answer.type == .notify else {
+                throw CheckpointError(.invalidArgument, "notify \(script): expected a NOTIFY answer, got \(answer.type)")
+            }
+            guard answer.notifySuccess else {
+                throw CheckpointError(.invalidState, "notify \(script): the rpc client answered failure (its hook for \(script) failed)")
+            }
+        } catch {
+            broken = true
+            log.error("\(error)")
+            throw error
+        }
+    }
+
+    /// Sends, in order, the stages of `stages` not sent yet.
+    func catchUp(_ stages: [String]) throws {
+        for script in stages where !sent.contains(script) {
+            log.debug("rpc: \(script) was not sent by the engine; sending it now")
+            try notify(script)
+        }
+    }
+
+    /// A stage sent only to undo an earlier one after a failure: its own failure is logged.
+    func notifyBestEffort(_ script: String) {
+        guard enabled, !broken else { return }
+        do { try notify(script) } catch { log.warn("\(script) after a failure: \(error)") }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import Engine
+import Images
+import ProcFS
+
+/// What a dump of a mount namespace wrote.
+public struct DumpedMountNamespace {
+    public let namespaceID: UInt32
+    public let imageName: String
+    public let entries: [MntEntry]
+    public let plan: MountPlan
+    /// The tmpfs contents images written.
+    public let contentImages: [String]
+}
+
+extension MountNamespaceDump {
+    /// Dumps the mount namespace of `rootPid` as the task sees it (mount points relative to
+    /// its root). Called while the tree is stopped. Returns nil, writing nothing, when the
+    /// task shares our mount namespace. `externalMounts` maps mount points to the keys to
+    /// record (runc's ext_mnt); `otherPids` must all share the root task's namespace;
+    /// `namespaceID` names the image (default: the root's ids image, else 1).
+    @discardableResult
+    public static func dump(rootPid: Int32, images: ImageDirectory, externalMounts: [String: String] = [:],
+                            otherPids: [Int32] = [], namespaceID: UInt32? = nil,
+                            log: Log = .silent) throws -> DumpedMountNamespace? {
+        let namespace = try namespaceInode(rootPid, "mnt")
+        if namespace == (try namespaceInode(getpid(), "mnt")) {
+            log.info("mnt: pid \(rootPid) shares our mount namespace; nothing to dump")
+            return nil
+        }
+        for pid in otherPids {
+            // A task that exited meanwhile has no namespace links: its absence is not ours to report.
+            guard let other = try? namespaceInode(pid, "mnt"), other != namespace else { continue }
+            throw CheckpointError(.unsupported, "pid \(pid) is in another mount namespace than the root task \(rootPid): nested mount namespaces are not supported")
+        }
+        let mounts: [MountInfo]
+        do { mounts = try MountInfo.read(pid: rootPid) } catch {
+            throw CheckpointError(.notFound, "mount table of pid \(rootPid): \(error)", cause: error)
+        }
+        if let deleted = mounts.first(where: { $0.mountPoint.hasSuffix(" (deleted)") }) {
+            throw CheckpointError(.unsupported, "mount \(deleted.mountPoint) of pid \(rootPid): its mount point was deleted")
+        }
+        let entries = mounts.map { m in
+            MntEntry(m, externalKey: m.mountPoint == "/" ? nil : externalMounts[m.mountPoint])
+        }
+        let plan: MountPlan
+        do { plan = try MountPlan(entries: entries) } catch let failure as MountPlan.Failure {
+            throw refusal(failure, mounts: mounts, pid: rootPid)
+        }
+
+        var saved: [UInt32: String] = [:]
+        for step in plan.steps {
+            let m = mounts[step.index], e = entries[step.index]
+            log.debug("mnt: \(m.mountPoint) \(m.fsType) \(m.source) [\(m.root)]: \(step.origin)")
+            guard step.restoresContents, saved[e.rootDev] == nil else { continue }
+            try saveContents(of: m, pid: rootPid, to: images.file(e.tmpfsImageName))
+            saved[e.rootDev] = e.tmpfsImageName
+        }
+        let id = namespaceID ?? recordedNamespaceID(rootPid, images: images)
+        let name = "mountpoints-\(id).img"
+        try images.write(name, .mountpoints, entries)
+        log.info("mnt: pid \(rootPid): \(entries.count) mounts in \(name), \(saved.count) tmpfs contents saved")
+        return DumpedMountNamespace(namespaceID: id, imageName: name, entries: entries, plan: plan,
+                                    contentImages: saved.values.sorted())
+    }
+
+    /// The mount namespace id the engine wrote in the root's ids image (its file is named
+    /// by the pid inside the tree's pid namespace), so the image names agree; else 1.
+    static func recordedNamespaceID(_ pid: Int32, images: ImageDirectory) -> UInt32 {
+        var names = ["ids-\(pid).img"]
+        if let status = try? readProcFile("/proc/\(pid)/status"),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }),
+           let inner = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last {
+            names.insert("ids-\(inner).img", at: 0)
+        }
+        for name in names where images.exists(name) {
+            if let ids = try? images.readOne(name, .ids, as: TaskKobjIdsEntry.self), ids.hasMntNsID {
+                return ids.mntNsID
+            }
+        }
+        return 1
+    }
+
+    /// Tars one tmpfs, without the mounts on top of it: a detached copy of just that mount
+    /// (open_tree, made inside the container's namespace where the mount lives) is what
+    /// tar reads, through our /proc.
+    private static func saveContents(of mount: MountInfo, pid: Int32, to image: String) throws {
+        let (pathFd, cloneFd): (Int32, Int32) = try NamespaceJoin.run(in: pid, ["mnt"]) {
+            let fd = open(mount.mountPoint, oPath | O_CLOEXEC)
+            if fd < 0 { throw CheckpointError.errno("open \(mount.mountPoint) in the mount namespace of pid \(pid)") }
+            do {
+                return (fd, try MountCall.cloneMount(fd, "open_tree(\(mount.mountPoint)) in pid \(pid)'s namespace"))
+            } catch let failure as MountCall.Failure {
+                close(fd)
+                throw failure.checkpointError
+            }
+        }
+        defer { close(pathFd); close(cloneFd) }
+        let reached = try FdInfo.read(pid: getpid(), fd: pathFd).mntId
+        guard reached == mount.mountID else {
+            throw CheckpointError(.unsupported, "tmpfs at \(mount.mountPoint) of pid \(pid) (mount \(mount.mountID)) cannot be reached: mount \(reached) covers it")
+        }
+        try TmpfsArchive.create(from: "/proc/\(getpid())/fd/\(cloneFd)", to: image)
+    }
+
+    private static func refusal(_ failure: MountPlan.Failure, mounts: [MountInfo], pid: Int32) -> CheckpointError {
+        let hint = "name it in ext_mnt (--external mnt[MOUNTPOINT]:KEY) to bind a host path there at restore"
+        switch failure {
+        case .noRoot:
+            return CheckpointError(.unsupported, "mount table of pid \(pid): no root mount (\"/\") is visible")
+        case .severalRoots(let roots):
+            return CheckpointError(.unsupported, "mount table of pid \(pid): several root mounts (ids \(roots.map { mounts[$0].mountID }))")
+        case .noParent(let i):
+            return CheckpointError(.unsupported, "mount \(mounts[i].mountPoint) of pid \(pid): its parent mount \(mounts[i].parentID) is not visible from the task's root")
+        case .outside(let i):
+            return CheckpointError(.unsupported, "mount \(mounts[i].mountPoint) (from \(hostOrigin(of: mounts[i]))) is outside the container and not external; \(hint)")
+        case .unsupported(let i):
+            let m = mounts[i]
+            if let host = hostPath(of: m) {
+                return CheckpointError(.unsupported, "mount \(m.mountPoint) (from \(host)) is outside the container and not external; \(hint)")
+            }
+            return CheckpointError(.unsupported, "mount \(m.mountPoint): file system type \(m.fsType) (source \(m.source)) is not supported; \(hint)")
+        case .dependencyCycle(let pending):
+            return CheckpointError(.unsupported, "mount table of pid \(pid): mounts \(pending.map { mounts[$0].mountPoint }) bind from each other in a cycle")
+        }
+    }
+
+    /// Where the host sees what `mount` shows: a host mount of the same superblock whose
+    /// root holds it, plus the rest of the path.
+    static func hostPath(of mount: MountInfo) -> String? {
+        guard let host = try? MountInfo.read(pid: getpid()) else { return nil }
+        let holders = host.filter { h in
+            h.devMajor == mount.devMajor && h.devMinor == mount.devMinor && MountPath.isWithin(mount.root, h.root)
+        }
+        guard let h = holders.max(by: { $0.root.count < $1.root.count }) else { return nil }
+        return MountPath.join(h.mountPoint, MountPath.relative(mount.root, to: h.root))
+    }
+
+    static func hostOrigin(of mount: MountInfo) -> String {
+        hostPath(of: mount) ?? "\(mount.source):\(mount.root)"
+    }
+}
+
+/// O_PATH, which Swift's Glibc import does not export.
+let oPath: Int32 = 0o1000_0000

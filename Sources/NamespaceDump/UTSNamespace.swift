@@ -1,0 +1,41 @@
+import Foundation
+import CShim
+import Engine
+import Images
+
+/// utsns-<id>.img: the host and domain names of a uts namespace.
+public enum UTSNamespace {
+    public static func imageName(_ id: UInt32) -> String { "utsns-\(id).img" }
+
+    /// The names as the tasks of `pid`'s uts namespace see them.
+    public static func read(pid: Int32) throws -> UtsnsEntry {
+        try NamespaceJoin.run(in: pid, ["uts"]) {
+            var e = UtsnsEntry()
+            e.nodename = try Sysctl.read("kernel/hostname")
+            e.domainname = try Sysctl.read("kernel/domainname")
+            return e
+        }
+    }
+
+    public static func dump(pid: Int32, id: UInt32, images: ImageDirectory, log: Log) throws {
+        let e = try read(pid: pid)
+        log.info("uts namespace of pid \(pid): nodename \(e.nodename), domainname \(e.domainname)")
+        try images.write(imageName(id), .utsns, [e])
+    }
+
+    /// Sets the names in `pid`'s uts namespace (never the restorer's own: the caller checks).
+    public static func restore(pid: Int32, id: UInt32, images: ImageDirectory, log: Log) throws {
+        let e = try images.readOne(imageName(id), .utsns, as: UtsnsEntry.self)
+        try NamespaceJoin.run(in: pid, ["uts"]) {
+            try set(e.nodename, syscall: 170 /* sethostname */, what: "hostname", pid: pid)
+            try set(e.domainname, syscall: 171 /* setdomainname */, what: "domainname", pid: pid)
+        }
+        log.info("uts namespace of pid \(pid): nodename \(e.nodename), domainname \(e.domainname) restored")
+    }
+
+    private static func set(_ name: String, syscall nr: Int, what: String, pid: Int32) throws {
+        let bytes = Array(name.utf8)
+        let r = bytes.withUnsafeBufferPointer { oc_syscall(nr, Int(bitPattern: $0.baseAddress), bytes.count, 0, 0, 0, 0) }
+        if r != 0 { throw CheckpointError.errno("set \(what) \"\(name)\" in the uts namespace of pid \(pid)", Int32(-r)) }
+    }
+}

@@ -1,0 +1,15 @@
+import ArgumentParser
+import CriuRPC
+import Foundation
+
+struct Swrk: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve CRIU's RPC on a SOCK_SEQPACKET socket (what runc --criu runs).")
+
+    @Argument(help: "The socket's descriptor (runc passes 3).")
+    var fd: Int32
+
+    func run() throws {
+        if !RPCService(socket: RPCSocket(fd: fd)).run() { throw ExitCode(1) }
+    }
+}
