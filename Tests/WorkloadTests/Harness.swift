@@ -37,6 +37,7 @@ struct Workload: Sendable, CustomTestStringConvertible {
     static let mallocRseq = Workload(name: "malloc-rseq")
     // Vector code sits in functions with target attributes, so no -mavx2/-mavx512f needed.
     static let fpu = Workload(name: "fpu")
+    static let seccomp = Workload(name: "seccomp")
 }
 
 // MARK: - Paths

@@ -49,6 +49,9 @@ extension CheckpointRestoreTests {
         @Test("x87/SSE/AVX/AVX-512 register state", arguments: Mode.allCases)
         func fpu(_ mode: Mode) async throws { try await checkpointRestore(.fpu, mode) }
 
+        @Test("seccomp filter and no_new_privs in two threads", arguments: Mode.allCases)
+        func seccomp(_ mode: Mode) async throws { try await checkpointRestore(.seccomp, mode) }
+
         /// A busybox shell loop appending 1, 2, 3, ... to DIR/count every 0.1 s.
         @Test("shell loop continues its count", arguments: Mode.allCases)
         func shellLoop(_ mode: Mode) async throws {

@@ -1,0 +1,141 @@
+@testable import CriuRPC
+import Engine
+import Foundation
+import Images
+import Testing
+
+@Suite("criu_opts → engine options")
+struct CriuOptsMappingTests {
+    @Test("dump options: pid-independent fields, ext_mnt and external mnt[] entries")
+    func dumpMapping() throws {
+        var o = CriuOpts()
+        o.leaveRunning = true
+        o.shellJob = true
+        o.root = "/bundle/rootfs"
+        o.freezeCgroup = "/sys/fs/cgroup/freezer/ct"
+        o.emptyNs = CriuOpts.cloneNewNet
+        var m = ExtMountMap()
+        m.key = "/proc/keys"
+        m.val = "/dev/null"
+        o.extMnt = [m]
+        o.external = ["mnt[/etc/hosts]:hosts"]
+        try o.refuseUnsupported()
+        let d = try o.dumpOptions(imagesDir: "/img")
+        #expect(d.imagesDir == "/img")
+        #expect(d.leaveRunning && d.shellJob)
+        #expect(d.root == "/bundle/rootfs")
+        #expect(d.freezeCgroup == "/sys/fs/cgroup/freezer/ct")
+        #expect(d.emptyNamespaces == 0x4000_0000)
+        #expect(d.externalMounts == ["/proc/keys": "/dev/null", "/etc/hosts": "hosts"])
+    }
+
+    @Test("restore options: sibling, cg_root (no ctrl = every controller), inherit_fd in our table")
+    func restoreMapping() throws {
+        var o = CriuOpts()
+        o.rstSibling = true
+        o.root = "/run/runc/ct/criu-root"
+        var all = CgroupRoot()
+        all.path = "/ct"
+        var mem = CgroupRoot()
+        mem.ctrl = "memory"
+        mem.path = "/parent/ct"
+        o.cgRoot = [all, mem]
+        var i = InheritFd()
+        i.key = "pipe:[1234]"
+        i.fd = 1
+        o.inheritFd = [i]
+        let r = try o.restoreOptions(imagesDir: "/img")
+        #expect(r.detach && r.restoreSibling)
+        #expect(r.root == "/run/runc/ct/criu-root")
+        #expect(r.cgroupRoots == ["": "/ct", "memory": "/parent/ct"])
+        #expect(r.inheritFds == ["pipe:[1234]": 1])
+
+        i.fd = 4095
+        o.inheritFd = [i]
+        #expect(throws: CheckpointError.self) { try o.restoreOptions(imagesDir: "/img") }
+    }
+
+    @Test("options the engine cannot honour are refused with their name",
+          arguments: [
+            ("tcp_established", { (o: inout CriuOpts) in o.tcpEstablished = true }),
+            ("file_locks", { (o: inout CriuOpts) in o.fileLocks = true }),
+            ("lazy_pages", { (o: inout CriuOpts) in o.lazyPages = true }),
+            ("track_mem", { (o: inout CriuOpts) in o.trackMem = true }),
+            ("ps", { (o: inout CriuOpts) in o.ps.port = 1234 }),
+            ("join_ns", { (o: inout CriuOpts) in var j = JoinNamespace(); j.ns = "net"; j.nsFile = "/proc/1/ns/net"; o.joinNs = [j] }),
+            ("empty_ns", { (o: inout CriuOpts) in o.emptyNs = 0x2000_0000 }),
+            ("external", { (o: inout CriuOpts) in o.external = ["dev[1:2]:x"] }),
+          ] as [(String, @Sendable (inout CriuOpts) -> Void)])
+    func refused(_ name: String, _ set: @Sendable (inout CriuOpts) -> Void) {
+        var o = CriuOpts()
+        set(&o)
+        do {
+            try o.refuseUnsupported()
+            Issue.record("\(name) was accepted")
+        } catch let e as CheckpointError {
+            #expect(e.code == .unsupported)
+            #expect(e.message.contains(name) || (name == "tcp_established" && e.message.contains("TCP connections are not supported yet")), "\(e.message)")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test("config file: options apply over the request, a missing file is ignored, unknown ones are refused")
+    func configFile() throws {
+        let path = NSTemporaryDirectory() + "criurpc-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).conf"
+        defer { unlink(path) }
+        try "# runc.conf\ntcp-close\nlog-file /tmp/x.log\nexternal mnt[/a]:b\n".write(toFile: path, atomically: true, encoding: .utf8)
+        var o = CriuOpts()
+        try CriuConfigFile.apply(path: path, to: &o)
+        #expect(o.tcpClose)
+        #expect(o.logFile == "/tmp/x.log")
+        #expect(try o.externalMounts() == ["/a": "b"])
+
+        var untouched = CriuOpts()
+        try CriuConfigFile.apply(path: "/nonexistent/runc.conf", to: &untouched)
+        #expect(untouched == CriuOpts())
+
+        try "tcp-established\n".write(toFile: path, atomically: true, encoding: .utf8)
+        var refused = CriuOpts()
+        try CriuConfigFile.apply(path: path, to: &refused)
+        #expect(throws: CheckpointError.self) { try refused.refuseUnsupported() }
+
+        try "no-such-option 1\n".write(toFile: path, atomically: true, encoding: .utf8)
+        var unknown = CriuOpts()
+        #expect(throws: CheckpointError.self) { try CriuConfigFile.apply(path: path, to: &unknown) }
+    }
+
+    @Test("cr_errno: the errno an error carries, else one from its code")
+    func errnoMapping() {
+        #expect(RPCFailure(CheckpointError.errno("open x", ENOENT)).errno == ENOENT)
+        #expect(RPCFailure(CheckpointError(.busy, "pid 5 is in use")).errno == EBUSY)
+        #expect(RPCFailure(CheckpointError(.invalidState, "x")).errno == EINVAL)
+        #expect(RPCFailure(CheckpointError(.image, "bad", cause: POSIXError(.EIO))).errno == EIO)
+    }
+
+    @Test("SCM_RIGHTS: descriptors sent with a message arrive with it")
+    func passFds() throws {
+        var sv: [Int32] = [-1, -1]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv) == 0)
+        defer { close(sv[0]); close(sv[1]) }
+        let a = RPCSocket(fd: sv[0]), b = RPCSocket(fd: sv[1])
+        var resp = CriuResp()
+        resp.type = .notify
+        resp.success = true
+        resp.notify.script = "orphan-pts-master"
+        let devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { close(devnull) }
+        try a.send(resp, fds: [devnull])
+        #expect(try a.peerPid() == getpid())
+        let (got, fds) = try #require(try b.receive(CriuResp.self))
+        #expect(got == resp)
+        #expect(fds.count == 1)
+        for fd in fds {
+            #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) == "/dev/null")
+            close(fd)
+        }
+        close(sv[0])
+        sv[0] = -1
+        #expect(try b.receive() == nil, "a closed peer reads as the end")
+    }
+}
