@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ProcFS
+import CShim
 @testable import Engine
 
 /// The ptrace layer on a real child: seize, inject, release. Synchronous tests, since
@@ -26,9 +27,13 @@ struct TaskControlTests {
         defer { kill(pid, SIGKILL); waitpid(pid, nil, 0) }
         let tree = try FrozenTree.freeze(root: pid)
         #expect(tree.processes.count == 1)
-        #expect(try TaskStatus.read(pid: pid, tid: nil).tracerPid == getpid())
+        // TracerPid names the tracing thread.
+        #expect(try TaskStatus.read(pid: pid, tid: nil).tracerPid == Int32(oc_syscall(186 /* gettid */, 0, 0, 0, 0, 0, 0)))
+        #expect(try Self.state(pid) == "t")
         tree.release()
         #expect(try TaskStatus.read(pid: pid, tid: nil).tracerPid == 0)
+        // Back in its sleep (it runs for a moment while it restarts the syscall).
+        for _ in 0..<100 where try Self.state(pid) != "S" { usleep(10_000) }
         #expect(try Self.state(pid) == "S")
     }
 
