@@ -33,6 +33,13 @@ public enum CgroupFreezer {
         return (try? f.isFrozen()) == false
     }
 
+    /// Freezes, runs `body`, and thaws whatever `body` does (throws or returns).
+    public static func whileFrozen<T>(path: String, timeout: Double = 10, _ body: () throws -> T) throws -> T {
+        try freeze(path: path, timeout: timeout)
+        defer { thaw(path: path) }
+        return try body()
+    }
+
     /// Whether every task of the cgroup is frozen now.
     public static func isFrozen(path: String) throws -> Bool {
         try freezer(path).isFrozen()
@@ -89,4 +96,20 @@ struct V2Freezer: Freezer {
     private func write(_ value: String) throws {
         try CgroupV2Hierarchy(mountPoint: directory).writeFile(directory + "/cgroup.freeze", value)
     }
+}
+
+/// The engine's TreeFreezer over a cgroup freezer: `DumpOptions.freezer =
+/// CgroupTreeFreezer(path: options.freezeCgroup)`.
+public struct CgroupTreeFreezer: TreeFreezer {
+    public let path: String
+    public let timeout: Double
+
+    public init(path: String, timeout: Double = 10) throws {
+        _ = try CgroupFreezer.freezer(path)
+        self.path = path
+        self.timeout = timeout
+    }
+
+    public func freeze() throws { try CgroupFreezer.freeze(path: path, timeout: timeout) }
+    public func thaw() { CgroupFreezer.thaw(path: path) }
 }

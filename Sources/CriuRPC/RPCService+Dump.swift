@@ -37,19 +37,28 @@ extension RPCService {
     }
 
     /// runc destroys the container as soon as DUMP succeeds and refuses while its init
-    /// still shows in /proc. A killed root whose parent is pid 1 stays a zombie until init
-    /// reaps it (every ~2 s on this kind of machine): wait for that, a bounded time.
+    /// still shows in /proc. The killed root dies asynchronously and, when its parent is
+    /// pid 1, stays a zombie until init reaps it (every ~2 s on this kind of machine):
+    /// wait for that, a bounded time. A zombie with another parent is that parent's to reap.
+    /// Tasks killed while still traced by us report their death to us first; collecting
+    /// it (waitpid __WALL) lets a pid namespace's init finish dying.
     private func waitReaped(_ pid: Int32, log: Log) {
-        func zombieOfInit() -> Bool {
+        func status() -> (state: Substring, ppid: Substring)? {
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return false }
+                  let close = stat.lastIndex(of: ")") else { return nil }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && fields[0] == "Z" && fields[1] == "1"
+            return fields.count > 1 ? (fields[0], fields[1]) : nil
         }
         let deadline = Date().addingTimeInterval(10)
-        guard zombieOfInit() else { return }
-        while zombieOfInit() && Date() < deadline { usleep(20_000) }
-        log.info(zombieOfInit() ? "pid \(pid) is still a zombie of init after 10 s" : "pid \(pid) was reaped")
+        while let s = status(), !(s.state == "Z" && s.ppid != "1") {
+            var st: Int32 = 0
+            while waitpid(-1, &st, WNOHANG | __WALL) > 0 {}
+            if Date() > deadline {
+                log.warn("pid \(pid) still shows in /proc 10 s after the dump killed it (state \(s.state))")
+                return
+            }
+            usleep(20_000)
+        }
     }
 
     /// The engine sends every stage at its place (pre-dump before freezing, network-lock

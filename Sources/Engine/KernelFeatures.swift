@@ -29,7 +29,9 @@ public enum KernelFeatures {
         add("pidfd_open/pidfd_getfd", pidfd >= 0 && getfd >= 0, "hands restored files to tasks (Linux 5.6)")
         add("kcmp", oc_syscall(SyscallNumber.kcmp, me, me, 0, 0, 0, 0) >= 0, "finds open files shared between tasks")
         var mapSize: UInt32 = 0
-        add("prctl PR_SET_MM_MAP", withUnsafeMutablePointer(to: &mapSize) { oc_syscall(SyscallNumber.prctl, 35, 14, Int(bitPattern: $0), 0, 0, 0) } == 0,
+        // PR_SET_MM, PR_SET_MM_MAP_SIZE: answers the size of struct prctl_mm_map.
+        let mapSizeResult = withUnsafeMutablePointer(to: &mapSize) { oc_syscall(SyscallNumber.prctl, 35, 15, Int(bitPattern: $0), 0, 0, 0) }
+        add("prctl PR_SET_MM_MAP", mapSizeResult == 0 && mapSize == 104,
             "restores mm fields, auxv and the exe link")
         add("/proc/PID/map_files", access("/proc/self/map_files", R_OK) == 0, "dumps and shares shared anonymous memory")
         var v = utsname()

@@ -89,10 +89,13 @@ extension MountNamespaceDump {
             let fd = open(mount.mountPoint, oPath | O_CLOEXEC)
             if fd < 0 { throw CheckpointError.errno("open \(mount.mountPoint) in the mount namespace of pid \(pid)") }
             do {
-                return (fd, try MountCall.cloneMount(fd, "open_tree(\(mount.mountPoint)) in pid \(pid)'s namespace"))
+                return (fd, try cleanCopy(of: mount, fd: fd, pid: pid))
             } catch let failure as MountCall.Failure {
                 close(fd)
                 throw failure.checkpointError
+            } catch {
+                close(fd)
+                throw error
             }
         }
         defer { close(pathFd); close(cloneFd) }
@@ -101,6 +104,23 @@ extension MountNamespaceDump {
             throw CheckpointError(.unsupported, "tmpfs at \(mount.mountPoint) of pid \(pid) (mount \(mount.mountID)) cannot be reached: mount \(reached) covers it")
         }
         try TmpfsArchive.create(from: "/proc/\(getpid())/fd/\(cloneFd)", to: image)
+    }
+
+    /// open_tree(OPEN_TREE_CLONE) of the mount at `fd`. An unbindable mount cannot be
+    /// cloned where it is; this thread then takes a private copy of the namespace (which
+    /// dies with it) and clones the copy's mount, made private there first.
+    private static func cleanCopy(of mount: MountInfo, fd: Int32, pid: Int32) throws -> Int32 {
+        do {
+            return try MountCall.cloneMount(fd, "open_tree(\(mount.mountPoint)) in pid \(pid)'s namespace")
+        } catch let failure as MountCall.Failure where failure.errno == EINVAL && mount.isUnbindable {
+            try MountCall.raw("unshare(CLONE_NEWNS) to copy the unbindable \(mount.mountPoint)", 272, Int(MountNamespaceDump.cloneNewNS))
+            // Only the copy changes: a propagation type is not an event peers receive.
+            try MountCall.mount(nil, mount.mountPoint, nil, .private, nil, "make the copy of \(mount.mountPoint) private")
+            let copy = open(mount.mountPoint, oPath | O_CLOEXEC)
+            if copy < 0 { throw CheckpointError.errno("open the copy of \(mount.mountPoint)") }
+            defer { close(copy) }
+            return try MountCall.cloneMount(copy, "open_tree(\(mount.mountPoint)) in a copy of pid \(pid)'s namespace")
+        }
     }
 
     private static func refusal(_ failure: MountPlan.Failure, mounts: [MountInfo], pid: Int32) -> CheckpointError {

@@ -75,8 +75,12 @@ public enum Dumper {
 
     private static func prepare(_ images: ImageDirectory) throws {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: images.path, isDirectory: &isDir), isDir.boolValue else {
-            throw CheckpointError(.invalidArgument, "image directory \(images.path): does not exist or is not a directory")
+        if !FileManager.default.fileExists(atPath: images.path, isDirectory: &isDir) {
+            if mkdir(images.path, 0o700) != 0 { throw CheckpointError.errno("create image directory \(images.path)") }
+            isDir = true
+        }
+        guard isDir.boolValue else {
+            throw CheckpointError(.invalidArgument, "image directory \(images.path): not a directory")
         }
         guard access(images.path, W_OK) == 0 else {
             throw CheckpointError(.invalidArgument, "image directory \(images.path): not writable (\(Errno.describe(errno)))")
