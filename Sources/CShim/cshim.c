@@ -66,7 +66,8 @@ pid_t oc_spawn_stub(uint64_t flags, const pid_t *set_tid, size_t set_tid_size,
     struct oc_clone_args args;
     memset(&args, 0, sizeof(args));
     args.flags = flags;
-    args.exit_signal = SIGCHLD;
+    /* With CLONE_PARENT the child inherits our exit signal; clone3 wants 0 then. */
+    args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
     args.set_tid = (uint64_t)(uintptr_t)set_tid;
     args.set_tid_size = set_tid_size;
     long r = syscall(SYS_clone3, &args, sizeof(args));

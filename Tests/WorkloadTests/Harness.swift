@@ -38,6 +38,7 @@ struct Workload: Sendable, CustomTestStringConvertible {
     // Vector code sits in functions with target attributes, so no -mavx2/-mavx512f needed.
     static let fpu = Workload(name: "fpu")
     static let seccomp = Workload(name: "seccomp")
+    static let attributes = Workload(name: "attributes")
 }
 
 // MARK: - Paths

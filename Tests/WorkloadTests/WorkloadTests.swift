@@ -52,6 +52,9 @@ extension CheckpointRestoreTests {
         @Test("seccomp filter and no_new_privs in two threads", arguments: Mode.allCases)
         func seccomp(_ mode: Mode) async throws { try await checkpointRestore(.seccomp, mode) }
 
+        @Test("itimer, subreaper, dumpable, personality, umask, rlimit, name, nice, pdeath signal", arguments: Mode.allCases)
+        func attributes(_ mode: Mode) async throws { try await checkpointRestore(.attributes, mode) }
+
         /// A busybox shell loop appending 1, 2, 3, ... to DIR/count every 0.1 s.
         @Test("shell loop continues its count", arguments: Mode.allCases)
         func shellLoop(_ mode: Mode) async throws {

@@ -161,11 +161,10 @@ public final class FrozenTree {
         seized.removeAll()
     }
 
-    /// Kills every process of the tree (after a complete dump).
+    /// Kills every process of the tree (after a complete dump) and collects the deaths
+    /// that are reported to us as their tracer.
     public func kill() {
-        for p in processes where !p.isZombie {
-            Foundation.kill(p.pid, SIGKILL)
-        }
-        release()
+        TaskReaper.killAndReap(seized)
+        seized.removeAll()
     }
 }

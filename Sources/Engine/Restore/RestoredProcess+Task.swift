@@ -77,7 +77,11 @@ extension RestoredProcess {
         let sas = tcore.sas
         let ss = try put(bytes(sas.ssSp) + bytes(sas.ssFlags & ~1 /* SS_ONSTACK is read-only */) + bytes(UInt32(0)) + bytes(sas.ssSize), at: 0)
         try call("sigaltstack", on: tid, SyscallNumber.sigaltstack, ss, 0)
-        if tcore.pdeathSig != 0 { try call("prctl(PR_SET_PDEATHSIG)", on: tid, SyscallNumber.prctl, 1, UInt64(tcore.pdeathSig)) }
+        // The root's parent is the restorer (or runc), never the one it had: its pdeath
+        // signal would fire when the restorer leaves. Tasks whose parent is restored keep it.
+        if tcore.pdeathSig != 0 && image.entry.ppid != 0 {
+            try call("prctl(PR_SET_PDEATHSIG)", on: tid, SyscallNumber.prctl, 1, UInt64(tcore.pdeathSig))
+        }
         if tcore.hasComm {
             let name = try put(Array(tcore.comm.utf8.prefix(15)) + [0], at: 0)
             try call("prctl(PR_SET_NAME)", on: tid, SyscallNumber.prctl, 15, name)
@@ -94,6 +98,16 @@ extension RestoredProcess {
                 let signo = s.siginfo.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
                 try call("rt_sigqueueinfo(\(signo))", SyscallNumber.rtSigqueueinfo, UInt64(pid), UInt64(signo), info)
             }
+        }
+        // Scheduling is set from outside, on the thread's host tid.
+        if tcore.schedPolicy != 0 {
+            var prio = Int32(tcore.schedPrio)
+            let r = withUnsafeMutablePointer(to: &prio) { oc_syscall(144 /* sched_setscheduler */, Int(tid), Int(tcore.schedPolicy), Int(bitPattern: $0), 0, 0, 0) }
+            if r < 0 { throw CheckpointError.errno("sched_setscheduler of tid \(vtid) to policy \(tcore.schedPolicy)", Int32(-r)) }
+        }
+        if tcore.schedNice != 0 {
+            let r = oc_syscall(141 /* setpriority */, 0 /* PRIO_PROCESS */, Int(tid), Int(tcore.schedNice), 0, 0, 0)
+            if r < 0 { throw CheckpointError.errno("setpriority of tid \(vtid) to \(tcore.schedNice)", Int32(-r)) }
         }
         var xstate = try Ptrace(tid).xstate()
         core.threadInfo.fpregs.apply(to: &xstate)

@@ -105,7 +105,7 @@ public enum Restorer {
             return RestoreResult(rootPid: root.hostPid, stats: stats)
         } catch {
             log.error("\(error)")
-            kill(created)
+            TaskReaper.killAndReap(created)
             for ext in options.extensions { ext.rollBack(images: images.dir, options: options, log: log) }
             log.info("killed the \(created.count) tasks this restore created")
             throw error
@@ -208,23 +208,6 @@ public enum Restorer {
         return ordered
     }
 
-    /// Kills and reaps what we created, in whatever order the kernel lets them go: a pid
-    /// namespace's init cannot finish dying before its traced children are reaped by us.
-    private static func kill(_ tids: [Int32]) {
-        for tid in tids { Glibc.kill(tid, SIGKILL) }
-        var pending = Set(tids)
-        let deadline = DispatchTime.now().uptimeNanoseconds + 10_000_000_000
-        while !pending.isEmpty && DispatchTime.now().uptimeNanoseconds < deadline {
-            for tid in pending {
-                var status: Int32 = 0
-                let r = waitpid(tid, &status, Int32(__WALL) | WNOHANG)
-                if r == tid && (oc_wifexited(status) != 0 || oc_wifsignaled(status) != 0) || (r < 0 && errno == ECHILD) {
-                    pending.remove(tid)
-                }
-            }
-            if !pending.isEmpty { usleep(1000) }
-        }
-    }
 }
 
 extension RestoredProcess {
