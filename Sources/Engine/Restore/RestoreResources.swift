@@ -21,7 +21,28 @@ final class RestoreResources {
         self.inherited = inherited
     }
 
+    /// The restored tree's own root (a task's /proc/PID/root) when it has a mount
+    /// namespace of its own: the images' paths are relative to it, not to ours.
+    private var rootDir: Int32 = -1
+    private var rootPath = ""
+
+    func resolvePaths(inRootOf pid: Int32) throws {
+        rootPath = "/proc/\(pid)/root"
+        rootDir = open(rootPath, 0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC)
+        if rootDir < 0 { throw CheckpointError.errno("open the root of restored pid \(pid)") }
+    }
+
+    /// open(2) of an image path, resolved inside the tree's root (symlinks included).
+    private func openPath(_ path: String, _ flags: Int32, _ mode: mode_t = 0) -> Int32 {
+        guard rootDir >= 0 else { return open(path, flags, mode) }
+        var how: (UInt64, UInt64, UInt64) = (UInt64(UInt32(bitPattern: flags)), UInt64(mode), 0x10 /* RESOLVE_IN_ROOT */)
+        let r = path.withCString { p in withUnsafeMutablePointer(to: &how) { oc_syscall(437 /* openat2 */, Int(rootDir), Int(bitPattern: p), Int(bitPattern: $0), 24, 0, 0) } }
+        if r < 0 { errno = Int32(-r); return -1 }
+        return Int32(r)
+    }
+
     deinit {
+        if rootDir >= 0 { close(rootDir) }
         for fd in fds.values { close(fd) }
         for fd in shmemFds.values { close(fd) }
         for (r, w) in pipes.values { close(r); close(w) }
@@ -58,16 +79,16 @@ final class RestoreResources {
         if let (g, content) = ghost {
             // A deleted-but-open file: recreate it beside its old name, open it, unlink it.
             path = reg.name + ".ocicheckpoint-ghost-\(getpid())-\(reg.id)"
-            let tmp = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode_t(g.mode & 0o7777))
+            let tmp = openPath(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode_t(g.mode & 0o7777))
             if tmp < 0 { throw CheckpointError.errno("recreate deleted file \(reg.name) as \(path)") }
             let ok = content.withUnsafeBytes { write(tmp, $0.baseAddress, content.count) } == content.count
             fchown(tmp, g.uid, g.gid)
             close(tmp)
-            if !ok { unlink(path); throw CheckpointError.errno("write deleted file \(reg.name)") }
+            if !ok { unlink(rootPath + path); throw CheckpointError.errno("write deleted file \(reg.name)") }
         }
-        let fd = open(path, Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC)
+        let fd = openPath(path, Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC)
         let err = errno
-        if ghost != nil { unlink(path) }
+        if ghost != nil { unlink(rootPath + path) }
         if fd < 0 { throw CheckpointError.errno("open \(reg.name)", err) }
         if reg.pos != 0 && lseek(fd, off_t(reg.pos), SEEK_SET) < 0 {
             close(fd)
@@ -100,7 +121,7 @@ final class RestoreResources {
         // One read-write holder per FIFO keeps its buffer alive and lets the final opens
         // (through /proc, with the dumped access mode) proceed without blocking.
         if fifoHolders[f.pipeID] == nil {
-            let holder = open(reg.name, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+            let holder = openPath(reg.name, O_RDWR | O_NONBLOCK | O_CLOEXEC)
             if holder < 0 { throw CheckpointError.errno("open FIFO \(reg.name)") }
             fifoHolders[f.pipeID] = holder
             if let data = images.fifoData[f.pipeID] { try fill(holder, data, "FIFO \(reg.name)") }

@@ -56,6 +56,7 @@ public enum Restorer {
             try root.cleanInheritance(keeping: selfPidfd)
             try options.notify?("setup-namespaces", root.hostPid)
             for ext in options.extensions { try ext.setUp(rootPid: root.hostPid, images: images.dir, options: options, log: log) }
+            if flags & 0x0002_0000 /* CLONE_NEWNS */ != 0 { try resources.resolvePaths(inRootOf: root.hostPid) }
             try options.notify?("post-setup-namespaces", nil)
             let processes = try createTree(images, root: root, shellJob: options.shellJob, created: &created)
             stats.forkingTime = micros(since: start)
