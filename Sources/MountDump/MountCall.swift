@@ -107,7 +107,7 @@ enum MountCall {
 
     /// A new, detached mount of a fresh `type` superblock with `options` (fsopen/fsconfig/fsmount).
     static func freshDetached(_ type: String, source: String, options: [String]) throws -> Int32 {
-        let fsfd = Int32(try withCString(type) { try raw("fsopen(\(type))", 430, $0, Int(O_CLOEXEC)) })
+        let fsfd = Int32(try withCString(type) { try raw("fsopen(\(type))", 430, $0, 1 /* FSOPEN_CLOEXEC */) })
         defer { close(fsfd) }
         func config(_ cmd: Int, _ key: String?, _ value: String?) throws {
             try withCString(key) { k in
@@ -125,7 +125,7 @@ enum MountCall {
             }
         }
         try config(6 /* FSCONFIG_CMD_CREATE */, nil, nil)
-        return Int32(try raw("fsmount(\(type))", 432, Int(fsfd), Int(O_CLOEXEC), 0))
+        return Int32(try raw("fsmount(\(type))", 432, Int(fsfd), 1 /* FSMOUNT_CLOEXEC */, 0))
     }
 
     /// A path naming the file `fd` is open on, for calls that take paths. /proc/thread-self

@@ -40,8 +40,11 @@ extension MountNamespaceDump {
         if let deleted = mounts.first(where: { $0.mountPoint.hasSuffix(" (deleted)") }) {
             throw CheckpointError(.unsupported, "mount \(deleted.mountPoint) of pid \(rootPid): its mount point was deleted")
         }
+        // Keys as callers spell them ("/dev/null/", "//etc/hosts") name the same mount points.
+        var external: [String: String] = [:]
+        for (mountPoint, key) in externalMounts { external[(mountPoint as NSString).standardizingPath] = key }
         let entries = mounts.map { m in
-            MntEntry(m, externalKey: m.mountPoint == "/" ? nil : externalMounts[m.mountPoint])
+            MntEntry(m, externalKey: m.mountPoint == "/" ? nil : external[m.mountPoint])
         }
         let plan: MountPlan
         do { plan = try MountPlan(entries: entries) } catch let failure as MountPlan.Failure {

@@ -111,8 +111,10 @@ final class MountTreeBuilder {
             try MountCall.mount(host, MountCall.fdPath(target), nil, .bind, nil, "bind \(host) (external \(key)) at \(mp)")
         case .bind(let source, let path):
             let sourceMount = plan.entries[source].mountpoint
-            let from = try MountCall.openInRoot(mounted[source]!, path.isEmpty ? "/" : path, flags: oPath,
-                                                "open \(path) below \(sourceMount) to bind at \(mp)")
+            // The source mount itself may be a file: only a path below it needs resolving.
+            let from = path.isEmpty ? dup(mounted[source]!)
+                : try MountCall.openInRoot(mounted[source]!, path, flags: oPath, "open \(path) below \(sourceMount) to bind at \(mp)")
+            if from < 0 { throw CheckpointError.errno("dup the fd of \(sourceMount)") }
             defer { close(from) }
             let target = try mountPoint(mp, directory: try Self.isDirectory(from))
             defer { close(target) }
@@ -140,6 +142,7 @@ final class MountTreeBuilder {
         }
         let made = try MountCall.openInRoot(rootFd, mp, flags: oPath, "open \(mp) after mounting it")
         mounted[step.index] = made
+        log.debug("mnt: made \(mp): \(step.origin)")
         if step.restoresContents { try fill(e, at: made) }
     }
 

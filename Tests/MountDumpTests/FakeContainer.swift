@@ -87,11 +87,13 @@ final class Started {
         throw TestFailure("unshare \(args.joined(separator: " ")) did not get ready")
     }
 
-    deinit {
+    func stop() {
         kill(pid, SIGKILL)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
+
+    deinit { stop() }
 }
 
 /// The runc-like container of the tests. `extraSetup` adds shell lines before the pivot
@@ -175,6 +177,7 @@ struct MountView: Equatable, CustomStringConvertible {
     struct Mount: Equatable {
         var parent: String
         var fsType: String
+        var source: String
         var root: String
         var options: String
         var superOptions: String
@@ -202,7 +205,7 @@ struct MountView: Equatable, CustomStringConvertible {
             if m.mountPoint == "/" { root = "<root>" } else if onRootDevice {
                 root = m.root.hasPrefix(rootMount.root + "/") ? String(m.root.dropFirst(rootMount.root.count)) : "<host>"
             }
-            mounts[m.mountPoint] = Mount(parent: tree.parent(of: m)?.mountPoint ?? "-", fsType: m.fsType, root: root,
+            mounts[m.mountPoint] = Mount(parent: tree.parent(of: m)?.mountPoint ?? "-", fsType: m.fsType, source: m.mountPoint == "/" ? "" : m.source, root: root,
                                          options: m.mountOptions, superOptions: m.mountPoint == "/" ? "" : m.superOptions,
                                          shared: label(m.sharedGroup), master: label(m.masterGroup), unbindable: m.isUnbindable)
         }
@@ -211,7 +214,7 @@ struct MountView: Equatable, CustomStringConvertible {
     var description: String {
         mounts.keys.sorted().map { k in
             let m = mounts[k]!
-            return "\(k) <- \(m.parent) \(m.fsType) [\(m.root)] \(m.options) | \(m.superOptions) shared=\(m.shared ?? "-") master=\(m.master ?? "-")\(m.unbindable ? " unbindable" : "")"
+            return "\(k) <- \(m.parent) \(m.fsType) \(m.source) [\(m.root)] \(m.options) | \(m.superOptions) shared=\(m.shared ?? "-") master=\(m.master ?? "-")\(m.unbindable ? " unbindable" : "")"
         }.joined(separator: "\n")
     }
 }

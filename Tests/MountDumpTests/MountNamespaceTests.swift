@@ -54,7 +54,6 @@ import Glibc
         echo hidden > "$R/run/inner/hidden"
         mount -t tmpfs -o size=1m tmpfs "$R/run/inner"
         echo visible > "$R/run/inner/visible"
-        mkdir -p "$R/mnt/data" "$R/mnt/ext" "$R/mnt/runsub" "$R/mnt/shared" "$R/mnt/peer" "$R/mnt/slave" "$R/mnt/unbindable" "$R/mnt/noatime" "$R/mnt/strict"
         mount --bind "$R/data" "$R/mnt/data"
         mount -o remount,bind,ro,nosuid "$R/mnt/data"
         mount --bind "$R/etc/hostname" "$R/etc/hostname.bind"
@@ -91,7 +90,8 @@ import Glibc
         for d in [ext, ext2, images.path] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
         try "dumped side\n".write(toFile: ext + "/marker", atomically: true, encoding: .utf8)
         try "restored side\n".write(toFile: ext2 + "/marker", atomically: true, encoding: .utf8)
-        try FakeContainer.makeRootfs(rootfs)
+        try FakeContainer.makeRootfs(rootfs, dirs: ["data", "ext", "runsub", "shared", "peer", "slave", "unbindable",
+                                                    "noatime", "strict"].map { "mnt/" + $0 })
         try Shell.run("/bin/cp", ["-a", rootfs, rootfs2])
 
         let container = try FakeContainer(scratch: scratch, rootfs: rootfs,
@@ -118,7 +118,7 @@ import Glibc
         #expect(dumped.contentImages.count == 10)
         let decoded = try Shell.run(Self.python, ["/usr/bin/crit", "decode", "-i", images.file(dumped.imageName)])
         #expect(decoded.contains("\"magic\": \"MNTS\"") && decoded.contains("\"ext_key\": \"ext-data\""))
-        container.started.process.terminate()
+        container.started.stop()
 
         // The restored side lacks one mount point, which the restore creates.
         try FileManager.default.removeItem(atPath: rootfs2 + "/mnt/strict")
@@ -130,6 +130,9 @@ import Glibc
         try MountNamespaceDump().setUp(rootPid: target.pid, images: images, options: options,
                                        log: try Log(path: scratch.sub("restore.log"), level: 4))
         let restored = try MountView(pid: target.pid)
+        if ProcessInfo.processInfo.environment["MOUNTDUMP_VERBOSE"] != nil {
+            print("--- dumped\n\(original)\n--- restored\n\(restored)\n--- restored mountinfo\n" + (try readProcFile("/proc/\(target.pid)/mountinfo")))
+        }
         let differences = original.mounts.keys.sorted().filter { original.mounts[$0] != restored.mounts[$0] }
             + restored.mounts.keys.sorted().filter { original.mounts[$0] == nil }
         #expect(differences.isEmpty, "differ: \(differences)\n--- dumped\n\(original)\n--- restored\n\(restored)")
@@ -162,10 +165,12 @@ import Glibc
         #expect(try FileManager.default.contentsOfDirectory(atPath: r + "/sys/class/net") == ["lo"])
         // The peer groups work: a mount under /mnt/shared appears at its peer and slave.
         try FileManager.default.createDirectory(atPath: r + "/mnt/shared/sub", withIntermediateDirectories: false)
-        try Shell.run("/usr/bin/nsenter", ["-t", "\(target.pid)", "-m", FakeContainer.busybox, "mount", "-t", "tmpfs", "tmpfs", "/mnt/shared/sub"])
+        try Shell.run("/usr/bin/nsenter", ["-t", "\(target.pid)", "-m", "/bin/busybox", "mount", "-t", "tmpfs", "tmpfs", "/mnt/shared/sub"])
         let after = try MountInfo.read(pid: target.pid).map(\.mountPoint)
         #expect(after.contains("/mnt/peer/sub") && after.contains("/mnt/slave/sub"))
+        target.started.stop()
         try host.expectUnchanged()
+        withExtendedLifetime((scratch, cgroup)) {}
     }
 
     @Test func refusesAHostBindThatIsNotExternal() throws {
@@ -182,13 +187,41 @@ import Glibc
         #expect(error?.message.hasPrefix("mount /mnt/x (from \(outside)) is outside the container and not external") == true,
                 "\(error?.message ?? "")")
         #expect(!images.exists("mountpoints-1.img"))
-        // Named external, the same mount is fine.
-        #expect(try MountNamespaceDump.dump(rootPid: container.pid, images: images, externalMounts: ["/mnt/x": "x"]) != nil)
+        // Named external, the same mount is fine. The image takes the namespace id the
+        // engine gave the root task (its ids image is named by its pid in the container).
+        let ids = Self.ids(mnt: 5)
+        try images.write("ids-1.img", .ids, [ids])
+        let dumped = try MountNamespaceDump.dump(rootPid: container.pid, images: images, externalMounts: ["/mnt/x/": "x"])
+        #expect(dumped?.imageName == "mountpoints-5.img")
+        #expect(dumped?.entries.first { $0.mountpoint == "/mnt/x" }?.extKey == "x")
+        #expect(try MountNamespaceDump().namespaceFlags(images: images) == MountNamespaceDump.cloneNewNS)
         try host.expectUnchanged()
+    }
+
+    static func ids(mnt: UInt32) -> TaskKobjIdsEntry {
+        var ids = TaskKobjIdsEntry()
+        ids.vmID = 1; ids.filesID = 1; ids.fsID = 1; ids.sighandID = 1
+        ids.mntNsID = mnt
+        return ids
+    }
+
+    @Test func findsTheRootTasksImageAmongSeveral() throws {
+        let scratch = try Scratch()
+        let images = ImageDirectory(path: scratch.path)
+        try images.write("mountpoints-3.img", .mountpoints, [MntEntry]())
+        try images.write("mountpoints-5.img", .mountpoints, [MntEntry]())
+        let error = #expect(throws: CheckpointError.self) { try MountNamespaceDump().namespaceFlags(images: images) }
+        #expect(error?.message.contains("hold 2 mount namespaces") == true)
+        var inventory = InventoryEntry()
+        inventory.imgVersion = 2
+        inventory.rootIds = Self.ids(mnt: 5)
+        try images.write("inventory.img", .inventory, [inventory])
+        #expect(try MountNamespaceDump().namespaceFlags(images: images) == MountNamespaceDump.cloneNewNS)
     }
 
     @Test func refusesAnUnknownFileSystem() throws {
         let scratch = try Scratch()
+        let host = try HostMounts(scratch: scratch.path)
         let rootfs = scratch.sub("rootfs")
         try FakeContainer.makeRootfs(rootfs, dirs: ["mnt/ram"])
         let container = try FakeContainer(scratch: scratch, rootfs: rootfs, setup: "mount -t ramfs ramfs \"$R/mnt/ram\"")
@@ -197,6 +230,7 @@ import Glibc
         }
         #expect(error?.message.hasPrefix("mount /mnt/ram: file system type ramfs (source ramfs) is not supported") == true,
                 "\(error?.message ?? "")")
+        try host.expectUnchanged()
     }
 
     @Test func restoreNeedsEveryExternalKeyAndARoot() throws {
@@ -231,7 +265,7 @@ import Glibc
         child.executableURL = URL(fileURLWithPath: FakeContainer.busybox)
         child.arguments = ["sleep", "100"]
         try child.run()
-        defer { child.terminate(); child.waitUntilExit() }
+        defer { kill(child.processIdentifier, SIGKILL); child.waitUntilExit() }
         #expect(try MountNamespaceDump.dump(rootPid: child.processIdentifier, images: images) == nil)
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).isEmpty)
         #expect(try MountNamespaceDump().namespaceFlags(images: images) == 0)
