@@ -55,16 +55,17 @@ final class MemoryDump {
             if area.readable { runs += areaRuns } else { forced += areaRuns }
             vma.fd = -1
         }
-        try writePages(pagemapName: "pagemap-\(name).img", runs: runs, forced: forced) { ranges, base in
-            let memory = try RemoteMemory(pid: pid)
-            let readable = Array(ranges.prefix(runs.count))
-            try memory.copyOut(readable, into: base)
-            var offset = readable.reduce(0) { $0 + $1.1 }
-            for (addr, len) in forced {
+        let memory = try RemoteMemory(pid: pid)
+        try writePages(pagemapName: "pagemap-\(name).img", runs: runs, forced: forced, copyForced: { pieces, base in
+            // Unreadable areas: /proc/PID/mem reads them the way a debugger does.
+            var offset = 0
+            for (addr, len) in pieces {
                 let bytes = try memory.read(addr, count: len)
                 bytes.withUnsafeBytes { (base + offset).copyMemory(from: $0.baseAddress!, byteCount: len) }
                 offset += len
             }
+        }) { pieces, base in
+            try memory.copyOut(pieces, into: base)
         }
         return vmas
     }
@@ -168,9 +169,9 @@ final class MemoryDump {
             runs.append((UInt64(data), Int(hole) - Int(data)))
             pos = hole
         }
-        try writePages(pagemapName: "pagemap-shmem-\(shmid).img", runs: runs, forced: []) { ranges, base in
+        try writePages(pagemapName: "pagemap-shmem-\(shmid).img", runs: runs, forced: []) { pieces, base in
             var offset = 0
-            for (start, len) in ranges {
+            for (start, len) in pieces {
                 let n = pread(fd, base + offset, len, off_t(start))
                 if n != len { throw CheckpointError.errno("read shared memory \(path)") }
                 offset += len
@@ -178,19 +179,20 @@ final class MemoryDump {
         }
     }
 
-    /// Writes a pagemap image and its pages image; `copy` fills the pages (back to back,
-    /// in `runs` then `forced` order) straight into a mapping of the pages file.
+    /// Writes a pagemap image and its pages image. The pages pass through a small buffer
+    /// that stays in cache: `copy` fills it with one chunk of ranges (`runs`, then
+    /// `forced` with `copyForced`), and a plain write moves it into the image, so each
+    /// byte of the image is written once.
     private func writePages(pagemapName: String, runs: [(UInt64, Int)], forced: [(UInt64, Int)],
+                            copyForced: (([(UInt64, Int)], UnsafeMutableRawPointer) throws -> Void)? = nil,
                             copy: ([(UInt64, Int)], UnsafeMutableRawPointer) throws -> Void) throws {
         let id = nextPagesID
         nextPagesID += 1
-        let all = runs + forced
-        let bytes = all.reduce(0) { $0 + $1.1 }
         var head = PagemapHead()
         head.pagesID = id
         let w = try images.writer(pagemapName, .pagemap)
         try w.append(head)
-        for (addr, len) in all {
+        for (addr, len) in runs + forced {
             var e = PagemapEntry()
             e.vaddr = addr; e.nrPages = UInt64(len) / Self.pageSize; e.flags = PageFlags.present
             e.compatNrPages = UInt32(truncatingIfNeeded: min(e.nrPages, UInt64(UInt32.max)))
@@ -199,21 +201,48 @@ final class MemoryDump {
         try w.close()
 
         let path = images.file("pages-\(id).img")
-        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         if fd < 0 { throw CheckpointError.errno("create \(path)") }
         defer { close(fd) }
-        guard bytes > 0 else { return }
-        if ftruncate(fd, off_t(bytes)) != 0 { throw CheckpointError.errno("size \(path) to \(bytes) bytes") }
-        // fallocate so that a full disk fails here, not with SIGBUS inside the copy.
-        let fr = posix_fallocate(fd, 0, off_t(bytes))
-        if fr != 0 && fr != EOPNOTSUPP { throw CheckpointError.errno("allocate \(bytes) bytes for \(path)", fr) }
-        guard let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0), base != MAP_FAILED else {
-            throw CheckpointError.errno("mmap \(path)")
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.chunk, alignment: 4096)
+        defer { buffer.deallocate() }
+        var written = 0
+        for (ranges, isForced) in [(runs, false), (forced, true)] {
+            for piece in Self.chunks(ranges) {
+                if isForced, let copyForced { try copyForced(piece, buffer) } else { try copy(piece, buffer) }
+                let bytes = piece.reduce(0) { $0 + $1.1 }
+                var done = 0
+                while done < bytes {
+                    let n = write(fd, buffer + done, bytes - done)
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { throw CheckpointError.errno("write \(path) at \(written + done) bytes") }
+                    done += n
+                }
+                written += bytes
+            }
         }
-        defer { munmap(base, bytes) }
-        try copy(all, base)
-        if fsync(fd) != 0 { throw CheckpointError.errno("fsync \(path)") }
-        stats.pagesWritten += UInt64(bytes) / Self.pageSize
+        if written > 0 && fsync(fd) != 0 { throw CheckpointError.errno("fsync \(path)") }
+        stats.pagesWritten += UInt64(written) / Self.pageSize
+    }
+
+    static let chunk = 2 << 20
+
+    /// `ranges` cut into groups of at most `chunk` bytes (splitting ranges where needed).
+    static func chunks(_ ranges: [(UInt64, Int)]) -> [[(UInt64, Int)]] {
+        var out: [[(UInt64, Int)]] = []
+        var current: [(UInt64, Int)] = []
+        var size = 0
+        for (start, length) in ranges {
+            var addr = start, left = length
+            while left > 0 {
+                let take = min(left, chunk - size)
+                current.append((addr, take))
+                size += take; addr += UInt64(take); left -= take
+                if size == chunk { out.append(current); current = []; size = 0 }
+            }
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
     }
 }
 
