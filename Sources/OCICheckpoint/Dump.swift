@@ -28,6 +28,7 @@ struct Dump: ParsableCommand {
             var options = DumpOptions(imagesDir: imagesDir)
             options.leaveRunning = leaveRunning
             options.shellJob = shellJob
+            options.extensions = ContainerState.dumpExtensions()
             let stats = try Dumper.dump(pid: pid, options: options, log: log)
             log.info("dump finished")
             if displayStats {

@@ -30,6 +30,7 @@ struct Restore: ParsableCommand {
             options.detach = detach
             options.pidfile = pidfile
             options.shellJob = shellJob
+            options.extensions = ContainerState.restoreExtensions()
             let result = try Restorer.restore(options: options, log: log)
             log.info("restore finished: root pid \(result.rootPid)")
             if displayStats {

@@ -10,6 +10,10 @@ struct Swrk: ParsableCommand {
     var fd: Int32
 
     func run() throws {
-        if !RPCService(socket: RPCSocket(fd: fd)).run() { throw ExitCode(1) }
+        let service = RPCService(socket: RPCSocket(fd: fd))
+        service.dumpExtensions = ContainerState.dumpExtensions()
+        service.restoreExtensions = ContainerState.restoreExtensions()
+        service.makeFreezer = ContainerState.freezer
+        if !service.run() { throw ExitCode(1) }
     }
 }

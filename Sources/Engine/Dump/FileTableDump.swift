@@ -85,10 +85,13 @@ final class FileTableDump {
                 let path = link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
                 file.type = .reg
                 file.reg = regEntry(id: id, path: path, flags: flags, pos: info.pos, st: st).reg
+                file.reg.mntID = Int32(info.mntId)
                 try addGhost(for: id, pid: pid, fd: fd, st: st)
             } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || (mode == S_IFCHR && Self.harmlessDevices.contains(link))) {
                 file.type = .reg
                 file.reg = regEntry(id: id, path: link, flags: flags, pos: info.pos, st: st).reg
+                // The mount tells, at restore, whether the path is the tree's or the host's.
+                file.reg.mntID = Int32(info.mntId)
             } else if mode == S_IFCHR {
                 throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
             } else {

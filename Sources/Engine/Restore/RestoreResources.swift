@@ -26,15 +26,23 @@ final class RestoreResources {
     private var rootDir: Int32 = -1
     private var rootPath = ""
 
+    /// Mount ids of the tree's own mounts (mountpoints-N.img): a file on any other mount
+    /// was the host's (a container's stdout file, say) and is opened on the host.
+    private var treeMounts: Set<Int32> = []
+
     func resolvePaths(inRootOf pid: Int32) throws {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: images.dir.path)) ?? [] where name.hasPrefix("mountpoints-") {
+            treeMounts.formUnion(try images.dir.read(name, .mountpoints, as: MntEntry.self).map { Int32(bitPattern: $0.mntID) })
+        }
         rootPath = "/proc/\(pid)/root"
         rootDir = open(rootPath, 0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC)
         if rootDir < 0 { throw CheckpointError.errno("open the root of restored pid \(pid)") }
     }
 
-    /// open(2) of an image path, resolved inside the tree's root (symlinks included).
-    private func openPath(_ path: String, _ flags: Int32, _ mode: mode_t = 0) -> Int32 {
-        guard rootDir >= 0 else { return open(path, flags, mode) }
+    /// open(2) of an image path, resolved inside the tree's root (symlinks included),
+    /// unless the file was on a mount outside the tree.
+    private func openPath(_ path: String, _ flags: Int32, _ mode: mode_t = 0, mount: Int32? = nil) -> Int32 {
+        guard rootDir >= 0, mount.map({ treeMounts.contains($0) }) ?? true else { return open(path, flags, mode) }
         var how: (UInt64, UInt64, UInt64) = (UInt64(UInt32(bitPattern: flags)), UInt64(mode), 0x10 /* RESOLVE_IN_ROOT */)
         let r = path.withCString { p in withUnsafeMutablePointer(to: &how) { oc_syscall(437 /* openat2 */, Int(rootDir), Int(bitPattern: p), Int(bitPattern: $0), 24, 0, 0) } }
         if r < 0 { errno = Int32(-r); return -1 }
@@ -86,7 +94,7 @@ final class RestoreResources {
             close(tmp)
             if !ok { unlink(rootPath + path); throw CheckpointError.errno("write deleted file \(reg.name)") }
         }
-        let fd = openPath(path, Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC)
+        let fd = openPath(path, Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC, mount: reg.hasMntID ? reg.mntID : nil)
         let err = errno
         if ghost != nil { unlink(rootPath + path) }
         if fd < 0 { throw CheckpointError.errno("open \(reg.name)", err) }
