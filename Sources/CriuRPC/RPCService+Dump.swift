@@ -18,6 +18,7 @@ extension RPCService {
                 throw CheckpointError.refused("orphan_pts_master: pid \(t.pid) has fd \(t.fd) on terminal \(t.target); terminals are not supported yet")
             }
             var options = try opts.dumpOptions(imagesDir: dirs.images)
+            options.workDir = dirs.work
             options.extensions = dumpExtensions
             if let path = options.freezeCgroup, let makeFreezer { options.freezer = try makeFreezer(path) }
             let notifier = RPCNotifier(socket: socket, enabled: opts.notifyScripts, log: log)

@@ -12,6 +12,7 @@ extension RPCService {
                 throw CheckpointError.refused("orphan_pts_master: the images hold a terminal (tty-info.img); terminals are not supported yet")
             }
             var options = try opts.restoreOptions(imagesDir: dirs.images)
+            options.workDir = dirs.work
             options.extensions = restoreExtensions
             let notifier = RPCNotifier(socket: socket, enabled: opts.notifyScripts, log: log)
             options.notify = notifier.callback

@@ -18,6 +18,9 @@ public struct DumpOptions {
     public var emptyNamespaces: UInt64 = 0
     public var extensions: [DumpExtension] = []
     public var notify: Notify?
+    /// Where stats-dump goes, as CRIU puts it in its work directory (podman reads it
+    /// there); the image directory when not set.
+    public var workDir: String?
     public init(imagesDir: String) { self.imagesDir = imagesDir }
 }
 
@@ -53,6 +56,9 @@ public enum Dumper {
             var s = StatsEntry()
             s.dump = stats
             try images.write("stats-dump", .stats, [s])
+            if let work = options.workDir, work != images.path {
+                try ImageDirectory(path: work).write("stats-dump", .stats, [s])
+            }
             // The inventory is written last: its presence marks a complete dump.
             try images.write("inventory.img", .inventory, [inventory(tree)])
             try syncDirectory(images.path)

@@ -22,6 +22,9 @@ public struct RestoreOptions {
     public var emptyNamespaces: UInt64 = 0
     public var extensions: [RestoreExtension] = []
     public var notify: Notify?
+    /// Where stats-restore goes after a successful restore (CRIU's work directory); the
+    /// images are never written.
+    public var workDir: String?
     public init(imagesDir: String) { self.imagesDir = imagesDir }
 }
 
@@ -102,6 +105,11 @@ public enum Restorer {
                 for (_, tid) in p.threads { try Ptrace(tid).detach(signal: stopped && tid == p.hostPid ? SIGSTOP : 0) }
             }
             stats.restoreTime = micros(since: start)
+            if let work = options.workDir {
+                var s = StatsEntry()
+                s.restore = stats
+                try? ImageDirectory(path: work).write("stats-restore", .stats, [s])
+            }
             try? options.notify?("post-resume", nil)
             return RestoreResult(rootPid: root.hostPid, stats: stats)
         } catch {
