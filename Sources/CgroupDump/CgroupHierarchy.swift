@@ -23,6 +23,9 @@ public protocol CgroupHierarchy {
     func recordedValue(_ name: String, raw: String) -> String
     /// Writes one recorded setting back.
     func restore(property name: String, value: String, inDirectory path: String, log: Log) throws
+    /// Makes a directory the restore just created usable before its recorded settings
+    /// arrive (v1 cpuset: a task cannot join a cpuset with no cpus or mems).
+    func initialize(newDirectory path: String) throws
     /// Moves a whole process into the cgroup at `path` (absolute, under mountPoint).
     func move(pid: Int32, toDirectory path: String) throws
     /// Moves one thread of the caller; v2 allows it only inside threaded subtrees.

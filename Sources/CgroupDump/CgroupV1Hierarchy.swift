@@ -88,6 +88,19 @@ public struct CgroupV1Hierarchy: CgroupHierarchy {
         }
     }
 
+    /// A new cpuset starts with empty cpus and mems: take the parent's, as CRIU does,
+    /// until the recorded values are written.
+    public func initialize(newDirectory path: String) throws {
+        guard controllerNames.contains("cpuset") else { return }
+        let parent = (path as NSString).deletingLastPathComponent
+        for name in ["cpuset.cpus", "cpuset.mems"] {
+            let current = (try? CgroupFile.read(path + "/" + name)) ?? ""
+            guard current.isEmpty else { continue }
+            let inherited = try CgroupFile.read(parent + "/" + name)
+            if !inherited.isEmpty { try writeFile(path + "/" + name, inherited) }
+        }
+    }
+
     public func move(pid: Int32, toDirectory path: String) throws {
         try writeFile(path + "/cgroup.procs", "\(pid)")
     }

@@ -55,6 +55,8 @@ public struct CgroupV2Hierarchy: CgroupHierarchy {
         }
     }
 
+    public func initialize(newDirectory path: String) throws {}
+
     public func move(pid: Int32, toDirectory path: String) throws {
         try writeFile(path + "/cgroup.procs", "\(pid)")
     }

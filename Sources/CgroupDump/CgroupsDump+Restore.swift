@@ -171,6 +171,7 @@ extension CgroupsDump {
         for m in missing.reversed() {
             if mkdir(m, 0o755) != 0 && errno != EEXIST { throw CheckpointError.errno("mkdir cgroup \(m)") }
             state.created(m)
+            try h.initialize(newDirectory: m)
         }
     }
 

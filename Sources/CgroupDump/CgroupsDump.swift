@@ -37,8 +37,17 @@ public struct CgroupsDump: DumpExtension, RestoreExtension {
     // MARK: dump
 
     public func dump(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) throws {
-        let pids = tree.processes.filter { !$0.isZombie }.map(\.pid)
-        try dump(pids: pids, rootPid: tree.root.pid, images: images, log: log)
+        let live = tree.processes.filter { !$0.isZombie }
+        try dump(pids: live.map(\.pid), rootPid: tree.root.pid, images: images, log: log)
+        // Sets are per process here; CRIU 3.16+ also records threads in other cgroups.
+        for p in live {
+            let own = try? CgroupMembership.read(pid: p.pid)
+            for tid in p.threads where tid != p.pid {
+                if let t = try? CgroupMembership.read(pid: tid), t != own {
+                    log.warn("cgroups: thread \(tid) of pid \(p.pid) is in other cgroups than its process; restored in its process's")
+                }
+            }
+        }
     }
 
     /// Records the cgroups of `pids` (the root first or not: `rootPid` gets set 1) and

@@ -62,7 +62,10 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
     public func dumpedNamespaces(images: ImageDirectory) throws -> [(kind: NamespaceKind, id: UInt32)] {
         let prefixes: [(NamespaceKind, String)] = [(.uts, "utsns"), (.ipc, "ipcns-var"), (.net, "netns"), (.time, "timens")]
         return try prefixes.compactMap { kind, prefix in
-            try NamespaceImageIDs.restoreID(kind, imagePrefix: prefix, in: images).map { (kind, $0) }
+            guard let id = try NamespaceImageIDs.restoreID(kind, imagePrefix: prefix, in: images) else { return nil }
+            // CRIU leaves an empty timens-0.img when the tree had no time namespace
+            if kind == .time, try images.read(TimeNamespace.imageName(id), .timens, as: TimensEntry.self).isEmpty { return nil }
+            return (kind, id)
         }
     }
 
@@ -81,14 +84,14 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
     /// Whether the dump holds a time namespace: then the thread that creates the root must
     /// call `prepareTimeNamespace` right before it.
     public func needsTimeNamespace(images: ImageDirectory) throws -> Bool {
-        try NamespaceImageIDs.restoreID(.time, imagePrefix: "timens", in: images) != nil
+        try dumpedNamespaces(images: images).contains { $0.kind == .time }
     }
 
     /// On the calling thread: creates the time namespace with the offsets that continue the
     /// dumped clocks; the next child the thread clones (without CLONE_NEWTIME) starts in it.
     public func prepareTimeNamespace(images: ImageDirectory, log: Log) throws {
-        guard let id = try NamespaceImageIDs.restoreID(.time, imagePrefix: "timens", in: images) else { return }
-        try TimeNamespace.enterForChildren(id: id, images: images, log: log)
+        guard let found = try dumpedNamespaces(images: images).first(where: { $0.kind == .time }) else { return }
+        try TimeNamespace.enterForChildren(id: found.id, images: images, log: log)
     }
 
     public func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws {
@@ -106,12 +109,15 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
             }
         }
         for (kind, id) in try dumpedNamespaces(images: images) {
+            if kind == .time {
+                try checkTimeNamespace(rootPid: rootPid, shared: root.inodes[.time] == own.inodes[.time], id: id, images: images, log: log)
+                continue
+            }
             try requireOwn(kind)
             switch kind {
             case .uts: try UTSNamespace.restore(pid: rootPid, id: id, images: images, log: log)
             case .ipc: try IPCNamespace.restore(pid: rootPid, id: id, images: images, log: log)
             case .net: try NetNamespace.restore(pid: rootPid, id: id, images: images, log: log)
-            case .time: try checkTimeNamespace(rootPid: rootPid, id: id, images: images, log: log)
             default: break
             }
         }
@@ -124,7 +130,11 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
 
     /// Offsets cannot be changed once a task is in the namespace: only check, and say
     /// plainly when the root was not created in a prepared namespace.
-    private func checkTimeNamespace(rootPid: Int32, id: UInt32, images: ImageDirectory, log: Log) throws {
+    private func checkTimeNamespace(rootPid: Int32, shared: Bool, id: UInt32, images: ImageDirectory, log: Log) throws {
+        if shared {
+            log.warn("pid \(rootPid) is in the restorer's time namespace: its monotonic and boot-time clocks do not continue the dumped ones (the thread that creates the root must call prepareTimeNamespace first)")
+            return
+        }
         let offsets = try TimeNamespaceOffsets.read(pid: rootPid)
         let wanted = try TimeNamespace.offsets(continuing: try TimeNamespace.load(id: id, images: images))
         // The wanted offsets drift by the time since the namespace was made; a second is plenty.

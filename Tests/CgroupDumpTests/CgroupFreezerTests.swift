@@ -120,7 +120,8 @@ struct CgroupNamespaceTests {
         let child: pid_t = try NamespaceJoin.run(in: getpid(), []) {
             #expect(try ext.prepareCgroupNamespace(images: scratch.images, cgroupRoots: roots, log: .silent))
             var pid: pid_t = 0
-            var cargs = ["/bin/sleep", "1000"].map { strdup($0) } + [nil]
+            let argv = ["/bin/sleep", "1000"]
+            var cargs = argv.map { strdup($0) } + [nil]
             defer { for p in cargs { free(p) } }
             let r = posix_spawn(&pid, "/bin/sleep", nil, nil, &cargs, environ)
             if r != 0 { throw CheckpointError.errno("posix_spawn", r) }
@@ -132,6 +133,6 @@ struct CgroupNamespaceTests {
         try ext.setUp(rootPid: child, images: scratch.images, cgroupRoots: roots, log: .silent)
         #expect(try cgroupOf(child, "pids") == cg.cgroupPath("inner", suffix: "-r"))
         let inside = try must(["/usr/bin/nsenter", "-t", "\(child)", "-C", "cat", "/proc/\(child)/cgroup"])
-        #expect(inside.split(separator: "\n").contains("\(pids.name == "pids" ? "" : "")" + inside.split(separator: "\n").first { $0.hasSuffix(":pids:/inner") }.map(String.init).map { _ in "" }!) || inside.contains(":pids:/inner\n"))
+        #expect(inside.contains(":pids:/inner\n"), "seen from inside its namespace: \(inside)")
     }
 }

@@ -38,7 +38,7 @@ struct CgroupsDumpTests {
 
     static func target() throws -> Sleeper { try Sleeper(["/bin/sh", "-c", "echo ready; exec sleep 1000"]) }
 
-    func roots(_ cg: TestCgroups, suffix: String) -> [String: String] {
+    func newRoots(_ cg: TestCgroups, suffix: String) -> [String: String] {
         Dictionary(uniqueKeysWithValues: Self.v1.map { ($0, cg.cgroupPath(suffix: suffix)) })
     }
 
@@ -62,7 +62,7 @@ struct CgroupsDumpTests {
 
         let t = try Self.target()
         defer { t.stop() }
-        let roots = roots(cg, suffix: "-r")
+        let roots = newRoots(cg, suffix: "-r")
         try ext.setUp(rootPid: t.pid, images: scratch.images, cgroupRoots: roots, log: .silent)
         let r = { (h: String, sub: String, file: String) in try cg.read(cg.path(h, sub, suffix: "-r") + "/" + file) }
         #expect(try r("memory", "", "memory.limit_in_bytes") == "67108864")
@@ -126,7 +126,7 @@ struct CgroupsDumpTests {
         f.root.stop(); f.other.stop()
         let existing = try cg.make("pids", suffix: "-e")
         try cg.write(existing + "/pids.max", "5")
-        let roots = roots(cg, suffix: "-e")
+        let roots = newRoots(cg, suffix: "-e")
 
         let t = try Self.target()
         defer { t.stop() }
@@ -143,7 +143,7 @@ struct CgroupsDumpTests {
         }
         #expect(error?.message.contains("exists") == true)
 
-        let missing = roots(cg, suffix: "-m")
+        let missing = newRoots(cg, suffix: "-m")
         #expect(throws: CheckpointError.self) {
             try CgroupsDump(mode: .props).setUp(rootPid: t.pid, images: scratch.images, cgroupRoots: missing, log: .silent)
         }
@@ -160,7 +160,7 @@ struct CgroupsDumpTests {
         let t = try Self.target()
         defer { t.stop() }
         let ext = CgroupsDump(deferSettings: true)
-        let roots = roots(cg, suffix: "-d")
+        let roots = newRoots(cg, suffix: "-d")
         try ext.setUp(rootPid: t.pid, images: scratch.images, cgroupRoots: roots, log: .silent)
         #expect(try cg.read(cg.path("pids", suffix: "-d") + "/pids.max") == "max")
         try ext.applySettings(images: scratch.images, cgroupRoots: roots, log: .silent)
@@ -178,7 +178,7 @@ struct CgroupsDumpTests {
         let kept = try cg.make("cpu", suffix: "-b")
         let t = try Self.target()
         let ext = CgroupsDump()
-        try ext.setUp(rootPid: t.pid, images: scratch.images, cgroupRoots: roots(cg, suffix: "-b"), log: .silent)
+        try ext.setUp(rootPid: t.pid, images: scratch.images, cgroupRoots: newRoots(cg, suffix: "-b"), log: .silent)
         #expect(ext.createdDirectories.contains(cg.path("memory", suffix: "-b")))
         #expect(!ext.createdDirectories.contains(kept))
         t.stop()
@@ -231,5 +231,43 @@ struct CgroupsDumpTests {
         // one key is fine, "name=" or not
         try CgroupsDump().setUp(rootPid: t.pid, images: scratch.images, cgroupRoots: ["systemd": cg.cgroupPath(suffix: "-x")], log: .silent)
         #expect(try cgroupOf(t.pid, "name=systemd") == cg.cgroupPath(suffix: "-x"))
+    }
+}
+
+@Suite("cgroups: cpuset", .serialized)
+struct CpusetTests {
+    @Test("a new cpuset gets its cpus and mems before the task joins")
+    func cpuset() throws {
+        let cg = TestCgroups()
+        defer { cg.cleanUp() }
+        let scratch = try Scratch()
+        let dir = try cg.make("cpuset", "ctr")
+        try cg.write(cg.path("cpuset") + "/cpuset.cpus", "0")
+        try cg.write(cg.path("cpuset") + "/cpuset.mems", "0")
+        try cg.write(dir + "/cpuset.cpus", "0")
+        try cg.write(dir + "/cpuset.mems", "0")
+        let s = try Sleeper(["/bin/sh", "-c", "echo $$ > \(dir)/cgroup.procs && echo ready && exec sleep 1000"])
+        defer { s.stop() }
+        try CgroupsDump().dump(pids: [s.pid], rootPid: s.pid, images: scratch.images, log: .silent)
+        s.stop()
+        let t = try Sleeper(["/bin/sh", "-c", "echo ready; exec sleep 1000"])
+        defer { t.stop() }
+        try CgroupsDump().setUp(rootPid: t.pid, images: scratch.images, cgroupRoots: ["cpuset": cg.cgroupPath(suffix: "-r")], log: .silent)
+        #expect(try cg.read(cg.path("cpuset", suffix: "-r") + "/cpuset.cpus") == "0")
+        #expect(try cgroupOf(t.pid, "cpuset") == cg.cgroupPath(suffix: "-r"))
+    }
+
+    @Test("a tree in the root cpuset moved under a new root: the new cpuset takes its parent's cpus")
+    func rootCpuset() throws {
+        let cg = TestCgroups()
+        defer { cg.cleanUp() }
+        let scratch = try Scratch()
+        let s = try Sleeper(["/bin/sh", "-c", "echo ready; exec sleep 1000"])
+        defer { s.stop() }
+        #expect(try cgroupOf(s.pid, "cpuset") == "/")
+        try CgroupsDump().dump(pids: [s.pid], rootPid: s.pid, images: scratch.images, log: .silent)
+        try CgroupsDump().setUp(rootPid: s.pid, images: scratch.images, cgroupRoots: ["cpuset": cg.cgroupPath(suffix: "-r")], log: .silent)
+        #expect(try cg.read(cg.path("cpuset", suffix: "-r") + "/cpuset.cpus") == (try cg.read("/sys/fs/cgroup/cpuset/cpuset.cpus")))
+        #expect(try cgroupOf(s.pid, "cpuset") == cg.cgroupPath(suffix: "-r"))
     }
 }

@@ -52,43 +52,50 @@ func must(_ argv: [String]) throws -> String {
 /// A long-running process the test owns: started with a shell script that prints "ready"
 /// on stdout once set up, then execs into something that waits; killed and reaped by
 /// `stop()` (and at the latest on deinit), so a failing test leaves nothing behind.
+/// posix_spawn and waitpid of our own, not Foundation's Process: its child monitor does
+/// not survive the ptrace stops of a seize.
 final class Sleeper {
-    let process = Process()
     let pid: Int32
     private var stopped = false
 
     /// `argv` runs `script` with sh; the script must end with `echo ready; exec sleep ...`.
     init(_ argv: [String], timeout: Double = 10) throws {
-        process.executableURL = URL(fileURLWithPath: argv[0])
-        process.arguments = Array(argv.dropFirst())
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        pid = process.processIdentifier
-        let line = try Self.readLine(out.fileHandleForReading, timeout: timeout)
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw CheckpointError.errno("pipe") }
+        let errPath = NSTemporaryDirectory() + "sleeper-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err"
+        defer { unlink(errPath) }
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&fa, fds[1], 1)
+        posix_spawn_file_actions_addopen(&fa, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addclose(&fa, fds[0])
+        posix_spawn_file_actions_addclose(&fa, fds[1])
+        var cargs = argv.map { strdup($0) } + [nil]
+        defer { for p in cargs { free(p) } }
+        var child: pid_t = 0
+        let r = posix_spawn(&child, argv[0], &fa, nil, &cargs, environ)
+        close(fds[1])
+        defer { close(fds[0]) }
+        guard r == 0 else { throw CheckpointError.errno("posix_spawn \(argv[0])", r) }
+        pid = child
+        let line = Self.readLine(fds[0], timeout: timeout)
         guard line == "ready" else {
-            let errText = String(decoding: err.fileHandleForReading.availableData, as: UTF8.self)
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-            stopped = true
+            stop()
+            let errText = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
             throw CheckpointError(.invalidState, "\(argv.joined(separator: " ")): not ready (read \"\(line)\"): \(errText)")
         }
     }
 
-    private static func readLine(_ h: FileHandle, timeout: Double) throws -> String {
+    private static func readLine(_ fd: Int32, timeout: Double) -> String {
         var bytes: [UInt8] = []
-        let fd = h.fileDescriptor
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             if poll(&p, 1, 100) <= 0 { continue }
             var c: UInt8 = 0
-            let n = read(fd, &c, 1)
-            if n <= 0 { break }
-            if c == UInt8(ascii: "\n") { break }
+            if read(fd, &c, 1) <= 0 || c == UInt8(ascii: "\n") { break }
             bytes.append(c)
         }
         return String(decoding: bytes, as: UTF8.self)
@@ -98,7 +105,8 @@ final class Sleeper {
         guard !stopped else { return }
         stopped = true
         kill(pid, SIGKILL)
-        process.waitUntilExit()
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     }
 
     deinit { stop() }

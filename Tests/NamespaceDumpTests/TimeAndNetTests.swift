@@ -79,6 +79,19 @@ struct TimeNamespaceTests {
     }
 }
 
+extension TimeNamespaceTests {
+    @Test("CRIU's empty timens-0.img means no time namespace")
+    func emptyCriuImage() throws {
+        let scratch = try Scratch()
+        try scratch.images.write(TimeNamespace.imageName(0), .timens, [TimensEntry]())
+        let ext = NamespaceImagesDump()
+        #expect(try !ext.needsTimeNamespace(images: scratch.images))
+        let t = try Sleeper(["/bin/sh", "-c", "echo ready; exec sleep 1000"])
+        defer { t.stop() }
+        try ext.setUp(rootPid: t.pid, images: scratch.images, log: .silent)
+    }
+}
+
 @Suite("net namespace", .serialized)
 struct NetNamespaceTests {
     static let newnet = UInt64(NamespaceKind.net.cloneFlag)

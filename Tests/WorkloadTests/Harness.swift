@@ -39,6 +39,7 @@ struct Workload: Sendable, CustomTestStringConvertible {
     static let fpu = Workload(name: "fpu")
     static let seccomp = Workload(name: "seccomp")
     static let attributes = Workload(name: "attributes")
+    static let sysvShm = Workload(name: "sysv-shm")
 }
 
 // MARK: - Paths

@@ -6,7 +6,7 @@ import ProcFS
 enum VmaStatus {
     static let regular: UInt32 = 1 << 0, stack: UInt32 = 1 << 1, vsyscall: UInt32 = 1 << 2, vdso: UInt32 = 1 << 3
     static let heap: UInt32 = 1 << 5, filePrivate: UInt32 = 1 << 6, fileShared: UInt32 = 1 << 7
-    static let anonShared: UInt32 = 1 << 8, anonPrivate: UInt32 = 1 << 9, vvar: UInt32 = 1 << 12
+    static let anonShared: UInt32 = 1 << 8, anonPrivate: UInt32 = 1 << 9, sysvIPC: UInt32 = 1 << 10, vvar: UInt32 = 1 << 12
 }
 
 /// pagemap_entry.flags (criu/include/pagemap.h).
@@ -45,7 +45,8 @@ final class MemoryDump {
         for area in areas {
             var vma = try entry(for: area, pid: pid)
             vmas.append(vma)
-            if vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall) != 0 { continue }
+            // SysV segments travel with their IPC namespace (or stay on the host): no pages here.
+            if vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall | VmaStatus.sysvIPC) != 0 { continue }
             if vma.status & VmaStatus.anonShared != 0 {
                 try dumpShmem(pid: pid, area: area, shmid: vma.shmid)
                 continue
@@ -84,7 +85,12 @@ final class MemoryDump {
             if area.vmFlags.contains("io") || area.vmFlags.contains("pf") {
                 throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) \(area.path) is device memory (VM_IO/VM_PFNMAP)")
             }
-            if area.isSharedAnonymous || (area.shared && area.isMemfd) {
+            if area.path.hasPrefix("/SYSV") {
+                // A SysV shm attachment: the inode number of its file is the segment's id.
+                v.status = VmaStatus.regular | VmaStatus.anonShared | VmaStatus.sysvIPC
+                v.flags |= UInt32(MAP_ANONYMOUS)
+                v.shmid = area.inode
+            } else if area.isSharedAnonymous || (area.shared && area.isMemfd) {
                 v.status = VmaStatus.regular | VmaStatus.anonShared
                 v.flags |= UInt32(MAP_ANONYMOUS)
                 v.shmid = area.inode

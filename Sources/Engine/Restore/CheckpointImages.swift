@@ -53,7 +53,7 @@ struct CheckpointImages {
             } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
         }
         for p in processes where !p.isZombie {
-            for vma in p.mm.vmas where vma.status & VmaStatus.anonShared != 0 && shmem[vma.shmid] == nil {
+            for vma in p.mm.vmas where vma.status & VmaStatus.anonShared != 0 && vma.status & VmaStatus.sysvIPC == 0 && shmem[vma.shmid] == nil {
                 var r = try dir.reader("pagemap-shmem-\(vma.shmid).img", .pagemap)
                 do {
                     let head = try r.one(PagemapHead.self)

@@ -135,12 +135,16 @@ final class RestoredProcess {
         var writableForNow: [VmaEntry] = []
         for vma in image.mm.vmas where vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall) == 0 {
             let len = vma.end - vma.start
+            if vma.status & VmaStatus.sysvIPC != 0 {
+                try attachSysV(vma)
+                continue
+            }
             var prot = vma.prot
             var flags = Int32(bitPattern: vma.flags) | MAP_FIXED
             var fd: UInt64 = UInt64.max
             var targetFd: Int32? = nil
             if vma.status & VmaStatus.anonShared != 0 {
-                let size = image.mm.vmas.filter { $0.shmid == vma.shmid && $0.status & VmaStatus.anonShared != 0 }
+                let size = image.mm.vmas.filter { $0.shmid == vma.shmid && $0.status & VmaStatus.anonShared != 0 && $0.status & VmaStatus.sysvIPC == 0 }
                     .map { Int($0.pgoff + $0.end - $0.start) }.max()!
                 let ours = try resources.shmemFd(vma.shmid, size: size, pages: pages)
                 targetFd = try takeFd(ours, pidfd: pidfd)
@@ -164,6 +168,17 @@ final class RestoredProcess {
         for vma in writableForNow {
             try call("mprotect \(vma.start.hex)", SyscallNumber.mprotect, vma.start, vma.end - vma.start, UInt64(vma.prot))
         }
+    }
+
+    /// A SysV segment attached again at its address; the segment itself exists already
+    /// (restored with the IPC namespace, or still on the host).
+    private func attachSysV(_ vma: VmaEntry) throws {
+        guard vma.pgoff == 0 else {
+            throw CheckpointError(.unsupported, "pid \(pid): SysV shm \(vma.shmid) is attached only in part at \(vma.start.hex)")
+        }
+        let flags = (vma.prot & UInt32(PROT_WRITE) == 0 ? 0o10000 /* SHM_RDONLY */ : 0) | (vma.prot & UInt32(PROT_EXEC) != 0 ? 0o100000 /* SHM_EXEC */ : 0)
+        let at = try call("shmat(\(vma.shmid)) at \(vma.start.hex)", 30 /* shmat */, vma.shmid, vma.start, UInt64(flags))
+        if at != vma.start { throw CheckpointError(.invalidState, "pid \(pid): SysV shm \(vma.shmid) attached at \(at.hex), not \(vma.start.hex)") }
     }
 
     private func hasPages(in vma: VmaEntry) -> Bool {
