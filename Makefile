@@ -30,7 +30,7 @@ build: deps
 
 test: deps
 	$(SWIFT) build
-	OCICHECKPOINT_BIN=$(DEBUG_BIN) $(SWIFT) test
+	OCICHECKPOINT_BIN=$(DEBUG_BIN) $(SWIFT) test --no-parallel
 
 demo: build
 	OCICHECKPOINT_BIN=$(DEBUG_BIN) bash scripts/demo.sh

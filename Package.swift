@@ -44,7 +44,6 @@ let package = Package(
                     exclude: ["Helpers"], swiftSettings: v5),
         .testTarget(name: "CgroupDumpTests", dependencies: ["CgroupDump", "Engine", "Images", "ProcFS"],
                     swiftSettings: v5),
-        .testTarget(name: "PodmanTests", swiftSettings: v5),
         .testTarget(name: "WorkloadTests", dependencies: ["Images"],
                     exclude: ["Workloads"], swiftSettings: v5),
         .testTarget(name: "ContainerTests", dependencies: [], exclude: ["Helpers"], swiftSettings: v5),

@@ -6,32 +6,18 @@ import Testing
 
 @Suite("podman through runc --criu ocicheckpoint", .serialized)
 struct PodmanTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static var binary: String { ProcessInfo.processInfo.environment["OCICHECKPOINT_BIN"] ?? root + "/.build/debug/ocicheckpoint" }
     static let image = "localhost/ocicheckpoint-busybox:latest"
 
-    struct Result { let status: Int32; let out: String; let err: String }
-
     @discardableResult
-    static func run(_ args: [String], stdin: String? = nil) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: args[0].hasPrefix("/") ? args[0] : "/usr/bin/" + args[0])
-        p.arguments = Array(args.dropFirst())
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        p.standardOutput = out; p.standardError = err; p.standardInput = input
-        try p.run()
-        if let stdin { input.fileHandleForWriting.write(stdin.data(using: .utf8)!) }
-        try input.fileHandleForWriting.close()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    static func run(_ args: [String], timeout: Double = 120) -> Output {
+        Cmd.run([args[0].hasPrefix("/") ? args[0] : "/usr/bin/" + args[0]] + args.dropFirst(), timeout: timeout)
     }
 
-    static var podman: [String] { ["podman", "--runtime", "runc", "--runtime-flag", "criu=\(binary)"] }
+    static var podman: [String] { ["podman", "--runtime", "runc", "--runtime-flag", "criu=\(Env.binary)"] }
 
     /// A busybox image made offline from busybox-static (no registry here).
     static func ensureImage() throws {
-        if try run(["podman", "image", "exists", image]).status == 0 { return }
+        if run(["podman", "image", "exists", image]).status == 0 { return }
         let dir = NSTemporaryDirectory() + "ocp-rootfs-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let script = """
@@ -40,27 +26,27 @@ struct PodmanTests {
         echo 'root:x:0:0:root:/root:/bin/sh' > \(dir)/etc/passwd; echo 'root:x:0:' > \(dir)/etc/group
         tar -C \(dir) -c . | podman import - \(image) >/dev/null
         """
-        let r = try run(["/bin/sh", "-c", script])
+        let r = run(["/bin/sh", "-c", script])
         try #require(r.status == 0, "podman import failed: \(r.err)")
     }
 
     static func counts(_ name: String) throws -> [Int] {
-        let r = try run(["podman", "exec", name, "cat", "/tmp/count"])
+        let r = run(["podman", "exec", name, "cat", "/tmp/count"])
         return r.out.split(separator: "\n").compactMap { Int($0) }
     }
 
     @Test("checkpoint --export, rm, restore --import: the container counts on")
     func exportImport() throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "no binary at \(Self.binary)")
+        try #require(FileManager.default.isExecutableFile(atPath: Env.binary), "no binary at \(Env.binary)")
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/podman"), "podman is not installed (make deps)")
         try Self.ensureImage()
         let name = "ocp-\(getpid())"
         let archive = NSTemporaryDirectory() + "\(name).tar.zst"
         defer {
-            _ = try? Self.run(["podman", "rm", "-f", "-t", "0", name])
+            _ = Self.run(["podman", "rm", "-f", "-t", "0", name])
             try? FileManager.default.removeItem(atPath: archive)
         }
-        let started = try Self.run(Self.podman + ["run", "-d", "--name", name, "--network", "none",
+        let started = Self.run(Self.podman + ["run", "-d", "--name", name, "--network", "none",
             "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", Self.image,
             "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i >> /tmp/count; sleep 0.1; done"])
         try #require(started.status == 0, "podman run: \(started.err)")
@@ -68,23 +54,23 @@ struct PodmanTests {
         let before = try Self.counts(name)
         try #require(!before.isEmpty)
 
-        let cp = try Self.run(Self.podman + ["container", "checkpoint", "--export=\(archive)", name])
+        let cp = Self.run(Self.podman + ["container", "checkpoint", "--export=\(archive)", name])
         try #require(cp.status == 0, "checkpoint: \(cp.err)")
         #expect(!cp.err.contains("level=error"), "podman complained: \(cp.err)")
-        let members = try Self.run(["tar", "--zstd", "-tf", archive]).out
+        let members = Self.run(["tar", "--zstd", "-tf", archive]).out
         for m in ["checkpoint/inventory.img", "config.dump", "spec.dump", "stats-dump", "rootfs-diff.tar"] {
             #expect(members.contains(m), "archive lacks \(m)")
         }
-        try #require(try Self.run(["podman", "rm", "-f", "-t", "0", name]).status == 0)
+        try #require(Self.run(["podman", "rm", "-f", "-t", "0", name]).status == 0)
 
-        let rs = try Self.run(Self.podman + ["container", "restore", "--import=\(archive)"])
+        let rs = Self.run(Self.podman + ["container", "restore", "--import=\(archive)"])
         try #require(rs.status == 0, "restore: \(rs.err)")
         usleep(600_000)
         let after = try Self.counts(name)
         // One run of 1, 2, 3, ...: no restart from 1, no gap, no repeat across the restore.
         #expect(after.count > before.count)
         #expect(after == Array(1...(after.last ?? 0)), "counts after restore: \(after.suffix(20))")
-        let state = try Self.run(["podman", "inspect", "-f", "{{.State.Status}}", name]).out
+        let state = Self.run(["podman", "inspect", "-f", "{{.State.Status}}", name]).out
         #expect(state.trimmingCharacters(in: .whitespacesAndNewlines) == "running")
     }
 }

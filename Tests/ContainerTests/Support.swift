@@ -1,0 +1,307 @@
+// Support for the runc container tests: running commands with their output in files (a
+// container started by `runc run -d` or `runc restore -d` inherits runc's stdio, so a pipe
+// would never reach EOF), busybox bundles, and a scratch area that tears everything down.
+
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum Env {
+    /// Tests/ContainerTests/Support.swift → package root.
+    static let packageRoot: String = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static var binary: String {
+        if let b = ProcessInfo.processInfo.environment["OCICHECKPOINT_BIN"], !b.isEmpty { return b }
+        return packageRoot + "/.build/debug/ocicheckpoint"
+    }
+    static let runc = "/usr/sbin/runc"
+    static let busybox = "/bin/busybox"
+    static let cc = "/usr/bin/cc"
+    static let helpers = packageRoot + "/Tests/ContainerTests/Helpers"
+    static var usable: Bool {
+        geteuid() == 0 && FileManager.default.isExecutableFile(atPath: runc)
+            && FileManager.default.isExecutableFile(atPath: busybox)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+// MARK: - Running commands
+
+struct Output: CustomStringConvertible {
+    let argv: [String]
+    /// Exit code; 128+signal when killed; -1 on timeout.
+    let status: Int32
+    let out: String
+    let err: String
+    var ok: Bool { status == 0 }
+    var description: String {
+        "`\(argv.joined(separator: " "))` → \(status == -1 ? "timeout" : "status \(status)")\n--- stdout\n\(out)--- stderr\n\(err)"
+    }
+}
+
+enum Cmd {
+    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let closeFrom: CloseFrom? = {
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(sym, to: CloseFrom.self)
+    }()
+
+    private static func tempFile() -> (Int32, String) {
+        var template = Array("/tmp/oct-out-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        return (fd, String(cString: template))
+    }
+
+    private static func slurp(_ path: String) -> String {
+        (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    }
+
+    /// Runs argv (absolute argv[0]) with stdin /dev/null, stdout and stderr in temporary
+    /// files, every other fd closed. A child still running at the timeout is killed.
+    @discardableResult
+    static func run(_ argv: [String], timeout: Double = 60) -> Output {
+        let (outFd, outPath) = tempFile()
+        let (errFd, errPath) = tempFile()
+        defer {
+            close(outFd); close(errFd)
+            unlink(outPath); unlink(errPath)
+        }
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&fa, outFd, 1)
+        posix_spawn_file_actions_adddup2(&fa, errFd, 2)
+        if let closeFrom { _ = closeFrom(&fa, 3) }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let env = ProcessInfo.processInfo.environment
+        let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        let cEnv: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            cArgs.forEach { free($0) }
+            cEnv.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &fa, &attr, cArgs, cEnv)
+        guard rc == 0 else {
+            return Output(argv: argv, status: 127, out: "", err: "posix_spawn: \(String(cString: strerror(rc)))\n")
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        var raw: Int32 = 0
+        var status: Int32 = -1
+        while true {
+            let r = waitpid(pid, &raw, WNOHANG)
+            if r == pid {
+                status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+                break
+            }
+            if r < 0 && errno != EINTR { break }
+            if Date() > deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &raw, 0)
+                status = -1
+                break
+            }
+            usleep(5_000)
+        }
+        return Output(argv: argv, status: status, out: slurp(outPath), err: slurp(errPath))
+    }
+
+    @discardableResult
+    static func sh(_ script: String, timeout: Double = 60) -> Output {
+        run(["/bin/sh", "-c", script], timeout: timeout)
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` seconds have passed.
+@discardableResult
+func waitFor(_ timeout: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+        if condition() { return true }
+        if Date() > deadline { return false }
+        usleep(50_000)
+    }
+}
+
+func readFile(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+
+/// The `Name:\tvalue` lines of /proc/PID/status.
+func procStatus(_ pid: Int32) -> [String: String] {
+    var fields: [String: String] = [:]
+    for line in (readFile("/proc/\(pid)/status") ?? "").split(separator: "\n") {
+        guard let colon = line.firstIndex(of: ":") else { continue }
+        fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    return fields
+}
+
+/// The path of `pid` in the cgroup v1 hierarchy of `controller` (from /proc/PID/cgroup).
+func cgroupPath(pid: Int32, controller: String) -> String? {
+    for line in (readFile("/proc/\(pid)/cgroup") ?? "").split(separator: "\n") {
+        let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3 else { continue }
+        if parts[1].split(separator: ",").contains(Substring(controller)) { return String(parts[2]) }
+    }
+    return nil
+}
+
+// MARK: - Scratch area and containers
+
+/// A temporary directory plus every container id created under it; `tearDown` kills and
+/// deletes the containers (only those), then removes the directory.
+final class Scratch {
+    let path: String
+    private(set) var ids: [String] = []
+
+    init() throws {
+        var template = Array("/tmp/oct-test-XXXXXX".utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw TestFailure("mkdtemp: \(String(cString: strerror(errno)))")
+        }
+        path = String(cString: template)
+    }
+
+    func sub(_ name: String) -> String { path + "/" + name }
+
+    /// A fresh container id ("oct-" and 8 random hex digits), torn down with the scratch area.
+    func newID() -> String {
+        let id = "oct-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max))
+        ids.append(id)
+        return id
+    }
+
+    func tearDown() {
+        for id in ids {
+            let runc = Runc(id: id)
+            // A container left paused (frozen) would not die of SIGKILL.
+            if runc.status == "paused" { Cmd.run([Env.runc, "resume", id], timeout: 10) }
+            if let s = runc.status, s != "stopped" {
+                Cmd.run([Env.runc, "kill", id, "KILL"], timeout: 10)
+                waitFor(5) { let s = runc.status; return s == nil || s == "stopped" }
+            }
+            // Also after a failed restore that left state behind; an unknown id is an error, harmless.
+            Cmd.run([Env.runc, "delete", "-f", id], timeout: 20)
+        }
+        Cmd.run(["/bin/rm", "-rf", path], timeout: 60)
+    }
+}
+
+/// runc's view of one container id.
+struct Runc {
+    let id: String
+
+    var state: [String: Any]? {
+        let o = Cmd.run([Env.runc, "state", id], timeout: 10)
+        guard o.ok else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(o.out.utf8)) as? [String: Any]
+    }
+    /// "created", "running", "paused", "stopped"; nil when runc does not know the id.
+    var status: String? { state?["status"] as? String }
+    var pid: Int32? { (state?["pid"] as? Int).map { Int32($0) } }
+
+    func exec(_ args: [String], timeout: Double = 20) -> Output {
+        Cmd.run([Env.runc, "exec", id] + args, timeout: timeout)
+    }
+
+    func checkpoint(images: String, work: String, extra: [String] = []) -> Output {
+        Cmd.run([Env.runc, "--criu", Env.binary, "checkpoint", "--image-path", images, "--work-path", work] + extra + [id],
+                timeout: 60)
+    }
+
+    func restore(bundle: String, images: String, work: String) -> Output {
+        Cmd.run([Env.runc, "--criu", Env.binary, "restore", "-d", "--bundle", bundle,
+                 "--image-path", images, "--work-path", work, id], timeout: 60)
+    }
+
+    /// `runc kill ID KILL`, waits for "stopped", then `runc delete ID`.
+    func killAndDelete() -> (kill: Output, delete: Output, stopped: Bool) {
+        let k = Cmd.run([Env.runc, "kill", id, "KILL"], timeout: 10)
+        let stopped = waitFor(5) { status == "stopped" }
+        let d = Cmd.run([Env.runc, "delete", id], timeout: 20)
+        return (k, d, stopped)
+    }
+}
+
+/// A runc bundle with a busybox rootfs (relative applet links).
+struct Bundle {
+    let path: String
+    var rootfs: String { path + "/rootfs" }
+    var config: String { path + "/config.json" }
+
+    /// `args` is the container's process; `edit` may change the rest of config.json.
+    static func make(at path: String, args: [String], edit: (inout [String: Any]) -> Void = { _ in }) throws -> Bundle {
+        let b = Bundle(path: path)
+        let fm = FileManager.default
+        for dir in ["bin", "tmp", "proc", "sys", "dev", "etc", "data"] {
+            try fm.createDirectory(atPath: b.rootfs + "/" + dir, withIntermediateDirectories: true)
+        }
+        chmod(b.rootfs + "/tmp", 0o1777)
+        try fm.copyItem(atPath: Env.busybox, toPath: b.rootfs + "/bin/busybox")
+        let list = Cmd.run([Env.busybox, "--list"])
+        guard list.ok else { throw TestFailure("busybox --list: \(list)") }
+        for applet in list.out.split(separator: "\n") where applet != "busybox" {
+            try? fm.createSymbolicLink(atPath: b.rootfs + "/bin/" + applet, withDestinationPath: "busybox")
+        }
+        let spec = Cmd.run([Env.runc, "spec", "--bundle", path])
+        guard spec.ok else { throw TestFailure("runc spec: \(spec)") }
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: b.config))) as! [String: Any]
+        var process = config["process"] as! [String: Any]
+        process["terminal"] = false
+        process["args"] = args
+        config["process"] = process
+        config["root"] = ["path": "rootfs", "readonly": false]
+        edit(&config)
+        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted]).write(to: URL(fileURLWithPath: b.config))
+        return b
+    }
+
+    /// `runc run -d --bundle PATH ID`, its output in PATH/run.out and PATH/run.err.
+    func run(id: String) throws {
+        let o = Cmd.sh("\(Env.runc) run -d --bundle \(path) \(id) </dev/null >\(path)/run.out 2>\(path)/run.err", timeout: 30)
+        guard o.ok else { throw TestFailure("runc run \(id): \(o)\n\(readFile(path + "/run.err") ?? "")") }
+    }
+
+    /// A copy (cp -a) of the bundle at `to`.
+    func copy(to: String) throws -> Bundle {
+        let o = Cmd.run(["/bin/cp", "-a", path, to], timeout: 60)
+        guard o.ok else { throw TestFailure("cp -a: \(o)") }
+        return Bundle(path: to)
+    }
+
+    /// The integers in rootfs/tmp/count, one per line.
+    var count: [Int] {
+        (readFile(rootfs + "/tmp/count") ?? "").split(separator: "\n").compactMap { Int($0) }
+    }
+    var lastCount: Int { count.last ?? 0 }
+}
+
+/// The container's process: appends 1, 2, 3, ... to /tmp/count every 0.2 s, after `setup`.
+func countingScript(setup: String = "") -> [String] {
+    ["sh", "-c", setup + "i=0; while true; do i=$((i+1)); echo $i >> /tmp/count; sleep 0.2; done"]
+}
+
+/// True when `values` is exactly first, first+1, ..., with at least one value.
+func consecutive(_ values: some Collection<Int>, from first: Int) -> Bool {
+    !values.isEmpty && values.enumerated().allSatisfy { $0.element == first + $0.offset }
+}
+
+/// The last `n` lines of a file, for failure messages.
+func tail(_ path: String, _ n: Int = 15) -> String {
+    let lines = (readFile(path) ?? "(no \(path))").split(separator: "\n", omittingEmptySubsequences: false)
+    return lines.suffix(n).joined(separator: "\n")
+}
