@@ -1,4 +1,5 @@
 import Foundation
+import SystemTestSupport
 import Engine
 #if canImport(Glibc)
 import Glibc
