@@ -17,6 +17,14 @@ public protocol RestoreExtension {
     func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws
     /// Called after a failed restore, once every created task is dead.
     func rollBack(images: ImageDirectory, options: RestoreOptions, log: Log)
+    /// Called on a thread of its own that clones the root task right after: the place to
+    /// enter what no clone flag can create with the right contents (a time namespace
+    /// whose offsets must be written before its first task starts).
+    func prepareRootClone(images: ImageDirectory, options: RestoreOptions, log: Log) throws
+}
+
+extension RestoreExtension {
+    public func prepareRootClone(images: ImageDirectory, options: RestoreOptions, log: Log) throws {}
 }
 
 /// Points in a dump or restore where CRIU runs notify scripts (and where runc, over

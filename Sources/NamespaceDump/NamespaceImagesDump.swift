@@ -94,6 +94,10 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
         try TimeNamespace.enterForChildren(id: found.id, images: images, log: log)
     }
 
+    public func prepareRootClone(images: ImageDirectory, options: RestoreOptions, log: Log) throws {
+        try prepareTimeNamespace(images: images, log: log)
+    }
+
     public func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws {
         try setUp(rootPid: rootPid, images: images, emptyNamespaces: options.emptyNamespaces | emptyNamespaces, log: log)
     }

@@ -24,6 +24,8 @@ struct Dump: ParsableCommand {
 
     func run() throws {
         try OCICheckpoint_run {
+            // The log may live in the image directory, which a dump creates when missing.
+            mkdir(imagesDir, 0o700)
             let log = try logging.log(imagesDir: imagesDir)
             var options = DumpOptions(imagesDir: imagesDir)
             options.leaveRunning = leaveRunning

@@ -40,6 +40,7 @@ struct Workload: Sendable, CustomTestStringConvertible {
     static let seccomp = Workload(name: "seccomp")
     static let attributes = Workload(name: "attributes")
     static let sysvShm = Workload(name: "sysv-shm")
+    static let timens = Workload(name: "timens")
 }
 
 // MARK: - Paths

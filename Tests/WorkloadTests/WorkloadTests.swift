@@ -52,6 +52,9 @@ extension CheckpointRestoreTests {
         @Test("seccomp filter and no_new_privs in two threads", arguments: Mode.allCases)
         func seccomp(_ mode: Mode) async throws { try await checkpointRestore(.seccomp, mode) }
 
+        @Test("clocks of a time namespace continue, a day ahead of the host's", arguments: Mode.allCases)
+        func timeNamespace(_ mode: Mode) async throws { try await checkpointRestore(.timens, mode) }
+
         @Test("SysV shared memory stays the same segment in parent and child", arguments: Mode.allCases)
         func sysvShm(_ mode: Mode) async throws { try await checkpointRestore(.sysvShm, mode) }
 

@@ -35,6 +35,20 @@ public enum NamespaceJoin {
         return try box.result!.get()
     }
 
+    /// Runs `body` on a thread made for it, which ends afterwards: whatever namespaces the
+    /// body enters for its children go with the thread.
+    public static func onOwnThread<T>(_ body: @escaping () throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        let thread = Thread {
+            box.result = Result { try body() }
+            box.done.signal()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+        box.done.wait()
+        return try box.result!.get()
+    }
+
     private final class ResultBox<T>: @unchecked Sendable {
         var result: Result<T, Error>?
         let done = DispatchSemaphore(value: 0)

@@ -14,7 +14,11 @@ extension RestoredProcess {
         }
         let timers = [tc.timers.real, tc.timers.virt, tc.timers.prof]
         for (which, t) in timers.enumerated() where t.isec != 0 || t.iusec != 0 || t.vsec != 0 || t.vusec != 0 {
-            let value = try put([t.isec, t.iusec, t.vsec, t.vusec].flatMap(bytes), at: 0)
+            // A periodic timer caught between expiry and re-arming (its signal pending)
+            // shows value 0, and setitimer with value 0 would drop its interval: arm it
+            // one interval ahead instead; the pending signal is restored on its own.
+            let (vsec, vusec) = t.vsec == 0 && t.vusec == 0 ? (t.isec, t.iusec) : (t.vsec, t.vusec)
+            let value = try put([t.isec, t.iusec, vsec, vusec].flatMap(bytes), at: 0)
             try call("setitimer(\(which))", SyscallNumber.setitimer, UInt64(which), value, 0)
         }
         for (res, lim) in tc.rlimits.rlimits.enumerated() {

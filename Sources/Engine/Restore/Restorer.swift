@@ -54,7 +54,7 @@ public enum Restorer {
         stats.pagesCompared = 0
         stats.pagesSkippedCow = 0
         do {
-            let root = try spawnRoot(images, stub: stub, flags: flags, sibling: options.restoreSibling)
+            let root = try spawnRoot(images, stub: stub, flags: flags, options: options, log: log)
             created.append(root.hostPid)
             try root.cleanInheritance(keeping: selfPidfd)
             try options.notify?("setup-namespaces", root.hostPid)
@@ -158,15 +158,20 @@ public enum Restorer {
     }
 
     /// The root task: a stub made by clone3 in the namespaces `flags` names, seized by us.
-    /// With `sibling`, it becomes a child of our parent (runc) rather than of us.
-    private static func spawnRoot(_ images: CheckpointImages, stub: UInt64, flags: UInt64, sibling: Bool) throws -> RestoredProcess {
+    /// With rst_sibling it becomes a child of our parent (runc) rather than of us. The
+    /// clone runs on a thread of its own, which the extensions may move into namespaces
+    /// first; seizing works from any thread, so the tracer stays the calling one.
+    private static func spawnRoot(_ images: CheckpointImages, stub: UInt64, flags: UInt64, options: RestoreOptions, log: Log) throws -> RestoredProcess {
         let root = images.processes[0]
-        let code = SyscallInjector.code
-        let setTid: [Int32] = [root.pid]
         let cloneParent: UInt64 = 0x8000
-        let r = setTid.withUnsafeBufferPointer { tids in
-            code.withUnsafeBufferPointer {
-                oc_spawn_stub(flags | (sibling ? cloneParent : 0), tids.baseAddress, 1, stub, Int(RestoredProcess.stubSize), $0.baseAddress, $0.count)
+        let r = try NamespaceJoin.onOwnThread {
+            for ext in options.extensions { try ext.prepareRootClone(images: images.dir, options: options, log: log) }
+            let code = SyscallInjector.code
+            let setTid: [Int32] = [root.pid]
+            return setTid.withUnsafeBufferPointer { tids in
+                code.withUnsafeBufferPointer {
+                    oc_spawn_stub(flags | (options.restoreSibling ? cloneParent : 0), tids.baseAddress, 1, stub, Int(RestoredProcess.stubSize), $0.baseAddress, $0.count)
+                }
             }
         }
         if r == -EEXIST { throw CheckpointError(.busy, "pid \(root.pid) is in use: cannot restore the root task") }
