@@ -9,9 +9,9 @@ import CShim
 @Suite("seize, inject and release a real process", .serialized)
 struct TaskControlTests {
     /// A sleeping child in its own session (so a dump would accept it).
-    static func spawnSleeper() throws -> Int32 {
+    static func spawnSleeper(_ command: String = "exec setsid sleep 600") throws -> Int32 {
         var pid: Int32 = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup("exec setsid sleep 600"), nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
         defer { argv.forEach { free($0) } }
         let r = posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ)
         try #require(r == 0)
@@ -53,6 +53,21 @@ struct TaskControlTests {
         #expect(after.rip == before.rip && after.rsp == before.rsp && after.rax == before.rax)
         // The scratch page is gone again.
         #expect(try ProcMaps.read(pid: pid).map { "\($0.start)-\($0.end)" } == areasBefore)
+    }
+
+    @Test("a tree in a user namespace is refused and keeps running, untraced")
+    func userNamespaceRefused() throws {
+        let pid = try Self.spawnSleeper("exec unshare --user --map-root-user setsid sleep 600")
+        defer { kill(pid, SIGKILL); waitpid(pid, nil, 0) }
+        let dir = NSTemporaryDirectory() + "ocu-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect {
+            _ = try Dumper.dump(pid: pid, options: DumpOptions(imagesDir: dir), log: .silent)
+        } throws: { ($0 as? CheckpointError)?.message.contains("user namespace") == true }
+        #expect(try TaskStatus.read(pid: pid, tid: nil).tracerPid == 0)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/inventory.img"))
+        for _ in 0..<100 where try Self.state(pid) != "S" { usleep(10_000) }
+        #expect(try Self.state(pid) == "S")
     }
 
     @Test("seizing a task that does not exist names it")

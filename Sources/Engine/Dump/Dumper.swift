@@ -46,6 +46,7 @@ public enum Dumper {
             try options.notify?("network-lock", nil)
             try FaultPoint.dumpAfterSeize.check()
             try checkSessions(tree, shellJob: options.shellJob)
+            try checkNamespaces(tree)
             let memStats = try collect(tree, images: images, log: log, memdumpTime: &stats.memdumpTime)
             stats.pagesScanned = memStats.pagesScanned
             stats.pagesWritten = memStats.pagesWritten
@@ -107,6 +108,20 @@ public enum Dumper {
             }
             if !pids.contains(p.vpgid) {
                 throw CheckpointError(.unsupported, "pid \(p.pid): its process group leader \(p.stat.pgrp) is outside the dumped tree (dump with --shell-job)")
+            }
+        }
+    }
+
+    /// What the restore cannot rebuild yet must not be dumped as if it could: a user
+    /// namespace, and tasks whose namespaces differ from the root's.
+    private static func checkNamespaces(_ tree: FrozenTree) throws {
+        func link(_ pid: Int32, _ kind: String) -> String { (try? ProcTree.link("/proc/\(pid)/ns/\(kind)")) ?? "" }
+        if link(tree.root.pid, "user") != link(getpid(), "user") {
+            throw CheckpointError(.unsupported, "pid \(tree.root.pid) runs in a user namespace of its own, which cannot be restored yet")
+        }
+        for p in tree.processes.dropFirst() where !p.isZombie {
+            for kind in ["mnt", "uts", "ipc", "net", "pid", "cgroup", "time", "user"] where link(p.pid, kind) != link(tree.root.pid, kind) {
+                throw CheckpointError(.unsupported, "pid \(p.pid): its \(kind) namespace differs from the root's (nested namespaces cannot be restored yet)")
             }
         }
     }
