@@ -74,6 +74,13 @@ public struct CgroupsDump: DumpExtension, RestoreExtension {
 
     public func namespaceFlags(images: ImageDirectory) throws -> UInt64 { 0 }
 
+    /// The dumped cgroup namespace, made on the thread that clones the root (see
+    /// CgroupsDump+Namespace); nothing when the dump had none.
+    public func prepareRootClone(images: ImageDirectory, options: RestoreOptions, log: Log) throws {
+        guard mode != .ignore else { return }
+        try prepareCgroupNamespace(images: images, cgroupRoots: options.cgroupRoots, log: log)
+    }
+
     public func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws {
         try setUp(rootPid: rootPid, images: images, cgroupRoots: options.cgroupRoots, log: log)
     }
