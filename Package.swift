@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "NamespaceDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
         .target(name: "CgroupDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
         .target(name: "MountDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
-        .target(name: "CriuRPC", dependencies: ["Engine", "Images", "NamespaceDump", "CgroupDump", "MountDump", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
+        .target(name: "CriuRPC", dependencies: ["Engine", "Images", "ProcFS", "NamespaceDump", "CgroupDump", "MountDump", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
         .executableTarget(
             name: "OCICheckpoint",
             dependencies: ["Engine", "NamespaceDump", "CgroupDump", "MountDump", "CriuRPC",

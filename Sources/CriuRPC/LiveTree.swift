@@ -1,27 +1,13 @@
 import Foundation
-import Engine
+import ProcFS
 
-/// A running process tree as /proc shows it, for the checks the service makes around the
-/// engine: whether the tree holds a terminal, and killing a tree it just restored.
+/// A running process tree as /proc shows it, for the check the service makes before the
+/// engine runs: whether the tree holds a terminal.
 struct LiveTree {
-    /// Root first, then every descendant (from /proc/PID/task/TID/children).
+    /// Root first, then every descendant.
     let pids: [Int32]
 
-    init(root: Int32) {
-        var out: [Int32] = []
-        var queue = [root]
-        while let pid = queue.first {
-            queue.removeFirst()
-            guard !out.contains(pid), access("/proc/\(pid)", F_OK) == 0 else { continue }
-            out.append(pid)
-            let tids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-            for tid in tids {
-                let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/children", encoding: .utf8)) ?? ""
-                queue += text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            }
-        }
-        pids = out
-    }
+    init(root: Int32) { pids = (try? ProcTree.subtree(of: root)) ?? [] }
 
     /// The first descriptor of the tree open on a terminal (a pty, the console or a vt).
     func terminal() -> (pid: Int32, fd: String, target: String)? {
@@ -39,14 +25,5 @@ struct LiveTree {
         if path.hasPrefix("/dev/pts/") || path == "/dev/ptmx" || path == "/dev/console" { return true }
         // /dev/tty alone is the "controlling terminal" alias the engine handles; /dev/ttyN are vts.
         return path.hasPrefix("/dev/tty") && path.count > 8 && path.dropFirst(8).allSatisfy(\.isNumber)
-    }
-
-    /// SIGKILL to every task, children first; reaps the ones that are our children.
-    func kill() {
-        for pid in pids.reversed() { Glibc.kill(pid, SIGKILL) }
-        for pid in pids {
-            var st: Int32 = 0
-            while waitpid(pid, &st, __WALL) < 0 && errno == EINTR {}
-        }
     }
 }

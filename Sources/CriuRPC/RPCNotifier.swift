@@ -4,8 +4,7 @@ import Images
 
 /// CRIU's notify scripts over the RPC: each stage becomes criu_resp{NOTIFY, notify{script,
 /// pid}}, and the operation waits for criu_req{NOTIFY, notify_success}. Only when the request
-/// asked for notify_scripts. A stage is sent at most once, so the engine and the service may
-/// both name it (the service covers stages the engine does not call yet).
+/// asked for notify_scripts; the engine calls every stage at its place, each once.
 final class RPCNotifier {
     private let socket: RPCSocket
     private let enabled: Bool
@@ -54,17 +53,4 @@ final class RPCNotifier {
         }
     }
 
-    /// Sends, in order, the stages of `stages` not sent yet.
-    func catchUp(_ stages: [String]) throws {
-        for script in stages where !sent.contains(script) {
-            log.debug("rpc: \(script) was not sent by the engine; sending it now")
-            try notify(script)
-        }
-    }
-
-    /// A stage sent only to undo an earlier one after a failure: its own failure is logged.
-    func notifyBestEffort(_ script: String) {
-        guard enabled, !broken else { return }
-        do { try notify(script) } catch { log.warn("\(script) after a failure: \(error)") }
-    }
 }

@@ -15,24 +15,16 @@ public enum NamespaceJoin {
             if fd < 0 { throw CheckpointError.errno("open /proc/\(pid)/ns/\(kind)") }
             fds.append(fd)
         }
-        let box = ResultBox<T>()
         let joined = zip(fds, kinds).map { ($0, $1) }
-        let thread = Thread {
-            box.result = Result {
-                let u = oc_syscall(272 /* unshare */, 0x200 /* CLONE_FS */, 0, 0, 0, 0, 0)
-                if u != 0 { throw CheckpointError.errno("unshare(CLONE_FS) for joining pid \(pid)", Int32(-u)) }
-                for (fd, kind) in joined {
-                    let r = oc_syscall(308 /* setns */, Int(fd), 0, 0, 0, 0, 0)
-                    if r != 0 { throw CheckpointError.errno("setns into the \(kind) namespace of pid \(pid)", Int32(-r)) }
-                }
-                return try body()
+        return try onOwnThread {
+            let u = oc_syscall(272 /* unshare */, 0x200 /* CLONE_FS */, 0, 0, 0, 0, 0)
+            if u != 0 { throw CheckpointError.errno("unshare(CLONE_FS) for joining pid \(pid)", Int32(-u)) }
+            for (fd, kind) in joined {
+                let r = oc_syscall(308 /* setns */, Int(fd), 0, 0, 0, 0, 0)
+                if r != 0 { throw CheckpointError.errno("setns into the \(kind) namespace of pid \(pid)", Int32(-r)) }
             }
-            box.done.signal()
+            return try body()
         }
-        thread.stackSize = 1 << 20
-        thread.start()
-        box.done.wait()
-        return try box.result!.get()
     }
 
     /// Runs `body` on a thread made for it, which ends afterwards: whatever namespaces the
