@@ -145,12 +145,12 @@ public enum Dumper {
                 try images.write("core-\(p.vpid).img", .core, [TaskDump.zombie(p)])
                 continue
             }
-            let status = try TaskStatus.read(pid: p.pid, tid: nil)
+            let status = try tree.status(p.pid)
             let firstAreas = try ProcMaps.parse(maps: readProcFile("/proc/\(p.pid)/maps"))
             let probe = try ProcessProbe(pid: p.pid, threads: p.threads, areas: firstAreas)
             let task: TaskDump
             do {
-                task = try TaskDump.collect(p, status: status, probe: probe, seccomp: seccomp)
+                task = try TaskDump.collect(p, in: tree, probe: probe, seccomp: seccomp)
                 try probe.finish(mainThread: p.pid)
             } catch {
                 probe.abandon(mainThread: p.pid)

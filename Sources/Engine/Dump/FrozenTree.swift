@@ -22,6 +22,14 @@ public final class FrozenTree {
 
     /// The tree runs in a pid namespace of its own, whose init is the root.
     public private(set) var ownsPidNamespace = false
+    /// /proc/PID/task/TID/status of every task, read once while the tree is seized.
+    private var statuses: [Int32: TaskStatus] = [:]
+
+    /// The status of thread `tid` of `pid` as read while seized (before any injection).
+    public func status(_ pid: Int32, tid: Int32? = nil) throws -> TaskStatus {
+        if let s = statuses[tid ?? pid] { return s }
+        return try TaskStatus.read(pid: pid, tid: tid)
+    }
 
     /// Parents before children.
     public private(set) var processes: [Process] = []
@@ -138,10 +146,12 @@ public final class FrozenTree {
         for i in processes.indices {
             let p = processes[i]
             let status = try TaskStatus.read(pid: p.pid, tid: nil)
+            statuses[p.pid] = status
+            for tid in p.threads where tid != p.pid { statuses[tid] = try TaskStatus.read(pid: p.pid, tid: tid) }
             processes[i].vpid = try at(status.nsPid, "pid", p.pid)
             processes[i].vpgid = try at(status.nsPgid, "process group", p.pid)
             processes[i].vsid = try at(status.nsSid, "session", p.pid)
-            processes[i].vthreads = try p.threads.map { try at(TaskStatus.read(pid: p.pid, tid: $0).nsPid, "tid", $0) }
+            processes[i].vthreads = try p.threads.map { try at(statuses[$0]?.nsPid ?? status.nsPid, "tid", $0) }
             if p.isZombie { processes[i].vthreads = [processes[i].vpid] }
             hostToVirtual[p.pid] = processes[i].vpid
         }

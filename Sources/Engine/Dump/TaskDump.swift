@@ -14,7 +14,8 @@ struct TaskDump {
     static let taskAlive: UInt32 = 1, taskDead: UInt32 = 2, taskStopped: UInt32 = 3, taskZombie: UInt32 = 6
 
     /// Collects the task and thread state of `process` through `probe` and ptrace.
-    static func collect(_ process: FrozenTree.Process, status: TaskStatus, probe: ProcessProbe, seccomp: SeccompDump) throws -> TaskDump {
+    static func collect(_ process: FrozenTree.Process, in tree: FrozenTree, probe: ProcessProbe, seccomp: SeccompDump) throws -> TaskDump {
+        let status = try tree.status(process.pid)
         var out = TaskDump()
         let pid = process.pid
         let main = process.threads[0]
@@ -76,7 +77,7 @@ struct TaskDump {
             info.gpregs = UserX86RegsEntry(try ptrace.registers())
             info.fpregs = UserX86FpregsEntry(xsave: try ptrace.xstate())
             var tcore = ThreadCoreEntry()
-            let tstatus = tid == pid ? status : try TaskStatus.read(pid: pid, tid: tid)
+            let tstatus = try tree.status(pid, tid: tid)
             let tstat = tid == pid ? process.stat : try TaskStat.read(pid: pid, tid: tid)
             try probe.inject(on: tid) { inj in
                 try inj.call("prctl(PR_GET_TID_ADDRESS)", SyscallNumber.prctl, 40, data)
