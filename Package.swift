@@ -26,10 +26,11 @@ let package = Package(
         .target(name: "NamespaceDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
         .target(name: "CgroupDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
         .target(name: "MountDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
+        .target(name: "CheckpointInspect", dependencies: ["Engine", "Images"], swiftSettings: v5),
         .target(name: "CriuRPC", dependencies: ["Engine", "Images", "ProcFS", "NamespaceDump", "CgroupDump", "MountDump", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
         .executableTarget(
             name: "OCICheckpoint",
-            dependencies: ["Engine", "NamespaceDump", "CgroupDump", "MountDump", "CriuRPC",
+            dependencies: ["Engine", "NamespaceDump", "CgroupDump", "MountDump", "CriuRPC", "CheckpointInspect",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: v5),
         .testTarget(name: "ProcFSTests", dependencies: ["ProcFS", "NamespaceDump", "CgroupDump", "MountDump"],
@@ -47,6 +48,7 @@ let package = Package(
                     swiftSettings: v5),
         .testTarget(name: "WorkloadTests", dependencies: ["Images"],
                     exclude: ["Workloads"], swiftSettings: v5),
+        .testTarget(name: "CheckpointInspectTests", dependencies: ["CheckpointInspect"], exclude: ["Helpers"], swiftSettings: v5),
         .testTarget(name: "ContainerTests", dependencies: [], exclude: ["Helpers"], swiftSettings: v5),
     ]
 )
