@@ -73,6 +73,7 @@ final class DumpedTree {
         let config: [String: Any] = [
             "id": Self.containerID, "name": Self.containerName, "rootfsImageName": Self.image,
             "runtime": "runc", "createdTime": "2026-11-22T10:00:00.123456789Z",
+            "checkpointedTime": "2026-11-22T10:05:00Z",
         ]
         let spec: [String: Any] = [
             "ociVersion": "1.0.2", "annotations": ["io.container.manager": "libpod"],

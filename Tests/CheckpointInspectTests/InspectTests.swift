@@ -36,7 +36,7 @@ struct InspectTests {
         let text = o.out
         #expect(text.hasPrefix(DumpedTree.containerName + "\n"), "\(text)")
         for expected in ["Image: \(DumpedTree.image)", "ID: \(DumpedTree.containerID)", "Runtime: runc",
-                         "Created: 2026-11-22T10:00:00.123456789Z", "Engine: Podman", "Checkpointed: "] {
+                         "Created: 2026-11-22T10:00:00.123456789Z", "Engine: Podman", "Checkpointed: 2026-11-22T10:05:00Z"] {
             #expect(text.contains(expected), "missing \"\(expected)\" in\n\(text)")
         }
         // Sizes are the files' own.
@@ -177,6 +177,10 @@ struct InspectTests {
         // A bare image directory (dump -D) is a checkpoint too, without container metadata.
         let bare = try inspect([t.images, "--ps-tree"]).out
         #expect(bare.hasPrefix("Container\n") && !bare.contains("Image: "), "\(bare)")
+        // Without config.dump, the checkpoint time is when the dump wrote inventory.img.
+        let written = try FileManager.default.attributesOfItem(atPath: t.images + "/inventory.img")[.modificationDate] as! Date
+        let iso = ISO8601DateFormatter()
+        #expect(bare.contains("Checkpointed: \(iso.string(from: written))\n"), "\(bare)")
         #expect(line(of: t.child, in: bare)?.text == "inspect-tree --child marker-arg two words")
         // Without the pages, the command line falls back to comm.
         for name in fileSizes(t.images).keys where name.hasPrefix("pages-") { unlink(t.images + "/" + name) }
@@ -185,6 +189,25 @@ struct InspectTests {
         #expect(line(of: t.root, in: noPages) == nil, "-p \(t.child) shows the root:\n\(noPages)")
         let unknown = Cmd.cli(["inspect", t.dir, "-p", "999999"])
         #expect(unknown.status == 1 && unknown.err.contains("no process with pid 999999"), "\(unknown)")
+    }
+
+    /// CRI-O and containerd keep the name elsewhere (checkpointctl reads the same places).
+    @Test func crioAndContainerdMetadata() throws {
+        let t = try DumpedTree.make()
+        defer { t.tearDown() }
+        let crioSpec: [String: Any] = ["annotations": [
+            "io.container.manager": "cri-o", "io.kubernetes.cri-o.Metadata": #"{"name":"counter"}"#,
+            "io.kubernetes.cri-o.Created": "2026-11-22T09:00:00Z",
+        ]]
+        try JSONSerialization.data(withJSONObject: crioSpec).write(to: URL(fileURLWithPath: t.dir + "/spec.dump"))
+        let crio = try Inspector(directory: t.dir).inspect(InspectOptions())
+        #expect(crio.containerName == "counter" && crio.engine == "CRI-O" && crio.created == "2026-11-22T09:00:00Z")
+        #expect(crio.id == DumpedTree.containerID && crio.runtime == "runc")
+        let containerdSpec: [String: Any] = ["annotations": ["io.kubernetes.cri.container-name": "web"]]
+        try JSONSerialization.data(withJSONObject: containerdSpec).write(to: URL(fileURLWithPath: t.dir + "/spec.dump"))
+        let containerd = try Inspector(directory: t.dir).inspect(InspectOptions())
+        #expect(containerd.containerName == "web" && containerd.engine == "containerd")
+        #expect(containerd.created == "2026-11-22T10:00:00.123456789Z" && containerd.checkpointed == "2026-11-22T10:05:00Z")
     }
 
     @Test func badCheckpointsAreOneLineErrors() throws {
