@@ -59,9 +59,12 @@ struct DumpedMemory {
         return out
     }
 
+    /// Larger argv or environment areas than this are taken as damage, not read.
+    static let stringsLimit: UInt64 = 8 << 20
+
     /// The NUL-separated strings of [start, end): argv or the environment.
     func strings(_ start: UInt64, _ end: UInt64) throws -> [String]? {
-        guard let bytes = try read(start, end) else { return nil }
+        guard end >= start, end - start <= Self.stringsLimit, let bytes = try read(start, end) else { return nil }
         var parts = bytes.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         if parts.last == "" { parts.removeLast() }
         return parts
