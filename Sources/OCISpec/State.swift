@@ -28,10 +28,8 @@ public struct State: JSONModel {
     public func validate() throws {
         try nonEmpty(ociVersion, JSONPath.root.appending("ociVersion"))
         try nonEmpty(id, JSONPath.root.appending("id"))
-        if status == .created || status == .running {
-            guard let pid else {
-                throw OCISpecError(path: JSONPath.root.appending("pid"), reason: "missing (required when status is \"\(status.rawValue)\")")
-            }
+        if (status == .created || status == .running) && pid == nil {
+            throw OCISpecError(path: JSONPath.root.appending("pid"), reason: "missing (required when status is \"\(status.rawValue)\")")
         }
         try absolute(bundle, JSONPath.root.appending("bundle"))
     }

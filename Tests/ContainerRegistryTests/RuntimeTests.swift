@@ -113,6 +113,38 @@ struct RuntimeTests {
         }
     }
 
+    /// The same hooks under runc: its createRuntime state says "creating".
+    @Test(.enabled(if: Env.usable(Env.runc), "needs root, runc and busybox"))
+    func runcContainerIsRecordedByTheHookAndForgottenAtDelete() throws {
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        let root = scratch.path + "/runc-root", registry = ContainerRegistry(directory: scratch.path + "/registry")
+        let hooks = try shippedHooks(registry: registry.directory)
+        let bundle = try scratch.bundle("runc", runtime: Env.runc, args: ["sleep", "1000"]) { $0.hooks = hooks }
+        let id = scratch.newID(runtime: Env.runc, root: root)
+        let run = runcRun(root: root, bundle: bundle, id: id)
+        try #require(run.ok, "runc run: \(run)")
+        let pid = Int32(try #require(runtimeState(Env.runc, root: root, id: id)?["pid"] as? Int))
+        let log = { (try? String(contentsOfFile: registry.logPath, encoding: .utf8)) ?? "" }
+
+        let entry = try #require(try registry.entry(id: id), "no entry; log: \(log())")
+        #expect(entry.pid == pid && entry.runtime == "runc" && entry.status == .creating)
+        #expect(entry.bundle == bundle && entry.rootfs == bundle + "/rootfs")
+        // The hook sees the cgroups runc made, as runc's own state lists them.
+        let viaRunc = try ContainerLocator(runcRoot: root, registry: registry).find(id)
+        #expect(viaRunc.source == .runc && viaRunc.pid == pid)
+        for controller in ["freezer", "memory", "pids", "name=systemd"] {
+            #expect(entry.cgroupPaths[controller] == viaRunc.cgroupPaths[controller], "\(controller)")
+        }
+        #expect(entry.namespacePath(.network) == viaRunc.namespacePath(.network))
+
+        let delete = sh("\(Env.runc) --root \(root) delete -f \(id)")
+        #expect(delete.ok, "\(delete)")
+        #expect(!FileManager.default.fileExists(atPath: registry.path(of: id)), "log: \(log())")
+        #expect(log().contains("container \(id): recorded pid \(pid) (runc)") && log().contains("container \(id): removed"),
+                "log: \(log())")
+    }
+
     /// The runtime hands our hook garbage (through a shell in between): the hook logs why,
     /// exits 0, and the container runs.
     @Test(.enabled(if: Env.usable(Env.runc), "needs root, runc and busybox"))
