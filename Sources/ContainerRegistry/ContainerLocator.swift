@@ -56,15 +56,14 @@ public struct ContainerLocator: Sendable {
         let path = crunRoot + "/" + id + "/status"
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let status = try readState(CrunStatus.self, path, id)
-        let process = InitProcess(pid: status.pid)
-        let alive = process != nil && status.processStartTime.map { $0 == process!.startTime } ?? true
+        // crun keeps no cgroup or namespace paths: the live init tells them.
+        let process = InitProcess.alive(pid: status.pid, startTime: status.processStartTime) ? InitProcess(pid: status.pid) : nil
         let config = try? Spec.read(path: crunRoot + "/" + id + "/config.json")
         return ContainerRecord(
             id: id, runtime: "crun", source: .crun, pid: status.pid, pidStartTime: status.processStartTime,
             bundle: status.bundle, rootfs: status.rootfsPath,
-            cgroupPaths: alive ? (try? process!.cgroupPaths()) ?? [:] : [:],
-            namespacePaths: alive ? process!.namespacePaths : [:],
-            status: self.status(alive: alive, stateDirectory: crunRoot + "/" + id), created: status.created,
+            cgroupPaths: (try? process?.cgroupPaths()) ?? [:], namespacePaths: process?.namespacePaths ?? [:],
+            status: self.status(alive: process != nil, stateDirectory: crunRoot + "/" + id), created: status.created,
             annotations: config?.annotations ?? [:])
     }
 

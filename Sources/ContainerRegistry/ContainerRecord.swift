@@ -26,6 +26,9 @@ public struct ContainerRecord: Codable, Equatable, Sendable {
     public var cgroupPaths: [String: String]
     /// Runtime-spec namespace type ("pid", "network", ...) → /proc/PID/ns/... path.
     public var namespacePaths: [String: String]
+    /// From runc and crun: created, running, or stopped when the init is gone. From the
+    /// registry: what the hook saw (creating or created at createRuntime); an entry is only
+    /// returned while its init lives.
     public var status: ContainerStatus
     /// RFC 3339 creation time as the runtime or hook wrote it.
     public var created: String?
