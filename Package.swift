@@ -27,10 +27,12 @@ let package = Package(
         .target(name: "CgroupDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
         .target(name: "MountDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
         .target(name: "CheckpointInspect", dependencies: ["Engine", "Images"], swiftSettings: v5),
+        .target(name: "OCISpec", swiftSettings: v5),
+        .target(name: "ContainerRegistry", dependencies: ["OCISpec", "ProcFS"], swiftSettings: v5),
         .target(name: "CriuRPC", dependencies: ["Engine", "Images", "ProcFS", "NamespaceDump", "CgroupDump", "MountDump", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
         .executableTarget(
             name: "OCICheckpoint",
-            dependencies: ["Engine", "NamespaceDump", "CgroupDump", "MountDump", "CriuRPC", "CheckpointInspect",
+            dependencies: ["Engine", "NamespaceDump", "CgroupDump", "MountDump", "CriuRPC", "CheckpointInspect", "OCISpec", "ContainerRegistry",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: v5),
         .testTarget(name: "ProcFSTests", dependencies: ["ProcFS", "NamespaceDump", "CgroupDump", "MountDump"],
@@ -49,6 +51,9 @@ let package = Package(
         .testTarget(name: "WorkloadTests", dependencies: ["Images"],
                     exclude: ["Workloads"], swiftSettings: v5),
         .testTarget(name: "CheckpointInspectTests", dependencies: ["CheckpointInspect"], exclude: ["Helpers"], swiftSettings: v5),
+        .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: v5),
+        .testTarget(name: "ContainerRegistryTests", dependencies: ["ContainerRegistry", "OCISpec", "ProcFS"],
+                    swiftSettings: v5),
         .testTarget(name: "ContainerTests", dependencies: [], exclude: ["Helpers"], swiftSettings: v5),
     ]
 )
