@@ -38,8 +38,8 @@ final class ArchiveExtractor {
                 try place(entry, disk: disk, root: target.temporary)
             }
             try checkDisk(archive_write_close(disk), disk, "finishing")
-            try verifyAgainstManifest()
             try checkSymlinksStayInside(target.temporary)
+            try verifyAgainstManifest()
             try beforeCommit()
             try target.commit()
             progress?.finish()

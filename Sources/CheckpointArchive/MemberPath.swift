@@ -27,7 +27,7 @@ enum MemberPath {
 
     /// A hardlink must name a regular file member that came before it.
     static func checkHardlink(_ name: String, target raw: String, files: Set<String>) throws -> String {
-        guard let target = try normalize(raw), files.contains(target) else {
+        guard let target = try? normalize(raw), files.contains(target) else {
             throw Refusal.reason("hardlink \(name) -> \(raw) does not name an earlier file of the archive")
         }
         return target
