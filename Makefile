@@ -4,7 +4,12 @@
 SWIFT := $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 export PATH := $(dir $(SWIFT)):$(PATH)
 
-APT_PACKAGES := criu python3-protobuf runc crun podman busybox-static libcap-dev libseccomp-dev zstd gcc libc6-dev make util-linux
+# One package per line: several branches add to this list.
+APT_PACKAGES := \
+	criu python3-protobuf runc crun podman busybox-static \
+	libcap-dev libseccomp-dev zstd gcc libc6-dev make util-linux \
+	libarchive-dev libssl-dev \
+	skopeo
 DEBUG_BIN := $(CURDIR)/.build/debug/ocicheckpoint
 RELEASE_BIN := $(CURDIR)/.build/release/ocicheckpoint
 

@@ -16,6 +16,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "CShim"),
+        .target(name: "CArchive", linkerSettings: [.linkedLibrary("archive"), .linkedLibrary("crypto")]),
+        .target(name: "CheckpointArchive", dependencies: ["CArchive", "Engine"], swiftSettings: v5),
         .target(name: "ProcFS", swiftSettings: v5),
         .target(name: "Images",
                 dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -38,6 +40,7 @@ let package = Package(
         .testTarget(name: "ProcFSTests", dependencies: ["ProcFS", "NamespaceDump", "CgroupDump", "MountDump"],
                     swiftSettings: v5),
         .testTarget(name: "CriuRPCTests", dependencies: ["CriuRPC", "Engine", "Images"], swiftSettings: v5),
+        .testTarget(name: "CheckpointArchiveTests", dependencies: ["CheckpointArchive", "CArchive", "Engine"], swiftSettings: v5),
         .testTarget(name: "ImagesTests", dependencies: ["Images"], swiftSettings: v5),
         .testTarget(name: "MountDumpTests", dependencies: ["MountDump", "Engine", "Images", "ProcFS"], swiftSettings: v5),
         .testTarget(name: "EngineTests",

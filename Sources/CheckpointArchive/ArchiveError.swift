@@ -1,0 +1,14 @@
+import CArchive
+import Engine
+
+/// The archive library's messages, all CheckpointErrors naming the archive and the reason.
+enum ArchiveError {
+    static func damaged(_ archive: String, _ reason: String) -> CheckpointError {
+        CheckpointError(.image, "archive \(archive) refused: \(reason)")
+    }
+
+    static func libarchive(_ handle: OpaquePointer?, _ what: String) -> CheckpointError {
+        let reason = handle.flatMap { archive_error_string($0) }.map { String(cString: $0) } ?? "unknown libarchive error"
+        return CheckpointError(.image, "\(what): \(reason)")
+    }
+}

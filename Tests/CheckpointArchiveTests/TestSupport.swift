@@ -1,0 +1,84 @@
+import CArchive
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A scratch directory /tmp/archive-XXXXXX, removed when the test is done with it.
+final class Scratch {
+    let path: String
+
+    init() throws {
+        var template = Array("/tmp/archive-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw TestFailure("mkdtemp failed") }
+        path = String(cString: template)
+    }
+
+    deinit { _ = try? run("/bin/rm", "-rf", path) }
+
+    func sub(_ name: String) -> String { path + "/" + name }
+
+    /// What the scratch directory holds, to prove a refused archive left nothing behind.
+    func listing() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+}
+
+struct Output {
+    let status: Int32
+    let out: String
+    let err: String
+}
+
+@discardableResult
+func run(_ argv: String..., input: Data? = nil) throws -> Output {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: argv[0])
+    process.arguments = Array(argv.dropFirst())
+    let out = Pipe()
+    // stderr goes to a file so a chatty tool cannot block on a second full pipe.
+    let errPath = "/tmp/archive-stderr-\(UUID().uuidString)"
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    defer { unlink(errPath) }
+    process.standardOutput = out
+    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let errData = FileManager.default.contents(atPath: errPath) ?? Data()
+    return Output(status: process.terminationStatus, out: String(decoding: outData, as: UTF8.self),
+                  err: String(decoding: errData, as: UTF8.self))
+}
+
+func require(_ output: Output, _ what: String) throws {
+    guard output.status == 0 else { throw TestFailure("\(what) failed (\(output.status)): \(output.err)\(output.out)") }
+}
+
+func write(_ text: String, to path: String, mode: mode_t = 0o644) throws {
+    try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    chmod(path, mode)
+}
+
+func lstatOf(_ path: String) throws -> stat {
+    var status = stat()
+    guard lstat(path, &status) == 0 else { throw TestFailure("lstat \(path): errno \(errno)") }
+    return status
+}
+
+func xattr(_ path: String, _ name: String) -> String? {
+    var buffer = [UInt8](repeating: 0, count: 256)
+    let n = lgetxattr(path, name, &buffer, buffer.count)
+    return n < 0 ? nil : String(decoding: buffer[0..<n], as: UTF8.self)
+}
+
+/// The first bytes of a file, to tell which compression an archive really has.
+func leadingBytes(_ path: String, _ count: Int) throws -> [UInt8] {
+    let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+    defer { try? handle.close() }
+    return [UInt8](try handle.read(upToCount: count) ?? Data())
+}
