@@ -1,74 +1,66 @@
 #!/usr/bin/env bash
-# Checkpoint a running counter, kill it, restore it, and show that it counts on from
-# where it stopped. `make demo` builds everything first.
+# The container flow end to end: start a busybox container with runc, checkpoint it into
+# one archive, inspect the archive, restore it under a new name and show that it counts on
+# from where it stopped. `make demo` builds everything first. (The process-tree flow
+# without containers is scripts/demo-process.sh.)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${OCICHECKPOINT_BIN:-$ROOT/.build/debug/ocicheckpoint}
 DIR=$(mktemp -d /tmp/ocicheckpoint-demo.XXXXXX)
-PID=""
-RESTORED=""
+ID=ocdemo-$$
+NEW=$ID-restored
 
 die() { echo "demo: $*" >&2; exit 1; }
 step() { printf '\n== %s\n' "$*"; }
-
-gone() { [ ! -e "/proc/$1" ]; }
-
-# PID 1 reaps the restored counter, here only every ~2 s; a PID is free once /proc/PID is gone.
-stop() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -9 "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do gone "$pid" && return 0; sleep 0.1; done
-    echo "demo: pid $pid still present after 10 s" >&2
+cleanup() {
+    for c in "$ID" "$NEW"; do runc delete -f "$c" >/dev/null 2>&1 || true; done
 }
-cleanup() { stop "$RESTORED"; stop "$PID"; }
 trap cleanup EXIT
 
 [ -x "$BIN" ] || die "no ocicheckpoint binary at $BIN (run: make build)"
 [ "$(id -u)" = 0 ] || die "checkpoint/restore needs root"
+command -v runc >/dev/null || die "runc is not installed (make deps)"
 
-step "ocicheckpoint check"
-"$BIN" check || echo "(check reported problems; trying anyway)"
+step "a busybox bundle in $DIR/bundle"
+mkdir -p "$DIR/bundle/rootfs"/{bin,tmp,proc,sys,dev,etc}
+chmod 1777 "$DIR/bundle/rootfs/tmp"
+cp /bin/busybox "$DIR/bundle/rootfs/bin/"
+for a in $(/bin/busybox --list); do [ -e "$DIR/bundle/rootfs/bin/$a" ] || ln -s busybox "$DIR/bundle/rootfs/bin/$a"; done
+(cd "$DIR/bundle" && runc spec)
+python3 - "$DIR/bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i >> /tmp/count; sleep 0.2; done"]
+c["root"] = {"path": "rootfs", "readonly": False}
+json.dump(c, open(p, "w"), indent=2)
+PY
 
-step "start the workload: scripts/demo-counter.c, writing to $DIR/count"
-gcc -O2 -o "$DIR/demo-counter" "$ROOT/scripts/demo-counter.c"
-"$DIR/demo-counter" "$DIR/count" </dev/null >/dev/null 2>&1 &
-PID=$!
-# bash still reaps it, but says nothing when the dump kills it
-disown "$PID"
-sleep 1.5
-gone "$PID" && die "the counter exited at once"
-echo "pid $PID, counting:"
-tail -n 3 "$DIR/count"
+step "runc run -d $ID (counting into /tmp/count inside the container)"
+runc run -d --bundle "$DIR/bundle" "$ID" </dev/null >/dev/null 2>&1
+sleep 2
+echo "counting: $(tail -n 3 "$DIR/bundle/rootfs/tmp/count" | paste -sd' ')"
 
-step "ocicheckpoint dump -t $PID -D $DIR/images"
-"$BIN" dump -t "$PID" -D "$DIR/images" -o "$DIR/dump.log" -v4 \
-    || die "dump failed; log: $DIR/dump.log"
-# dump kills the tree once the images are written; restore needs the PID free again
-stop "$PID"
-PID=""
-BEFORE=$(tail -n 1 "$DIR/count")
-LINES=$(wc -l <"$DIR/count")
-sleep 1
-[ "$(wc -l <"$DIR/count")" = "$LINES" ] || die "the counter kept running after dump"
-echo "the counter is gone; its last value was $BEFORE"
-ls -l "$DIR/images"
+step "ocicheckpoint checkpoint --export $DIR/$ID.tar.zst $ID"
+"$BIN" checkpoint --export "$DIR/$ID.tar.zst" "$ID" || die "checkpoint failed"
+BEFORE=$(tail -n 1 "$DIR/bundle/rootfs/tmp/count")
+echo "runc says: $(runc state "$ID" 2>/dev/null | grep -o '"status": "[a-z]*"' || echo 'gone')"
+ls -lh "$DIR/$ID.tar.zst"
+runc delete -f "$ID" >/dev/null 2>&1 || true
 
-step "ocicheckpoint restore -D $DIR/images -d --pidfile $DIR/pid"
-"$BIN" restore -D "$DIR/images" -d --pidfile "$DIR/pid" || die "restore failed"
-RESTORED=$(cat "$DIR/pid")
-echo "restored as pid $RESTORED"
-sleep 1.5
-gone "$RESTORED" && die "the restored counter is not running"
+step "ocicheckpoint inspect $DIR/$ID.tar.zst --ps-tree --stats"
+"$BIN" inspect "$DIR/$ID.tar.zst" --ps-tree --stats || die "inspect failed"
 
-AFTER=$(tail -n +"$((LINES + 1))" "$DIR/count")
-[ -n "$AFTER" ] || die "the restored counter wrote nothing"
-FIRST=$(head -n 1 <<<"$AFTER")
-echo "last value before the dump: $BEFORE"
-echo "first values after restore: $(head -n 5 <<<"$AFTER" | paste -sd' ')"
+step "ocicheckpoint restore --import $DIR/$ID.tar.zst --name $NEW --bundle $DIR/restored"
+"$BIN" restore --import "$DIR/$ID.tar.zst" --name "$NEW" --bundle "$DIR/restored" </dev/null >/dev/null \
+    || die "restore failed; log: $DIR/restored/restore.log"
+sleep 2
+COUNT="$DIR/restored/rootfs/tmp/count"
+AFTER=$(awk -v b="$BEFORE" 'NR > b' "$COUNT" | head -n 5 | paste -sd' ')
+echo "last value before the checkpoint: $BEFORE"
+echo "first values after the restore:   $AFTER"
+[ "$(sed -n "$((BEFORE + 1))p" "$COUNT")" = "$((BEFORE + 1))" ] || die "the container did not count on from $BEFORE"
+runc list | grep -E "^(ID|$NEW)"
 
-[ "$FIRST" = "$((BEFORE + 1))" ] \
-    || die "the counter did not continue: expected $((BEFORE + 1)) after $BEFORE, got $FIRST"
-
-step "done: the counter continued from $BEFORE to $FIRST; images and logs are in $DIR"
+step "done: $NEW continued from $BEFORE; everything is in $DIR"

@@ -5,13 +5,25 @@ import Foundation
 /// Writes every object under a directory into an ArchiveWriter, streaming each file's data
 /// and summing it on the way, then the manifest as the last member.
 struct ArchivePacker {
-    let directory: String
+    let sources: [SourceEntry]
     let writer: ArchiveWriter
     let progress: ProgressReporter?
+    /// A plain tar (rootfs-diff.tar) goes without the manifest.
+    var withManifest = true
     private static let blockSize = 1 << 20
 
+    init(directory: String, writer: ArchiveWriter, progress: ProgressReporter?) throws {
+        self.init(sources: try SourceTree.entries(under: directory), writer: writer, progress: progress)
+    }
+
+    init(sources: [SourceEntry], writer: ArchiveWriter, progress: ProgressReporter?, withManifest: Bool = true) {
+        self.sources = sources
+        self.writer = writer
+        self.progress = progress
+        self.withManifest = withManifest
+    }
+
     func pack() throws {
-        let sources = try SourceTree.entries(under: directory)
         progress?.start(total: sources.reduce(Int64(0)) { $0 + (isRegular($1.status) ? Int64($1.status.st_size) : 0) })
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.blockSize, alignment: 4096)
         defer { buffer.deallocate() }
@@ -27,7 +39,7 @@ struct ArchivePacker {
             }
             manifest.members.append(try write(source, hardlinkTo: linkTarget, buffer: buffer, done: &done))
         }
-        try writeManifest(manifest)
+        if withManifest { try writeManifest(manifest) }
         progress?.finish()
     }
 

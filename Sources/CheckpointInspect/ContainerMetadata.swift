@@ -36,7 +36,8 @@ struct ContainerMetadata {
             }
             created = annotations["io.kubernetes.cri-o.Created"]
         default:
-            engine = spec == nil ? nil : "containerd"
+            // Our own archives name the engine in config.dump; containerd's carry no manager.
+            engine = config?["checkpointEngine"] as? String ?? (spec == nil ? nil : "containerd")
             name = annotations["io.kubernetes.cri.container-name"] ?? config?["name"] as? String
             created = Self.nonZeroTime(config?["createdTime"])
         }

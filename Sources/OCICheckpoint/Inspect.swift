@@ -1,4 +1,5 @@
 import ArgumentParser
+import CheckpointArchive
 import CheckpointInspect
 import Engine
 import Foundation
@@ -9,7 +10,7 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what a checkpoint holds: container, sizes, process tree, files, mounts, statistics.")
 
-    @Argument(help: "Checkpoint directory (archive members extracted, or a dump's image directory).")
+    @Argument(help: "Checkpoint archive, or a directory (archive members extracted, or a dump's image directory).")
     var checkpoint: String
 
     @Flag(name: .customLong("ps-tree"), help: "Process tree with each process's command line (read from its dumped memory).")
@@ -59,8 +60,27 @@ struct Inspect: ParsableCommand {
     func run() throws {
         try OCICheckpoint_run {
             let options = try options
-            let report = try Inspector(directory: checkpoint).inspect(options)
+            var isDirectory: ObjCBool = false
+            let report: InspectReport
+            if FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDirectory), !isDirectory.boolValue {
+                report = try inspectArchive(options)
+            } else {
+                report = try Inspector(directory: checkpoint).inspect(options)
+            }
             print(try Inspector.render([report], format: options.format), terminator: "")
         }
+    }
+
+    /// Only the members the report needs are extracted (and verified); sizes come from the listing.
+    private func inspectArchive(_ options: InspectOptions) throws -> InspectReport {
+        var template = Array((NSTemporaryDirectory() + "ocicheckpoint-inspect-XXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw CheckpointError.errno("create a temporary directory for inspect")
+        }
+        let scratch = String(cString: template)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let sizes = Dictionary(try CheckpointArchive.list(checkpoint).map { ($0.name, UInt64($0.size)) }, uniquingKeysWith: +)
+        try CheckpointArchive.extract(checkpoint, into: scratch + "/members", where: Inspector.neededMembers(options))
+        return try Inspector(directory: scratch + "/members", memberSizes: sizes).inspect(options)
     }
 }

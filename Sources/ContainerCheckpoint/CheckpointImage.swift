@@ -1,0 +1,33 @@
+import Foundation
+import Engine
+import CheckpointArchive
+
+/// A checkpoint as an OCI image (`--export-image DIR[:TAG]`): one layer holding the archive's
+/// members at its root, annotated as checkpointctl and podman expect.
+enum CheckpointImage {
+    static let defaultTag = "latest"
+
+    static func split(_ reference: String) -> (layout: String, tag: String) {
+        // DIR:TAG, where DIR itself has no colon (as skopeo's oci: transport).
+        guard let colon = reference.lastIndex(of: ":"), !reference[colon...].contains("/") else { return (reference, defaultTag) }
+        return (String(reference[..<colon]), String(reference[reference.index(after: colon)...]))
+    }
+
+    static func export(_ staging: String, to reference: String, containerName: String, runtime: String) throws {
+        let (layout, tag) = split(reference)
+        let annotations = CheckpointAnnotations.standard(
+            containerName: containerName, runtimeName: runtime, runtimeVersion: runtimeVersion(runtime),
+            criuVersion: "31701", engineVersion: "0.1.0")
+        try OCIImageLayout.writeImage(archiveDirectory: staging, layout: layout, tag: tag, annotations: annotations)
+    }
+
+    static func `import`(_ reference: String, into bundle: String) throws {
+        let (layout, tag) = split(reference)
+        _ = try OCIImageLayout.readImage(layout: layout, tag: tag, into: bundle)
+    }
+
+    private static func runtimeVersion(_ runtime: String) -> String {
+        guard let path = Runc.find(), let r = try? Subprocess.run([path, "--version"]), r.ok else { return "" }
+        return r.output.split(separator: "\n").first.map { String($0.split(separator: " ").last ?? "") } ?? ""
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import Engine
+import CheckpointArchive
+
+/// `ocicheckpoint checkpoint`: runc checkpoints the container with this binary as its
+/// engine; with an export, the images, the container's configuration and its root
+/// filesystem become one archive in podman's layout.
+public struct ContainerCheckpointer {
+    public struct Request {
+        public var id: String
+        /// runc's own checkpoint flags, passed through (--leave-running, --tcp-established...).
+        public var runcFlags: [String] = []
+        public var imagePath: String?
+        public var workPath: String?
+        public var export: String?
+        public var compression: ArchiveCompression = .zstd
+        public var rootfsBase: String?
+        /// DIR or DIR:TAG of an OCI image layout.
+        public var exportImage: String?
+        public init(id: String) { self.id = id }
+    }
+
+    public let runc: Runc
+    public init(runc: Runc) { self.runc = runc }
+
+    /// Returns where the checkpoint is: the archive, the image layout or the image directory.
+    @discardableResult
+    public func checkpoint(_ request: Request, progress: ProgressReporter?) throws -> String {
+        guard let state = try runc.state(request.id) else {
+            throw CheckpointError(.notFound, "container \(request.id): not known to runc (state directory \(runc.root ?? "/run/runc"))")
+        }
+        guard state.status == "running" || state.status == "paused" else {
+            throw CheckpointError(.invalidState, "container \(request.id): is \(state.status), not running")
+        }
+        let packing = request.export != nil || request.exportImage != nil
+        if packing && (request.imagePath != nil || request.workPath != nil) {
+            throw CheckpointError(.invalidArgument, "--image-path/--work-path and --export/--export-image exclude each other: the archive holds the images")
+        }
+        if let export = request.export, FileManager.default.fileExists(atPath: export) {
+            throw CheckpointError(.busy, "archive \(export): already exists")
+        }
+        guard packing else {
+            let images = request.imagePath ?? FileManager.default.currentDirectoryPath + "/checkpoint"
+            try runc.checkpoint(request.id, imagePath: images, workPath: request.workPath ?? images, flags: request.runcFlags)
+            return images
+        }
+        let near = request.export.map { ($0 as NSString).deletingLastPathComponent } ?? NSTemporaryDirectory()
+        let staging = try makeTemporaryDirectory(in: near.isEmpty ? "." : near, prefix: ".ocicheckpoint-\(request.id)")
+        let bundle = state.bundle
+        try runc.checkpoint(request.id, imagePath: staging + "/" + CheckpointLayout.images, workPath: staging, flags: request.runcFlags)
+        // From here the container may be gone: the staging directory is all that is left of
+        // it, so it is kept when packing fails.
+        do {
+            try describe(state, bundle: bundle, base: request.rootfsBase, into: staging)
+            if let export = request.export {
+                try CheckpointArchive.pack(directory: staging, to: export, compression: request.compression, progress: progress)
+            }
+            if let image = request.exportImage {
+                try CheckpointImage.export(staging, to: image, containerName: state.id, runtime: "runc")
+            }
+        } catch {
+            throw CheckpointError(.invalidState, "\(error); the checkpoint of \(request.id) is kept in \(staging)")
+        }
+        try? FileManager.default.removeItem(atPath: staging)
+        return request.export ?? request.exportImage!
+    }
+
+    private func describe(_ state: Runc.State, bundle: String, base: String?, into staging: String) throws {
+        let config = ContainerConfigDump(id: state.id, name: state.id, runtime: "runc", createdTime: state.created,
+                                         checkpointedTime: ContainerConfigDump.now(), rootfsBase: base)
+        try config.write(to: staging)
+        let spec = bundle + "/config.json"
+        guard let specData = FileManager.default.contents(atPath: spec) else {
+            throw CheckpointError(.notFound, "container \(state.id): no \(spec)")
+        }
+        try writeFile(staging + "/" + CheckpointLayout.spec, specData)
+        let snapshot = try RootfsSnapshot(rootfs: state.rootfs, base: base)
+        try TarFile.write(root: state.rootfs, paths: snapshot.changed, to: staging + "/" + CheckpointLayout.rootfsDiff)
+        try snapshot.writeDeletedFiles(to: staging + "/" + CheckpointLayout.deletedFiles)
+    }
+}
+
+func makeTemporaryDirectory(in dir: String, prefix: String) throws -> String {
+    var template = Array("\(dir)/\(prefix)-XXXXXX".utf8CString)
+    guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+        throw CheckpointError.errno("create a directory in \(dir)")
+    }
+    return String(cString: template)
+}

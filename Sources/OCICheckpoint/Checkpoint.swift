@@ -1,0 +1,76 @@
+import ArgumentParser
+import CheckpointArchive
+import ContainerCheckpoint
+import Engine
+import Foundation
+
+/// runc's global options the container commands share.
+struct RuntimeOptions: ParsableArguments {
+    @Option(help: "runc's state directory (runc --root).")
+    var root: String?
+
+    @Option(help: "The runc binary (default: runc on PATH).")
+    var runc: String?
+
+    func make() throws -> Runc { try Runc(path: runc, root: root) }
+}
+
+/// runc's checkpoint/restore flags that both commands take and pass through to runc.
+struct RuncEngineFlags: ParsableArguments {
+    @Flag(help: "Checkpoint/restore established TCP connections.") var tcpEstablished = false
+    @Flag(help: "Allow UNIX sockets connected outside the container.") var extUnixSk = false
+    @Flag(name: [.customShort("j"), .long], help: "The process tree belongs to a shell job (its session is outside).") var shellJob = false
+    @Flag(help: "Checkpoint/restore file locks.") var fileLocks = false
+    @Option(help: "Cgroups mode: soft, full or strict.") var manageCgroupsMode: String?
+    @Option(help: "Namespace (network...) to create empty at restore.") var emptyNs: [String] = []
+
+    var runcArguments: [String] {
+        var a: [String] = []
+        if tcpEstablished { a.append("--tcp-established") }
+        if extUnixSk { a.append("--ext-unix-sk") }
+        if shellJob { a.append("--shell-job") }
+        if fileLocks { a.append("--file-locks") }
+        if let m = manageCgroupsMode { a += ["--manage-cgroups-mode", m] }
+        for ns in emptyNs { a += ["--empty-ns", ns] }
+        return a
+    }
+}
+
+struct Checkpoint: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Checkpoint a running container through runc, optionally into one archive.")
+
+    @Argument(help: "The container's id.") var id: String
+    @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var engine: RuncEngineFlags
+
+    @Option(help: "Directory for the images (without --export).") var imagePath: String?
+    @Option(help: "Directory for logs and stats (without --export).") var workPath: String?
+    @Flag(help: "Leave the container running.") var leaveRunning = false
+    @Option(help: "Write one checkpoint archive (podman's layout) to FILE.") var export: String?
+    @Option(help: "Archive compression: zstd, gzip or none.") var compress: ArchiveCompression = .zstd
+    @Option(help: "Archive only the root filesystem's changes against DIR.") var rootfsBase: String?
+    @Option(help: "Write the checkpoint as an OCI image layout DIR[:TAG].") var exportImage: String?
+
+    func run() throws {
+        try OCICheckpoint_run {
+            var request = ContainerCheckpointer.Request(id: id)
+            request.runcFlags = engine.runcArguments + (leaveRunning ? ["--leave-running"] : [])
+            request.imagePath = imagePath.map(absolute)
+            request.workPath = workPath.map(absolute)
+            request.export = export.map(absolute)
+            request.compression = compress
+            request.rootfsBase = rootfsBase.map(absolute)
+            request.exportImage = exportImage.map(absolute)
+            let at = try ContainerCheckpointer(runc: runtime.make()).checkpoint(request, progress: ProgressReporter(label: "checkpoint \(id)"))
+            print("checkpointed \(id) to \(at)")
+        }
+    }
+}
+
+extension ArchiveCompression: ExpressibleByArgument {}
+
+/// runc chdirs into the bundle: every path it gets must be absolute.
+func absolute(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import CheckpointArchive
+import ContainerCheckpoint
+import Engine
+import Foundation
+
+/// `restore` of a container (runc's restore, plus --import of an archive): chosen when a
+/// container id or an import is given instead of CRIU's -D.
+struct ContainerRestoreOptions: ParsableArguments {
+    @Argument(help: "The container to restore (runc's restore ID); with an import, the new container's id.")
+    var id: String?
+    @Option(help: "Restore from a checkpoint archive.") var `import`: String?
+    @Option(help: "Restore from an OCI image layout DIR[:TAG] made by --export-image.") var importImage: String?
+    @Option(help: "The restored container's id (default: the ID argument, else the checkpointed id).") var name: String?
+    @Option(name: [.customShort("b"), .customLong("bundle")], help: "The bundle directory (created for an import).") var bundle: String?
+    @Option(help: "Directory with the images (without --import).") var imagePath: String?
+    @Option(help: "Directory for logs (without --import).") var workPath: String?
+    @Option(help: "The base the archive's root filesystem changes apply to.") var rootfsBase: String?
+    @OptionGroup var runtime: RuntimeOptions
+
+    var wanted: Bool { id != nil || `import` != nil || importImage != nil }
+
+    func run(engine: RuncEngineFlags) throws {
+        try OCICheckpoint_run {
+            var newID = name ?? id
+            if newID == nil, let archive = `import` {
+                newID = try ContainerRestorer.checkpointedID(in: archive)
+            }
+            guard let newID else {
+                throw CheckpointError(.invalidArgument, "restore: give the container id (or --name) to restore an image")
+            }
+            var request = ContainerRestorer.Request(id: newID)
+            request.runcFlags = engine.runcArguments
+            request.bundle = bundle.map(absolute)
+            request.imagePath = imagePath.map(absolute)
+            request.workPath = workPath.map(absolute)
+            request.importArchive = `import`.map(absolute)
+            request.importImage = importImage.map(absolute)
+            request.rootfsBase = rootfsBase.map(absolute)
+            try ContainerRestorer(runc: runtime.make()).restore(request, progress: ProgressReporter(label: "restore \(newID)"))
+            FileHandle.standardError.write("restored container \(newID)\n".data(using: .utf8)!)
+        }
+    }
+}

@@ -1,0 +1,103 @@
+// The OCI front end: `ocicheckpoint checkpoint --export` writes one archive of a running
+// runc container; `ocicheckpoint restore --import` rebuilds it as new containers, several
+// times from the same archive; `inspect` reads it; damaged archives are refused.
+
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.serialized, .enabled(if: Env.usable, "needs root and /usr/sbin/runc"))
+struct ArchiveFlowTests {
+    private func oc(_ args: [String], timeout: Double = 120) -> Output {
+        Cmd.run([Env.binary] + args, timeout: timeout)
+    }
+
+    /// A counting busybox container with its stdio on /dev/null (an archive may be restored
+    /// where the original's log files do not exist).
+    private func startCounter(_ scratch: Scratch) throws -> (id: String, bundle: Bundle) {
+        let id = scratch.newID()
+        let bundle = try Bundle.make(at: scratch.sub("bundle-\(id)"), args: countingScript())
+        let o = Cmd.sh("\(Env.runc) run -d --bundle \(bundle.path) \(id) </dev/null >/dev/null 2>&1", timeout: 30)
+        try #require(o.ok, "runc run: \(o)")
+        try #require(waitFor(10) { bundle.count.count >= 5 }, "the container does not count")
+        return (id, bundle)
+    }
+
+    @Test func exportThenImportTwiceUnderNewNames() throws {
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        let (id, bundle) = try startCounter(scratch)
+        let archive = scratch.sub("ckpt.tar.zst")
+
+        let cp = oc(["checkpoint", "--export", archive, id])
+        try #require(cp.ok, "checkpoint: \(cp)")
+        #expect(Runc(id: id).status != "running")
+        let last = bundle.lastCount
+        #expect(Cmd.run([Env.runc, "delete", "-f", id]).ok)
+        try FileManager.default.removeItem(atPath: bundle.path)
+
+        let members = Cmd.run(["/usr/bin/tar", "--zstd", "-tf", archive])
+        for m in ["checkpoint/inventory.img", "checkpoint/descriptors.json", "config.dump", "spec.dump", "stats-dump", "rootfs-diff.tar", "deleted.files"] {
+            #expect(members.out.split(separator: "\n").contains { $0 == m || $0 == "./" + m }, "archive lacks \(m): \(members.out.prefix(400))")
+        }
+
+        var restored: [(String, String)] = []
+        for n in 1...2 {
+            let newID = scratch.newID()
+            let newBundle = scratch.sub("restored-\(n)")
+            let rs = oc(["restore", "--import", archive, "--name", newID, "--bundle", newBundle])
+            try #require(rs.ok, "restore \(n): \(rs)\n\(tail(newBundle + "/restore.log"))")
+            #expect(Runc(id: newID).status == "running")
+            restored.append((newID, newBundle))
+        }
+        for (newID, path) in restored {
+            let b = Bundle(path: path)
+            #expect(waitFor(10) { b.lastCount >= last + 4 }, "\(newID) does not count on from \(last): \(b.count.suffix(5))")
+            #expect(consecutive(b.count, from: 1), "\(newID): count around \(last): \(b.count.suffix(12))")
+        }
+        // Independent: stopping one leaves the other counting.
+        _ = Runc(id: restored[0].0).killAndDelete()
+        let other = Bundle(path: restored[1].1), now = other.lastCount
+        #expect(waitFor(5) { other.lastCount >= now + 3 })
+    }
+
+    @Test func importOfADamagedArchiveIsRefusedAndLeavesNothing() throws {
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        let (id, _) = try startCounter(scratch)
+        let archive = scratch.sub("ckpt.tar")
+        let cp = oc(["checkpoint", "--leave-running", "--compress", "none", "--export", archive, id])
+        try #require(cp.ok, "checkpoint: \(cp)")
+        #expect(Runc(id: id).status == "running", "--leave-running stopped the container")
+
+        // Flip one byte in the middle of the uncompressed archive (inside some member's data).
+        let fd = open(archive, O_RDWR)
+        var st = stat()
+        fstat(fd, &st)
+        var byte: UInt8 = 0
+        pread(fd, &byte, 1, off_t(st.st_size / 2))
+        byte ^= 0xff
+        pwrite(fd, &byte, 1, off_t(st.st_size / 2))
+        close(fd)
+        let before = Cmd.run(["/usr/bin/sha256sum", archive]).out
+
+        let newID = scratch.newID()
+        let target = scratch.sub("never")
+        let rs = oc(["restore", "--import", archive, "--name", newID, "--bundle", target])
+        #expect(!rs.ok)
+        let message = rs.err.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(message.hasPrefix("Error:") && message.contains(archive) && !message.contains("\n"), "error: \(rs.err)")
+        #expect(!FileManager.default.fileExists(atPath: target), "a refused import left \(target)")
+        #expect(Runc(id: newID).status == nil)
+        #expect(Cmd.run(["/usr/bin/sha256sum", archive]).out == before, "the restore altered the archive")
+    }
+
+    @Test func checkpointOfAnUnknownContainerNamesIt() throws {
+        let o = oc(["checkpoint", "--export", "/tmp/never.tar", "no-such-container-x1"])
+        #expect(!o.ok)
+        #expect(o.err.contains("no-such-container-x1") && o.err.contains("not known"), "\(o)")
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/never.tar"))
+    }
+}
