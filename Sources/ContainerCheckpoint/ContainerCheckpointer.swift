@@ -1,6 +1,7 @@
 import Foundation
 import Engine
 import CheckpointArchive
+import ContainerRegistry
 
 /// `ocicheckpoint checkpoint`: runc checkpoints the container with this binary as its
 /// engine; with an export, the images, the container's configuration and its root
@@ -21,14 +22,14 @@ public struct ContainerCheckpointer {
     }
 
     public let runc: Runc
-    public init(runc: Runc) { self.runc = runc }
+    /// Finds containers runc does not know: crun's, or any runtime's through the hook registry.
+    public let locator: ContainerLocator
+    public init(runc: Runc, locator: ContainerLocator) { self.runc = runc; self.locator = locator }
 
     /// Returns where the checkpoint is: the archive, the image layout or the image directory.
     @discardableResult
     public func checkpoint(_ request: Request, progress: ProgressReporter?) throws -> String {
-        guard let state = try runc.state(request.id) else {
-            throw CheckpointError(.notFound, "container \(request.id): not known to runc (state directory \(runc.root ?? "/run/runc"))")
-        }
+        guard let state = try runc.state(request.id) else { throw try notRunc(request.id) }
         guard state.status == "running" || state.status == "paused" else {
             throw CheckpointError(.invalidState, "container \(request.id): is \(state.status), not running")
         }
@@ -63,6 +64,16 @@ public struct ContainerCheckpointer {
         }
         try? FileManager.default.removeItem(atPath: staging)
         return request.export ?? request.exportImage!
+    }
+
+    /// Why a container runc does not know cannot be checkpointed here.
+    private func notRunc(_ id: String) throws -> CheckpointError {
+        let record: ContainerRecord
+        do { record = try locator.find(id) } catch let e as ContainerRegistryError {
+            return CheckpointError(.notFound, e.message)
+        }
+        let source = record.source == .registry ? "the hook registry \(locator.registry.directory)" : "\(record.source.rawValue)'s state"
+        return CheckpointError(.unsupported, "container \(id): run by \(record.runtime) (found in \(source), init pid \(record.pid)), which has no checkpoint support: checkpoint needs runc (runc --criu); the process tree alone can be dumped with `ocicheckpoint dump -t \(record.pid)`")
     }
 
     private func describe(_ state: Runc.State, bundle: String, base: String?, into staging: String) throws {

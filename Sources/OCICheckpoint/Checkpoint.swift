@@ -1,6 +1,7 @@
 import ArgumentParser
 import CheckpointArchive
 import ContainerCheckpoint
+import ContainerRegistry
 import Engine
 import Foundation
 
@@ -12,7 +13,17 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "The runc binary (default: runc on PATH).")
     var runc: String?
 
+    @Option(help: ArgumentHelp("Registry of containers recorded by `ocicheckpoint hook`.", visibility: .hidden))
+    var registry: String = ContainerRegistry.defaultDirectory
+
+    @Option(help: ArgumentHelp("crun's state directory.", visibility: .hidden))
+    var crunRoot: String = "/run/crun"
+
     func make() throws -> Runc { try Runc(path: runc, root: root) }
+
+    var locator: ContainerLocator {
+        ContainerLocator(runcRoot: root ?? "/run/runc", crunRoot: crunRoot, registry: ContainerRegistry(directory: registry))
+    }
 }
 
 /// runc's checkpoint/restore flags that both commands take and pass through to runc.
@@ -62,7 +73,7 @@ struct Checkpoint: ParsableCommand {
             request.compression = compress
             request.rootfsBase = rootfsBase.map(absolute)
             request.exportImage = exportImage.map(absolute)
-            let at = try ContainerCheckpointer(runc: runtime.make()).checkpoint(request, progress: ProgressReporter(label: "checkpoint \(id)"))
+            let at = try ContainerCheckpointer(runc: runtime.make(), locator: runtime.locator).checkpoint(request, progress: ProgressReporter(label: "checkpoint \(id)"))
             print("checkpointed \(id) to \(at)")
         }
     }

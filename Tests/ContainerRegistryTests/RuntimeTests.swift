@@ -66,6 +66,14 @@ struct RuntimeTests {
         #expect(viaCrun.cgroupPaths == entry.cgroupPaths && viaCrun.namespacePaths == entry.namespacePaths)
         #expect(viaCrun.annotations == entry.annotations)
 
+        // `checkpoint` finds it through the registry alone and says why it cannot go on;
+        // the container keeps running.
+        let checkpoint = sh("\(Env.binary) checkpoint --registry \(registry.directory) --crun-root \(scratch.path)/none --export \(scratch.path)/never.tar \(id)")
+        #expect(!checkpoint.ok)
+        #expect(checkpoint.err == "Error: container \(id): run by crun (found in the hook registry \(registry.directory), init pid \(pid)), which has no checkpoint support: checkpoint needs runc (runc --criu); the process tree alone can be dumped with `ocicheckpoint dump -t \(pid)`\n", "\(checkpoint)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path + "/never.tar"))
+        #expect(runtimeState(Env.crun, id: id)?["status"] as? String == "running")
+
         let delete = sh("\(Env.crun) delete -f \(id)")
         #expect(delete.ok, "\(delete)")
         #expect(!FileManager.default.fileExists(atPath: registry.path(of: id)), "the poststop hook left the entry")
