@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "NamespaceDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
         .target(name: "CgroupDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
         .target(name: "MountDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
-        .target(name: "CheckpointInspect", dependencies: ["Engine", "Images"], swiftSettings: v5),
+        .target(name: "CheckpointInspect", dependencies: ["Engine", "Images", "CheckpointArchive"], swiftSettings: v5),
         .target(name: "ContainerCheckpoint", dependencies: ["Engine", "CShim", "CheckpointArchive", "OCISpec", "ContainerRegistry"], swiftSettings: v5),
         .target(name: "OCISpec", swiftSettings: v5),
         .target(name: "ContainerRegistry", dependencies: ["OCISpec", "ProcFS"], swiftSettings: v5),

@@ -1,15 +1,16 @@
 import Foundation
+import CheckpointArchive
 
 /// The members of a checkpoint archive as podman and CRI-O lay them out (names from
 /// checkpointctl lib/metadata.go), and which of them `inspect` reads for a set of options.
 public enum CheckpointMembers {
-    public static let imagesDirectory = "checkpoint"
-    public static let configDump = "config.dump"
-    public static let specDump = "spec.dump"
-    public static let statsDump = "stats-dump"
-    public static let rootfsDiff = "rootfs-diff.tar"
-    public static let deletedFiles = "deleted.files"
-    public static let inventory = "checkpoint/inventory.img"
+    public static let imagesDirectory = CheckpointLayout.images
+    public static let configDump = CheckpointLayout.config
+    public static let specDump = CheckpointLayout.spec
+    public static let statsDump = CheckpointLayout.statsDump
+    public static let rootfsDiff = CheckpointLayout.rootfsDiff
+    public static let deletedFiles = CheckpointLayout.deletedFiles
+    public static let inventory = CheckpointLayout.images + "/inventory.img"
 
     /// A member name as archives spell it ("./checkpoint/core-1.img", "/config.dump")
     /// reduced to the form used here ("checkpoint/core-1.img").
