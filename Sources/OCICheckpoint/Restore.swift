@@ -17,6 +17,9 @@ struct Restore: ParsableCommand {
     @Flag(name: [.customShort("j"), .customLong("shell-job")], help: "The tree joins this shell's session.")
     var shellJob = false
 
+    @Flag(name: [.customShort("x"), .customLong("ext-unix-sk")], help: "Accepted as CRIU does: UNIX sockets dumped with outside peers are reconnected by name.")
+    var extUnixSk = false
+
     @Flag(name: .customLong("display-stats"), help: "Print restore statistics.")
     var displayStats = false
 

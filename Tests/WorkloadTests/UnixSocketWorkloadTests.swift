@@ -17,6 +17,8 @@ extension Workload {
     static let unixListen = Workload(name: "unix-listen")
     static let unixExternal = Workload(name: "unix-ext")
     static let unixExternalStream = Workload(name: "unix-ext", args: ["stream"])
+    static let unixInFlight = Workload(name: "unix-inflight")
+    static let unixInFlightClosed = Workload(name: "unix-inflight", args: ["closed"])
 }
 
 extension CheckpointRestoreTests {
@@ -27,6 +29,24 @@ extension CheckpointRestoreTests {
 
         @Test("path and abstract listeners accept pending and new connections; dgram server keeps its queue", arguments: Mode.allCases)
         func named(_ mode: Mode) async throws { try await checkpointRestore(.unixListen, mode) }
+
+        @Test("fds in flight (SCM_RIGHTS) that the tree holds arrive again as the same open files", arguments: Mode.allCases)
+        func inFlight(_ mode: Mode) async throws { try await checkpointRestore(.unixInFlight, mode) }
+
+        @Test("an fd in flight that only the queue holds is refused, naming the socket; workload keeps running")
+        func inFlightOnlyInQueue() async throws {
+            try requireBinary()
+            let run = try WorkloadRun(.unixInFlightClosed)
+            defer { run.cleanup() }
+            try run.start()
+            try await run.waitReady()
+            let d = await run.dump(leaveRunning: false)
+            #expect(d.status != 0, "dump with a file only in flight succeeded\n\(d)")
+            #expect(d.stderr.contains("pid \(run.rootPid) fd ") && d.stderr.contains("has a file descriptor in flight (SCM_RIGHTS"), "\(d)")
+            #expect(run.runningUntraced() == nil, "after the refused dump: \(run.runningUntraced() ?? "")")
+            #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
+            await run.expectPass("workload after the refused dump")
+        }
 
         @Test("crit decodes the UNIX socket entries and queues we write")
         func critDecodesSockets() async throws {

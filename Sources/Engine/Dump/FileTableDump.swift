@@ -118,6 +118,15 @@ final class FileTableDump {
         return nil
     }
 
+    /// The file id of the description our own `fd` refers to, when a task of the tree holds it.
+    func description(heldAs fd: Int32) throws -> UInt32? {
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw CheckpointError.errno("fstat of a file in flight") }
+        return descriptions["\(st.st_dev):\(st.st_ino)"]?.first { c in
+            oc_syscall(SyscallNumber.kcmp, Int(getpid()), Int(c.pid), 0 /* KCMP_FILE */, Int(fd), Int(c.fd), 0) == 0
+        }?.id
+    }
+
     private func regEntry(id: UInt32, path: String, flags: UInt32, pos: UInt64, st: stat) -> FileEntry {
         var reg = RegFileEntry()
         reg.id = id; reg.flags = flags; reg.pos = pos; reg.fown = FownEntry.none; reg.name = path
@@ -170,7 +179,7 @@ final class FileTableDump {
     }
 
     func write(to images: ImageDirectory) throws {
-        files += try unixSockets.finish(newID: newID)
+        files += try unixSockets.finish(newID: newID, fileID: description(heldAs:))
         try unixSockets.write(to: images)
         try images.write("files.img", .files, files)
         try writeData("pipes-data.img", .pipesData, pipeData, images)

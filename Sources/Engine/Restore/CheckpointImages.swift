@@ -24,7 +24,7 @@ struct CheckpointImages {
     var files: [UInt32: FileEntry] = [:]
     var pipeData: [UInt32: Data] = [:]
     var fifoData: [UInt32: Data] = [:]
-    var skQueues: [UInt32: [Data]] = [:]                  // queued packets by receiving socket id
+    var skQueues: [UInt32: [UnixSocketRestore.Packet]] = [:]   // queued packets by receiving socket id
     var ghosts: [UInt32: (GhostFileEntry, Data)] = [:]   // by the id of the file they stand for
     /// Shared anonymous memory by shmid: data runs (object offset, pages image offset, length).
     var shmem: [UInt64: (pagesID: UInt32, runs: [PagemapEntry])] = [:]

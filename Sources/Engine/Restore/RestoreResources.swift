@@ -77,7 +77,7 @@ final class RestoreResources {
         case .reg: fd = try openRegular(file.reg, ghost: images.ghosts[id])
         case .pipe: fd = try pipeEnd(file.pipe)
         case .fifo: fd = try openFifo(file.fifo)
-        case .unixsk: fd = try unixSockets.fd(for: id, rootPid: rootPid, rootDir: rootDir)
+        case .unixsk: fd = try unixSockets.fd(for: id, rootPid: rootPid, rootDir: rootDir, files: self.fd(for:))
         default: throw CheckpointError(.unsupported, "file id \(id): type \(file.type) cannot be restored yet")
         }
         fds[id] = fd

@@ -9,6 +9,12 @@ import Images
 /// the receiver connects and refuses strangers), connections, stream queues (re-sent from
 /// the peer), shutdown, file flags. Tasks then take the sockets like any other file.
 final class UnixSocketRestore {
+    /// One queued packet: its bytes and the file ids it carries (SCM_RIGHTS).
+    struct Packet {
+        let data: Data
+        let rights: [UInt32]
+    }
+
     private let images: CheckpointImages
     private var sockets: [UInt32: Int32] = [:]    // by inode
     private var byID: [UInt32: UInt32] = [:]      // file id -> inode
@@ -18,10 +24,17 @@ final class UnixSocketRestore {
 
     deinit { for fd in sockets.values { close(fd) } }
 
-    /// A new fd (ours, close-on-exec) on the socket of file `id`.
-    func fd(for id: UInt32, rootPid: Int32, rootDir: Int32) throws -> Int32 {
+    /// Fds of the other files that travel in queues (SCM_RIGHTS), by file id; not ours to close.
+    private var carried: [UInt32: Int32] = [:]
+
+    /// A new fd (ours, close-on-exec) on the socket of file `id`. `files` opens any other
+    /// file of the images; it is asked before the sockets' thread leaves our root.
+    func fd(for id: UInt32, rootPid: Int32, rootDir: Int32, files: (UInt32) throws -> Int32) throws -> Int32 {
         if !built {
             built = true
+            for r in Set(images.skQueues.values.flatMap { $0.flatMap(\.rights) }) where images.files[r]?.type != .unixsk {
+                carried[r] = try files(r)
+            }
             try NamespaceJoin.run(in: rootPid, ["net"]) { try self.build(rootDir: rootDir) }
         }
         guard let ino = byID[id], let sock = sockets[ino] else { throw CheckpointError(.image, "files.img: UNIX socket \(id) was not rebuilt") }
@@ -68,6 +81,12 @@ final class UnixSocketRestore {
                 if connect(sockets[e.ino]!, addr, len) != 0 { throw CheckpointError.errno("connect UNIX socket \(e.ino) to \(describe(target))") }
             }
         }
+        // A name unlinked before the dump served the refill and the connects; now it goes.
+        for e in ours where e.deleted && !e.name.isEmpty && e.name.first != 0 {
+            if !e.nameDir.isEmpty && e.name.first != UInt8(ascii: "/") && chdir(e.nameDir) != 0 { continue }
+            unlink(describe(e))
+            _ = chdir("/")
+        }
         for e in ours where pairs.contains(e.ino) {
             for d in images.skQueues[e.id] ?? [] { try send(sockets[e.peer]!, d, to: e.ino) }
         }
@@ -83,7 +102,7 @@ final class UnixSocketRestore {
     /// Datagrams queued on a socket outside a pair are re-sent to its name from a socket of ours.
     private func refillDatagrams(_ e: UnixSkEntry) throws {
         guard let data = images.skQueues[e.id], !data.isEmpty else { return }
-        guard !e.name.isEmpty, !e.deleted else {
+        guard !e.name.isEmpty else {
             throw CheckpointError(.image, "UNIX socket \(e.ino) has \(data.count) queued datagrams but no name to send them to")
         }
         let s = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
@@ -95,8 +114,33 @@ final class UnixSocketRestore {
         for d in data { try send(s, d, to: e.ino) }
     }
 
-    private func send(_ fd: Int32, _ data: Data, to ino: UInt32) throws {
-        let n = data.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, data.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+    private func send(_ fd: Int32, _ packet: Packet, to ino: UInt32) throws {
+        let fds = try packet.rights.map { id -> Int32 in
+            if let s = byID[id].flatMap({ sockets[$0] }) ?? carried[id] { return s }
+            throw CheckpointError(.image, "sk-queues.img: a packet for UNIX socket \(ino) carries file \(id), which was not restored")
+        }
+        let data = packet.data
+        let header = 16, space = header + ((fds.count * 4 + 7) & ~7)
+        var control = [UInt8](repeating: 0, count: fds.isEmpty ? 0 : space)
+        if !fds.isEmpty {
+            control.withUnsafeMutableBytes { c in
+                c.storeBytes(of: header + fds.count * 4, toByteOffset: 0, as: Int.self)
+                c.storeBytes(of: SOL_SOCKET, toByteOffset: 8, as: Int32.self)
+                c.storeBytes(of: Int32(SCM_RIGHTS), toByteOffset: 12, as: Int32.self)
+                for (i, fd) in fds.enumerated() { c.storeBytes(of: fd, toByteOffset: header + i * 4, as: Int32.self) }
+            }
+        }
+        let n = data.withUnsafeBytes { d in
+            control.withUnsafeMutableBytes { c in
+                var iov = iovec(iov_base: UnsafeMutableRawPointer(mutating: d.baseAddress), iov_len: data.count)
+                return withUnsafeMutablePointer(to: &iov) { iovp in
+                    var msg = msghdr()
+                    msg.msg_iov = iovp; msg.msg_iovlen = 1
+                    msg.msg_control = fds.isEmpty ? nil : c.baseAddress; msg.msg_controllen = fds.isEmpty ? 0 : c.count
+                    return sendmsg(fd, &msg, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                }
+            }
+        }
         if n != data.count { throw CheckpointError.errno("refill the queue of UNIX socket \(ino) with \(data.count) bytes (sent \(n))") }
     }
 
@@ -118,7 +162,6 @@ final class UnixSocketRestore {
                 chmod(describe(e), mode_t(e.filePerms.mode & 0o7777))
                 chown(describe(e), e.filePerms.uid, e.filePerms.gid)
             }
-            if e.deleted { unlink(describe(e)) }
         }
         if chdir("/") != 0 { throw CheckpointError.errno("chdir back to the root after binding UNIX socket \(e.ino)") }
     }
@@ -141,14 +184,16 @@ final class UnixSocketRestore {
     }
 
     /// sk-queues.img: the packets queued on each socket, by the file id of their receiver.
-    static func queues(_ dir: ImageDirectory) throws -> [UInt32: [Data]] {
-        var out: [UInt32: [Data]] = [:]
+    static func queues(_ dir: ImageDirectory) throws -> [UInt32: [Packet]] {
+        var out: [UInt32: [Packet]] = [:]
         guard dir.exists("sk-queues.img") else { return out }
         var r = try dir.reader("sk-queues.img", .skQueues)
         do {
             while let e = try r.next(SkPacketEntry.self) {
-                if !e.scm.isEmpty { throw CheckpointError(.unsupported, "sk-queues.img: a packet for socket \(e.idFor) carries file descriptors, which cannot be restored yet") }
-                out[e.idFor, default: []].append(try r.raw(Int(e.length)))
+                if let scm = e.scm.first(where: { $0.type != 1 /* SCM_RIGHTS */ }) {
+                    throw CheckpointError(.image, "sk-queues.img: a packet for socket \(e.idFor) carries control message type \(scm.type), which cannot be restored")
+                }
+                out[e.idFor, default: []].append(Packet(data: try r.raw(Int(e.length)), rights: e.scm.flatMap(\.rights)))
             }
         } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
         return out

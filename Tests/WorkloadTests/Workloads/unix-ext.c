@@ -22,6 +22,7 @@ static socklen_t addr(struct sockaddr_un *sa, const char *path)
 static void helper(const char *path, int up, int stream_end)
 {
     alarm(120);  /* never outlive a test that forgot us */
+    setsid();    /* nor keep the root's session (and so its pid) alive */
     struct sockaddr_un sa;
     socklen_t l = addr(&sa, path);
     int s = socket(AF_UNIX, SOCK_DGRAM, 0);

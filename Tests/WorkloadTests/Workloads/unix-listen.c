@@ -29,8 +29,8 @@ static void expect(int fd, size_t n, unsigned seed, int stream, const char *what
     size_t got = 0;
     do {
         struct pollfd p = { fd, POLLIN, 0 };
-        if (poll(&p, 1, 2000) != 1) { wl_fail("%s: nothing to read after %zu of %zu bytes", what, got, n); return; }
-        ssize_t r = recv(fd, buf + got, sizeof buf - got, MSG_DONTWAIT);
+        if (poll(&p, 1, 5000) != 1) { wl_fail("%s: nothing to read after %zu of %zu bytes", what, got, n); return; }
+        ssize_t r = recv(fd, buf + got, stream ? n - got : sizeof buf, MSG_DONTWAIT);  /* a stream holds later data too */
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) { wl_fail("%s: recv %zd (%s) after %zu of %zu bytes", what, r, strerror(errno), got, n); return; }
         got += (size_t)r;
@@ -73,7 +73,7 @@ static int connect_to(int type, const char *name, int abstract)
 static int accept_one(int l, const char *what)
 {
     struct pollfd p = { l, POLLIN, 0 };
-    if (poll(&p, 1, 2000) != 1) { wl_fail("%s: no connection to accept", what); return -1; }
+    if (poll(&p, 1, 5000) != 1) { wl_fail("%s: no connection to accept", what); return -1; }
     int s = accept(l, NULL, NULL);
     if (s < 0) wl_fail("%s: accept: %s", what, strerror(errno));
     return s;
@@ -175,8 +175,13 @@ int main(int argc, char **argv)
     int status = 0;
     if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         wl_fail("child ended with status 0x%x", status);
-    char msg[1024] = { 0 };
-    if (read(report[0], msg, sizeof msg - 1) > 0) wl_fail("%s", msg);
+    char msg[1024] = { 0 }, both[1200];
     unlink(lpath); unlink(dpath);
+    if (read(report[0], msg, sizeof msg - 1) > 0) {
+        /* the child's first failure explains the parent's */
+        snprintf(both, sizeof both, "child: %s; parent: %s", msg, wl_fail_msg[0] ? wl_fail_msg : "-");
+        wl_result(both);
+        exit(0);
+    }
     wl_finish();
 }

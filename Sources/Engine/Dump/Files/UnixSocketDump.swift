@@ -23,6 +23,8 @@ final class UnixSocketDump {
     private var table: [UInt32: UnixDiag]?
     private var dumped: [UInt32: Dumped] = [:]        // by inode
     private(set) var queues: [(SkPacketEntry, Data)] = []
+    /// Fds a peek received from SCM_RIGHTS (ours until finish), by packet index.
+    private var inFlight: [(packet: Int, fds: [Int32], place: String, ino: UInt32)] = []
     private lazy var buffer = [UInt8](repeating: 0, count: 4 << 20)
 
     /// The entry for socket `ino` behind `pid`'s `fd`; nil when it is not a UNIX socket.
@@ -103,21 +105,23 @@ final class UnixSocketDump {
             }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
             if n < 0 { throw CheckpointError.errno("\(place): peek the queue of UNIX socket \(ino)") }
-            let rights = Self.closeRights(control, Int(msg.msg_controllen))
-            if rights > 0 || flags & Int32(MSG_CTRUNC) != 0 {
-                throw CheckpointError(.unsupported, "\(place): UNIX socket (inode \(ino)) has file descriptors in flight (SCM_RIGHTS) in its queue, which cannot be dumped yet")
+            let rights = Self.receivedRights(control, Int(msg.msg_controllen))
+            if flags & Int32(MSG_CTRUNC) != 0 {
+                for fd in rights { Glibc.close(fd) }
+                throw CheckpointError(.unsupported, "\(place): UNIX socket (inode \(ino)) has more file descriptors in flight in one message than can be dumped")
             }
             if flags & Int32(MSG_TRUNC) != 0 { throw CheckpointError(.unsupported, "\(place): a datagram queued on UNIX socket \(ino) is larger than \(buffer.count) bytes") }
-            if n == 0 { return }
+            if n == 0 && rights.isEmpty { return }
             var p = SkPacketEntry()
             p.idFor = id; p.length = UInt32(n)
             queues.append((p, Data(buffer[0..<n])))
+            if !rights.isEmpty { inFlight.append((queues.count - 1, rights, place, ino)) }
         }
     }
 
-    /// Closes the fds an SCM_RIGHTS message installed in us; returns how many there were.
-    private static func closeRights(_ control: [UInt8], _ length: Int) -> Int {
-        var count = 0, off = 0
+    /// The fds an SCM_RIGHTS message installed in us.
+    private static func receivedRights(_ control: [UInt8], _ length: Int) -> [Int32] {
+        var fds: [Int32] = [], off = 0
         let header = 16
         while off + header <= length {
             let len = control.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: off, as: Int.self) }
@@ -126,19 +130,37 @@ final class UnixSocketDump {
             guard len >= header, off + len <= length else { break }
             if level == SOL_SOCKET && type == Int32(SCM_RIGHTS) {
                 for i in stride(from: off + header, to: off + len - 3, by: 4) {
-                    Glibc.close(control.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i, as: Int32.self) })
-                    count += 1
+                    fds.append(control.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i, as: Int32.self) })
                 }
             }
             off += (len + 7) & ~7
         }
-        return count
+        return fds
+    }
+
+    /// Names each fd in flight by the file id of the same open file description in the
+    /// tree (`fileID`); a description only the queue holds is refused.
+    private func resolveInFlight(_ fileID: (Int32) throws -> UInt32?) throws {
+        defer { for f in inFlight { f.fds.forEach { Glibc.close($0) } }; inFlight = [] }
+        for f in inFlight {
+            var scm = ScmEntry()
+            scm.type = 1 // SCM_RIGHTS
+            for fd in f.fds {
+                guard let id = try fileID(fd) else {
+                    let what = (try? ProcTree.link("/proc/self/fd/\(fd)")) ?? "a file"
+                    throw CheckpointError(.unsupported, "\(f.place): UNIX socket (inode \(f.ino)) has a file descriptor in flight (SCM_RIGHTS, \(what)) that no process of the tree holds open, which cannot be dumped yet")
+                }
+                scm.rights.append(id)
+            }
+            queues[f.packet].0.scm = [scm]
+        }
     }
 
     /// Checks what only the whole tree tells: every peer and every pending connection is
-    /// inside it (or, with --ext-unix-sk, a named datagram peer outside). Returns the
-    /// files.img entries for those external peers.
-    func finish(newID: () -> UInt32) throws -> [FileEntry] {
+    /// inside it (or, with --ext-unix-sk, a named datagram peer outside), and so is every
+    /// file in flight. Returns the files.img entries for those external peers.
+    func finish(newID: () -> UInt32, fileID: (Int32) throws -> UInt32?) throws -> [FileEntry] {
+        try resolveInFlight(fileID)
         var externals: [UInt32: FileEntry] = [:]
         for d in dumped.values.sorted(by: { $0.id < $1.id }) {
             let peer = d.entry.peer
@@ -146,6 +168,10 @@ final class UnixSocketDump {
                 for icon in d.diag.icons where dumped[icon] == nil {
                     throw CheckpointError(.unsupported, "\(d.place): listening UNIX socket (inode \(d.diag.ino)) has a pending connection from outside the dumped tree (inode \(icon))")
                 }
+            }
+            if d.diag.type == UInt8(SOCK_DGRAM.rawValue) && queues.contains(where: { $0.0.idFor == d.id }) && d.entry.name.isEmpty
+                && dumped[peer]?.entry.peer != d.diag.ino {
+                throw CheckpointError(.unsupported, "\(d.place): UNIX datagram socket (inode \(d.diag.ino)) has queued datagrams but neither a name nor a paired peer to re-send them from")
             }
             guard peer != 0, dumped[peer] == nil else { continue }
             guard allowExternal else {
