@@ -50,6 +50,8 @@ final class UnixSocketRestore {
         for e in all { byIno[e.ino] = e }
         let ours = all.filter { $0.uflags & UnixSocketDump.external == 0 }
         var pairs: Set<UInt32> = []
+        var closedPeers: [UInt32: Int32] = [:]
+        defer { closedPeers.values.forEach { close($0) } }
         for e in ours where sockets[e.ino] == nil {
             byID[e.id] = e.ino
             let type = Int32(e.type) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
@@ -58,6 +60,11 @@ final class UnixSocketRestore {
                 if socketpair(AF_UNIX, type, 0, &sv) != 0 { throw CheckpointError.errno("socketpair for UNIX sockets \(e.ino) and \(p.ino)") }
                 sockets[e.ino] = sv[0]; sockets[p.ino] = sv[1]
                 pairs.formUnion([e.ino, p.ino])
+            } else if e.state == 1 && e.type != UInt32(SOCK_DGRAM.rawValue) && e.peer == 0 {
+                // Its peer was closed: a partner refills the queue, then goes.
+                var sv: [Int32] = [0, 0]
+                if socketpair(AF_UNIX, type, 0, &sv) != 0 { throw CheckpointError.errno("socketpair for UNIX socket \(e.ino)") }
+                sockets[e.ino] = sv[0]; closedPeers[e.ino] = sv[1]
             } else {
                 let s = socket(AF_UNIX, type, 0)
                 if s < 0 { throw CheckpointError.errno("socket for UNIX socket \(e.ino)") }
@@ -66,7 +73,8 @@ final class UnixSocketRestore {
         }
         for e in ours { byID[e.id] = e.ino; try e.opts.apply(to: sockets[e.ino]!, what: "UNIX socket \(e.ino)") }
         // Connected stream sockets get no name, as in CRIU: theirs is their listener's.
-        for e in ours where !e.name.isEmpty && (e.type == UInt32(SOCK_DGRAM.rawValue) || e.state != 1) {
+        // Names unlinked before the dump first: a live name at the same path replaces them.
+        for e in ours.sorted(by: { $0.deleted && !$1.deleted }) where !e.name.isEmpty && (e.type == UInt32(SOCK_DGRAM.rawValue) || e.state != 1) {
             try bind(e)
         }
         for e in ours where e.state == 10 {
@@ -81,15 +89,26 @@ final class UnixSocketRestore {
                 if connect(sockets[e.ino]!, addr, len) != 0 { throw CheckpointError.errno("connect UNIX socket \(e.ino) to \(describe(target))") }
             }
         }
-        // A name unlinked before the dump served the refill and the connects; now it goes.
+        // A name unlinked before the dump served the refill and the connects; now it goes,
+        // unless the path is another socket's by now.
         for e in ours where e.deleted && !e.name.isEmpty && e.name.first != 0 {
             if !e.nameDir.isEmpty && e.name.first != UInt8(ascii: "/") && chdir(e.nameDir) != 0 { continue }
-            unlink(describe(e))
+            var st = stat(), own = stat()
+            let file = Int32(truncatingIfNeeded: oc_syscall(SyscallNumber.ioctl, Int(sockets[e.ino]!), 0x89E0 /* SIOCUNIXFILE */, 0, 0, 0, 0))
+            if file >= 0 && fstat(file, &own) == 0 && lstat(describe(e), &st) == 0 && st.st_ino == own.st_ino && st.st_dev == own.st_dev {
+                unlink(describe(e))
+            }
+            if file >= 0 { close(file) }
             _ = chdir("/")
         }
         for e in ours where pairs.contains(e.ino) {
             for d in images.skQueues[e.id] ?? [] { try send(sockets[e.peer]!, d, to: e.ino) }
         }
+        for (ino, partner) in closedPeers {
+            for d in images.skQueues[byIno[ino]!.id] ?? [] { try send(partner, d, to: ino) }
+            close(partner)
+        }
+        closedPeers = [:]
         for e in ours where e.shutdown != .none {
             let how = e.shutdown == .read ? SHUT_RD : e.shutdown == .write ? SHUT_WR : SHUT_RDWR
             if shutdown(sockets[e.ino]!, Int32(how)) != 0 && errno != ENOTCONN { throw CheckpointError.errno("shutdown UNIX socket \(e.ino)") }

@@ -5,6 +5,7 @@
  * seqpacket: records of 5, 1000, 33 bytes a->b, one of 9 b->a; b has SO_RCVTIMEO 2.5 s
  *   and SO_SNDTIMEO 1.5 s.
  * half-closed stream pair: a wrote 100 bytes then shutdown(SHUT_WR); b still writes 40 to a.
+ * a stream socket whose peer wrote 20 bytes and closed.
  * A child process holds the b ends of the stream and seqpacket pairs (the pair spans two
  * processes of the tree); the parent keeps the a ends and both dgram ends.
  * After go: every queue reads back exactly, with its boundaries, nothing more is queued,
@@ -127,6 +128,10 @@ int main(int argc, char **argv)
     put(hc[0], 100, 12);
     shutdown(hc[0], SHUT_WR);
     put(hc[1], 40, 13);
+    int pc[2];   /* peer closed: 20 bytes queued, then EOF */
+    pair(SOCK_STREAM, pc);
+    put(pc[1], 20, 17);
+    close(pc[1]);
 
     pid_t child = fork();
     if (child < 0) return 2;
@@ -163,6 +168,9 @@ int main(int argc, char **argv)
     expect(hc[0], 40, 13, 1, "half-closed b->a");
     put(hc[1], 50, 14);
     expect(hc[0], 50, 14, 1, "half-closed b->a after go");
+
+    expect(pc[0], 20, 17, 1, "stream from a closed peer");
+    if (recv(pc[0], &c, 1, MSG_DONTWAIT) != 0) wl_fail("stream from a closed peer: no EOF after the data (%s)", strerror(errno));
 
     /* new data both ways */
     put(dg[0], 300, 15); put(dg[1], 3, 16);
