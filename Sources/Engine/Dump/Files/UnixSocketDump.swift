@@ -173,6 +173,9 @@ final class UnixSocketDump {
                 && dumped[peer]?.entry.peer != d.diag.ino {
                 throw CheckpointError(.unsupported, "\(d.place): UNIX datagram socket (inode \(d.diag.ino)) has queued datagrams but neither a name nor a paired peer to re-send them from")
             }
+            if let p = dumped[peer], p.entry.peer != d.diag.ino, p.entry.name.isEmpty {
+                throw CheckpointError(.unsupported, "\(d.place): UNIX socket (inode \(d.diag.ino)) is connected to an unnamed socket (inode \(peer)) that is connected elsewhere, which cannot be rebuilt")
+            }
             guard peer != 0, dumped[peer] == nil else { continue }
             guard allowExternal else {
                 throw CheckpointError(.unsupported, "\(d.place): UNIX socket connected to a peer outside the dumped tree (inode \(peer)); dump with --ext-unix-sk")
