@@ -25,7 +25,10 @@ final class UnixSocketDump {
     private(set) var queues: [(SkPacketEntry, Data)] = []
     /// Fds a peek received from SCM_RIGHTS (ours until finish), by packet index.
     private var inFlight: [(packet: Int, fds: [Int32], place: String, ino: UInt32)] = []
-    private lazy var buffer = [UInt8](repeating: 0, count: 4 << 20)
+    /// One peek's worth; raw memory, since an array in a property would be copied per access.
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 16)
+
+    deinit { buffer.deallocate() }
 
     /// The entry for socket `ino` behind `pid`'s `fd`; nil when it is not a UNIX socket.
     func entry(pid: Int32, fd: Int32, ino: UInt32, id: UInt32, flags: UInt32) throws -> UnixSkEntry? {
@@ -91,16 +94,14 @@ final class UnixSocketDump {
         while true {
             var msg = msghdr()
             var flags: Int32 = 0
-            let n = buffer.withUnsafeMutableBytes { data in
-                control.withUnsafeMutableBytes { ctl in
-                    var iov = iovec(iov_base: data.baseAddress, iov_len: data.count)
-                    return withUnsafeMutablePointer(to: &iov) { iovp in
-                        msg.msg_iov = iovp; msg.msg_iovlen = 1
-                        msg.msg_control = ctl.baseAddress; msg.msg_controllen = ctl.count
-                        let r = recvmsg(sock, &msg, Int32(MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC))
-                        flags = msg.msg_flags
-                        return r
-                    }
+            let n = control.withUnsafeMutableBytes { ctl in
+                var iov = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
+                return withUnsafeMutablePointer(to: &iov) { iovp in
+                    msg.msg_iov = iovp; msg.msg_iovlen = 1
+                    msg.msg_control = ctl.baseAddress; msg.msg_controllen = ctl.count
+                    let r = recvmsg(sock, &msg, Int32(MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC))
+                    flags = msg.msg_flags
+                    return r
                 }
             }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
@@ -114,7 +115,7 @@ final class UnixSocketDump {
             if n == 0 && rights.isEmpty { return }
             var p = SkPacketEntry()
             p.idFor = id; p.length = UInt32(n)
-            queues.append((p, Data(buffer[0..<n])))
+            queues.append((p, Data(bytes: buffer.baseAddress!, count: n)))
             if !rights.isEmpty { inFlight.append((queues.count - 1, rights, place, ino)) }
         }
     }
@@ -162,6 +163,7 @@ final class UnixSocketDump {
     func finish(newID: () -> UInt32, fileID: (Int32) throws -> UInt32?) throws -> [FileEntry] {
         try resolveInFlight(fileID)
         var externals: [UInt32: FileEntry] = [:]
+        let queued = Set(queues.map { $0.0.idFor })
         for d in dumped.values.sorted(by: { $0.id < $1.id }) {
             let peer = d.entry.peer
             if d.diag.state == Self.listen {
@@ -169,7 +171,7 @@ final class UnixSocketDump {
                     throw CheckpointError(.unsupported, "\(d.place): listening UNIX socket (inode \(d.diag.ino)) has a pending connection from outside the dumped tree (inode \(icon))")
                 }
             }
-            if d.diag.type == UInt8(SOCK_DGRAM.rawValue) && queues.contains(where: { $0.0.idFor == d.id }) && d.entry.name.isEmpty
+            if d.diag.type == UInt8(SOCK_DGRAM.rawValue) && queued.contains(d.id) && d.entry.name.isEmpty
                 && dumped[peer]?.entry.peer != d.diag.ino {
                 throw CheckpointError(.unsupported, "\(d.place): UNIX datagram socket (inode \(d.diag.ino)) has queued datagrams but neither a name nor a paired peer to re-send them from")
             }
