@@ -15,6 +15,8 @@ final class UnixSocketRestore {
         let rights: [UInt32]
     }
 
+    private static let established = UInt32(UnixSocketDump.established), listening = UInt32(UnixSocketDump.listen)
+    private static let dgram = UInt32(SOCK_DGRAM.rawValue)
     private let images: CheckpointImages
     private var sockets: [UInt32: Int32] = [:]    // by inode
     private var byID: [UInt32: UInt32] = [:]      // file id -> inode
@@ -55,12 +57,12 @@ final class UnixSocketRestore {
         for e in ours where sockets[e.ino] == nil {
             byID[e.id] = e.ino
             let type = Int32(e.type) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
-            if let p = byIno[e.peer], p.peer == e.ino, p.uflags & UnixSocketDump.external == 0, e.state != 10, p.state != 10 {
+            if let p = byIno[e.peer], p.peer == e.ino, p.uflags & UnixSocketDump.external == 0, e.state != Self.listening, p.state != Self.listening {
                 var sv: [Int32] = [0, 0]
                 if socketpair(AF_UNIX, type, 0, &sv) != 0 { throw CheckpointError.errno("socketpair for UNIX sockets \(e.ino) and \(p.ino)") }
                 sockets[e.ino] = sv[0]; sockets[p.ino] = sv[1]
                 pairs.formUnion([e.ino, p.ino])
-            } else if e.state == 1 && e.type != UInt32(SOCK_DGRAM.rawValue) && e.peer == 0 {
+            } else if e.state == Self.established && e.type != Self.dgram && e.peer == 0 {
                 // Its peer was closed: a partner refills the queue, then goes.
                 var sv: [Int32] = [0, 0]
                 if socketpair(AF_UNIX, type, 0, &sv) != 0 { throw CheckpointError.errno("socketpair for UNIX socket \(e.ino)") }
@@ -74,13 +76,13 @@ final class UnixSocketRestore {
         for e in ours { byID[e.id] = e.ino; try e.opts.apply(to: sockets[e.ino]!, what: "UNIX socket \(e.ino)") }
         // Connected stream sockets get no name, as in CRIU: theirs is their listener's.
         // Names unlinked before the dump first: a live name at the same path replaces them.
-        for e in ours.sorted(by: { $0.deleted && !$1.deleted }) where !e.name.isEmpty && (e.type == UInt32(SOCK_DGRAM.rawValue) || e.state != 1) {
+        for e in ours.sorted(by: { $0.deleted && !$1.deleted }) where !e.name.isEmpty && (e.type == Self.dgram || e.state != Self.established) {
             try bind(e)
         }
-        for e in ours where e.state == 10 {
+        for e in ours where e.state == Self.listening {
             if listen(sockets[e.ino]!, Int32(max(e.backlog, 1))) != 0 { throw CheckpointError.errno("listen on UNIX socket \(e.ino)") }
         }
-        for e in ours where e.type == UInt32(SOCK_DGRAM.rawValue) && !pairs.contains(e.ino) {
+        for e in ours where e.type == Self.dgram && !pairs.contains(e.ino) {
             try refillDatagrams(e)
         }
         for e in ours where e.peer != 0 && !pairs.contains(e.ino) {
@@ -106,9 +108,9 @@ final class UnixSocketRestore {
         }
         for (ino, partner) in closedPeers {
             for d in images.skQueues[byIno[ino]!.id] ?? [] { try send(partner, d, to: ino) }
+            closedPeers[ino] = nil
             close(partner)
         }
-        closedPeers = [:]
         for e in ours where e.shutdown != .none {
             let how = e.shutdown == .read ? SHUT_RD : e.shutdown == .write ? SHUT_WR : SHUT_RDWR
             if shutdown(sockets[e.ino]!, Int32(how)) != 0 && errno != ENOTCONN { throw CheckpointError.errno("shutdown UNIX socket \(e.ino)") }

@@ -8,7 +8,7 @@ import ProcFS
 /// lengths) comes from UNIX_DIAG for the tree's network namespace; queues are read without
 /// consuming them, through a copy of the task's fd (pidfd_getfd) peeked with SO_PEEK_OFF.
 final class UnixSocketDump {
-    static let established: UInt8 = 1, close: UInt8 = 7, listen: UInt8 = 10
+    static let established: UInt8 = 1, listen: UInt8 = 10
     static let external: UInt32 = 1   // CRIU's USK_EXTERN
 
     private struct Dumped {
