@@ -20,7 +20,7 @@ extension CriuOpts {
         if !joinNs.isEmpty {
             try refuse("joining existing namespaces is not supported yet (join_ns \(joinNs.map { "\($0.ns):\($0.nsFile)" }.joined(separator: ", ")))")
         }
-        if extUnixSk || !unixSkIno.isEmpty { try refuse("external unix sockets are not supported yet (ext_unix_sk)") }
+        if !unixSkIno.isEmpty { try refuse("external unix sockets by inode are not supported yet (unix_sk_ino)") }
         if !veths.isEmpty { try refuse("veth pairs are not supported yet (veths)") }
         if !execCmd.isEmpty { try refuse("exec_cmd is not supported") }
         if autoExtMnt { try refuse("automatic external mounts are not supported yet (auto_ext_mnt)") }
@@ -60,6 +60,7 @@ extension CriuOpts {
         var o = DumpOptions(imagesDir: imagesDir)
         o.leaveRunning = leaveRunning
         o.shellJob = shellJob
+        o.extUnixSk = extUnixSk
         if hasFreezeCgroup && !freezeCgroup.isEmpty { o.freezeCgroup = freezeCgroup }
         if hasRoot && !root.isEmpty { o.root = root }
         o.externalMounts = try externalMounts()

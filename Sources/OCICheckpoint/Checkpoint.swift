@@ -29,7 +29,7 @@ struct RuntimeOptions: ParsableArguments {
 /// runc's checkpoint/restore flags that both commands take and pass through to runc.
 struct RuncEngineFlags: ParsableArguments {
     @Flag(help: "Checkpoint/restore established TCP connections.") var tcpEstablished = false
-    @Flag(help: "Allow UNIX sockets connected outside the container.") var extUnixSk = false
+    @Flag(name: [.customShort("x"), .long], help: "Allow UNIX sockets connected outside the tree (reconnected by name at restore).") var extUnixSk = false
     @Flag(name: [.customShort("j"), .long], help: "The process tree belongs to a shell job (its session is outside).") var shellJob = false
     @Flag(help: "Checkpoint/restore file locks.") var fileLocks = false
     @Option(help: "Cgroups mode: soft, full or strict.") var manageCgroupsMode: String?

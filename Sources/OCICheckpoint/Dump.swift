@@ -17,6 +17,9 @@ struct Dump: ParsableCommand {
     @Flag(name: [.customShort("j"), .customLong("shell-job")], help: "The tree belongs to a shell session outside it.")
     var shellJob = false
 
+    @Flag(name: [.customShort("x"), .customLong("ext-unix-sk")], help: "Allow UNIX datagram sockets connected to named peers outside the tree.")
+    var extUnixSk = false
+
     @Flag(name: .customLong("display-stats"), help: "Print dump statistics.")
     var displayStats = false
 
@@ -30,6 +33,7 @@ struct Dump: ParsableCommand {
             var options = DumpOptions(imagesDir: imagesDir)
             options.leaveRunning = leaveRunning
             options.shellJob = shellJob
+            options.extUnixSk = extUnixSk
             options.extensions = ContainerState.dumpExtensions()
             let stats = try Dumper.dump(pid: pid, options: options, log: log)
             log.info("dump finished")

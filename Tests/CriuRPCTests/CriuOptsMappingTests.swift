@@ -19,8 +19,10 @@ struct CriuOptsMappingTests {
         m.val = "/dev/null"
         o.extMnt = [m]
         o.external = ["mnt[/etc/hosts]:hosts"]
+        o.extUnixSk = true
         try o.refuseUnsupported()
         let d = try o.dumpOptions(imagesDir: "/img")
+        #expect(d.extUnixSk)
         #expect(d.imagesDir == "/img")
         #expect(d.leaveRunning && d.shellJob)
         #expect(d.root == "/bundle/rootfs")

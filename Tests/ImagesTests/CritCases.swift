@@ -292,5 +292,43 @@ enum CritCases {
                      try w.append(m)
                  },
                  check: { e in #expect(e.first?.string("name") == "memfd:test") }),
+        CritCase(file: "files.img", magic: .files, critName: "FILES",
+                 write: { w in
+                     var o = SkOptsEntry()
+                     o.soSndbuf = 212_992; o.soRcvbuf = 212_992; o.soSndTmoSec = 0; o.soSndTmoUsec = 0
+                     o.soRcvTmoSec = 2; o.soRcvTmoUsec = 500_000; o.soPasscred = true
+                     var u = UnixSkEntry()
+                     u.id = 7; u.ino = 0x1234; u.type = 1; u.state = 10; u.flags = 2; u.uflags = 0; u.backlog = 8
+                     u.peer = 0; u.fown = FownEntry(); u.fown.uid = 0; u.fown.euid = 0; u.fown.signum = 0
+                     u.fown.pidType = 0; u.fown.pid = 0; u.opts = o; u.name = Data("/tmp/l.sock\0".utf8)
+                     u.shutdown = .write
+                     var perms = FilePermsEntry(); perms.mode = 0o140640; perms.uid = 0; perms.gid = 0; u.filePerms = perms
+                     var f = FileEntry(); f.type = .unixsk; f.id = 7; f.usk = u
+                     try w.append(f)
+                 },
+                 check: { e in
+                     #expect(e.first?.string("type") == "UNIXSK")
+                     #expect(e.first?.int("usk.ino") == 0x1234)
+                     #expect(e.first?.string("usk.type") == "STREAM")
+                     #expect(e.first?.string("usk.state") == "LISTEN")
+                     #expect(e.first?.int("usk.backlog") == 8)
+                     #expect(e.first?.string("usk.shutdown") == "WRITE")
+                     #expect(e.first?.int("usk.opts.so_rcv_tmo_usec") == 500_000)
+                     #expect(e.first?.value("usk.opts.so_passcred") as? Bool == true)
+                     #expect(e.first?.int("usk.file_perms.mode") == 0o140640)
+                 }),
+        CritCase(file: "sk-queues.img", magic: .skQueues, critName: "SK_QUEUES",
+                 write: { w in
+                     for (id, payload) in [(UInt32(7), Data("hello".utf8)), (8, Data([1, 2, 3]))] {
+                         var p = SkPacketEntry(); p.idFor = id; p.length = UInt32(payload.count)
+                         try w.append(p)
+                         try w.appendRaw(payload)
+                     }
+                 },
+                 check: { e in
+                     #expect(e.map { $0.int("id_for") } == [7, 8])
+                     #expect(e.map { $0.int("length") } == [5, 3])
+                     #expect(e.first?.payload() == Data("hello".utf8))
+                 }),
     ]
 }

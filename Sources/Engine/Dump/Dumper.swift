@@ -16,6 +16,8 @@ public struct DumpOptions {
     public var externalMounts: [String: String] = [:]
     /// CLONE_NEW* namespaces to be recreated empty at restore, not dumped (CRIU's empty_ns).
     public var emptyNamespaces: UInt64 = 0
+    /// UNIX datagram sockets may be connected to named peers outside the tree (CRIU's ext_unix_sk).
+    public var extUnixSk = false
     public var extensions: [DumpExtension] = []
     public var notify: Notify?
     /// Where stats-dump goes, as CRIU puts it in its work directory (podman reads it
@@ -47,7 +49,7 @@ public enum Dumper {
             try FaultPoint.dumpAfterSeize.check()
             try checkSessions(tree, shellJob: options.shellJob)
             try checkNamespaces(tree)
-            let memStats = try collect(tree, images: images, log: log, memdumpTime: &stats.memdumpTime)
+            let memStats = try collect(tree, images: images, options: options, log: log, memdumpTime: &stats.memdumpTime)
             stats.pagesScanned = memStats.pagesScanned
             stats.pagesWritten = memStats.pagesWritten
             stats.pagesSkippedParent = 0
@@ -126,8 +128,9 @@ public enum Dumper {
         }
     }
 
-    private static func collect(_ tree: FrozenTree, images: ImageDirectory, log: Log, memdumpTime: inout UInt32) throws -> MemoryStats {
+    private static func collect(_ tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log, memdumpTime: inout UInt32) throws -> MemoryStats {
         let files = FileTableDump()
+        files.unixSockets.allowExternal = options.extUnixSk
         let memory = MemoryDump(images: images, files: files)
         let seccomp = SeccompDump()
         var namespaces = NamespaceIDs()

@@ -17,6 +17,7 @@ final class FileTableDump {
     private var descriptions: [String: [(pid: Int32, fd: Int32, id: UInt32)]] = [:]
     private var pathIDs: [String: UInt32] = [:]
     private var pipesWithData: Set<UInt64> = []
+    let unixSockets = UnixSocketDump()
 
     /// Character devices that carry no state and exist on every machine.
     static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
@@ -92,6 +93,8 @@ final class FileTableDump {
                 file.reg = regEntry(id: id, path: link, flags: flags, pos: info.pos, st: st).reg
                 // The mount tells, at restore, whether the path is the tree's or the host's.
                 file.reg.mntID = Int32(info.mntId)
+            } else if link.hasPrefix("socket:["), let usk = try unixSockets.entry(pid: pid, fd: fd, ino: UInt32(truncatingIfNeeded: st.st_ino), id: id, flags: flags) {
+                file.type = .unixsk; file.usk = usk
             } else if mode == S_IFCHR {
                 throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
             } else {
@@ -113,6 +116,15 @@ final class FileTableDump {
             if r == 0, let f = files.first(where: { $0.id == c.id }) { return (c.id, f.type) }
         }
         return nil
+    }
+
+    /// The file id of the description our own `fd` refers to, when a task of the tree holds it.
+    func description(heldAs fd: Int32) throws -> UInt32? {
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw CheckpointError.errno("fstat of a file in flight") }
+        return descriptions["\(st.st_dev):\(st.st_ino)"]?.first { c in
+            oc_syscall(SyscallNumber.kcmp, Int(getpid()), Int(c.pid), 0 /* KCMP_FILE */, Int(fd), Int(c.fd), 0) == 0
+        }?.id
     }
 
     private func regEntry(id: UInt32, path: String, flags: UInt32, pos: UInt64, st: stat) -> FileEntry {
@@ -167,6 +179,8 @@ final class FileTableDump {
     }
 
     func write(to images: ImageDirectory) throws {
+        files += try unixSockets.finish(newID: newID, fileID: description(heldAs:))
+        try unixSockets.write(to: images)
         try images.write("files.img", .files, files)
         try writeData("pipes-data.img", .pipesData, pipeData, images)
         try writeData("fifo-data.img", .fifoData, fifoData, images)

@@ -24,6 +24,7 @@ struct CheckpointImages {
     var files: [UInt32: FileEntry] = [:]
     var pipeData: [UInt32: Data] = [:]
     var fifoData: [UInt32: Data] = [:]
+    var skQueues: [UInt32: [UnixSocketRestore.Packet]] = [:]   // queued packets by receiving socket id
     var ghosts: [UInt32: (GhostFileEntry, Data)] = [:]   // by the id of the file they stand for
     /// Shared anonymous memory by shmid: data runs (object offset, pages image offset, length).
     var shmem: [UInt64: (pagesID: UInt32, runs: [PagemapEntry])] = [:]
@@ -45,6 +46,7 @@ struct CheckpointImages {
         for f in try dir.read("files.img", .files, as: FileEntry.self) { files[f.id] = f }
         pipeData = try Self.data("pipes-data.img", .pipesData, dir)
         fifoData = try Self.data("fifo-data.img", .fifoData, dir)
+        skQueues = try UnixSocketRestore.queues(dir)
         for r in try dir.read("remap-fpath.img", .remapFpath, as: RemapFilePathEntry.self) where r.remapType == .ghost {
             var reader = try dir.reader("ghost-file-\(String(r.remapID, radix: 16)).img", .ghostFile)
             do {

@@ -24,6 +24,9 @@ final class RestoreResources {
     /// The restored tree's own root (a task's /proc/PID/root) when it has a mount
     /// namespace of its own: the images' paths are relative to it, not to ours.
     private var rootDir: Int32 = -1
+    /// The restored root task (host pid): sockets are made in its network namespace.
+    var rootPid: Int32 = getpid()
+    private lazy var unixSockets = UnixSocketRestore(images: images)
     private var rootPath = ""
 
     /// Mount ids of the tree's own mounts (mountpoints-N.img): a file on any other mount
@@ -74,6 +77,7 @@ final class RestoreResources {
         case .reg: fd = try openRegular(file.reg, ghost: images.ghosts[id])
         case .pipe: fd = try pipeEnd(file.pipe)
         case .fifo: fd = try openFifo(file.fifo)
+        case .unixsk: fd = try unixSockets.fd(for: id, rootPid: rootPid, rootDir: rootDir, files: self.fd(for:))
         default: throw CheckpointError(.unsupported, "file id \(id): type \(file.type) cannot be restored yet")
         }
         fds[id] = fd

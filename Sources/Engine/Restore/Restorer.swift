@@ -56,6 +56,7 @@ public enum Restorer {
         do {
             let root = try spawnRoot(images, stub: stub, flags: flags, options: options, log: log)
             created.append(root.hostPid)
+            resources.rootPid = root.hostPid
             try root.cleanInheritance(keeping: selfPidfd)
             try options.notify?("setup-namespaces", root.hostPid)
             for ext in options.extensions { try ext.setUp(rootPid: root.hostPid, images: images.dir, options: options, log: log) }
