@@ -60,6 +60,7 @@ extension CriuOpts {
         var o = DumpOptions(imagesDir: imagesDir)
         o.leaveRunning = leaveRunning
         o.shellJob = shellJob
+        o.orphanPtsMaster = orphanPtsMaster
         if hasFreezeCgroup && !freezeCgroup.isEmpty { o.freezeCgroup = freezeCgroup }
         if hasRoot && !root.isEmpty { o.root = root }
         o.externalMounts = try externalMounts()

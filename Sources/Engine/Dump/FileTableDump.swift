@@ -17,6 +17,7 @@ final class FileTableDump {
     private var descriptions: [String: [(pid: Int32, fd: Int32, id: UInt32)]] = [:]
     private var pathIDs: [String: UInt32] = [:]
     private var pipesWithData: Set<UInt64> = []
+    let terminals = TtyDump()
 
     /// Character devices that carry no state and exist on every machine.
     static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
@@ -92,6 +93,9 @@ final class FileTableDump {
                 file.reg = regEntry(id: id, path: link, flags: flags, pos: info.pos, st: st).reg
                 // The mount tells, at restore, whether the path is the tree's or the host's.
                 file.reg.mntID = Int32(info.mntId)
+            } else if mode == S_IFCHR, let tty = try terminals.entries(pid: pid, fd: fd, path: link, st: st, flags: flags, id: id, mntID: Int32(info.mntId)) {
+                files.append(tty.reg)
+                file = tty.tty
             } else if mode == S_IFCHR {
                 throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
             } else {
@@ -168,6 +172,7 @@ final class FileTableDump {
 
     func write(to images: ImageDirectory) throws {
         try images.write("files.img", .files, files)
+        try terminals.write(to: images)
         try writeData("pipes-data.img", .pipesData, pipeData, images)
         try writeData("fifo-data.img", .fifoData, fifoData, images)
         try images.write("remap-fpath.img", .remapFpath, remaps)
