@@ -105,6 +105,7 @@ final class TtyRestore {
         let index = info.pty.index
         let key = "tty[\(String(info.rdev, radix: 16)):\(String(info.dev, radix: 16))]"
         let slave: Int32
+        var newMaster: Terminal?
         if let given = options?.inheritFds[key] {
             slave = fcntl(given, F_DUPFD_CLOEXEC, 0)
             if slave < 0 { throw CheckpointError.errno("inherited fd \(given) for \(key)") }
@@ -113,8 +114,7 @@ final class TtyRestore {
             let master = try newPty(index, openPath: openPath)
             masters[index] = master.fd
             slave = Int32(try master.ioctl("TIOCGPTPEER", Terminal.Request.tiocgptpeer, Int(O_RDWR | O_NOCTTY | O_CLOEXEC)))
-            try handOver(master.fd)
-            log.info("terminal /dev/pts/\(index): a new pty, its master handed over (orphan-pts-master)")
+            newMaster = master
         } else if options?.shellJob == true {
             guard isatty(0) == 1 else {
                 throw CheckpointError(.invalidArgument, "--shell-job: the tree's terminal /dev/pts/\(index) was outside the dump, and the restore's stdin is not a terminal to give it instead")
@@ -130,12 +130,19 @@ final class TtyRestore {
         if masters[index] == nil { masters[index] = fcntl(slave, F_DUPFD_CLOEXEC, 0) }
         let terminal = Terminal(fd: slave, name: "the tree's terminal (pts \(index))")
         try apply(info, to: terminal)
-        var first = true
-        for (id, i) in fileInfo.sorted(by: { $0.key < $1.key }) where i == info.id {
-            fds[id] = first ? slave : try reopen(terminal, flags: flags[id]!)
-            first = false
+        // Each description again with its own flags: the ones given may differ (stdin is read-only).
+        for (id, i) in fileInfo where i == info.id {
+            if let master = newMaster {
+                fds[id] = Int32(try master.ioctl("TIOCGPTPEER", Terminal.Request.tiocgptpeer, Int(Int32(bitPattern: flags[id]!) & ~O_CLOEXEC | O_NOCTTY | O_CLOEXEC)))
+            } else {
+                fds[id] = try reopen(terminal, flags: flags[id]!)
+            }
         }
-        if first { close(slave) }
+        close(slave)
+        if let master = newMaster, let handOver = options?.orphanPtsMaster {
+            try handOver(master.fd)
+            log.info("terminal /dev/pts/\(index): a new pty, its master handed over (orphan-pts-master)")
+        }
     }
 
     /// A new pty from the tree's /dev/ptmx, with the dumped index when it is free (CRIU
