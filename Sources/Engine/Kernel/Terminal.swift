@@ -15,6 +15,7 @@ struct Terminal {
         static let tiocgwinsz: UInt = 0x5413, tiocswinsz: UInt = 0x5414, fionread: UInt = 0x541B
         static let tiocpkt: UInt = 0x5420, tiocgptn: UInt = 0x8004_5430, tiocsptlck: UInt = 0x4004_5431
         static let tiocgpkt: UInt = 0x8004_5438, tiocgptlck: UInt = 0x8004_5439, tiocgexcl: UInt = 0x8004_5440
+        static let tiocgdev: UInt = 0x8004_5432
         static let tiocgptpeer: UInt = 0x5441, tiocglcktrmios: UInt = 0x5456, tiocslcktrmios: UInt = 0x5457
     }
 

@@ -28,8 +28,18 @@ final class TtyDump {
 
     /// The REG and TTY entries for fd `fd` of `pid` when it is a pty; nil for any other device.
     func entries(pid: Int32, fd: Int32, path: String, st: stat, flags: UInt32, id: UInt32, mntID: Int32) throws -> (reg: FileEntry, tty: FileEntry)? {
-        guard let kind = Terminal.ptyKind(rdev: UInt64(st.st_rdev)) else { return nil }
+        let isCurrentTty = st.st_rdev == 5 << 8  // /dev/tty: stands for the session's terminal
+        guard isCurrentTty || Terminal.ptyKind(rdev: UInt64(st.st_rdev)) != nil else { return nil }
         let terminal = Terminal(fd: try takeFd(pid: pid, fd: fd), name: "\(path) (pid \(pid) fd \(fd))")
+        var rdev = UInt64(st.st_rdev)
+        if isCurrentTty {
+            // The pty behind it is restored, and this description becomes one of its slave.
+            var real: UInt32 = 0
+            let r = withUnsafeMutablePointer(to: &real) { oc_syscall(SyscallNumber.ioctl, Int(terminal.fd), Int(bitPattern: Terminal.Request.tiocgdev), Int(bitPattern: $0), 0, 0, 0) }
+            rdev = UInt64(real)  // new_encode_dev, the same as glibc's for pty numbers
+            if r < 0 { rdev = 0 }
+        }
+        guard let kind = Terminal.ptyKind(rdev: rdev), !(isCurrentTty && kind.master) else { close(terminal.fd); return nil }
         let index: UInt32
         do { index = try kind.slaveIndex ?? terminal.index() } catch { close(terminal.fd); throw error }
         let infoID = index << 1 | (kind.master ? 1 : 0)
@@ -56,7 +66,7 @@ final class TtyDump {
         var info = TtyInfoEntry()
         info.id = id
         info.type = .pty
-        info.rdev = UInt32(truncatingIfNeeded: st.st_rdev)
+        info.rdev = Terminal.ptyKind(rdev: UInt64(st.st_rdev)) != nil ? UInt32(truncatingIfNeeded: st.st_rdev) : (136 + index / 256) << 8 | index % 256
         info.dev = UInt32(truncatingIfNeeded: st.st_dev)
         var pty = TtyPtyEntry()
         pty.index = index
