@@ -109,8 +109,9 @@ struct Terminal {
     }
 
     /// Reads what is queued without waiting: O_NONBLOCK is set on the (shared) description
-    /// only for the read and put back after.
-    func drain() throws -> Data {
+    /// only for the read and put back after. A master in packet mode starts every read with
+    /// a status byte: 0 before data (dropped here), or alone for a status change (skipped).
+    func drain(packetMode: Bool = false) throws -> Data {
         guard try queued() > 0 else { return Data() }
         let flags = fcntl(fd, F_GETFL)
         if flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 { throw CheckpointError.errno("set O_NONBLOCK on \(name)") }
@@ -119,7 +120,10 @@ struct Terminal {
         var buf = [UInt8](repeating: 0, count: 16384)
         while true {
             let n = read(fd, &buf, buf.count)
-            if n > 0 { out.append(contentsOf: buf[0..<n]); continue }
+            if n > 0 {
+                if !packetMode { out.append(contentsOf: buf[0..<n]) } else if buf[0] == 0 { out.append(contentsOf: buf[1..<n]) }
+                continue
+            }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && errno != EAGAIN { throw CheckpointError.errno("read queued data of \(name)") }
             return out

@@ -1,7 +1,7 @@
 /* Terminals: pty A with a child session on its slave (setsid + TIOCSCTTY), the child's
  * child in its own group as the terminal's foreground group, raw-ish termios with a
  * custom VINTR, a window size, and bytes in flight both ways when it is dumped; pty B
- * with packet mode, lock and exclusive mode set and no traffic.
+ * with packet mode, lock and exclusive mode set and a few bytes in flight to its master.
  * After go: the bytes in flight arrive, termios/winsize/session/foreground group are as
  * set, the slave's name is the same, and a ping through the master comes back. */
 #include "workload.h"
@@ -122,6 +122,7 @@ int main(int argc, char **argv)
     if (mb < 0 || grantpt(mb) || unlockpt(mb)) { perror("pty B"); return 2; }
     int sb = open(ptsname(mb), O_RDWR | O_NOCTTY);
     if (sb < 0 || ioctl(mb, TIOCPKT, &one) || ioctl(sb, TIOCEXCL) || ioctl(mb, TIOCSPTLCK, &one)) { perror("pty B modes"); return 2; }
+    if (write(sb, "pkt", 3) != 3) { perror("write pty B"); return 2; }  /* in flight to a packet-mode master */
 
     pid_t child = fork();
     if (child == 0) {
@@ -154,6 +155,7 @@ int main(int argc, char **argv)
         wl_fail("no pong through the pty");
     if ((bad = check_termios(sa))) wl_fail("slave A: %s", bad);
     if (ioctl(mb, TIOCGPKT, &v) != 0 || v != 1) wl_fail("pty B: packet mode %d", v);
+    if (read_exact(mb, buf, 4) != 0 || memcmp(buf, "\0pkt", 4) != 0) wl_fail("pty B: the packet in flight did not arrive");
     if (ioctl(mb, TIOCGPTLCK, &v) != 0 || v != 1) wl_fail("pty B: lock %d", v);
     if (ioctl(sb, TIOCGEXCL, &v) != 0 || v != 1) wl_fail("pty B: exclusive %d", v);
     int st;

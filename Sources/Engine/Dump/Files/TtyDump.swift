@@ -75,14 +75,14 @@ final class TtyDump {
         var pty = TtyPtyEntry()
         pty.index = index
         info.pty = pty
-        info.locked = try terminal.flag("TIOCGPTLCK", Terminal.Request.tiocgptlck)
-        info.exclusive = try terminal.flag("TIOCGEXCL", Terminal.Request.tiocgexcl)
-        info.packetMode = try terminal.flag("TIOCGPKT", Terminal.Request.tiocgpkt)
         do {
             info.termios = try terminal.termios()
         } catch let e as CheckpointError where e.message.contains("errno \(EIO))") {
             throw CheckpointError(.unsupported, "\(terminal.name): the terminal is hung up, which cannot be restored")
         }
+        info.locked = try terminal.flag("TIOCGPTLCK", Terminal.Request.tiocgptlck)
+        info.exclusive = try terminal.flag("TIOCGEXCL", Terminal.Request.tiocgexcl)
+        info.packetMode = try terminal.flag("TIOCGPKT", Terminal.Request.tiocgpkt)
         info.termiosLocked = try terminal.termios(locked: true)
         info.winsize = try terminal.winsize()
         info.sid = 0; info.pgrp = 0
@@ -114,7 +114,7 @@ final class TtyDump {
         for master in sides.values where master.info.id & 1 == 1 {
             guard let slave = sides[master.info.id & ~1] else { continue }
             // Consumed, then written back at once, so the tree keeps them if it runs on.
-            let toSlave = try slave.terminal.drain(), toMaster = try master.terminal.drain()
+            let toSlave = try slave.terminal.drain(), toMaster = try master.terminal.drain(packetMode: master.info.packetMode)
             if !toSlave.isEmpty { try master.terminal.write(toSlave); queued.append(Self.data(slave.info.id, toSlave)) }
             if !toMaster.isEmpty { try slave.terminal.write(toMaster); queued.append(Self.data(master.info.id, toMaster)) }
             log.info("pty \(master.info.pty.index): \(toSlave.count) bytes queued for the slave, \(toMaster.count) for the master")
