@@ -24,8 +24,8 @@ struct Terminal {
 
     /// Unix98 pty majors: masters 128-135 (and /dev/ptmx, 5:2), slaves 136-143.
     static func ptyKind(rdev: UInt64) -> (master: Bool, slaveIndex: UInt32?)? {
-        let major = UInt32((rdev >> 8) & 0xfff) | UInt32((rdev >> 32) & ~UInt64(0xfff))
-        let minor = UInt32(rdev & 0xff) | UInt32((rdev >> 12) & ~UInt64(0xff))
+        let major = UInt32(truncatingIfNeeded: (rdev >> 8) & 0xfff | (rdev >> 32) & 0xffff_f000)
+        let minor = UInt32(truncatingIfNeeded: rdev & 0xff | (rdev >> 12) & 0xfff0_0)
         if major == 5 && minor == 2 || (128...135).contains(major) { return (true, nil) }
         if (136...143).contains(major) { return (false, (major - 136) * 256 + minor) }
         return nil
