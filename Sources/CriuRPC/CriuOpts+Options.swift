@@ -61,6 +61,7 @@ extension CriuOpts {
         o.leaveRunning = leaveRunning
         o.shellJob = shellJob
         o.extUnixSk = extUnixSk
+        o.orphanPtsMaster = orphanPtsMaster
         if hasFreezeCgroup && !freezeCgroup.isEmpty { o.freezeCgroup = freezeCgroup }
         if hasRoot && !root.isEmpty { o.root = root }
         o.externalMounts = try externalMounts()

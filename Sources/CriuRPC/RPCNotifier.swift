@@ -22,7 +22,11 @@ final class RPCNotifier {
     /// The engine's callback.
     var callback: Notify { { [self] script, pid in try self.notify(script, pid: pid) } }
 
-    func notify(_ script: String, pid: Int32? = nil) throws {
+    /// `fds` travel with the message (SCM_RIGHTS): "orphan-pts-master" carries a pty master.
+    func notify(_ script: String, pid: Int32? = nil, fds: [Int32] = []) throws {
+        if !fds.isEmpty && !enabled {
+            throw CheckpointError(.invalidArgument, "notify \(script): the rpc client did not ask for notify_scripts, so its descriptor cannot be sent")
+        }
         guard enabled, !sent.contains(script) else { return }
         guard !broken else {
             throw CheckpointError(.invalidState, "notify \(script): the rpc client refused an earlier stage")
@@ -35,7 +39,7 @@ final class RPCNotifier {
         if let pid { resp.notify.pid = pid }
         log.debug("rpc: notify \(script)\(pid.map { " pid \($0)" } ?? "")")
         do {
-            try socket.send(resp)
+            try socket.send(resp, fds: fds)
             guard let (answer, fds) = try socket.receive(CriuReq.self) else {
                 throw CheckpointError(.invalidState, "notify \(script): the rpc client closed the connection")
             }

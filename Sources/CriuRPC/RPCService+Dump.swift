@@ -12,9 +12,6 @@ extension RPCService {
             guard opts.hasPid, pid > 0 else {
                 throw CheckpointError.refused("dumping the rpc client itself (no pid) is not supported")
             }
-            if opts.orphanPtsMaster, let t = LiveTree(root: pid).terminal() {
-                throw CheckpointError.refused("orphan_pts_master: pid \(t.pid) has fd \(t.fd) on terminal \(t.target); terminals are not supported yet")
-            }
             var options = try opts.dumpOptions(imagesDir: dirs.images)
             options.workDir = dirs.work
             options.extensions = dumpExtensions

@@ -7,15 +7,12 @@ extension RPCService {
         let (opts, dirs, log) = try prepare(req)
         let rootPid: Int32
         do {
-            // The engine does not dump terminals, so images with one are not ours to restore.
-            if opts.orphanPtsMaster && FileManager.default.fileExists(atPath: dirs.images + "/tty-info.img") {
-                throw CheckpointError.refused("orphan_pts_master: the images hold a terminal (tty-info.img); terminals are not supported yet")
-            }
             var options = try opts.restoreOptions(imagesDir: dirs.images)
             options.workDir = dirs.work
             options.extensions = restoreExtensions
             let notifier = RPCNotifier(socket: socket, enabled: opts.notifyScripts, log: log)
             options.notify = notifier.callback
+            if opts.orphanPtsMaster { options.orphanPtsMaster = { try notifier.notify("orphan-pts-master", fds: [$0]) } }
             rootPid = try Restorer.restore(options: options, log: log).rootPid
         } catch {
             log.error("restore failed: \(RPCFailure(error).message)")

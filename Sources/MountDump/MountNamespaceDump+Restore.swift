@@ -111,6 +111,9 @@ final class MountTreeBuilder {
             try MountCall.mount(host, MountCall.fdPath(target), nil, .bind, nil, "bind \(host) (external \(key)) at \(mp)")
         case .bind(let source, let path):
             let sourceMount = plan.entries[source].mountpoint
+            if plan.entries[source].fstype == UInt32(Fstype.devpts.rawValue), let index = UInt32(path.drop { $0 == "/" }) {
+                try PtyReservations.reserve(index, devpts: mounted[source]!)
+            }
             // The source mount itself may be a file: only a path below it needs resolving.
             let from = path.isEmpty ? dup(mounted[source]!)
                 : try MountCall.openInRoot(mounted[source]!, path, flags: oPath, "open \(path) below \(sourceMount) to bind at \(mp)")

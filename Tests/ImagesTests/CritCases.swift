@@ -276,14 +276,32 @@ enum CritCases {
                  }),
         CritCase(file: "tty-info.img", magic: .ttyInfo, critName: "TTY_INFO",
                  write: { w in
-                     var t = TtyInfoEntry(); t.id = 1; t.type = .pty; t.locked = false; t.exclusive = false
-                     t.packetMode = false; t.sid = 4242; t.pgrp = 4242; t.rdev = 0x8800
+                     var t = TtyInfoEntry(); t.id = 7; t.type = .pty; t.locked = true; t.exclusive = false
+                     t.packetMode = true; t.sid = 4242; t.pgrp = 4250; t.rdev = 0x8803; t.dev = 0x19
                      var pty = TtyPtyEntry(); pty.index = 3; t.pty = pty
+                     var tio = TermiosEntry(); tio.cIflag = 0; tio.cOflag = 4; tio.cCflag = 0xbf; tio.cLflag = 0xa31
+                     tio.cLine = 0; tio.cIspeed = 0; tio.cOspeed = 0; tio.cCc = (0..<19).map { $0 == 0 ? 0x18 : UInt32($0) }
+                     t.termios = tio
+                     var locked = tio; locked.cCc = Array(repeating: 0, count: 19); t.termiosLocked = locked
+                     var ws = WinsizeEntry(); ws.wsRow = 37; ws.wsCol = 111; ws.wsXpixel = 555; ws.wsYpixel = 777
+                     t.winsize = ws
                      try w.append(t)
                  },
                  check: { e in
                      #expect(e.first?.string("type") == "PTY")
                      #expect(e.first?.int("pty.index") == 3)
+                     #expect(e.first?.value("packet_mode") as? Bool == true)
+                     #expect(e.first?.int("pgrp") == 4250)
+                     #expect(e.first?.int("termios.c_cc.0") == 0x18)
+                     #expect(e.first?.count("termios_locked.c_cc") == 19)
+                     #expect(e.first?.int("winsize.ws_col") == 111)
+                     #expect(e.first?.int("dev") == 0x19)
+                 }),
+        CritCase(file: "tty-data.img", magic: .ttyData, critName: "TTY_DATA",
+                 write: { w in var d = TtyDataEntry(); d.ttyID = 6; d.data = Data("queued".utf8); try w.append(d) },
+                 check: { e in
+                     #expect(e.first?.int("tty_id") == 6)
+                     #expect(e.first?.string("data") == Data("queued".utf8).base64EncodedString() + "\n")
                  }),
         CritCase(file: "memfd.img", magic: .memfd, critName: "MEMFD_INODE",
                  write: { w in

@@ -317,9 +317,9 @@ final class WorkloadRun {
     }
 
     /// Compiles (cached) and starts the workload as our child: `BIN DIR args`.
-    func start() throws {
+    func start(stdin: String = "/dev/null", stdout: String? = nil) throws {
         let bin = try WorkloadCompiler.shared.binary(for: workload)
-        rootPid = try Proc.spawn([bin, dir] + workload.args, stdout: dir + "/out")
+        rootPid = try Proc.spawn([bin, dir] + workload.args, stdin: stdin, stdout: stdout ?? dir + "/out")
         rootReaped = false
         pids = [rootPid]
     }

@@ -6,6 +6,9 @@ public struct DumpOptions {
     public var imagesDir: String
     public var leaveRunning = false
     public var shellJob = false
+    /// A slave pty whose master is outside the tree is the container's console, whose new
+    /// master the restore hands back (CRIU's orphan_pts_master, set by runc).
+    public var orphanPtsMaster = false
     /// A cgroup freezer (v1 freezer.state or v2 cgroup.freeze directory) to freeze the
     /// tree with before seizing; always thawed again. `freezer` is what freezes it.
     public var freezeCgroup: String?
@@ -172,6 +175,7 @@ public enum Dumper {
             try images.write("mm-\(p.vpid).img", .mm, [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
         }
+        try files.terminals.finish(tree: tree, shellJob: options.shellJob, orphanPtsMaster: options.orphanPtsMaster, log: log)
         try files.write(to: images)
         try seccomp.write(to: images)
         try images.write("pstree.img", .pstree, pstree)

@@ -18,6 +18,7 @@ final class FileTableDump {
     private var pathIDs: [String: UInt32] = [:]
     private var pipesWithData: Set<UInt64> = []
     let unixSockets = UnixSocketDump()
+    let terminals = TtyDump()
 
     /// Character devices that carry no state and exist on every machine.
     static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
@@ -88,6 +89,9 @@ final class FileTableDump {
                 file.reg = regEntry(id: id, path: path, flags: flags, pos: info.pos, st: st).reg
                 file.reg.mntID = Int32(info.mntId)
                 try addGhost(for: id, pid: pid, fd: fd, st: st)
+            } else if mode == S_IFCHR, let tty = try terminals.entries(pid: pid, fd: fd, path: link, st: st, flags: flags, id: id, mntID: Int32(info.mntId)) {
+                files.append(tty.reg)
+                file = tty.tty
             } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || (mode == S_IFCHR && Self.harmlessDevices.contains(link))) {
                 file.type = .reg
                 file.reg = regEntry(id: id, path: link, flags: flags, pos: info.pos, st: st).reg
@@ -182,6 +186,7 @@ final class FileTableDump {
         files += try unixSockets.finish(newID: newID, fileID: description(heldAs:))
         try unixSockets.write(to: images)
         try images.write("files.img", .files, files)
+        try terminals.write(to: images)
         try writeData("pipes-data.img", .pipesData, pipeData, images)
         try writeData("fifo-data.img", .fifoData, fifoData, images)
         try images.write("remap-fpath.img", .remapFpath, remaps)

@@ -15,6 +15,7 @@ final class RestoreResources {
     let images: CheckpointImages
     /// Files the caller supplies instead of the dumped ones, by key ("pipe:[INO]" or a path).
     private let inherited: [String: Int32]
+    var terminals = TtyRestore()
 
     init(images: CheckpointImages, inherited: [String: Int32] = [:]) {
         self.images = images
@@ -44,7 +45,7 @@ final class RestoreResources {
 
     /// open(2) of an image path, resolved inside the tree's root (symlinks included),
     /// unless the file was on a mount outside the tree.
-    private func openPath(_ path: String, _ flags: Int32, _ mode: mode_t = 0, mount: Int32? = nil) -> Int32 {
+    func openPath(_ path: String, _ flags: Int32, _ mode: mode_t = 0, mount: Int32? = nil) -> Int32 {
         guard rootDir >= 0, mount.map({ treeMounts.contains($0) }) ?? true else { return open(path, flags, mode) }
         var how: (UInt64, UInt64, UInt64) = (UInt64(UInt32(bitPattern: flags)), UInt64(mode), 0x10 /* RESOLVE_IN_ROOT */)
         let r = path.withCString { p in withUnsafeMutablePointer(to: &how) { oc_syscall(437 /* openat2 */, Int(rootDir), Int(bitPattern: p), Int(bitPattern: $0), 24, 0, 0) } }
@@ -78,6 +79,7 @@ final class RestoreResources {
         case .pipe: fd = try pipeEnd(file.pipe)
         case .fifo: fd = try openFifo(file.fifo)
         case .unixsk: fd = try unixSockets.fd(for: id, rootPid: rootPid, rootDir: rootDir, files: self.fd(for:))
+        case .tty: return try terminals.fd(for: id) { self.openPath($0, $1) }
         default: throw CheckpointError(.unsupported, "file id \(id): type \(file.type) cannot be restored yet")
         }
         fds[id] = fd

@@ -8,6 +8,9 @@ public struct RestoreOptions {
     public var detach = false
     public var pidfile: String?
     public var shellJob = false
+    /// Receives the new master of the tree's terminal whose master was outside the dump
+    /// (CRIU's orphan_pts_master: runc forwards it to its console socket).
+    public var orphanPtsMaster: ((Int32) throws -> Void)?
     /// Directory to become the tree's root (runc: /run/runc/ID/criu-root).
     public var root: String?
     /// The restored root becomes a child of our parent, not of us (CRIU's rst_sibling).
@@ -43,6 +46,7 @@ public enum Restorer {
         if flags & cloneNewPid == 0 { try checkPidsFree(images) }
         let stub = try stubAddress(images)
         let resources = RestoreResources(images: images, inherited: options.inheritFds)
+        resources.terminals = try TtyRestore(images: images, options: options, log: log)
         let pages = PagesImage(dir: images.dir)
         var created: [Int32] = []
         // Every restored task inherits this fd from the root stub and takes its files
@@ -62,7 +66,9 @@ public enum Restorer {
             for ext in options.extensions { try ext.setUp(rootPid: root.hostPid, images: images.dir, options: options, log: log) }
             if flags & 0x0002_0000 /* CLONE_NEWNS */ != 0 { try resources.resolvePaths(inRootOf: root.hostPid) }
             try options.notify?("post-setup-namespaces", nil)
-            let processes = try createTree(images, root: root, shellJob: options.shellJob, created: &created)
+            let processes = try createTree(images, root: root, shellJob: options.shellJob, created: &created) { leader in
+                try leader.takeControllingTerminal(resources.terminals, pidfd: selfPidfd, openPath: { resources.openPath($0, $1) }, log: log)
+            }
             stats.forkingTime = micros(since: start)
             log.info("created \(processes.count) processes")
             try FaultPoint.restoreAfterFork.check()
@@ -72,6 +78,7 @@ public enum Restorer {
                 let pidfd = try p.placeRestorerPidfd(inherited: selfPidfd)
                 try p.buildMemory(resources: resources, pages: pages, pidfd: pidfd)
                 try p.installFiles(resources: resources, pidfd: pidfd)
+                try p.restoreForegroundGroup(resources.terminals, pidfd: pidfd, openPath: { resources.openPath($0, $1) }, log: log)
                 try p.restoreTaskState(resources: resources, pidfd: pidfd)
                 try p.call("close pidfd", SyscallNumber.close, UInt64(pidfd))
                 try p.createThreads()
@@ -194,7 +201,8 @@ public enum Restorer {
         }
     }
 
-    private static func createTree(_ images: CheckpointImages, root rootTask: RestoredProcess, shellJob: Bool, created: inout [Int32]) throws -> [RestoredProcess] {
+    /// `sessionMade` runs in each session leader right after its setsid, before its children exist.
+    private static func createTree(_ images: CheckpointImages, root rootTask: RestoredProcess, shellJob: Bool, created: inout [Int32], sessionMade: (RestoredProcess) throws -> Void) throws -> [RestoredProcess] {
         let root = images.processes[0]
         var byPid: [Int32: RestoredProcess] = [root.pid: rootTask]
         var ordered: [RestoredProcess] = [rootTask]
@@ -206,6 +214,7 @@ public enum Restorer {
             // A session leader makes its session before its children are forked into it.
             if image.entry.sid == image.entry.pid {
                 try me.call("setsid", SyscallNumber.setsid)
+                try sessionMade(me)
             }
             for child in images.processes where Int32(child.entry.ppid) == image.pid && child.pid != root.pid {
                 let host = try me.createChild(pid: child.pid)
