@@ -30,6 +30,7 @@ struct ArchiveFlowTests {
         defer { scratch.tearDown() }
         let (id, bundle) = try startCounter(scratch)
         let archive = scratch.sub("ckpt.tar.zst")
+        let caps = try #require(Runc(id: id).pid.map(capabilities), "no init pid")
 
         let cp = oc(["checkpoint", "--export", archive, id])
         try #require(cp.ok, "checkpoint: \(cp)")
@@ -52,6 +53,8 @@ struct ArchiveFlowTests {
             let rs = oc(["restore", "--import", archive, "--name", newID, "--bundle", newBundle])
             try #require(rs.ok, "restore \(n): \(rs)\n\(tail(newBundle + "/restore.log"))")
             #expect(Runc(id: newID).status == "running")
+            // runc's reduced capability sets, not the restorer's full ones.
+            #expect(Runc(id: newID).pid.map(capabilities) == caps, "capabilities of \(newID)'s init")
             restored.append((newID, newBundle))
         }
         for (newID, path) in restored {
@@ -124,4 +127,10 @@ struct ArchiveFlowTests {
         #expect(o.err == "Error: container no-such-container-x1: not found in /run/runc, /run/crun or the hook registry /run/ocicheckpoint\n", "\(o)")
         #expect(!FileManager.default.fileExists(atPath: "/tmp/never.tar"))
     }
+}
+
+/// CapInh/Prm/Eff/Bnd/Amb of a process.
+private func capabilities(_ pid: Int32) -> [String] {
+    let status = procStatus(pid)
+    return ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].map { "\($0)=\(status[$0] ?? "?")" }
 }

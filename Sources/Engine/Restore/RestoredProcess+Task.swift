@@ -1,6 +1,7 @@
 import Foundation
 import CShim
 import Images
+import ProcFS
 
 extension RestoredProcess {
     /// Process-wide state: sigactions, itimers, rlimits, personality, mm fields and prctls.
@@ -116,7 +117,21 @@ extension RestoredProcess {
         var xstate = try Ptrace(tid).xstate()
         core.threadInfo.fpregs.apply(to: &xstate)
         try Ptrace(tid).setXstate(xstate)
-        try restoreCreds(tid, tcore.creds)
+    }
+
+    /// Credentials and seccomp filters, the thread's last injected syscalls. A filter may
+    /// forbid the syscalls that set credentials, so it goes last, unless the thread ends up
+    /// with neither CAP_SYS_ADMIN nor no_new_privs, which installing a filter needs.
+    func restoreCredentialsAndFilters(_ thread: (virtual: Int32, host: Int32), filters: [SeccompFilter]) throws {
+        guard let creds = image.cores[thread.virtual]?.threadCore.creds else { return }
+        let canInstallFilters = creds.noNewPrivs != 0 || Self.caps(creds.capEff) & (1 << 21 /* CAP_SYS_ADMIN */) != 0
+        if canInstallFilters {
+            try restoreCreds(thread.host, creds)
+            try restoreSeccomp(thread, filters: filters)
+        } else {
+            try restoreSeccomp(thread, filters: filters)
+            try restoreCreds(thread.host, creds)
+        }
     }
 
     /// Installs the thread's seccomp filters, oldest first. Last of all injected syscalls
@@ -141,11 +156,20 @@ extension RestoredProcess {
         }
     }
 
+    /// The stub has the restorer's credentials; a thread whose dumped ones are the same
+    /// (root with every capability, the common case) needs no change.
     private func restoreCreds(_ tid: Int32, _ c: CredsEntry) throws {
         if c.noNewPrivs != 0 { try call("prctl(PR_SET_NO_NEW_PRIVS)", on: tid, SyscallNumber.prctl, 38, 1, 0, 0, 0) }
         let ids = [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid]
-        let fullCaps = c.capEff == c.capBnd && c.capPrm == c.capBnd
-        guard ids.contains(where: { $0 != 0 }) || !fullCaps || !c.groups.isEmpty else { return }
+        let ours = try Self.restorerCaps()
+        let sameCaps = Self.caps(c.capEff) == ours.capEff && Self.caps(c.capPrm) == ours.capPrm
+            && Self.caps(c.capInh) == ours.capInh && Self.caps(c.capBnd) == ours.capBnd && Self.caps(c.capAmb) == ours.capAmb
+        guard ids.contains(where: { $0 != 0 }) || !sameCaps || !c.groups.isEmpty else { return }
+        // The bounding set first: dropping from it needs CAP_SETPCAP, which the stub still has.
+        let bounding = Self.caps(c.capBnd)
+        for cap in 0..<64 where ours.capBnd & (1 << cap) != 0 && bounding & (1 << cap) == 0 {
+            try call("prctl(PR_CAPBSET_DROP, \(cap))", on: tid, SyscallNumber.prctl, 24, UInt64(cap))
+        }
         let groups = try put(c.groups.flatMap(bytes), at: 0)
         try call("setgroups", on: tid, SyscallNumber.setgroups, UInt64(c.groups.count), groups)
         try call("prctl(PR_SET_KEEPCAPS)", on: tid, SyscallNumber.prctl, 8, 1)
@@ -155,7 +179,15 @@ extension RestoredProcess {
         let capData = (0..<2).flatMap { i in bytes(c.capEff[safe: i]) + bytes(c.capPrm[safe: i]) + bytes(c.capInh[safe: i]) }
         let dataAddr = try put(capData, at: 64)
         try call("capset", on: tid, SyscallNumber.capset, header, dataAddr)
+        let ambient = Self.caps(c.capAmb)
+        for cap in 0..<64 where ambient & (1 << cap) != 0 {
+            try call("prctl(PR_CAP_AMBIENT_RAISE, \(cap))", on: tid, SyscallNumber.prctl, 47, 2, UInt64(cap), 0, 0)
+        }
     }
+
+    static func caps(_ words: [UInt32]) -> UInt64 { UInt64(words[safe: 0]) | UInt64(words[safe: 1]) << 32 }
+
+    private static func restorerCaps() throws -> TaskStatus { try TaskStatus.read(pid: getpid()) }
 
     /// Last step inside the process: unmap the stub through a syscall that the main thread
     /// executes from the stub itself, and stop it at the syscall's exit to give it its

@@ -85,7 +85,7 @@ public enum Restorer {
                 created += p.threads.map(\.host).filter { !created.contains($0) }
                 try p.blockSignals()
                 for t in p.threads { try p.restoreThreadState(t) }
-                for t in p.threads { try p.restoreSeccomp(t, filters: images.seccompFilters) }
+                for t in p.threads { try p.restoreCredentialsAndFilters(t, filters: images.seccompFilters) }
                 stats.pagesRestored += p.image.pagemap.reduce(0) { $0 + $1.nrPages }
                 log.info("pid \(p.pid): memory, files and \(p.threads.count) threads restored")
             }
