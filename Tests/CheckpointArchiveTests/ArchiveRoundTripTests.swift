@@ -97,6 +97,10 @@ struct ArchiveRoundTripTests {
         #expect(throws: (any Error).self) { try CheckpointArchive.pack(directory: scratch.sub("missing"), to: scratch.sub("a.tar")) }
         let inside = source + "/self.tar"
         #expect(throws: (any Error).self) { try CheckpointArchive.pack(directory: source, to: inside) }
+        try write("{}", to: source + "/" + CheckpointArchive.manifestName)
+        let reserved = #expect(throws: (any Error).self) { try CheckpointArchive.pack(directory: source, to: scratch.sub("r.tar")) }
+        #expect("\(reserved!)".contains("is reserved for the archive's manifest"))
+        unlink(source + "/" + CheckpointArchive.manifestName)
         mkfifo(source + "/fifo", 0o600)
         let error = #expect(throws: (any Error).self) { try CheckpointArchive.pack(directory: source, to: scratch.sub("b.tar")) }
         #expect("\(error!)".contains("FIFO"))
