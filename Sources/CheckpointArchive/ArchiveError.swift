@@ -3,8 +3,9 @@ import Engine
 
 /// The archive library's messages, all CheckpointErrors naming the archive and the reason.
 enum ArchiveError {
-    static func damaged(_ archive: String, _ reason: String) -> CheckpointError {
-        CheckpointError(.image, "archive \(archive) refused: \(reason)")
+    /// `subject` names what was read: "archive PATH", "OCI layout DIR layer sha256:...".
+    static func damaged(_ subject: String, _ reason: String) -> CheckpointError {
+        CheckpointError(.image, "\(subject) refused: \(reason)")
     }
 
     static func libarchive(_ handle: OpaquePointer?, _ what: String) -> CheckpointError {

@@ -181,7 +181,7 @@ final class ArchiveExtractor {
     private func checkDisk(_ status: Int32, _ disk: OpaquePointer, _ what: String) throws {
         guard status < ARCHIVE_OK else { return }
         let reason = archive_error_string(disk).map { String(cString: $0) } ?? "error \(status)"
-        throw CheckpointError(.image, "unpack \(reader.name): writing \(what): \(reason)")
+        throw CheckpointError(.image, "unpack of \(reader.name): writing \(what): \(reason)")
     }
 
     private func refusal(_ reason: String) -> CheckpointError { ArchiveError.damaged(reader.name, reason) }

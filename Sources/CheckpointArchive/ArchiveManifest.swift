@@ -35,7 +35,7 @@ struct ArchiveManifest: Codable {
         do {
             manifest = try JSONDecoder().decode(ArchiveManifest.self, from: data)
         } catch {
-            throw ArchiveError.damaged(archive, "its manifest is not valid JSON (\(error))")
+            throw ArchiveError.damaged(archive, "its manifest is not valid JSON (\(error.localizedDescription))")
         }
         guard manifest.format == formatName, manifest.version == 1 else {
             throw ArchiveError.damaged(archive, "manifest format \(manifest.format) version \(manifest.version) is not supported")

@@ -97,7 +97,7 @@ struct ArchivePacker {
         let hasher = SHA256Hasher()
         var position: Int64 = 0
         for (offset, length) in regions ?? [(0, size)] {
-            try writeZeros(offset - position, hasher: hasher, name: source.name)
+            try writeZeros(offset - position, hasher: hasher, name: source.name, done: &done)
             var left = length
             var at = offset
             while left > 0 {
@@ -117,13 +117,14 @@ struct ArchivePacker {
             }
             position = offset + length
         }
-        try writeZeros(size - position, hasher: hasher, name: source.name)
+        try writeZeros(size - position, hasher: hasher, name: source.name, done: &done)
         return hasher.finish()
     }
 
-    private func writeZeros(_ count: Int64, hasher: SHA256Hasher, name: String) throws {
+    private func writeZeros(_ count: Int64, hasher: SHA256Hasher, name: String, done: inout Int64) throws {
         guard count > 0 else { return }
         hasher.update(zeros: count)
+        done += count
         var left = count
         while left > 0 {
             let step = Int(min(left, Int64(ZeroBlock.size)))

@@ -8,7 +8,7 @@ final class ArchiveReader {
     enum Format { case tar, raw }
 
     let handle: OpaquePointer
-    /// The name errors give the archive: its path, or "layer sha256:...".
+    /// What errors call the archive: "archive PATH", or "OCI layout DIR layer sha256:...".
     let name: String
     private(set) var totalBytes: Int64 = 0
     private var fd: Int32 = -1
@@ -29,7 +29,7 @@ final class ArchiveReader {
     }
 
     convenience init(file path: String) throws {
-        self.init(.tar, name: path)
+        self.init(.tar, name: "archive \(path)")
         fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CheckpointError.errno("archive \(path)") }
         var status = stat()
@@ -38,7 +38,7 @@ final class ArchiveReader {
             throw CheckpointError(.invalidArgument, "archive \(path) is not a regular file")
         }
         totalBytes = Int64(status.st_size)
-        try check(archive_read_open_fd(handle, fd, Self.blockSize), "open")
+        try check(archive_read_open_fd(handle, fd, Self.blockSize), "reading its start")
     }
 
     convenience init(_ format: Format, name: String, source: @escaping (UnsafeMutableRawPointer, Int) throws -> Int) throws {
@@ -57,7 +57,7 @@ final class ArchiveReader {
                 return -1
             }
         }, nil)
-        try check(opened, "open")
+        try check(opened, "reading its start")
     }
 
     deinit {

@@ -18,15 +18,23 @@ final class ArchiveWriter {
         self.what = what
         self.sink = sink
         switch format {
-        case .tar: archive_write_set_format_pax_restricted(handle)
+        case .tar:
+            archive_write_set_format_pax_restricted(handle)
+            // SCHILY.xattr only: GNU tar and Go's archive/tar (podman) read it; they warn on LIBARCHIVE.xattr.
+            archive_write_set_format_option(handle, "pax", "xattrheader", "SCHILY")
         case .raw: archive_write_set_format_raw(handle)
         }
         switch compression {
-        case .zstd: archive_write_add_filter_zstd(handle)
+        case .zstd:
+            archive_write_add_filter_zstd(handle)
+            // zstd's own workers compress while this thread reads and hashes the next block.
+            archive_write_set_filter_option(handle, "zstd", "threads", "\(max(2, min(4, sysconf(Int32(_SC_NPROCESSORS_ONLN)))))")
         case .gzip: archive_write_add_filter_gzip(handle)
         case .none: archive_write_add_filter_none(handle)
         }
-        if compression != .none { archive_write_set_bytes_in_last_block(handle, 1) }
+        // Large writes to the sink; the stream ends right after tar's end-of-archive blocks.
+        archive_write_set_bytes_per_block(handle, 1 << 20)
+        archive_write_set_bytes_in_last_block(handle, 1)
         let client = Unmanaged.passUnretained(self).toOpaque()
         let opened = archive_write_open(handle, client, nil, { _, client, buffer, length in
             let writer = Unmanaged<ArchiveWriter>.fromOpaque(client!).takeUnretainedValue()

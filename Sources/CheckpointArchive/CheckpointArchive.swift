@@ -65,7 +65,7 @@ public enum CheckpointArchive {
             let raw = String(cString: archive_entry_pathname(entry))
             let name: String?
             do { name = try MemberPath.normalize(raw) } catch let MemberPath.Refusal.reason(reason) {
-                throw ArchiveError.damaged(file, reason)
+                throw ArchiveError.damaged("archive \(file)", reason)
             }
             try reader.skipData()
             guard let name, name != ArchiveManifest.memberName else { continue }

@@ -7,7 +7,6 @@ public final class ProgressReporter {
     private let isActive: Bool
     private var total: Int64 = 0
     private var lastPrint: UInt64 = 0
-    private var printed = false
 
     public init(label: String) {
         self.label = label
@@ -37,6 +36,5 @@ public final class ProgressReporter {
         let percent = total > 0 ? min(100, done * 100 / total) : 100
         let line = "\r\(label): \(mib(done)) / \(mib(total)) MiB (\(percent)%)"
         FileHandle.standardError.write(line.data(using: .utf8)!)
-        printed = true
     }
 }

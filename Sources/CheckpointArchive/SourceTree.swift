@@ -30,6 +30,9 @@ enum SourceTree {
             var status = stat()
             guard lstat(path, &status) == 0 else { throw CheckpointError.errno("pack: lstat \(path)") }
             let member = prefix + name
+            guard member != ArchiveManifest.memberName else {
+                throw CheckpointError(.invalidArgument, "pack: \(path): the name \(member) is reserved for the archive's manifest")
+            }
             switch status.st_mode & S_IFMT {
             case S_IFREG, S_IFLNK:
                 result.append(SourceEntry(name: member, path: path, status: status))

@@ -28,7 +28,14 @@ enum Fixture {
         guard lsetxattr(root + "/config.dump", "user.ocicheckpoint.test", value, value.count, 0) == 0 else {
             throw TestFailure("setxattr: errno \(errno)")
         }
-        if sparse { try makeSparse(root + "/checkpoint/pages-1.img") }
+        if sparse {
+            try makeSparse(root + "/checkpoint/pages-1.img")
+            // A hole at the end, and a file that is nothing but hole.
+            try write("head\n", to: root + "/checkpoint/tail-hole.img")
+            truncate(root + "/checkpoint/tail-hole.img", 8 << 20)
+            try write("", to: root + "/checkpoint/all-hole.img")
+            truncate(root + "/checkpoint/all-hole.img", 4 << 20)
+        }
     }
 
     /// Data at 0, 50 MiB and the last 4 KiB, holes between.

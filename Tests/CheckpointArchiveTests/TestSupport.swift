@@ -35,7 +35,9 @@ struct Output {
 }
 
 @discardableResult
-func run(_ argv: String..., input: Data? = nil) throws -> Output {
+func run(_ argv: String...) throws -> Output { try runArgs(argv) }
+
+func runArgs(_ argv: [String]) throws -> Output {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: argv[0])
     process.arguments = Array(argv.dropFirst())
