@@ -6,6 +6,8 @@ public struct DumpOptions {
     public var imagesDir: String
     public var leaveRunning = false
     public var shellJob = false
+    /// Carry flock/POSIX/OFD locks (CRIU's --file-locks); without it a held lock refuses the dump.
+    public var fileLocks = false
     /// A cgroup freezer (v1 freezer.state or v2 cgroup.freeze directory) to freeze the
     /// tree with before seizing; always thawed again. `freezer` is what freezes it.
     public var freezeCgroup: String?
@@ -47,7 +49,7 @@ public enum Dumper {
             try FaultPoint.dumpAfterSeize.check()
             try checkSessions(tree, shellJob: options.shellJob)
             try checkNamespaces(tree)
-            let memStats = try collect(tree, images: images, log: log, memdumpTime: &stats.memdumpTime)
+            let memStats = try collect(tree, images: images, log: log, memdumpTime: &stats.memdumpTime, locks: FileLocksDump(enabled: options.fileLocks))
             stats.pagesScanned = memStats.pagesScanned
             stats.pagesWritten = memStats.pagesWritten
             stats.pagesSkippedParent = 0
@@ -126,7 +128,7 @@ public enum Dumper {
         }
     }
 
-    private static func collect(_ tree: FrozenTree, images: ImageDirectory, log: Log, memdumpTime: inout UInt32) throws -> MemoryStats {
+    private static func collect(_ tree: FrozenTree, images: ImageDirectory, log: Log, memdumpTime: inout UInt32, locks: FileLocksDump) throws -> MemoryStats {
         let files = FileTableDump()
         let memory = MemoryDump(images: images, files: files)
         let seccomp = SeccompDump()
@@ -159,7 +161,9 @@ public enum Dumper {
             for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write("core-\(vtid).img", .core, [task.cores[tid]!]) }
             try images.write("sigacts-\(p.vpid).img", .sigacts, task.sigactions)
             try images.write("ids-\(p.vpid).img", .ids, [try namespaces.ids(for: p.pid)])
-            try images.write("fdinfo-\(p.vpid).img", .fdinfo, try files.dump(pid: p.pid))
+            let fds = try files.dump(pid: p.pid)
+            try images.write("fdinfo-\(p.vpid).img", .fdinfo, fds)
+            try locks.add(pid: p.pid, vpid: p.vpid, fds: fds)
             try images.write("fs-\(p.vpid).img", .fs, [fsEntry(p.pid, status: status, files: files)])
 
             let memStart = DispatchTime.now()
@@ -170,6 +174,8 @@ public enum Dumper {
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
         }
         try files.write(to: images)
+        try locks.checkAllFound(tree)
+        try locks.write(to: images)
         try seccomp.write(to: images)
         try images.write("pstree.img", .pstree, pstree)
         memdumpTime = UInt32(min(memTime, UInt64(UInt32.max)))

@@ -28,6 +28,7 @@ struct CheckpointImages {
     /// Shared anonymous memory by shmid: data runs (object offset, pages image offset, length).
     var shmem: [UInt64: (pagesID: UInt32, runs: [PagemapEntry])] = [:]
     var seccompFilters: [SeccompFilter] = []
+    var fileLocks: [FileLockEntry] = []
 
     init(dir: ImageDirectory) throws {
         self.dir = dir
@@ -67,6 +68,7 @@ struct CheckpointImages {
         if dir.exists("seccomp.img") {
             seccompFilters = try dir.readOne("seccomp.img", .seccomp, as: SeccompEntry.self).seccompFilters
         }
+        if dir.exists("filelocks.img") { fileLocks = try dir.read("filelocks.img", .fileLocks, as: FileLockEntry.self) }
         try checkPagesImages()
     }
 

@@ -1,0 +1,97 @@
+// POSIX timers, file locks and POSIX message queues through a real dump and restore.
+
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Workload {
+    static let timers = Workload(name: "timers")
+    static let locks = Workload(name: "locks")
+    static let mqueue = Workload(name: "mqueue")
+}
+
+extension WorkloadRun {
+    /// The CLI with arguments the shared harness does not pass (--file-locks).
+    func dump(extra: [String], leaveRunning: Bool) async -> CLIResult {
+        var args = ["dump", "-t", "\(rootPid)", "-D", images, "-o", dumpLog, "-v4"] + extra
+        if leaveRunning { args.append("--leave-running") }
+        return await CLI.run(args, outputDir: base)
+    }
+
+    func restore(extra: [String]) async -> CLIResult {
+        unlink(pidfile)
+        return await CLI.run(["restore", "-D", images, "-d", "--pidfile", pidfile, "-o", restoreLog, "-v4"] + extra, outputDir: base)
+    }
+}
+
+@Suite("timers, file locks, message queues", .serialized)
+struct TimersLocksTests {
+    func requireBinary() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Paths.binary),
+                     "no CLI at \(Paths.binary): run `swift build` or set OCICHECKPOINT_BIN")
+    }
+
+    @Test("POSIX timers keep ids, clocks, signals, thread target and time left", arguments: Mode.allCases)
+    func timers(_ mode: Mode) async throws { try await checkpointRestore(.timers, mode) }
+
+    /// start → ready → dump → original gone → `between` → restore → go → PASS, with extra CLI arguments.
+    func run(_ w: Workload, _ mode: Mode, dumpArgs: [String] = [], restoreArgs: [String] = [],
+             between: (WorkloadRun) async throws -> Void = { _ in }) async throws {
+        try requireBinary()
+        let run = try WorkloadRun(w)
+        defer { run.cleanup() }
+        try run.start()
+        try await run.waitReady()
+        let d = await run.dump(extra: dumpArgs, leaveRunning: mode == .leaveRunning)
+        try #require(d.status == 0, "dump failed: \(d)\n\(run.diagnostics())")
+        let left = mode == .kill ? await run.reapOriginal() : await run.killOriginal()
+        try #require(left.isEmpty, "original processes \(left) still exist\n\(run.diagnostics())")
+        try await between(run)
+        let r = await run.restore(extra: restoreArgs)
+        try #require(r.status == 0, "restore failed: \(r)\n\(run.diagnostics())")
+        #expect(run.restoredPid == run.rootPid)
+        await run.expectPass("\(w.testDescription) after \(mode.testDescription) dump + restore")
+    }
+
+    @Test("flock, POSIX and OFD locks are held again after restore (--file-locks)", arguments: Mode.allCases)
+    func locks(_ mode: Mode) async throws {
+        try await run(.locks, mode, dumpArgs: ["--file-locks"], restoreArgs: ["--file-locks"])
+    }
+
+    @Test("without --file-locks a tree holding locks is refused and keeps running")
+    func locksRefused() async throws {
+        try requireBinary()
+        let run = try WorkloadRun(.locks)
+        defer { run.cleanup() }
+        try run.start()
+        try await run.waitReady()
+        let d = await run.dump(extra: [], leaveRunning: false)
+        #expect(d.status == 1, "\(d)")
+        #expect(d.stderrLines.count == 1, "\(d)")
+        #expect(d.stderr.contains("--file-locks") && d.stderr.contains("lock"), "\(d)")
+        #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
+        var problem = run.runningUntraced()
+        let deadline = Date().addingTimeInterval(3)
+        while problem != nil && Date() < deadline { await sleep(0.05); problem = run.runningUntraced() }
+        #expect(problem == nil, "after the refused dump: \(problem ?? "")")
+        await run.expectPass("locks after the refused dump")
+    }
+
+    @Test("images with locks are refused by a restore without --file-locks")
+    func restoreNeedsFileLocks() async throws {
+        try requireBinary()
+        let run = try WorkloadRun(.locks)
+        defer { run.cleanup() }
+        try run.start()
+        try await run.waitReady()
+        let d = await run.dump(extra: ["--file-locks"], leaveRunning: false)
+        try #require(d.status == 0, "dump failed: \(d)")
+        _ = await run.reapOriginal()
+        let r = await run.restore(extra: [])
+        #expect(r.status == 1 && r.stderrLines.count == 1 && r.stderr.contains("--file-locks"), "\(r)")
+        let left = await Proc.waitVanished(run.pids, timeout: 10)
+        #expect(left.isEmpty, "processes \(left) exist after the refused restore")
+    }
+}
