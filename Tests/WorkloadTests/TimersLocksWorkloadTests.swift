@@ -10,6 +10,7 @@ extension Workload {
     static let timers = Workload(name: "timers")
     static let locks = Workload(name: "locks")
     static let mqueue = Workload(name: "mqueue")
+    static let mqueueNotify = Workload(name: "mqueue", args: ["notify"])
 }
 
 extension WorkloadRun {
@@ -93,5 +94,39 @@ struct TimersLocksTests {
         #expect(r.status == 1 && r.stderrLines.count == 1 && r.stderr.contains("--file-locks"), "\(r)")
         let left = await Proc.waitVanished(run.pids, timeout: 10)
         #expect(left.isEmpty, "processes \(left) exist after the refused restore")
+    }
+
+    /// Removes the workload's named queue (it outlives the workload in the host's ipc namespace).
+    func unlinkQueue(_ run: WorkloadRun) async throws -> Int32? {
+        guard let name = Proc.read(run.dir + "/qname") else { return nil }
+        let bin = try WorkloadCompiler.shared.binary(for: .mqueue)
+        let pid = try Proc.spawn([bin, run.dir, "unlink", name], stdout: run.base + "/unlink.out")
+        return await Proc.wait(pid, timeout: 10)?.code
+    }
+
+    /// Kill mode: the queue is removed before the restore, as on another machine, so it is
+    /// made again and refilled; leave-running: the queue still exists and is opened as is.
+    @Test("POSIX message queues: attributes, messages and priorities in order", arguments: Mode.allCases)
+    func mqueue(_ mode: Mode) async throws {
+        try await run(.mqueue, mode) { run in
+            if mode == .kill {
+                let code = try await self.unlinkQueue(run)
+                try #require(code == 0, "could not remove the named queue before the restore")
+            }
+        }
+    }
+
+    @Test("a queue with an mq_notify registration is refused and keeps running")
+    func mqueueNotifyRefused() async throws {
+        try requireBinary()
+        let run = try WorkloadRun(.mqueueNotify)
+        defer { run.cleanup() }
+        try run.start()
+        try await run.waitReady()
+        let d = await run.dump(extra: [], leaveRunning: false)
+        #expect(d.status == 1 && d.stderrLines.count == 1 && d.stderr.contains("mq_notify"), "\(d)")
+        #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
+        await run.expectPass("mqueue after the refused dump")
+        _ = try? await unlinkQueue(run)
     }
 }

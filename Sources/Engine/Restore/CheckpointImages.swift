@@ -29,6 +29,7 @@ struct CheckpointImages {
     var shmem: [UInt64: (pagesID: UInt32, runs: [PagemapEntry])] = [:]
     var seccompFilters: [SeccompFilter] = []
     var fileLocks: [FileLockEntry] = []
+    var mqueues: [UInt32: (entry: MqueueEntry, messages: [Data])] = [:]
 
     init(dir: ImageDirectory) throws {
         self.dir = dir
@@ -69,6 +70,7 @@ struct CheckpointImages {
             seccompFilters = try dir.readOne("seccomp.img", .seccomp, as: SeccompEntry.self).seccompFilters
         }
         if dir.exists("filelocks.img") { fileLocks = try dir.read("filelocks.img", .fileLocks, as: FileLockEntry.self) }
+        mqueues = try MqueueDump.read(dir)
         try checkPagesImages()
     }
 

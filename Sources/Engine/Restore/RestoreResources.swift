@@ -13,6 +13,9 @@ final class RestoreResources {
     private var mappings: [(UnsafeMutableRawPointer, Int)] = []
     private var ghostPaths: [String] = []
     let images: CheckpointImages
+    /// A restored task in the tree's namespaces (the root), for what is made inside them.
+    var treeRootPid: Int32 = 0
+    private(set) lazy var mqueues = MqueueRestore(images: images)
     /// Files the caller supplies instead of the dumped ones, by key ("pipe:[INO]" or a path).
     private let inherited: [String: Int32]
 
@@ -74,6 +77,7 @@ final class RestoreResources {
         case .reg: fd = try openRegular(file.reg, ghost: images.ghosts[id])
         case .pipe: fd = try pipeEnd(file.pipe)
         case .fifo: fd = try openFifo(file.fifo)
+        case .ext: fd = try mqueues.open(id, namespaceOf: treeRootPid)
         default: throw CheckpointError(.unsupported, "file id \(id): type \(file.type) cannot be restored yet")
         }
         fds[id] = fd

@@ -61,6 +61,7 @@ public enum Restorer {
         do {
             let root = try spawnRoot(images, stub: stub, flags: flags, options: options, log: log)
             created.append(root.hostPid)
+            resources.treeRootPid = root.hostPid
             try root.cleanInheritance(keeping: selfPidfd)
             try options.notify?("setup-namespaces", root.hostPid)
             for ext in options.extensions { try ext.setUp(rootPid: root.hostPid, images: images.dir, options: options, log: log) }
@@ -121,6 +122,7 @@ public enum Restorer {
         } catch {
             log.error("\(error)")
             TaskReaper.killAndReap(created)
+            resources.mqueues.removeCreated()
             for ext in options.extensions { ext.rollBack(images: images.dir, options: options, log: log) }
             log.info("killed the \(created.count) tasks this restore created")
             throw error
