@@ -11,6 +11,8 @@ extension Workload {
     static let locks = Workload(name: "locks")
     static let mqueue = Workload(name: "mqueue")
     static let mqueueNotify = Workload(name: "mqueue", args: ["notify"])
+    static let mqueueIPCNamespace = Workload(name: "mqueue", args: ["ipcns"])
+    static let mqueueOrphan = Workload(name: "mqueue", args: ["orphan"])
 }
 
 extension WorkloadRun {
@@ -116,15 +118,19 @@ struct TimersLocksTests {
         }
     }
 
-    @Test("a queue with an mq_notify registration is refused and keeps running")
-    func mqueueNotifyRefused() async throws {
+    @Test("queues of the tree's own ipc namespace are made again in the restored one", arguments: Mode.allCases)
+    func mqueueIPCNamespace(_ mode: Mode) async throws { try await run(.mqueueIPCNamespace, mode) }
+
+    @Test("refused and still running: a queue with mq_notify, a queue of its ipc namespace no task has open",
+          arguments: zip([Workload.mqueueNotify, .mqueueOrphan], ["mq_notify", "no task of the tree has open"]))
+    func mqueueRefused(_ w: Workload, _ reason: String) async throws {
         try requireBinary()
-        let run = try WorkloadRun(.mqueueNotify)
+        let run = try WorkloadRun(w)
         defer { run.cleanup() }
         try run.start()
         try await run.waitReady()
         let d = await run.dump(extra: [], leaveRunning: false)
-        #expect(d.status == 1 && d.stderrLines.count == 1 && d.stderr.contains("mq_notify"), "\(d)")
+        #expect(d.status == 1 && d.stderrLines.count == 1 && d.stderr.contains(reason), "\(d)")
         #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
         await run.expectPass("mqueue after the refused dump")
         _ = try? await unlinkQueue(run)

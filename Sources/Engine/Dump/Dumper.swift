@@ -173,6 +173,7 @@ public enum Dumper {
             try images.write("mm-\(p.vpid).img", .mm, [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
         }
+        try files.mqueues.checkUnopened(rootPid: tree.root.pid)
         try files.write(to: images)
         try locks.checkAllFound(tree)
         try locks.write(to: images)

@@ -1,6 +1,7 @@
 import Foundation
 import CShim
 import Images
+import ProcFS
 
 /// POSIX message queues open in the tree (mq_open; the fd's link is /NAME on the mqueue
 /// filesystem). files.img names each open description as an external file (CRIU's EXT
@@ -76,6 +77,26 @@ final class MqueueDump {
             if r < 0 { throw CheckpointError.errno("mq_send back to \(what) (messages taken off it may be lost)", Int32(-r)) }
         }
         return messages
+    }
+
+    /// A tree with an ipc namespace of its own takes its queues along; queues no task has
+    /// open are not dumped, so they refuse the dump. The namespace's queues are listed on
+    /// a mqueue mount made in a private mount namespace of a thread that joined it.
+    func checkUnopened(rootPid: Int32) throws {
+        func ipc(_ pid: String) -> String { (try? ProcTree.link("/proc/\(pid)/ns/ipc")) ?? "" }
+        guard ipc("\(rootPid)") != ipc("self") else { return }
+        let names = try NamespaceJoin.run(in: rootPid, ["ipc"]) { () throws -> [String] in
+            try Syscall.raw("unshare(CLONE_NEWNS) to list the queues of pid \(rootPid)", 272, 0x0002_0000)
+            guard Glibc.mount("none", "/", nil, UInt(MS_REC | MS_PRIVATE), nil) == 0,
+                  Glibc.mount("mqueue", "/tmp", "mqueue", 0, nil) == 0 else {
+                throw CheckpointError.errno("mount the mqueue filesystem of pid \(rootPid)'s ipc namespace")
+            }
+            return try FileManager.default.contentsOfDirectory(atPath: "/tmp")
+        }
+        let open = Set(entries.filter { !$0.entry.unlinked }.map(\.entry.name))
+        if let name = names.sorted().first(where: { !open.contains($0) }) {
+            throw CheckpointError(.unsupported, "the ipc namespace of pid \(rootPid) holds POSIX message queue /\(name), which no task of the tree has open (not supported yet)")
+        }
     }
 
     func write(to images: ImageDirectory) throws {

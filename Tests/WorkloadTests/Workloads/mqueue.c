@@ -4,9 +4,12 @@
  * attributes, modes and flags are as before, the messages come back in the same order
  * with their priorities, the queues still work, the named one is still linked and the
  * unlinked one is not. `DIR notify` also registers mq_notify (the dump must refuse it);
- * `DIR unlink NAME` just removes queue NAME. */
+ * `DIR ipcns` does all this in an ipc namespace of its own; `DIR orphan` too, with one
+ * more queue that no fd holds (the dump must refuse it). `DIR unlink NAME` just removes
+ * queue NAME. */
 #include "workload.h"
 #include <mqueue.h>
+#include <sched.h>
 
 static const char *texts[] = { "dddd", "bb", "e", "a", "ccc" };
 static const unsigned prios[] = { 9, 5, 5, 1, 1 };
@@ -35,6 +38,14 @@ int main(int argc, char **argv)
     if (argc >= 4 && strcmp(argv[2], "unlink") == 0) return mq_unlink(argv[3]) == 0 ? 0 : 1;
     wl_init(argc, argv);
     int notify = argc >= 3 && strcmp(argv[2], "notify") == 0;
+    int orphan = argc >= 3 && strcmp(argv[2], "orphan") == 0;
+    if (orphan || (argc >= 3 && strcmp(argv[2], "ipcns") == 0)) {
+        if (unshare(CLONE_NEWIPC) != 0) { perror("unshare ipc"); return 2; }
+        struct mq_attr a = { 0, 2, 16, 0 };
+        mqd_t o = orphan ? mq_open("/misc-orphan", O_CREAT | O_RDWR, 0600, &a) : 0;
+        if (o < 0) { perror("mq_open orphan"); return 2; }
+        if (orphan) mq_close(o);
+    }
     char name[64], gone[64];
     snprintf(name, sizeof name, "/misc-mq-%d", getpid());
     snprintf(gone, sizeof gone, "/misc-mqu-%d", getpid());
