@@ -8,6 +8,7 @@ import Glibc
 
 extension Workload {
     static let timers = Workload(name: "timers")
+    static let timersInTimeNamespace = Workload(name: "timers", args: ["timens"])
     static let locks = Workload(name: "locks")
     static let mqueue = Workload(name: "mqueue")
     static let mqueueNotify = Workload(name: "mqueue", args: ["notify"])
@@ -38,6 +39,9 @@ struct TimersLocksTests {
 
     @Test("POSIX timers keep ids, clocks, signals, thread target and time left", arguments: Mode.allCases)
     func timers(_ mode: Mode) async throws { try await checkpointRestore(.timers, mode) }
+
+    @Test("POSIX timers in a time namespace a day ahead: the clocks' view and the timers go on", arguments: Mode.allCases)
+    func timersInTimeNamespace(_ mode: Mode) async throws { try await checkpointRestore(.timersInTimeNamespace, mode) }
 
     /// start → ready → dump → original gone → `between` → restore → go → PASS, with extra CLI arguments.
     func run(_ w: Workload, _ mode: Mode, dumpArgs: [String] = [], restoreArgs: [String] = [],

@@ -5,7 +5,8 @@
  * on the process CPU clock. After go: /proc/self/timers reads as before (same ids,
  * signals, values, targets, clocks), intervals are kept, the far timer has what it had
  * left (the downtime does not count), the one-shot fires once when its remaining time
- * says, the periodic ones tick at their rate, the thread timer hits only its thread. */
+ * says, the periodic ones tick at their rate, the thread timer hits only its thread.
+ * `DIR timens` does all this in a time namespace a day ahead of the host's. */
 #include "workload.h"
 #include <pthread.h>
 
@@ -20,7 +21,8 @@ static void handler(int sig, siginfo_t *si, void *uc)
     int k = sig - SIGRTMIN;
     if (sig == SIGUSR2) k = 0;
     if (k < 1 || k > 3) return;
-    hits[k]++;
+    /* a late handler (a busy machine) sees the expirations it missed as overruns */
+    hits[k] += 1 + si->si_overrun;
     uintptr_t want[4] = { 0, 0x1111, 0x2222, 0x3333 };
     if ((uintptr_t)si->si_value.sival_ptr != want[k] || si->si_code != SI_TIMER) wrong_value[k]++;
     if (k == 1) { fired_oneshot++; oneshot_at = wl_now(); }
@@ -77,6 +79,19 @@ static void read_timers(char *buf, size_t size)
 
 int main(int argc, char **argv)
 {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (argc >= 3 && strcmp(argv[2], "timens") == 0 && now.tv_sec < 86400) {
+        /* offsets only before the namespace's first task: exec moves us into it */
+        if (syscall(SYS_unshare, 0x80 /* CLONE_NEWTIME */) != 0) { perror("unshare time"); return 2; }
+        int fd = open("/proc/self/timens_offsets", O_WRONLY);
+        const char *offsets = "monotonic 86400 0\nboottime 86400 0\n";
+        if (fd < 0 || write(fd, offsets, strlen(offsets)) < 0) { perror("timens_offsets"); return 2; }
+        close(fd);
+        execv("/proc/self/exe", argv);
+        perror("execv");
+        return 2;
+    }
     wl_init(argc, argv);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -123,7 +138,7 @@ int main(int argc, char **argv)
     if (!fired_oneshot) {
         while (!fired_oneshot && wl_now() < asked + rest + 2) wl_sleep_ms(5);
         if (!fired_oneshot) wl_fail("one-shot timer did not fire %.3f s after its %.3f s left", wl_now() - asked, rest);
-        else if (oneshot_at < asked + rest - 0.005 || oneshot_at > asked + rest + 0.3)
+        else if (oneshot_at < asked + rest - 0.005 || oneshot_at > asked + rest + 1.0)
             wl_fail("one-shot timer fired %.3f s after go, its remaining time was %.3f s", oneshot_at - asked, rest);
     }
     if (oneshot_at - armed < 2.5 - 0.005) wl_fail("one-shot timer fired %.3f s after arming, before its 2.5 s", oneshot_at - armed);
