@@ -139,4 +139,48 @@ struct TimersLocksTests {
         await run.expectPass("mqueue after the refused dump")
         _ = try? await unlinkQueue(run)
     }
+
+    /// crit's JSON entries of one image.
+    func critEntries(_ path: String, scratch: String) async throws -> [[String: Any]] {
+        let out = scratch + "/crit.json", err = scratch + "/crit.err"
+        let pid = try Proc.spawn([Paths.python, Paths.crit, "decode", "-i", path], stdout: out, stderr: err, append: false)
+        let st = await Proc.wait(pid, timeout: 120)
+        try #require(st?.exited == true && st?.code == 0, "crit decode \(path): \(Proc.read(err) ?? "")")
+        let json = try JSONSerialization.jsonObject(with: Data((Proc.read(out) ?? "").utf8)) as? [String: Any]
+        return try #require(json?["entries"] as? [[String: Any]])
+    }
+
+    @Test("crit reads the timers and file locks of real dumps")
+    func critReadsRealDumps() async throws {
+        try requireBinary()
+        try #require(FileManager.default.fileExists(atPath: Paths.crit), "crit is not installed (Debian package criu)")
+        let locks = try WorkloadRun(.locks)
+        defer { locks.cleanup() }
+        try locks.start()
+        try await locks.waitReady()
+        let d = await locks.dump(extra: ["--file-locks"], leaveRunning: true)
+        try #require(d.status == 0, "\(d)")
+        let l = try await critEntries(locks.images + "/filelocks.img", scratch: locks.base)
+        // root: flock (its description shared with the child: once), 2 POSIX, OFD; child: POSIX
+        #expect(l.compactMap { $0["flag"] as? Int }.sorted() == [1, 1, 1, 2, 4], "\(l)")
+        #expect(Set(l.compactMap { $0["pid"] as? Int }) == Set(locks.pids.map(Int.init)), "\(l)")
+        #expect(l.contains { $0["flag"] as? Int == 1 && $0["start"] as? Int == 10 && $0["len"] as? Int == 10 && $0["type"] as? Int == 1 }, "\(l)")
+        #expect(l.contains { $0["flag"] as? Int == 4 && $0["start"] as? Int == 0 && $0["len"] as? Int == 50 }, "\(l)")
+        await locks.expectPass("locks after a leave-running dump")
+
+        let timers = try WorkloadRun(.timers)
+        defer { timers.cleanup() }
+        try timers.start()
+        try await timers.waitReady()
+        let t = await timers.dump(extra: [], leaveRunning: true)
+        try #require(t.status == 0, "\(t)")
+        let core = try await critEntries(timers.images + "/core-\(timers.rootPid).img", scratch: timers.base)
+        let posix = ((core.first?["tc"] as? [String: Any])?["timers"] as? [String: Any])?["posix"] as? [[String: Any]] ?? []
+        #expect(posix.compactMap { $0["it_id"] as? Int }.sorted() == [0, 1, 2, 3, 4], "\(posix)")
+        let threadTimer = posix.first { $0["it_sigev_notify"] as? Int == 4 }
+        let tid = threadTimer?["notify_thread_id"] as? Int ?? 0
+        #expect(tid != 0 && tid != Int(timers.rootPid) && Proc.exists(pid_t(tid)), "\(posix)")
+        #expect(threadTimer?["insec"] as? Int == 100_000_000, "\(posix)")
+        await timers.expectPass("timers after a leave-running dump")
+    }
 }
