@@ -12,7 +12,6 @@ extension CriuOpts {
     func refuseUnsupported() throws {
         func refuse(_ m: String) throws -> Never { throw CheckpointError.refused(m) }
         if tcpEstablished { try refuse("TCP connections are not supported yet (tcp_established)") }
-        if fileLocks { try refuse("file locks are not supported yet (file_locks)") }
         if lazyPages { try refuse("lazy pages are not supported yet (lazy_pages)") }
         if hasPs { try refuse("the page server is not supported yet (ps)") }
         if trackMem { try refuse("memory tracking for pre-dump is not supported yet (track_mem)") }
@@ -62,6 +61,7 @@ extension CriuOpts {
         o.shellJob = shellJob
         o.extUnixSk = extUnixSk
         o.orphanPtsMaster = orphanPtsMaster
+        o.fileLocks = fileLocks
         if hasFreezeCgroup && !freezeCgroup.isEmpty { o.freezeCgroup = freezeCgroup }
         if hasRoot && !root.isEmpty { o.root = root }
         o.externalMounts = try externalMounts()
@@ -74,6 +74,7 @@ extension CriuOpts {
         // Over the RPC the service answers and exits: the tree never waits for us.
         o.detach = true
         o.shellJob = shellJob
+        o.fileLocks = fileLocks
         if hasRoot && !root.isEmpty { o.root = root }
         o.restoreSibling = rstSibling
         o.externalMounts = try externalMounts()

@@ -82,6 +82,8 @@ public struct ImageMagic: Sendable, Equatable {
     /// Also the old per-namespace `binfmt-misc-N.img` (BINFMT_MISC_OLD_MAGIC is the same).
     public static let binfmtMisc = ImageMagic(0x6734_3323)
     public static let autofs = ImageMagic(0x4935_3943)
+    /// Ours: POSIX message queues (CRIU has no such image).
+    public static let mqueue = ImageMagic(0x5723_2104)
     /// `stats-dump` and `stats-restore`.
     public static let stats = ImageMagic(service: 0x5709_3306)
     public static let irmapCache = ImageMagic(service: 0x5700_4059)
@@ -106,7 +108,7 @@ public struct ImageMagic: Sendable, Equatable {
         "ipcns-shm": .ipcnsShm, "ipcns-msg": .ipcnsMsg, "ipcns-sem": .ipcnsSem,
         "userns": .userns, "timens": .timens, "pidns": .pidns, "cgroup": .cgroup,
         "seccomp": .seccomp, "apparmor": .apparmor, "cpuinfo": .cpuinfo,
-        "binfmt-misc": .binfmtMisc, "autofs": .autofs,
+        "binfmt-misc": .binfmtMisc, "autofs": .autofs, "mqueue": .mqueue,
         "stats-dump": .stats, "stats-restore": .stats, "irmap-cache": .irmapCache,
     ]
 

@@ -31,7 +31,7 @@ struct RuncEngineFlags: ParsableArguments {
     @Flag(help: "Checkpoint/restore established TCP connections.") var tcpEstablished = false
     @Flag(name: [.customShort("x"), .long], help: "Allow UNIX sockets connected outside the tree (reconnected by name at restore).") var extUnixSk = false
     @Flag(name: [.customShort("j"), .long], help: "The process tree belongs to a shell job (its session is outside).") var shellJob = false
-    @Flag(help: "Checkpoint/restore file locks.") var fileLocks = false
+    @Flag(name: [.customShort("l"), .long], help: "Carry flock, POSIX and OFD file locks (a tree holding one is refused without it).") var fileLocks = false
     @Option(help: "Cgroups mode: soft, full or strict.") var manageCgroupsMode: String?
     @Option(help: "Namespace (network...) to create empty at restore.") var emptyNs: [String] = []
 

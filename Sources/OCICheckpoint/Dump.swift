@@ -19,6 +19,8 @@ struct Dump: ParsableCommand {
 
     @Flag(name: [.customShort("x"), .customLong("ext-unix-sk")], help: "Allow UNIX datagram sockets connected to named peers outside the tree.")
     var extUnixSk = false
+    @Flag(name: [.customShort("l"), .customLong("file-locks")], help: "Dump flock, POSIX and OFD file locks (a tree holding one is refused without it).")
+    var fileLocks = false
 
     @Flag(name: .customLong("display-stats"), help: "Print dump statistics.")
     var displayStats = false
@@ -34,6 +36,7 @@ struct Dump: ParsableCommand {
             options.leaveRunning = leaveRunning
             options.shellJob = shellJob
             options.extUnixSk = extUnixSk
+            options.fileLocks = fileLocks
             options.extensions = ContainerState.dumpExtensions()
             let stats = try Dumper.dump(pid: pid, options: options, log: log)
             log.info("dump finished")

@@ -38,6 +38,7 @@ struct Restore: ParsableCommand {
             options.detach = detach
             options.pidfile = pidfile
             options.shellJob = engine.shellJob
+            options.fileLocks = engine.fileLocks
             options.extensions = ContainerState.restoreExtensions()
             let result = try Restorer.restore(options: options, log: log)
             log.info("restore finished: root pid \(result.rootPid)")

@@ -11,6 +11,7 @@ struct CriuOptsMappingTests {
         var o = CriuOpts()
         o.leaveRunning = true
         o.shellJob = true
+        o.fileLocks = true
         o.root = "/bundle/rootfs"
         o.freezeCgroup = "/sys/fs/cgroup/freezer/ct"
         o.emptyNs = CriuOpts.cloneNewNet
@@ -24,7 +25,7 @@ struct CriuOptsMappingTests {
         let d = try o.dumpOptions(imagesDir: "/img")
         #expect(d.extUnixSk)
         #expect(d.imagesDir == "/img")
-        #expect(d.leaveRunning && d.shellJob)
+        #expect(d.leaveRunning && d.shellJob && d.fileLocks)
         #expect(d.root == "/bundle/rootfs")
         #expect(d.freezeCgroup == "/sys/fs/cgroup/freezer/ct")
         #expect(d.emptyNamespaces == 0x4000_0000)
@@ -58,12 +59,11 @@ struct CriuOptsMappingTests {
     }
 
     @Test("options the engine cannot honour are refused with their name",
-          arguments: ["tcp_established", "file_locks", "lazy_pages", "track_mem", "ps", "join_ns", "empty_ns", "external"])
+          arguments: ["tcp_established", "lazy_pages", "track_mem", "ps", "join_ns", "empty_ns", "external"])
     func refused(_ name: String) {
         var o = CriuOpts()
         switch name {
         case "tcp_established": o.tcpEstablished = true
-        case "file_locks": o.fileLocks = true
         case "lazy_pages": o.lazyPages = true
         case "track_mem": o.trackMem = true
         case "ps": o.ps.port = 1234

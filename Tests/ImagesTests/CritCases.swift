@@ -348,5 +348,29 @@ enum CritCases {
                      #expect(e.map { $0.int("length") } == [5, 3])
                      #expect(e.first?.payload() == Data("hello".utf8))
                  }),
+        CritCase(file: "core-4300.img", magic: .core, critName: "CORE",
+                 write: { try $0.append(Fixtures.coreWithPosixTimers()) },
+                 check: { e in
+                     let c = e.first
+                     #expect(c?.count("tc.timers.posix") == 2)
+                     #expect(c?.int("tc.timers.posix.0.it_id") == 7)
+                     #expect(c?.int("tc.timers.posix.0.si_signo") == 37)
+                     #expect(c?.int("tc.timers.posix.0.it_sigev_notify") == 4)
+                     #expect(c?.int("tc.timers.posix.0.notify_thread_id") == 4243)
+                     #expect(c?.int("tc.timers.posix.0.sival_ptr") == 0x3333)
+                     #expect(c?.int("tc.timers.posix.0.insec") == 100_000_000)
+                     #expect(c?.int("tc.timers.posix.1.clock_id") == 0xffff_fffa)
+                     #expect(c?.int("tc.timers.posix.1.overrun") == 3)
+                 }),
+        CritCase(file: "filelocks.img", magic: .fileLocks, critName: "FILE_LOCKS",
+                 write: { w in for l in Fixtures.fileLocks() { try w.append(l) } },
+                 check: { e in
+                     #expect(e.map { $0.int("flag") } == [2, 1, 4])
+                     #expect(e.map { $0.int("type") } == [1, 0, 1])
+                     #expect(e.map { $0.int("fd") } == [3, 4, 5])
+                     #expect(e[1].int("start") == 100)
+                     #expect(e[2].int("len") == 50)
+                     #expect(e.first?.int("pid") == 4242)
+                 }),
     ]
 }

@@ -226,6 +226,26 @@ enum Fixtures {
         return t
     }
 
+    static func coreWithPosixTimers() -> CoreEntry {
+        var c = core(pid: 4300)
+        var thread = PosixTimerEntry()
+        thread.itID = 7; thread.clockID = 7; thread.siSigno = 37; thread.itSigevNotify = 4; thread.sivalPtr = 0x3333
+        thread.overrun = 0; thread.isec = 0; thread.insec = 100_000_000; thread.vsec = 0; thread.vnsec = 40_000_000
+        thread.notifyThreadID = 4243
+        var cpu = posixTimer()
+        cpu.itID = 8; cpu.clockID = UInt32(bitPattern: -6); cpu.itSigevNotify = 1; cpu.overrun = 3
+        c.tc.timers.posix = [thread, cpu]
+        return c
+    }
+
+    static func fileLocks() -> [FileLockEntry] {
+        [(UInt32(2), UInt32(1), Int32(3), Int64(0), Int64(0)), (1, 0, 4, 100, 0), (4, 1, 5, 0, 50)].map { flag, type, fd, start, len in
+            var l = FileLockEntry()
+            l.flag = flag; l.type = type; l.pid = 4242; l.fd = fd; l.start = start; l.len = len
+            return l
+        }
+    }
+
     static func stats() -> StatsEntry {
         var d = DumpStatsEntry()
         d.freezingTime = 1200; d.frozenTime = 34_000; d.memdumpTime = 2100; d.memwriteTime = 1800

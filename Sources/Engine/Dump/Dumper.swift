@@ -9,6 +9,8 @@ public struct DumpOptions {
     /// A slave pty whose master is outside the tree is the container's console, whose new
     /// master the restore hands back (CRIU's orphan_pts_master, set by runc).
     public var orphanPtsMaster = false
+    /// Carry flock/POSIX/OFD locks (CRIU's --file-locks); without it a held lock refuses the dump.
+    public var fileLocks = false
     /// A cgroup freezer (v1 freezer.state or v2 cgroup.freeze directory) to freeze the
     /// tree with before seizing; always thawed again. `freezer` is what freezes it.
     public var freezeCgroup: String?
@@ -132,6 +134,7 @@ public enum Dumper {
     }
 
     private static func collect(_ tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log, memdumpTime: inout UInt32) throws -> MemoryStats {
+        let locks = FileLocksDump(enabled: options.fileLocks)
         let files = FileTableDump()
         files.unixSockets.allowExternal = options.extUnixSk
         let memory = MemoryDump(images: images, files: files)
@@ -165,7 +168,9 @@ public enum Dumper {
             for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write("core-\(vtid).img", .core, [task.cores[tid]!]) }
             try images.write("sigacts-\(p.vpid).img", .sigacts, task.sigactions)
             try images.write("ids-\(p.vpid).img", .ids, [try namespaces.ids(for: p.pid)])
-            try images.write("fdinfo-\(p.vpid).img", .fdinfo, try files.dump(pid: p.pid))
+            let fds = try files.dump(pid: p.pid)
+            try images.write("fdinfo-\(p.vpid).img", .fdinfo, fds)
+            try locks.add(pid: p.pid, vpid: p.vpid, fds: fds)
             try images.write("fs-\(p.vpid).img", .fs, [fsEntry(p.pid, status: status, files: files)])
 
             let memStart = DispatchTime.now()
@@ -176,7 +181,10 @@ public enum Dumper {
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
         }
         try files.terminals.finish(tree: tree, shellJob: options.shellJob, orphanPtsMaster: options.orphanPtsMaster, log: log)
+        try files.mqueues.checkUnopened(rootPid: tree.root.pid)
         try files.write(to: images)
+        try locks.checkAllFound(tree)
+        try locks.write(to: images)
         try seccomp.write(to: images)
         try images.write("pstree.img", .pstree, pstree)
         memdumpTime = UInt32(min(memTime, UInt64(UInt32.max)))

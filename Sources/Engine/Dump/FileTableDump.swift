@@ -19,6 +19,7 @@ final class FileTableDump {
     private var pipesWithData: Set<UInt64> = []
     let unixSockets = UnixSocketDump()
     let terminals = TtyDump()
+    let mqueues = MqueueDump()
 
     /// Character devices that carry no state and exist on every machine.
     static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
@@ -83,6 +84,9 @@ final class FileTableDump {
                 if pipesWithData.insert(UInt64(st.st_ino)).inserted {
                     fifoData.append(try Self.peekPipe(pid: pid, fd: fd, pipeID: f.pipeID))
                 }
+            } else if mode == S_IFREG && MqueueDump.isMqueue(pid: pid, fd: fd) {
+                file.type = .ext
+                file.ext = try mqueues.dump(pid: pid, fd: fd, link: link, st: st, flags: flags, id: id)
             } else if link.hasPrefix("/") && mode == S_IFREG && st.st_nlink == 0 {
                 let path = link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
                 file.type = .reg
@@ -190,6 +194,7 @@ final class FileTableDump {
         try writeData("pipes-data.img", .pipesData, pipeData, images)
         try writeData("fifo-data.img", .fifoData, fifoData, images)
         try images.write("remap-fpath.img", .remapFpath, remaps)
+        try mqueues.write(to: images)
         for g in ghosts {
             let w = try images.writer("ghost-file-\(String(g.id, radix: 16)).img", .ghostFile)
             try w.append(g.entry)

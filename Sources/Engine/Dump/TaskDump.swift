@@ -46,6 +46,7 @@ struct TaskDump {
                 it.isec = v[0]; it.iusec = v[1]; it.vsec = v[2]; it.vusec = v[3]
                 switch which { case 0: timers.real = it; case 1: timers.virt = it; default: timers.prof = it }
             }
+            timers.posix = try PosixTimersDump.collect(process, injector: inj, memory: mem, data: data)
             out.brk = try inj.call("brk(0)", SyscallNumber.brk, 0)
             out.dumpable = UInt32(try inj.call("prctl(PR_GET_DUMPABLE)", SyscallNumber.prctl, 3))
             try inj.call("prctl(PR_GET_CHILD_SUBREAPER)", SyscallNumber.prctl, 37, data)

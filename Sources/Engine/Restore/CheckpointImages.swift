@@ -29,6 +29,8 @@ struct CheckpointImages {
     /// Shared anonymous memory by shmid: data runs (object offset, pages image offset, length).
     var shmem: [UInt64: (pagesID: UInt32, runs: [PagemapEntry])] = [:]
     var seccompFilters: [SeccompFilter] = []
+    var fileLocks: [FileLockEntry] = []
+    var mqueues: [UInt32: (entry: MqueueEntry, messages: [Data])] = [:]
 
     init(dir: ImageDirectory) throws {
         self.dir = dir
@@ -69,6 +71,8 @@ struct CheckpointImages {
         if dir.exists("seccomp.img") {
             seccompFilters = try dir.readOne("seccomp.img", .seccomp, as: SeccompEntry.self).seccompFilters
         }
+        if dir.exists("filelocks.img") { fileLocks = try dir.read("filelocks.img", .fileLocks, as: FileLockEntry.self) }
+        mqueues = try MqueueDump.read(dir)
         try checkPagesImages()
     }
 

@@ -13,6 +13,8 @@ final class RestoreResources {
     private var mappings: [(UnsafeMutableRawPointer, Int)] = []
     private var ghostPaths: [String] = []
     let images: CheckpointImages
+    /// A restored task in the tree's namespaces (the root), for what is made inside them.
+    private(set) lazy var mqueues = MqueueRestore(images: images)
     /// Files the caller supplies instead of the dumped ones, by key ("pipe:[INO]" or a path).
     private let inherited: [String: Int32]
     var terminals = TtyRestore()
@@ -80,6 +82,7 @@ final class RestoreResources {
         case .fifo: fd = try openFifo(file.fifo)
         case .unixsk: fd = try unixSockets.fd(for: id, rootPid: rootPid, rootDir: rootDir, files: self.fd(for:))
         case .tty: return try terminals.fd(for: id) { self.openPath($0, $1) }
+        case .ext: fd = try mqueues.open(id, namespaceOf: rootPid)
         default: throw CheckpointError(.unsupported, "file id \(id): type \(file.type) cannot be restored yet")
         }
         fds[id] = fd

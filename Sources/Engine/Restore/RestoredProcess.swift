@@ -229,5 +229,6 @@ final class RestoredProcess {
         try call("fchdir cwd", SyscallNumber.fchdir, UInt64(cwd))
         try call("close", SyscallNumber.close, UInt64(cwd))
         try call("umask", SyscallNumber.umask, UInt64(image.fs.umask))
+        try restoreFileLocks(resources.images.fileLocks)
     }
 }

@@ -11,6 +11,8 @@ public struct RestoreOptions {
     /// Receives the new master of the tree's terminal whose master was outside the dump
     /// (CRIU's orphan_pts_master: runc forwards it to its console socket).
     public var orphanPtsMaster: ((Int32) throws -> Void)?
+    /// Take the dumped file locks again (CRIU's --file-locks); images with locks need it.
+    public var fileLocks = false
     /// Directory to become the tree's root (runc: /run/runc/ID/criu-root).
     public var root: String?
     /// The restored root becomes a child of our parent, not of us (CRIU's rst_sibling).
@@ -42,6 +44,9 @@ public enum Restorer {
     public static func restore(options: RestoreOptions, log: Log) throws -> RestoreResult {
         let start = DispatchTime.now()
         let images = try CheckpointImages(dir: ImageDirectory(path: options.imagesDir))
+        if !images.fileLocks.isEmpty && !options.fileLocks {
+            throw CheckpointError(.invalidArgument, "images in \(options.imagesDir) hold \(images.fileLocks.count) file locks: restore with --file-locks")
+        }
         let flags = try namespaceFlags(images, options)
         if flags & cloneNewPid == 0 { try checkPidsFree(images) }
         let stub = try stubAddress(images)
@@ -85,6 +90,7 @@ public enum Restorer {
                 created += p.threads.map(\.host).filter { !created.contains($0) }
                 try p.blockSignals()
                 for t in p.threads { try p.restoreThreadState(t) }
+                try p.restorePosixTimers()
                 for t in p.threads { try p.restoreCredentialsAndFilters(t, filters: images.seccompFilters) }
                 stats.pagesRestored += p.image.pagemap.reduce(0) { $0 + $1.nrPages }
                 log.info("pid \(p.pid): memory, files and \(p.threads.count) threads restored")
@@ -123,6 +129,7 @@ public enum Restorer {
         } catch {
             log.error("\(error)")
             TaskReaper.killAndReap(created)
+            resources.mqueues.removeCreated()
             for ext in options.extensions { ext.rollBack(images: images.dir, options: options, log: log) }
             log.info("killed the \(created.count) tasks this restore created")
             throw error

@@ -87,6 +87,7 @@ public typealias MemfdFileEntry = memfd_file_entry
 public typealias MemfdInodeEntry = memfd_inode_entry
 public typealias MmEntry = mm_entry
 public typealias MntEntry = mnt_entry
+public typealias MqueueEntry = mqueue_entry
 public typealias NdType = nd_type
 public typealias NetDeviceEntry = net_device_entry
 public typealias NetlinkSkEntry = netlink_sk_entry
