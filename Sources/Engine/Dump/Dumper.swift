@@ -133,6 +133,7 @@ public enum Dumper {
         var namespaces = NamespaceIDs()
         var pstree: [PstreeEntry] = []
         var memTime: UInt64 = 0
+        files.kinds.treePids = Dictionary(uniqueKeysWithValues: tree.processes.map { ($0.pid, $0.vpid) })
         for p in tree.processes {
             var entry = PstreeEntry()
             entry.pid = UInt32(p.vpid)
@@ -169,6 +170,7 @@ public enum Dumper {
             try images.write("mm-\(p.vpid).img", .mm, [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
         }
+        for m in files.kinds.memfdContents { try memory.dumpShmem(path: m.path, shmid: m.shmid) }
         try files.write(to: images)
         try seccomp.write(to: images)
         try images.write("pstree.img", .pstree, pstree)

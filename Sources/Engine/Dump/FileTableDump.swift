@@ -17,6 +17,7 @@ final class FileTableDump {
     private var descriptions: [String: [(pid: Int32, fd: Int32, id: UInt32)]] = [:]
     private var pathIDs: [String: UInt32] = [:]
     private var pipesWithData: Set<UInt64> = []
+    let kinds = FdKindsDump()
 
     /// Character devices that carry no state and exist on every machine.
     static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
@@ -63,7 +64,9 @@ final class FileTableDump {
             var file = FileEntry()
             file.id = id
             let mode = st.st_mode & S_IFMT
-            if link.hasPrefix("pipe:[") {
+            if let kind = try kindEntry(link: link, pid: pid, fd: fd, id: id, info: info, st: st) {
+                file = kind
+            } else if link.hasPrefix("pipe:[") {
                 file.type = .pipe
                 var p = PipeEntry()
                 p.id = id; p.pipeID = UInt32(truncatingIfNeeded: st.st_ino); p.flags = flags; p.fown = FownEntry.none
@@ -171,6 +174,7 @@ final class FileTableDump {
         try writeData("pipes-data.img", .pipesData, pipeData, images)
         try writeData("fifo-data.img", .fifoData, fifoData, images)
         try images.write("remap-fpath.img", .remapFpath, remaps)
+        try writeKinds(to: images)
         for g in ghosts {
             let w = try images.writer("ghost-file-\(String(g.id, radix: 16)).img", .ghostFile)
             try w.append(g.entry)

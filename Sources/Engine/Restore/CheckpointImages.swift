@@ -28,6 +28,7 @@ struct CheckpointImages {
     /// Shared anonymous memory by shmid: data runs (object offset, pages image offset, length).
     var shmem: [UInt64: (pagesID: UInt32, runs: [PagemapEntry])] = [:]
     var seccompFilters: [SeccompFilter] = []
+    var memfds: [UInt64: MemfdInodeEntry] = [:]   // by inode id
 
     init(dir: ImageDirectory) throws {
         self.dir = dir
@@ -64,6 +65,7 @@ struct CheckpointImages {
                 throw CheckpointError(.image, "image \(dir.file("fdinfo-\(p.pid).img")): fd \(fd.fd) names file id \(fd.id), missing from files.img")
             }
         }
+        try readMemfds()
         if dir.exists("seccomp.img") {
             seccompFilters = try dir.readOne("seccomp.img", .seccomp, as: SeccompEntry.self).seccompFilters
         }

@@ -12,6 +12,7 @@ final class RestoreResources {
     private var fifoHolders: [UInt32: Int32] = [:]   // pipe id -> read-write FIFO holder
     private var mappings: [(UnsafeMutableRawPointer, Int)] = []
     private var ghostPaths: [String] = []
+    let kinds = FdKindsRestore()
     let images: CheckpointImages
     /// Files the caller supplies instead of the dumped ones, by key ("pipe:[INO]" or a path).
     private let inherited: [String: Int32]
@@ -41,7 +42,7 @@ final class RestoreResources {
 
     /// open(2) of an image path, resolved inside the tree's root (symlinks included),
     /// unless the file was on a mount outside the tree.
-    private func openPath(_ path: String, _ flags: Int32, _ mode: mode_t = 0, mount: Int32? = nil) -> Int32 {
+    func openPath(_ path: String, _ flags: Int32, _ mode: mode_t = 0, mount: Int32? = nil) -> Int32 {
         guard rootDir >= 0, mount.map({ treeMounts.contains($0) }) ?? true else { return open(path, flags, mode) }
         var how: (UInt64, UInt64, UInt64) = (UInt64(UInt32(bitPattern: flags)), UInt64(mode), 0x10 /* RESOLVE_IN_ROOT */)
         let r = path.withCString { p in withUnsafeMutablePointer(to: &how) { oc_syscall(437 /* openat2 */, Int(rootDir), Int(bitPattern: p), Int(bitPattern: $0), 24, 0, 0) } }
@@ -74,7 +75,7 @@ final class RestoreResources {
         case .reg: fd = try openRegular(file.reg, ghost: images.ghosts[id])
         case .pipe: fd = try pipeEnd(file.pipe)
         case .fifo: fd = try openFifo(file.fifo)
-        default: throw CheckpointError(.unsupported, "file id \(id): type \(file.type) cannot be restored yet")
+        default: fd = try openKind(file)
         }
         fds[id] = fd
         return fd
@@ -140,7 +141,8 @@ final class RestoreResources {
     }
 
     private func fill(_ fd: Int32, _ data: Data, _ what: String) throws {
-        _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, Int32(max(data.count, 4096)))
+        // Grow only: a smaller pipe would be full (not writable) with less data than before.
+        if data.count > fcntl(fd, 1032 /* F_GETPIPE_SZ */) { _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, Int32(data.count)) }
         let n = data.withUnsafeBytes { write(fd, $0.baseAddress, data.count) }
         if n != data.count { throw CheckpointError.errno("refill \(what) with \(data.count) bytes") }
     }
@@ -149,6 +151,7 @@ final class RestoreResources {
     /// pagemap. Opened through map_files, it is the same kind of object as MAP_SHARED|MAP_ANONYMOUS.
     func shmemFd(_ shmid: UInt64, size: Int, pages: PagesImage) throws -> Int32 {
         if let fd = shmemFds[shmid] { return fd }
+        if let fd = try memfdObject(shmid: shmid) { return fd }
         guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED else {
             throw CheckpointError.errno("mmap \(size) bytes of shared memory for shmid \(shmid)")
         }

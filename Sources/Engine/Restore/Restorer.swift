@@ -62,6 +62,7 @@ public enum Restorer {
             if flags & 0x0002_0000 /* CLONE_NEWNS */ != 0 { try resources.resolvePaths(inRootOf: root.hostPid) }
             try options.notify?("post-setup-namespaces", nil)
             let processes = try createTree(images, root: root, shellJob: options.shellJob, created: &created)
+            resources.kinds.hostPids = Dictionary(uniqueKeysWithValues: processes.map { ($0.pid, $0.hostPid) })
             stats.forkingTime = micros(since: start)
             log.info("created \(processes.count) processes")
             try FaultPoint.restoreAfterFork.check()
@@ -81,6 +82,7 @@ public enum Restorer {
                 stats.pagesRestored += p.image.pagemap.reduce(0) { $0 + $1.nrPages }
                 log.info("pid \(p.pid): memory, files and \(p.threads.count) threads restored")
             }
+            try resources.sealMemfds()
             for p in processes.reversed() where p.image.isZombie {
                 try p.becomeZombie()
             }
