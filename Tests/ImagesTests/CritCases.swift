@@ -292,5 +292,5 @@ enum CritCases {
                      try w.append(m)
                  },
                  check: { e in #expect(e.first?.string("name") == "memfd:test") }),
-    ]
+    ] + fdKinds
 }
