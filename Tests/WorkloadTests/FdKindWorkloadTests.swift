@@ -17,6 +17,8 @@ extension Workload {
     static let memfd = Workload(name: "memfd")
     static let pidfd = Workload(name: "pidfd")
     static let pidfdOutside = Workload(name: "pidfd", args: ["outside"])
+    static let epollReplaced = Workload(name: "epoll", args: ["replaced"])
+    static let inotifyPending = Workload(name: "inotify", args: ["pending"])
 }
 
 extension CheckpointRestoreTests {
@@ -80,18 +82,20 @@ extension CheckpointRestoreTests {
             await run.expectPass("\(w.name) after a leave-running dump")
         }
 
-        @Test("a pidfd of a process outside the tree is refused; the workload keeps running")
-        func pidfdOutsideRefused() async throws {
+        @Test("refused at dump with one line; the workload keeps running",
+              arguments: zip([Workload.pidfdOutside, .epollReplaced, .inotifyPending],
+                             ["outside the dumped tree", "closed or replaced", "unread events"]))
+        func refused(_ w: Workload, _ reason: String) async throws {
             try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
-            let run = try WorkloadRun(.pidfdOutside)
+            let run = try WorkloadRun(w)
             defer { run.cleanup() }
             try run.start()
             try await run.waitReady()
             let d = await run.dump(leaveRunning: false)
             #expect(d.status == 1, "the dump did not fail\n\(run.diagnostics())")
-            #expect(d.stderrLines.count == 1 && d.stderr.contains("outside the dumped tree"), "stderr: \(d.stderr)")
+            #expect(d.stderrLines.count == 1 && d.stderr.contains(reason), "stderr: \(d.stderr)")
             #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
-            await run.expectPass("pidfd workload after the refused dump")
+            await run.expectPass("\(w.testDescription) after the refused dump")
         }
     }
 }

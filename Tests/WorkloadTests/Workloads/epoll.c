@@ -2,7 +2,9 @@
  * holding data (0x2222), an empty eventfd (0x3333) and the pipe's write end (EPOLLOUT,
  * 0x4444); an outer epoll watching the first (0x5555). After go: the same files are ready
  * with the same data, the outer epoll sees the inner one ready, the empty eventfd becomes
- * ready when written, and EPOLL_CTL_MOD/DEL work on the registered fd numbers. */
+ * ready when written, and EPOLL_CTL_MOD/DEL work on the registered fd numbers.
+ * With "replaced", the eventfd's fd is moved to another number first: the registration
+ * then names a closed fd, which the dump must refuse (no checks after go). */
 #include "workload.h"
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -33,8 +35,11 @@ int main(int argc, char **argv)
     if (add(inner, e1, EPOLLIN, 0x1111) || add(inner, p[0], EPOLLIN, 0x2222) || add(inner, e2, EPOLLIN, 0x3333)
         || add(inner, p[1], EPOLLOUT, 0x4444) || add(outer, inner, EPOLLIN, 0x5555)) { perror("epoll_ctl"); return 2; }
     unsigned before = ready(inner), outerBefore = ready(outer);
+    int replaced = argc > 2 && strcmp(argv[2], "replaced") == 0;
+    if (replaced && (dup2(e1, 40) != 40 || close(e1) != 0)) { perror("dup2"); return 2; }
     wl_ready();
     wl_wait_go();
+    if (replaced) wl_finish();
 
     unsigned after = ready(inner);
     if (after != before) wl_fail("inner epoll ready set %#x, before the dump %#x", after, before);

@@ -1,7 +1,9 @@
 /* inotify: watches on DIR/watched (IN_CREATE|IN_DELETE) and on DIR/watched/file
  * (IN_MODIFY), with a gap in the watch descriptors (a removed watch between them). After
  * go: the descriptors are the same, a file created in the directory and a write to the
- * file are reported with them, and removing a watch by its descriptor works. */
+ * file are reported with them, and removing a watch by its descriptor works.
+ * With "pending", an event is left unread at the dump, which must refuse it (no checks
+ * after go). */
 #include "workload.h"
 #include <sys/inotify.h>
 
@@ -33,8 +35,11 @@ int main(int argc, char **argv)
     int wfile = inotify_add_watch(in, "watched/file", IN_MODIFY);
     if (wdir < 0 || wfile < 0) { perror("inotify_add_watch"); return 2; }
     while (read(in, buf, sizeof buf) > 0) {}  /* the IN_IGNORED of the removed watch */
+    int pending = argc > 2 && strcmp(argv[2], "pending") == 0;
+    if (pending) close(open("watched/unread", O_WRONLY | O_CREAT, 0644));
     wl_ready();
     wl_wait_go();
+    if (pending) wl_finish();
 
     if (wfile != 3) wl_fail("file watch has descriptor %d before the dump, want 3", wfile);
     f = open("watched/new", O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -1,4 +1,5 @@
 import Foundation
+import CShim
 import Images
 import ProcFS
 
@@ -42,12 +43,18 @@ extension FileTableDump {
         if !kinds.memfdInodes.isEmpty { try images.write("memfd.img", .memfd, kinds.memfdInodes) }
     }
 
-    /// Bytes queued for reading on a notification fd (events the restore cannot recreate).
-    static func queuedBytes(pid: Int32, fd: Int32) -> Int32 {
-        let ours = open("/proc/\(pid)/fd/\(fd)", O_RDONLY | O_CLOEXEC)
-        guard ours >= 0 else { return 0 }
-        defer { close(ours) }
+    /// Bytes queued for reading on a notification fd (events the restore cannot recreate),
+    /// asked of the very file through a copy of it (pidfd_getfd): an anonymous inode cannot
+    /// be reopened through /proc.
+    static func queuedBytes(pid: Int32, fd: Int32) throws -> Int32 {
+        let pidfd = oc_syscall(SyscallNumber.pidfdOpen, Int(pid), 0, 0, 0, 0, 0)
+        if pidfd < 0 { throw CheckpointError.errno("pidfd_open \(pid)", Int32(-pidfd)) }
+        defer { close(Int32(pidfd)) }
+        let ours = oc_syscall(SyscallNumber.pidfdGetfd, pidfd, Int(fd), 0, 0, 0, 0)
+        if ours < 0 { throw CheckpointError.errno("pidfd_getfd of pid \(pid) fd \(fd)", Int32(-ours)) }
+        defer { close(Int32(ours)) }
         var n: Int32 = 0
-        return ioctl(ours, UInt(FIONREAD), &n) == 0 ? n : 0
+        if ioctl(Int32(ours), UInt(FIONREAD), &n) != 0 { throw CheckpointError.errno("FIONREAD on pid \(pid) fd \(fd)") }
+        return n
     }
 }

@@ -67,7 +67,7 @@ extension FileTableDump {
     }
 
     private static func refuseQueuedEvents(pid: Int32, fd: Int32, kind: String) throws {
-        let n = queuedBytes(pid: pid, fd: fd)
+        let n = try queuedBytes(pid: pid, fd: fd)
         if n > 0 {
             throw CheckpointError(.unsupported, "pid \(pid) fd \(fd): \(kind) has \(n) bytes of unread events, which cannot be dumped (read them first)")
         }
