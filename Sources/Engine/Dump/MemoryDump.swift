@@ -91,6 +91,7 @@ final class MemoryDump {
                 v.flags |= UInt32(MAP_ANONYMOUS)
                 v.shmid = area.inode
             } else if area.isSharedAnonymous || (area.shared && area.isMemfd) {
+                if area.isMemfd { try files.memfdMapping(pid: pid, area: area) }
                 v.status = VmaStatus.regular | VmaStatus.anonShared
                 v.flags |= UInt32(MAP_ANONYMOUS)
                 v.shmid = area.inode

@@ -1,8 +1,10 @@
 /* memfd: "fdkinds-a" (sealable) with 10000 bytes of a pattern in 20000, mapped MAP_SHARED,
  * at offset 1234, sealed against shrinking and growing; "fdkinds-b" without sealing;
- * "fdkinds-c" sealed F_SEAL_FUTURE_WRITE after a writable shared mapping was made. After
+ * "fdkinds-c" sealed F_SEAL_FUTURE_WRITE after a writable shared mapping was made;
+ * "fdkinds-d" only mapped (its fd closed), sealed against growing. After
  * go: name, size, contents, offset and seals are the same; a write through the fd shows in
- * the mapping and the other way round; the seals still forbid what they forbid. */
+ * the mapping and the other way round; the seals still forbid what they forbid; the
+ * mapped-only one is still that memfd, with its contents and seal. */
 #include "workload.h"
 #include <linux/memfd.h>
 
@@ -32,6 +34,13 @@ int main(int argc, char **argv)
     unsigned char *cmap = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, c, 0);
     if (cmap == MAP_FAILED) { perror("mmap c"); return 2; }
     if (fcntl(c, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) != 0) { perror("seal c"); return 2; }
+    int d = memfd_create("fdkinds-d", MFD_ALLOW_SEALING);
+    if (d < 0 || ftruncate(d, 8192) != 0) { perror("memfd d"); return 2; }
+    char *dmap = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, d, 0);
+    if (dmap == MAP_FAILED) { perror("mmap d"); return 2; }
+    strcpy(dmap + 4096, "only mapped");
+    if (fcntl(d, F_ADD_SEALS, F_SEAL_GROW) != 0) { perror("seal d"); return 2; }
+    close(d);
     wl_ready();
     wl_wait_go();
 
@@ -63,5 +72,12 @@ int main(int argc, char **argv)
     cmap[1] = 'w';
     if (pwrite(c, "x", 1, 0) != -1 || errno != EPERM) wl_fail("c written through the fd despite F_SEAL_FUTURE_WRITE");
     if (pread(c, &r, 1, 1) != 1 || r != 'w') wl_fail("c's old writable mapping no longer writes the object");
+    snprintf(link, sizeof link, "/proc/self/map_files/%lx-%lx", (unsigned long)dmap, (unsigned long)dmap + 8192);
+    l = readlink(link, path, sizeof path - 1);
+    path[l > 0 ? l : 0] = 0;
+    if (strcmp(path, "/memfd:fdkinds-d (deleted)") != 0) wl_fail("mapped-only memfd is now '%s'", path);
+    if (strcmp(dmap + 4096, "only mapped") != 0) wl_fail("mapped-only memfd holds '%.20s'", dmap + 4096);
+    int dd = open(link, O_RDWR);
+    if (dd < 0 || fcntl(dd, F_GET_SEALS) != F_SEAL_GROW) wl_fail("mapped-only memfd seals: %#x", dd < 0 ? -1 : fcntl(dd, F_GET_SEALS));
     wl_finish();
 }
