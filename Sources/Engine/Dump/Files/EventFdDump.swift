@@ -16,22 +16,4 @@ extension FileTableDump {
         e.flags = (flags & ~UInt32(O_ACCMODE)) | (info.eventfdSemaphore ? eventfdSemaphore : 0)
         return e
     }
-
-    static func signalfd(_ info: FdInfo, id: UInt32, flags: UInt32, at: String) throws -> SignalfdEntry {
-        guard let mask = info.signalMask else {
-            throw CheckpointError(.kernel, "\(at): signalfd without a sigmask line in fdinfo")
-        }
-        var s = SignalfdEntry()
-        s.id = id; s.flags = flags; s.fown = FownEntry.none; s.sigmask = mask
-        return s
-    }
-
-    static func timerfd(_ info: FdInfo, id: UInt32, flags: UInt32, at: String) throws -> TimerfdEntry {
-        guard let t = info.timer else { throw CheckpointError(.kernel, "\(at): timerfd without clockid/ticks/it_value lines in fdinfo") }
-        var e = TimerfdEntry()
-        e.id = id; e.flags = flags; e.fown = FownEntry.none
-        e.clockid = UInt32(bitPattern: t.clockID); e.ticks = t.ticks; e.settimeFlags = t.settimeFlags
-        e.vsec = t.value.sec; e.vnsec = t.value.nsec; e.isec = t.interval.sec; e.insec = t.interval.nsec
-        return e
-    }
 }

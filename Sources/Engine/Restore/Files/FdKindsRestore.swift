@@ -10,7 +10,8 @@ final class FdKindsRestore {
     var hostPids: [Int32: Int32] = [:]
     var memfdObjects: [UInt64: Int32] = [:]   // memfd inode id -> our fd (memfd_create)
     var pendingSeals: [(fd: Int32, seals: Int32, name: String)] = []
-    lazy var pages: PagesImage? = nil
+    /// The pages images, mapped on the first memfd that has contents.
+    var pages: PagesImage?
 
     deinit { for fd in memfdObjects.values { close(fd) } }
 }
