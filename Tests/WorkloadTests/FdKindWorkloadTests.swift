@@ -17,6 +17,7 @@ extension Workload {
     static let memfd = Workload(name: "memfd")
     static let pidfd = Workload(name: "pidfd")
     static let pidfdOutside = Workload(name: "pidfd", args: ["outside"])
+    static let pidfdZombie = Workload(name: "pidfd", args: ["zombie"])
     static let epollReplaced = Workload(name: "epoll", args: ["replaced"])
     static let inotifyPending = Workload(name: "inotify", args: ["pending"])
 }
@@ -47,6 +48,9 @@ extension CheckpointRestoreTests {
 
         @Test("pidfd of a child: poll, pidfd_send_signal, waitid(P_PIDFD)", arguments: Mode.allCases)
         func pidfd(_ mode: Mode) async throws { try await checkpointRestore(.pidfd, mode) }
+
+        @Test("pidfd of an unreaped zombie child: readable, waitid(P_PIDFD) gets its status", arguments: Mode.allCases)
+        func pidfdZombie(_ mode: Mode) async throws { try await checkpointRestore(.pidfdZombie, mode) }
 
         /// crit 3.17 predates pidfds (fd type 20), so the pidfd workload is not among these.
         @Test("crit decodes the images of every fd kind", arguments: [Workload.eventfd, .signalfd, .timerfd, .epoll, .inotify, .fanotify, .memfd])
