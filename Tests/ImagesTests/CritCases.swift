@@ -372,5 +372,5 @@ enum CritCases {
                      #expect(e[2].int("len") == 50)
                      #expect(e.first?.int("pid") == 4242)
                  }),
-    ]
+    ] + fdKinds
 }

@@ -142,6 +142,7 @@ public enum Dumper {
         var namespaces = NamespaceIDs()
         var pstree: [PstreeEntry] = []
         var memTime: UInt64 = 0
+        files.kinds.treePids = Dictionary(uniqueKeysWithValues: tree.processes.map { ($0.pid, $0.vpid) })
         for p in tree.processes {
             var entry = PstreeEntry()
             entry.pid = UInt32(p.vpid)
@@ -182,6 +183,7 @@ public enum Dumper {
         }
         try files.terminals.finish(tree: tree, shellJob: options.shellJob, orphanPtsMaster: options.orphanPtsMaster, log: log)
         try files.mqueues.checkUnopened(rootPid: tree.root.pid)
+        for m in files.kinds.memfdContents { try memory.dumpShmem(path: m.path, shmid: m.shmid) }
         try files.write(to: images)
         try locks.checkAllFound(tree)
         try locks.write(to: images)

@@ -20,6 +20,7 @@ final class FileTableDump {
     let unixSockets = UnixSocketDump()
     let terminals = TtyDump()
     let mqueues = MqueueDump()
+    let kinds = FdKindsDump()
 
     /// Character devices that carry no state and exist on every machine.
     static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
@@ -66,7 +67,9 @@ final class FileTableDump {
             var file = FileEntry()
             file.id = id
             let mode = st.st_mode & S_IFMT
-            if link.hasPrefix("pipe:[") {
+            if let kind = try kindEntry(link: link, pid: pid, fd: fd, id: id, info: info, st: st) {
+                file = kind
+            } else if link.hasPrefix("pipe:[") {
                 file.type = .pipe
                 var p = PipeEntry()
                 p.id = id; p.pipeID = UInt32(truncatingIfNeeded: st.st_ino); p.flags = flags; p.fown = FownEntry.none
@@ -195,6 +198,7 @@ final class FileTableDump {
         try writeData("fifo-data.img", .fifoData, fifoData, images)
         try images.write("remap-fpath.img", .remapFpath, remaps)
         try mqueues.write(to: images)
+        try writeKinds(to: images)
         for g in ghosts {
             let w = try images.writer("ghost-file-\(String(g.id, radix: 16)).img", .ghostFile)
             try w.append(g.entry)

@@ -91,6 +91,7 @@ final class MemoryDump {
                 v.flags |= UInt32(MAP_ANONYMOUS)
                 v.shmid = area.inode
             } else if area.isSharedAnonymous || (area.shared && area.isMemfd) {
+                if area.isMemfd { try files.memfdMapping(pid: pid, area: area) }
                 v.status = VmaStatus.regular | VmaStatus.anonShared
                 v.flags |= UInt32(MAP_ANONYMOUS)
                 v.shmid = area.inode
@@ -156,8 +157,12 @@ final class MemoryDump {
 
     /// Shared anonymous memory: read once, from the object itself, through map_files.
     private func dumpShmem(pid: Int32, area: MemoryArea, shmid: UInt64) throws {
+        try dumpShmem(path: "/proc/\(pid)/map_files/\(String(area.start, radix: 16))-\(String(area.end, radix: 16))", shmid: shmid)
+    }
+
+    /// A shmem object (a shared mapping's, a memfd's) read through `path`, once per shmid.
+    func dumpShmem(path: String, shmid: UInt64) throws {
         guard dumpedShmem.insert(shmid).inserted else { return }
-        let path = "/proc/\(pid)/map_files/\(String(area.start, radix: 16))-\(String(area.end, radix: 16))"
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw CheckpointError.errno("open \(path)") }
         defer { close(fd) }
@@ -172,14 +177,17 @@ final class MemoryDump {
             if data < 0 { break }
             var hole = lseek(fd, data, 4 /* SEEK_HOLE */)
             if hole < 0 { hole = off_t(size) }
-            runs.append((UInt64(data), Int(hole) - Int(data)))
-            pos = hole
+            // Whole pages: a file's last page may end before the page does (a memfd).
+            let end = (Int(hole) + Int(Self.pageSize) - 1) & ~(Int(Self.pageSize) - 1)
+            runs.append((UInt64(data), end - Int(data)))
+            pos = off_t(end)
         }
         try writePages(pagemapName: "pagemap-shmem-\(shmid).img", runs: runs, forced: []) { pieces, base in
             var offset = 0
             for (start, len) in pieces {
                 let n = pread(fd, base + offset, len, off_t(start))
-                if n != len { throw CheckpointError.errno("read shared memory \(path)") }
+                if n < 0 || (n != len && start + UInt64(n) != size) { throw CheckpointError.errno("read shared memory \(path)") }
+                if n < len { (base + offset + n).initializeMemory(as: UInt8.self, repeating: 0, count: len - n) }
                 offset += len
             }
         }

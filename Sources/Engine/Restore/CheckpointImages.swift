@@ -31,6 +31,7 @@ struct CheckpointImages {
     var seccompFilters: [SeccompFilter] = []
     var fileLocks: [FileLockEntry] = []
     var mqueues: [UInt32: (entry: MqueueEntry, messages: [Data])] = [:]
+    var memfds: [UInt64: MemfdInodeEntry] = [:]   // by inode id
 
     init(dir: ImageDirectory) throws {
         self.dir = dir
@@ -68,6 +69,7 @@ struct CheckpointImages {
                 throw CheckpointError(.image, "image \(dir.file("fdinfo-\(p.pid).img")): fd \(fd.fd) names file id \(fd.id), missing from files.img")
             }
         }
+        try readMemfds()
         if dir.exists("seccomp.img") {
             seccompFilters = try dir.readOne("seccomp.img", .seccomp, as: SeccompEntry.self).seccompFilters
         }

@@ -12,6 +12,7 @@ final class RestoreResources {
     private var fifoHolders: [UInt32: Int32] = [:]   // pipe id -> read-write FIFO holder
     private var mappings: [(UnsafeMutableRawPointer, Int)] = []
     private var ghostPaths: [String] = []
+    let kinds = FdKindsRestore()
     let images: CheckpointImages
     /// A restored task in the tree's namespaces (the root), for what is made inside them.
     private(set) lazy var mqueues = MqueueRestore(images: images)
@@ -83,7 +84,7 @@ final class RestoreResources {
         case .unixsk: fd = try unixSockets.fd(for: id, rootPid: rootPid, rootDir: rootDir, files: self.fd(for:))
         case .tty: return try terminals.fd(for: id) { self.openPath($0, $1) }
         case .ext: fd = try mqueues.open(id, namespaceOf: rootPid)
-        default: throw CheckpointError(.unsupported, "file id \(id): type \(file.type) cannot be restored yet")
+        default: fd = try openKind(file)
         }
         fds[id] = fd
         return fd
@@ -149,7 +150,8 @@ final class RestoreResources {
     }
 
     private func fill(_ fd: Int32, _ data: Data, _ what: String) throws {
-        _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, Int32(max(data.count, 4096)))
+        // Grow only: a smaller pipe would be full (not writable) with less data than before.
+        if data.count > fcntl(fd, 1032 /* F_GETPIPE_SZ */) { _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, Int32(data.count)) }
         let n = data.withUnsafeBytes { write(fd, $0.baseAddress, data.count) }
         if n != data.count { throw CheckpointError.errno("refill \(what) with \(data.count) bytes") }
     }
@@ -158,6 +160,7 @@ final class RestoreResources {
     /// pagemap. Opened through map_files, it is the same kind of object as MAP_SHARED|MAP_ANONYMOUS.
     func shmemFd(_ shmid: UInt64, size: Int, pages: PagesImage) throws -> Int32 {
         if let fd = shmemFds[shmid] { return fd }
+        if let fd = try memfdObject(shmid: shmid) { return fd }
         guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED else {
             throw CheckpointError.errno("mmap \(size) bytes of shared memory for shmid \(shmid)")
         }

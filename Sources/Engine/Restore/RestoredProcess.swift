@@ -219,6 +219,7 @@ final class RestoredProcess {
                 try call("close", SyscallNumber.close, UInt64(t))
             }
         }
+        try registerEpollTargets(resources: resources)
         let cwd = try takeFd(try resources.fd(for: image.fs.cwdID), pidfd: pidfd)
         if let root = resources.images.files[image.fs.rootID], root.reg.name != "/" {
             let r = try takeFd(try resources.fd(for: image.fs.rootID), pidfd: pidfd)

@@ -74,6 +74,7 @@ public enum Restorer {
             let processes = try createTree(images, root: root, shellJob: options.shellJob, created: &created) { leader in
                 try leader.takeControllingTerminal(resources.terminals, pidfd: selfPidfd, openPath: { resources.openPath($0, $1) }, log: log)
             }
+            resources.kinds.hostPids = Dictionary(uniqueKeysWithValues: processes.map { ($0.pid, $0.hostPid) })
             stats.forkingTime = micros(since: start)
             log.info("created \(processes.count) processes")
             try FaultPoint.restoreAfterFork.check()
@@ -95,6 +96,7 @@ public enum Restorer {
                 stats.pagesRestored += p.image.pagemap.reduce(0) { $0 + $1.nrPages }
                 log.info("pid \(p.pid): memory, files and \(p.threads.count) threads restored")
             }
+            try resources.sealMemfds()
             for p in processes.reversed() where p.image.isZombie {
                 try p.becomeZombie()
             }
