@@ -11,7 +11,6 @@ extension CriuOpts {
     /// Throws for the first option the engine does not support.
     func refuseUnsupported() throws {
         func refuse(_ m: String) throws -> Never { throw CheckpointError.refused(m) }
-        if tcpEstablished { try refuse("TCP connections are not supported yet (tcp_established)") }
         if fileLocks { try refuse("file locks are not supported yet (file_locks)") }
         if lazyPages { try refuse("lazy pages are not supported yet (lazy_pages)") }
         if hasPs { try refuse("the page server is not supported yet (ps)") }
@@ -60,6 +59,7 @@ extension CriuOpts {
         var o = DumpOptions(imagesDir: imagesDir)
         o.leaveRunning = leaveRunning
         o.shellJob = shellJob
+        o.tcpEstablished = tcpEstablished
         if hasFreezeCgroup && !freezeCgroup.isEmpty { o.freezeCgroup = freezeCgroup }
         if hasRoot && !root.isEmpty { o.root = root }
         o.externalMounts = try externalMounts()
@@ -72,6 +72,7 @@ extension CriuOpts {
         // Over the RPC the service answers and exits: the tree never waits for us.
         o.detach = true
         o.shellJob = shellJob
+        o.tcpEstablished = tcpEstablished
         if hasRoot && !root.isEmpty { o.root = root }
         o.restoreSibling = rstSibling
         o.externalMounts = try externalMounts()

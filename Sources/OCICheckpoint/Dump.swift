@@ -17,6 +17,9 @@ struct Dump: ParsableCommand {
     @Flag(name: [.customShort("j"), .customLong("shell-job")], help: "The tree belongs to a shell session outside it.")
     var shellJob = false
 
+    @Flag(name: .customLong("tcp-established"), help: "Dump established TCP connections (through TCP repair mode).")
+    var tcpEstablished = false
+
     @Flag(name: .customLong("display-stats"), help: "Print dump statistics.")
     var displayStats = false
 
@@ -30,6 +33,7 @@ struct Dump: ParsableCommand {
             var options = DumpOptions(imagesDir: imagesDir)
             options.leaveRunning = leaveRunning
             options.shellJob = shellJob
+            options.tcpEstablished = tcpEstablished
             options.extensions = ContainerState.dumpExtensions()
             let stats = try Dumper.dump(pid: pid, options: options, log: log)
             log.info("dump finished")

@@ -17,6 +17,9 @@ struct Restore: ParsableCommand {
     @Flag(name: [.customShort("j"), .customLong("shell-job")], help: "The tree joins this shell's session.")
     var shellJob = false
 
+    @Flag(name: .customLong("tcp-established"), help: "Restore established TCP connections found in the images.")
+    var tcpEstablished = false
+
     @Flag(name: .customLong("display-stats"), help: "Print restore statistics.")
     var displayStats = false
 
@@ -30,6 +33,7 @@ struct Restore: ParsableCommand {
             options.detach = detach
             options.pidfile = pidfile
             options.shellJob = shellJob
+            options.tcpEstablished = tcpEstablished
             options.extensions = ContainerState.restoreExtensions()
             let result = try Restorer.restore(options: options, log: log)
             log.info("restore finished: root pid \(result.rootPid)")

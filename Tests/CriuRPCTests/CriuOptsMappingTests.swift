@@ -11,6 +11,7 @@ struct CriuOptsMappingTests {
         var o = CriuOpts()
         o.leaveRunning = true
         o.shellJob = true
+        o.tcpEstablished = true
         o.root = "/bundle/rootfs"
         o.freezeCgroup = "/sys/fs/cgroup/freezer/ct"
         o.emptyNs = CriuOpts.cloneNewNet
@@ -22,7 +23,7 @@ struct CriuOptsMappingTests {
         try o.refuseUnsupported()
         let d = try o.dumpOptions(imagesDir: "/img")
         #expect(d.imagesDir == "/img")
-        #expect(d.leaveRunning && d.shellJob)
+        #expect(d.leaveRunning && d.shellJob && d.tcpEstablished)
         #expect(d.root == "/bundle/rootfs")
         #expect(d.freezeCgroup == "/sys/fs/cgroup/freezer/ct")
         #expect(d.emptyNamespaces == 0x4000_0000)
@@ -33,6 +34,7 @@ struct CriuOptsMappingTests {
     func restoreMapping() throws {
         var o = CriuOpts()
         o.rstSibling = true
+        o.tcpEstablished = true
         o.root = "/run/runc/ct/criu-root"
         var all = CgroupRoot()
         all.path = "/ct"
@@ -45,7 +47,7 @@ struct CriuOptsMappingTests {
         i.fd = 1
         o.inheritFd = [i]
         let r = try o.restoreOptions(imagesDir: "/img")
-        #expect(r.detach && r.restoreSibling)
+        #expect(r.detach && r.restoreSibling && r.tcpEstablished)
         #expect(r.root == "/run/runc/ct/criu-root")
         #expect(r.cgroupRoots == ["": "/ct", "memory": "/parent/ct"])
         #expect(r.inheritFds == ["pipe:[1234]": 1])
@@ -56,11 +58,11 @@ struct CriuOptsMappingTests {
     }
 
     @Test("options the engine cannot honour are refused with their name",
-          arguments: ["tcp_established", "file_locks", "lazy_pages", "track_mem", "ps", "join_ns", "empty_ns", "external"])
+          arguments: ["leave_stopped", "file_locks", "lazy_pages", "track_mem", "ps", "join_ns", "empty_ns", "external"])
     func refused(_ name: String) {
         var o = CriuOpts()
         switch name {
-        case "tcp_established": o.tcpEstablished = true
+        case "leave_stopped": o.leaveStopped = true
         case "file_locks": o.fileLocks = true
         case "lazy_pages": o.lazyPages = true
         case "track_mem": o.trackMem = true
@@ -99,7 +101,7 @@ struct CriuOptsMappingTests {
         try CriuConfigFile.apply(path: "/nonexistent/runc.conf", to: &untouched)
         #expect(untouched == CriuOpts())
 
-        try "tcp-established\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "lazy-pages\n".write(toFile: path, atomically: true, encoding: .utf8)
         var refused = CriuOpts()
         try CriuConfigFile.apply(path: path, to: &refused)
         #expect(throws: CheckpointError.self) { try refused.refuseUnsupported() }

@@ -6,6 +6,8 @@ public struct DumpOptions {
     public var imagesDir: String
     public var leaveRunning = false
     public var shellJob = false
+    /// Established TCP connections are dumped through repair mode (CRIU's --tcp-established).
+    public var tcpEstablished = false
     /// A cgroup freezer (v1 freezer.state or v2 cgroup.freeze directory) to freeze the
     /// tree with before seizing; always thawed again. `freezer` is what freezes it.
     public var freezeCgroup: String?
@@ -41,13 +43,14 @@ public enum Dumper {
         stats.memdumpTime = 0
         stats.freezingTime = micros(since: freezeStart)
         let frozenStart = DispatchTime.now()
+        let inet = InetSocketDump(allowEstablished: options.tcpEstablished, log: log)
         log.info("seized \(tree.processes.count) processes in \(stats.freezingTime) us")
         do {
             try options.notify?("network-lock", nil)
             try FaultPoint.dumpAfterSeize.check()
             try checkSessions(tree, shellJob: options.shellJob)
             try checkNamespaces(tree)
-            let memStats = try collect(tree, images: images, log: log, memdumpTime: &stats.memdumpTime)
+            let memStats = try collect(tree, inet: inet, images: images, log: log, memdumpTime: &stats.memdumpTime)
             stats.pagesScanned = memStats.pagesScanned
             stats.pagesWritten = memStats.pagesWritten
             stats.pagesSkippedParent = 0
@@ -69,12 +72,19 @@ public enum Dumper {
             }
         } catch {
             log.error("\(error)")
+            inet.release()
             tree.release()
             try? options.notify?("network-unlock", nil)
             log.info("released every task; the tree keeps running")
             throw error
         }
-        if options.leaveRunning { tree.release() } else { tree.kill() }
+        if options.leaveRunning {
+            inet.release()
+            tree.release()
+        } else {
+            tree.kill()
+            inet.closeKeepingLock()
+        }
         try options.notify?("network-unlock", nil)
         stats.frozenTime = micros(since: frozenStart)
         return stats
@@ -126,8 +136,8 @@ public enum Dumper {
         }
     }
 
-    private static func collect(_ tree: FrozenTree, images: ImageDirectory, log: Log, memdumpTime: inout UInt32) throws -> MemoryStats {
-        let files = FileTableDump()
+    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, log: Log, memdumpTime: inout UInt32) throws -> MemoryStats {
+        let files = FileTableDump(inet: inet)
         let memory = MemoryDump(images: images, files: files)
         let seccomp = SeccompDump()
         var namespaces = NamespaceIDs()

@@ -17,6 +17,9 @@ final class FileTableDump {
     private var descriptions: [String: [(pid: Int32, fd: Int32, id: UInt32)]] = [:]
     private var pathIDs: [String: UInt32] = [:]
     private var pipesWithData: Set<UInt64> = []
+    let inet: InetSocketDump
+
+    init(inet: InetSocketDump) { self.inet = inet }
 
     /// Character devices that carry no state and exist on every machine.
     static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
@@ -92,6 +95,9 @@ final class FileTableDump {
                 file.reg = regEntry(id: id, path: link, flags: flags, pos: info.pos, st: st).reg
                 // The mount tells, at restore, whether the path is the tree's or the host's.
                 file.reg.mntID = Int32(info.mntId)
+            } else if mode == S_IFSOCK, let isk = try inet.entry(pid: pid, fd: fd, id: id, flags: flags, inode: UInt64(st.st_ino)) {
+                file.type = .inetsk
+                file.isk = isk
             } else if mode == S_IFCHR {
                 throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
             } else {
@@ -171,6 +177,7 @@ final class FileTableDump {
         try writeData("pipes-data.img", .pipesData, pipeData, images)
         try writeData("fifo-data.img", .fifoData, fifoData, images)
         try images.write("remap-fpath.img", .remapFpath, remaps)
+        try inet.write(to: images)
         for g in ghosts {
             let w = try images.writer("ghost-file-\(String(g.id, radix: 16)).img", .ghostFile)
             try w.append(g.entry)

@@ -28,6 +28,8 @@ struct CheckpointImages {
     /// Shared anonymous memory by shmid: data runs (object offset, pages image offset, length).
     var shmem: [UInt64: (pagesID: UInt32, runs: [PagemapEntry])] = [:]
     var seccompFilters: [SeccompFilter] = []
+    /// Established TCP connections' repair state and queues, by socket inode.
+    var tcpStreams: [UInt32: TcpRepairState] = [:]
 
     init(dir: ImageDirectory) throws {
         self.dir = dir
@@ -45,6 +47,7 @@ struct CheckpointImages {
         for f in try dir.read("files.img", .files, as: FileEntry.self) { files[f.id] = f }
         pipeData = try Self.data("pipes-data.img", .pipesData, dir)
         fifoData = try Self.data("fifo-data.img", .fifoData, dir)
+        tcpStreams = try InetSocketRestore.readStreams(files, dir)
         for r in try dir.read("remap-fpath.img", .remapFpath, as: RemapFilePathEntry.self) where r.remapType == .ghost {
             var reader = try dir.reader("ghost-file-\(String(r.remapID, radix: 16)).img", .ghostFile)
             do {

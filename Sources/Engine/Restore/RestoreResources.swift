@@ -15,10 +15,12 @@ final class RestoreResources {
     let images: CheckpointImages
     /// Files the caller supplies instead of the dumped ones, by key ("pipe:[INO]" or a path).
     private let inherited: [String: Int32]
+    let inet: InetSocketRestore
 
     init(images: CheckpointImages, inherited: [String: Int32] = [:]) {
         self.images = images
         self.inherited = inherited
+        inet = InetSocketRestore(images: images)
     }
 
     /// The restored tree's own root (a task's /proc/PID/root) when it has a mount
@@ -74,6 +76,7 @@ final class RestoreResources {
         case .reg: fd = try openRegular(file.reg, ghost: images.ghosts[id])
         case .pipe: fd = try pipeEnd(file.pipe)
         case .fifo: fd = try openFifo(file.fifo)
+        case .inetsk: fd = try inet.open(file.isk)
         default: throw CheckpointError(.unsupported, "file id \(id): type \(file.type) cannot be restored yet")
         }
         fds[id] = fd

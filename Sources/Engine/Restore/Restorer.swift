@@ -8,6 +8,8 @@ public struct RestoreOptions {
     public var detach = false
     public var pidfile: String?
     public var shellJob = false
+    /// Established TCP connections in the images may be restored (CRIU's --tcp-established).
+    public var tcpEstablished = false
     /// Directory to become the tree's root (runc: /run/runc/ID/criu-root).
     public var root: String?
     /// The restored root becomes a child of our parent, not of us (CRIU's rst_sibling).
@@ -43,6 +45,7 @@ public enum Restorer {
         if flags & cloneNewPid == 0 { try checkPidsFree(images) }
         let stub = try stubAddress(images)
         let resources = RestoreResources(images: images, inherited: options.inheritFds)
+        resources.inet.allowEstablished = options.tcpEstablished
         let pages = PagesImage(dir: images.dir)
         var created: [Int32] = []
         // Every restored task inherits this fd from the root stub and takes its files
@@ -60,6 +63,7 @@ public enum Restorer {
             try options.notify?("setup-namespaces", root.hostPid)
             for ext in options.extensions { try ext.setUp(rootPid: root.hostPid, images: images.dir, options: options, log: log) }
             if flags & 0x0002_0000 /* CLONE_NEWNS */ != 0 { try resources.resolvePaths(inRootOf: root.hostPid) }
+            if InetSocketDump.foreignNetns(root.hostPid) != nil { resources.inet.netnsPid = root.hostPid }
             try options.notify?("post-setup-namespaces", nil)
             let processes = try createTree(images, root: root, shellJob: options.shellJob, created: &created)
             stats.forkingTime = micros(since: start)
@@ -86,6 +90,8 @@ public enum Restorer {
             }
             let live = processes.filter { !$0.image.isZombie }
             for p in live { try p.finish() }
+            try resources.inet.finish(log: log)
+            try resources.inet.unlock(log: log)
             try options.notify?("post-restore", root.hostPid)
             try FaultPoint.restoreBeforeResume.check()
             if let pidfile = options.pidfile {
