@@ -34,6 +34,7 @@ extension CriuOpts {
             try refuse("empty_ns 0x\(String(emptyNs, radix: 16)): only the network namespace (CLONE_NEWNET) can be made empty")
         }
         _ = try externalMounts()
+        _ = try externalNamespaces()
     }
 
     /// ext_mnt pairs and `external` entries of the form mnt[KEY]:VAL. At dump KEY is the
@@ -42,7 +43,7 @@ extension CriuOpts {
     func externalMounts() throws -> [String: String] {
         var map: [String: String] = [:]
         for m in extMnt { map[m.key] = m.val }
-        for e in external {
+        for e in external where !e.hasPrefix("net[") {
             guard e.hasPrefix("mnt["), let close = e.firstIndex(of: "]"),
                   e.index(after: close) < e.endIndex, e[e.index(after: close)] == ":" else {
                 throw CheckpointError.refused("external \(e): only mnt[KEY]:VAL is supported yet")
@@ -55,6 +56,20 @@ extension CriuOpts {
         return map
     }
 
+    /// `external` entries net[INODE]:KEY, a network namespace the caller owns (runc
+    /// sends it for a config.json network namespace with a path): "net[INODE]" -> KEY.
+    func externalNamespaces() throws -> [String: String] {
+        var map: [String: String] = [:]
+        for e in external where e.hasPrefix("net[") {
+            guard let close = e.firstIndex(of: "]"), e.index(after: close) < e.endIndex, e[e.index(after: close)] == ":",
+                  UInt64(e[e.index(e.startIndex, offsetBy: 4)..<close]) != nil else {
+                throw CheckpointError.refused("external \(e): expected net[INODE]:KEY")
+            }
+            map[String(e[...close])] = String(e[e.index(close, offsetBy: 2)...])
+        }
+        return map
+    }
+
     func dumpOptions(imagesDir: String) throws -> DumpOptions {
         var o = DumpOptions(imagesDir: imagesDir)
         o.leaveRunning = leaveRunning
@@ -63,6 +78,7 @@ extension CriuOpts {
         if hasFreezeCgroup && !freezeCgroup.isEmpty { o.freezeCgroup = freezeCgroup }
         if hasRoot && !root.isEmpty { o.root = root }
         o.externalMounts = try externalMounts()
+        o.externalNamespaces = try externalNamespaces()
         o.emptyNamespaces = UInt64(emptyNs)
         return o
     }

@@ -19,7 +19,7 @@ struct CriuOptsMappingTests {
         m.key = "/proc/keys"
         m.val = "/dev/null"
         o.extMnt = [m]
-        o.external = ["mnt[/etc/hosts]:hosts"]
+        o.external = ["mnt[/etc/hosts]:hosts", "net[4026532000]:extRootNetNS"]
         try o.refuseUnsupported()
         let d = try o.dumpOptions(imagesDir: "/img")
         #expect(d.imagesDir == "/img")
@@ -28,6 +28,7 @@ struct CriuOptsMappingTests {
         #expect(d.freezeCgroup == "/sys/fs/cgroup/freezer/ct")
         #expect(d.emptyNamespaces == 0x4000_0000)
         #expect(d.externalMounts == ["/proc/keys": "/dev/null", "/etc/hosts": "hosts"])
+        #expect(d.externalNamespaces == ["net[4026532000]": "extRootNetNS"])
     }
 
     @Test("restore options: sibling, cg_root (no ctrl = every controller), inherit_fd in our table")

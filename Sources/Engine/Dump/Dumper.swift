@@ -18,6 +18,9 @@ public struct DumpOptions {
     public var externalMounts: [String: String] = [:]
     /// CLONE_NEW* namespaces to be recreated empty at restore, not dumped (CRIU's empty_ns).
     public var emptyNamespaces: UInt64 = 0
+    /// Namespaces the caller owns and gives back at restore, "net[INODE]" -> key written in
+    /// the images (CRIU's external net[INODE]:KEY; runc: extRootNetNS).
+    public var externalNamespaces: [String: String] = [:]
     public var extensions: [DumpExtension] = []
     public var notify: Notify?
     /// Where stats-dump goes, as CRIU puts it in its work directory (podman reads it

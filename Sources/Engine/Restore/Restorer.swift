@@ -134,6 +134,7 @@ public enum Restorer {
     private static func namespaceFlags(_ images: CheckpointImages, _ options: RestoreOptions) throws -> UInt64 {
         var flags = options.emptyNamespaces
         for ext in options.extensions { flags |= try ext.namespaceFlags(images: images.dir) }
+        for ext in options.extensions { flags &= ~(try ext.joinedNamespaces(images: images.dir, options: options)) }
         if images.processes[0].pid == 1 { flags |= cloneNewPid }
         return flags
     }

@@ -1,0 +1,145 @@
+// runc containers with TCP connections: the container runs in a network namespace of its
+// own (config.json namespaces network with a path, made with `ip netns add` and joined to
+// the host by a veth pair), which runc hands to us as an external namespace; a client on
+// the host keeps one connection open across `runc checkpoint/restore --tcp-established`.
+
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.serialized, .enabled(if: Env.usable, "needs root and /usr/sbin/runc"))
+struct TcpContainerTests {
+    init() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Env.binary),
+                     "no engine binary at \(Env.binary): swift build first, or set OCICHECKPOINT_BIN")
+    }
+
+    @Test func echoServerKeepsItsConnectionAcrossCheckpointAndRestore() throws {
+        let net = try TestNetwork()
+        defer { net.tearDown() }
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        let id = net.name
+        let bundle = try Bundle.make(at: scratch.sub("bundle"), args: ["nc", "-ll", "-p", "5000", "-e", "/bin/cat"]) {
+            net.join(&$0)
+        }
+        try bundle.run(id: id)
+        defer { Cmd.run([Env.runc, "delete", "-f", id], timeout: 20) }
+        let c = Runc(id: id)
+        let client = try #require(waitForConnection(net.containerAddress, 5000), "no echo server: \(tail(bundle.path + "/run.err"))")
+        defer { close(client) }
+        try #require(echo(client, "hello\n") == "hello\n")
+
+        // Without the flag the checkpoint is refused and the container keeps serving.
+        let images0 = scratch.sub("images0"), work0 = scratch.sub("work0")
+        let refused = c.checkpoint(images: images0, work: work0)
+        #expect(!refused.ok)
+        #expect(tail(work0 + "/dump.log").contains("is established; dump with --tcp-established"), "\(tail(work0 + "/dump.log"))")
+        #expect(c.status == "running")
+        #expect(echo(client, "still\n") == "still\n")
+
+        let images = scratch.sub("images"), work = scratch.sub("work")
+        let dump = c.checkpoint(images: images, work: work, extra: ["--tcp-established"])
+        try #require(dump.ok, "checkpoint: \(dump)\n\(tail(work + "/dump.log"))")
+        #expect(c.status != "running")
+        let dumpLog = readFile(work + "/dump.log") ?? ""
+        #expect(dumpLog.contains("net namespace of pid") && dumpLog.contains("external, key extRootNetNS"), "\(tail(work + "/dump.log", 40))")
+        #expect(dumpLog.contains("locked and in repair mode"), "\(tail(work + "/dump.log", 40))")
+        #expect(net.lockRules().count == 2, "the connection is locked while checkpointed: \(net.lockRules())")
+        let restoreWork = scratch.sub("work-restore")
+        let restore = Cmd.run([Env.runc, "--criu", Env.binary, "restore", "-d", "--tcp-established", "--bundle", bundle.path,
+                               "--image-path", images, "--work-path", restoreWork, id], timeout: 60)
+        try #require(restore.ok, "restore: \(restore)\n\(tail(restoreWork + "/restore.log"))")
+        #expect(c.status == "running")
+        #expect(echo(client, "after restore\n") == "after restore\n", "\(tail(restoreWork + "/restore.log"))")
+        #expect((readFile(restoreWork + "/restore.log") ?? "").contains("joins the external net namespace extRootNetNS"))
+        #expect(net.lockRules().isEmpty, "lock rules left in \(net.name): \(net.lockRules())")
+    }
+}
+
+/// A network namespace `inet-XXXXXX` with a veth pair to the host: 10.254.N.1 on the host
+/// side, 10.254.N.2 in the namespace (N random, a /30 of our own).
+struct TestNetwork {
+    let name: String
+    let subnet: Int
+    var hostAddress: String { "10.254.\(subnet).1" }
+    var containerAddress: String { "10.254.\(subnet).2" }
+    var path: String { "/var/run/netns/\(name)" }
+
+    init() throws {
+        name = "inet-" + String(format: "%06x", UInt32.random(in: 0...0xffffff))
+        subnet = Int.random(in: 1...250)
+        let ip = "/usr/sbin/ip"
+        let steps: [[String]] = [
+            [ip, "netns", "add", name],
+            [ip, "link", "add", name + "h", "type", "veth", "peer", "name", name + "c"],
+            [ip, "link", "set", name + "c", "netns", name],
+            [ip, "addr", "add", hostAddress + "/30", "dev", name + "h"],
+            [ip, "link", "set", name + "h", "up"],
+            [ip, "-n", name, "addr", "add", containerAddress + "/30", "dev", name + "c"],
+            [ip, "-n", name, "link", "set", name + "c", "up"],
+            [ip, "-n", name, "link", "set", "lo", "up"],
+        ]
+        for s in steps {
+            let o = Cmd.run(s)
+            if !o.ok { tearDown(); throw TestFailure("\(o)") }
+        }
+    }
+
+    /// config.json: the network namespace is this one.
+    func join(_ config: inout [String: Any]) {
+        var linux = config["linux"] as! [String: Any]
+        var namespaces = linux["namespaces"] as! [[String: Any]]
+        namespaces.removeAll { $0["type"] as? String == "network" }
+        namespaces.append(["type": "network", "path": path])
+        linux["namespaces"] = namespaces
+        config["linux"] = linux
+    }
+
+    func lockRules() -> [String] {
+        let o = Cmd.run(["/usr/sbin/ip", "netns", "exec", name, "/usr/sbin/iptables", "-w", "-S"])
+        return o.out.split(separator: "\n").map(String.init).filter { $0.contains("ocicheckpoint-tcp-lock") }
+    }
+
+    func tearDown() {
+        Cmd.run(["/usr/sbin/ip", "link", "del", name + "h"])
+        Cmd.run(["/usr/sbin/ip", "netns", "del", name])
+    }
+}
+
+/// A connected TCP socket to addr:port, retried until the server listens (nil after 10 s).
+func waitForConnection(_ addr: String, _ port: UInt16) -> Int32? {
+    var result: Int32?
+    waitFor(10) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_port = port.bigEndian
+        inet_pton(AF_INET, addr, &sa.sin_addr)
+        let r = withUnsafePointer(to: &sa) { connect(fd, UnsafeRawPointer($0).assumingMemoryBound(to: sockaddr.self), socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        if r == 0 { result = fd; return true }
+        close(fd)
+        return false
+    }
+    if let fd = result {
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+    return result
+}
+
+/// Sends `text` and reads back as many bytes (nil on error or timeout).
+func echo(_ fd: Int32, _ text: String) -> String? {
+    let bytes = Array(text.utf8)
+    guard send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { return nil }
+    var got: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while got.count < bytes.count {
+        let n = recv(fd, &buf, buf.count, 0)
+        if n <= 0 { return got.isEmpty ? nil : String(decoding: got, as: UTF8.self) }
+        got += buf[0..<n]
+    }
+    return String(decoding: got, as: UTF8.self)
+}
