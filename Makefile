@@ -4,7 +4,7 @@
 SWIFT := $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 export PATH := $(dir $(SWIFT)):$(PATH)
 
-APT_PACKAGES := criu python3-protobuf runc podman busybox-static libcap-dev libseccomp-dev zstd gcc libc6-dev make util-linux iptables
+APT_PACKAGES := criu python3-protobuf runc podman busybox-static libcap-dev libseccomp-dev zstd gcc libc6-dev make util-linux iptables redis-server redis-tools
 DEBUG_BIN := $(CURDIR)/.build/debug/ocicheckpoint
 RELEASE_BIN := $(CURDIR)/.build/release/ocicheckpoint
 
