@@ -79,7 +79,7 @@ extension TcpContainerTests {
         try bundle.run(id: id)
         defer { Cmd.run([Env.runc, "delete", "-f", id], timeout: 20) }
         let c = Runc(id: id)
-        let client = try #require(waitForConnection(net.containerAddress, 6379), "no redis: \(tail(bundle.path + "/run.out"))")
+        let client = try #require(waitForConnection(net.containerAddress, 6379), "no redis: \(tail(bundle.path + "/run.out")) \(tail(bundle.path + "/run.err"))")
         defer { close(client) }
         try #require(resp(client, ["SET", "greeting", "hello from before"]) == "+OK\r\n")
         try #require(resp(client, ["RPUSH", "list", "a", "b", "c"]) == ":3\r\n")
@@ -120,7 +120,7 @@ func copyWithLibraries(_ binary: String, as target: String, into rootfs: String)
     guard ldd.ok else { throw TestFailure("ldd: \(ldd)") }
     var files = [(binary, target)]
     for line in ldd.out.split(separator: "\n") {
-        let path = line.split(separator: " ").first { $0.hasPrefix("/") }
+        let path = line.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("/") }
         if let p = path { files.append((String(p), String(p))) }
     }
     for (from, to) in files {
