@@ -11,7 +11,6 @@ extension CriuOpts {
     /// Throws for the first option the engine does not support.
     func refuseUnsupported() throws {
         func refuse(_ m: String) throws -> Never { throw CheckpointError.refused(m) }
-        if tcpEstablished { try refuse("TCP connections are not supported yet (tcp_established)") }
         if lazyPages { try refuse("lazy pages are not supported yet (lazy_pages)") }
         if hasPs { try refuse("the page server is not supported yet (ps)") }
         if trackMem { try refuse("memory tracking for pre-dump is not supported yet (track_mem)") }
@@ -34,6 +33,7 @@ extension CriuOpts {
             try refuse("empty_ns 0x\(String(emptyNs, radix: 16)): only the network namespace (CLONE_NEWNET) can be made empty")
         }
         _ = try externalMounts()
+        _ = try externalNamespaces()
     }
 
     /// ext_mnt pairs and `external` entries of the form mnt[KEY]:VAL. At dump KEY is the
@@ -42,7 +42,7 @@ extension CriuOpts {
     func externalMounts() throws -> [String: String] {
         var map: [String: String] = [:]
         for m in extMnt { map[m.key] = m.val }
-        for e in external {
+        for e in external where !e.hasPrefix("net[") {
             guard e.hasPrefix("mnt["), let close = e.firstIndex(of: "]"),
                   e.index(after: close) < e.endIndex, e[e.index(after: close)] == ":" else {
                 throw CheckpointError.refused("external \(e): only mnt[KEY]:VAL is supported yet")
@@ -55,6 +55,20 @@ extension CriuOpts {
         return map
     }
 
+    /// `external` entries net[INODE]:KEY, a network namespace the caller owns (runc
+    /// sends it for a config.json network namespace with a path): "net[INODE]" -> KEY.
+    func externalNamespaces() throws -> [String: String] {
+        var map: [String: String] = [:]
+        for e in external where e.hasPrefix("net[") {
+            guard let close = e.firstIndex(of: "]"), e.index(after: close) < e.endIndex, e[e.index(after: close)] == ":",
+                  UInt64(e[e.index(e.startIndex, offsetBy: 4)..<close]) != nil else {
+                throw CheckpointError.refused("external \(e): expected net[INODE]:KEY")
+            }
+            map[String(e[...close])] = String(e[e.index(close, offsetBy: 2)...])
+        }
+        return map
+    }
+
     func dumpOptions(imagesDir: String) throws -> DumpOptions {
         var o = DumpOptions(imagesDir: imagesDir)
         o.leaveRunning = leaveRunning
@@ -62,9 +76,11 @@ extension CriuOpts {
         o.extUnixSk = extUnixSk
         o.orphanPtsMaster = orphanPtsMaster
         o.fileLocks = fileLocks
+        o.tcpEstablished = tcpEstablished
         if hasFreezeCgroup && !freezeCgroup.isEmpty { o.freezeCgroup = freezeCgroup }
         if hasRoot && !root.isEmpty { o.root = root }
         o.externalMounts = try externalMounts()
+        o.externalNamespaces = try externalNamespaces()
         o.emptyNamespaces = UInt64(emptyNs)
         return o
     }
@@ -75,6 +91,7 @@ extension CriuOpts {
         o.detach = true
         o.shellJob = shellJob
         o.fileLocks = fileLocks
+        o.tcpEstablished = tcpEstablished
         if hasRoot && !root.isEmpty { o.root = root }
         o.restoreSibling = rstSibling
         o.externalMounts = try externalMounts()

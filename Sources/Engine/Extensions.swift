@@ -21,10 +21,14 @@ public protocol RestoreExtension {
     /// enter what no clone flag can create with the right contents (a time namespace
     /// whose offsets must be written before its first task starts).
     func prepareRootClone(images: ImageDirectory, options: RestoreOptions, log: Log) throws
+    /// CLONE_NEW* namespaces that prepareRootClone joins (an existing namespace the
+    /// caller hands over): the root is created without these flags.
+    func joinedNamespaces(images: ImageDirectory, options: RestoreOptions) throws -> UInt64
 }
 
 extension RestoreExtension {
     public func prepareRootClone(images: ImageDirectory, options: RestoreOptions, log: Log) throws {}
+    public func joinedNamespaces(images: ImageDirectory, options: RestoreOptions) throws -> UInt64 { 0 }
 }
 
 /// Points in a dump or restore where CRIU runs notify scripts (and where runc, over

@@ -20,18 +20,26 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
     // MARK: dump
 
     public func dump(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) throws {
-        try dump(rootPid: tree.root.pid, images: images, emptyNamespaces: options.emptyNamespaces, log: log)
+        try dump(rootPid: tree.root.pid, images: images, emptyNamespaces: options.emptyNamespaces,
+                 external: options.externalNamespaces, log: log)
     }
 
     /// The namespaces of `rootPid` that are not the dumper's own and not in
     /// `emptyNamespaces`, each written as CRIU names it. Returns the kinds written.
     @discardableResult
-    public func dump(rootPid: Int32, images: ImageDirectory, emptyNamespaces: UInt64 = 0, log: Log) throws -> [NamespaceKind] {
+    public func dump(rootPid: Int32, images: ImageDirectory, emptyNamespaces: UInt64 = 0,
+                     external: [String: String] = [:], log: Log) throws -> [NamespaceKind] {
         let root = try NamespaceSet.read(pid: rootPid)
         let own = try NamespaceSet.read(pid: getpid())
         let ids = NamespaceImageIDs.forRoot(root)
         var dumped: [NamespaceKind] = []
         for kind in root.external(to: own) {
+            // The caller's own namespace, given back at restore: that wins over empty_ns.
+            if kind == .net, let inode = root.inodes[.net], let key = external["net[\(inode)]"], let id = ids[.net] {
+                try NetNamespace.dumpExternal(pid: rootPid, id: id, key: key, images: images, log: log)
+                dumped.append(kind)
+                continue
+            }
             if emptyNamespaces & UInt64(kind.cloneFlag) != 0 {
                 log.info("\(kind.rawValue) namespace of pid \(rootPid): recreated empty at restore, not dumped")
                 continue
@@ -77,6 +85,7 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
         for (kind, _) in try dumpedNamespaces(images: images) where kind != .time {
             flags |= UInt64(kind.cloneFlag)
         }
+        if try externalNetKey(images: images) != nil { flags &= ~UInt64(NamespaceKind.net.cloneFlag) }
         flags |= emptyNamespaces & UInt64(NamespaceKind.net.cloneFlag)
         return flags
     }
@@ -96,6 +105,22 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
 
     public func prepareRootClone(images: ImageDirectory, options: RestoreOptions, log: Log) throws {
         try prepareTimeNamespace(images: images, log: log)
+        if let key = try externalNetKey(images: images) {
+            guard let fd = options.inheritFds[key] else {
+                throw CheckpointError(.invalidArgument, "the images name an external net namespace (key \(key)); restore with inherit_fd \(key) set to that namespace")
+            }
+            try NetNamespace.join(key: key, fd: fd, log: log)
+        }
+    }
+
+    public func joinedNamespaces(images: ImageDirectory, options: RestoreOptions) throws -> UInt64 {
+        try externalNetKey(images: images) != nil ? UInt64(NamespaceKind.net.cloneFlag) : 0
+    }
+
+    /// The key of the dump's net namespace when the caller owned it (external).
+    func externalNetKey(images: ImageDirectory) throws -> String? {
+        guard let id = try NamespaceImageIDs.restoreID(.net, imagePrefix: "netns", in: images) else { return nil }
+        return try NetNamespace.externalKey(id: id, images: images)
     }
 
     public func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws {
@@ -112,7 +137,9 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
                 throw CheckpointError(.invalidState, "pid \(rootPid) shares the restorer's \(kind.rawValue) namespace; the dumped one must be restored into a new namespace (create the root with CLONE_NEW\(kind.rawValue.uppercased()))")
             }
         }
+        let externalNet = try externalNetKey(images: images) != nil
         for (kind, id) in try dumpedNamespaces(images: images) {
+            if kind == .net && externalNet { continue }
             if kind == .time {
                 try checkTimeNamespace(rootPid: rootPid, shared: root.inodes[.time] == own.inodes[.time], id: id, images: images, log: log)
                 continue

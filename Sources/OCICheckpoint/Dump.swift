@@ -21,6 +21,8 @@ struct Dump: ParsableCommand {
     var extUnixSk = false
     @Flag(name: [.customShort("l"), .customLong("file-locks")], help: "Dump flock, POSIX and OFD file locks (a tree holding one is refused without it).")
     var fileLocks = false
+    @Flag(name: .customLong("tcp-established"), help: "Dump established TCP connections (through TCP repair mode).")
+    var tcpEstablished = false
 
     @Flag(name: .customLong("display-stats"), help: "Print dump statistics.")
     var displayStats = false
@@ -37,6 +39,7 @@ struct Dump: ParsableCommand {
             options.shellJob = shellJob
             options.extUnixSk = extUnixSk
             options.fileLocks = fileLocks
+            options.tcpEstablished = tcpEstablished
             options.extensions = ContainerState.dumpExtensions()
             let stats = try Dumper.dump(pid: pid, options: options, log: log)
             log.info("dump finished")

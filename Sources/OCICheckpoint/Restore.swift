@@ -19,6 +19,7 @@ struct Restore: ParsableCommand {
 
     @OptionGroup(title: "Checkpoint engine") var engine: RuncEngineFlags
 
+
     @Flag(name: .customLong("display-stats"), help: "Print restore statistics.")
     var displayStats = false
 
@@ -39,6 +40,7 @@ struct Restore: ParsableCommand {
             options.pidfile = pidfile
             options.shellJob = engine.shellJob
             options.fileLocks = engine.fileLocks
+            options.tcpEstablished = engine.tcpEstablished
             options.extensions = ContainerState.restoreExtensions()
             let result = try Restorer.restore(options: options, log: log)
             log.info("restore finished: root pid \(result.rootPid)")

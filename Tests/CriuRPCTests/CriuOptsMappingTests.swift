@@ -12,6 +12,7 @@ struct CriuOptsMappingTests {
         o.leaveRunning = true
         o.shellJob = true
         o.fileLocks = true
+        o.tcpEstablished = true
         o.root = "/bundle/rootfs"
         o.freezeCgroup = "/sys/fs/cgroup/freezer/ct"
         o.emptyNs = CriuOpts.cloneNewNet
@@ -19,23 +20,25 @@ struct CriuOptsMappingTests {
         m.key = "/proc/keys"
         m.val = "/dev/null"
         o.extMnt = [m]
-        o.external = ["mnt[/etc/hosts]:hosts"]
+        o.external = ["mnt[/etc/hosts]:hosts", "net[4026532000]:extRootNetNS"]
         o.extUnixSk = true
         try o.refuseUnsupported()
         let d = try o.dumpOptions(imagesDir: "/img")
         #expect(d.extUnixSk)
         #expect(d.imagesDir == "/img")
-        #expect(d.leaveRunning && d.shellJob && d.fileLocks)
+        #expect(d.leaveRunning && d.shellJob && d.fileLocks && d.tcpEstablished)
         #expect(d.root == "/bundle/rootfs")
         #expect(d.freezeCgroup == "/sys/fs/cgroup/freezer/ct")
         #expect(d.emptyNamespaces == 0x4000_0000)
         #expect(d.externalMounts == ["/proc/keys": "/dev/null", "/etc/hosts": "hosts"])
+        #expect(d.externalNamespaces == ["net[4026532000]": "extRootNetNS"])
     }
 
     @Test("restore options: sibling, cg_root (no ctrl = every controller), inherit_fd in our table")
     func restoreMapping() throws {
         var o = CriuOpts()
         o.rstSibling = true
+        o.tcpEstablished = true
         o.root = "/run/runc/ct/criu-root"
         var all = CgroupRoot()
         all.path = "/ct"
@@ -48,7 +51,7 @@ struct CriuOptsMappingTests {
         i.fd = 1
         o.inheritFd = [i]
         let r = try o.restoreOptions(imagesDir: "/img")
-        #expect(r.detach && r.restoreSibling)
+        #expect(r.detach && r.restoreSibling && r.tcpEstablished)
         #expect(r.root == "/run/runc/ct/criu-root")
         #expect(r.cgroupRoots == ["": "/ct", "memory": "/parent/ct"])
         #expect(r.inheritFds == ["pipe:[1234]": 1])
@@ -59,11 +62,11 @@ struct CriuOptsMappingTests {
     }
 
     @Test("options the engine cannot honour are refused with their name",
-          arguments: ["tcp_established", "lazy_pages", "track_mem", "ps", "join_ns", "empty_ns", "external"])
+          arguments: ["leave_stopped", "lazy_pages", "track_mem", "ps", "join_ns", "empty_ns", "external"])
     func refused(_ name: String) {
         var o = CriuOpts()
         switch name {
-        case "tcp_established": o.tcpEstablished = true
+        case "leave_stopped": o.leaveStopped = true
         case "lazy_pages": o.lazyPages = true
         case "track_mem": o.trackMem = true
         case "ps": o.ps.port = 1234
@@ -101,7 +104,7 @@ struct CriuOptsMappingTests {
         try CriuConfigFile.apply(path: "/nonexistent/runc.conf", to: &untouched)
         #expect(untouched == CriuOpts())
 
-        try "tcp-established\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "lazy-pages\n".write(toFile: path, atomically: true, encoding: .utf8)
         var refused = CriuOpts()
         try CriuConfigFile.apply(path: path, to: &refused)
         #expect(throws: CheckpointError.self) { try refused.refuseUnsupported() }

@@ -169,7 +169,7 @@ struct SwrkTests {
         #expect(!FileManager.default.fileExists(atPath: images + "/inventory.img"))
     }
 
-    @Test("A refused option (tcp_established) fails with the reason, touching nothing")
+    @Test("A refused option (lazy_pages) fails with the reason, touching nothing")
     func refusedOption() throws {
         let scratch = try Scratch("refused")
         defer { scratch.remove() }
@@ -180,10 +180,10 @@ struct SwrkTests {
         let resp = try swrk.call(request(.dump) {
             $0.imagesDirFd = imagesFd
             $0.pid = getpid()
-            $0.tcpEstablished = true
+            $0.lazyPages = true
         })
         #expect(!resp.success)
-        #expect(resp.crErrmsg.contains("TCP connections are not supported yet"), "\(resp.crErrmsg)")
+        #expect(resp.crErrmsg.contains("lazy pages are not supported yet"), "\(resp.crErrmsg)")
         #expect(resp.crErrno != 0)
         #expect(swrk.finish() == 1)
     }

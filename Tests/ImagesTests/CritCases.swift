@@ -165,6 +165,36 @@ enum CritCases {
                      try w.appendRaw(Data([1, 2, 3]))
                  },
                  check: { e in #expect(e.first?.payload() == Data([1, 2, 3])) }),
+        CritCase(file: "inetsk.img", magic: .inetsk, critName: "INETSK",
+                 write: { w in for e in Fixtures.inetSockets() { try w.append(e) } },
+                 check: { e in
+                     #expect(e.map { $0.string("proto") } == ["TCP", "UDP"])
+                     #expect(e.map { $0.string("family") } == ["INET", "INET6"])
+                     #expect(e.map { $0.int("src_port") } == [5000, 53])
+                     #expect(e.first?.int("dst_port") == 41234)
+                     #expect(e.first?.string("state") == "ESTABLISHED")
+                     #expect(e.first?.value("src_addr.0") as? String == "10.0.0.2")
+                     #expect(e.first?.int("opts.so_sndbuf") == 87040)
+                     #expect(e.first?.value("opts.so_keepalive") as? Bool == true)
+                     #expect(e.first?.int("opts.tcp_keepidle") == 77)
+                     #expect(e.last?.value("v6only") as? Bool == true)
+                     #expect(e.last?.value("src_addr.0") as? String == "::1")
+                     #expect(e.last?.string("opts.so_bound_dev") == "lo")
+                 }),
+        CritCase(file: "tcp-stream-1f.img", magic: .tcpStream, critName: "TCP_STREAM",
+                 write: { w in
+                     try w.append(Fixtures.tcpStream())
+                     try w.appendRaw(Data("in".utf8))
+                     try w.appendRaw(Data("out!".utf8))
+                 },
+                 check: { e in
+                     #expect(e.first?.int("inq_seq") == 1000)
+                     #expect(e.first?.int("outq_len") == 4)
+                     #expect(e.first?.int("mss_clamp") == 65483)
+                     #expect(e.first?.int("snd_wnd") == 65536)
+                     #expect(e.first?.payload("extra.inq") == Data("in".utf8))
+                     #expect(e.first?.payload("extra.outq") == Data("out!".utf8))
+                 }),
         CritCase(file: "reg-files.img", magic: .regFiles, critName: "REG_FILES",
                  write: { try $0.append(Fixtures.regFile(id: 6, name: "/tmp/fifo")) },
                  check: { e in #expect(e.first?.string("name") == "/tmp/fifo") }),

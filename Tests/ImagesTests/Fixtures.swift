@@ -262,4 +262,32 @@ enum Fixtures {
         g.chunks = false; g.size = UInt64(ghostContents.count)
         return g
     }
+
+    /// An established IPv4 TCP connection and a bound IPv6 UDP socket.
+    static func inetSockets() -> [InetSkEntry] {
+        var opts = SkOptsEntry()
+        opts.soSndbuf = 87040; opts.soRcvbuf = 131072
+        opts.soSndTmoSec = 0; opts.soSndTmoUsec = 0; opts.soRcvTmoSec = 0; opts.soRcvTmoUsec = 0
+        opts.reuseaddr = true; opts.soKeepalive = true; opts.tcpKeepidle = 77
+        var tcp = InetSkEntry()
+        tcp.id = 7; tcp.ino = 0x1f; tcp.family = 2; tcp.type = 1; tcp.proto = 6; tcp.state = 1
+        tcp.srcPort = 5000; tcp.dstPort = 41234; tcp.flags = 0o4002; tcp.backlog = 0
+        tcp.srcAddr = [UInt32(bigEndian: 0x0a00_0002)]; tcp.dstAddr = [UInt32(bigEndian: 0x0a00_0001)]
+        tcp.fown = FownEntry(); tcp.fown.uid = 0; tcp.fown.euid = 0; tcp.fown.signum = 0; tcp.fown.pidType = 0; tcp.fown.pid = 0
+        tcp.opts = opts
+        var udp = tcp
+        udp.id = 8; udp.ino = 0x20; udp.family = 10; udp.type = 2; udp.proto = 17; udp.state = 7
+        udp.srcPort = 53; udp.dstPort = 0; udp.v6Only = true
+        udp.srcAddr = [0, 0, 0, UInt32(bigEndian: 1)]; udp.dstAddr = [0, 0, 0, 0]
+        udp.opts.soBoundDev = "lo"
+        return [tcp, udp]
+    }
+
+    static func tcpStream() -> TcpStreamEntry {
+        var t = TcpStreamEntry()
+        t.inqLen = 2; t.inqSeq = 1000; t.outqLen = 4; t.outqSeq = 2000; t.optMask = 7
+        t.sndWscale = 7; t.rcvWscale = 7; t.mssClamp = 65483; t.timestamp = 123456
+        t.unsqLen = 0; t.sndWl1 = 999; t.sndWnd = 65536; t.maxWindow = 65536; t.rcvWnd = 65536; t.rcvWup = 1000
+        return t
+    }
 }

@@ -11,6 +11,8 @@ public struct DumpOptions {
     public var orphanPtsMaster = false
     /// Carry flock/POSIX/OFD locks (CRIU's --file-locks); without it a held lock refuses the dump.
     public var fileLocks = false
+    /// Established TCP connections are dumped through repair mode (CRIU's --tcp-established).
+    public var tcpEstablished = false
     /// A cgroup freezer (v1 freezer.state or v2 cgroup.freeze directory) to freeze the
     /// tree with before seizing; always thawed again. `freezer` is what freezes it.
     public var freezeCgroup: String?
@@ -23,6 +25,9 @@ public struct DumpOptions {
     public var emptyNamespaces: UInt64 = 0
     /// UNIX datagram sockets may be connected to named peers outside the tree (CRIU's ext_unix_sk).
     public var extUnixSk = false
+    /// Namespaces the caller owns and gives back at restore, "net[INODE]" -> key written in
+    /// the images (CRIU's external net[INODE]:KEY; runc: extRootNetNS).
+    public var externalNamespaces: [String: String] = [:]
     public var extensions: [DumpExtension] = []
     public var notify: Notify?
     /// Where stats-dump goes, as CRIU puts it in its work directory (podman reads it
@@ -48,13 +53,14 @@ public enum Dumper {
         stats.memdumpTime = 0
         stats.freezingTime = micros(since: freezeStart)
         let frozenStart = DispatchTime.now()
+        let inet = InetSocketDump(allowEstablished: options.tcpEstablished, log: log)
         log.info("seized \(tree.processes.count) processes in \(stats.freezingTime) us")
         do {
             try options.notify?("network-lock", nil)
             try FaultPoint.dumpAfterSeize.check()
             try checkSessions(tree, shellJob: options.shellJob)
             try checkNamespaces(tree)
-            let memStats = try collect(tree, images: images, options: options, log: log, memdumpTime: &stats.memdumpTime)
+            let memStats = try collect(tree, inet: inet, images: images, options: options, log: log, memdumpTime: &stats.memdumpTime)
             stats.pagesScanned = memStats.pagesScanned
             stats.pagesWritten = memStats.pagesWritten
             stats.pagesSkippedParent = 0
@@ -76,12 +82,19 @@ public enum Dumper {
             }
         } catch {
             log.error("\(error)")
+            inet.release()
             tree.release()
             try? options.notify?("network-unlock", nil)
             log.info("released every task; the tree keeps running")
             throw error
         }
-        if options.leaveRunning { tree.release() } else { tree.kill() }
+        if options.leaveRunning {
+            inet.release()
+            tree.release()
+        } else {
+            tree.kill()
+            inet.closeKeepingLock()
+        }
         try options.notify?("network-unlock", nil)
         stats.frozenTime = micros(since: frozenStart)
         return stats
@@ -133,9 +146,9 @@ public enum Dumper {
         }
     }
 
-    private static func collect(_ tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log, memdumpTime: inout UInt32) throws -> MemoryStats {
+    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, options: DumpOptions, log: Log, memdumpTime: inout UInt32) throws -> MemoryStats {
         let locks = FileLocksDump(enabled: options.fileLocks)
-        let files = FileTableDump()
+        let files = FileTableDump(inet: inet)
         files.unixSockets.allowExternal = options.extUnixSk
         let memory = MemoryDump(images: images, files: files)
         let seccomp = SeccompDump()

@@ -21,6 +21,9 @@ final class FileTableDump {
     let terminals = TtyDump()
     let mqueues = MqueueDump()
     let kinds = FdKindsDump()
+    let inet: InetSocketDump
+
+    init(inet: InetSocketDump) { self.inet = inet }
 
     /// Character devices that carry no state and exist on every machine.
     static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
@@ -106,6 +109,9 @@ final class FileTableDump {
                 file.reg.mntID = Int32(info.mntId)
             } else if link.hasPrefix("socket:["), let usk = try unixSockets.entry(pid: pid, fd: fd, ino: UInt32(truncatingIfNeeded: st.st_ino), id: id, flags: flags) {
                 file.type = .unixsk; file.usk = usk
+            } else if mode == S_IFSOCK, let isk = try inet.entry(pid: pid, fd: fd, id: id, flags: flags, inode: UInt64(st.st_ino)) {
+                file.type = .inetsk
+                file.isk = isk
             } else if mode == S_IFCHR {
                 throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
             } else {
@@ -199,6 +205,7 @@ final class FileTableDump {
         try images.write("remap-fpath.img", .remapFpath, remaps)
         try mqueues.write(to: images)
         try writeKinds(to: images)
+        try inet.write(to: images)
         for g in ghosts {
             let w = try images.writer("ghost-file-\(String(g.id, radix: 16)).img", .ghostFile)
             try w.append(g.entry)

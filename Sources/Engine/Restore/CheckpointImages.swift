@@ -32,6 +32,8 @@ struct CheckpointImages {
     var fileLocks: [FileLockEntry] = []
     var mqueues: [UInt32: (entry: MqueueEntry, messages: [Data])] = [:]
     var memfds: [UInt64: MemfdInodeEntry] = [:]   // by inode id
+    /// Established TCP connections' repair state and queues, by socket inode.
+    var tcpStreams: [UInt32: TcpRepairState] = [:]
 
     init(dir: ImageDirectory) throws {
         self.dir = dir
@@ -50,6 +52,7 @@ struct CheckpointImages {
         pipeData = try Self.data("pipes-data.img", .pipesData, dir)
         fifoData = try Self.data("fifo-data.img", .fifoData, dir)
         skQueues = try UnixSocketRestore.queues(dir)
+        tcpStreams = try InetSocketRestore.readStreams(files, dir)
         for r in try dir.read("remap-fpath.img", .remapFpath, as: RemapFilePathEntry.self) where r.remapType == .ghost {
             var reader = try dir.reader("ghost-file-\(String(r.remapID, radix: 16)).img", .ghostFile)
             do {

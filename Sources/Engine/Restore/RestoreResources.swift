@@ -19,10 +19,12 @@ final class RestoreResources {
     /// Files the caller supplies instead of the dumped ones, by key ("pipe:[INO]" or a path).
     private let inherited: [String: Int32]
     var terminals = TtyRestore()
+    let inet: InetSocketRestore
 
     init(images: CheckpointImages, inherited: [String: Int32] = [:]) {
         self.images = images
         self.inherited = inherited
+        inet = InetSocketRestore(images: images)
     }
 
     /// The restored tree's own root (a task's /proc/PID/root) when it has a mount
@@ -81,6 +83,7 @@ final class RestoreResources {
         case .reg: fd = try openRegular(file.reg, ghost: images.ghosts[id])
         case .pipe: fd = try pipeEnd(file.pipe)
         case .fifo: fd = try openFifo(file.fifo)
+        case .inetsk: fd = try inet.open(file.isk)
         case .unixsk: fd = try unixSockets.fd(for: id, rootPid: rootPid, rootDir: rootDir, files: self.fd(for:))
         case .tty: return try terminals.fd(for: id) { self.openPath($0, $1) }
         case .ext: fd = try mqueues.open(id, namespaceOf: rootPid)

@@ -13,6 +13,8 @@ public struct RestoreOptions {
     public var orphanPtsMaster: ((Int32) throws -> Void)?
     /// Take the dumped file locks again (CRIU's --file-locks); images with locks need it.
     public var fileLocks = false
+    /// Established TCP connections in the images may be restored (CRIU's --tcp-established).
+    public var tcpEstablished = false
     /// Directory to become the tree's root (runc: /run/runc/ID/criu-root).
     public var root: String?
     /// The restored root becomes a child of our parent, not of us (CRIU's rst_sibling).
@@ -52,6 +54,7 @@ public enum Restorer {
         let stub = try stubAddress(images)
         let resources = RestoreResources(images: images, inherited: options.inheritFds)
         resources.terminals = try TtyRestore(images: images, options: options, log: log)
+        resources.inet.allowEstablished = options.tcpEstablished
         let pages = PagesImage(dir: images.dir)
         var created: [Int32] = []
         // Every restored task inherits this fd from the root stub and takes its files
@@ -70,6 +73,7 @@ public enum Restorer {
             try options.notify?("setup-namespaces", root.hostPid)
             for ext in options.extensions { try ext.setUp(rootPid: root.hostPid, images: images.dir, options: options, log: log) }
             if flags & 0x0002_0000 /* CLONE_NEWNS */ != 0 { try resources.resolvePaths(inRootOf: root.hostPid) }
+            if InetSocketDump.foreignNetns(root.hostPid) != nil { resources.inet.netnsPid = root.hostPid }
             try options.notify?("post-setup-namespaces", nil)
             let processes = try createTree(images, root: root, shellJob: options.shellJob, created: &created) { leader in
                 try leader.takeControllingTerminal(resources.terminals, pidfd: selfPidfd, openPath: { resources.openPath($0, $1) }, log: log)
@@ -102,6 +106,8 @@ public enum Restorer {
             }
             let live = processes.filter { !$0.image.isZombie }
             for p in live { try p.finish() }
+            try resources.inet.finish(log: log)
+            try resources.inet.unlock(log: log)
             try options.notify?("post-restore", root.hostPid)
             try FaultPoint.restoreBeforeResume.check()
             if let pidfile = options.pidfile {
@@ -145,6 +151,7 @@ public enum Restorer {
     private static func namespaceFlags(_ images: CheckpointImages, _ options: RestoreOptions) throws -> UInt64 {
         var flags = options.emptyNamespaces
         for ext in options.extensions { flags |= try ext.namespaceFlags(images: images.dir) }
+        for ext in options.extensions { flags &= ~(try ext.joinedNamespaces(images: images.dir, options: options)) }
         if images.processes[0].pid == 1 { flags |= cloneNewPid }
         return flags
     }
