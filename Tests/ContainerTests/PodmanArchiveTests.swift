@@ -102,6 +102,34 @@ struct PodmanArchiveTests {
         try Self.expectRestored(name, after: before)
     }
 
+    /// A directory of the image removed and made again is opaque in the overlay: the
+    /// image's files under it must stay gone after the restore, the new ones come back.
+    @Test func aReplacedImageDirectoryComesBackAsItWas() throws {
+        let base = "podman-opq-base-\(getpid())", name = "podman-opq-\(getpid())", image = "localhost/podman-opq-\(getpid()):1"
+        let archive = NSTemporaryDirectory() + "\(name).tar.zst"
+        defer {
+            Self.remove(base, name)
+            PodmanTests.run(["podman", "rmi", "-f", image])
+            try? FileManager.default.removeItem(atPath: archive)
+        }
+        try PodmanTests.ensureImage()
+        let made = PodmanTests.run(PodmanTests.podman + ["run", "--name", base, "--network", "none", "--ulimit", "nofile=20000:20000",
+            "--ulimit", "nproc=32768:32768", PodmanTests.image, "sh", "-c", "mkdir -p /data/sub; echo a > /data/a; echo b > /data/sub/b"])
+        try #require(made.ok && PodmanTests.run(["podman", "commit", "-q", base, image]).ok, "image with /data: \(made)")
+        let started = PodmanTests.run(PodmanTests.podman + ["run", "-d", "--name", name, "--network", "none",
+            "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", image, "sh", "-c",
+            "rm -rf /data; mkdir /data; echo c > /data/c; i=0; while true; do i=$((i+1)); echo $i >> /tmp/count; sleep 0.1; done"])
+        try #require(started.ok, "podman run: \(started)")
+        try #require(waitFor(10) { ((try? PodmanTests.counts(name)) ?? []).count >= 3 })
+        let cp = Self.oc(["checkpoint", "--export", archive, name])
+        try #require(cp.ok, "checkpoint: \(cp)")
+        Self.remove(name)
+        let rs = PodmanTests.run(PodmanTests.podman + ["container", "restore", "--import", archive])
+        try #require(rs.ok, "podman restore --import: \(rs)")
+        let found = PodmanTests.run(["podman", "exec", name, "find", "/data"]).out
+        #expect(found.split(separator: "\n").sorted() == ["/data", "/data/c"], "after restore: \(found)")
+    }
+
     @Test func aPodmanNetworkNamespaceIsRefusedAndTheContainerRunsOn() throws {
         let name = "podman-net-\(getpid())"
         let archive = NSTemporaryDirectory() + "\(name).tar.zst"
