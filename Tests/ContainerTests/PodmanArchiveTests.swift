@@ -92,6 +92,8 @@ struct PodmanArchiveTests {
         let annotations = manifest?["annotations"] as? [String: String] ?? [:]
         #expect(annotations["io.podman.annotations.checkpoint.name"] == name)
         #expect(annotations["io.podman.annotations.checkpoint.rootfsImageName"] == PodmanTests.image)
+        // podman's restore takes an image as a checkpoint only with this key, equal to its runtime.
+        #expect(annotations["io.podman.annotations.checkpoint.runtime.name"] == "runc")
         #expect(annotations["org.criu.checkpoint.engine.name"] == "ocicheckpoint")
         Self.remove(name)
 
