@@ -19,14 +19,29 @@ extension ContainerCheckpointer {
         return (state, podman)
     }
 
+    /// podman's own /dev/shm for the container (a tmpfs in its static directory), held from
+    /// before the dump; nil when the container shares another /dev/shm (--ipc host, none).
+    func holdShm(_ podman: PodmanContainer, bundle: String) throws -> ShmSnapshot? {
+        let spec = try podmanSpec(podman, bundle: bundle).spec
+        let mounts = spec["mounts"] as? [[String: Any]] ?? []
+        guard let source = mounts.first(where: { $0["destination"] as? String == "/dev/shm" })?["source"] as? String,
+              source.hasPrefix(podman.staticDir + "/") else { return nil }
+        return try ShmSnapshot(mountedAt: source)
+    }
+
+    private func podmanSpec(_ podman: PodmanContainer, bundle: String) throws -> (spec: [String: Any], data: Data) {
+        let specPath = bundle + "/config.json"
+        guard let data = FileManager.default.contents(atPath: specPath),
+              let spec = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw CheckpointError(.notFound, "podman container \(podman.name): no readable \(specPath)")
+        }
+        return (spec, data)
+    }
+
     /// config.dump in libpod's format, spec.dump as runc ran it, the image's changes from
     /// the overlay upper directory, and /dev/shm when podman gave the container its own.
     func describe(_ podman: PodmanContainer, bundle: String, shm: ShmSnapshot?, into staging: String) throws {
-        let specPath = bundle + "/config.json"
-        guard let specData = FileManager.default.contents(atPath: specPath),
-              let spec = (try? JSONSerialization.jsonObject(with: specData)) as? [String: Any] else {
-            throw CheckpointError(.notFound, "podman container \(podman.name): no readable \(specPath)")
-        }
+        let (spec, specData) = try podmanSpec(podman, bundle: bundle)
         try PodmanConfigDump.write(PodmanConfigDump.make(podman, spec: spec, checkpointedTime: ContainerConfigDump.now()), to: staging)
         try writeFile(staging + "/" + CheckpointLayout.spec, specData)
         let mounts = spec["mounts"] as? [[String: Any]] ?? []
@@ -34,7 +49,6 @@ extension ContainerCheckpointer {
         let diff = try OverlayDiff(upper: podman.upperDir, lowers: podman.lowerDirs, bindMounts: binds)
         try TarFile.write(root: podman.upperDir, paths: diff.changed, to: staging + "/" + CheckpointLayout.rootfsDiff)
         try diff.writeDeletedFiles(to: staging + "/" + CheckpointLayout.deletedFiles)
-        let shmMounted = mounts.contains { $0["destination"] as? String == "/dev/shm" && $0["source"] as? String == shm?.source }
-        if let shm, shmMounted { try shm.write(to: staging + "/" + CheckpointLayout.devShm) }
+        try shm?.write(to: staging + "/" + CheckpointLayout.devShm)
     }
 }

@@ -46,10 +46,10 @@ public struct ContainerCheckpointer {
             return images
         }
         try podman?.refuseUnsupported()
+        let shm = try podman.flatMap { try holdShm($0, bundle: state.bundle) }
         let near = request.export.map { ($0 as NSString).deletingLastPathComponent } ?? NSTemporaryDirectory()
         let staging = try makeTemporaryDirectory(in: near.isEmpty ? "." : near, prefix: ".ocicheckpoint-\(request.id)")
         let bundle = state.bundle
-        let shm = podman.flatMap { ShmSnapshot(mountedAt: $0.staticDir + "/shm") }
         try runc.checkpoint(state.id, imagePath: staging + "/" + CheckpointLayout.images, workPath: staging, flags: request.runcFlags)
         // From here the container may be gone: the staging directory is all that is left of
         // it, so it is kept when packing fails.

@@ -12,12 +12,14 @@ final class ShmSnapshot {
     private let fd: Int32
     let source: String
 
-    /// Holds the mount at `dir`; nil when `dir` is not a mount point of its own.
-    init?(mountedAt dir: String) {
+    /// Holds the mount at `dir`, which must be a mount point of its own.
+    init(mountedAt dir: String) throws {
         var st = stat(), parent = stat()
-        guard stat(dir, &st) == 0, stat(dir + "/..", &parent) == 0, st.st_dev != parent.st_dev else { return nil }
+        guard stat(dir, &st) == 0, stat(dir + "/..", &parent) == 0, st.st_dev != parent.st_dev else {
+            throw CheckpointError(.notFound, "/dev/shm of the container: \(dir) is not mounted")
+        }
         let r = dir.withCString { oc_syscall(428 /* open_tree */, Int(AT_FDCWD), Int(bitPattern: $0), 1 /* OPEN_TREE_CLONE */ | Int(O_CLOEXEC), 0, 0, 0) }
-        guard r >= 0 else { return nil }
+        guard r >= 0 else { throw CheckpointError.errno("/dev/shm of the container: open_tree \(dir)", Int32(-r)) }
         fd = Int32(r)
         source = dir
     }
