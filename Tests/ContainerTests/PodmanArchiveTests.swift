@@ -132,6 +132,33 @@ struct PodmanArchiveTests {
         #expect(found.split(separator: "\n").sorted() == ["/data", "/data/c"], "after restore: \(found)")
     }
 
+    /// Our config.dump against the one podman writes itself for the same container: every
+    /// key podman's import acts on is equal (podman resets the rest: log, shm, lock).
+    @Test func ourConfigDumpAgreesWithPodmansOwn() throws {
+        let name = "podman-cfg-\(getpid())"
+        let dir = NSTemporaryDirectory() + name
+        defer {
+            Self.remove(name)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Self.startCounter(name)
+        let theirs = PodmanTests.run(PodmanTests.podman + ["container", "checkpoint", "--leave-running", "--compress", "none", "--export", dir + "/podman.tar", name])
+        try #require(theirs.ok, "podman checkpoint: \(theirs)")
+        let ours = Self.oc(["checkpoint", "--leave-running", "--compress", "none", "--export", dir + "/ours.tar", name])
+        try #require(ours.ok, "checkpoint: \(ours)")
+        func config(_ archive: String) throws -> [String: Any] {
+            let out = Cmd.run(["/usr/bin/tar", "-xOf", archive, "config.dump"]).out
+            return try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "config.dump of \(archive)")
+        }
+        let p = try config(dir + "/podman.tar"), o = try config(dir + "/ours.tar")
+        for key in ["id", "name", "rootfsImageID", "rootfsImageName", "createNetNS", "shmSize", "staticDir", "stopSignal",
+                    "stopTimeout", "createdTime", "cgroupManager", "cgroupParent", "cgroupsMode", "logDriver", "runtime",
+                    "command", "CreateCommand", "passwd", "privileged", "umask", "sdnotifyMode", "conmonPidFile", "pid_file"] {
+            #expect(p[key].map { "\($0)" } == o[key].map { "\($0)" }, "config.dump \(key): podman \(p[key] ?? "absent"), ours \(o[key] ?? "absent")")
+        }
+    }
+
     @Test func aPodmanNetworkNamespaceIsRefusedAndTheContainerRunsOn() throws {
         let name = "podman-net-\(getpid())"
         let archive = NSTemporaryDirectory() + "\(name).tar.zst"
