@@ -10,5 +10,6 @@ public enum CheckpointLayout {
     public static let statsDump = "stats-dump"
     public static let rootfsDiff = "rootfs-diff.tar"
     public static let deletedFiles = "deleted.files"
+    public static let devShm = "devshm-checkpoint.tar"
     public static let dumpLog = "dump.log"
 }

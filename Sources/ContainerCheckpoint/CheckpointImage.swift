@@ -13,11 +13,14 @@ enum CheckpointImage {
         return (String(reference[..<colon]), String(reference[reference.index(after: colon)...]))
     }
 
-    static func export(_ staging: String, to reference: String, containerName: String, runtime: String) throws {
+    /// `rootfsImage` (name, id): the image a podman container ran on, which podman's
+    /// restore from a checkpoint image re-creates the container from.
+    static func export(_ staging: String, to reference: String, containerName: String, runtime: String,
+                       rootfsImage: (name: String, id: String)? = nil) throws {
         let (layout, tag) = split(reference)
         let annotations = CheckpointAnnotations.standard(
             containerName: containerName, runtimeName: runtime, runtimeVersion: runtimeVersion(runtime),
-            criuVersion: "31701", engineVersion: "0.1.0")
+            criuVersion: "31701", engineVersion: "0.1.0", rootfsImageName: rootfsImage?.name, rootfsImageID: rootfsImage?.id)
         try OCIImageLayout.writeImage(archiveDirectory: staging, layout: layout, tag: tag, annotations: annotations)
     }
 

@@ -29,7 +29,8 @@ public struct ContainerCheckpointer {
     /// Returns where the checkpoint is: the archive, the image layout or the image directory.
     @discardableResult
     public func checkpoint(_ request: Request, progress: ProgressReporter?) throws -> String {
-        guard let state = try runc.state(request.id) else { throw try notRunc(request.id) }
+        let (found, podman) = try locate(request.id)
+        guard let state = found else { throw try notRunc(request.id) }
         guard state.status == "running" || state.status == "paused" else {
             throw CheckpointError(.invalidState, "container \(request.id): is \(state.status), not running")
         }
@@ -42,22 +43,29 @@ public struct ContainerCheckpointer {
         }
         guard packing else {
             let images = request.imagePath ?? FileManager.default.currentDirectoryPath + "/checkpoint"
-            try runc.checkpoint(request.id, imagePath: images, workPath: request.workPath ?? images, flags: request.runcFlags)
+            try runc.checkpoint(state.id, imagePath: images, workPath: request.workPath ?? images, flags: request.runcFlags)
             return images
         }
+        try podman?.refuseUnsupported()
+        let shm = try podman.flatMap { try holdShm($0, bundle: state.bundle) }
         let near = request.export.map { ($0 as NSString).deletingLastPathComponent } ?? NSTemporaryDirectory()
         let staging = try makeTemporaryDirectory(in: near.isEmpty ? "." : near, prefix: ".ocicheckpoint-\(request.id)")
         let bundle = state.bundle
-        try runc.checkpoint(request.id, imagePath: staging + "/" + CheckpointLayout.images, workPath: staging, flags: request.runcFlags)
+        try runc.checkpoint(state.id, imagePath: staging + "/" + CheckpointLayout.images, workPath: staging, flags: request.runcFlags)
         // From here the container may be gone: the staging directory is all that is left of
         // it, so it is kept when packing fails.
         do {
-            try describe(state, bundle: bundle, base: request.rootfsBase, into: staging)
+            if let podman {
+                try describe(podman, bundle: bundle, shm: shm, into: staging)
+            } else {
+                try describe(state, bundle: bundle, base: request.rootfsBase, into: staging)
+            }
             if let export = request.export {
                 try CheckpointArchive.pack(directory: staging, to: export, compression: request.compression, progress: progress)
             }
             if let image = request.exportImage {
-                try CheckpointImage.export(staging, to: image, containerName: state.id, runtime: "runc")
+                try CheckpointImage.export(staging, to: image, containerName: podman?.name ?? state.id, runtime: "runc",
+                                           rootfsImage: podman.map { ($0.imageName, $0.imageID) })
             }
         } catch {
             throw CheckpointError(.invalidState, "\(error); the checkpoint of \(request.id) is kept in \(staging)")

@@ -49,6 +49,9 @@ public struct ContainerRestorer {
                 try CheckpointImage.import(request.importImage!, into: bundle)
             }
             let config = try ContainerConfigDump.read(from: bundle)
+            if config.rootfsBase == nil && request.rootfsBase == nil && !config.rootfsImageName.isEmpty {
+                throw CheckpointError(.unsupported, "checkpoint of \(config.name): its rootfs-diff.tar holds only the changes against image \(config.rootfsImageName) (restore it with podman container restore --import, or pass --rootfs-base DIR)")
+            }
             try rebuildRootfs(bundle: bundle, base: request.rootfsBase ?? config.rootfsBase)
             try BundleConfig.write(bundle: bundle, oldID: config.id, newID: request.id)
             try runc.restore(request.id, bundle: bundle, imagePath: bundle + "/" + CheckpointLayout.images, workPath: bundle,

@@ -65,9 +65,11 @@ struct RootfsSnapshot {
         do { list = try JSONDecoder().decode([String].self, from: data) } catch {
             throw CheckpointError(.image, "\(listPath): not a JSON list of paths")
         }
-        for rel in list {
+        // podman lists paths as the container sees them ("/etc/group"): inside the rootfs too.
+        for listed in list {
+            let rel = String(listed.drop { $0 == "/" })
             let parts = rel.split(separator: "/")
-            guard !rel.hasPrefix("/"), !parts.contains(".."), !parts.isEmpty else {
+            guard !parts.contains(".."), !parts.isEmpty else {
                 throw CheckpointError(.image, "\(listPath): \(rel) is not a path inside the root filesystem")
             }
             // The parent is resolved inside the rootfs: a symlink in it must not lead out.
