@@ -55,7 +55,9 @@ struct RootfsSnapshot {
     }
 
     func writeDeletedFiles(to path: String) throws {
-        try writeFile(path, try JSONEncoder().encode(deleted))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        try writeFile(path, try encoder.encode(deleted))
     }
 
     /// Removes what deleted.files lists from a rootfs rebuilt from a base.

@@ -16,7 +16,21 @@ struct ContainerRestoreOptions: ParsableArguments {
     @Option(help: "Directory with the images (without --import).") var imagePath: String?
     @Option(help: "Directory for logs (without --import).") var workPath: String?
     @Option(help: "The base the archive's root filesystem changes apply to.") var rootfsBase: String?
+    @Option(help: "runc: write the restored container's pid here.") var pidFile: String?
+    @Option(help: "runc: AF_UNIX socket that receives the new console's master.") var consoleSocket: String?
+    @Flag(help: "runc: do not use pivot_root for the restored root.") var noPivot = false
+    @Flag(help: "runc: do not make runc a subreaper of the restored process.") var noSubreaper = false
     @OptionGroup var runtime: RuntimeOptions
+
+    /// runc's own restore flags, passed through.
+    private var runcFlags: [String] {
+        var a: [String] = []
+        if let pidFile { a += ["--pid-file", absolute(pidFile)] }
+        if let consoleSocket { a += ["--console-socket", absolute(consoleSocket)] }
+        if noPivot { a.append("--no-pivot") }
+        if noSubreaper { a.append("--no-subreaper") }
+        return a
+    }
 
     var wanted: Bool { id != nil || `import` != nil || importImage != nil }
 
@@ -30,7 +44,7 @@ struct ContainerRestoreOptions: ParsableArguments {
                 throw CheckpointError(.invalidArgument, "restore: give the container id (or --name) to restore an image")
             }
             var request = ContainerRestorer.Request(id: newID)
-            request.runcFlags = engine.runcArguments
+            request.runcFlags = engine.runcArguments + runcFlags
             request.bundle = bundle.map(absolute)
             request.imagePath = imagePath.map(absolute)
             request.workPath = workPath.map(absolute)

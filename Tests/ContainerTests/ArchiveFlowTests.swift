@@ -16,9 +16,10 @@ struct ArchiveFlowTests {
 
     /// A counting busybox container with its stdio on /dev/null (an archive may be restored
     /// where the original's log files do not exist).
-    private func startCounter(_ scratch: Scratch) throws -> (id: String, bundle: Bundle) {
+    private func startCounter(_ scratch: Scratch, setup: String = "", base: String? = nil) throws -> (id: String, bundle: Bundle) {
         let id = scratch.newID()
-        let bundle = try Bundle.make(at: scratch.sub("bundle-\(id)"), args: countingScript())
+        let bundle = try Bundle.make(at: scratch.sub("bundle-\(id)"), args: countingScript(setup: setup))
+        if let base { try #require(Cmd.run(["/bin/cp", "-a", bundle.rootfs, base]).ok) }
         let o = Cmd.sh("\(Env.runc) run -d --bundle \(bundle.path) \(id) </dev/null >/dev/null 2>&1", timeout: 30)
         try #require(o.ok, "runc run: \(o)")
         try #require(waitFor(10) { bundle.count.count >= 5 }, "the container does not count")
@@ -88,6 +89,34 @@ struct ArchiveFlowTests {
         #expect(sizes["memory_pages_size"] as? Int == pages, "\(sizes) vs listing \(pages)")
         let stats = try #require(report["statistics"] as? [String: Any])
         #expect((stats["pages_written"] as? Int ?? 0) * 4096 == pages, "\(stats)")
+    }
+
+    @Test func rootfsBaseArchivesOnlyTheChanges() throws {
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        let base = scratch.sub("base")
+        let (id, bundle) = try startCounter(scratch, setup: "rm /bin/vi; echo changed > /etc/motd; ", base: base)
+        let archive = scratch.sub("diff.tar.gz")
+        let cp = oc(["checkpoint", "--compress", "gzip", "--rootfs-base", base, "--export", archive, id])
+        try #require(cp.ok, "checkpoint: \(cp)")
+        let last = bundle.lastCount
+        let diff = Cmd.sh("/usr/bin/tar -xzOf \(archive) rootfs-diff.tar | /usr/bin/tar -tf -")
+        let names = Set(diff.out.split(separator: "\n").map(String.init))
+        #expect(names.contains("tmp/count") && names.contains("etc/motd"), "\(diff)")
+        #expect(!names.contains("bin/busybox"), "the unchanged busybox went into the diff")
+        let deleted = Cmd.sh("/usr/bin/tar -xzOf \(archive) deleted.files").out
+        #expect(deleted.contains("bin/vi"), "deleted.files: \(deleted)")
+        #expect(Cmd.run([Env.runc, "delete", "-f", id]).ok)
+
+        // The archive names its base; the restore rebuilds the rootfs from it.
+        let newID = scratch.newID(), path = scratch.sub("from-base")
+        let rs = oc(["restore", "--import", archive, "--name", newID, "--bundle", path])
+        try #require(rs.ok, "restore: \(rs)\n\(tail(path + "/restore.log"))")
+        let b = Bundle(path: path)
+        #expect(waitFor(10) { b.lastCount >= last + 3 } && consecutive(b.count, from: 1), "\(b.count.suffix(8))")
+        #expect(readFile(path + "/rootfs/etc/motd") == "changed\n")
+        #expect(!FileManager.default.fileExists(atPath: path + "/rootfs/bin/vi"))
+        #expect(FileManager.default.fileExists(atPath: path + "/rootfs/bin/busybox"))
     }
 
     @Test func importOfADamagedArchiveIsRefusedAndLeavesNothing() throws {

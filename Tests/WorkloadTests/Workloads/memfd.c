@@ -78,6 +78,10 @@ int main(int argc, char **argv)
     if (strcmp(path, "/memfd:fdkinds-d (deleted)") != 0) wl_fail("mapped-only memfd is now '%s'", path);
     if (strcmp(dmap + 4096, "only mapped") != 0) wl_fail("mapped-only memfd holds '%.20s'", dmap + 4096);
     int dd = open(link, O_RDWR);
-    if (dd < 0 || fcntl(dd, F_GET_SEALS) != F_SEAL_GROW) wl_fail("mapped-only memfd seals: %#x", dd < 0 ? -1 : fcntl(dd, F_GET_SEALS));
+    /* Opening map_files needs CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN), which a runc
+     * container does not have: there the name read above is what can be checked. */
+    int capless = dd < 0 && (errno == EPERM || errno == EACCES);
+    if (!capless && (dd < 0 || fcntl(dd, F_GET_SEALS) != F_SEAL_GROW))
+        wl_fail("mapped-only memfd seals: %#x", dd < 0 ? -1 : fcntl(dd, F_GET_SEALS));
     wl_finish();
 }
