@@ -18,7 +18,7 @@ final class InetSocketDump {
     private(set) var streams: [(ino: UInt32, entry: TcpStreamEntry, inq: Data, outq: Data)] = []
     /// Established connections we hold in repair mode behind a network lock.
     private(set) var repaired: [RepairedConnection] = []
-    private var diag: [String: [UInt32: InetDiagSocket]] = [:]
+    private var diag: [String: [UInt32: InetDiag]] = [:]
 
     init(allowEstablished: Bool, log: Log) {
         self.allowEstablished = allowEstablished
@@ -134,7 +134,7 @@ final class InetSocketDump {
         }
     }
 
-    private func diagnosed(pid: Int32, family: Int32, proto: Int32) throws -> [UInt32: InetDiagSocket] {
+    private func diagnosed(pid: Int32, family: Int32, proto: Int32) throws -> [UInt32: InetDiag] {
         let netns = (try? ProcTree.link("/proc/\(pid)/ns/net")) ?? ""
         let key = "\(netns) \(family) \(proto)"
         if let d = diag[key] { return d }
