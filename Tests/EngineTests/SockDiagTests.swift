@@ -50,3 +50,41 @@ struct SockDiagTests {
         #expect(client.state == 1 && client.peer == 0)
     }
 }
+
+/// INET_DIAG through SockDiag on sockets of our own: what the inet dump reads queue
+/// lengths, backlogs and shutdown from.
+@Suite("sock_diag: inet sockets")
+struct InetDiagTests {
+    static func loopback(_ fd: Int32, bind port: UInt16? = nil, connect to: UInt16? = nil) -> UInt16 {
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        sa.sin_port = (to ?? port ?? 0).bigEndian
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafeMutablePointer(to: &sa) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { a in
+                if to != nil { _ = Glibc.connect(fd, a, len) } else { _ = Glibc.bind(fd, a, len) }
+                _ = getsockname(fd, a, &len)
+                return UInt16(bigEndian: p.pointee.sin_port)
+            }
+        }
+    }
+
+    @Test("a TCP listener's backlog and pending connection; a UDP socket's shutdown")
+    func listenerAndShutdown() throws {
+        let l = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0), c = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let u = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(l); close(c); close(u) }
+        let port = Self.loopback(l)
+        try #require(listen(l, 3) == 0)
+        _ = Self.loopback(c, connect: port)
+        _ = Self.loopback(u, connect: port)
+        try #require(shutdown(u, Int32(SHUT_WR)) == 0)
+        let tcp = try InetDiag.sockets(family: AF_INET, proto: Int32(IPPROTO_TCP), inNetnsOf: getpid())
+        let listener = try #require(tcp[SockDiagTests.inode(l)]), client = try #require(tcp[SockDiagTests.inode(c)])
+        #expect(listener.state == 10 && listener.wqueue == 3 && listener.rqueue == 1)
+        #expect(client.state == 1 && client.family == UInt8(AF_INET))
+        let udp = try InetDiag.sockets(family: AF_INET, proto: Int32(IPPROTO_UDP), inNetnsOf: getpid())
+        #expect(try #require(udp[SockDiagTests.inode(u)]).shutdown == 2)
+    }
+}

@@ -18,7 +18,7 @@ final class InetSocketDump {
     private(set) var streams: [(ino: UInt32, entry: TcpStreamEntry, inq: Data, outq: Data)] = []
     /// Established connections we hold in repair mode behind a network lock.
     private(set) var repaired: [RepairedConnection] = []
-    private var diag: [String: [UInt32: InetDiagSocket]] = [:]
+    private var diag: [String: [UInt32: InetDiag]] = [:]
 
     init(allowEstablished: Bool, log: Log) {
         self.allowEstablished = allowEstablished
@@ -28,7 +28,7 @@ final class InetSocketDump {
     /// The socket behind `pid`'s `fd` as an image entry; nil when it is no inet socket.
     func entry(pid: Int32, fd: Int32, id: UInt32, flags: UInt32, inode: UInt64) throws -> InetSkEntry? {
         let owner = "pid \(pid) fd \(fd)"
-        let ours = try Self.takeFd(pid: pid, fd: fd)
+        let ours = try Syscall.takeFd(pid: pid, fd: fd)
         var keep = false
         defer { if !keep { close(ours) } }
         let s = SocketOption(fd: ours, owner: owner)
@@ -134,7 +134,7 @@ final class InetSocketDump {
         }
     }
 
-    private func diagnosed(pid: Int32, family: Int32, proto: Int32) throws -> [UInt32: InetDiagSocket] {
+    private func diagnosed(pid: Int32, family: Int32, proto: Int32) throws -> [UInt32: InetDiag] {
         let netns = (try? ProcTree.link("/proc/\(pid)/ns/net")) ?? ""
         let key = "\(netns) \(family) \(proto)"
         if let d = diag[key] { return d }
@@ -147,15 +147,6 @@ final class InetSocketDump {
     static func foreignNetns(_ pid: Int32) -> String? {
         let theirs = try? ProcTree.link("/proc/\(pid)/ns/net"), ours = try? ProcTree.link("/proc/self/ns/net")
         return theirs == ours ? nil : "/proc/\(pid)/ns/net"
-    }
-
-    static func takeFd(pid: Int32, fd: Int32) throws -> Int32 {
-        let pidfd = Int32(oc_syscall(SyscallNumber.pidfdOpen, Int(pid), 0, 0, 0, 0, 0))
-        if pidfd < 0 { throw CheckpointError.errno("pidfd_open of pid \(pid)", -pidfd) }
-        defer { close(pidfd) }
-        let r = Int32(oc_syscall(SyscallNumber.pidfdGetfd, Int(pidfd), Int(fd), 0, 0, 0, 0))
-        if r < 0 { throw CheckpointError.errno("pidfd_getfd of pid \(pid) fd \(fd)", -r) }
-        return r
     }
 
     private static func name(_ fd: Int32, family: Int32, peer: Bool, _ owner: String) throws -> InetAddress {

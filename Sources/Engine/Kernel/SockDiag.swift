@@ -26,9 +26,11 @@ public enum SockDiag {
     static let nlmsgDone: UInt16 = 3, nlmsgError: UInt16 = 2
 
     public static func dump(request body: [UInt8], headerSize: Int, netnsOf pid: Int32? = nil) throws -> [SockDiagMessage] {
+        let what = "sock_diag of family \(body.first ?? 0) protocol \(body.count > 1 ? body[1] : 0)"
+            + (pid.map { " (net namespace of pid \($0))" } ?? "")
         let open = { () throws -> Int32 in
             let fd = socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), netlinkSockDiag)
-            if fd < 0 { throw CheckpointError.errno("socket(NETLINK_SOCK_DIAG)") }
+            if fd < 0 { throw CheckpointError.errno("socket(NETLINK_SOCK_DIAG) for \(what)") }
             return fd
         }
         let fd = try pid.map { p in try NamespaceJoin.run(in: p, ["net"], open) } ?? open()
@@ -42,24 +44,26 @@ public enum SockDiag {
         msg += body
         // Unaddressed, a netlink socket sends to the kernel.
         let sent = send(fd, msg, msg.count, 0)
-        if sent != msg.count { throw CheckpointError.errno("send sock_diag request (family \(body.first ?? 0))") }
+        if sent != msg.count { throw CheckpointError.errno("send the request for \(what)") }
 
         var out: [SockDiagMessage] = []
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = try Syscall.retrying("receive sock_diag reply") { recv(fd, &buf, buf.count, 0) }
+            let n = try Syscall.retrying("receive \(what)") { recv(fd, &buf, buf.count, 0) }
             var off = 0
             while off + 16 <= n {
                 let len = Int(SockDiagMessage.u32(buf, off))
                 let type = UInt16(buf[off + 4]) | UInt16(buf[off + 5]) << 8
-                guard len >= 16, off + len <= n else { throw CheckpointError(.kernel, "sock_diag: malformed reply (\(len) bytes at \(off) of \(n))") }
+                guard len >= 16, off + len <= n else { throw CheckpointError(.kernel, "\(what): malformed reply (\(len) bytes at \(off) of \(n))") }
                 if type == nlmsgDone { return out }
                 if type == nlmsgError {
+                    // An error of 0 is an acknowledgement: the dump is complete.
                     let err = Int32(bitPattern: SockDiagMessage.u32(buf, off + 16))
-                    throw CheckpointError.errno("sock_diag dump (family \(body.first ?? 0))", -err)
+                    if err == 0 { return out }
+                    throw CheckpointError.errno(what, -err)
                 }
                 let payload = Array(buf[(off + 16)..<(off + len)])
-                if payload.count >= headerSize { out.append(message(payload, headerSize)) }
+                if type == byFamily && payload.count >= headerSize { out.append(message(payload, headerSize)) }
                 off += (len + 3) & ~3
             }
             if n == 0 { return out }

@@ -26,6 +26,17 @@ public enum Syscall {
             throw CheckpointError.errno(what(), Int32(-r))
         }
     }
+
+    /// Our own fd (close-on-exec) on the open file description behind `pid`'s `fd`
+    /// (pidfd_getfd), to read a socket's options and queues from outside the task.
+    static func takeFd(pid: Int32, fd: Int32) throws -> Int32 {
+        let pidfd = Int32(truncatingIfNeeded: oc_syscall(SyscallNumber.pidfdOpen, Int(pid), 0, 0, 0, 0, 0))
+        if pidfd < 0 { throw CheckpointError.errno("pidfd_open of pid \(pid)", -pidfd) }
+        defer { close(pidfd) }
+        let r = Int32(truncatingIfNeeded: oc_syscall(SyscallNumber.pidfdGetfd, Int(pidfd), Int(fd), 0, 0, 0, 0))
+        if r < 0 { throw CheckpointError.errno("pidfd_getfd of pid \(pid) fd \(fd)", -r) }
+        return r
+    }
 }
 
 /// x86_64 syscall numbers the engine injects or calls directly.

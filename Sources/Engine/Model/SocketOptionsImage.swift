@@ -6,21 +6,29 @@ import Images
 extension SkOptsEntry {
     typealias O = SocketOption
 
-    static func read(_ s: SocketOption, tcp: Bool) throws -> SkOptsEntry {
+    /// The options a UNIX socket keeps in its image.
+    static func read(_ s: SocketOption) throws -> SkOptsEntry {
         var e = SkOptsEntry()
         e.soSndbuf = UInt32(bitPattern: try s.int(O.solSocket, O.soSndbuf, "SO_SNDBUF"))
         e.soRcvbuf = UInt32(bitPattern: try s.int(O.solSocket, O.soRcvbuf, "SO_RCVBUF"))
         let snd = try timeval(s, O.soSndtimeo, "SO_SNDTIMEO"), rcv = try timeval(s, O.soRcvtimeo, "SO_RCVTIMEO")
         e.soSndTmoSec = snd.0; e.soSndTmoUsec = snd.1
         e.soRcvTmoSec = rcv.0; e.soRcvTmoUsec = rcv.1
-        e.reuseaddr = try s.bool(O.solSocket, O.soReuseaddr, "SO_REUSEADDR")
-        e.soReuseport = try s.bool(O.solSocket, O.soReuseport, "SO_REUSEPORT")
         e.soPriority = UInt32(bitPattern: try s.int(O.solSocket, O.soPriority, "SO_PRIORITY"))
         e.soRcvlowat = UInt32(bitPattern: try s.int(O.solSocket, O.soRcvlowat, "SO_RCVLOWAT"))
         e.soMark = UInt32(bitPattern: try s.int(O.solSocket, O.soMark, "SO_MARK"))
         // Newer kernels keep these for unix and netlink sockets only.
         if let v = try s.optionalInt(O.solSocket, O.soPasscred, "SO_PASSCRED") { e.soPasscred = v != 0 }
         if let v = try s.optionalInt(O.solSocket, O.soPasssec, "SO_PASSSEC") { e.soPasssec = v != 0 }
+        return e
+    }
+
+    /// The options a TCP or UDP socket keeps: those of read(_:) and the rest of
+    /// sk_opts_entry.
+    static func read(_ s: SocketOption, tcp: Bool) throws -> SkOptsEntry {
+        var e = try read(s)
+        e.reuseaddr = try s.bool(O.solSocket, O.soReuseaddr, "SO_REUSEADDR")
+        e.soReuseport = try s.bool(O.solSocket, O.soReuseport, "SO_REUSEPORT")
         e.soDontroute = try s.bool(O.solSocket, O.soDontroute, "SO_DONTROUTE")
         if let v = try s.optionalInt(O.solSocket, O.soNoCheck, "SO_NO_CHECK") { e.soNoCheck = v != 0 }
         e.soBroadcast = try s.bool(O.solSocket, O.soBroadcast, "SO_BROADCAST")
@@ -46,8 +54,17 @@ extension SkOptsEntry {
         return e
     }
 
-    /// Sets every option but SO_REUSEADDR/SO_REUSEPORT, which stay on until every socket
-    /// of the tree is bound (see InetSocketRestore.finish).
+    /// An external peer's entry: nothing of it is set at restore.
+    static var empty: SkOptsEntry {
+        var o = SkOptsEntry()
+        o.soSndbuf = 0; o.soRcvbuf = 0; o.soSndTmoSec = 0; o.soSndTmoUsec = 0; o.soRcvTmoSec = 0; o.soRcvTmoUsec = 0
+        return o
+    }
+
+    /// Sets every option the entry holds but SO_REUSEADDR/SO_REUSEPORT, which stay on until
+    /// every socket of the tree is bound (see InetSocketRestore.finish). Buffer sizes go
+    /// through the *FORCE variants: the kernel doubles what is set, and reported the
+    /// doubled value at dump.
     func apply(_ s: SocketOption) throws {
         try s.set(O.solSocket, O.soSndbufforce, Int32(bitPattern: soSndbuf / 2), "SO_SNDBUFFORCE")
         try s.set(O.solSocket, O.soRcvbufforce, Int32(bitPattern: soRcvbuf / 2), "SO_RCVBUFFORCE")

@@ -73,7 +73,7 @@ final class UnixSocketRestore {
                 sockets[e.ino] = s
             }
         }
-        for e in ours { byID[e.id] = e.ino; try e.opts.apply(to: sockets[e.ino]!, what: "UNIX socket \(e.ino)") }
+        for e in ours { byID[e.id] = e.ino; try e.opts.apply(SocketOption(fd: sockets[e.ino]!, owner: "UNIX socket \(e.ino)")) }
         // Connected stream sockets get no name, as in CRIU: theirs is their listener's.
         // Names unlinked before the dump first: a live name at the same path replaces them.
         for e in ours.sorted(by: { $0.deleted && !$1.deleted }) where !e.name.isEmpty && (e.type == Self.dgram || e.state != Self.established) {

@@ -35,14 +35,14 @@ final class UnixSocketDump {
         if table == nil { table = try UnixDiag.all(netnsOf: pid) }
         guard let d = table?[ino] else { return nil }
         let place = "pid \(pid) fd \(fd)"
-        let sock = try Self.take(pid: pid, fd: fd)
+        let sock = try Syscall.takeFd(pid: pid, fd: fd)
         defer { Glibc.close(sock) }
         var e = UnixSkEntry()
         e.id = id; e.ino = ino; e.type = UInt32(d.type); e.state = UInt32(d.state)
         e.flags = flags; e.uflags = 0; e.fown = FownEntry.none
         e.backlog = d.state == Self.listen ? d.wqueue : 0
         e.peer = d.peer
-        e.opts = try SkOptsEntry.read(sock, what: "\(place) (UNIX socket)")
+        e.opts = try SkOptsEntry.read(SocketOption(fd: sock, owner: "\(place) (UNIX socket)"))
         e.name = Data(d.name ?? [])
         e.shutdown = SkShutdown(rawValue: Int(d.shutdown & 3)) ?? .none
         if let name = d.name, name.first.map({ $0 != 0 }) ?? false { try describePath(&e, sock, name, place) }
@@ -202,23 +202,5 @@ final class UnixSocketDump {
         let w = try images.writer("sk-queues.img", .skQueues)
         for (e, d) in queues { try w.append(e); try w.appendRaw(d) }
         try w.close()
-    }
-
-    /// Our own fd on the task's socket: the same open file description.
-    static func take(pid: Int32, fd: Int32) throws -> Int32 {
-        let pidfd = Int32(truncatingIfNeeded: oc_syscall(SyscallNumber.pidfdOpen, Int(pid), 0, 0, 0, 0, 0))
-        if pidfd < 0 { throw CheckpointError.errno("pidfd_open of pid \(pid)", -pidfd) }
-        defer { Glibc.close(pidfd) }
-        let r = Int32(truncatingIfNeeded: oc_syscall(SyscallNumber.pidfdGetfd, Int(pidfd), Int(fd), 0, 0, 0, 0))
-        if r < 0 { throw CheckpointError.errno("pidfd_getfd of pid \(pid) fd \(fd)", -r) }
-        return r
-    }
-}
-
-extension SkOptsEntry {
-    static var empty: SkOptsEntry {
-        var o = SkOptsEntry()
-        o.soSndbuf = 0; o.soRcvbuf = 0; o.soSndTmoSec = 0; o.soSndTmoUsec = 0; o.soRcvTmoSec = 0; o.soRcvTmoUsec = 0
-        return o
     }
 }
