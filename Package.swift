@@ -59,6 +59,6 @@ let package = Package(
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: v5),
         .testTarget(name: "ContainerRegistryTests", dependencies: ["ContainerRegistry", "OCISpec", "ProcFS"],
                     swiftSettings: v5),
-        .testTarget(name: "ContainerTests", dependencies: [], exclude: ["Helpers"], swiftSettings: v5),
+        .testTarget(name: "ContainerTests", dependencies: ["SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
     ]
 )
