@@ -55,7 +55,7 @@ let package = Package(
                     swiftSettings: v5),
         .testTarget(name: "WorkloadTests", dependencies: ["Images"],
                     exclude: ["Workloads"], swiftSettings: v5),
-        .testTarget(name: "CheckpointInspectTests", dependencies: ["CheckpointInspect"], exclude: ["Helpers"], swiftSettings: v5),
+        .testTarget(name: "CheckpointInspectTests", dependencies: ["CheckpointInspect", "SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: v5),
         .testTarget(name: "ContainerRegistryTests", dependencies: ["ContainerRegistry", "OCISpec", "ProcFS"],
                     swiftSettings: v5),
