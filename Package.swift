@@ -57,7 +57,7 @@ let package = Package(
                     exclude: ["Workloads"], swiftSettings: v5),
         .testTarget(name: "CheckpointInspectTests", dependencies: ["CheckpointInspect", "SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: v5),
-        .testTarget(name: "ContainerRegistryTests", dependencies: ["ContainerRegistry", "OCISpec", "ProcFS"],
+        .testTarget(name: "ContainerRegistryTests", dependencies: ["ContainerRegistry", "OCISpec", "ProcFS", "SystemTestSupport"],
                     swiftSettings: v5),
         .testTarget(name: "ContainerTests", dependencies: ["SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
     ]
