@@ -41,7 +41,7 @@ let package = Package(
             swiftSettings: v5),
         .testTarget(name: "ProcFSTests", dependencies: ["ProcFS", "NamespaceDump", "CgroupDump", "MountDump"],
                     swiftSettings: v5),
-        .testTarget(name: "CriuRPCTests", dependencies: ["CriuRPC", "Engine", "Images"], swiftSettings: v5),
+        .testTarget(name: "CriuRPCTests", dependencies: ["CriuRPC", "Engine", "Images", "SystemTestSupport"], swiftSettings: v5),
         .testTarget(name: "CheckpointArchiveTests", dependencies: ["CheckpointArchive", "CArchive", "Engine", "SystemTestSupport"], swiftSettings: v5),
         .testTarget(name: "ImagesTests", dependencies: ["Images"], swiftSettings: v5),
         .testTarget(name: "MountDumpTests", dependencies: ["MountDump", "Engine", "Images", "ProcFS"], swiftSettings: v5),
