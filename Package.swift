@@ -53,7 +53,7 @@ let package = Package(
                     exclude: ["Helpers"], swiftSettings: v5),
         .testTarget(name: "CgroupDumpTests", dependencies: ["CgroupDump", "Engine", "Images", "ProcFS", "SystemTestSupport"],
                     swiftSettings: v5),
-        .testTarget(name: "WorkloadTests", dependencies: ["Images"],
+        .testTarget(name: "WorkloadTests", dependencies: ["Images", "SystemTestSupport"],
                     exclude: ["Workloads"], swiftSettings: v5),
         .testTarget(name: "CheckpointInspectTests", dependencies: ["CheckpointInspect", "SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: v5),
