@@ -8,12 +8,8 @@ import SystemTestSupport
 import Testing
 
 enum Env {
-    static let packageRoot: String = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static var binary: String {
-        if let b = ProcessInfo.processInfo.environment["OCICHECKPOINT_BIN"], !b.isEmpty { return b }
-        return packageRoot + "/.build/debug/ocicheckpoint"
-    }
+    static let packageRoot = Project.root
+    static var binary: String { Project.binary }
     static let runc = "/usr/sbin/runc"
     static let crun = "/usr/bin/crun"
     static let busybox = "/bin/busybox"

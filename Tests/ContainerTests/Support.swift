@@ -9,13 +9,8 @@ import Glibc
 #endif
 
 enum Env {
-    /// Tests/ContainerTests/Support.swift → package root.
-    static let packageRoot: String = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static var binary: String {
-        if let b = ProcessInfo.processInfo.environment["OCICHECKPOINT_BIN"], !b.isEmpty { return b }
-        return packageRoot + "/.build/debug/ocicheckpoint"
-    }
+    static let packageRoot = Project.root
+    static var binary: String { Project.binary }
     static let runc = "/usr/sbin/runc"
     static let busybox = "/bin/busybox"
     static let cc = "/usr/bin/cc"

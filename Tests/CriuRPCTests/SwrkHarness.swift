@@ -12,13 +12,7 @@ import Glibc
 #endif
 
 enum RPCPaths {
-    /// Tests/CriuRPCTests/SwrkHarness.swift → package root.
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static var binary: String {
-        if let b = ProcessInfo.processInfo.environment["OCICHECKPOINT_BIN"], !b.isEmpty { return b }
-        return packageRoot + "/.build/debug/ocicheckpoint"
-    }
+    static var binary: String { Project.binary }
 }
 
 /// A scratch directory under /tmp, removed by `remove()`.

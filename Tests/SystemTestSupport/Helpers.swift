@@ -33,3 +33,15 @@ public func procStatus(_ pid: Int32) -> [String: String] {
     }
     return fields
 }
+
+/// Where the package is, and the ocicheckpoint binary the system tests drive.
+public enum Project {
+    /// Tests/SystemTestSupport/Helpers.swift → package root.
+    public static let root: String = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    /// $OCICHECKPOINT_BIN, else the debug build in the package.
+    public static var binary: String {
+        if let b = ProcessInfo.processInfo.environment["OCICHECKPOINT_BIN"], !b.isEmpty { return b }
+        return root + "/.build/debug/ocicheckpoint"
+    }
+}

@@ -47,14 +47,9 @@ struct Workload: Sendable, CustomTestStringConvertible {
 // MARK: - Paths
 
 enum Paths {
-    /// Tests/WorkloadTests/Harness.swift → package root.
-    static let packageRoot: String = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let packageRoot = Project.root
     static let workloadSources = packageRoot + "/Tests/WorkloadTests/Workloads"
-    static var binary: String {
-        if let b = ProcessInfo.processInfo.environment["OCICHECKPOINT_BIN"], !b.isEmpty { return b }
-        return packageRoot + "/.build/debug/ocicheckpoint"
-    }
+    static var binary: String { Project.binary }
     static let crit = "/usr/bin/crit"
     static let python = "/usr/bin/python3"
 }
