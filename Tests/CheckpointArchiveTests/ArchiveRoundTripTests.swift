@@ -1,5 +1,6 @@
 import CheckpointArchive
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -33,10 +34,10 @@ struct ArchiveRoundTripTests {
         switch compression {
         case .zstd:
             #expect(try leadingBytes(archive, 4) == [0x28, 0xB5, 0x2F, 0xFD])
-            try require(try run("/usr/bin/zstd", "-t", "-q", archive), "zstd -t")
+            try require(Cmd.run(["/usr/bin/zstd", "-t", "-q", archive]), "zstd -t")
         case .gzip:
             #expect(try leadingBytes(archive, 2) == [0x1F, 0x8B])
-            try require(try run("/bin/gzip", "-t", archive), "gzip -t")
+            try require(Cmd.run(["/bin/gzip", "-t", archive]), "gzip -t")
         case .none:
             #expect(Array(try leadingBytes(archive, 262).suffix(5)) == Array("ustar".utf8))
         }
@@ -49,7 +50,7 @@ struct ArchiveRoundTripTests {
         try Fixture.make(at: source, sparse: true)
         try CheckpointArchive.pack(directory: source, to: archive, compression: compression, progress: nil)
         let flags = compression == .zstd ? ["--zstd"] : []  // gzip and plain: tar detects them itself
-        let listing = try runArgs(["/bin/tar"] + flags + ["-tf", archive])
+        let listing = Cmd.run(["/bin/tar"] + flags + ["-tf", archive])
         try require(listing, "tar -tf")
         #expect(listing.err.isEmpty, "tar warns: \(listing.err)")
         let names = listing.out.split(separator: "\n").map(String.init)
@@ -57,7 +58,7 @@ struct ArchiveRoundTripTests {
         #expect(names.contains("checkpoint/pages-1.img"))
         #expect(names.last == CheckpointArchive.manifestName)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
-        try require(try runArgs(["/bin/tar"] + flags + ["-xf", archive, "-C", out]), "tar -xf")
+        try require(Cmd.run(["/bin/tar"] + flags + ["-xf", archive, "-C", out]), "tar -xf")
         #expect(FileManager.default.contentsEqual(atPath: source + "/checkpoint/pages-1.img", andPath: out + "/checkpoint/pages-1.img"))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SystemTestSupport
 
 /// Crafts hostile archives with python's tarfile from a good plain archive of ours: members
 /// dropped, or extra members (file:NAME, symlink:NAME:TARGET, hardlink:NAME:TARGET) put

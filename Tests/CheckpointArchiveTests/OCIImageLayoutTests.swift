@@ -1,5 +1,6 @@
 import CheckpointArchive
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -31,13 +32,13 @@ struct OCIImageLayoutTests {
         try Fixture.expectSame(source, back)
         #expect(try lstatOf(back + "/checkpoint/pages-1.img").st_blocks * 512 < 1 << 20, "layer keeps the file sparse")
 
-        let inspect = try run(Self.skopeo, "inspect", "oci:\(layout):ckpt")
+        let inspect = Cmd.run([Self.skopeo, "inspect", "oci:\(layout):ckpt"])
         try require(inspect, "skopeo inspect")
         let info = try JSONSerialization.jsonObject(with: Data(inspect.out.utf8)) as? [String: Any]
         #expect(info?["Architecture"] as? String == "amd64")
         #expect(info?["Os"] as? String == "linux")
         #expect((info?["Layers"] as? [String])?.count == 1)
-        let raw = try run(Self.skopeo, "inspect", "--raw", "oci:\(layout):ckpt")
+        let raw = Cmd.run([Self.skopeo, "inspect", "--raw", "oci:\(layout):ckpt"])
         try require(raw, "skopeo inspect --raw")
         let manifest = try JSONSerialization.jsonObject(with: Data(raw.out.utf8)) as? [String: Any]
         #expect(manifest?["annotations"] as? [String: String] == annotations)
@@ -67,7 +68,7 @@ struct OCIImageLayoutTests {
         let source = scratch.sub("source"), layout = scratch.sub("layout")
         try Fixture.make(at: source, sparse: false)
         try OCIImageLayout.writeImage(archiveDirectory: source, layout: layout, tag: "ckpt", annotations: [:])
-        let raw = try run(Self.skopeo, "inspect", "--raw", "oci:\(layout):ckpt")
+        let raw = Cmd.run([Self.skopeo, "inspect", "--raw", "oci:\(layout):ckpt"])
         let manifest = try JSONSerialization.jsonObject(with: Data(raw.out.utf8)) as? [String: Any]
         let digest = try #require((manifest?["layers"] as? [[String: Any]])?.first?["digest"] as? String)
         let blob = layout + "/blobs/sha256/" + digest.dropFirst(7)
@@ -89,9 +90,9 @@ struct OCIImageLayoutTests {
         let image = "localhost/archive-test:1"
         try Fixture.make(at: source, sparse: false)
         try OCIImageLayout.writeImage(archiveDirectory: source, layout: layout, tag: "ckpt", annotations: annotations)
-        try require(try run(Self.skopeo, "copy", "-q", "oci:\(layout):ckpt", "containers-storage:\(image)"), "skopeo copy into containers-storage")
-        defer { _ = try? run(Self.podman, "rmi", "-f", image) }
-        let inspect = try run(Self.podman, "image", "inspect", image)
+        try require(Cmd.run([Self.skopeo, "copy", "-q", "oci:\(layout):ckpt", "containers-storage:\(image)"], timeout: 300), "skopeo copy into containers-storage")
+        defer { Cmd.run([Self.podman, "rmi", "-f", image]) }
+        let inspect = Cmd.run([Self.podman, "image", "inspect", image])
         try require(inspect, "podman image inspect")
         let images = try JSONSerialization.jsonObject(with: Data(inspect.out.utf8)) as? [[String: Any]]
         let shown = images?.first?["Annotations"] as? [String: String] ?? [:]
@@ -99,7 +100,7 @@ struct OCIImageLayoutTests {
         #expect(shown["org.criu.checkpoint.container.name"] == "archive-counter")
 
         // And back out of podman's store: skopeo's own layout of it reads with readImage.
-        try require(try run(Self.skopeo, "copy", "-q", "containers-storage:\(image)", "oci:\(exported):back"), "skopeo copy out")
+        try require(Cmd.run([Self.skopeo, "copy", "-q", "containers-storage:\(image)", "oci:\(exported):back"], timeout: 300), "skopeo copy out")
         let read = try OCIImageLayout.readImage(layout: exported, tag: "back", into: scratch.sub("back"))
         #expect(read["org.criu.checkpoint.container.name"] == "archive-counter")
         try Fixture.expectSame(source, scratch.sub("back"))

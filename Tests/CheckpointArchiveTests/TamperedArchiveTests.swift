@@ -1,5 +1,6 @@
 import CheckpointArchive
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -1,14 +1,10 @@
 import CArchive
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
 
 /// A scratch directory /tmp/archive-XXXXXX, removed when the test is done with it.
 final class Scratch {
@@ -20,41 +16,12 @@ final class Scratch {
         path = String(cString: template)
     }
 
-    deinit { _ = try? run("/bin/rm", "-rf", path) }
+    deinit { Cmd.run(["/bin/rm", "-rf", path]) }
 
     func sub(_ name: String) -> String { path + "/" + name }
 
     /// What the scratch directory holds, to prove a refused archive left nothing behind.
     func listing() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
-}
-
-struct Output {
-    let status: Int32
-    let out: String
-    let err: String
-}
-
-@discardableResult
-func run(_ argv: String...) throws -> Output { try runArgs(argv) }
-
-func runArgs(_ argv: [String]) throws -> Output {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: argv[0])
-    process.arguments = Array(argv.dropFirst())
-    let out = Pipe()
-    // stderr goes to a file so a chatty tool cannot block on a second full pipe.
-    let errPath = "/tmp/archive-stderr-\(UUID().uuidString)"
-    FileManager.default.createFile(atPath: errPath, contents: nil)
-    defer { unlink(errPath) }
-    process.standardOutput = out
-    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let errData = FileManager.default.contents(atPath: errPath) ?? Data()
-    return Output(status: process.terminationStatus, out: String(decoding: outData, as: UTF8.self),
-                  err: String(decoding: errData, as: UTF8.self))
 }
 
 func require(_ output: Output, _ what: String) throws {

@@ -2,6 +2,7 @@
 // checkpoint`, laid out as podman's archive (spec.dump = the bundle's config.json).
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

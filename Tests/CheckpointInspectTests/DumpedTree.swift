@@ -2,6 +2,7 @@
 // --leave-running` into DIR/checkpoint, and laid out as a podman checkpoint archive.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -51,7 +52,7 @@ final class DumpedTree {
 
     /// Starts the tree and waits until root and child are set up.
     func start() throws {
-        root = try Cmd.spawn([helper, work], output: work + "/out")
+        root = try Spawn.start([helper, work], stdout: .file(work + "/out", append: true))
         reaped = false
         guard waitFor(10, { readFile(work + "/ready") != nil }) else {
             throw TestFailure("helper not ready: \(readFile(work + "/out") ?? "")")
@@ -106,7 +107,7 @@ final class DumpedTree {
         if child > 1 { kill(child, SIGKILL) }
         if !reaped && root > 1 {
             kill(root, SIGKILL)
-            _ = Cmd.wait(root, timeout: 10)
+            _ = Spawn.wait(root, timeout: 10)
             reaped = true
         }
         scratch.tearDown()

@@ -4,6 +4,7 @@
 
 import CheckpointInspect
 import Foundation
+import SystemTestSupport
 import Testing
 
 @Suite(.serialized, .enabled(if: Env.hasRunc && FileManager.default.isExecutableFile(atPath: "/usr/bin/podman")

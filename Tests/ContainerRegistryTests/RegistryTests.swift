@@ -6,6 +6,7 @@ import ContainerRegistry
 import Foundation
 import OCISpec
 import ProcFS
+import SystemTestSupport
 import Testing
 
 @Suite struct RegistryTests {
@@ -81,18 +82,18 @@ import Testing
         let scratch = try Scratch()
         defer { scratch.tearDown() }
         let registry = scratch.path + "/registry"
-        let o = sh("echo 'this is not JSON' | \(Env.binary) hook --registry \(registry)")
+        let o = Cmd.sh("echo 'this is not JSON' | \(Env.binary) hook --registry \(registry)")
         #expect(o.ok, "\(o)")
         #expect(o.err.contains("stdin: not valid JSON"), "\(o)")
         let log = (try? String(contentsOfFile: registry + "/hook.log", encoding: .utf8)) ?? ""
         #expect(log.contains("ocicheckpoint-hook[") && log.contains("stdin: not valid JSON"), "log: \(log)")
 
-        let bad = sh(#"echo '{"ociVersion": "1.0.2", "id": "spec-x", "status": "running", "bundle": "/tmp"}' | "#
+        let bad = Cmd.sh(#"echo '{"ociVersion": "1.0.2", "id": "spec-x", "status": "running", "bundle": "/tmp"}' | "#
                      + "\(Env.binary) hook --registry \(registry)")
         #expect(bad.ok, "\(bad)")
         #expect(bad.err.contains(#"stdin: pid: missing (required when status is "running")"#), "\(bad)")
 
-        let stage = sh("echo '{}' | \(Env.binary) hook --stage bogus --registry \(registry)")
+        let stage = Cmd.sh("echo '{}' | \(Env.binary) hook --stage bogus --registry \(registry)")
         #expect(stage.ok, "\(stage)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: registry) == ["hook.log"])
     }
@@ -105,7 +106,7 @@ import Testing
         let registry = scratch.path + "/registry"
         let started = Date()
         let fifo = scratch.path + "/fifo"
-        let o = sh("mkfifo \(fifo); sleep 10 > \(fifo) & writer=$!; "
+        let o = Cmd.sh("mkfifo \(fifo); sleep 10 > \(fifo) & writer=$!; "
                    + "\(Env.binary) hook --timeout 0.5 --registry \(registry) < \(fifo); status=$?; kill $writer; exit $status")
         let took = Date().timeIntervalSince(started)
         #expect(o.ok, "\(o)")

@@ -5,6 +5,7 @@
 import ContainerRegistry
 import Foundation
 import OCISpec
+import SystemTestSupport
 import Testing
 
 /// The inode a /proc/PID/ns/* link names ("net:[4026532183]").
@@ -68,13 +69,13 @@ struct RuntimeTests {
 
         // `checkpoint` finds it through the registry alone and says why it cannot go on;
         // the container keeps running.
-        let checkpoint = sh("\(Env.binary) checkpoint --registry \(registry.directory) --crun-root \(scratch.path)/none --export \(scratch.path)/never.tar \(id)")
+        let checkpoint = Cmd.sh("\(Env.binary) checkpoint --registry \(registry.directory) --crun-root \(scratch.path)/none --export \(scratch.path)/never.tar \(id)")
         #expect(!checkpoint.ok)
         #expect(checkpoint.err == "Error: container \(id): run by crun (found in the hook registry \(registry.directory), init pid \(pid)), which has no checkpoint support: checkpoint needs runc (runc --criu); the process tree alone can be dumped with `ocicheckpoint dump -t \(pid)`\n", "\(checkpoint)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path + "/never.tar"))
         #expect(runtimeState(Env.crun, id: id)?["status"] as? String == "running")
 
-        let delete = sh("\(Env.crun) delete -f \(id)")
+        let delete = Cmd.sh("\(Env.crun) delete -f \(id)")
         #expect(delete.ok, "\(delete)")
         #expect(!FileManager.default.fileExists(atPath: registry.path(of: id)), "the poststop hook left the entry")
         let log = (try? String(contentsOfFile: registry.logPath, encoding: .utf8)) ?? ""
@@ -110,10 +111,10 @@ struct RuntimeTests {
         #expect(found.annotations["org.example.spec"] == "runc")
         #expect(namespaceID(found.namespacePaths["network"]!) != namespaceID("/proc/self/ns/net"))
 
-        let kill = sh("\(Env.runc) --root \(root) kill \(id) KILL")
+        let kill = Cmd.sh("\(Env.runc) --root \(root) kill \(id) KILL")
         #expect(kill.ok, "\(kill)")
         #expect(waitFor(5) { (try? locator.find(id).status) == .stopped })
-        let delete = sh("\(Env.runc) --root \(root) delete \(id)")
+        let delete = Cmd.sh("\(Env.runc) --root \(root) delete \(id)")
         #expect(delete.ok, "\(delete)")
         #expect(throws: ContainerRegistryError(
             "container \(id): not found in \(root), /run/crun or the hook registry \(scratch.path)/registry")) {
@@ -146,7 +147,7 @@ struct RuntimeTests {
         }
         #expect(entry.namespacePath(.network) == viaRunc.namespacePath(.network))
 
-        let delete = sh("\(Env.runc) --root \(root) delete -f \(id)")
+        let delete = Cmd.sh("\(Env.runc) --root \(root) delete -f \(id)")
         #expect(delete.ok, "\(delete)")
         #expect(!FileManager.default.fileExists(atPath: registry.path(of: id)), "log: \(log())")
         #expect(log().contains("container \(id): recorded pid \(pid) (runc)") && log().contains("container \(id): removed"),

@@ -1,18 +1,15 @@
-// Running runc, crun and the hook binary for the registry tests: output in files (a
-// container started with -d keeps the runtime's stdio), busybox bundles, and a scratch
-// directory that deletes its containers (only those) when done.
+// Running runc, crun and the hook binary for the registry tests (through SystemTestSupport's
+// Cmd), busybox bundles, and a scratch directory that deletes its containers (only those)
+// when done.
 
 import Foundation
 import OCISpec
+import SystemTestSupport
 import Testing
 
 enum Env {
-    static let packageRoot: String = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static var binary: String {
-        if let b = ProcessInfo.processInfo.environment["OCICHECKPOINT_BIN"], !b.isEmpty { return b }
-        return packageRoot + "/.build/debug/ocicheckpoint"
-    }
+    static let packageRoot = Project.root
+    static var binary: String { Project.binary }
     static let runc = "/usr/sbin/runc"
     static let crun = "/usr/bin/crun"
     static let busybox = "/bin/busybox"
@@ -20,49 +17,6 @@ enum Env {
         getuid() == 0 && FileManager.default.isExecutableFile(atPath: runtime)
             && FileManager.default.isExecutableFile(atPath: busybox)
     }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
-struct Output: CustomStringConvertible {
-    let command: String
-    let status: Int32
-    let out: String
-    let err: String
-    var ok: Bool { status == 0 }
-    var description: String { "`\(command)` → status \(status)\n--- stdout\n\(out)--- stderr\n\(err)" }
-}
-
-/// Runs a shell script; stdout and stderr go through files, stdin is /dev/null unless the
-/// script redirects it. A script still running at the timeout is killed (status -1).
-@discardableResult
-func sh(_ script: String, timeout: Double = 30) -> Output {
-    let dir = NSTemporaryDirectory() + "spec-out-\(UUID().uuidString)"
-    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", "exec </dev/null >\(dir)/out 2>\(dir)/err\n" + script]
-    do { try process.run() } catch { return Output(command: script, status: 127, out: "", err: "\(error)") }
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    var status = Int32(-1)
-    if process.isRunning { process.terminate(); process.waitUntilExit() } else { status = process.terminationStatus }
-    let read = { (name: String) in (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "" }
-    return Output(command: script, status: status, out: read("out"), err: read("err"))
-}
-
-@discardableResult
-func waitFor(_ timeout: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while !condition() {
-        if Date() > deadline { return false }
-        usleep(50_000)
-    }
-    return true
 }
 
 /// A scratch directory under /tmp (spec-...) and the containers started in it.
@@ -84,7 +38,7 @@ final class Scratch {
     func tearDown() {
         for c in containers {
             let root = c.root.map { "--root \($0) " } ?? ""
-            sh("\(c.runtime) \(root)delete -f \(c.id)", timeout: 20)
+            Cmd.sh("\(c.runtime) \(root)delete -f \(c.id)", timeout: 20)
         }
         try? FileManager.default.removeItem(atPath: path)
     }
@@ -101,7 +55,7 @@ final class Scratch {
         for applet in ["sh", "sleep", "cat", "echo"] {
             try fm.createSymbolicLink(atPath: bundle + "/rootfs/bin/" + applet, withDestinationPath: "busybox")
         }
-        let made = sh("cd \(bundle) && \(runtime) spec")
+        let made = Cmd.sh("cd \(bundle) && \(runtime) spec")
         guard made.ok else { throw TestFailure("\(runtime) spec: \(made)") }
         var spec = try Spec.read(path: bundle + "/config.json")
         spec.process?.terminal = false
@@ -116,16 +70,16 @@ final class Scratch {
 /// `crun run -d` in a private mount namespace without the cgroup2 mount: crun 1.8 refuses
 /// this machine's hybrid hierarchy otherwise.
 func crunRun(bundle: String, id: String) -> Output {
-    sh("cd \(bundle) && unshare -m sh -c 'umount /sys/fs/cgroup/unified && exec \(Env.crun) run -d --bundle \(bundle) \(id)'")
+    Cmd.sh("cd \(bundle) && unshare -m sh -c 'umount /sys/fs/cgroup/unified && exec \(Env.crun) run -d --bundle \(bundle) \(id)'")
 }
 
 func runcRun(root: String, bundle: String, id: String) -> Output {
-    sh("\(Env.runc) --root \(root) run -d --bundle \(bundle) \(id)")
+    Cmd.sh("\(Env.runc) --root \(root) run -d --bundle \(bundle) \(id)")
 }
 
 /// `runtime state ID` as JSON (nil when the runtime does not know the id).
 func runtimeState(_ runtime: String, root: String? = nil, id: String) -> [String: Any]? {
-    let o = sh("\(runtime) \(root.map { "--root \($0) " } ?? "")state \(id)")
+    let o = Cmd.sh("\(runtime) \(root.map { "--root \($0) " } ?? "")state \(id)")
     guard o.ok else { return nil }
     return try? JSONSerialization.jsonObject(with: Data(o.out.utf8)) as? [String: Any]
 }

@@ -3,6 +3,7 @@
 // times from the same archive; `inspect` reads it; damaged archives are refused.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -4,6 +4,7 @@
 // processes, SysV shm) and a dump that fails half-way and must leave the container as it was.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

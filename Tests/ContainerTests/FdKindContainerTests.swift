@@ -3,6 +3,7 @@
 // a new pid namespace and watched paths are found inside the container's own root.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -3,6 +3,7 @@
 // without it and keeps running; with it, the restored container holds both locks again.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -3,6 +3,7 @@
 // (`restore --import-image DIR:TAG`) as a new container that counts on.
 
 import Foundation
+import SystemTestSupport
 import Testing
 
 @Suite(.serialized, .enabled(if: Env.usable && FileManager.default.isExecutableFile(atPath: "/usr/bin/skopeo"), "needs root, runc and skopeo"))

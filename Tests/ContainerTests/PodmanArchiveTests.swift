@@ -4,6 +4,7 @@
 // then `podman container restore IMAGE`.
 
 import Foundation
+import SystemTestSupport
 import Testing
 
 @Suite("podman restores what ocicheckpoint checkpointed", .serialized,

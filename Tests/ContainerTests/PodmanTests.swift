@@ -2,6 +2,7 @@
 // running container to an archive, remove it, import it back, and it counts on.
 
 import Foundation
+import SystemTestSupport
 import Testing
 
 @Suite("podman through runc --criu ocicheckpoint", .serialized)

@@ -1,21 +1,16 @@
-// Support for the runc container tests: running commands with their output in files (a
-// container started by `runc run -d` or `runc restore -d` inherits runc's stdio, so a pipe
-// would never reach EOF), busybox bundles, and a scratch area that tears everything down.
+// Support for the runc container tests: busybox bundles, runc's view of a container, and a
+// scratch area that tears everything down. Commands run through SystemTestSupport's Cmd.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
 enum Env {
-    /// Tests/ContainerTests/Support.swift → package root.
-    static let packageRoot: String = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static var binary: String {
-        if let b = ProcessInfo.processInfo.environment["OCICHECKPOINT_BIN"], !b.isEmpty { return b }
-        return packageRoot + "/.build/debug/ocicheckpoint"
-    }
+    static let packageRoot = Project.root
+    static var binary: String { Project.binary }
     static let runc = "/usr/sbin/runc"
     static let busybox = "/bin/busybox"
     static let cc = "/usr/bin/cc"
@@ -24,130 +19,6 @@ enum Env {
         geteuid() == 0 && FileManager.default.isExecutableFile(atPath: runc)
             && FileManager.default.isExecutableFile(atPath: busybox)
     }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
-// MARK: - Running commands
-
-struct Output: CustomStringConvertible {
-    let argv: [String]
-    /// Exit code; 128+signal when killed; -1 on timeout.
-    let status: Int32
-    let out: String
-    let err: String
-    var ok: Bool { status == 0 }
-    var description: String {
-        "`\(argv.joined(separator: " "))` → \(status == -1 ? "timeout" : "status \(status)")\n--- stdout\n\(out)--- stderr\n\(err)"
-    }
-}
-
-enum Cmd {
-    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    private static let closeFrom: CloseFrom? = {
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-        return unsafeBitCast(sym, to: CloseFrom.self)
-    }()
-
-    private static func tempFile() -> (Int32, String) {
-        var template = Array("/tmp/oct-out-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        return (fd, String(cString: template))
-    }
-
-    private static func slurp(_ path: String) -> String {
-        (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-    }
-
-    /// Runs argv (absolute argv[0]) with stdin /dev/null, stdout and stderr in temporary
-    /// files, every other fd closed. A child still running at the timeout is killed.
-    @discardableResult
-    static func run(_ argv: [String], timeout: Double = 60) -> Output {
-        let (outFd, outPath) = tempFile()
-        let (errFd, errPath) = tempFile()
-        defer {
-            close(outFd); close(errFd)
-            unlink(outPath); unlink(errPath)
-        }
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&fa, outFd, 1)
-        posix_spawn_file_actions_adddup2(&fa, errFd, 2)
-        if let closeFrom { _ = closeFrom(&fa, 3) }
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let env = ProcessInfo.processInfo.environment
-        let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        let cEnv: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &fa, &attr, cArgs, cEnv)
-        guard rc == 0 else {
-            return Output(argv: argv, status: 127, out: "", err: "posix_spawn: \(String(cString: strerror(rc)))\n")
-        }
-        let deadline = Date().addingTimeInterval(timeout)
-        var raw: Int32 = 0
-        var status: Int32 = -1
-        while true {
-            let r = waitpid(pid, &raw, WNOHANG)
-            if r == pid {
-                status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
-                break
-            }
-            if r < 0 && errno != EINTR { break }
-            if Date() > deadline {
-                kill(pid, SIGKILL)
-                _ = waitpid(pid, &raw, 0)
-                status = -1
-                break
-            }
-            usleep(5_000)
-        }
-        return Output(argv: argv, status: status, out: slurp(outPath), err: slurp(errPath))
-    }
-
-    @discardableResult
-    static func sh(_ script: String, timeout: Double = 60) -> Output {
-        run(["/bin/sh", "-c", script], timeout: timeout)
-    }
-}
-
-/// Polls `condition` every 50 ms until it holds or `timeout` seconds have passed.
-@discardableResult
-func waitFor(_ timeout: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while true {
-        if condition() { return true }
-        if Date() > deadline { return false }
-        usleep(50_000)
-    }
-}
-
-func readFile(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
-
-/// The `Name:\tvalue` lines of /proc/PID/status.
-func procStatus(_ pid: Int32) -> [String: String] {
-    var fields: [String: String] = [:]
-    for line in (readFile("/proc/\(pid)/status") ?? "").split(separator: "\n") {
-        guard let colon = line.firstIndex(of: ":") else { continue }
-        fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-    }
-    return fields
 }
 
 /// The path of `pid` in the cgroup v1 hierarchy of `controller` (from /proc/PID/cgroup).

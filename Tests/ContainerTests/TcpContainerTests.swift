@@ -4,6 +4,7 @@
 // the host keeps one connection open across `runc checkpoint/restore --tcp-established`.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

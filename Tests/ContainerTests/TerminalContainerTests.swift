@@ -5,6 +5,7 @@
 // runc) and the same shell answers on it.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -4,6 +4,7 @@
 // workload is the unix-listen program of the workload tests, built static.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

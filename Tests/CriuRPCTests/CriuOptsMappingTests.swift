@@ -2,6 +2,7 @@
 import Engine
 import Foundation
 import Images
+import SystemTestSupport
 import Testing
 
 @Suite("criu_opts → engine options")

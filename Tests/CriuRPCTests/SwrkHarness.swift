@@ -5,24 +5,14 @@ import CriuRPC
 import Engine
 import Foundation
 import Images
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
 enum RPCPaths {
-    /// Tests/CriuRPCTests/SwrkHarness.swift → package root.
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static var binary: String {
-        if let b = ProcessInfo.processInfo.environment["OCICHECKPOINT_BIN"], !b.isEmpty { return b }
-        return packageRoot + "/.build/debug/ocicheckpoint"
-    }
+    static var binary: String { Project.binary }
 }
 
 /// A scratch directory under /tmp, removed by `remove()`.
@@ -30,7 +20,7 @@ struct Scratch {
     let path: String
     init(_ name: String) throws {
         var template = Array("/tmp/criurpc-\(name)-XXXXXX".utf8CString)
-        guard let p = mkdtemp(&template) else { throw HarnessError("mkdtemp: \(String(cString: strerror(errno)))") }
+        guard let p = mkdtemp(&template) else { throw TestFailure("mkdtemp: \(String(cString: strerror(errno)))") }
         path = String(cString: p)
     }
     func sub(_ name: String) throws -> String {
@@ -50,10 +40,10 @@ final class SwrkProcess {
     init(logDir: String) throws {
         var sv: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv) == 0 else {
-            throw HarnessError("socketpair: \(String(cString: strerror(errno)))")
+            throw TestFailure("socketpair: \(String(cString: strerror(errno)))")
         }
         defer { close(sv[1]) }
-        pid = try Spawn.run([RPCPaths.binary, "swrk", "3"], fd3: sv[1], output: logDir + "/swrk.out")
+        pid = try Spawn.start([RPCPaths.binary, "swrk", "3"], stdout: .file(logDir + "/swrk.out", append: true), fds: [3: sv[1]])
         socket = RPCSocket(fd: sv[0])
     }
 
@@ -82,8 +72,8 @@ final class SwrkProcess {
     func receive(timeout: Int32 = 120) throws -> CriuResp {
         var p = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
         let r = poll(&p, 1, timeout * 1000)
-        guard r == 1 else { throw HarnessError("no answer from swrk within \(timeout) s") }
-        guard let (resp, fds) = try socket.receive(CriuResp.self) else { throw HarnessError("swrk closed the socket") }
+        guard r == 1 else { throw TestFailure("no answer from swrk within \(timeout) s") }
+        guard let (resp, fds) = try socket.receive(CriuResp.self) else { throw TestFailure("swrk closed the socket") }
         fds.forEach { close($0) }
         return resp
     }
@@ -91,68 +81,13 @@ final class SwrkProcess {
     /// Closes our end and waits for the service's exit status.
     func finish(timeout: Double = 60) -> Int32? {
         if !closed { close(socket.fd); closed = true }
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            var st: Int32 = 0
-            let r = waitpid(pid, &st, WNOHANG)
-            if r == pid { return st & 0x7f == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f) }
-            usleep(10_000)
-        }
+        if let exit = Spawn.wait(pid, timeout: timeout) { return exit.status }
         kill(pid, SIGKILL)
         _ = waitpid(pid, nil, 0)
         return nil
     }
 
     deinit { if !closed { close(socket.fd) } }
-}
-
-enum Spawn {
-    /// posix_spawn with stdin from /dev/null, stdout+stderr to `output`, optionally `fd3`
-    /// as fd 3, every other descriptor closed.
-    static func run(_ argv: [String], fd3: Int32? = nil, output: String) throws -> pid_t {
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        var src = fd3 ?? -1
-        if let fd3, fd3 == 3 {
-            // dup2 onto itself would keep close-on-exec: go through another number.
-            src = fcntl(fd3, F_DUPFD_CLOEXEC, 10)
-        }
-        defer { if src != (fd3 ?? -1) { close(src) } }
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&fa, 1, 2)
-        if src >= 0 { posix_spawn_file_actions_adddup2(&fa, src, 3) }
-        if let closefrom = closeFrom { _ = closefrom(&fa, src >= 0 ? 4 : 3) }
-
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        let cEnv: [UnsafeMutablePointer<CChar>?] = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &fa, &attr, cArgs, cEnv)
-        guard rc == 0 else { throw HarnessError("posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
-        return pid
-    }
-
-    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    // glibc 2.34+, not imported into Swift.
-    private static let closeFrom: CloseFrom? = {
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-        return unsafeBitCast(sym, to: CloseFrom.self)
-    }()
 }
 
 /// The test workload: setsid(), then count in memory and publish the count to DIR/count
@@ -182,12 +117,8 @@ enum Counter {
     static func build(in dir: String) throws -> String {
         let src = dir + "/counter.c", bin = dir + "/counter"
         try source.write(toFile: src, atomically: true, encoding: .utf8)
-        let pid = try Spawn.run(["/usr/bin/cc", "-O1", "-o", bin, src], output: dir + "/cc.out")
-        var st: Int32 = 0
-        waitpid(pid, &st, 0)
-        guard st == 0 else {
-            throw HarnessError("cc failed: \((try? String(contentsOfFile: dir + "/cc.out", encoding: .utf8)) ?? "")")
-        }
+        let cc = Cmd.run(["/usr/bin/cc", "-O1", "-o", bin, src], timeout: 120)
+        guard cc.ok else { throw TestFailure("cc failed: \(cc)") }
         return bin
     }
 
@@ -198,40 +129,26 @@ enum Counter {
 
     /// Starts the counter in `dir` and waits until it has counted past 3.
     static func start(_ bin: String, in dir: String) throws -> pid_t {
-        let pid = try Spawn.run([bin, dir], output: dir + "/counter.out")
-        guard waitFor(timeout: 10, { (count(in: dir) ?? 0) > 3 }) else {
+        let pid = try Spawn.start([bin, dir], stdout: .file(dir + "/counter.out", append: true))
+        guard waitFor(10, { (count(in: dir) ?? 0) > 3 }) else {
             kill(pid, SIGKILL)
             _ = waitpid(pid, nil, 0)
-            throw HarnessError("counter \(pid) did not start counting")
+            throw TestFailure("counter \(pid) did not start counting")
         }
         return pid
     }
 }
 
-@discardableResult
-func waitFor(timeout: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(20_000)
-    }
-    return condition()
-}
-
 /// "State" and "TracerPid" from /proc/PID/status.
 func processStatus(_ pid: pid_t) -> (state: String, tracer: String)? {
-    guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-    var state = "", tracer = ""
-    for line in s.split(separator: "\n") {
-        if line.hasPrefix("State:") { state = line.dropFirst(6).trimmingCharacters(in: .whitespaces) }
-        if line.hasPrefix("TracerPid:") { tracer = line.dropFirst(10).trimmingCharacters(in: .whitespaces) }
-    }
-    return (state, tracer)
+    let fields = procStatus(pid)
+    guard !fields.isEmpty else { return nil }
+    return (fields["State"] ?? "", fields["TracerPid"] ?? "")
 }
 
 func openDirectory(_ path: String) throws -> Int32 {
     let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard fd >= 0 else { throw HarnessError("open \(path): \(String(cString: strerror(errno)))") }
+    guard fd >= 0 else { throw TestFailure("open \(path): \(String(cString: strerror(errno)))") }
     return fd
 }
 

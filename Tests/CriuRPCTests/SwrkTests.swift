@@ -2,6 +2,7 @@ import CriuRPC
 import Engine
 import Foundation
 import Images
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -137,10 +138,10 @@ struct SwrkTests {
         #expect(restorer.finish() == 0)
 
         // The restored counter continues from the dumped count.
-        #expect(waitFor(timeout: 10) { (Counter.count(in: work) ?? 0) > dumped + 3 },
+        #expect(waitFor(10) { (Counter.count(in: work) ?? 0) > dumped + 3 },
                 "count stayed at \(Counter.count(in: work) ?? 0) (dumped at \(dumped))")
         #expect(kill(restoredPid, SIGKILL) == 0)
-        #expect(waitFor(timeout: 30) { access("/proc/\(restoredPid)", F_OK) != 0 })
+        #expect(waitFor(30) { access("/proc/\(restoredPid)", F_OK) != 0 })
         restoredPid = 0
     }
 
@@ -222,6 +223,6 @@ struct SwrkTests {
         #expect(!status.state.hasPrefix("Z"), "state \(status.state)")
         #expect(status.tracer == "0")
         let before = Counter.count(in: work) ?? 0
-        #expect(waitFor(timeout: 5) { (Counter.count(in: work) ?? 0) > before + 2 }, "the counter keeps counting")
+        #expect(waitFor(5) { (Counter.count(in: work) ?? 0) > before + 2 }, "the counter keeps counting")
     }
 }

@@ -2,6 +2,7 @@
 // restored for real in both modes, crit reading the images, and what is refused.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -72,7 +73,7 @@ extension CheckpointRestoreTests {
                 let pid = try Proc.spawn([Paths.python, Paths.crit, "decode", "-i", run.images + "/" + name],
                                          stdout: out, stderr: err, append: false)
                 let st = await Proc.wait(pid, timeout: 120)
-                if st == nil { Proc.sigkill(pid); _ = Proc.waitBlocking(pid, timeout: 5) }
+                if st == nil { Proc.sigkill(pid); _ = Spawn.wait(pid, timeout: 5) }
                 if st?.exited != true || st?.code != 0 {
                     failures.append("\(name): \(st.map { $0.description } ?? "timeout"): \((Proc.read(err) ?? "").suffix(1500))")
                 }

@@ -3,6 +3,7 @@
 // Workload protocol: see Workloads/workload.h.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -46,102 +47,33 @@ struct Workload: Sendable, CustomTestStringConvertible {
 // MARK: - Paths
 
 enum Paths {
-    /// Tests/WorkloadTests/Harness.swift → package root.
-    static let packageRoot: String = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let packageRoot = Project.root
     static let workloadSources = packageRoot + "/Tests/WorkloadTests/Workloads"
-    static var binary: String {
-        if let b = ProcessInfo.processInfo.environment["OCICHECKPOINT_BIN"], !b.isEmpty { return b }
-        return packageRoot + "/.build/debug/ocicheckpoint"
-    }
+    static var binary: String { Project.binary }
     static let crit = "/usr/bin/crit"
     static let python = "/usr/bin/python3"
 }
 
 // MARK: - Process helpers
 
-struct ExitStatus: CustomStringConvertible {
-    let raw: Int32
-    var exited: Bool { raw & 0x7f == 0 }
-    var code: Int32 { (raw >> 8) & 0xff }
-    var signal: Int32 { raw & 0x7f }
-    var description: String { exited ? "exit \(code)" : "signal \(signal)" }
-}
-
 enum Proc {
-    /// posix_spawn with stdin/stdout/stderr redirected to files, every other fd closed,
-    /// signal mask empty and all dispositions default.
+    /// Spawn.start with stdin, stdout and stderr (default: with stdout) in files.
     static func spawn(_ argv: [String], extraEnv: [String: String] = [:], stdin: String = "/dev/null",
                       stdout: String, stderr: String? = nil, append: Bool = true) throws -> pid_t {
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        let outFlags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC)
-        posix_spawn_file_actions_addopen(&fa, 0, stdin, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 1, stdout, outFlags, 0o644)
-        if let stderr, stderr != stdout {
-            posix_spawn_file_actions_addopen(&fa, 2, stderr, outFlags, 0o644)
-        } else {
-            posix_spawn_file_actions_adddup2(&fa, 1, 2)
-        }
-        // glibc 2.34+; not imported into Swift, so look it up
-        if let closefrom = closeFrom { _ = closefrom(&fa, 3) }
-
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in extraEnv { env[k] = v }
-        let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        let cEnv: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &fa, &attr, cArgs, cEnv)
-        guard rc == 0 else {
-            throw HarnessError("posix_spawn \(argv[0]): \(String(cString: strerror(rc)))")
-        }
-        return pid
+        let err: Redirect = stderr.flatMap { $0 == stdout ? nil : .file($0, append: append) } ?? .stdout
+        return try Spawn.start(argv, stdin: stdin, stdout: .file(stdout, append: append), stderr: err, extraEnv: extraEnv)
     }
 
-    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    private static let closeFrom: CloseFrom? = {
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-        return unsafeBitCast(sym, to: CloseFrom.self)
-    }()
-
     /// Polls waitpid(WNOHANG) until the child exits; nil on timeout (child left alone).
-    static func wait(_ pid: pid_t, timeout: Double) async -> ExitStatus? {
+    static func wait(_ pid: pid_t, timeout: Double) async -> WaitStatus? {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             var st: Int32 = 0
             let r = waitpid(pid, &st, WNOHANG)
-            if r == pid { return ExitStatus(raw: st) }
+            if r == pid { return WaitStatus(raw: st) }
             if r < 0 && errno != EINTR { return nil }
             if Date() > deadline { return nil }
             await sleep(0.01)
-        }
-    }
-
-    /// Blocking variant for cleanup paths (which cannot await).
-    static func waitBlocking(_ pid: pid_t, timeout: Double) -> ExitStatus? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while true {
-            var st: Int32 = 0
-            let r = waitpid(pid, &st, WNOHANG)
-            if r == pid { return ExitStatus(raw: st) }
-            if r < 0 && errno != EINTR { return nil }
-            if Date() > deadline { return nil }
-            usleep(10_000)
         }
     }
 
@@ -215,11 +147,6 @@ func sleep(_ seconds: Double) async {
     try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
 }
 
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
 // MARK: - Compiling workloads (once per test run)
 
 final class WorkloadCompiler: @unchecked Sendable {
@@ -246,8 +173,8 @@ final class WorkloadCompiler: @unchecked Sendable {
         let log = out + ".log"
         let pid = try Proc.spawn(["/usr/bin/cc", "-O2", "-pthread"] + w.cflags + ["-o", out, src],
                                  stdout: log, append: false)
-        guard let st = Proc.waitBlocking(pid, timeout: 120), st.exited, st.code == 0 else {
-            throw HarnessError("cc \(src) failed:\n" + (Proc.read(log) ?? ""))
+        guard let st = Spawn.wait(pid, timeout: 120), st.exited, st.code == 0 else {
+            throw TestFailure("cc \(src) failed:\n" + (Proc.read(log) ?? ""))
         }
         built[key] = out
         return out
@@ -283,10 +210,10 @@ enum CLI {
         }
         var status: Int32 = -1
         if let st = await Proc.wait(pid, timeout: timeout) {
-            status = st.exited ? st.code : 128 + st.signal
+            status = st.status
         } else {
             Proc.sigkill(pid)
-            _ = Proc.waitBlocking(pid, timeout: 10)
+            _ = Spawn.wait(pid, timeout: 10)
         }
         var e = Proc.read(err) ?? ""
         if status == -1 { e += "\n[harness: timed out after \(Int(timeout)) s and killed]" }
@@ -344,7 +271,7 @@ final class WorkloadRun {
             if let text = Proc.read(dir + "/ready") {
                 let listed = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { pid_t($0) }
                 if let first = listed.first, first != rootPid {
-                    throw HarnessError("ready lists root \(first), spawned \(rootPid)")
+                    throw TestFailure("ready lists root \(first), spawned \(rootPid)")
                 }
                 pids = listed.isEmpty ? [rootPid] : listed
                 return
@@ -352,9 +279,9 @@ final class WorkloadRun {
             var st: Int32 = 0
             if waitpid(rootPid, &st, WNOHANG) == rootPid {
                 rootReaped = true
-                throw HarnessError("workload \(workload.name) exited (\(ExitStatus(raw: st))) before ready\n" + diagnostics())
+                throw TestFailure("workload \(workload.name) exited (\(WaitStatus(raw: st))) before ready\n" + diagnostics())
             }
-            if Date() > deadline { throw HarnessError("workload \(workload.name) not ready after \(Int(timeout)) s\n" + diagnostics()) }
+            if Date() > deadline { throw TestFailure("workload \(workload.name) not ready after \(Int(timeout)) s\n" + diagnostics()) }
             await sleep(0.02)
         }
     }
@@ -484,7 +411,7 @@ final class WorkloadRun {
             victims = victims.filter { Proc.state($0) != "Z" }
             if !rootReaped && rootPid > 1 { victims.insert(rootPid) }
             for p in victims { Proc.sigkill(p) }
-            if !rootReaped && rootPid > 1, Proc.waitBlocking(rootPid, timeout: 5) != nil { rootReaped = true }
+            if !rootReaped && rootPid > 1, Spawn.wait(rootPid, timeout: 5) != nil { rootReaped = true }
             if victims.isEmpty { break }
             usleep(100_000)
         }

@@ -2,6 +2,7 @@
 // listeners and UDP sockets; the test process is the client on loopback, outside the tree.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -156,7 +157,7 @@ final class InetSession {
         ["/usr/sbin/iptables", "/usr/sbin/ip6tables"].flatMap { tool -> [String] in
             let out = run.base + "/rules"
             guard let pid = try? Proc.spawn([tool, "-w", "-S"], stdout: out, append: false),
-                  Proc.waitBlocking(pid, timeout: 20) != nil else { return [] }
+                  Spawn.wait(pid, timeout: 20) != nil else { return [] }
             return (Proc.read(out) ?? "").split(separator: "\n").map(String.init).filter { rule in
                 rule.contains("ocicheckpoint-tcp-lock") && ports.prefix(2).contains { rule.contains("port \($0) ") }
             }
@@ -170,7 +171,7 @@ final class InetSession {
         for name in ["files.img"] + streams {
             let out = run.base + "/crit.out"
             let pid = try Proc.spawn([Paths.python, Paths.crit, "decode", "-i", run.images + "/" + name], stdout: out, append: false)
-            let st = Proc.waitBlocking(pid, timeout: 60)
+            let st = Spawn.wait(pid, timeout: 60)
             let text = Proc.read(out) ?? ""
             #expect(st?.exited == true && st?.code == 0, "crit decode \(name): \(text.suffix(500))")
             if name == "files.img" { #expect(text.contains("\"INETSK\"") && text.contains("\"state\": 1,"), "\(text.prefix(2000))") }
@@ -197,7 +198,7 @@ final class TestSocket {
         let a = loopback(family, port)
         guard a.withUnsafeBytes({ Glibc.connect(s.fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count)) }) == 0 else {
             s.close()
-            throw HarnessError("connect to port \(port): \(String(cString: strerror(errno)))")
+            throw TestFailure("connect to port \(port): \(String(cString: strerror(errno)))")
         }
         return s
     }
@@ -206,7 +207,7 @@ final class TestSocket {
         let s = TestSocket(fd: socket(family, Int32(SOCK_DGRAM.rawValue), 0), family: family)
         let a = loopback(family, 0)
         guard a.withUnsafeBytes({ bind(s.fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count)) }) == 0 else {
-            throw HarnessError("bind UDP: \(String(cString: strerror(errno)))")
+            throw TestFailure("bind UDP: \(String(cString: strerror(errno)))")
         }
         return s
     }
@@ -229,7 +230,7 @@ final class TestSocket {
         var off = 0
         while off < d.count {
             let n = d.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, d.count - off, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { throw HarnessError("send: \(String(cString: strerror(errno)))") }
+            if n <= 0 { throw TestFailure("send: \(String(cString: strerror(errno)))") }
             off += n
         }
     }
@@ -237,7 +238,7 @@ final class TestSocket {
     func sendTo(_ d: Data, port: Int) throws {
         let a = TestSocket.loopback(family, port)
         let n = d.withUnsafeBytes { p in a.withUnsafeBytes { sendto(fd, p.baseAddress, d.count, 0, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count)) } }
-        if n != d.count { throw HarnessError("sendto port \(port): \(String(cString: strerror(errno)))") }
+        if n != d.count { throw TestFailure("sendto port \(port): \(String(cString: strerror(errno)))") }
     }
 
     /// Exactly `count` bytes (or one datagram), waiting at most `timeout` seconds in all.
@@ -247,12 +248,12 @@ final class TestSocket {
         var buf = [UInt8](repeating: 0, count: 65536)
         while out.count < count {
             let left = deadline.timeIntervalSinceNow
-            if left <= 0 { throw HarnessError("received \(out.count) of \(count) bytes in \(timeout) s") }
+            if left <= 0 { throw TestFailure("received \(out.count) of \(count) bytes in \(timeout) s") }
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             if poll(&p, 1, Int32(left * 1000) + 1) <= 0 { continue }
             let n = recv(fd, &buf, min(buf.count, count - out.count), 0)
-            if n == 0 { throw HarnessError("connection closed after \(out.count) of \(count) bytes") }
-            if n < 0 { if errno == EINTR { continue }; throw HarnessError("recv: \(String(cString: strerror(errno)))") }
+            if n == 0 { throw TestFailure("connection closed after \(out.count) of \(count) bytes") }
+            if n < 0 { if errno == EINTR { continue }; throw TestFailure("recv: \(String(cString: strerror(errno)))") }
             out.append(contentsOf: buf[0..<n])
             if family != 0 && isDatagram { break }
         }

@@ -1,6 +1,7 @@
 // POSIX timers, file locks and POSIX message queues through a real dump and restore.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

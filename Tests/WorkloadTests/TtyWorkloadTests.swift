@@ -4,6 +4,7 @@
 // belongs to the test (refused without --shell-job, restored onto the restorer's terminal).
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +25,7 @@ final class TestPty {
         var unlock: Int32 = 0, index: UInt32 = 0
         guard master >= 0, ioctl(master, 0x4004_5431 /* TIOCSPTLCK */, &unlock) == 0,
               ioctl(master, 0x8004_5430 /* TIOCGPTN */, &index) == 0 else {
-            throw HarnessError("new pty from /dev/ptmx: \(String(cString: strerror(errno)))")
+            throw TestFailure("new pty from /dev/ptmx: \(String(cString: strerror(errno)))")
         }
         slavePath = "/dev/pts/\(index)"
         _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
@@ -88,7 +89,7 @@ struct TtyWorkloadTests {
     private func critDecode(_ path: String) throws -> String {
         let out = path + ".json"
         let pid = try Proc.spawn([Paths.python, Paths.crit, "decode", "-i", path, "--pretty"], stdout: out, append: false)
-        let st = Proc.waitBlocking(pid, timeout: 60)
+        let st = Spawn.wait(pid, timeout: 60)
         let text = Proc.read(out) ?? ""
         try #require(st?.exited == true && st?.code == 0, "crit decode \(path): \(st.map(\.description) ?? "timeout")\n\(text)")
         return text

@@ -7,6 +7,7 @@
 // (as CRIU does), which would also take the name from an original still running.
 
 import Foundation
+import SystemTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -116,7 +117,7 @@ extension CheckpointRestoreTests {
         private func critJSON(_ run: WorkloadRun, _ name: String) throws -> [[String: Any]] {
             let out = run.base + "/crit-\(name).json", err = run.base + "/crit.err"
             let pid = try Proc.spawn([Paths.python, Paths.crit, "decode", "-i", run.images + "/" + name], stdout: out, stderr: err, append: false)
-            let st = Proc.waitBlocking(pid, timeout: 120)
+            let st = Spawn.wait(pid, timeout: 120)
             try #require(st?.exited == true && st?.code == 0, "crit decode \(name): \(Proc.read(err) ?? "")")
             let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any]
             return obj?["entries"] as? [[String: Any]] ?? []
