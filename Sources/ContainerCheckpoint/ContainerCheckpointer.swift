@@ -51,7 +51,17 @@ public struct ContainerCheckpointer {
         let near = request.export.map { ($0 as NSString).deletingLastPathComponent } ?? NSTemporaryDirectory()
         let staging = try makeTemporaryDirectory(in: near.isEmpty ? "." : near, prefix: ".ocicheckpoint-\(request.id)")
         let bundle = state.bundle
-        try runc.checkpoint(state.id, imagePath: staging + "/" + CheckpointLayout.images, workPath: staging, flags: request.runcFlags)
+        do {
+            try runc.checkpoint(state.id, imagePath: staging + "/" + CheckpointLayout.images, workPath: staging, flags: request.runcFlags)
+        } catch let failure as CheckpointError {
+            // The container runs on as it was; only the engine's log is worth keeping.
+            let log = (request.export ?? CheckpointImage.split(request.exportImage!).layout) + ".dump.log"
+            try? FileManager.default.removeItem(atPath: log)
+            let kept = (try? FileManager.default.moveItem(atPath: staging + "/" + CheckpointLayout.dumpLog, toPath: log)) != nil
+            try? FileManager.default.removeItem(atPath: staging)
+            let reason = failure.message.replacingOccurrences(of: " (log: \(staging)/dump.log)", with: "")
+            throw CheckpointError(failure.code, reason + (kept ? " (log: \(log))" : ""))
+        }
         // From here the container may be gone: the staging directory is all that is left of
         // it, so it is kept when packing fails.
         do {

@@ -151,6 +151,27 @@ struct ArchiveFlowTests {
         #expect(Cmd.run(["/usr/bin/sha256sum", archive]).out == before, "the restore altered the archive")
     }
 
+    @Test func aRefusedCheckpointLeavesTheContainerRunningAndOnlyItsLog() throws {
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        // An established connection inside the container refuses a dump without --tcp-established.
+        let (id, bundle) = try startCounter(scratch, setup: "sleep 1000 | nc -l -p 12345 >/dev/null 2>&1 & sleep 0.3; sleep 1000 | nc 127.0.0.1 12345 >/dev/null 2>&1 & ")
+        let pid = try #require(Runc(id: id).pid)
+        try #require(waitFor(10) { (readFile("/proc/\(pid)/net/tcp") ?? "").contains(":3039 ") })
+        usleep(300_000)
+        let archive = scratch.sub("refused.tar.zst")
+        let cp = oc(["checkpoint", "--export", archive, id])
+        #expect(!cp.ok)
+        #expect(cp.err.hasPrefix("Error: runc checkpoint \(id) failed: ") && cp.err.hasSuffix("(log: \(archive).dump.log)\n"), "\(cp)")
+        #expect(!FileManager.default.fileExists(atPath: archive))
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: scratch.path)) ?? []
+        #expect(!left.contains { $0.hasPrefix(".ocicheckpoint-") }, "staging left behind: \(left)")
+        #expect((readFile(archive + ".dump.log") ?? "").contains("is established; dump with --tcp-established"))
+        #expect(Runc(id: id).status == "running" && Runc(id: id).pid == pid)
+        let counted = bundle.lastCount
+        #expect(waitFor(3) { bundle.lastCount >= counted + 3 }, "the container stopped counting")
+    }
+
     @Test func checkpointOfAnUnknownContainerNamesIt() throws {
         let o = oc(["checkpoint", "--export", "/tmp/never.tar", "no-such-container-x1"])
         #expect(!o.ok)
