@@ -20,7 +20,7 @@ enum CheckpointImage {
         let (layout, tag) = split(reference)
         let annotations = CheckpointAnnotations.standard(
             containerName: containerName, runtimeName: runtime, runtimeVersion: runtimeVersion(runtime),
-            criuVersion: "31701", engineVersion: "0.1.0", rootfsImageName: rootfsImage?.name, rootfsImageID: rootfsImage?.id)
+            criuVersion: String(CriuRelease.number), engineVersion: "0.1.0", rootfsImageName: rootfsImage?.name, rootfsImageID: rootfsImage?.id)
         try OCIImageLayout.writeImage(archiveDirectory: staging, layout: layout, tag: tag, annotations: annotations)
     }
 

@@ -14,9 +14,8 @@ public final class RPCService {
     /// The freezer for criu_opts.freeze_cgroup (a cgroup directory), when one is wired.
     public var makeFreezer: ((String) throws -> TreeFreezer)?
 
-    /// The version we answer: runc needs >= 3.0.0; crit and podman compare numbers such
-    /// as 31701, so we answer as the CRIU release whose RPC we implement.
-    public static let version = (major: Int32(3), minor: Int32(17), sublevel: Int32(1), name: "ocicheckpoint")
+    /// The version we answer: the CRIU release whose RPC we implement.
+    public static let version = (major: CriuRelease.major, minor: CriuRelease.minor, sublevel: CriuRelease.sublevel, name: "ocicheckpoint")
 
     public init(socket: RPCSocket) { self.socket = socket }
 

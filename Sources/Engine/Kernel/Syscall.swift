@@ -28,7 +28,7 @@ public enum Syscall {
     }
 
     /// Our own fd (close-on-exec) on the open file description behind `pid`'s `fd`
-    /// (pidfd_getfd), to read a socket's options and queues from outside the task.
+    /// (pidfd_getfd), to read a file's state (socket options, queues) from outside the task.
     static func takeFd(pid: Int32, fd: Int32) throws -> Int32 {
         let pidfd = Int32(truncatingIfNeeded: oc_syscall(SyscallNumber.pidfdOpen, Int(pid), 0, 0, 0, 0, 0))
         if pidfd < 0 { throw CheckpointError.errno("pidfd_open of pid \(pid)", -pidfd) }

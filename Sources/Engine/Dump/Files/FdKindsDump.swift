@@ -47,14 +47,10 @@ extension FileTableDump {
     /// asked of the very file through a copy of it (pidfd_getfd): an anonymous inode cannot
     /// be reopened through /proc.
     static func queuedBytes(pid: Int32, fd: Int32) throws -> Int32 {
-        let pidfd = oc_syscall(SyscallNumber.pidfdOpen, Int(pid), 0, 0, 0, 0, 0)
-        if pidfd < 0 { throw CheckpointError.errno("pidfd_open \(pid)", Int32(-pidfd)) }
-        defer { close(Int32(pidfd)) }
-        let ours = oc_syscall(SyscallNumber.pidfdGetfd, pidfd, Int(fd), 0, 0, 0, 0)
-        if ours < 0 { throw CheckpointError.errno("pidfd_getfd of pid \(pid) fd \(fd)", Int32(-ours)) }
-        defer { close(Int32(ours)) }
+        let ours = try Syscall.takeFd(pid: pid, fd: fd)
+        defer { close(ours) }
         var n: Int32 = 0
-        if ioctl(Int32(ours), UInt(FIONREAD), &n) != 0 { throw CheckpointError.errno("FIONREAD on pid \(pid) fd \(fd)") }
+        if ioctl(ours, UInt(FIONREAD), &n) != 0 { throw CheckpointError.errno("FIONREAD on pid \(pid) fd \(fd)") }
         return n
     }
 }
