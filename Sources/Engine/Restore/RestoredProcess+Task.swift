@@ -161,7 +161,9 @@ extension RestoredProcess {
     private func restoreCreds(_ tid: Int32, _ c: CredsEntry) throws {
         if c.noNewPrivs != 0 { try call("prctl(PR_SET_NO_NEW_PRIVS)", on: tid, SyscallNumber.prctl, 38, 1, 0, 0, 0) }
         let ids = [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid]
-        let ours = try Self.restorerCaps()
+        guard let ours = Self.restorerStatus else {
+            throw CheckpointError(.kernel, "cannot read /proc/self/status of the restorer for its capability sets")
+        }
         let sameCaps = Self.caps(c.capEff) == ours.capEff && Self.caps(c.capPrm) == ours.capPrm
             && Self.caps(c.capInh) == ours.capInh && Self.caps(c.capBnd) == ours.capBnd && Self.caps(c.capAmb) == ours.capAmb
         guard ids.contains(where: { $0 != 0 }) || !sameCaps || !c.groups.isEmpty else { return }
@@ -187,7 +189,8 @@ extension RestoredProcess {
 
     static func caps(_ words: [UInt32]) -> UInt64 { UInt64(words[safe: 0]) | UInt64(words[safe: 1]) << 32 }
 
-    private static func restorerCaps() throws -> TaskStatus { try TaskStatus.read(pid: getpid()) }
+    /// The restorer's credentials, which every stub starts with; read once per restore process.
+    private static let restorerStatus: TaskStatus? = try? TaskStatus.read(pid: getpid())
 
     /// Last step inside the process: unmap the stub through a syscall that the main thread
     /// executes from the stub itself, and stop it at the syscall's exit to give it its
