@@ -1,12 +1,15 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Arrows point one way: OCICheckpoint → (NamespaceDump, CgroupDump, MountDump) → Engine → (Images, CShim).
+// Arrows point one way, top to bottom:
+//   OCICheckpoint → ContainerCheckpoint, CheckpointInspect, CriuRPC
+//   CriuRPC → NamespaceDump, CgroupDump, MountDump → Engine → Images, ProcFS → LinuxKernel → CShim
+//   ContainerCheckpoint → CheckpointArchive, OCISpec, ContainerRegistry (never Engine)
+// A module that needs only errors, logging or syscalls imports LinuxKernel, never Engine.
 let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 
 let package = Package(
     name: "ocicheckpoint",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "ocicheckpoint", targets: ["OCICheckpoint"]),
     ],
@@ -16,49 +19,50 @@ let package = Package(
     ],
     targets: [
         .target(name: "CShim"),
+        .target(name: "LinuxKernel", dependencies: ["CShim"], swiftSettings: v5),
         .target(name: "CArchive", linkerSettings: [.linkedLibrary("archive"), .linkedLibrary("crypto")]),
-        .target(name: "CheckpointArchive", dependencies: ["CArchive", "Engine"], swiftSettings: v5),
-        .target(name: "ProcFS", swiftSettings: v5),
+        .target(name: "CheckpointArchive", dependencies: ["CArchive", "LinuxKernel"], swiftSettings: v5),
+        .target(name: "ProcFS", dependencies: ["LinuxKernel"], swiftSettings: v5),
         .target(name: "Images",
-                dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                dependencies: ["LinuxKernel", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: v5),
         .target(name: "Engine",
-                dependencies: ["CShim", "Images", "ProcFS", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                dependencies: ["LinuxKernel", "CShim", "Images", "ProcFS", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: v5),
-        .target(name: "NamespaceDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
-        .target(name: "CgroupDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
-        .target(name: "MountDump", dependencies: ["Engine", "ProcFS", "Images", "CShim"], swiftSettings: v5),
-        .target(name: "CheckpointInspect", dependencies: ["Engine", "Images", "CheckpointArchive"], swiftSettings: v5),
-        .target(name: "ContainerCheckpoint", dependencies: ["Engine", "CShim", "CheckpointArchive", "OCISpec", "ContainerRegistry"], swiftSettings: v5),
+        .target(name: "NamespaceDump", dependencies: ["Engine", "LinuxKernel", "ProcFS", "Images", "CShim"], swiftSettings: v5),
+        .target(name: "CgroupDump", dependencies: ["Engine", "LinuxKernel", "ProcFS", "Images", "CShim"], swiftSettings: v5),
+        .target(name: "MountDump", dependencies: ["Engine", "LinuxKernel", "ProcFS", "Images", "CShim"], swiftSettings: v5),
+        .target(name: "CheckpointInspect", dependencies: ["LinuxKernel", "Images", "CheckpointArchive"], swiftSettings: v5),
+        .target(name: "ContainerCheckpoint", dependencies: ["LinuxKernel", "Images", "CShim", "CheckpointArchive", "OCISpec", "ContainerRegistry"], swiftSettings: v5),
         .target(name: "OCISpec", swiftSettings: v5),
         .target(name: "ContainerRegistry", dependencies: ["OCISpec", "ProcFS"], swiftSettings: v5),
-        .target(name: "CriuRPC", dependencies: ["Engine", "Images", "ProcFS", "NamespaceDump", "CgroupDump", "MountDump", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
+        .target(name: "CriuRPC", dependencies: ["Engine", "LinuxKernel", "Images", "ProcFS", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
         .executableTarget(
             name: "OCICheckpoint",
-            dependencies: ["Engine", "NamespaceDump", "CgroupDump", "MountDump", "CriuRPC", "CheckpointInspect", "OCISpec", "ContainerRegistry",
+            dependencies: ["Engine", "LinuxKernel", "Images", "NamespaceDump", "CgroupDump", "MountDump", "CriuRPC", "CheckpointInspect", "OCISpec", "ContainerRegistry",
                            "CheckpointArchive", "ContainerCheckpoint",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: v5),
-        .testTarget(name: "ProcFSTests", dependencies: ["ProcFS", "NamespaceDump", "CgroupDump", "MountDump"],
+        .testTarget(name: "ProcFSTests", dependencies: ["LinuxKernel", "ProcFS", "NamespaceDump", "CgroupDump", "MountDump"],
                     swiftSettings: v5),
-        .testTarget(name: "CriuRPCTests", dependencies: ["CriuRPC", "Engine", "Images", "SystemTestSupport"], swiftSettings: v5),
-        .testTarget(name: "CheckpointArchiveTests", dependencies: ["CheckpointArchive", "CArchive", "Engine", "SystemTestSupport"], swiftSettings: v5),
-        .testTarget(name: "ImagesTests", dependencies: ["Images"], swiftSettings: v5),
-        .testTarget(name: "MountDumpTests", dependencies: ["MountDump", "Engine", "Images", "ProcFS"], swiftSettings: v5),
+        .testTarget(name: "CriuRPCTests", dependencies: ["LinuxKernel", "CriuRPC", "Engine", "Images", "SystemTestSupport"], swiftSettings: v5),
+        .testTarget(name: "CheckpointArchiveTests", dependencies: ["LinuxKernel", "CheckpointArchive", "CArchive", "Engine", "SystemTestSupport"], swiftSettings: v5),
+        .testTarget(name: "ImagesTests", dependencies: ["LinuxKernel", "Images"], swiftSettings: v5),
+        .testTarget(name: "MountDumpTests", dependencies: ["LinuxKernel", "MountDump", "Engine", "Images", "ProcFS"], swiftSettings: v5),
         .testTarget(name: "EngineTests",
-                    dependencies: ["Engine", "Images", "ProcFS", "CShim", "NamespaceDump", "CgroupDump", "MountDump"],
+                    dependencies: ["LinuxKernel", "Engine", "Images", "ProcFS", "CShim", "NamespaceDump", "CgroupDump", "MountDump"],
                     swiftSettings: v5),
-        .target(name: "SystemTestSupport", dependencies: ["Engine"], path: "Tests/SystemTestSupport", swiftSettings: v5),
-        .testTarget(name: "NamespaceDumpTests", dependencies: ["NamespaceDump", "Engine", "Images", "ProcFS", "SystemTestSupport"],
+        .target(name: "SystemTestSupport", dependencies: ["LinuxKernel", "Images"], path: "Tests/SystemTestSupport", swiftSettings: v5),
+        .testTarget(name: "NamespaceDumpTests", dependencies: ["LinuxKernel", "NamespaceDump", "Engine", "Images", "ProcFS", "SystemTestSupport"],
                     exclude: ["Helpers"], swiftSettings: v5),
-        .testTarget(name: "CgroupDumpTests", dependencies: ["CgroupDump", "Engine", "Images", "ProcFS", "SystemTestSupport"],
+        .testTarget(name: "CgroupDumpTests", dependencies: ["LinuxKernel", "CgroupDump", "Engine", "Images", "ProcFS", "SystemTestSupport"],
                     swiftSettings: v5),
-        .testTarget(name: "WorkloadTests", dependencies: ["Images", "SystemTestSupport"],
+        .testTarget(name: "WorkloadTests", dependencies: ["LinuxKernel", "Images", "SystemTestSupport"],
                     exclude: ["Workloads"], swiftSettings: v5),
-        .testTarget(name: "CheckpointInspectTests", dependencies: ["CheckpointInspect", "SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
-        .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"], swiftSettings: v5),
-        .testTarget(name: "ContainerRegistryTests", dependencies: ["ContainerRegistry", "OCISpec", "ProcFS", "SystemTestSupport"],
+        .testTarget(name: "CheckpointInspectTests", dependencies: ["LinuxKernel", "CheckpointInspect", "SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
+        .testTarget(name: "OCISpecTests", dependencies: ["LinuxKernel", "OCISpec"], swiftSettings: v5),
+        .testTarget(name: "ContainerRegistryTests", dependencies: ["LinuxKernel", "ContainerRegistry", "OCISpec", "ProcFS", "SystemTestSupport"],
                     swiftSettings: v5),
-        .testTarget(name: "ContainerTests", dependencies: ["SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
+        .testTarget(name: "ContainerTests", dependencies: ["LinuxKernel", "SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import Engine
+import LinuxKernel
 
 /// Freezes and thaws every task of a cgroup: v1 through freezer.state (a directory of the
 /// freezer hierarchy, e.g. /sys/fs/cgroup/freezer/ID), v2 through cgroup.freeze (any

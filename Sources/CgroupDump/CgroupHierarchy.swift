@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import ProcFS
 
 /// One mounted cgroup hierarchy: a v1 hierarchy (one or more controllers, or a named one

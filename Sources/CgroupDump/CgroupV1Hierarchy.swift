@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 
 /// A cgroup v1 hierarchy: one or more co-mounted controllers, or a named hierarchy.
 public struct CgroupV1Hierarchy: CgroupHierarchy {

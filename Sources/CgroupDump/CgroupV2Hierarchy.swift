@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 
 /// The cgroup v2 unified hierarchy.
 public struct CgroupV2Hierarchy: CgroupHierarchy {

@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import Images
 import ProcFS
 

@@ -1,6 +1,6 @@
 import Foundation
 import CShim
-import Engine
+import LinuxKernel
 import Images
 
 /// The cgroup namespace at restore. A new cgroup namespace is rooted at the cgroups of the

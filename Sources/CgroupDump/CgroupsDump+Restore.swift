@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import Images
 
 /// One hierarchy of the image matched to a hierarchy mounted here, with the rule that moves

@@ -1,5 +1,6 @@
 import Foundation
 import Engine
+import LinuxKernel
 import Images
 
 /// How a restore treats the cgroups of the image (CRIU's --manage-cgroups modes).

@@ -1,5 +1,5 @@
 import CArchive
-import Engine
+import LinuxKernel
 
 /// The archive library's messages, all CheckpointErrors naming the archive and the reason.
 enum ArchiveError {

@@ -1,5 +1,5 @@
 import CArchive
-import Engine
+import LinuxKernel
 import Foundation
 
 /// Extracts the wanted members of an archive into a temporary sibling of the target,

@@ -1,5 +1,5 @@
 import CArchive
-import Engine
+import LinuxKernel
 import Foundation
 
 /// Writes every object under a directory into an ArchiveWriter, streaming each file's data

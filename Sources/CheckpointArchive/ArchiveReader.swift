@@ -1,5 +1,5 @@
 import CArchive
-import Engine
+import LinuxKernel
 import Foundation
 
 /// A libarchive reader of a tar stream (zstd, gzip or plain, detected) from a file, or of a

@@ -1,5 +1,5 @@
 import CArchive
-import Engine
+import LinuxKernel
 import Foundation
 
 /// A libarchive writer whose output goes to a Swift sink block by block: a pax tar stream,

@@ -1,5 +1,5 @@
 import CArchive
-import Engine
+import LinuxKernel
 import Foundation
 
 /// Checkpoint archives: a pax tar of a checkpoint directory (zstd, gzip or plain), podman's

@@ -1,5 +1,5 @@
 import CArchive
-import Engine
+import LinuxKernel
 import Foundation
 
 /// Where an extraction writes: a temporary sibling of the requested directory, renamed onto it

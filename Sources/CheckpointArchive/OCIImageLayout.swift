@@ -1,5 +1,5 @@
 import CArchive
-import Engine
+import LinuxKernel
 import Foundation
 
 /// A checkpoint as an OCI image layout (oci-layout, index.json, blobs/sha256/): one gzip

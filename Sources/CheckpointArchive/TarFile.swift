@@ -1,5 +1,5 @@
 import CArchive
-import Engine
+import LinuxKernel
 import Foundation
 
 /// A plain tar of chosen paths under a root, as podman's rootfs-diff.tar, and its

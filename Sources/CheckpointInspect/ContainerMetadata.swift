@@ -1,4 +1,4 @@
-import Engine
+import LinuxKernel
 import Foundation
 
 /// What config.dump (the engine's container config) and spec.dump (the OCI config the

@@ -1,4 +1,4 @@
-import Engine
+import LinuxKernel
 import Foundation
 import Images
 

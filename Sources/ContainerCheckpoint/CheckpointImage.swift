@@ -1,5 +1,6 @@
 import Foundation
-import Engine
+import LinuxKernel
+import Images
 import CheckpointArchive
 
 /// A checkpoint as an OCI image (`--export-image DIR[:TAG]`): one layer holding the archive's

@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import CheckpointArchive
 
 /// Podman's containers: found by podman's name or id, and described in podman's own

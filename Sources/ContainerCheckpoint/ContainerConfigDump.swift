@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import CheckpointArchive
 
 /// config.dump: who the container was. Keys follow podman's ContainerConfig where one

@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import CheckpointArchive
 
 /// `ocicheckpoint restore`: unpacks an archive (or an OCI image of one) into a new bundle,

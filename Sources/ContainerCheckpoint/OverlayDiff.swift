@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import CArchive  // sys/xattr.h
 
 /// A podman container's root filesystem changes against its image, read from the overlay

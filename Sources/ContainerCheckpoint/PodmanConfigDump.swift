@@ -1,6 +1,6 @@
 import Foundation
 import CheckpointArchive
-import Engine
+import LinuxKernel
 
 /// config.dump for a podman container: libpod's ContainerConfig JSON, which `podman
 /// container restore --import` decodes to re-create the container (pkg/checkpoint

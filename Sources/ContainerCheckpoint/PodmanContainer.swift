@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 
 /// A podman container as `podman container inspect` shows it: what a checkpoint needs to
 /// write podman's own config.dump and rootfs-diff.tar. podman (as root) runs runc with

@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import CShim
 
 /// The container's root filesystem in a checkpoint: rootfs-diff.tar with every entry that

@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 
 /// runc, driven with ocicheckpoint as its checkpoint engine (`runc --criu SELF ...`), so a
 /// restored container is an ordinary runc container afterwards.

@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 #if canImport(Glibc)
 import Glibc
 #endif

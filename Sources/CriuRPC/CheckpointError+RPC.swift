@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 
 extension CheckpointError {
     /// A request option the engine does not support: refused before anything is touched.

@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import Images
 
 /// CRIU's configuration file for RPC requests (criu_opts.config_file; runc names

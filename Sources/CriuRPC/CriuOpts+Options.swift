@@ -1,5 +1,6 @@
 import Foundation
 import Engine
+import LinuxKernel
 import Images
 
 /// criu_opts as the engine's DumpOptions/RestoreOptions. What the engine cannot honour is

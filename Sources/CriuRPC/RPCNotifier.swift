@@ -1,5 +1,6 @@
 import Foundation
 import Engine
+import LinuxKernel
 import Images
 
 /// CRIU's notify scripts over the RPC: each stage becomes criu_resp{NOTIFY, notify{script,

@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import Images
 
 /// Where a DUMP or RESTORE request's files live. images_dir_fd and work_dir_fd are the

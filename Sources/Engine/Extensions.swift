@@ -1,4 +1,6 @@
 import Foundation
+import LinuxKernel
+import Images
 
 /// What the modules above the engine (namespaces, cgroups, mounts) add to a dump. The
 /// engine calls every extension while the whole tree is seized, after the process images

@@ -1,4 +1,6 @@
 import Foundation
+import LinuxKernel
+import Images
 import CShim
 import ProcFS
 

@@ -1,6 +1,6 @@
 import Foundation
 import CShim
-import Engine
+import LinuxKernel
 
 /// The mount syscalls this module makes, raw (glibc exports few of them to Swift).
 /// Every failure throws a CheckpointError saying what was done; `errno` is kept for

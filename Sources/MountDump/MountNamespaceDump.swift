@@ -1,5 +1,6 @@
 import Foundation
 import Engine
+import LinuxKernel
 import Images
 import ProcFS
 

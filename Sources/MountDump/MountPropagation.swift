@@ -1,4 +1,4 @@
-import Engine
+import LinuxKernel
 import Images
 
 /// Gives the rebuilt mounts the recorded peer groups and masters, through their fds

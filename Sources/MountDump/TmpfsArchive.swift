@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 
 /// A tmpfs's contents as CRIU keeps them: a gzip'ed tar made by the host's GNU tar, with
 /// numeric owners, modes, device nodes, sparse files, hard links and xattrs.

@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import Images
 
 // Reading and recreating the objects, on a thread joined to the ipc namespace.

@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import Images
 
 /// ipcns-var/shm/sem/msg-<id>.img: the sysctls, shared memory segments (with their bytes),

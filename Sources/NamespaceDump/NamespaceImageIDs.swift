@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import Images
 
 /// The small ids that name per-namespace images (utsns-<id>.img, ipcns-var-<id>.img, ...).

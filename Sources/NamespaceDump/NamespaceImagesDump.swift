@@ -1,5 +1,6 @@
 import Foundation
 import Engine
+import LinuxKernel
 import Images
 
 /// Dumps and restores the uts, ipc, net and time namespaces a tree owns (those of its root

@@ -1,6 +1,6 @@
 import Foundation
 import CShim
-import Engine
+import LinuxKernel
 import Images
 
 /// A network namespace the caller owns (runc's config.json path, passed to CRIU as

@@ -1,6 +1,6 @@
 import Foundation
 import CShim
-import Engine
+import LinuxKernel
 import Images
 import ProcFS
 

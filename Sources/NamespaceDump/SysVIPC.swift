@@ -1,6 +1,6 @@
 import Foundation
 import CShim
-import Engine
+import LinuxKernel
 import Images
 
 /// SysV IPC syscalls of the calling thread's ipc namespace, raw (semctl is variadic in

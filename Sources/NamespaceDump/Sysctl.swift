@@ -1,5 +1,5 @@
 import Foundation
-import Engine
+import LinuxKernel
 import ProcFS
 
 /// /proc/sys knobs of the namespaces of the calling thread: ipc, uts and mqueue sysctls are

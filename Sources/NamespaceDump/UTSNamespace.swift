@@ -1,6 +1,6 @@
 import Foundation
 import CShim
-import Engine
+import LinuxKernel
 import Images
 
 /// utsns-<id>.img: the host and domain names of a uts namespace.

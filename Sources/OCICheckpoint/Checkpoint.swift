@@ -2,7 +2,7 @@ import ArgumentParser
 import CheckpointArchive
 import ContainerCheckpoint
 import ContainerRegistry
-import Engine
+import LinuxKernel
 import Foundation
 
 /// runc's global options the container commands share.

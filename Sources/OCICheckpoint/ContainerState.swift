@@ -1,5 +1,6 @@
 import CgroupDump
 import Engine
+import LinuxKernel
 import MountDump
 import NamespaceDump
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import LinuxKernel
 import Foundation
 
 struct Dump: ParsableCommand {

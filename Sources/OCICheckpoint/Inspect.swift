@@ -1,7 +1,7 @@
 import ArgumentParser
 import CheckpointArchive
 import CheckpointInspect
-import Engine
+import LinuxKernel
 import Foundation
 
 /// `inspect DIR`: what checkpointctl's `inspect` shows, for a checkpoint laid out as a

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Engine
+import LinuxKernel
 import Foundation
 
 @main

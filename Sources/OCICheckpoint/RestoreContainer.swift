@@ -1,7 +1,7 @@
 import ArgumentParser
 import CheckpointArchive
 import ContainerCheckpoint
-import Engine
+import LinuxKernel
 import Foundation
 
 /// `restore` of a container (runc's restore, plus --import of an archive): chosen when a

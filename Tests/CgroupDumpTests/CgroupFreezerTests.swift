@@ -3,6 +3,7 @@ import SystemTestSupport
 import Testing
 import CgroupDump
 import Engine
+import LinuxKernel
 #if canImport(Glibc)
 import Glibc
 #endif

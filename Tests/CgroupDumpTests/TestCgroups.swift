@@ -1,6 +1,6 @@
 import Foundation
 import SystemTestSupport
-import Engine
+import LinuxKernel
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -2,6 +2,7 @@
 // runc container; `ocicheckpoint restore --import` rebuilds it as new containers, several
 // times from the same archive; `inspect` reads it; damaged archives are refused.
 
+import LinuxKernel
 import Foundation
 import SystemTestSupport
 import Testing

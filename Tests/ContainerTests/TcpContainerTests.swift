@@ -3,6 +3,7 @@
 // the host by a veth pair), which runc hands to us as an external namespace; a client on
 // the host keeps one connection open across `runc checkpoint/restore --tcp-established`.
 
+import LinuxKernel
 import Foundation
 import SystemTestSupport
 import Testing

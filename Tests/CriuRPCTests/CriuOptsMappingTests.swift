@@ -1,5 +1,5 @@
 @testable import CriuRPC
-import Engine
+import LinuxKernel
 import Foundation
 import Images
 import SystemTestSupport

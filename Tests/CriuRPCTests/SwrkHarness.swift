@@ -2,7 +2,7 @@
 // socketpair becomes its fd 3, requests and answers are criu_req/criu_resp datagrams.
 
 import CriuRPC
-import Engine
+import LinuxKernel
 import Foundation
 import Images
 import SystemTestSupport

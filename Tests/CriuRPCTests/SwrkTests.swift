@@ -1,5 +1,6 @@
 import CriuRPC
 import Engine
+import LinuxKernel
 import Foundation
 import Images
 import SystemTestSupport

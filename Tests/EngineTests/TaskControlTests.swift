@@ -1,3 +1,4 @@
+import LinuxKernel
 import Foundation
 import Testing
 import ProcFS

@@ -4,7 +4,7 @@
 
 import Foundation
 import Testing
-import Engine
+import LinuxKernel
 import Images
 import MountDump
 #if canImport(Glibc)

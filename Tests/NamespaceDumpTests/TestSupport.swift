@@ -1,6 +1,6 @@
 import Foundation
 import SystemTestSupport
-import Engine
+import LinuxKernel
 
 enum Helper {
     static let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -1,7 +1,7 @@
 import Foundation
 import SystemTestSupport
 import Testing
-import Engine
+import LinuxKernel
 import Images
 import NamespaceDump
 #if canImport(Glibc)

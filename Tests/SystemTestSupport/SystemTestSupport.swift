@@ -1,7 +1,9 @@
 // Scratch directories, long-running processes and crit for the system tests of
 // NamespaceDump and CgroupDump.
 import Foundation
-import Engine
+import LinuxKernel
+import Images
+import Images
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -2,6 +2,7 @@
 // as children of the test process, drives the `ocicheckpoint` CLI and checks the outcome.
 // Workload protocol: see Workloads/workload.h.
 
+import LinuxKernel
 import Foundation
 import SystemTestSupport
 import Testing

@@ -1,6 +1,7 @@
 // TCP and UDP sockets across a real dump and restore: the `inet` workload serves
 // listeners and UDP sockets; the test process is the client on loopback, outside the tree.
 
+import LinuxKernel
 import Foundation
 import SystemTestSupport
 import Testing

@@ -1,5 +1,6 @@
 // POSIX timers, file locks and POSIX message queues through a real dump and restore.
 
+import LinuxKernel
 import Foundation
 import SystemTestSupport
 import Testing

@@ -3,6 +3,7 @@
 // bytes when the tree runs on, crit on the images, and a shell job on a terminal that
 // belongs to the test (refused without --shell-job, restored onto the restorer's terminal).
 
+import LinuxKernel
 import Foundation
 import SystemTestSupport
 import Testing

@@ -6,6 +6,7 @@
 // socket files stay behind; the restore replaces a stale socket file at a dumped name
 // (as CRIU does), which would also take the name from an original still running.
 
+import LinuxKernel
 import Foundation
 import SystemTestSupport
 import Testing

@@ -2,6 +2,7 @@
 // crit decoding our images, and failure handling. Everything runs serialized: the
 // tests share the machine's pid space and each restores original pids.
 
+import LinuxKernel
 import Foundation
 import SystemTestSupport
 import Testing

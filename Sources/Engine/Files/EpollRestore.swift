@@ -1,0 +1,51 @@
+import Foundation
+import LinuxKernel
+import CShim
+import Images
+
+extension RestoreResources {
+    /// An empty epoll; its files are added from inside the task that registered them
+    /// (RestoredProcess.registerEpollTargets), since registrations are keyed by its fd numbers.
+    static func openEpoll(_ e: EventpollFileEntry, _ what: String) throws -> Int32 {
+        let fd = try checked(oc_syscall(291 /* epoll_create1 */, Int(O_CLOEXEC), 0, 0, 0, 0, 0), "epoll_create1 for \(what)")
+        if e.flags & UInt32(O_NONBLOCK) != 0 { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
+        return fd
+    }
+
+    /// The first process (in pstree order) that holds epoll `id`: the dump checked its
+    /// registrations against that process's fd table.
+    func epollOwner(_ id: UInt32) -> Int32? {
+        images.processes.first { p in !p.isZombie && p.fds.contains { $0.id == id } }?.pid
+    }
+}
+
+extension RestoredProcess {
+    /// epoll_ctl(ADD) of every file of every epoll this process owns, through its own fd
+    /// numbers, once its whole fd table is in place. An epoll inside an epoll gets its
+    /// own files first, so its readiness reaches the outer one.
+    func registerEpollTargets(resources: RestoreResources) throws {
+        let byFd = Dictionary(image.fds.map { (Int32($0.fd), $0.id) }, uniquingKeysWith: { a, _ in a })
+        var epolls: [(fd: Int32, entry: EventpollFileEntry)] = []
+        var seen: Set<UInt32> = []
+        for e in image.fds {
+            guard let f = resources.images.files[e.id], f.type == .eventpoll, seen.insert(e.id).inserted,
+                  resources.epollOwner(e.id) == pid else { continue }
+            epolls.append((Int32(e.fd), f.epfd))
+        }
+        func depth(_ entry: EventpollFileEntry, _ level: Int = 0) -> Int {
+            guard level < 8 else { return level }  // the kernel refuses deeper nesting
+            return entry.tfd.compactMap { t in
+                byFd[Int32(t.tfd)].flatMap { resources.images.files[$0] }.flatMap { $0.type == .eventpoll ? depth($0.epfd, level + 1) + 1 : nil }
+            }.max() ?? 0
+        }
+        for (epfd, entry) in epolls.sorted(by: { depth($0.entry) < depth($1.entry) }) {
+            for t in entry.tfd {
+                guard byFd[Int32(t.tfd)] != nil else {
+                    throw CheckpointError(.image, "pid \(pid): epoll fd \(epfd) watches fd \(t.tfd), which fdinfo-\(pid).img does not have")
+                }
+                let event = try put(bytes(t.events) + bytes(t.data), at: 0)  // struct epoll_event is packed
+                try call("epoll_ctl(\(epfd), ADD, \(t.tfd))", 233 /* epoll_ctl */, UInt64(epfd), 1 /* EPOLL_CTL_ADD */, UInt64(t.tfd), event)
+            }
+        }
+    }
+}

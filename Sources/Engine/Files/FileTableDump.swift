@@ -1,0 +1,231 @@
+import Foundation
+import LinuxKernel
+import CShim
+import Images
+import ProcFS
+
+/// Collects the open files of every dumped process into CRIU's files.img (one entry per
+/// open file description) and fdinfo-N.img (one entry per fd), plus pipe/FIFO contents
+/// and the contents of deleted-but-open files.
+final class FileTableDump {
+    private(set) var files: [FileEntry] = []
+    private(set) var pipeData: [(PipeDataEntry, Data)] = []
+    private(set) var fifoData: [(PipeDataEntry, Data)] = []
+    private(set) var ghosts: [(id: UInt32, entry: GhostFileEntry, content: Data)] = []
+    private(set) var remaps: [RemapFilePathEntry] = []
+    private var nextID: UInt32 = 1
+    /// Descriptions seen so far, by (dev, ino): candidates for kcmp.
+    private var descriptions: [String: [(pid: Int32, fd: Int32, id: UInt32)]] = [:]
+    private var pathIDs: [String: UInt32] = [:]
+    private var pipesWithData: Set<UInt64> = []
+    let unixSockets = UnixSocketDump()
+    let terminals = TtyDump()
+    let mqueues = MqueueDump()
+    let kinds = FdKindsDump()
+    let inet: InetSocketDump
+
+    init(inet: InetSocketDump) { self.inet = inet }
+
+    /// Character devices that carry no state and exist on every machine.
+    static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
+
+    private func newID() -> UInt32 { defer { nextID += 1 }; return nextID }
+
+    /// A regular file or directory by path (mapped files, exe, cwd, root): one entry per path.
+    func pathEntry(_ path: String, flags: UInt32 = UInt32(O_RDONLY)) -> UInt32 {
+        if let id = pathIDs[path] { return id }
+        let id = newID()
+        var reg = RegFileEntry()
+        reg.id = id; reg.flags = flags; reg.pos = 0; reg.fown = FownEntry.none; reg.name = path
+        var st = stat()
+        if stat(path, &st) == 0 { reg.size = UInt64(st.st_size); reg.mode = st.st_mode }
+        var f = FileEntry()
+        f.type = .reg; f.id = id; f.reg = reg
+        files.append(f)
+        pathIDs[path] = id
+        return id
+    }
+
+    /// The fd table of `pid`.
+    func dump(pid: Int32) throws -> [FdinfoEntry] {
+        var out: [FdinfoEntry] = []
+        for fd in try ProcTree.fds(of: pid) {
+            let where_ = "pid \(pid) fd \(fd)"
+            let link = try ProcTree.link("/proc/\(pid)/fd/\(fd)")
+            let info = try FdInfo.read(pid: pid, fd: fd)
+            var st = stat()
+            if stat("/proc/\(pid)/fd/\(fd)", &st) != 0 { throw CheckpointError.errno("stat \(where_) (\(link))") }
+            let cloexec = info.flags & UInt32(O_CLOEXEC) != 0
+            let flags = info.flags & ~UInt32(O_CLOEXEC)
+            let key = "\(st.st_dev):\(st.st_ino)"
+            var entry = FdinfoEntry()
+            entry.fd = UInt32(fd)
+            entry.flags = cloexec ? UInt32(FD_CLOEXEC) : 0
+            if let shared = try sameDescription(pid: pid, fd: fd, key: key) {
+                entry.id = shared.id
+                entry.type = shared.type
+                out.append(entry)
+                continue
+            }
+            let id = newID()
+            var file = FileEntry()
+            file.id = id
+            let mode = st.st_mode & S_IFMT
+            if let kind = try kindEntry(link: link, pid: pid, fd: fd, id: id, info: info, st: st) {
+                file = kind
+            } else if link.hasPrefix("pipe:[") {
+                file.type = .pipe
+                var p = PipeEntry()
+                p.id = id; p.pipeID = UInt32(truncatingIfNeeded: st.st_ino); p.flags = flags; p.fown = FownEntry.none
+                file.pipe = p
+                if pipesWithData.insert(UInt64(st.st_ino)).inserted {
+                    pipeData.append(try Self.peekPipe(pid: pid, fd: fd, pipeID: p.pipeID))
+                }
+            } else if mode == S_IFIFO && link.hasPrefix("/") {
+                file.type = .fifo
+                let regID = newID()
+                files.append(regEntry(id: regID, path: link, flags: flags, pos: 0, st: st))
+                var f = FifoEntry()
+                f.id = id; f.pipeID = UInt32(truncatingIfNeeded: st.st_ino); f.regfID = regID
+                file.fifo = f
+                if pipesWithData.insert(UInt64(st.st_ino)).inserted {
+                    fifoData.append(try Self.peekPipe(pid: pid, fd: fd, pipeID: f.pipeID))
+                }
+            } else if mode == S_IFREG && MqueueDump.isMqueue(pid: pid, fd: fd) {
+                file.type = .ext
+                file.ext = try mqueues.dump(pid: pid, fd: fd, link: link, st: st, flags: flags, id: id)
+            } else if link.hasPrefix("/") && mode == S_IFREG && st.st_nlink == 0 {
+                let path = link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
+                file.type = .reg
+                file.reg = regEntry(id: id, path: path, flags: flags, pos: info.pos, st: st).reg
+                file.reg.mntID = Int32(info.mntId)
+                try addGhost(for: id, pid: pid, fd: fd, st: st)
+            } else if mode == S_IFCHR, let tty = try terminals.entries(pid: pid, fd: fd, path: link, st: st, flags: flags, id: id, mntID: Int32(info.mntId)) {
+                files.append(tty.reg)
+                file = tty.tty
+            } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || (mode == S_IFCHR && Self.harmlessDevices.contains(link))) {
+                file.type = .reg
+                file.reg = regEntry(id: id, path: link, flags: flags, pos: info.pos, st: st).reg
+                // The mount tells, at restore, whether the path is the tree's or the host's.
+                file.reg.mntID = Int32(info.mntId)
+            } else if link.hasPrefix("socket:["), let usk = try unixSockets.entry(pid: pid, fd: fd, ino: UInt32(truncatingIfNeeded: st.st_ino), id: id, flags: flags) {
+                file.type = .unixsk; file.usk = usk
+            } else if mode == S_IFSOCK, let isk = try inet.entry(pid: pid, fd: fd, id: id, flags: flags, inode: UInt64(st.st_ino)) {
+                file.type = .inetsk
+                file.isk = isk
+            } else if mode == S_IFCHR {
+                throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
+            } else {
+                throw CheckpointError(.unsupported, "\(where_): \(link) is not supported yet")
+            }
+            files.append(file)
+            entry.id = id
+            entry.type = file.type
+            descriptions[key, default: []].append((pid, fd, id))
+            out.append(entry)
+        }
+        return out
+    }
+
+    private func sameDescription(pid: Int32, fd: Int32, key: String) throws -> (id: UInt32, type: FdTypes)? {
+        for c in descriptions[key] ?? [] {
+            let r = oc_syscall(SyscallNumber.kcmp, Int(pid), Int(c.pid), 0 /* KCMP_FILE */, Int(fd), Int(c.fd), 0)
+            if r < 0 { throw CheckpointError.errno("kcmp pid \(pid) fd \(fd) with pid \(c.pid) fd \(c.fd)", Int32(-r)) }
+            if r == 0, let f = files.first(where: { $0.id == c.id }) { return (c.id, f.type) }
+        }
+        return nil
+    }
+
+    /// The file id of the description our own `fd` refers to, when a task of the tree holds it.
+    func description(heldAs fd: Int32) throws -> UInt32? {
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw CheckpointError.errno("fstat of a file in flight") }
+        return descriptions["\(st.st_dev):\(st.st_ino)"]?.first { c in
+            oc_syscall(SyscallNumber.kcmp, Int(getpid()), Int(c.pid), 0 /* KCMP_FILE */, Int(fd), Int(c.fd), 0) == 0
+        }?.id
+    }
+
+    private func regEntry(id: UInt32, path: String, flags: UInt32, pos: UInt64, st: stat) -> FileEntry {
+        var reg = RegFileEntry()
+        reg.id = id; reg.flags = flags; reg.pos = pos; reg.fown = FownEntry.none; reg.name = path
+        reg.size = UInt64(st.st_size); reg.mode = st.st_mode
+        var f = FileEntry()
+        f.type = .reg; f.id = id; f.reg = reg
+        return f
+    }
+
+    private func addGhost(for id: UInt32, pid: Int32, fd: Int32, st: stat) throws {
+        let path = "/proc/\(pid)/fd/\(fd)"
+        guard let content = FileManager.default.contents(atPath: path) else {
+            throw CheckpointError.errno("read deleted file behind pid \(pid) fd \(fd)")
+        }
+        let ghostID = newID()
+        var g = GhostFileEntry()
+        g.uid = st.st_uid; g.gid = st.st_gid; g.mode = st.st_mode
+        g.dev = UInt32(truncatingIfNeeded: st.st_dev); g.ino = UInt64(st.st_ino)
+        g.size = UInt64(content.count); g.chunks = false
+        ghosts.append((ghostID, g, content))
+        var r = RemapFilePathEntry()
+        r.origID = id; r.remapID = ghostID; r.remapType = .ghost
+        remaps.append(r)
+    }
+
+    /// The unread bytes of a pipe, without consuming them: a second reader is opened
+    /// through /proc and tee(2) copies the buffer into a pipe of our own.
+    static func peekPipe(pid: Int32, fd: Int32, pipeID: UInt32) throws -> (PipeDataEntry, Data) {
+        let src = open("/proc/\(pid)/fd/\(fd)", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        if src < 0 { throw CheckpointError.errno("open pipe behind pid \(pid) fd \(fd)") }
+        defer { close(src) }
+        let size = fcntl(src, 1032 /* F_GETPIPE_SZ */)
+        var ends: [Int32] = [0, 0]
+        if ends.withUnsafeMutableBufferPointer({ oc_syscall(293 /* pipe2 */, Int(bitPattern: $0.baseAddress), Int(O_CLOEXEC | O_NONBLOCK), 0, 0, 0, 0) }) != 0 { throw CheckpointError.errno("pipe2") }
+        defer { close(ends[0]); close(ends[1]) }
+        _ = fcntl(ends[1], 1031 /* F_SETPIPE_SZ */, size)
+        let n = oc_syscall(276 /* tee */, Int(src), Int(ends[1]), Int(size), 2 /* SPLICE_F_NONBLOCK */, 0, 0)
+        var data = Data()
+        if n > 0 {
+            var buf = [UInt8](repeating: 0, count: n)
+            let got = read(ends[0], &buf, n)
+            if got != n { throw CheckpointError.errno("read pipe copy of pid \(pid) fd \(fd)") }
+            data = Data(buf)
+        } else if n < 0 && n != -Int(EAGAIN) {
+            throw CheckpointError.errno("tee pipe of pid \(pid) fd \(fd)", Int32(-n))
+        }
+        var e = PipeDataEntry()
+        e.pipeID = pipeID; e.bytes = UInt32(data.count); e.size = UInt32(size)
+        return (e, data)
+    }
+
+    func write(to images: ImageDirectory) throws {
+        files += try unixSockets.finish(newID: newID, fileID: description(heldAs:))
+        try unixSockets.write(to: images)
+        try images.write("files.img", .files, files)
+        try terminals.write(to: images)
+        try writeData("pipes-data.img", .pipesData, pipeData, images)
+        try writeData("fifo-data.img", .fifoData, fifoData, images)
+        try images.write("remap-fpath.img", .remapFpath, remaps)
+        try mqueues.write(to: images)
+        try writeKinds(to: images)
+        try inet.write(to: images)
+        for g in ghosts {
+            let w = try images.writer("ghost-file-\(String(g.id, radix: 16)).img", .ghostFile)
+            try w.append(g.entry)
+            try w.appendRaw(g.content)
+            try w.close()
+        }
+    }
+
+    private func writeData(_ name: String, _ magic: ImageMagic, _ items: [(PipeDataEntry, Data)], _ images: ImageDirectory) throws {
+        let w = try images.writer(name, magic)
+        for (e, d) in items { try w.append(e); try w.appendRaw(d) }
+        try w.close()
+    }
+}
+
+extension FownEntry {
+    static var none: FownEntry {
+        var f = FownEntry()
+        f.uid = 0; f.euid = 0; f.signum = 0; f.pidType = 0; f.pid = 0
+        return f
+    }
+}

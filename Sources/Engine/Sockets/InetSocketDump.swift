@@ -1,0 +1,193 @@
+import Foundation
+import LinuxKernel
+import CShim
+import Images
+import ProcFS
+
+/// TCP and UDP sockets, IPv4 and IPv6, of the dumped tree: one inet_sk_entry per socket
+/// (file_entry.isk in files.img, as CRIU writes it) and, for an established connection,
+/// tcp-stream-INO.img with its sequence numbers, options and both queues, read through the
+/// kernel's TCP repair mode. The socket itself is taken into our process with
+/// pidfd_getfd(2), so every option is read with getsockopt from outside the task.
+final class InetSocketDump {
+    static let tcpEstablished: UInt32 = 1, tcpClose: UInt32 = 7, tcpListen: UInt32 = 10
+    static let stateNames = [1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+                             6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING"]
+
+    let allowEstablished: Bool
+    let log: Log
+    private(set) var streams: [(ino: UInt32, entry: TcpStreamEntry, inq: Data, outq: Data)] = []
+    /// Established connections we hold in repair mode behind a network lock.
+    private(set) var repaired: [RepairedConnection] = []
+    private var diag: [String: [UInt32: InetDiag]] = [:]
+
+    init(allowEstablished: Bool, log: Log) {
+        self.allowEstablished = allowEstablished
+        self.log = log
+    }
+
+    /// The socket behind `pid`'s `fd` as an image entry; nil when it is no inet socket.
+    func entry(pid: Int32, fd: Int32, id: UInt32, flags: UInt32, inode: UInt64) throws -> InetSkEntry? {
+        let owner = "pid \(pid) fd \(fd)"
+        let ours = try Syscall.takeFd(pid: pid, fd: fd)
+        var keep = false
+        defer { if !keep { close(ours) } }
+        let s = SocketOption(fd: ours, owner: owner)
+        let family = try s.int(SocketOption.solSocket, SocketOption.soDomain, "SO_DOMAIN")
+        guard family == AF_INET || family == AF_INET6 else { return nil }
+        let type = try s.int(SocketOption.solSocket, SocketOption.soType, "SO_TYPE")
+        let proto = try s.int(SocketOption.solSocket, SocketOption.soProtocol, "SO_PROTOCOL")
+        let tcp = type == Int32(SOCK_STREAM.rawValue) && proto == Int32(IPPROTO_TCP)
+        let udp = type == Int32(SOCK_DGRAM.rawValue) && (proto == Int32(IPPROTO_UDP) || proto == 136 /* UDPLITE */)
+        guard tcp || udp else {
+            throw CheckpointError(.unsupported, "\(owner): inet socket of type \(type), protocol \(proto) is not supported (only TCP and UDP)")
+        }
+        var e = InetSkEntry()
+        e.id = id; e.ino = UInt32(truncatingIfNeeded: inode)
+        e.family = UInt32(family); e.type = UInt32(type); e.proto = UInt32(proto)
+        e.flags = flags; e.fown = FownEntry.none
+        let local = try Self.name(ours, family: family, peer: false, owner)
+        let peer = try Self.name(ours, family: family, peer: true, owner)
+        e.srcAddr = local.words; e.srcPort = local.port
+        e.dstAddr = peer.words; e.dstPort = peer.port
+        let known = try diagnosed(pid: pid, family: family, proto: proto)[e.ino]
+        e.state = tcp ? UInt32(try s.bytes(SocketOption.solTCP, SocketOption.tcpInfo, 8, "TCP_INFO")[0])
+                      : UInt32(known?.state ?? UInt8(peer.port != 0 ? Self.tcpEstablished : Self.tcpClose))
+        e.backlog = e.state == Self.tcpListen ? known?.wqueue ?? 0 : 0
+        e.opts = try SkOptsEntry.read(s, tcp: tcp)
+        if family == AF_INET6 { e.v6Only = try s.bool(SocketOption.solIPv6, SocketOption.ipv6V6only, "IPV6_V6ONLY") }
+        var ip = IpOptsEntry()
+        if try s.bool(SocketOption.solIP, SocketOption.ipFreebind, "IP_FREEBIND") { ip.freebind = true }
+        if family == AF_INET, case let tos = try s.int(SocketOption.solIP, SocketOption.ipTos, "IP_TOS"), tos != 0 { ip.tos = UInt32(tos) }
+        e.ipOpts = ip
+        let conn = TcpConnection(local: local, peer: peer)
+        if tcp {
+            var t = TcpOptsEntry()
+            t.nodelay = try s.bool(SocketOption.solTCP, SocketOption.tcpNodelay, "TCP_NODELAY")
+            t.cork = try s.bool(SocketOption.solTCP, SocketOption.tcpCork, "TCP_CORK")
+            e.tcpOpts = t
+            switch e.state {
+            case Self.tcpClose: break
+            case Self.tcpListen:
+                if let pending = known?.rqueue, pending > 0 {
+                    throw CheckpointError(.unsupported, "\(owner): TCP listener \(TcpConnection.endpoint(local.onTheWire.text, local.port, local.onTheWire.family)) has \(pending) connections not yet accepted, which cannot be dumped")
+                }
+            case Self.tcpEstablished:
+                guard allowEstablished else {
+                    throw CheckpointError(.unsupported, "\(owner): TCP connection \(conn) is established; dump with --tcp-established")
+                }
+                keep = true
+                try repair(ours, conn: conn, pid: pid, ino: e.ino, reuseaddr: e.opts.reuseaddr, owner: owner)
+            default:
+                throw CheckpointError(.unsupported, "\(owner): TCP socket \(conn) is in state \(Self.stateNames[Int(e.state)] ?? "\(e.state)"), which cannot be dumped (only listening, established and closed TCP sockets)")
+            }
+        } else {
+            if let k = known, k.wqueue > 0 {
+                throw CheckpointError(.unsupported, "\(owner): UDP socket \(conn) holds \(k.wqueue) bytes not yet sent (corked), which cannot be dumped")
+            }
+            if let k = known, k.rqueue > 0 { log.warn("\(owner): \(k.rqueue) bytes of unread datagrams are dropped, as CRIU does") }
+            if let sd = known?.shutdown, sd != 0 { e.shutdown = SkShutdown(rawValue: Int(sd & 3)) ?? .none }
+        }
+        log.info("\(owner): \(tcp ? "TCP" : "UDP") socket \(conn), state \(Self.stateNames[Int(e.state)] ?? "\(e.state)")")
+        return e
+    }
+
+    /// Locks the connection, puts it into repair mode and reads its state and queues.
+    private func repair(_ fd: Int32, conn: TcpConnection, pid: Int32, ino: UInt32, reuseaddr: Bool, owner: String) throws {
+        let lock = NetworkLock(netns: Self.foreignNetns(pid))
+        var r = RepairedConnection(fd: fd, connection: conn, lock: lock, reuseaddr: reuseaddr)
+        do {
+            try lock.lock(conn)
+            r.locked = true
+            try SocketOption(fd: fd, owner: owner).set(SocketOption.solTCP, SocketOption.tcpRepair, 1, "TCP_REPAIR")
+            r.inRepair = true
+        } catch {
+            r.release(log: log)
+            throw error
+        }
+        repaired.append(r)
+        let stream = try TcpRepairState.read(fd, owner: "\(owner) (TCP connection \(conn))")
+        streams.append((ino, stream.entry, stream.inq, stream.outq))
+        log.info("\(owner): TCP connection \(conn) locked and in repair mode: \(stream.inq.count) bytes to read, \(stream.outq.count) to send")
+    }
+
+    /// A failed dump, or one that leaves the tree running: every connection leaves repair
+    /// mode and its lock, and continues where it was.
+    func release() {
+        for r in repaired { r.release(log: log) }
+        repaired = []
+    }
+
+    /// The tree was killed: the sockets close silently in repair mode (no FIN, no reset)
+    /// and the lock stays until the restore removes it.
+    func closeKeepingLock() {
+        for r in repaired { close(r.fd) }
+        repaired = []
+    }
+
+    func write(to images: ImageDirectory) throws {
+        for s in streams {
+            let w = try images.writer("tcp-stream-\(String(s.ino, radix: 16)).img", .tcpStream)
+            try w.append(s.entry)
+            try w.appendRaw(s.inq)
+            try w.appendRaw(s.outq)
+            try w.close()
+        }
+    }
+
+    private func diagnosed(pid: Int32, family: Int32, proto: Int32) throws -> [UInt32: InetDiag] {
+        let netns = (try? ProcTree.link("/proc/\(pid)/ns/net")) ?? ""
+        let key = "\(netns) \(family) \(proto)"
+        if let d = diag[key] { return d }
+        let d = try InetDiag.sockets(family: family, proto: proto, inNetnsOf: pid)
+        diag[key] = d
+        return d
+    }
+
+    /// /proc/PID/ns/net when it is not our own network namespace.
+    static func foreignNetns(_ pid: Int32) -> String? {
+        let theirs = try? ProcTree.link("/proc/\(pid)/ns/net"), ours = try? ProcTree.link("/proc/self/ns/net")
+        return theirs == ours ? nil : "/proc/\(pid)/ns/net"
+    }
+
+    private static func name(_ fd: Int32, family: Int32, peer: Bool, _ owner: String) throws -> InetAddress {
+        var b = [UInt8](repeating: 0, count: 128)
+        var len = socklen_t(b.count)
+        let r = b.withUnsafeMutableBytes { p in
+            peer ? getpeername(fd, p.baseAddress!.assumingMemoryBound(to: sockaddr.self), &len)
+                 : getsockname(fd, p.baseAddress!.assumingMemoryBound(to: sockaddr.self), &len)
+        }
+        if r != 0 {
+            if peer && errno == ENOTCONN { return .unspecified(family) }
+            throw CheckpointError.errno("\(owner): \(peer ? "getpeername" : "getsockname")")
+        }
+        return InetAddress(sockaddr: b, family: family)
+    }
+}
+
+/// A connection held in repair mode behind its lock during the dump.
+struct RepairedConnection {
+    let fd: Int32
+    let connection: TcpConnection
+    let lock: NetworkLock
+    let reuseaddr: Bool
+    var locked = false
+    var inRepair = false
+
+    init(fd: Int32, connection: TcpConnection, lock: NetworkLock, reuseaddr: Bool) {
+        self.fd = fd; self.connection = connection; self.lock = lock; self.reuseaddr = reuseaddr
+    }
+
+    func release(log: Log) {
+        let s = SocketOption(fd: fd, owner: "TCP connection \(connection)")
+        if inRepair {
+            do {
+                try s.set(SocketOption.solTCP, SocketOption.tcpRepair, 0, "TCP_REPAIR")
+                // Leaving repair mode resets SO_REUSEADDR.
+                try s.set(SocketOption.solSocket, SocketOption.soReuseaddr, reuseaddr ? 1 : 0, "SO_REUSEADDR")
+            } catch { log.error("\(error)") }
+        }
+        if locked { do { try lock.unlock(connection) } catch { log.error("\(error)") } }
+        close(fd)
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import LinuxKernel
+import Images
+
+/// TCP and UDP sockets made again, in the restorer's process but in the tree's network
+/// namespace: bound, listening or connected as dumped. An established connection is
+/// rebuilt in repair mode (sequence numbers, options, queues, window; connect sends
+/// nothing) and leaves repair mode only once every task holds its files; then the
+/// network lock taken at dump is removed.
+final class InetSocketRestore {
+    let images: CheckpointImages
+    /// Established connections in the images may be restored (CRIU's --tcp-established).
+    var allowEstablished = false
+    /// A task whose network namespace the sockets belong in; nil for ours.
+    var netnsPid: Int32?
+    private var made: [(fd: Int32, entry: InetSkEntry, repair: Bool)] = []
+
+    init(images: CheckpointImages) { self.images = images }
+
+    static func isConnection(_ e: InetSkEntry) -> Bool {
+        e.proto == UInt32(IPPROTO_TCP) && e.dstPort != 0
+    }
+
+    /// The tcp-stream images of every connection in files.img, by socket inode.
+    static func readStreams(_ files: [UInt32: FileEntry], _ dir: ImageDirectory) throws -> [UInt32: TcpRepairState] {
+        var out: [UInt32: TcpRepairState] = [:]
+        for f in files.values where f.type == .inetsk && isConnection(f.isk) {
+            let name = "tcp-stream-\(String(f.isk.ino, radix: 16)).img"
+            var r = try dir.reader(name, .tcpStream)
+            do {
+                let e = try r.one(TcpStreamEntry.self)
+                out[f.isk.ino] = TcpRepairState(entry: e, inq: try r.raw(Int(e.inqLen)), outq: try r.raw(Int(e.outqLen)))
+            } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
+        }
+        return out
+    }
+
+    func open(_ e: InetSkEntry) throws -> Int32 {
+        let family = Int32(e.family)
+        guard family == AF_INET || family == AF_INET6, e.type == UInt32(SOCK_STREAM.rawValue) || e.type == UInt32(SOCK_DGRAM.rawValue) else {
+            throw CheckpointError(.image, "files.img: inet socket \(e.id) of family \(e.family), type \(e.type) cannot be restored")
+        }
+        let local = InetAddress(family: family, words: e.srcAddr, port: e.srcPort)
+        let peer = InetAddress(family: family, words: e.dstAddr, port: e.dstPort)
+        guard local.words.count == (family == AF_INET6 ? 4 : 1), peer.words.count == local.words.count else {
+            throw CheckpointError(.image, "files.img: inet socket \(e.id) has addresses of the wrong length")
+        }
+        let conn = TcpConnection(local: local, peer: peer)
+        let connection = Self.isConnection(e)
+        if connection && !allowEstablished {
+            throw CheckpointError(.invalidArgument, "the images hold the established TCP connection \(conn); restore with --tcp-established")
+        }
+        let fd = try makeSocket(family, Int32(e.type), Int32(e.proto), conn)
+        do {
+            try configure(fd, e, local: local, peer: peer, conn: conn, connection: connection)
+            made.append((fd, e, connection))
+            return fd
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    private func configure(_ fd: Int32, _ e: InetSkEntry, local: InetAddress, peer: InetAddress, conn: TcpConnection, connection: Bool) throws {
+        typealias O = SocketOption
+        let s = SocketOption(fd: fd, owner: "\(e.proto == UInt32(IPPROTO_TCP) ? "TCP" : "UDP") socket \(conn)")
+        if e.v6Only { try s.set(O.solIPv6, O.ipv6V6only, 1, "IPV6_V6ONLY") }
+        // Sockets of the tree may share a port: every one binds with both reuse options,
+        // the dumped values come back in finish().
+        try s.set(O.solSocket, O.soReuseaddr, 1, "SO_REUSEADDR")
+        try s.set(O.solSocket, O.soReuseport, 1, "SO_REUSEPORT")
+        if connection {
+            guard let stream = images.tcpStreams[e.ino] else {
+                throw CheckpointError(.image, "image tcp-stream-\(String(e.ino, radix: 16)).img: missing for TCP connection \(conn)")
+            }
+            try s.set(O.solTCP, O.tcpRepair, 1, "TCP_REPAIR")
+            try stream.restoreSequences(s)
+            try bind(s, local, e)
+            try connect(s, peer)
+            try stream.restoreConnection(s)
+        } else {
+            if e.srcPort != 0 { try bind(s, local, e) }
+            if e.state == InetSocketDump.tcpListen {
+                if listen(fd, Int32(bitPattern: e.backlog)) != 0 { throw CheckpointError.errno("\(s.owner): listen") }
+            }
+            if e.dstPort != 0 { try connect(s, peer) }
+        }
+        if fcntl(fd, F_SETFL, Int32(bitPattern: e.flags) & ~O_ACCMODE) != 0 { throw CheckpointError.errno("\(s.owner): set file flags") }
+        if e.ipOpts.freebind { try s.set(O.solIP, O.ipFreebind, 1, "IP_FREEBIND") }
+        if e.ipOpts.hasTos { try s.set(O.solIP, O.ipTos, Int32(bitPattern: e.ipOpts.tos), "IP_TOS") }
+        try e.opts.apply(s)
+        if e.hasTcpOpts && !connection {
+            if e.tcpOpts.nodelay { try s.set(O.solTCP, O.tcpNodelay, 1, "TCP_NODELAY") }
+            if e.tcpOpts.cork { try s.set(O.solTCP, O.tcpCork, 1, "TCP_CORK") }
+        }
+        if e.hasShutdown && e.shutdown != .none && e.proto != UInt32(IPPROTO_TCP) {
+            if Glibc.shutdown(fd, Int32(e.shutdown.rawValue - 1)) != 0 { throw CheckpointError.errno("\(s.owner): shutdown") }
+        }
+    }
+
+    private func makeSocket(_ family: Int32, _ type: Int32, _ proto: Int32, _ conn: TcpConnection) throws -> Int32 {
+        let make = { () throws -> Int32 in
+            let fd = socket(family, type | Int32(SOCK_CLOEXEC.rawValue), proto)
+            if fd < 0 { throw CheckpointError.errno("socket for \(conn)") }
+            return fd
+        }
+        // A socket belongs to the network namespace of the thread that creates it.
+        guard let pid = netnsPid else { return try make() }
+        return try NamespaceJoin.run(in: pid, ["net"], make)
+    }
+
+    private func bind(_ s: SocketOption, _ a: InetAddress, _ e: InetSkEntry) throws {
+        // An IPv6 address may still be tentative in a fresh namespace: bind freely.
+        if a.family == AF_INET6 && !e.ipOpts.freebind { try s.set(SocketOption.solIP, SocketOption.ipFreebind, 1, "IP_FREEBIND") }
+        let addr = a.sockaddr
+        if Glibc.bind(s.fd, addr.withUnsafeBytes { $0.baseAddress!.assumingMemoryBound(to: sockaddr.self) }, socklen_t(addr.count)) != 0 {
+            throw CheckpointError.errno("\(s.owner): bind")
+        }
+        if a.family == AF_INET6 && !e.ipOpts.freebind { try s.set(SocketOption.solIP, SocketOption.ipFreebind, 0, "IP_FREEBIND") }
+    }
+
+    private func connect(_ s: SocketOption, _ a: InetAddress) throws {
+        let addr = a.sockaddr
+        if Glibc.connect(s.fd, addr.withUnsafeBytes { $0.baseAddress!.assumingMemoryBound(to: sockaddr.self) }, socklen_t(addr.count)) != 0 {
+            throw CheckpointError.errno("\(s.owner): connect")
+        }
+    }
+
+    /// Every task holds its sockets: the reuse options get their dumped values and the
+    /// connections leave repair mode (the kernel resets SO_REUSEADDR then, so that first).
+    func finish(log: Log) throws {
+        for m in made {
+            let s = SocketOption(fd: m.fd, owner: "socket \(m.entry.ino)")
+            if m.repair { try s.set(SocketOption.solTCP, SocketOption.tcpRepair, 0, "TCP_REPAIR off") }
+            try s.set(SocketOption.solSocket, SocketOption.soReuseaddr, m.entry.opts.reuseaddr ? 1 : 0, "SO_REUSEADDR")
+            try s.set(SocketOption.solSocket, SocketOption.soReuseport, m.entry.opts.soReuseport ? 1 : 0, "SO_REUSEPORT")
+        }
+        if !made.isEmpty { log.info("\(made.count) inet sockets restored, \(made.filter(\.repair).count) connections out of repair mode") }
+    }
+
+    /// Removes the dump's network lock of every restored connection.
+    func unlock(log: Log) throws {
+        let lock = NetworkLock(netns: netnsPid.map { "/proc/\($0)/ns/net" })
+        for m in made where m.repair {
+            let e = m.entry, family = Int32(e.family)
+            let conn = TcpConnection(local: InetAddress(family: family, words: e.srcAddr, port: e.srcPort),
+                                     peer: InetAddress(family: family, words: e.dstAddr, port: e.dstPort))
+            try lock.unlock(conn)
+            log.info("TCP connection \(conn) unlocked")
+        }
+    }
+}

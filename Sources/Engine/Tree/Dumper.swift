@@ -1,0 +1,290 @@
+import Foundation
+import LinuxKernel
+import Images
+import ProcFS
+
+public struct DumpOptions {
+    public var imagesDir: String
+    public var leaveRunning = false
+    public var shellJob = false
+    /// A slave pty whose master is outside the tree is the container's console, whose new
+    /// master the restore hands back (CRIU's orphan_pts_master, set by runc).
+    public var orphanPtsMaster = false
+    /// Carry flock/POSIX/OFD locks (CRIU's --file-locks); without it a held lock refuses the dump.
+    public var fileLocks = false
+    /// Established TCP connections are dumped through repair mode (CRIU's --tcp-established).
+    public var tcpEstablished = false
+    /// A cgroup freezer (v1 freezer.state or v2 cgroup.freeze directory) to freeze the
+    /// tree with before seizing; always thawed again. `freezer` is what freezes it.
+    public var freezeCgroup: String?
+    public var freezer: TreeFreezer?
+    /// The container's root directory as the caller sees it (runc: <bundle>/rootfs).
+    public var root: String?
+    /// External mounts: mount point in the tree -> key written in the images (CRIU's ext_mnt).
+    public var externalMounts: [String: String] = [:]
+    /// CLONE_NEW* namespaces to be recreated empty at restore, not dumped (CRIU's empty_ns).
+    public var emptyNamespaces: UInt64 = 0
+    /// UNIX datagram sockets may be connected to named peers outside the tree (CRIU's ext_unix_sk).
+    public var extUnixSk = false
+    /// Namespaces the caller owns and gives back at restore, "net[INODE]" -> key written in
+    /// the images (CRIU's external net[INODE]:KEY; runc: extRootNetNS).
+    public var externalNamespaces: [String: String] = [:]
+    public var extensions: [DumpExtension] = []
+    public var notify: Notify?
+    /// Where stats-dump goes, as CRIU puts it in its work directory (podman reads it
+    /// there); the image directory when not set.
+    public var workDir: String?
+    public init(imagesDir: String) { self.imagesDir = imagesDir }
+}
+
+/// Dumps a process tree: freeze, collect, write images, then resume or kill. A failure at
+/// any point resumes every task as it was and leaves no inventory.img, so an incomplete
+/// image directory never looks complete.
+public enum Dumper {
+    public static func dump(pid: Int32, options: DumpOptions, log: Log) throws -> DumpStatsEntry {
+        let images = ImageDirectory(path: options.imagesDir)
+        try prepare(images)
+        try options.notify?("pre-dump", nil)
+        let freezeStart = DispatchTime.now()
+        let tree = try FrozenTree.freeze(root: pid, freezer: options.freezer)
+        var stats = DumpStatsEntry()
+        stats.memwriteTime = 0
+        stats.pagesLazy = 0
+        stats.frozenTime = 0
+        stats.memdumpTime = 0
+        stats.freezingTime = micros(since: freezeStart)
+        let frozenStart = DispatchTime.now()
+        let inet = InetSocketDump(allowEstablished: options.tcpEstablished, log: log)
+        log.info("seized \(tree.processes.count) processes in \(stats.freezingTime) us")
+        do {
+            try options.notify?("network-lock", nil)
+            try FaultPoint.dumpAfterSeize.check()
+            try checkSessions(tree, shellJob: options.shellJob)
+            try checkNamespaces(tree)
+            let memStats = try collect(tree, inet: inet, images: images, options: options, log: log, memdumpTime: &stats.memdumpTime)
+            stats.pagesScanned = memStats.pagesScanned
+            stats.pagesWritten = memStats.pagesWritten
+            stats.pagesSkippedParent = 0
+            for ext in options.extensions { try ext.dump(tree: tree, images: images, options: options, log: log) }
+            try FaultPoint.dumpAfterMemory.check()
+            stats.frozenTime = micros(since: frozenStart)
+            var s = StatsEntry()
+            s.dump = stats
+            try images.write("stats-dump", .stats, [s])
+            if let work = options.workDir, work != images.path {
+                try ImageDirectory(path: work).write("stats-dump", .stats, [s])
+            }
+            // The inventory is written last: its presence marks a complete dump.
+            try images.write("inventory.img", .inventory, [inventory(tree)])
+            try syncDirectory(images.path)
+            do { try options.notify?("post-dump", nil) } catch {
+                unlink(images.file("inventory.img"))
+                throw error
+            }
+        } catch {
+            log.error("\(error)")
+            inet.release()
+            tree.release()
+            try? options.notify?("network-unlock", nil)
+            log.info("released every task; the tree keeps running")
+            throw error
+        }
+        if options.leaveRunning {
+            inet.release()
+            tree.release()
+        } else {
+            tree.kill()
+            inet.closeKeepingLock()
+        }
+        try options.notify?("network-unlock", nil)
+        stats.frozenTime = micros(since: frozenStart)
+        return stats
+    }
+
+    private static func prepare(_ images: ImageDirectory) throws {
+        var isDir: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: images.path, isDirectory: &isDir) {
+            if mkdir(images.path, 0o700) != 0 { throw CheckpointError.errno("create image directory \(images.path)") }
+            isDir = true
+        }
+        guard isDir.boolValue else {
+            throw CheckpointError(.invalidArgument, "image directory \(images.path): not a directory")
+        }
+        guard access(images.path, W_OK) == 0 else {
+            throw CheckpointError(.invalidArgument, "image directory \(images.path): not writable (\(Errno.describe(errno)))")
+        }
+        if images.exists("inventory.img") && unlink(images.file("inventory.img")) != 0 {
+            throw CheckpointError.errno("remove old \(images.file("inventory.img"))")
+        }
+    }
+
+    /// Sessions and groups must be led from inside the tree, unless the caller says the
+    /// tree is a shell job (then it joins the restorer's session and group).
+    private static func checkSessions(_ tree: FrozenTree, shellJob: Bool) throws {
+        guard !shellJob else { return }
+        let pids = Set(tree.processes.map(\.vpid))
+        for p in tree.processes where !p.isZombie {
+            if !pids.contains(p.vsid) {
+                throw CheckpointError(.unsupported, "pid \(p.pid): its session leader \(p.stat.session) is outside the dumped tree (dump with --shell-job, or make the tree call setsid)")
+            }
+            if !pids.contains(p.vpgid) {
+                throw CheckpointError(.unsupported, "pid \(p.pid): its process group leader \(p.stat.pgrp) is outside the dumped tree (dump with --shell-job)")
+            }
+        }
+    }
+
+    /// What the restore cannot rebuild yet must not be dumped as if it could: a user
+    /// namespace, and tasks whose namespaces differ from the root's.
+    private static func checkNamespaces(_ tree: FrozenTree) throws {
+        func link(_ pid: Int32, _ kind: String) -> String { (try? ProcTree.link("/proc/\(pid)/ns/\(kind)")) ?? "" }
+        if link(tree.root.pid, "user") != link(getpid(), "user") {
+            throw CheckpointError(.unsupported, "pid \(tree.root.pid) runs in a user namespace of its own, which cannot be restored yet")
+        }
+        for p in tree.processes.dropFirst() where !p.isZombie {
+            for kind in ["mnt", "uts", "ipc", "net", "pid", "cgroup", "time", "user"] where link(p.pid, kind) != link(tree.root.pid, kind) {
+                throw CheckpointError(.unsupported, "pid \(p.pid): its \(kind) namespace differs from the root's (nested namespaces cannot be restored yet)")
+            }
+        }
+    }
+
+    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, options: DumpOptions, log: Log, memdumpTime: inout UInt32) throws -> MemoryStats {
+        let locks = FileLocksDump(enabled: options.fileLocks)
+        let files = FileTableDump(inet: inet)
+        files.unixSockets.allowExternal = options.extUnixSk
+        let memory = MemoryDump(images: images, files: files)
+        let seccomp = SeccompDump()
+        var namespaces = NamespaceIDs()
+        var pstree: [PstreeEntry] = []
+        var memTime: UInt64 = 0
+        files.kinds.treePids = Dictionary(uniqueKeysWithValues: tree.processes.map { ($0.pid, $0.vpid) })
+        for p in tree.processes {
+            var entry = PstreeEntry()
+            entry.pid = UInt32(p.vpid)
+            entry.ppid = p.pid == tree.root.pid ? 0 : UInt32(p.vppid)
+            entry.pgid = UInt32(p.vpgid)
+            entry.sid = UInt32(p.vsid)
+            entry.threads = p.vthreads.map { UInt32($0) }
+            pstree.append(entry)
+            if p.isZombie {
+                try images.write("core-\(p.vpid).img", .core, [TaskDump.zombie(p)])
+                continue
+            }
+            let status = try tree.status(p.pid)
+            let firstAreas = try ProcMaps.parse(maps: readProcFile("/proc/\(p.pid)/maps"))
+            let probe = try ProcessProbe(pid: p.pid, threads: p.threads, areas: firstAreas)
+            let task: TaskDump
+            do {
+                task = try TaskDump.collect(p, in: tree, probe: probe, seccomp: seccomp)
+                try probe.finish(mainThread: p.pid)
+            } catch {
+                probe.abandon(mainThread: p.pid)
+                throw error
+            }
+            for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write("core-\(vtid).img", .core, [task.cores[tid]!]) }
+            try images.write("sigacts-\(p.vpid).img", .sigacts, task.sigactions)
+            try images.write("ids-\(p.vpid).img", .ids, [try namespaces.ids(for: p.pid)])
+            let fds = try files.dump(pid: p.pid)
+            try images.write("fdinfo-\(p.vpid).img", .fdinfo, fds)
+            try locks.add(pid: p.pid, vpid: p.vpid, fds: fds)
+            try images.write("fs-\(p.vpid).img", .fs, [fsEntry(p.pid, status: status, files: files)])
+
+            let memStart = DispatchTime.now()
+            let areas = try ProcMaps.read(pid: p.pid)
+            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: areas)
+            memTime += UInt64(micros(since: memStart))
+            try images.write("mm-\(p.vpid).img", .mm, [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
+            log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
+        }
+        try files.terminals.finish(tree: tree, shellJob: options.shellJob, orphanPtsMaster: options.orphanPtsMaster, log: log)
+        try files.mqueues.checkUnopened(rootPid: tree.root.pid)
+        for m in files.kinds.memfdContents { try memory.dumpShmem(path: m.path, shmid: m.shmid) }
+        try files.write(to: images)
+        try locks.checkAllFound(tree)
+        try locks.write(to: images)
+        try seccomp.write(to: images)
+        try images.write("pstree.img", .pstree, pstree)
+        memdumpTime = UInt32(min(memTime, UInt64(UInt32.max)))
+        return memory.stats
+    }
+
+    private static func fsEntry(_ pid: Int32, status: TaskStatus, files: FileTableDump) throws -> FsEntry {
+        var fs = FsEntry()
+        fs.cwdID = files.pathEntry(try ProcTree.link("/proc/\(pid)/cwd"), flags: UInt32(O_RDONLY | O_DIRECTORY))
+        fs.rootID = files.pathEntry(try ProcTree.link("/proc/\(pid)/root"), flags: UInt32(O_RDONLY | O_DIRECTORY))
+        fs.umask = status.umask
+        return fs
+    }
+
+    private static func mmEntry(_ p: FrozenTree.Process, brk: UInt64, dumpable: UInt32, vmas: [VmaEntry], files: FileTableDump) throws -> MmEntry {
+        let s = p.stat
+        var mm = MmEntry()
+        mm.mmStartCode = s.startCode; mm.mmEndCode = s.endCode
+        mm.mmStartData = s.startData; mm.mmEndData = s.endData
+        mm.mmStartStack = s.startStack; mm.mmStartBrk = s.startBrk; mm.mmBrk = brk
+        mm.mmArgStart = s.argStart; mm.mmArgEnd = s.argEnd
+        mm.mmEnvStart = s.envStart; mm.mmEnvEnd = s.envEnd
+        let exe = try ProcTree.link("/proc/\(p.pid)/exe")
+        if exe.hasSuffix(" (deleted)") {
+            throw CheckpointError(.unsupported, "pid \(p.pid): its executable \(exe) was deleted")
+        }
+        mm.exeFileID = files.pathEntry(exe)
+        guard let auxv = FileManager.default.contents(atPath: "/proc/\(p.pid)/auxv") else {
+            throw CheckpointError.errno("read /proc/\(p.pid)/auxv")
+        }
+        mm.mmSavedAuxv = auxv.withUnsafeBytes { raw in (0..<(auxv.count / 8)).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
+        mm.vmas = vmas
+        mm.dumpable = Int32(dumpable)
+        return mm
+    }
+
+    private static func inventory(_ tree: FrozenTree) throws -> InventoryEntry {
+        var inv = InventoryEntry()
+        inv.imgVersion = 2
+        inv.fdinfoPerID = true
+        var ns = NamespaceIDs()
+        inv.rootIds = try ns.ids(for: tree.root.pid)
+        inv.nsPerID = false
+        inv.lsmtype = .noLsm
+        var ts = Glibc.timespec()
+        clock_gettime(CLOCK_BOOTTIME, &ts)
+        inv.dumpUptime = UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec / 1000)
+        return inv
+    }
+
+    private static func syncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { throw CheckpointError.errno("open image directory \(path)") }
+        defer { close(fd) }
+        if fsync(fd) != 0 { throw CheckpointError.errno("fsync image directory \(path)") }
+    }
+}
+
+/// Task kobject ids for ids-PID.img: per-process ids for mm, files, fs and sighand, and a
+/// small id per namespace inode, as CRIU numbers them.
+struct NamespaceIDs {
+    private var byInode: [UInt64: UInt32] = [:]
+
+    private mutating func id(_ pid: Int32, _ kind: String) -> UInt32? {
+        guard let link = try? ProcTree.link("/proc/\(pid)/ns/\(kind)"),
+              let open = link.firstIndex(of: "["), let close = link.firstIndex(of: "]"),
+              let inode = UInt64(link[link.index(after: open)..<close]) else { return nil }
+        if let id = byInode[inode] { return id }
+        let id = UInt32(byInode.count + 1)
+        byInode[inode] = id
+        return id
+    }
+
+    mutating func ids(for pid: Int32) throws -> TaskKobjIdsEntry {
+        var e = TaskKobjIdsEntry()
+        e.vmID = UInt32(pid); e.filesID = UInt32(pid); e.fsID = UInt32(pid); e.sighandID = UInt32(pid)
+        if let v = id(pid, "pid") { e.pidNsID = v }
+        if let v = id(pid, "net") { e.netNsID = v }
+        if let v = id(pid, "ipc") { e.ipcNsID = v }
+        if let v = id(pid, "uts") { e.utsNsID = v }
+        if let v = id(pid, "mnt") { e.mntNsID = v }
+        if let v = id(pid, "user") { e.userNsID = v }
+        if let v = id(pid, "cgroup") { e.cgroupNsID = v }
+        if let v = id(pid, "time") { e.timeNsID = v }
+        return e
+    }
+}

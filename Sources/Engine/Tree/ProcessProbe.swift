@@ -1,0 +1,85 @@
+import Foundation
+import LinuxKernel
+import Images
+import ProcFS
+
+/// Asks a seized process what only the process itself can tell (sigactions, itimers,
+/// sigaltstack, tid address...) by injecting single syscalls. It borrows three bytes of
+/// the process's own code to map a scratch page, puts the bytes back at once, and works
+/// from that page until `finish()` unmaps it.
+final class ProcessProbe {
+    let pid: Int32
+    let memory: RemoteMemory
+    private(set) var scratch: UInt64 = 0
+    static let scratchSize: UInt64 = 8192
+    /// Data area inside the scratch page, after the code.
+    var data: UInt64 { scratch + 64 }
+    private var masks: [Int32: UInt64] = [:]
+    /// Where the syscall instruction is borrowed from, and the bytes that belong there.
+    private let text: UInt64
+    private let original: [UInt8]
+
+    init(pid: Int32, threads: [Int32], areas: [MemoryArea]) throws {
+        self.pid = pid
+        memory = try RemoteMemory(pid: pid)
+        // Block every signal while we inject, so that none is delivered into our syscalls.
+        for tid in threads {
+            let ptrace = Ptrace(tid)
+            masks[tid] = try ptrace.sigmask()
+            try ptrace.setSigmask(~UInt64(0))
+        }
+        guard let textArea = areas.first(where: { $0.executable && !$0.shared && !$0.isSpecial }) ?? areas.first(where: { $0.executable && $0.path == "[vdso]" }) else {
+            throw CheckpointError(.unsupported, "pid \(pid) has no executable mapping to inject syscalls through")
+        }
+        text = textArea.start
+        original = try memory.read(textArea.start, count: SyscallInjector.code.count)
+        let result = try borrowingText(threads[0]) {
+            try $0.callRaw(SyscallNumber.mmap, [0, ProcessProbe.scratchSize, UInt64(PROT_READ | PROT_WRITE | PROT_EXEC),
+                                                UInt64(MAP_PRIVATE | MAP_ANONYMOUS), UInt64.max, 0])
+        }
+        if result < 0 && result > -4096 {
+            throw CheckpointError.errno("mmap of a scratch page in pid \(pid)", Int32(-result))
+        }
+        scratch = UInt64(bitPattern: result)
+        try memory.write(scratch, SyscallInjector.code)
+    }
+
+    /// Runs `body` with `syscall; int3` written over the process's own code, then puts
+    /// the code back. Used only to map and unmap the scratch page.
+    private func borrowingText<T>(_ tid: Int32, _ body: (SyscallInjector) throws -> T) throws -> T {
+        try memory.write(text, SyscallInjector.code)
+        defer { try? memory.write(text, original) }
+        let injector = try SyscallInjector(tid: tid, codeAddress: text)
+        defer { try? injector.restore() }
+        return try body(injector)
+    }
+
+    /// Runs `body` with an injector on thread `tid`; its registers are put back afterwards.
+    func inject<T>(on tid: Int32, _ body: (SyscallInjector) throws -> T) throws -> T {
+        let injector = try SyscallInjector(tid: tid, codeAddress: scratch)
+        defer { try? injector.restore() }
+        return try body(injector)
+    }
+
+    /// Unmaps the scratch page and gives every thread its signal mask back.
+    func finish(mainThread: Int32) throws {
+        if scratch != 0 {
+            try borrowingText(mainThread) { try $0.call("munmap scratch", SyscallNumber.munmap, scratch, ProcessProbe.scratchSize) }
+            scratch = 0
+        }
+        for (tid, mask) in masks { try Ptrace(tid).setSigmask(mask) }
+        masks.removeAll()
+    }
+
+    /// Best effort after a failure: leave the process as it was.
+    /// The signal mask a thread had before the probe blocked everything.
+    func originalMask(_ tid: Int32) throws -> UInt64 {
+        guard let m = masks[tid] else { throw CheckpointError(.invalidState, "tid \(tid) of pid \(pid) is not probed") }
+        return m
+    }
+
+    func abandon(mainThread: Int32) {
+        try? finish(mainThread: mainThread)
+        for (tid, mask) in masks { try? Ptrace(tid).setSigmask(mask) }
+    }
+}

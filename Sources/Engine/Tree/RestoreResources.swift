@@ -1,0 +1,221 @@
+import Foundation
+import LinuxKernel
+import CShim
+import Images
+
+/// Open files, pipes and shared memory objects, made once in the restorer's own process.
+/// Restored tasks take them with pidfd_getfd(2), so an open file description shared by
+/// several fds or processes before the dump is shared again after it.
+final class RestoreResources {
+    private(set) var fds: [UInt32: Int32] = [:]       // file id -> our fd
+    private(set) var shmemFds: [UInt64: Int32] = [:]  // shmid -> our fd on the shmem object
+    private var pipes: [UInt32: (read: Int32, write: Int32)] = [:]
+    private var fifoHolders: [UInt32: Int32] = [:]   // pipe id -> read-write FIFO holder
+    private var mappings: [(UnsafeMutableRawPointer, Int)] = []
+    private var ghostPaths: [String] = []
+    let kinds = FdKindsRestore()
+    let images: CheckpointImages
+    /// A restored task in the tree's namespaces (the root), for what is made inside them.
+    private(set) lazy var mqueues = MqueueRestore(images: images)
+    /// Files the caller supplies instead of the dumped ones, by key ("pipe:[INO]" or a path).
+    private let inherited: [String: Int32]
+    var terminals = TtyRestore()
+    let inet: InetSocketRestore
+
+    init(images: CheckpointImages, inherited: [String: Int32] = [:]) {
+        self.images = images
+        self.inherited = inherited
+        inet = InetSocketRestore(images: images)
+    }
+
+    /// The restored tree's own root (a task's /proc/PID/root) when it has a mount
+    /// namespace of its own: the images' paths are relative to it, not to ours.
+    private var rootDir: Int32 = -1
+    /// The restored root task (host pid): sockets are made in its network namespace.
+    var rootPid: Int32 = getpid()
+    private lazy var unixSockets = UnixSocketRestore(images: images)
+    private var rootPath = ""
+
+    /// Mount ids of the tree's own mounts (mountpoints-N.img): a file on any other mount
+    /// was the host's (a container's stdout file, say) and is opened on the host.
+    private var treeMounts: Set<Int32> = []
+
+    func resolvePaths(inRootOf pid: Int32) throws {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: images.dir.path)) ?? [] where name.hasPrefix("mountpoints-") {
+            treeMounts.formUnion(try images.dir.read(name, .mountpoints, as: MntEntry.self).map { Int32(bitPattern: $0.mntID) })
+        }
+        rootPath = "/proc/\(pid)/root"
+        rootDir = open(rootPath, 0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC)
+        if rootDir < 0 { throw CheckpointError.errno("open the root of restored pid \(pid)") }
+    }
+
+    /// open(2) of an image path, resolved inside the tree's root (symlinks included),
+    /// unless the file was on a mount outside the tree.
+    func openPath(_ path: String, _ flags: Int32, _ mode: mode_t = 0, mount: Int32? = nil) -> Int32 {
+        guard rootDir >= 0, mount.map({ treeMounts.contains($0) }) ?? true else { return open(path, flags, mode) }
+        var how: (UInt64, UInt64, UInt64) = (UInt64(UInt32(bitPattern: flags)), UInt64(mode), 0x10 /* RESOLVE_IN_ROOT */)
+        let r = path.withCString { p in withUnsafeMutablePointer(to: &how) { oc_syscall(437 /* openat2 */, Int(rootDir), Int(bitPattern: p), Int(bitPattern: $0), 24, 0, 0) } }
+        if r < 0 { errno = Int32(-r); return -1 }
+        return Int32(r)
+    }
+
+    deinit {
+        if rootDir >= 0 { close(rootDir) }
+        for fd in fds.values { close(fd) }
+        for fd in shmemFds.values { close(fd) }
+        for (r, w) in pipes.values { close(r); close(w) }
+        for fd in fifoHolders.values { close(fd) }
+        for (p, n) in mappings { munmap(p, n) }
+    }
+
+    /// Our fd for file `id`, opened on first use.
+    func fd(for id: UInt32) throws -> Int32 {
+        if let fd = fds[id] { return fd }
+        guard let file = images.files[id] else { throw CheckpointError(.image, "files.img: no file with id \(id)") }
+        let key = file.type == .pipe ? "pipe:[\(file.pipe.pipeID)]" : file.type == .reg ? file.reg.name : ""
+        if let given = inherited[key] {
+            let fd = fcntl(given, F_DUPFD_CLOEXEC, 0)
+            if fd < 0 { throw CheckpointError.errno("inherited fd \(given) for \(key)") }
+            fds[id] = fd
+            return fd
+        }
+        let fd: Int32
+        switch file.type {
+        case .reg: fd = try openRegular(file.reg, ghost: images.ghosts[id])
+        case .pipe: fd = try pipeEnd(file.pipe)
+        case .fifo: fd = try openFifo(file.fifo)
+        case .inetsk: fd = try inet.open(file.isk)
+        case .unixsk: fd = try unixSockets.fd(for: id, rootPid: rootPid, rootDir: rootDir, files: self.fd(for:))
+        case .tty: return try terminals.fd(for: id) { self.openPath($0, $1) }
+        case .ext: fd = try mqueues.open(id, namespaceOf: rootPid)
+        default: fd = try openKind(file)
+        }
+        fds[id] = fd
+        return fd
+    }
+
+    private static let openOnly = UInt32(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
+
+    private func openRegular(_ reg: RegFileEntry, ghost: (GhostFileEntry, Data)?) throws -> Int32 {
+        var path = reg.name
+        if let (g, content) = ghost {
+            // A deleted-but-open file: recreate it beside its old name, open it, unlink it.
+            path = reg.name + ".ocicheckpoint-ghost-\(getpid())-\(reg.id)"
+            let tmp = openPath(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode_t(g.mode & 0o7777))
+            if tmp < 0 { throw CheckpointError.errno("recreate deleted file \(reg.name) as \(path)") }
+            let ok = content.withUnsafeBytes { write(tmp, $0.baseAddress, content.count) } == content.count
+            fchown(tmp, g.uid, g.gid)
+            close(tmp)
+            if !ok { unlink(rootPath + path); throw CheckpointError.errno("write deleted file \(reg.name)") }
+        }
+        let fd = openPath(path, Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC, mount: reg.hasMntID ? reg.mntID : nil)
+        let err = errno
+        if ghost != nil { unlink(rootPath + path) }
+        if fd < 0 { throw CheckpointError.errno("open \(reg.name)", err) }
+        if reg.pos != 0 && lseek(fd, off_t(reg.pos), SEEK_SET) < 0 {
+            close(fd)
+            throw CheckpointError.errno("seek \(reg.name) to \(reg.pos)")
+        }
+        return fd
+    }
+
+    private func pipeEnd(_ p: PipeEntry) throws -> Int32 {
+        if pipes[p.pipeID] == nil {
+            var ends: [Int32] = [0, 0]
+            let r = ends.withUnsafeMutableBufferPointer { oc_syscall(293 /* pipe2 */, Int(bitPattern: $0.baseAddress), Int(O_CLOEXEC), 0, 0, 0, 0) }
+            if r != 0 { throw CheckpointError.errno("pipe2 for pipe \(p.pipeID)", Int32(-r)) }
+            pipes[p.pipeID] = (ends[0], ends[1])
+            if let data = images.pipeData[p.pipeID] { try fill(ends[1], data, "pipe \(p.pipeID)") }
+        }
+        let pair = pipes[p.pipeID]!
+        let accMode = Int32(p.flags) & O_ACCMODE
+        let fd = fcntl(accMode == O_WRONLY ? pair.write : pair.read, F_DUPFD_CLOEXEC, 0)
+        if fd < 0 { throw CheckpointError.errno("dup pipe \(p.pipeID)") }
+        if fcntl(fd, F_SETFL, Int32(bitPattern: p.flags) & ~O_ACCMODE) != 0 { throw CheckpointError.errno("set flags of pipe \(p.pipeID)") }
+        return fd
+    }
+
+    private func openFifo(_ f: FifoEntry) throws -> Int32 {
+        guard let regFile = images.files[f.regfID], regFile.type == .reg else {
+            throw CheckpointError(.image, "files.img: FIFO \(f.id) names no path entry")
+        }
+        let reg = regFile.reg
+        // One read-write holder per FIFO keeps its buffer alive and lets the final opens
+        // (through /proc, with the dumped access mode) proceed without blocking.
+        if fifoHolders[f.pipeID] == nil {
+            let holder = openPath(reg.name, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+            if holder < 0 { throw CheckpointError.errno("open FIFO \(reg.name)") }
+            fifoHolders[f.pipeID] = holder
+            if let data = images.fifoData[f.pipeID] { try fill(holder, data, "FIFO \(reg.name)") }
+        }
+        let fd = open("/proc/self/fd/\(fifoHolders[f.pipeID]!)", (Int32(bitPattern: reg.flags) & ~Int32(bitPattern: Self.openOnly)) | O_CLOEXEC)
+        if fd < 0 { throw CheckpointError.errno("open FIFO \(reg.name)") }
+        return fd
+    }
+
+    private func fill(_ fd: Int32, _ data: Data, _ what: String) throws {
+        // Grow only: a smaller pipe would be full (not writable) with less data than before.
+        if data.count > fcntl(fd, 1032 /* F_GETPIPE_SZ */) { _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, Int32(data.count)) }
+        let n = data.withUnsafeBytes { write(fd, $0.baseAddress, data.count) }
+        if n != data.count { throw CheckpointError.errno("refill \(what) with \(data.count) bytes") }
+    }
+
+    /// Our fd on a new shared memory object for `shmid`, `size` bytes, filled from its
+    /// pagemap. Opened through map_files, it is the same kind of object as MAP_SHARED|MAP_ANONYMOUS.
+    func shmemFd(_ shmid: UInt64, size: Int, pages: PagesImage) throws -> Int32 {
+        if let fd = shmemFds[shmid] { return fd }
+        if let fd = try memfdObject(shmid: shmid) { return fd }
+        guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED else {
+            throw CheckpointError.errno("mmap \(size) bytes of shared memory for shmid \(shmid)")
+        }
+        mappings.append((base, size))
+        if let s = images.shmem[shmid] {
+            var offset = 0
+            for run in s.runs {
+                let len = Int(run.nrPages) * 4096
+                guard Int(run.vaddr) + len <= size else {
+                    throw CheckpointError(.image, "pagemap-shmem-\(shmid).img: run at \(run.vaddr) beyond the object's \(size) bytes")
+                }
+                try pages.copy(id: s.pagesID, offset: offset, count: len, to: base + Int(run.vaddr))
+                offset += len
+            }
+        }
+        let start = UInt(bitPattern: base), end = start + UInt(size)
+        let fd = open("/proc/self/map_files/\(String(start, radix: 16))-\(String(end, radix: 16))", O_RDWR | O_CLOEXEC)
+        if fd < 0 { throw CheckpointError.errno("open map_files of shared memory for shmid \(shmid)") }
+        shmemFds[shmid] = fd
+        return fd
+    }
+}
+
+/// The pages-N.img files, mapped read-only: restored memory is copied from the page cache
+/// straight into the task.
+final class PagesImage {
+    private var maps: [UInt32: (UnsafeRawPointer, Int)] = [:]
+    let dir: ImageDirectory
+
+    init(dir: ImageDirectory) { self.dir = dir }
+
+    deinit { for (p, n) in maps.values { munmap(UnsafeMutableRawPointer(mutating: p), n) } }
+
+    func base(_ id: UInt32) throws -> UnsafeRawPointer? {
+        if let m = maps[id] { return m.0 }
+        let path = dir.file("pages-\(id).img")
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw CheckpointError.errno("open \(path)") }
+        defer { close(fd) }
+        var st = stat()
+        fstat(fd, &st)
+        if st.st_size == 0 { return nil }
+        guard let p = mmap(nil, Int(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED else {
+            throw CheckpointError.errno("mmap \(path)")
+        }
+        maps[id] = (UnsafeRawPointer(p), Int(st.st_size))
+        return UnsafeRawPointer(p)
+    }
+
+    func copy(id: UInt32, offset: Int, count: Int, to destination: UnsafeMutableRawPointer) throws {
+        guard let b = try base(id) else { throw CheckpointError(.image, "pages-\(id).img is empty") }
+        destination.copyMemory(from: b + offset, byteCount: count)
+    }
+}

@@ -1,0 +1,259 @@
+import Foundation
+import LinuxKernel
+import CShim
+import Images
+import ProcFS
+
+public struct RestoreOptions {
+    public var imagesDir: String
+    public var detach = false
+    public var pidfile: String?
+    public var shellJob = false
+    /// Receives the new master of the tree's terminal whose master was outside the dump
+    /// (CRIU's orphan_pts_master: runc forwards it to its console socket).
+    public var orphanPtsMaster: ((Int32) throws -> Void)?
+    /// Take the dumped file locks again (CRIU's --file-locks); images with locks need it.
+    public var fileLocks = false
+    /// Established TCP connections in the images may be restored (CRIU's --tcp-established).
+    public var tcpEstablished = false
+    /// Directory to become the tree's root (runc: /run/runc/ID/criu-root).
+    public var root: String?
+    /// The restored root becomes a child of our parent, not of us (CRIU's rst_sibling).
+    public var restoreSibling = false
+    /// External mounts: key in the images -> path on this host (CRIU's ext_mnt).
+    public var externalMounts: [String: String] = [:]
+    /// Our fds to use for files the images name by key, e.g. "pipe:[1234]" (CRIU's inherit_fd).
+    public var inheritFds: [String: Int32] = [:]
+    /// cgroup controller -> path to restore under (CRIU's cg_root).
+    public var cgroupRoots: [String: String] = [:]
+    /// CLONE_NEW* namespaces to create empty (CRIU's empty_ns).
+    public var emptyNamespaces: UInt64 = 0
+    public var extensions: [RestoreExtension] = []
+    public var notify: Notify?
+    /// Where stats-restore goes after a successful restore (CRIU's work directory); the
+    /// images are never written.
+    public var workDir: String?
+    public init(imagesDir: String) { self.imagesDir = imagesDir }
+}
+
+public struct RestoreResult {
+    public let rootPid: Int32
+    public let stats: RestoreStatsEntry
+}
+
+/// Rebuilds a dumped tree with its original PIDs. All or nothing: on any failure every
+/// task it created is killed, and the images are only read.
+public enum Restorer {
+    public static func restore(options: RestoreOptions, log: Log) throws -> RestoreResult {
+        let start = DispatchTime.now()
+        let images = try CheckpointImages(dir: ImageDirectory(path: options.imagesDir))
+        if !images.fileLocks.isEmpty && !options.fileLocks {
+            throw CheckpointError(.invalidArgument, "images in \(options.imagesDir) hold \(images.fileLocks.count) file locks: restore with --file-locks")
+        }
+        let flags = try namespaceFlags(images, options)
+        if flags & cloneNewPid == 0 { try checkPidsFree(images) }
+        let stub = try stubAddress(images)
+        let resources = RestoreResources(images: images, inherited: options.inheritFds)
+        resources.terminals = try TtyRestore(images: images, options: options, log: log)
+        resources.inet.allowEstablished = options.tcpEstablished
+        let pages = PagesImage(dir: images.dir)
+        var created: [Int32] = []
+        // Every restored task inherits this fd from the root stub and takes its files
+        // through it (pidfd_getfd), even inside a new pid namespace.
+        let selfPidfd = Int32(oc_syscall(SyscallNumber.pidfdOpen, Int(getpid()), 0, 0, 0, 0, 0))
+        if selfPidfd < 0 { throw CheckpointError.errno("pidfd_open of the restorer", -selfPidfd) }
+        defer { close(selfPidfd) }
+        var stats = RestoreStatsEntry()
+        stats.pagesCompared = 0
+        stats.pagesSkippedCow = 0
+        do {
+            let root = try spawnRoot(images, stub: stub, flags: flags, options: options, log: log)
+            created.append(root.hostPid)
+            resources.rootPid = root.hostPid
+            try root.cleanInheritance(keeping: selfPidfd)
+            try options.notify?("setup-namespaces", root.hostPid)
+            for ext in options.extensions { try ext.setUp(rootPid: root.hostPid, images: images.dir, options: options, log: log) }
+            if flags & 0x0002_0000 /* CLONE_NEWNS */ != 0 { try resources.resolvePaths(inRootOf: root.hostPid) }
+            if InetSocketDump.foreignNetns(root.hostPid) != nil { resources.inet.netnsPid = root.hostPid }
+            try options.notify?("post-setup-namespaces", nil)
+            let processes = try createTree(images, root: root, shellJob: options.shellJob, created: &created) { leader in
+                try leader.takeControllingTerminal(resources.terminals, pidfd: selfPidfd, openPath: { resources.openPath($0, $1) }, log: log)
+            }
+            resources.kinds.hostPids = Dictionary(uniqueKeysWithValues: processes.map { ($0.pid, $0.hostPid) })
+            stats.forkingTime = micros(since: start)
+            log.info("created \(processes.count) processes")
+            try FaultPoint.restoreAfterFork.check()
+            for p in processes where !p.image.isZombie {
+                try p.blockSignals()
+                try p.moveSpecialAreas()
+                let pidfd = try p.placeRestorerPidfd(inherited: selfPidfd)
+                try p.buildMemory(resources: resources, pages: pages, pidfd: pidfd)
+                try p.installFiles(resources: resources, pidfd: pidfd)
+                try p.restoreForegroundGroup(resources.terminals, pidfd: pidfd, openPath: { resources.openPath($0, $1) }, log: log)
+                try p.restoreTaskState(resources: resources, pidfd: pidfd)
+                try p.call("close pidfd", SyscallNumber.close, UInt64(pidfd))
+                try p.createThreads()
+                created += p.threads.map(\.host).filter { !created.contains($0) }
+                try p.blockSignals()
+                for t in p.threads { try p.restoreThreadState(t) }
+                try p.restorePosixTimers()
+                for t in p.threads { try p.restoreCredentialsAndFilters(t, filters: images.seccompFilters) }
+                stats.pagesRestored += p.image.pagemap.reduce(0) { $0 + $1.nrPages }
+                log.info("pid \(p.pid): memory, files and \(p.threads.count) threads restored")
+            }
+            try resources.sealMemfds()
+            for p in processes.reversed() where p.image.isZombie {
+                try p.becomeZombie()
+            }
+            let live = processes.filter { !$0.image.isZombie }
+            for p in live { try p.finish() }
+            try resources.inet.finish(log: log)
+            try resources.inet.unlock(log: log)
+            try options.notify?("post-restore", root.hostPid)
+            try FaultPoint.restoreBeforeResume.check()
+            if let pidfile = options.pidfile {
+                do { try "\(root.hostPid)\n".write(toFile: pidfile, atomically: true, encoding: .utf8) } catch {
+                    throw CheckpointError(.invalidArgument, "pid file \(pidfile): \(error.localizedDescription)")
+                }
+            }
+            try options.notify?("pre-resume", nil)
+            // Everything is in place: let every task go at once.
+            for p in live {
+                for (vtid, tid) in p.threads {
+                    try Ptrace(tid).setSigmask(p.image.cores[vtid]!.threadCore.blkSigset)
+                }
+            }
+            for p in live {
+                let stopped = p.image.main.tc.taskState == TaskDump.taskStopped
+                for (_, tid) in p.threads { try Ptrace(tid).detach(signal: stopped && tid == p.hostPid ? SIGSTOP : 0) }
+            }
+            stats.restoreTime = micros(since: start)
+            if let work = options.workDir {
+                var s = StatsEntry()
+                s.restore = stats
+                try? ImageDirectory(path: work).write("stats-restore", .stats, [s])
+            }
+            try? options.notify?("post-resume", nil)
+            return RestoreResult(rootPid: root.hostPid, stats: stats)
+        } catch {
+            log.error("\(error)")
+            TaskReaper.killAndReap(created)
+            resources.mqueues.removeCreated()
+            for ext in options.extensions { ext.rollBack(images: images.dir, options: options, log: log) }
+            log.info("killed the \(created.count) tasks this restore created")
+            throw error
+        }
+    }
+
+    static let cloneNewPid: UInt64 = 0x2000_0000
+
+    /// The namespaces the root task is created in: the extensions' (mounts, uts, ipc...),
+    /// those asked to be made empty, and a pid namespace when the tree had its own.
+    private static func namespaceFlags(_ images: CheckpointImages, _ options: RestoreOptions) throws -> UInt64 {
+        var flags = options.emptyNamespaces
+        for ext in options.extensions { flags |= try ext.namespaceFlags(images: images.dir) }
+        for ext in options.extensions { flags &= ~(try ext.joinedNamespaces(images: images.dir, options: options)) }
+        if images.processes[0].pid == 1 { flags |= cloneNewPid }
+        return flags
+    }
+
+    private static func checkPidsFree(_ images: CheckpointImages) throws {
+        for p in images.processes {
+            for tid in p.entry.threads where access("/proc/\(tid)", F_OK) == 0 {
+                throw CheckpointError(.busy, "pid \(tid) is in use: cannot restore task \(tid) of pid \(p.pid) (\((try? readProcFile("/proc/\(tid)/comm"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"))")
+            }
+        }
+    }
+
+    /// A hole for the stub in every dumped address space and in ours.
+    private static func stubAddress(_ images: CheckpointImages) throws -> UInt64 {
+        var taken: [(UInt64, UInt64)] = images.processes.flatMap { $0.mm.vmas.map { ($0.start, $0.end) } }
+        taken += try ProcMaps.parse(maps: readProcFile("/proc/self/maps")).map { ($0.start, $0.end) }
+        let size = RestoredProcess.stubSize
+        var candidate: UInt64 = 0x1000_0000
+        while candidate < 0x7f00_0000_0000 {
+            let end = candidate + size
+            if let clash = taken.first(where: { $0.0 < end && $0.1 > candidate }) {
+                candidate = (clash.1 + 0xffff) & ~UInt64(0xffff)
+            } else {
+                return candidate
+            }
+        }
+        throw CheckpointError(.invalidState, "no free address range for the restore stub")
+    }
+
+    /// The root task: a stub made by clone3 in the namespaces `flags` names, seized by us.
+    /// With rst_sibling it becomes a child of our parent (runc) rather than of us. The
+    /// clone runs on a thread of its own, which the extensions may move into namespaces
+    /// first; seizing works from any thread, so the tracer stays the calling one.
+    private static func spawnRoot(_ images: CheckpointImages, stub: UInt64, flags: UInt64, options: RestoreOptions, log: Log) throws -> RestoredProcess {
+        let root = images.processes[0]
+        let cloneParent: UInt64 = 0x8000
+        let r = try NamespaceJoin.onOwnThread {
+            for ext in options.extensions { try ext.prepareRootClone(images: images.dir, options: options, log: log) }
+            let code = SyscallInjector.code
+            let setTid: [Int32] = [root.pid]
+            return setTid.withUnsafeBufferPointer { tids in
+                code.withUnsafeBufferPointer {
+                    oc_spawn_stub(flags | (options.restoreSibling ? cloneParent : 0), tids.baseAddress, 1, stub, Int(RestoredProcess.stubSize), $0.baseAddress, $0.count)
+                }
+            }
+        }
+        if r == -EEXIST { throw CheckpointError(.busy, "pid \(root.pid) is in use: cannot restore the root task") }
+        if r < 0 { throw CheckpointError.errno("clone3 of the root task (pid \(root.pid), flags \(flags.hex))", -r) }
+        let ptrace = Ptrace(r)
+        do {
+            try ptrace.seize(options: Ptrace.optExitKill | Ptrace.optTraceClone | Ptrace.optTraceFork | Ptrace.optTraceVfork | Ptrace.optTraceSysGood)
+            try ptrace.interrupt()
+            while true {
+                guard let ev = try TaskEvent.wait(r) else { continue }
+                if case .stopped(_, Ptrace.eventStop) = ev { break }
+                if case .stopped(let sig, _) = ev { try ptrace.cont(signal: sig == SIGSTOP ? 0 : sig); continue }
+                throw CheckpointError(.invalidState, "restore stub \(r) ended before it was seized (\(ev))")
+            }
+            return try RestoredProcess(image: root, hostPid: r, stub: stub)
+        } catch {
+            Glibc.kill(r, SIGKILL)
+            throw error
+        }
+    }
+
+    /// `sessionMade` runs in each session leader right after its setsid, before its children exist.
+    private static func createTree(_ images: CheckpointImages, root rootTask: RestoredProcess, shellJob: Bool, created: inout [Int32], sessionMade: (RestoredProcess) throws -> Void) throws -> [RestoredProcess] {
+        let root = images.processes[0]
+        var byPid: [Int32: RestoredProcess] = [root.pid: rootTask]
+        var ordered: [RestoredProcess] = [rootTask]
+        let pids = Set(images.processes.map(\.pid))
+        for image in images.processes {
+            guard let me = byPid[image.pid] else {
+                throw CheckpointError(.image, "pstree.img: pid \(image.pid) has parent \(image.entry.ppid), which is not in the tree")
+            }
+            // A session leader makes its session before its children are forked into it.
+            if image.entry.sid == image.entry.pid {
+                try me.call("setsid", SyscallNumber.setsid)
+                try sessionMade(me)
+            }
+            for child in images.processes where Int32(child.entry.ppid) == image.pid && child.pid != root.pid {
+                let host = try me.createChild(pid: child.pid)
+                created.append(host)
+                let task = try RestoredProcess(image: child, hostPid: host, stub: rootTask.stub)
+                byPid[child.pid] = task
+                ordered.append(task)
+            }
+        }
+        // Group leaders first, then the members join them.
+        let byLeader = ordered.sorted { ($0.image.entry.pgid == $0.image.entry.pid ? 0 : 1) < ($1.image.entry.pgid == $1.image.entry.pid ? 0 : 1) }
+        for p in byLeader where pids.contains(Int32(p.image.entry.pgid)) && p.image.entry.sid != p.image.entry.pid {
+            try p.call("setpgid", SyscallNumber.setpgid, 0, UInt64(p.image.entry.pgid))
+        }
+        return ordered
+    }
+
+}
+
+extension RestoredProcess {
+    /// No signal may be delivered while the process is rebuilt; the dumped masks come last.
+    func blockSignals() throws {
+        for (_, tid) in threads { try Ptrace(tid).setSigmask(~UInt64(0)) }
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+import LinuxKernel
+import CShim
+import Images
+import ProcFS
+
+/// Per-task state of one seized process: everything that goes into core-TID.img for each
+/// of its threads (and the task-wide part in the main thread's core), plus sigactions.
+struct TaskDump {
+    var cores: [Int32: CoreEntry] = [:]
+    var sigactions: [SaEntry] = []
+    var brk: UInt64 = 0
+    var dumpable: UInt32 = 1
+
+    static let taskAlive: UInt32 = 1, taskDead: UInt32 = 2, taskStopped: UInt32 = 3, taskZombie: UInt32 = 6
+
+    /// Collects the task and thread state of `process` through `probe` and ptrace.
+    static func collect(_ process: FrozenTree.Process, in tree: FrozenTree, probe: ProcessProbe, seccomp: SeccompDump) throws -> TaskDump {
+        let status = try tree.status(process.pid)
+        var out = TaskDump()
+        let pid = process.pid
+        let main = process.threads[0]
+        let data = probe.data
+        let mem = probe.memory
+
+        // Task-wide state, asked of the main thread.
+        let handled = status.sigCgt | status.sigIgn | (1 << UInt64(SIGCHLD - 1))
+        var timers = TaskTimersEntry()
+        var subreaper: UInt32 = 0
+        try probe.inject(on: main) { inj in
+            for sig in 1...64 where sig != SIGKILL && sig != SIGSTOP {
+                var sa = SaEntry()
+                if handled & (1 << UInt64(sig - 1)) != 0 {
+                    try inj.call("rt_sigaction(\(sig))", SyscallNumber.rtSigaction, UInt64(sig), 0, data, 8)
+                    let raw = try mem.read(data, count: 32)
+                    let w = raw.withUnsafeBytes { p in (0..<4).map { p.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
+                    sa.sigaction = w[0]; sa.flags = w[1]; sa.restorer = w[2]; sa.mask = w[3]
+                } else {
+                    sa.sigaction = 0; sa.flags = 0; sa.restorer = 0; sa.mask = 0
+                }
+                out.sigactions.append(sa)
+            }
+            for which in 0..<3 {
+                try inj.call("getitimer(\(which))", SyscallNumber.getitimer, UInt64(which), data)
+                let v = try mem.read(data, count: 32).withUnsafeBytes { p in (0..<4).map { p.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
+                var it = ItimerEntry()
+                it.isec = v[0]; it.iusec = v[1]; it.vsec = v[2]; it.vusec = v[3]
+                switch which { case 0: timers.real = it; case 1: timers.virt = it; default: timers.prof = it }
+            }
+            timers.posix = try PosixTimersDump.collect(process, injector: inj, memory: mem, data: data)
+            out.brk = try inj.call("brk(0)", SyscallNumber.brk, 0)
+            out.dumpable = UInt32(try inj.call("prctl(PR_GET_DUMPABLE)", SyscallNumber.prctl, 3))
+            try inj.call("prctl(PR_GET_CHILD_SUBREAPER)", SyscallNumber.prctl, 37, data)
+            subreaper = try mem.readValue(data, as: UInt32.self)
+        }
+
+        var tc = TaskCoreEntry()
+        tc.taskState = process.wasStopped ? taskStopped : taskAlive
+        tc.exitCode = 0
+        tc.personality = UInt32(try readProcFile("/proc/\(pid)/personality").trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) ?? 0
+        tc.flags = process.stat.flags
+        tc.blkSigset = try probe.originalMask(main)
+        tc.comm = process.stat.comm
+        tc.timers = timers
+        tc.rlimits = try rlimits(pid)
+        tc.childSubreaper = subreaper != 0
+        var shared = SignalQueueEntry()
+        shared.signals = try Ptrace(main).pendingSignals(shared: true).map { var s = SiginfoEntry(); s.siginfo = Data($0); return s }
+        tc.signalsS = shared
+        if let adj = Int32((try? readProcFile("/proc/\(pid)/oom_score_adj"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
+            tc.oomScoreAdj = adj
+        }
+
+        for tid in process.threads {
+            var core = CoreEntry()
+            core.mtype = .x8664
+            let ptrace = Ptrace(tid)
+            var info = ThreadInfoX86()
+            info.gpregs = UserX86RegsEntry(try ptrace.registers())
+            info.fpregs = UserX86FpregsEntry(xsave: try ptrace.xstate())
+            var tcore = ThreadCoreEntry()
+            let tstatus = try tree.status(pid, tid: tid)
+            let tstat = tid == pid ? process.stat : try TaskStat.read(pid: pid, tid: tid)
+            try probe.inject(on: tid) { inj in
+                try inj.call("prctl(PR_GET_TID_ADDRESS)", SyscallNumber.prctl, 40, data)
+                info.clearTidAddr_p = try mem.readValue(data, as: UInt64.self)
+                try inj.call("sigaltstack", SyscallNumber.sigaltstack, 0, data)
+                let ss = try mem.read(data, count: 24)
+                var sas = ThreadSasEntry()
+                sas.ssSp = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self) }
+                sas.ssFlags = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
+                sas.ssSize = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self) }
+                tcore.sas = sas
+                try inj.call("prctl(PR_GET_PDEATHSIG)", SyscallNumber.prctl, 2, data)
+                tcore.pdeathSig = try mem.readValue(data, as: UInt32.self)
+            }
+            var head: UInt64 = 0, len: UInt64 = 0
+            let r = withUnsafeMutablePointer(to: &head) { h in withUnsafeMutablePointer(to: &len) { l in
+                oc_syscall(SyscallNumber.getRobustList, Int(tid), Int(bitPattern: h), Int(bitPattern: l), 0, 0, 0) } }
+            if r < 0 { throw CheckpointError.errno("get_robust_list of tid \(tid)", Int32(-r)) }
+            tcore.futexRla = head
+            tcore.futexRlaLen = UInt32(len)
+            tcore.blkSigset = try probe.originalMask(tid)
+            tcore.schedNice = Int32(tstat.nice)
+            tcore.schedPolicy = tstat.policy
+            tcore.schedPrio = tstat.rtPriority
+            var priv = SignalQueueEntry()
+            priv.signals = try ptrace.pendingSignals(shared: false).map { var s = SiginfoEntry(); s.siginfo = Data($0); return s }
+            tcore.signalsP = priv
+            tcore.creds = creds(tstatus)
+            switch tstatus.seccomp {
+            case 0: tcore.seccompMode = .disabled
+            case 2:
+                tcore.seccompMode = .filter
+                tcore.seccompFilter = try seccomp.add(tid: tid)
+            default:
+                throw CheckpointError(.unsupported, "tid \(tid) of pid \(pid) runs in seccomp strict mode, which cannot be restored")
+            }
+            if let conf = try? ptrace.rseqConfiguration(), conf.rseq_abi_pointer != 0 {
+                var rs = RseqEntry()
+                rs.rseqAbiPointer = conf.rseq_abi_pointer
+                rs.rseqAbiSize = conf.rseq_abi_size
+                rs.signature = conf.signature
+                tcore.rseqEntry = rs
+            }
+            tcore.comm = tstat.comm
+            core.threadInfo = info
+            core.threadCore = tcore
+            if tid == pid { core.tc = tc }
+            out.cores[tid] = core
+        }
+        return out
+    }
+
+    /// A zombie: only its exit code and identity are left.
+    static func zombie(_ process: FrozenTree.Process) -> CoreEntry {
+        var core = CoreEntry()
+        core.mtype = .x8664
+        var tc = TaskCoreEntry()
+        tc.taskState = taskZombie
+        tc.exitCode = UInt32(bitPattern: process.stat.exitCode)
+        tc.personality = 0
+        tc.flags = process.stat.flags
+        tc.blkSigset = 0
+        tc.comm = process.stat.comm
+        core.tc = tc
+        return core
+    }
+
+    static func rlimits(_ pid: Int32) throws -> TaskRlimitsEntry {
+        var out = TaskRlimitsEntry()
+        for res in 0..<16 {
+            var lim: (cur: UInt64, max: UInt64) = (0, 0)
+            try withUnsafeMutablePointer(to: &lim) {
+                try Syscall.raw("prlimit \(res) of pid \(pid)", SyscallNumber.prlimit64, Int(pid), res, 0, Int(bitPattern: $0))
+            }
+            var e = RlimitEntry()
+            e.cur = lim.cur; e.max = lim.max
+            out.rlimits.append(e)
+        }
+        return out
+    }
+
+    static func creds(_ s: TaskStatus) -> CredsEntry {
+        var c = CredsEntry()
+        c.uid = s.uid[0]; c.euid = s.uid[1]; c.suid = s.uid[2]; c.fsuid = s.uid[3]
+        c.gid = s.gid[0]; c.egid = s.gid[1]; c.sgid = s.gid[2]; c.fsgid = s.gid[3]
+        func words(_ v: UInt64) -> [UInt32] { [UInt32(v & 0xffff_ffff), UInt32(v >> 32)] }
+        c.capInh = words(s.capInh); c.capPrm = words(s.capPrm); c.capEff = words(s.capEff)
+        c.capBnd = words(s.capBnd); c.capAmb = words(s.capAmb)
+        c.secbits = 0
+        c.groups = s.groups
+        c.noNewPrivs = s.noNewPrivs ? 1 : 0
+        return c
+    }
+}
