@@ -100,10 +100,12 @@ struct V2Freezer: Freezer {
 }
 
 /// The engine's TreeFreezer over a cgroup freezer: `DumpOptions.freezer =
-/// CgroupTreeFreezer(path: options.freezeCgroup)`.
-public struct CgroupTreeFreezer: TreeFreezer {
+/// CgroupTreeFreezer(path: options.freezeCgroup)`. It remembers whether the cgroup was
+/// frozen before the dump (a paused container) and puts that state back, as CRIU does.
+public final class CgroupTreeFreezer: TreeFreezer {
     public let path: String
     public let timeout: Double
+    private var wasFrozen = false
 
     public init(path: String, timeout: Double = 10) throws {
         _ = try CgroupFreezer.freezer(path)
@@ -111,6 +113,23 @@ public struct CgroupTreeFreezer: TreeFreezer {
         self.timeout = timeout
     }
 
-    public func freeze() throws { try CgroupFreezer.freeze(path: path, timeout: timeout) }
+    public func freeze() throws {
+        // FREEZING counts as frozen: the request was made before us and stands.
+        let f = try CgroupFreezer.freezer(path)
+        wasFrozen = try f.isFrozen() || f.describeState() == "FREEZING"
+        try CgroupFreezer.freeze(path: path, timeout: timeout)
+    }
+
     public func thaw() { CgroupFreezer.thaw(path: path) }
+
+    public func restoringOriginalState(_ release: () -> Void) {
+        guard wasFrozen, let f = try? CgroupFreezer.freezer(path) else {
+            release()
+            return
+        }
+        // Traced tasks freeze too; once released they stay frozen without running.
+        try? f.requestFreeze()
+        release()
+        try? CgroupFreezer.freeze(path: path, timeout: timeout)
+    }
 }

@@ -42,4 +42,13 @@ public protocol TreeFreezer {
     func freeze() throws
     /// Must not fail: called on every exit path.
     func thaw()
+    /// Puts the freezer back as `freeze()` found it around `release`, which lets the seized
+    /// tasks go: a cgroup that was frozen before the dump (docker and containerd pause a
+    /// container before they checkpoint it) is frozen again before the tasks are released,
+    /// so they never run, and is frozen when this returns. Must not fail.
+    func restoringOriginalState(_ release: () -> Void)
+}
+
+extension TreeFreezer {
+    public func restoringOriginalState(_ release: () -> Void) { release() }
 }

@@ -25,6 +25,9 @@ struct Dump: ParsableCommand {
     @Flag(name: .customLong("tcp-established"), help: "Dump established TCP connections (through TCP repair mode).")
     var tcpEstablished = false
 
+    @Option(name: .customLong("freeze-cgroup"), help: "Freeze this cgroup (v1 freezer or v2 directory) while seizing; a cgroup frozen before the dump stays frozen.")
+    var freezeCgroup: String?
+
     @Flag(name: .customLong("display-stats"), help: "Print dump statistics.")
     var displayStats = false
 
@@ -42,6 +45,10 @@ struct Dump: ParsableCommand {
             options.fileLocks = fileLocks
             options.tcpEstablished = tcpEstablished
             options.extensions = ContainerState.dumpExtensions()
+            if let freezeCgroup {
+                options.freezeCgroup = freezeCgroup
+                options.freezer = try ContainerState.freezer(freezeCgroup)
+            }
             let stats = try Dumper.dump(pid: pid, options: options, log: log)
             log.info("dump finished")
             if displayStats {

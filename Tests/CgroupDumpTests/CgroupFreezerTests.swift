@@ -84,6 +84,25 @@ struct CgroupFreezerTests {
         #expect(try Self.progresses(s.pid))
     }
 
+    @Test("a cgroup frozen before the seize is frozen again when the tree is released, and never ran", arguments: ["freezer", "unified"])
+    func frozenBeforeStaysFrozen(hierarchy: String) throws {
+        let cg = TestCgroups()
+        defer { cg.cleanUp() }
+        let dir = try cg.make(hierarchy)
+        let s = try Self.spinner(in: dir)
+        defer { s.stop() }
+        try CgroupFreezer.freeze(path: dir)
+        let ticks = try cpuTicks(s.pid)
+        let tree = try FrozenTree.freeze(root: s.pid, freezer: try CgroupTreeFreezer(path: dir))
+        tree.release()
+        #expect(try CgroupFreezer.isFrozen(path: dir), "released into a thawed cgroup: \((try? CgroupFreezer.state(path: dir)) ?? "?")")
+        #expect(try !Self.progresses(s.pid), "a task of the paused cgroup ran after the release")
+        #expect(try cpuTicks(s.pid) - ticks <= 1, "the task ran while it was seized and released")
+        #expect(procStatus(s.pid)["TracerPid"] == "0", "still traced after the release")
+        #expect(CgroupFreezer.thaw(path: dir))
+        #expect(try Self.progresses(s.pid))
+    }
+
     @Test("paths that are no freezer are clear errors")
     func badPaths() throws {
         let cg = TestCgroups()

@@ -121,6 +121,32 @@ struct ContainerTests {
         #expect(kill2.ok && stopped2 && delete2.ok, "teardown of the restored: \(kill2)\n\(delete2)")
     }
 
+    // MARK: 2b. a paused container (docker and containerd pause before they checkpoint)
+
+    @Test func pausedContainerStaysPausedThroughCheckpointLeaveRunning() throws {
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        let id = scratch.newID()
+        let bundle = try Bundle.make(at: scratch.sub("bundle"), args: countingScript())
+        try bundle.run(id: id)
+        let c = Runc(id: id)
+        try #require(waitFor(10) { bundle.count.count >= 5 }, "the container does not count: \(tail(bundle.path + "/run.err"))")
+        let pause = Cmd.run([Env.runc, "pause", id])
+        try #require(pause.ok && c.status == "paused", "runc pause: \(pause)")
+        let paused = bundle.lastCount
+
+        let images = scratch.sub("images"), work = scratch.sub("work")
+        let dump = c.checkpoint(images: images, work: work, extra: ["--leave-running"])
+        try #require(dump.ok, "checkpoint --leave-running of a paused container: \(checkpointReport(dump, work: work))")
+        #expect(c.status == "paused", "a paused container is \(c.status ?? "unknown to runc") after checkpoint --leave-running")
+        usleep(600_000)
+        #expect(bundle.lastCount == paused, "the paused container counted on: \(paused) → \(bundle.lastCount)")
+        let resume = Cmd.run([Env.runc, "resume", id])
+        #expect(resume.ok, "runc resume: \(resume)")
+        #expect(waitFor(10) { bundle.lastCount >= paused + 3 }, "no counting after resume: \(bundle.count.suffix(5))")
+        #expect(consecutive(bundle.count, from: 1), "count across pause, checkpoint and resume: \(bundle.count.suffix(12))")
+    }
+
     // MARK: 3. hostname, tmpfs, memory limit, several processes, SysV shm
 
     static let shmKey = "0x6f6374"

@@ -48,6 +48,7 @@ public final class FrozenTree {
     /// stops are collected; it is thawed on every path.
     public static func freeze(root: Int32, freezer: TreeFreezer? = nil) throws -> FrozenTree {
         let tree = FrozenTree()
+        tree.freezer = freezer
         var thawed = freezer == nil
         do {
             try freezer?.freeze()
@@ -66,6 +67,7 @@ public final class FrozenTree {
         return tree
     }
 
+    private var freezer: TreeFreezer?
     private var deferStops = false
     private var pendingStops: [(Int32, Int32)] = []
 
@@ -167,10 +169,11 @@ public final class FrozenTree {
 
     /// Detaches from every task; tasks that were job-control stopped stay stopped.
     public func release() {
-        for tid in seized.reversed() {
-            try? Ptrace(tid).detach()
+        let detach = {
+            for tid in self.seized.reversed() { try? Ptrace(tid).detach() }
+            self.seized.removeAll()
         }
-        seized.removeAll()
+        if let freezer { freezer.restoringOriginalState(detach) } else { detach() }
     }
 
     /// Kills every process of the tree (after a complete dump) and collects the deaths
