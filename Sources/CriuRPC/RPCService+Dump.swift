@@ -34,13 +34,13 @@ extension RPCService {
     }
 
     /// runc destroys the container as soon as DUMP succeeds and refuses while its init
-    /// still shows in /proc. The killed root dies asynchronously and, when its parent is
-    /// pid 1, stays a zombie until init reaps it (every ~2 s on this kind of machine):
-    /// wait for that, a bounded time. A zombie with another parent is that parent's to reap.
-    /// (The deaths reported to us as tracer are collected by the engine's kill.)
+    /// still runs; it counts a zombie as stopped (runType reads the state from
+    /// /proc/PID/stat). The killed root dies asynchronously: wait until it is a zombie or
+    /// gone, a bounded time. Its reaping is its parent's business (pid 1 here, which reaps
+    /// only every ~2 s); CRIU does not wait for it either.
     private func waitReaped(_ pid: Int32, log: Log) {
         let deadline = Date().addingTimeInterval(10)
-        while let s = try? TaskStat.read(pid: pid, tid: nil), !(s.state == "Z" && s.ppid != 1) {
+        while let s = try? TaskStat.read(pid: pid, tid: nil), s.state != "Z" {
             if Date() > deadline {
                 log.warn("pid \(pid) still shows in /proc 10 s after the dump killed it (state \(s.state))")
                 return
