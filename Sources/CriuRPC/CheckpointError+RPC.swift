@@ -3,7 +3,7 @@ import LinuxKernel
 
 extension CheckpointError {
     /// A request option the engine does not support: refused before anything is touched.
-    static func refused(_ message: String) -> CheckpointError {
+    public static func refused(_ message: String) -> CheckpointError {
         CheckpointError(.unsupported, message)
     }
 }

@@ -37,6 +37,12 @@ enum CriuConfigFile {
         case "auto-dedup": o.autoDedup = true
         case "link-remap": o.linkRemap = true
         case "manage-cgroups": o.manageCgroups = true
+        case "leave-stopped": o.leaveStopped = true
+        case "enable-external-sharing": o.extSharing = true
+        case "enable-external-masters": o.extMasters = true
+        case "force-irmap": o.forceIrmap = true
+        case "enable-fs": o.enableFs += try needValue().split(separator: ",").map(String.init)
+        case "lsm-profile": o.lsmProfile = try needValue()
         case "display-stats", "skip-in-flight", "weak-sysctls": break
         case "log-file": o.logFile = try needValue()
         case "v0", "v1", "v2", "v3", "v4": o.logLevel = Int32(String(name.dropFirst()))!

@@ -7,10 +7,10 @@ import Images
 /// refused before anything is touched, with a cr_errmsg that says what and why; options
 /// that only tune CRIU internals we do not have are accepted and ignored.
 extension CriuOpts {
-    static let cloneNewNet: UInt32 = 0x4000_0000
+    public static let cloneNewNet: UInt32 = 0x4000_0000
 
     /// Throws for the first option the engine does not support.
-    func refuseUnsupported() throws {
+    public func refuseUnsupported() throws {
         func refuse(_ m: String) throws -> Never { throw CheckpointError.refused(m) }
         if lazyPages { try refuse("lazy pages are not supported yet (lazy_pages)") }
         if hasPs { try refuse("the page server is not supported yet (ps)") }
@@ -23,12 +23,13 @@ extension CriuOpts {
         if !veths.isEmpty { try refuse("veth pairs are not supported yet (veths)") }
         if !execCmd.isEmpty { try refuse("exec_cmd is not supported") }
         if autoExtMnt { try refuse("automatic external mounts are not supported yet (auto_ext_mnt)") }
-        if extSharing || extMasters { try refuse("external mount sharing is not supported yet (ext_sharing/ext_masters)") }
         if !skipMnt.isEmpty { try refuse("skipping mounts is not supported yet (skip_mnt \(skipMnt.joined(separator: ", ")))") }
         if hasStatusFd { try refuse("status_fd is not supported (it serves lazy pages and the page server)") }
         if hasPidfdStoreSk { try refuse("pidfd_store_sk is not supported (it serves pre-dump)") }
-        if leaveStopped { try refuse("leaving the tree stopped is not supported yet (leave_stopped)") }
-        if !lsmProfile.isEmpty || !lsmMountContext.isEmpty { try refuse("LSM profiles are not supported yet (lsm_profile/lsm_mount_context)") }
+        if !lsmProfile.isEmpty && !(lsmProfile == "apparmor:unconfined" && !Self.appArmorEnabled) {
+            try refuse("LSM profiles are not supported yet (lsm_profile \(lsmProfile)); only apparmor:unconfined where AppArmor is off")
+        }
+        if !lsmMountContext.isEmpty { try refuse("LSM mount contexts are not supported yet (lsm_mount_context)") }
         if tls { try refuse("TLS is not supported (it serves the page server)") }
         if emptyNs & ~Self.cloneNewNet != 0 {
             try refuse("empty_ns 0x\(String(emptyNs, radix: 16)): only the network namespace (CLONE_NEWNET) can be made empty")
@@ -40,7 +41,7 @@ extension CriuOpts {
     /// ext_mnt pairs and `external` entries of the form mnt[KEY]:VAL. At dump KEY is the
     /// mount point and VAL the name written in the images; at restore KEY is that name and
     /// VAL the path on this host (the same direction as the engine's externalMounts).
-    func externalMounts() throws -> [String: String] {
+    public func externalMounts() throws -> [String: String] {
         var map: [String: String] = [:]
         for m in extMnt { map[m.key] = m.val }
         for e in external where !e.hasPrefix("net[") {
@@ -58,7 +59,7 @@ extension CriuOpts {
 
     /// `external` entries net[INODE]:KEY, a network namespace the caller owns (runc
     /// sends it for a config.json network namespace with a path): "net[INODE]" -> KEY.
-    func externalNamespaces() throws -> [String: String] {
+    public func externalNamespaces() throws -> [String: String] {
         var map: [String: String] = [:]
         for e in external where e.hasPrefix("net[") {
             guard let close = e.firstIndex(of: "]"), e.index(after: close) < e.endIndex, e[e.index(after: close)] == ":",
@@ -70,9 +71,10 @@ extension CriuOpts {
         return map
     }
 
-    func dumpOptions(imagesDir: String) throws -> DumpOptions {
+    public func dumpOptions(imagesDir: String) throws -> DumpOptions {
         var o = DumpOptions(imagesDir: imagesDir)
         o.leaveRunning = leaveRunning
+        o.leaveStopped = leaveStopped
         o.shellJob = shellJob
         o.extUnixSk = extUnixSk
         o.orphanPtsMaster = orphanPtsMaster
@@ -86,7 +88,7 @@ extension CriuOpts {
         return o
     }
 
-    func restoreOptions(imagesDir: String) throws -> RestoreOptions {
+    public func restoreOptions(imagesDir: String) throws -> RestoreOptions {
         var o = RestoreOptions(imagesDir: imagesDir)
         // Over the RPC the service answers and exits: the tree never waits for us.
         o.detach = true
@@ -109,8 +111,13 @@ extension CriuOpts {
         return o
     }
 
+    /// Whether the kernel runs AppArmor: without it every task is unconfined already.
+    static var appArmorEnabled: Bool {
+        (try? String(contentsOfFile: "/sys/module/apparmor/parameters/enabled", encoding: .utf8))?.hasPrefix("Y") ?? false
+    }
+
     /// The options CRIU has and we accept without acting on them, for the log.
-    var ignoredOptions: [String] {
+    public var ignoredOptions: [String] {
         var out: [String] = []
         if evasiveDevices { out.append("evasive_devices") }
         if autoDedup { out.append("auto_dedup") }
@@ -125,6 +132,11 @@ extension CriuOpts {
         if weakSysctls { out.append("weak_sysctls") }
         if tcpSkipInFlight { out.append("tcp_skip_in_flight") }
         if hasPreDumpMode { out.append("pre_dump_mode") }
+        // Permissions CRIU needs to dump such mounts; the engine dumps them without asking.
+        if extSharing { out.append("ext_sharing") }
+        if extMasters { out.append("ext_masters") }
+        if !enableFs.isEmpty { out.append("enable_fs \(enableFs.joined(separator: ","))") }
+        if !lsmProfile.isEmpty { out.append("lsm_profile \(lsmProfile) (AppArmor is off: every task is unconfined)") }
         return out
     }
 }

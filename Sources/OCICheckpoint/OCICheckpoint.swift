@@ -9,6 +9,21 @@ struct OCICheckpoint: ParsableCommand {
         commandName: (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent } == "criu") ? "criu" : "ocicheckpoint",
         abstract: "Checkpoint/restore of Linux process trees in CRIU's image format.",
         subcommands: [Dump.self, Restore.self, Check.self, Swrk.self, Checkpoint.self, Inspect.self, HookCommand.self])
+
+    /// CRIU's spellings (options before the command, --config, -V) first, then ArgumentParser.
+    static func main() {
+        do {
+            switch try CriuArguments.normalize(Array(CommandLine.arguments.dropFirst())) {
+            case .version(let text):
+                print(text, terminator: "")
+            case .arguments(let args):
+                main(args)
+            }
+        } catch {
+            FileHandle.standardError.write("Error: \(error)\n".data(using: .utf8)!)
+            Glibc.exit(1)
+        }
+    }
 }
 
 /// Options every engine command shares: CRIU's -o and -v.
@@ -19,9 +34,10 @@ struct LogOptions: ParsableArguments {
     @Option(name: [.customShort("v", allowingJoined: true)], help: "Log level 0..4.")
     var verbosity: Int = 2
 
-    func log(imagesDir: String) throws -> Log {
+    /// The log; a relative -o is inside `directory` (the work directory, else the images').
+    func log(directory: String) throws -> Log {
         guard let logFile else { return Log.silent }
-        let path = logFile.hasPrefix("/") ? logFile : (imagesDir as NSString).appendingPathComponent(logFile)
+        let path = logFile.hasPrefix("/") ? logFile : (directory as NSString).appendingPathComponent(logFile)
         return try Log(path: path, level: verbosity)
     }
 }

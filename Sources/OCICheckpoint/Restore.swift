@@ -1,5 +1,8 @@
 import ArgumentParser
+import CgroupDump
+import CriuRPC
 import Engine
+import Images
 import LinuxKernel
 import Foundation
 
@@ -14,6 +17,11 @@ struct Restore: ParsableCommand {
 
     @Flag(name: [.customShort("d"), .customLong("restore-detached")], help: "Detach once the tree runs (otherwise wait for its root and exit with its status).")
     var detach = false
+
+    @Flag(name: [.customShort("S"), .customLong("restore-sibling")], help: "Make the restored root our sibling (our parent's child), not our child.")
+    var sibling = false
+
+    @OptionGroup(title: "CRIU's options (with -D; --root then is the restored tree's root)") var criu: CriuOptions
 
     @Option(name: .customLong("pidfile"), help: "Write the root's pid here.")
     var pidfile: String?
@@ -35,14 +43,22 @@ struct Restore: ParsableCommand {
         guard let imagesDir else { return try container.run(engine: engine) }
         var status: Int32 = 0
         try OCICheckpoint_run {
-            let log = try logging.log(imagesDir: imagesDir)
-            var options = RestoreOptions(imagesDir: imagesDir)
-            options.detach = detach
+            var opts = CriuOpts()
+            opts.shellJob = engine.shellJob
+            opts.fileLocks = engine.fileLocks
+            opts.tcpEstablished = engine.tcpEstablished
+            opts.extUnixSk = engine.extUnixSk
+            opts.rstSibling = sibling
+            try criu.apply(to: &opts, root: container.runtime.root, emptyNs: engine.emptyNs)
+            try opts.refuseUnsupported()
+            let log = try logging.log(directory: criu.workDir ?? imagesDir)
+            if !opts.ignoredOptions.isEmpty { log.info("accepted, not acted on: \(opts.ignoredOptions.joined(separator: ", "))") }
+            var options = try opts.restoreOptions(imagesDir: imagesDir)
+            options.detach = detach || sibling
             options.pidfile = pidfile
-            options.shellJob = engine.shellJob
-            options.fileLocks = engine.fileLocks
-            options.tcpEstablished = engine.tcpEstablished
-            options.extensions = ContainerState.restoreExtensions()
+            options.workDir = criu.workDir
+            let mode = opts.hasManageCgroupsMode ? try CgroupManageMode(criu: opts.manageCgroupsMode) : .soft
+            options.extensions = ContainerState.restoreExtensions(emptyNamespaces: UInt64(opts.emptyNs), cgroupMode: mode)
             let result = try Restorer.restore(options: options, log: log)
             log.info("restore finished: root pid \(result.rootPid)")
             if displayStats {
@@ -50,7 +66,7 @@ struct Restore: ParsableCommand {
                 print("restore_time_us: \(result.stats.restoreTime)")
                 print("pages_restored: \(result.stats.pagesRestored)")
             }
-            if !detach { status = waitForRoot(result.rootPid) }
+            if !options.detach { status = waitForRoot(result.rootPid) }
         }
         if status != 0 { throw ExitCode(status) }
     }

@@ -63,11 +63,11 @@ struct CriuOptsMappingTests {
     }
 
     @Test("options the engine cannot honour are refused with their name",
-          arguments: ["leave_stopped", "lazy_pages", "track_mem", "ps", "join_ns", "empty_ns", "external"])
+          arguments: ["lsm_profile", "lazy_pages", "track_mem", "ps", "join_ns", "empty_ns", "external"])
     func refused(_ name: String) {
         var o = CriuOpts()
         switch name {
-        case "leave_stopped": o.leaveStopped = true
+        case "lsm_profile": o.lsmProfile = "apparmor:docker-default"
         case "lazy_pages": o.lazyPages = true
         case "track_mem": o.trackMem = true
         case "ps": o.ps.port = 1234
@@ -88,6 +88,18 @@ struct CriuOptsMappingTests {
         } catch {
             Issue.record("unexpected \(error)")
         }
+    }
+
+    @Test("leave_stopped and the mount permissions LXC passes are accepted; leave_stopped reaches the engine")
+    func acceptedForLXC() throws {
+        var o = CriuOpts()
+        o.leaveStopped = true
+        o.extSharing = true
+        o.extMasters = true
+        o.enableFs = ["hugetlbfs", "tracefs"]
+        try o.refuseUnsupported()
+        #expect(try o.dumpOptions(imagesDir: "/img").leaveStopped)
+        #expect(o.ignoredOptions.contains("ext_sharing") && o.ignoredOptions.contains("ext_masters"))
     }
 
     @Test("config file: options apply over the request, a missing file is ignored, unknown ones are refused")

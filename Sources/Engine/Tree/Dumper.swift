@@ -6,6 +6,8 @@ import ProcFS
 public struct DumpOptions {
     public var imagesDir: String
     public var leaveRunning = false
+    /// Leave every process stopped (SIGSTOP) instead of running or killed (CRIU's -s).
+    public var leaveStopped = false
     public var shellJob = false
     /// A slave pty whose master is outside the tree is the container's console, whose new
     /// master the restore hands back (CRIU's orphan_pts_master, set by runc).
@@ -89,9 +91,9 @@ public enum Dumper {
             log.info("released every task; the tree keeps running")
             throw error
         }
-        if options.leaveRunning {
+        if options.leaveRunning || options.leaveStopped {
             inet.release()
-            tree.release()
+            tree.release(stopped: options.leaveStopped)
         } else {
             tree.kill()
             inet.closeKeepingLock()

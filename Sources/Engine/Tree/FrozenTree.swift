@@ -168,7 +168,10 @@ public final class FrozenTree {
     }
 
     /// Detaches from every task; tasks that were job-control stopped stay stopped.
-    public func release() {
+    /// Lets every task go; with `stopped`, each process gets a SIGSTOP first, which it
+    /// takes (stopping its whole thread group) as soon as it is detached.
+    public func release(stopped: Bool = false) {
+        if stopped { for p in processes where !p.isZombie { _ = Glibc.kill(p.pid, SIGSTOP) } }
         let detach = {
             for tid in self.seized.reversed() { try? Ptrace(tid).detach() }
             self.seized.removeAll()
