@@ -21,8 +21,8 @@ struct ProcessTreeReader {
 
     /// The tree's root (or the process `options.pid`) with its descendants.
     func read() throws -> InspectReport.Process {
-        let entries = try images.read("pstree.img", .pstree, as: PstreeEntry.self)
-        guard !entries.isEmpty else { throw CheckpointError(.image, "image \(images.file("pstree.img")): no processes") }
+        let entries = try images.read(.pstree, as: PstreeEntry.self)
+        guard !entries.isEmpty else { throw CheckpointError(.image, "image \(images.file(.pstree)): no processes") }
         var nodes: [UInt32: InspectReport.Process] = [:]
         for e in entries { nodes[e.pid] = try process(e) }
         let pids = Set(entries.map(\.pid))
@@ -45,7 +45,7 @@ struct ProcessTreeReader {
     }
 
     private func process(_ e: PstreeEntry) throws -> InspectReport.Process {
-        let core = try images.readOne("core-\(e.pid).img", .core, as: CoreEntry.self)
+        let core = try images.readOne(.core(e.pid), as: CoreEntry.self)
         let state = core.hasTc ? core.tc.taskState : 1
         var p = InspectReport.Process(pid: e.pid, ppid: e.ppid, pgid: e.pgid, sid: e.sid,
                                       command: core.hasTc ? core.tc.comm : "", cmdline: nil, arguments: nil,
@@ -53,8 +53,8 @@ struct ProcessTreeReader {
                                       environmentVariables: nil, children: nil)
         // Zombies and dead tasks have no memory images.
         guard options.readsMemory, state == 1 || state == 3 else { return p }
-        guard images.exists("mm-\(e.pid).img"), images.exists("pagemap-\(e.pid).img") else { return p }
-        let mm = try images.readOne("mm-\(e.pid).img", .mm, as: MmEntry.self)
+        guard images.exists(.mm(e.pid)), images.exists(.pagemap(e.pid)) else { return p }
+        let mm = try images.readOne(.mm(e.pid), as: MmEntry.self)
         let memory = try DumpedMemory(images: images, pid: e.pid)
         if options.commandLines, let argv = try memory.strings(mm.mmArgStart, mm.mmArgEnd), !argv.isEmpty {
             p.arguments = argv

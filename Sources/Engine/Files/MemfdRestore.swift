@@ -46,7 +46,7 @@ extension RestoreResources {
     /// An fd on the memfd: the object reopened with the dumped flags and offset.
     func openMemfd(_ e: MemfdFileEntry, _ what: String) throws -> Int32 {
         guard let inode = images.memfds[UInt64(e.inodeID)] else {
-            throw CheckpointError(.image, "\(what): memfd inode \(e.inodeID) is not in memfd.img")
+            throw CheckpointError(.image, "\(what): memfd inode \(e.inodeID) is not in \(ImageName.memfd)")
         }
         let object = try memfdObject(inode)
         let flags = Int32(bitPattern: e.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY) | O_CLOEXEC
