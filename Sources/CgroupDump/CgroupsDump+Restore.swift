@@ -27,8 +27,8 @@ struct RestoreHierarchy {
 extension CgroupsDump {
     /// Reads cgroup.img; nil when it holds no entry (the tree lived in the dumper's cgroups).
     public static func load(images: ImageDirectory) throws -> CgroupEntry? {
-        guard images.exists(imageName) else { return nil }
-        return try images.read(imageName, .cgroup, as: CgroupEntry.self).first
+        guard images.exists(.cgroup) else { return nil }
+        return try images.read(.cgroup, as: CgroupEntry.self).first
     }
 
     /// Creates the image's cgroup directories under `cgroupRoots` (controller -> new root,
@@ -63,8 +63,8 @@ extension CgroupsDump {
     }
 
     static func rootSetID(_ images: ImageDirectory) throws -> UInt32 {
-        guard images.exists("inventory.img") else { return 1 }
-        let inv = try images.readOne("inventory.img", .inventory, as: InventoryEntry.self)
+        guard images.exists(.inventory) else { return 1 }
+        let inv = try images.readOne(.inventory, as: InventoryEntry.self)
         return inv.hasRootCgSet && inv.rootCgSet != 0 ? inv.rootCgSet : 1
     }
 

@@ -21,8 +21,6 @@ public enum CgroupManageMode: String, Sendable {
 /// cgroup directories with their settings, as CRIU writes them (criu/cgroup.c). Restore
 /// recreates the directories under the caller's cgroup roots and moves the root task in.
 public struct CgroupsDump: DumpExtension, RestoreExtension {
-    public static let imageName = "cgroup.img"
-
     public var mode: CgroupManageMode
     /// When set, setUp writes only what must precede the tasks (directories, cpuset and
     /// devices lists) and `applySettings` the rest: limits such as pids.max or
@@ -56,7 +54,7 @@ public struct CgroupsDump: DumpExtension, RestoreExtension {
     @discardableResult
     public func dump(pids: [Int32], rootPid: Int32, images: ImageDirectory, log: Log) throws -> CgroupImage {
         let image = try Self.collect(pids: pids, rootPid: rootPid, log: log)
-        try images.write(Self.imageName, .cgroup, [image.entry])
+        try images.write(.cgroup, [image.entry])
         state.record(image)
         log.info("cgroups: \(image.entry.sets.count) sets, \(image.entry.controllers.count) hierarchies, \(image.entry.controllers.reduce(0) { $0 + Self.count($1.dirs) }) directories")
         return image

@@ -7,7 +7,6 @@ public enum CheckpointLayout {
     public static let images = "checkpoint"
     public static let config = "config.dump"
     public static let spec = "spec.dump"
-    public static let statsDump = "stats-dump"
     public static let rootfsDiff = "rootfs-diff.tar"
     public static let deletedFiles = "deleted.files"
     public static let devShm = "devshm-checkpoint.tar"

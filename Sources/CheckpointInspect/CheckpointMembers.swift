@@ -1,5 +1,6 @@
 import Foundation
 import CheckpointArchive
+import Images
 
 /// The members of a checkpoint archive as podman and CRI-O lay them out (names from
 /// checkpointctl lib/metadata.go), and which of them `inspect` reads for a set of options.
@@ -7,10 +8,10 @@ public enum CheckpointMembers {
     public static let imagesDirectory = CheckpointLayout.images
     public static let configDump = CheckpointLayout.config
     public static let specDump = CheckpointLayout.spec
-    public static let statsDump = CheckpointLayout.statsDump
+    public static let statsDump = ImageName.statsDump.fileName
     public static let rootfsDiff = CheckpointLayout.rootfsDiff
     public static let deletedFiles = CheckpointLayout.deletedFiles
-    public static let inventory = CheckpointLayout.images + "/inventory.img"
+    public static let inventory = CheckpointLayout.images + "/" + ImageName.inventory.fileName
 
     /// A member name as archives spell it ("./checkpoint/core-1.img", "/config.dump")
     /// reduced to the form used here ("checkpoint/core-1.img").
@@ -30,22 +31,16 @@ public enum CheckpointMembers {
         return { name in
             let n = normalized(name)
             if n == configDump || n == specDump || n == inventory { return true }
-            if options.stats && (n == statsDump || n == "checkpoint/stats-dump") { return true }
+            if options.stats && (n == statsDump || n == imagesDirectory + "/" + statsDump) { return true }
             guard n.hasPrefix("checkpoint/") else { return false }
             let image = String(n.dropFirst("checkpoint/".count))
             if image.contains("/") { return false }
-            if options.wantsProcesses && (image == "pstree.img" || isNumbered(image, "core")) { return true }
-            if options.readsMemory && (isNumbered(image, "mm") || isNumbered(image, "pagemap") || isNumbered(image, "pages")) { return true }
-            if options.files && (image == "files.img" || isNumbered(image, "fdinfo") || isNumbered(image, "fs")) { return true }
-            if options.mounts && isNumbered(image, "mountpoints") { return true }
+            guard let kind = ImageName(fileName: image)?.kind else { return false }
+            if options.wantsProcesses && [.pstree, .core].contains(kind) { return true }
+            if options.readsMemory && [.mm, .pagemap, .pages].contains(kind) { return true }
+            if options.files && [.files, .fdinfo, .fs].contains(kind) { return true }
+            if options.mounts && kind == .mountpoints { return true }
             return false
         }
-    }
-
-    /// "stem-<decimal>.img" ("pagemap-shmem-5.img" is not "pagemap").
-    static func isNumbered(_ image: String, _ stem: String) -> Bool {
-        guard image.hasPrefix(stem + "-"), image.hasSuffix(".img") else { return false }
-        let id = image.dropFirst(stem.count + 1).dropLast(4)
-        return !id.isEmpty && id.allSatisfy(\.isNumber)
     }
 }

@@ -8,24 +8,23 @@ import Images
 /// image or served lazily are not here. Reads only the pages asked for.
 struct DumpedMemory {
     static let pageSize: UInt64 = 4096
-    private static let present: UInt32 = 4, parent: UInt32 = 1
 
     private struct Run { let start: UInt64; let end: UInt64; let fileOffset: UInt64 }
     private let runs: [Run]
     private let pagesPath: String
 
     init(images: ImageDirectory, pid: UInt32) throws {
-        var reader = try images.reader("pagemap-\(pid).img", .pagemap)
+        var reader = try images.reader(.pagemap(pid))
         var runs: [Run] = []
         do {
             let head = try reader.one(PagemapHead.self)
-            pagesPath = images.file("pages-\(head.pagesID).img")
+            pagesPath = images.file(.pages(head.pagesID))
             var offset: UInt64 = 0
             while let e = try reader.next(PagemapEntry.self) {
                 let pages = e.hasNrPages ? e.nrPages : UInt64(e.compatNrPages)
                 // Images from before the flags field mark only in_parent.
-                let flags = e.hasFlags ? e.flags : (e.inParent ? Self.parent : Self.present)
-                guard flags & Self.present != 0 else { continue }
+                let flags = e.hasFlags ? e.flags : (e.inParent ? PageFlags.parent : PageFlags.present)
+                guard flags & PageFlags.present != 0 else { continue }
                 runs.append(Run(start: e.vaddr, end: e.vaddr + pages * Self.pageSize, fileOffset: offset))
                 offset += pages * Self.pageSize
             }

@@ -23,9 +23,9 @@ public struct Inspector {
         }
         let nested = ImageDirectory(path: (directory as NSString).appendingPathComponent(CheckpointMembers.imagesDirectory))
         let bare = ImageDirectory(path: directory)
-        if nested.exists("inventory.img") {
+        if nested.exists(.inventory) {
             images = nested
-        } else if bare.exists("inventory.img") && !FileManager.default.fileExists(atPath: nested.path) {
+        } else if bare.exists(.inventory) && !FileManager.default.fileExists(atPath: nested.path) {
             images = bare
         } else {
             throw CheckpointError(.notFound, "checkpoint \(directory): no \(CheckpointMembers.inventory) (not a checkpoint, or an incomplete dump)")
@@ -40,9 +40,9 @@ public struct Inspector {
     public func inspect(_ options: InspectOptions) throws -> InspectReport {
         let meta = try ContainerMetadata(directory: directory)
         // Decoding the inventory checks that the images are CRIU's at all.
-        let inventory = try images.readOne("inventory.img", .inventory, as: InventoryEntry.self)
+        let inventory = try images.readOne(.inventory, as: InventoryEntry.self)
         guard inventory.imgVersion == 2 else {
-            throw CheckpointError(.image, "image \(images.file("inventory.img")): unsupported image version \(inventory.imgVersion)")
+            throw CheckpointError(.image, "image \(images.file(.inventory)): unsupported image version \(inventory.imgVersion)")
         }
         var report = InspectReport(containerName: meta.name ?? "Container", image: meta.image, id: meta.id,
                                    runtime: meta.runtime, created: meta.created,
@@ -72,7 +72,7 @@ public struct Inspector {
     /// The time inventory.img was written: a dump writes it last (tar keeps the mtime).
     private func inventoryTime() -> String? {
         var st = stat()
-        guard stat(images.file("inventory.img"), &st) == 0 else { return nil }
+        guard stat(images.file(.inventory), &st) == 0 else { return nil }
         let date = Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec))
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]
@@ -81,9 +81,9 @@ public struct Inspector {
 
     private func statistics() throws -> InspectReport.Statistics? {
         let root = ImageDirectory(path: directory)
-        let dir = root.exists(CheckpointMembers.statsDump) ? root : images
-        guard dir.exists(CheckpointMembers.statsDump) else { return nil }
-        let entry = try dir.readOne(CheckpointMembers.statsDump, .stats, as: StatsEntry.self)
+        let dir = root.exists(.statsDump) ? root : images
+        guard dir.exists(.statsDump) else { return nil }
+        let entry = try dir.readOne(.statsDump, as: StatsEntry.self)
         guard entry.hasDump else { return nil }
         let d = entry.dump
         return InspectReport.Statistics(freezingTime: d.freezingTime, frozenTime: d.frozenTime,

@@ -18,7 +18,7 @@ struct MountsReader {
         guard let name = try imageName() else {
             return spec.map { InspectReport.Mount(destination: $0.destination, type: $0.type, source: $0.source, origin: "spec.dump") }
         }
-        return try images.read(name, .mountpoints, as: MntEntry.self).map { m in
+        return try images.read(name, as: MntEntry.self).map { m in
             let type = m.hasFsname && !m.fsname.isEmpty ? m.fsname : (Self.fsTypes[m.fstype] ?? "unsupported")
             let source = m.extMount && m.hasExtKey ? "external: \(m.extKey)" : m.source
             return InspectReport.Mount(destination: m.mountpoint, type: type, source: source, origin: "mountpoints")
@@ -26,13 +26,12 @@ struct MountsReader {
     }
 
     /// The image of the root task's mount namespace (inventory root_ids), or the only one.
-    private func imageName() throws -> String? {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: images.path)) ?? [])
-            .filter { CheckpointMembers.isNumbered($0, "mountpoints") }.sorted()
+    private func imageName() throws -> ImageName? {
+        let names = images.list(.mountpoints)
         guard !names.isEmpty else { return nil }
-        let inventory = try images.readOne("inventory.img", .inventory, as: InventoryEntry.self)
-        if inventory.hasRootIds, inventory.rootIds.hasMntNsID, names.contains("mountpoints-\(inventory.rootIds.mntNsID).img") {
-            return "mountpoints-\(inventory.rootIds.mntNsID).img"
+        let inventory = try images.readOne(.inventory, as: InventoryEntry.self)
+        if inventory.hasRootIds, inventory.rootIds.hasMntNsID, names.contains(.mountpoints(inventory.rootIds.mntNsID)) {
+            return .mountpoints(inventory.rootIds.mntNsID)
         }
         return names[0]
     }

@@ -10,8 +10,8 @@ struct OpenFilesReader {
 
     init(images: ImageDirectory) throws {
         self.images = images
-        guard images.exists("files.img") else { return }
-        for f in try images.read("files.img", .files, as: FileEntry.self) { descriptions[f.id] = f }
+        guard images.exists(.files) else { return }
+        for f in try images.read(.files, as: FileEntry.self) { descriptions[f.id] = f }
     }
 
     /// CRIU's fd_types names (images/fdinfo.proto).
@@ -38,18 +38,18 @@ struct OpenFilesReader {
     private func files(of pid: UInt32) throws -> [InspectReport.OpenFile]? {
         // fdinfo images are named by the files id, which is the pid unless fd tables are shared.
         var filesID = pid
-        if images.exists("core-\(pid).img") {
-            let core = try images.readOne("core-\(pid).img", .core, as: CoreEntry.self)
+        if images.exists(.core(pid)) {
+            let core = try images.readOne(.core(pid), as: CoreEntry.self)
             if core.hasIds, core.ids.hasFilesID { filesID = core.ids.filesID }
         }
-        guard images.exists("fdinfo-\(filesID).img") else { return nil }
+        guard images.exists(.fdinfo(filesID)) else { return nil }
         var out: [InspectReport.OpenFile] = []
-        for fd in try images.read("fdinfo-\(filesID).img", .fdinfo, as: FdinfoEntry.self).sorted(by: { $0.fd < $1.fd }) {
+        for fd in try images.read(.fdinfo(filesID), as: FdinfoEntry.self).sorted(by: { $0.fd < $1.fd }) {
             let type = Self.typeNames[fd.type.rawValue] ?? "\(fd.type.rawValue)"
             out.append(InspectReport.OpenFile(type: type, fd: "\(fd.fd)", path: describe(fd.id, type: type)))
         }
-        if images.exists("fs-\(pid).img") {
-            let fs = try images.readOne("fs-\(pid).img", .fs, as: FsEntry.self)
+        if images.exists(.fs(pid)) {
+            let fs = try images.readOne(.fs(pid), as: FsEntry.self)
             out.append(InspectReport.OpenFile(type: "cwd", fd: "cwd", path: describe(fs.cwdID, type: "REG")))
             out.append(InspectReport.OpenFile(type: "root", fd: "root", path: describe(fs.rootID, type: "REG")))
         }

@@ -11,18 +11,18 @@ struct ProcessTreeReader {
     /// CRIU's task states (TASK_ALIVE 1, TASK_DEAD 2, TASK_STOPPED 3, TASK_ZOMBIE 6).
     static func stateName(_ state: UInt32) -> String {
         switch state {
-        case 1: return "alive"
-        case 2: return "dead"
-        case 3: return "stopped"
-        case 6: return "zombie"
+        case TaskState.alive: return "alive"
+        case TaskState.dead: return "dead"
+        case TaskState.stopped: return "stopped"
+        case TaskState.zombie: return "zombie"
         default: return "state \(state)"
         }
     }
 
     /// The tree's root (or the process `options.pid`) with its descendants.
     func read() throws -> InspectReport.Process {
-        let entries = try images.read("pstree.img", .pstree, as: PstreeEntry.self)
-        guard !entries.isEmpty else { throw CheckpointError(.image, "image \(images.file("pstree.img")): no processes") }
+        let entries = try images.read(.pstree, as: PstreeEntry.self)
+        guard !entries.isEmpty else { throw CheckpointError(.image, "image \(images.file(.pstree)): no processes") }
         var nodes: [UInt32: InspectReport.Process] = [:]
         for e in entries { nodes[e.pid] = try process(e) }
         let pids = Set(entries.map(\.pid))
@@ -45,16 +45,16 @@ struct ProcessTreeReader {
     }
 
     private func process(_ e: PstreeEntry) throws -> InspectReport.Process {
-        let core = try images.readOne("core-\(e.pid).img", .core, as: CoreEntry.self)
-        let state = core.hasTc ? core.tc.taskState : 1
+        let core = try images.readOne(.core(e.pid), as: CoreEntry.self)
+        let state = core.hasTc ? core.tc.taskState : TaskState.alive
         var p = InspectReport.Process(pid: e.pid, ppid: e.ppid, pgid: e.pgid, sid: e.sid,
                                       command: core.hasTc ? core.tc.comm : "", cmdline: nil, arguments: nil,
                                       taskState: Self.stateName(state), threads: e.threads,
                                       environmentVariables: nil, children: nil)
         // Zombies and dead tasks have no memory images.
-        guard options.readsMemory, state == 1 || state == 3 else { return p }
-        guard images.exists("mm-\(e.pid).img"), images.exists("pagemap-\(e.pid).img") else { return p }
-        let mm = try images.readOne("mm-\(e.pid).img", .mm, as: MmEntry.self)
+        guard options.readsMemory, state == TaskState.alive || state == TaskState.stopped else { return p }
+        guard images.exists(.mm(e.pid)), images.exists(.pagemap(e.pid)) else { return p }
+        let mm = try images.readOne(.mm(e.pid), as: MmEntry.self)
         let memory = try DumpedMemory(images: images, pid: e.pid)
         if options.commandLines, let argv = try memory.strings(mm.mmArgStart, mm.mmArgEnd), !argv.isEmpty {
             p.arguments = argv

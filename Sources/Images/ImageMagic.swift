@@ -88,41 +88,10 @@ public struct ImageMagic: Sendable, Equatable {
     public static let stats = ImageMagic(service: 0x5709_3306)
     public static let irmapCache = ImageMagic(service: 0x5700_4059)
 
-    /// File-name stems (imgset_template in criu/image-desc.c, without `-%u` and `.img`).
-    private static let byStem: [String: ImageMagic] = [
-        "inventory": .inventory, "pstree": .pstree, "core": .core, "ids": .ids, "mm": .mm,
-        "vmas": .vmas, "pagemap": .pagemap, "pagemap-shmem": .pagemap, "fdinfo": .fdinfo,
-        "files": .files, "reg-files": .regFiles, "ext-files": .extFiles, "ns-files": .nsFiles,
-        "fs": .fs, "creds": .creds, "sigacts": .sigacts, "itimers": .itimers,
-        "posix-timers": .posixTimers, "rlimit": .rlimit, "signal-s": .signal, "signal-p": .signal,
-        "pipes": .pipes, "pipes-data": .pipesData, "fifo": .fifo, "fifo-data": .fifoData,
-        "remap-fpath": .remapFpath, "ghost-file": .ghostFile, "memfd": .memfd,
-        "unixsk": .unixsk, "inetsk": .inetsk, "packetsk": .packetsk, "netlinksk": .netlinksk,
-        "sk-queues": .skQueues, "tcp-stream": .tcpStream, "eventfd": .eventfd,
-        "eventpoll": .eventpoll, "eventpoll-tfd": .eventpollTfd, "signalfd": .signalfd,
-        "timerfd": .timerfd, "inotify": .inotify, "inotify-wd": .inotifyWd,
-        "fanotify": .fanotify, "fanotify-mark": .fanotifyMark, "tunfile": .tunfile,
-        "tty": .tty, "tty-info": .ttyInfo, "tty-data": .ttyData, "filelocks": .fileLocks,
-        "bpfmap-file": .bpfmapFile, "bpfmap-data": .bpfmapData, "mountpoints": .mountpoints,
-        "netdev": .netdev, "netns": .netns, "utsns": .utsns, "ipcns-var": .ipcVar,
-        "ipcns-shm": .ipcnsShm, "ipcns-msg": .ipcnsMsg, "ipcns-sem": .ipcnsSem,
-        "userns": .userns, "timens": .timens, "pidns": .pidns, "cgroup": .cgroup,
-        "seccomp": .seccomp, "apparmor": .apparmor, "cpuinfo": .cpuinfo,
-        "binfmt-misc": .binfmtMisc, "autofs": .autofs, "mqueue": .mqueue,
-        "stats-dump": .stats, "stats-restore": .stats, "irmap-cache": .irmapCache,
-    ]
-
     /// The magic of an image file name such as "core-123.img", "pipes-data.img",
     /// "ghost-file-1a.img" or "stats-dump"; nil for raw images ("pages-1.img",
-    /// "tmpfs-dev-3.tar.gz", "route-9") and unknown names. Directories are ignored.
+    /// "tmpfs-dev-3.tar.gz.img", "route-9.img") and unknown names. Directories are ignored.
     public static func named(_ fileName: String) -> ImageMagic? {
-        var stem = Substring(fileName.split(separator: "/").last ?? "")
-        if stem.hasSuffix(".img") { stem = stem.dropLast(4) }
-        if let m = byStem[String(stem)] { return m }
-        // Drop one "-<id>" suffix (decimal ids, hex for ghost-file/tcp-stream).
-        guard let dash = stem.lastIndex(of: "-") else { return nil }
-        let id = stem[stem.index(after: dash)...]
-        guard !id.isEmpty, id.allSatisfy(\.isHexDigit) else { return nil }
-        return byStem[String(stem[..<dash])]
+        ImageName(fileName: fileName)?.kind.magic
     }
 }

@@ -39,9 +39,9 @@ extension MntEntry {
     }
 
     /// The name the raw image of this tmpfs's contents has (CRIU keys it by superblock).
-    public var tmpfsImageName: String { "tmpfs-dev-\(rootDev).tar.gz.img" }
+    public var tmpfsImageName: ImageName { .tmpfsDev(rootDev) }
     /// The older name, keyed by mount id, that CRIU still reads.
-    public var legacyTmpfsImageName: String { "tmpfs-\(mntID).tar.gz.img" }
+    public var legacyTmpfsImageName: ImageName { .tmpfs(mntID) }
 }
 
 /// Paths as mountinfo writes them: absolute, no trailing slash except "/".

@@ -6,11 +6,11 @@ import ProcFS
 /// What a dump of a mount namespace wrote.
 public struct DumpedMountNamespace {
     public let namespaceID: UInt32
-    public let imageName: String
+    public let imageName: ImageName
     public let entries: [MntEntry]
     public let plan: MountPlan
     /// The tmpfs contents images written.
-    public let contentImages: [String]
+    public let contentImages: [ImageName]
 }
 
 extension MountNamespaceDump {
@@ -51,7 +51,7 @@ extension MountNamespaceDump {
             throw refusal(failure, mounts: mounts, pid: rootPid)
         }
 
-        var saved: [UInt32: String] = [:]
+        var saved: [UInt32: ImageName] = [:]
         for step in plan.steps {
             let m = mounts[step.index], e = entries[step.index]
             log.debug("mnt: \(m.mountPoint) \(m.fsType) \(m.source) [\(m.root)]: \(step.origin)")
@@ -60,24 +60,24 @@ extension MountNamespaceDump {
             saved[e.rootDev] = e.tmpfsImageName
         }
         let id = namespaceID ?? recordedNamespaceID(rootPid, images: images)
-        let name = "mountpoints-\(id).img"
-        try images.write(name, .mountpoints, entries)
+        let name = ImageName.mountpoints(id)
+        try images.write(name, entries)
         log.info("mnt: pid \(rootPid): \(entries.count) mounts in \(name), \(saved.count) tmpfs contents saved")
         return DumpedMountNamespace(namespaceID: id, imageName: name, entries: entries, plan: plan,
-                                    contentImages: saved.values.sorted())
+                                    contentImages: saved.values.sorted { $0.fileName < $1.fileName })
     }
 
     /// The mount namespace id the engine wrote in the root's ids image (its file is named
     /// by the pid inside the tree's pid namespace), so the image names agree; else 1.
     static func recordedNamespaceID(_ pid: Int32, images: ImageDirectory) -> UInt32 {
-        var names = ["ids-\(pid).img"]
+        var names = [ImageName.ids(pid)]
         if let status = try? readProcFile("/proc/\(pid)/status"),
            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }),
-           let inner = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last {
-            names.insert("ids-\(inner).img", at: 0)
+           let inner = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap({ UInt32($0) }) {
+            names.insert(.ids(inner), at: 0)
         }
         for name in names where images.exists(name) {
-            if let ids = try? images.readOne(name, .ids, as: TaskKobjIdsEntry.self), ids.hasMntNsID {
+            if let ids = try? images.readOne(name, as: TaskKobjIdsEntry.self), ids.hasMntNsID {
                 return ids.mntNsID
             }
         }

@@ -21,7 +21,7 @@ extension MountNamespaceDump {
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CheckpointError(.invalidArgument, "root \(root) for the restored mount tree is not a directory")
         }
-        let entries = try images.read(name, .mountpoints, as: MntEntry.self)
+        let entries = try images.read(name, as: MntEntry.self)
         let plan: MountPlan
         do { plan = try MountPlan(entries: entries) } catch let failure as MountPlan.Failure {
             throw CheckpointError(.unsupported, "\(name): \(describe(failure, entries))")

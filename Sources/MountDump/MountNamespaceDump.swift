@@ -42,19 +42,15 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
 
     /// The mountpoints image of the root task's namespace: the only one, or the one the
     /// inventory's root ids name when there are several.
-    static func imageName(in images: ImageDirectory) throws -> String? {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: images.path)) ?? []
-        let found = names.filter { name in
-            name.hasPrefix("mountpoints-") && name.hasSuffix(".img")
-                && UInt32(name.dropFirst("mountpoints-".count).dropLast(".img".count)) != nil
-        }
+    static func imageName(in images: ImageDirectory) throws -> ImageName? {
+        let found = images.list(.mountpoints)
         if found.count <= 1 { return found.first }
-        if images.exists("inventory.img"),
-           let inventory = try? images.readOne("inventory.img", .inventory, as: InventoryEntry.self),
-           inventory.hasRootIds, found.contains("mountpoints-\(inventory.rootIds.mntNsID).img") {
-            return "mountpoints-\(inventory.rootIds.mntNsID).img"
+        if images.exists(.inventory),
+           let inventory = try? images.readOne(.inventory, as: InventoryEntry.self),
+           inventory.hasRootIds, found.contains(.mountpoints(inventory.rootIds.mntNsID)) {
+            return .mountpoints(inventory.rootIds.mntNsID)
         }
-        throw CheckpointError(.unsupported, "images in \(images.path) hold \(found.count) mount namespaces (\(found.sorted().joined(separator: ", "))); only the root task's is restored and the inventory does not name it")
+        throw CheckpointError(.unsupported, "images in \(images.path) hold \(found.count) mount namespaces (\(found.map(\.fileName).joined(separator: ", "))); only the root task's is restored and the inventory does not name it")
     }
 
     /// The inode of /proc/PID/ns/KIND, to tell namespaces apart.

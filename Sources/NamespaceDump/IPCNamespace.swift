@@ -6,11 +6,6 @@ import Images
 /// semaphore sets (with their values) and message queues (with their messages, in order)
 /// of an ipc namespace, laid out as CRIU's criu/ipc_ns.c writes them.
 public enum IPCNamespace {
-    public static func varImage(_ id: UInt32) -> String { "ipcns-var-\(id).img" }
-    public static func shmImage(_ id: UInt32) -> String { "ipcns-shm-\(id).img" }
-    public static func semImage(_ id: UInt32) -> String { "ipcns-sem-\(id).img" }
-    public static func msgImage(_ id: UInt32) -> String { "ipcns-msg-\(id).img" }
-
     /// Reads the ipc namespace of `pid` (its tasks should be stopped, so nothing changes).
     public static func read(pid: Int32) throws -> IPCNamespaceContents {
         try NamespaceJoin.run(in: pid, ["ipc"]) {
@@ -23,8 +18,8 @@ public enum IPCNamespace {
 
     public static func dump(pid: Int32, id: UInt32, images: ImageDirectory, log: Log) throws {
         let c = try read(pid: pid)
-        try images.write(varImage(id), .ipcVar, [c.variables])
-        try write(images, shmImage(id), .ipcnsShm) { w in
+        try images.write(.ipcnsVar(id), [c.variables])
+        try write(images, .ipcnsShm(id)) { w in
             for s in c.segments {
                 var e = IpcShmEntry()
                 e.desc = s.desc
@@ -33,7 +28,7 @@ public enum IPCNamespace {
                 try w.appendRaw(padded(s.contents, to: 4))
             }
         }
-        try write(images, semImage(id), .ipcnsSem) { w in
+        try write(images, .ipcnsSem(id)) { w in
             for s in c.semaphores {
                 var e = IpcSemEntry()
                 e.desc = s.desc
@@ -44,7 +39,7 @@ public enum IPCNamespace {
                 try w.appendRaw(padded(bytes, to: 8))
             }
         }
-        try write(images, msgImage(id), .ipcnsMsg) { w in
+        try write(images, .ipcnsMsg(id)) { w in
             for q in c.queues {
                 var e = IpcMsgEntry()
                 e.desc = q.desc
@@ -65,21 +60,21 @@ public enum IPCNamespace {
 
     /// Reads the four images of namespace `id` back.
     public static func load(id: UInt32, images: ImageDirectory) throws -> IPCNamespaceContents {
-        let variables = try images.readOne(varImage(id), .ipcVar, as: IpcVarEntry.self)
+        let variables = try images.readOne(.ipcnsVar(id), as: IpcVarEntry.self)
         var segments: [SharedMemorySegment] = []
         var semaphores: [SemaphoreSet] = []
         var queues: [MessageQueue] = []
-        try read(images, shmImage(id), .ipcnsShm) { r in
+        try read(images, .ipcnsShm(id)) { r in
             while let e = try r.next(IpcShmEntry.self) {
                 if e.inPagemaps {
-                    throw CheckpointError(.unsupported, "image \(images.file(shmImage(id))): shm segment \(e.desc.id) keeps its contents in pagemap-shmem images (CRIU's in_pagemaps), which are not supported yet")
+                    throw CheckpointError(.unsupported, "image \(images.file(.ipcnsShm(id))): shm segment \(e.desc.id) keeps its contents in pagemap-shmem images (CRIU's in_pagemaps), which are not supported yet")
                 }
                 guard e.size <= UInt64(Int.max - 8) else { throw ImageError(r.path, "shm segment \(e.desc.id): size \(e.size) too large") }
                 let bytes = try r.raw(roundUp(Int(e.size), 4))
                 segments.append(SharedMemorySegment(desc: e.desc, size: e.size, contents: bytes.prefix(Int(e.size))))
             }
         }
-        try read(images, semImage(id), .ipcnsSem) { r in
+        try read(images, .ipcnsSem(id)) { r in
             while let e = try r.next(IpcSemEntry.self) {
                 let bytes = try r.raw(roundUp(Int(e.nsems) * 2, 8))
                 let values = (0..<Int(e.nsems)).map { i in
@@ -88,7 +83,7 @@ public enum IPCNamespace {
                 semaphores.append(SemaphoreSet(desc: e.desc, values: values))
             }
         }
-        try read(images, msgImage(id), .ipcnsMsg) { r in
+        try read(images, .ipcnsMsg(id)) { r in
             while let e = try r.next(IpcMsgEntry.self) {
                 var messages: [QueuedMessage] = []
                 for n in 0..<e.qnum {
@@ -128,18 +123,18 @@ public enum IPCNamespace {
         return d
     }
 
-    private static func write(_ images: ImageDirectory, _ name: String, _ magic: ImageMagic,
+    private static func write(_ images: ImageDirectory, _ image: ImageName,
                               _ body: (ImageWriter) throws -> Void) throws {
-        let w = try images.writer(name, magic)
+        let w = try images.writer(image)
         do {
             try body(w)
             try w.close()
         } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
     }
 
-    private static func read(_ images: ImageDirectory, _ name: String, _ magic: ImageMagic,
+    private static func read(_ images: ImageDirectory, _ image: ImageName,
                              _ body: (inout ImageReader) throws -> Void) throws {
-        var r = try images.reader(name, magic)
+        var r = try images.reader(image)
         do { try body(&r) } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
     }
 }

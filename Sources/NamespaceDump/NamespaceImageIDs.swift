@@ -24,22 +24,18 @@ public enum NamespaceImageIDs {
     }
 
     /// The id of the root task's `kind` namespace in a dump: from inventory.img when it is
-    /// there, else the one image named `<prefix>-<id>.img` in the directory; nil when the
-    /// dump has no image of that kind.
-    public static func restoreID(_ kind: NamespaceKind, imagePrefix: String, in images: ImageDirectory) throws -> UInt32? {
-        if images.exists("inventory.img") {
-            let inv = try images.readOne("inventory.img", .inventory, as: InventoryEntry.self)
-            if inv.hasRootIds, let id = rootID(kind, inv.rootIds), images.exists("\(imagePrefix)-\(id).img") {
+    /// there, else the id of the one `image` in the directory; nil when the dump has no
+    /// image of that kind.
+    public static func restoreID(_ kind: NamespaceKind, image: ImageKind, in images: ImageDirectory) throws -> UInt32? {
+        if images.exists(.inventory) {
+            let inv = try images.readOne(.inventory, as: InventoryEntry.self)
+            if inv.hasRootIds, let id = rootID(kind, inv.rootIds), images.exists(ImageName(image, id)) {
                 return id
             }
         }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: images.path)) ?? []
-        let ids = names.compactMap { name -> UInt32? in
-            guard name.hasPrefix(imagePrefix + "-"), name.hasSuffix(".img") else { return nil }
-            return UInt32(name.dropFirst(imagePrefix.count + 1).dropLast(4))
-        }
+        let ids = images.list(image).compactMap { $0.id.flatMap { UInt32(exactly: $0) } }
         guard ids.count <= 1 else {
-            throw CheckpointError(.unsupported, "image directory \(images.path): \(ids.count) \(imagePrefix) images (\(ids.sorted())); only one \(kind.rawValue) namespace per tree is supported")
+            throw CheckpointError(.unsupported, "image directory \(images.path): \(ids.count) \(image) images (\(ids.sorted())); only one \(kind.rawValue) namespace per tree is supported")
         }
         return ids.first
     }

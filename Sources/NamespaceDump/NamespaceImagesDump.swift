@@ -69,11 +69,11 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
 
     /// The kinds a dump holds images for, with their ids.
     public func dumpedNamespaces(images: ImageDirectory) throws -> [(kind: NamespaceKind, id: UInt32)] {
-        let prefixes: [(NamespaceKind, String)] = [(.uts, "utsns"), (.ipc, "ipcns-var"), (.net, "netns"), (.time, "timens")]
-        return try prefixes.compactMap { kind, prefix in
-            guard let id = try NamespaceImageIDs.restoreID(kind, imagePrefix: prefix, in: images) else { return nil }
+        let kinds: [(NamespaceKind, ImageKind)] = [(.uts, .utsns), (.ipc, .ipcnsVar), (.net, .netns), (.time, .timens)]
+        return try kinds.compactMap { kind, image in
+            guard let id = try NamespaceImageIDs.restoreID(kind, image: image, in: images) else { return nil }
             // CRIU leaves an empty timens-0.img when the tree had no time namespace
-            if kind == .time, try images.read(TimeNamespace.imageName(id), .timens, as: TimensEntry.self).isEmpty { return nil }
+            if kind == .time, try images.read(.timens(id), as: TimensEntry.self).isEmpty { return nil }
             return (kind, id)
         }
     }
@@ -120,7 +120,7 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
 
     /// The key of the dump's net namespace when the caller owned it (external).
     func externalNetKey(images: ImageDirectory) throws -> String? {
-        guard let id = try NamespaceImageIDs.restoreID(.net, imagePrefix: "netns", in: images) else { return nil }
+        guard let id = try NamespaceImageIDs.restoreID(.net, image: .netns, in: images) else { return nil }
         return try NetNamespace.externalKey(id: id, images: images)
     }
 
@@ -153,7 +153,7 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
             default: break
             }
         }
-        let netDumped = try NamespaceImageIDs.restoreID(.net, imagePrefix: "netns", in: images) != nil
+        let netDumped = try NamespaceImageIDs.restoreID(.net, image: .netns, in: images) != nil
         if !netDumped && emptyNamespaces & UInt64(NamespaceKind.net.cloneFlag) != 0 {
             try requireOwn(.net)
             try NetNamespace.bringLoopbackUp(pid: rootPid, log: log)

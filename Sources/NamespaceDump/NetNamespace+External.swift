@@ -10,13 +10,13 @@ extension NetNamespace {
     public static func dumpExternal(pid: Int32, id: UInt32, key: String, images: ImageDirectory, log: Log) throws {
         var e = NetnsEntry()
         e.extKey = key
-        try images.write(netnsImage(id), .netns, [e])
+        try images.write(.netns(id), [e])
         log.info("net namespace of pid \(pid): external, key \(key); not dumped")
     }
 
     /// The key of the dump's net namespace `id` when it was external.
     public static func externalKey(id: UInt32, images: ImageDirectory) throws -> String? {
-        let entries = try images.read(netnsImage(id), .netns, as: NetnsEntry.self)
+        let entries = try images.read(.netns(id), as: NetnsEntry.self)
         guard let e = entries.first, e.hasExtKey, !e.extKey.isEmpty else { return nil }
         return e.extKey
     }

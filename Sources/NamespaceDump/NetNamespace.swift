@@ -9,9 +9,6 @@ import ProcFS
 /// refused: containers normally get their network from the runtime (runc passes the net
 /// namespace as empty_ns), and veth/tun/bridge state is not dumped yet.
 public enum NetNamespace {
-    public static func netnsImage(_ id: UInt32) -> String { "netns-\(id).img" }
-    public static func netdevImage(_ id: UInt32) -> String { "netdev-\(id).img" }
-
     static let iffUp: UInt32 = 0x1
     static let iffLoopback: UInt32 = 0x8
     static let siocgifflags = 0x8913, siocsifflags = 0x8914, siocgifmtu = 0x8921, siocsifmtu = 0x8922
@@ -41,16 +38,16 @@ public enum NetNamespace {
 
     public static func dump(pid: Int32, id: UInt32, images: ImageDirectory, log: Log) throws {
         let devices = try read(pid: pid)
-        try images.write(netnsImage(id), .netns, [NetnsEntry()])
-        try images.write(netdevImage(id), .netdev, devices)
+        try images.write(.netns(id), [NetnsEntry()])
+        try images.write(.netdev(id), devices)
         log.info("net namespace of pid \(pid): \(devices.map { "\($0.name) (\($0.flags & iffUp != 0 ? "up" : "down"))" }.joined(separator: ", "))")
     }
 
     /// Sets the loopback device of `pid`'s new net namespace as it was dumped.
     public static func restore(pid: Int32, id: UInt32, images: ImageDirectory, log: Log) throws {
-        let devices = try images.read(netdevImage(id), .netdev, as: NetDeviceEntry.self)
+        let devices = try images.read(.netdev(id), as: NetDeviceEntry.self)
         for d in devices where d.type != .loopback {
-            throw CheckpointError(.unsupported, "image \(images.file(netdevImage(id))): device \(d.name) of type \(d.type) cannot be restored yet (only the loopback device)")
+            throw CheckpointError(.unsupported, "image \(images.file(.netdev(id))): device \(d.name) of type \(d.type) cannot be restored yet (only the loopback device)")
         }
         try NamespaceJoin.run(in: pid, ["net"]) {
             let sock = try controlSocket(pid: pid)

@@ -102,8 +102,6 @@ public struct TimeNamespaceOffsets: Equatable, Sendable {
 /// CLONE_NEWTIME (a child of that thread, made without CLONE_VM, starts in the new
 /// namespace; an exec also moves a task there).
 public enum TimeNamespace {
-    public static func imageName(_ id: UInt32) -> String { "timens-\(id).img" }
-
     /// Clocks in `pid`'s time namespace now: the host's clocks plus its offsets (a thread
     /// of a multi-threaded process cannot join a time namespace to read them there).
     public static func clocks(pid: Int32) throws -> TimensEntry {
@@ -117,12 +115,12 @@ public enum TimeNamespace {
 
     public static func dump(pid: Int32, id: UInt32, images: ImageDirectory, log: Log) throws {
         let e = try clocks(pid: pid)
-        try images.write(imageName(id), .timens, [e])
+        try images.write(.timens(id), [e])
         log.info("time namespace of pid \(pid): monotonic \(value(e.monotonic)), boottime \(value(e.boottime))")
     }
 
     public static func load(id: UInt32, images: ImageDirectory) throws -> TimensEntry {
-        try images.readOne(imageName(id), .timens, as: TimensEntry.self)
+        try images.readOne(.timens(id), as: TimensEntry.self)
     }
 
     /// The offsets a new namespace needs, computed from the host clocks now: call right

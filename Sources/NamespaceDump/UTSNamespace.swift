@@ -5,8 +5,6 @@ import Images
 
 /// utsns-<id>.img: the host and domain names of a uts namespace.
 public enum UTSNamespace {
-    public static func imageName(_ id: UInt32) -> String { "utsns-\(id).img" }
-
     /// The names as the tasks of `pid`'s uts namespace see them.
     public static func read(pid: Int32) throws -> UtsnsEntry {
         try NamespaceJoin.run(in: pid, ["uts"]) {
@@ -20,12 +18,12 @@ public enum UTSNamespace {
     public static func dump(pid: Int32, id: UInt32, images: ImageDirectory, log: Log) throws {
         let e = try read(pid: pid)
         log.info("uts namespace of pid \(pid): nodename \(e.nodename), domainname \(e.domainname)")
-        try images.write(imageName(id), .utsns, [e])
+        try images.write(.utsns(id), [e])
     }
 
     /// Sets the names in `pid`'s uts namespace (never the restorer's own: the caller checks).
     public static func restore(pid: Int32, id: UInt32, images: ImageDirectory, log: Log) throws {
-        let e = try images.readOne(imageName(id), .utsns, as: UtsnsEntry.self)
+        let e = try images.readOne(.utsns(id), as: UtsnsEntry.self)
         try NamespaceJoin.run(in: pid, ["uts"]) {
             try set(e.nodename, syscall: 170 /* sethostname */, what: "hostname", pid: pid)
             try set(e.domainname, syscall: 171 /* setdomainname */, what: "domainname", pid: pid)

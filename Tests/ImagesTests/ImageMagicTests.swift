@@ -40,7 +40,7 @@ struct ImageMagicTests {
     }
 
     @Test("raw and unknown images have no magic", arguments: [
-        "pages-1.img", "tmpfs-dev-3.tar.gz", "tmpfs-7.tar.gz", "route-9.img",
+        "pages-1.img", "tmpfs-dev-3.tar.gz", "tmpfs-7.tar.gz", "tmpfs-dev-3.tar.gz.img", "route-9.img",
         "ifaddr-9.img", "iptables-9.img", "netns-ct-9.img", "descriptors.json", "core.img.bak",
         "core-xyz.img", "", "dump.log",
     ])

@@ -101,7 +101,7 @@ import Glibc
         let log = try Log(path: scratch.sub("dump.log"), level: 4)
         let dumped = try #require(try MountNamespaceDump.dump(rootPid: container.pid, images: images,
                                                                externalMounts: Self.externals, log: log))
-        #expect(dumped.imageName == "mountpoints-1.img")
+        #expect(dumped.imageName.fileName == "mountpoints-1.img")
         #expect(dumped.entries.count == original.mounts.count)
         let byMountpoint = Dictionary(dumped.entries.map { ($0.mountpoint, $0) }, uniquingKeysWith: { a, _ in a })
         #expect(byMountpoint["/dev/null"]?.extKey == "devnull")
@@ -187,13 +187,13 @@ import Glibc
         }
         #expect(error?.message.hasPrefix("mount /mnt/x (from \(outside)) is outside the container and not external") == true,
                 "\(error?.message ?? "")")
-        #expect(!images.exists("mountpoints-1.img"))
+        #expect(!images.exists(.mountpoints(1)))
         // Named external, the same mount is fine. The image takes the namespace id the
         // engine gave the root task (its ids image is named by its pid in the container).
         let ids = Self.ids(mnt: 5)
-        try images.write("ids-1.img", .ids, [ids])
+        try images.write(.ids(1), [ids])
         let dumped = try MountNamespaceDump.dump(rootPid: container.pid, images: images, externalMounts: ["/mnt/x/": "x"])
-        #expect(dumped?.imageName == "mountpoints-5.img")
+        #expect(dumped?.imageName.fileName == "mountpoints-5.img")
         #expect(dumped?.entries.first { $0.mountpoint == "/mnt/x" }?.extKey == "x")
         #expect(try MountNamespaceDump().namespaceFlags(images: images) == MountNamespaceDump.cloneNewNS)
         try host.expectUnchanged()
@@ -209,14 +209,14 @@ import Glibc
     @Test func findsTheRootTasksImageAmongSeveral() throws {
         let scratch = try Scratch()
         let images = ImageDirectory(path: scratch.path)
-        try images.write("mountpoints-3.img", .mountpoints, [MntEntry]())
-        try images.write("mountpoints-5.img", .mountpoints, [MntEntry]())
+        try images.write(.mountpoints(3), [MntEntry]())
+        try images.write(.mountpoints(5), [MntEntry]())
         let error = #expect(throws: CheckpointError.self) { try MountNamespaceDump().namespaceFlags(images: images) }
         #expect(error?.message.contains("hold 2 mount namespaces") == true)
         var inventory = InventoryEntry()
         inventory.imgVersion = 2
         inventory.rootIds = Self.ids(mnt: 5)
-        try images.write("inventory.img", .inventory, [inventory])
+        try images.write(.inventory, [inventory])
         #expect(try MountNamespaceDump().namespaceFlags(images: images) == MountNamespaceDump.cloneNewNS)
     }
 

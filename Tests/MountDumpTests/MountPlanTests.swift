@@ -42,7 +42,7 @@ import MountDump
         #expect(MountFlags(rawValue: e.flags) == [.readOnly, .noSuid, .noAtime, .shared, .slave, .unbindable])
         #expect(MountFlags(rawValue: e.sbFlags) == [.readOnly, .synchronous] && e.options == "errors=continue")
         #expect(e.sharedID == 7 && e.masterID == 3 && e.extKey == "vol" && !e.hasExtMount)
-        #expect(e.tmpfsImageName == "tmpfs-dev-\(254 << 20 | 3).tar.gz.img")
+        #expect(e.tmpfsImageName.fileName == "tmpfs-dev-\(254 << 20 | 3).tar.gz.img")
         let tmpfs = MntEntry(try MountInfo.parse(line: "5 1 0:51 / /dev rw,nosuid - tmpfs tmpfs rw,size=64k,mode=755"), externalKey: nil)
         #expect(tmpfs.fstype == UInt32(Fstype.tmpfs.rawValue) && tmpfs.options == "size=64k,mode=755" && tmpfs.sbFlags == 0)
         #expect(!tmpfs.hasSharedID && !tmpfs.hasMasterID && !tmpfs.hasExtKey)

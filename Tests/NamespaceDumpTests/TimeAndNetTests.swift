@@ -47,7 +47,7 @@ struct TimeNamespaceTests {
         var host = Glibc.timespec()
         clock_gettime(CLOCK_BOOTTIME, &host)
         #expect(abs(Int64(entry.boottime.tvSec) - (Int64(host.tv_sec) + 7000)) <= 1)
-        let decoded = try critDecode(scratch.file(TimeNamespace.imageName(id)))
+        let decoded = try critDecode(scratch.file(.timens(id)))
         #expect((decoded["entries"] as? [Any])?.count == 1)
         src.stop()
 
@@ -85,7 +85,7 @@ extension TimeNamespaceTests {
     @Test("CRIU's empty timens-0.img means no time namespace")
     func emptyCriuImage() throws {
         let scratch = try Scratch()
-        try scratch.images.write(TimeNamespace.imageName(0), .timens, [TimensEntry]())
+        try scratch.images.write(.timens(0), [TimensEntry]())
         let ext = NamespaceImagesDump()
         #expect(try !ext.needsTimeNamespace(images: scratch.images))
         let t = try Sleeper(["/bin/sh", "-c", "echo ready; exec sleep 1000"])
@@ -110,11 +110,11 @@ struct NetNamespaceTests {
         let kinds = try NamespaceImagesDump().dump(rootPid: src.pid, images: scratch.images, log: .silent)
         #expect(kinds == [.net])
         let id = try #require(NamespaceImageIDs.forRoot(try NamespaceSet.read(pid: src.pid))[.net])
-        let devices = try scratch.images.read(NetNamespace.netdevImage(id), .netdev, as: NetDeviceEntry.self)
+        let devices = try scratch.images.read(.netdev(id), as: NetDeviceEntry.self)
         #expect(devices.map(\.name) == ["lo"])
         #expect((devices.first?.flags ?? 0) & 1 == 1)
-        try critDecode(scratch.file(NetNamespace.netdevImage(id)))
-        try critDecode(scratch.file(NetNamespace.netnsImage(id)))
+        try critDecode(scratch.file(.netdev(id)))
+        try critDecode(scratch.file(.netns(id)))
         src.stop()
 
         let dst = try Self.loDown()

@@ -58,8 +58,7 @@ struct UTSAndIPCTests {
         #expect(kinds == [.ipc, .uts])
         let ids = NamespaceImageIDs.forRoot(try NamespaceSet.read(pid: src.pid))
         let uts = try #require(ids[.uts]), ipc = try #require(ids[.ipc])
-        for name in [UTSNamespace.imageName(uts), IPCNamespace.varImage(ipc), IPCNamespace.shmImage(ipc),
-                     IPCNamespace.semImage(ipc), IPCNamespace.msgImage(ipc)] {
+        for name in [ImageName.utsns(uts), .ipcnsVar(ipc), .ipcnsShm(ipc), .ipcnsSem(ipc), .ipcnsMsg(ipc)] {
             #expect(scratch.images.exists(name), "\(name) written")
         }
         src.stop()
@@ -87,16 +86,16 @@ struct UTSAndIPCTests {
         try NamespaceImagesDump().dump(rootPid: src.pid, images: scratch.images, log: .silent)
         let ids = NamespaceImageIDs.forRoot(try NamespaceSet.read(pid: src.pid))
         let ipc = try #require(ids[.ipc]), uts = try #require(ids[.uts])
-        let utsJSON = try critDecode(scratch.file(UTSNamespace.imageName(uts)))
+        let utsJSON = try critDecode(scratch.file(.utsns(uts)))
         let utsEntry = try #require((utsJSON["entries"] as? [[String: Any]])?.first)
         #expect(utsEntry["nodename"] as? String == "ctr1")
-        let shm = try critDecode(scratch.file(IPCNamespace.shmImage(ipc)))
+        let shm = try critDecode(scratch.file(.ipcnsShm(ipc)))
         #expect((shm["entries"] as? [Any])?.count == 2)
-        let sem = try critDecode(scratch.file(IPCNamespace.semImage(ipc)))
+        let sem = try critDecode(scratch.file(.ipcnsSem(ipc)))
         #expect((sem["entries"] as? [Any])?.count == 1)
-        let msg = try critDecode(scratch.file(IPCNamespace.msgImage(ipc)))
+        let msg = try critDecode(scratch.file(.ipcnsMsg(ipc)))
         #expect((msg["entries"] as? [Any])?.count == 2)
-        let v = try critDecode(scratch.file(IPCNamespace.varImage(ipc)))
+        let v = try critDecode(scratch.file(.ipcnsVar(ipc)))
         let ventry = try #require((v["entries"] as? [[String: Any]])?.first)
         #expect((ventry["shm_ctlmni"] as? NSNumber)?.intValue == 1234)
     }
@@ -158,7 +157,7 @@ struct UTSAndIPCTests {
         let src = try Self.source(helper)
         defer { src.stop() }
         try IPCNamespace.dump(pid: src.pid, id: 3, images: scratch.images, log: .silent)
-        let path = scratch.file(IPCNamespace.shmImage(3))
+        let path = scratch.file(.ipcnsShm(3))
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         try data.prefix(data.count - 5000).write(to: URL(fileURLWithPath: path))
         let error = #expect(throws: CheckpointError.self) { try IPCNamespace.load(id: 3, images: scratch.images) }

@@ -18,6 +18,7 @@ public final class Scratch {
     deinit { try? FileManager.default.removeItem(atPath: path) }
     public var images: ImageDirectory { ImageDirectory(path: path) }
     public func file(_ name: String) -> String { path + "/" + name }
+    public func file(_ image: ImageName) -> String { file(image.fileName) }
 }
 
 /// A long-running process the test owns: started with a shell script that prints "ready"

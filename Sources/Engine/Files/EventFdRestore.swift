@@ -5,7 +5,7 @@ import Images
 
 extension RestoreResources {
     static func openEventfd(_ e: EventfdFileEntry, _ what: String) throws -> Int32 {
-        let semaphore = e.flags & 1 != 0  // EFD_SEMAPHORE, see FileTableDump.eventfdSemaphore
+        let semaphore = e.flags & EventfdFlags.semaphore != 0
         let flags = Int(e.flags & UInt32(O_NONBLOCK)) | Int(O_CLOEXEC) | (semaphore ? 1 : 0)
         guard e.counter < UInt64.max else { throw CheckpointError(.image, "\(what): eventfd counter \(e.counter) is out of range") }
         let fd = try checked(oc_syscall(290 /* eventfd2 */, 0, flags, 0, 0, 0, 0), "eventfd2 for \(what)")

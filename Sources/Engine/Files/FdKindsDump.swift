@@ -41,7 +41,7 @@ extension FileTableDump {
 
     /// The memfd inodes, beside files.img (their contents go with the memory images).
     func writeKinds(to images: ImageDirectory) throws {
-        if !kinds.memfdInodes.isEmpty { try images.write("memfd.img", .memfd, kinds.memfdInodes) }
+        if !kinds.memfdInodes.isEmpty { try images.write(.memfd, kinds.memfdInodes) }
     }
 
     /// Bytes queued for reading on a notification fd (events the restore cannot recreate),

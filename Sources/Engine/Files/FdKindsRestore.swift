@@ -44,7 +44,7 @@ extension RestoreResources {
     /// The pidfd's process, reopened by its restored pid.
     func openPidfd(_ p: PidfdEntry, _ what: String) throws -> Int32 {
         guard let host = kinds.hostPids[p.nspid] else {
-            throw CheckpointError(.image, "\(what): pidfd of pid \(p.nspid), which is not in pstree.img")
+            throw CheckpointError(.image, "\(what): pidfd of pid \(p.nspid), which is not in \(ImageName.pstree)")
         }
         return try Self.checked(oc_syscall(SyscallNumber.pidfdOpen, Int(host), Int(p.flags & UInt32(O_NONBLOCK)), 0, 0, 0, 0),
                                 "pidfd_open of restored pid \(p.nspid) for \(what)")

@@ -14,8 +14,6 @@ final class FileLocksDump {
     /// "dev:ino" of the files whose locks were found, per tree process (host pid).
     private var found: [Int32: Set<String>] = [:]
 
-    static let posix: UInt32 = 1, flock: UInt32 = 2, ofd: UInt32 = 4
-
     init(enabled: Bool) { self.enabled = enabled }
 
     /// The locks shown on the fds of `pid` (`vpid` in the images); `fds` as FileTableDump wrote them.
@@ -34,7 +32,7 @@ final class FileLocksDump {
                 found[pid, default: []].insert(lock.inode)
                 // A flock/OFD lock belongs to the open file description, shown by every fd
                 // on it; a POSIX lock to the process.
-                let owner = lock.entry.flag == Self.posix ? "p\(vpid)" : "d\(fd.id)"
+                let owner = lock.entry.flag == FileLockFlags.posix ? "p\(vpid)" : "d\(fd.id)"
                 guard seen.insert("\(owner) \(lock.entry.flag) \(lock.inode) \(lock.entry.start) \(lock.entry.len)").inserted else { continue }
                 var e = lock.entry
                 e.pid = vpid
@@ -51,9 +49,9 @@ final class FileLocksDump {
         guard f.count >= 9, f[0] == "lock:" else { throw bad() }
         var e = FileLockEntry()
         switch f[2] {
-        case "POSIX": e.flag = posix
-        case "FLOCK": e.flag = flock
-        case "OFDLCK": e.flag = ofd
+        case "POSIX": e.flag = FileLockFlags.posix
+        case "FLOCK": e.flag = FileLockFlags.flock
+        case "OFDLCK": e.flag = FileLockFlags.ofd
         default: throw CheckpointError(.unsupported, "pid \(pid) fd \(fd): a \(f[2]) lock (\(f[3])) cannot be dumped")
         }
         guard f[3] == "ADVISORY" else { throw CheckpointError(.unsupported, "pid \(pid) fd \(fd): a \(f[3]) \(f[2]) lock cannot be dumped") }
@@ -70,7 +68,7 @@ final class FileLocksDump {
         }
         let dev = f[6].split(separator: ":")
         guard dev.count == 3 else { throw bad() }
-        let names = [posix: "POSIX", flock: "flock", ofd: "OFD"]
+        let names = [FileLockFlags.posix: "POSIX", FileLockFlags.flock: "flock", FileLockFlags.ofd: "OFD"]
         return (e, names[e.flag]!, "\(dev[0]):\(dev[1]):\(dev[2])")
     }
 
@@ -94,6 +92,6 @@ final class FileLocksDump {
     }
 
     func write(to images: ImageDirectory) throws {
-        if enabled || !entries.isEmpty { try images.write("filelocks.img", .fileLocks, entries) }
+        if enabled || !entries.isEmpty { try images.write(.fileLocks, entries) }
     }
 }

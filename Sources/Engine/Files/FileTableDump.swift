@@ -199,24 +199,24 @@ final class FileTableDump {
     func write(to images: ImageDirectory) throws {
         files += try unixSockets.finish(newID: newID, fileID: description(heldAs:))
         try unixSockets.write(to: images)
-        try images.write("files.img", .files, files)
+        try images.write(.files, files)
         try terminals.write(to: images)
-        try writeData("pipes-data.img", .pipesData, pipeData, images)
-        try writeData("fifo-data.img", .fifoData, fifoData, images)
-        try images.write("remap-fpath.img", .remapFpath, remaps)
+        try writeData(.pipesData, pipeData, images)
+        try writeData(.fifoData, fifoData, images)
+        try images.write(.remapFpath, remaps)
         try mqueues.write(to: images)
         try writeKinds(to: images)
         try inet.write(to: images)
         for g in ghosts {
-            let w = try images.writer("ghost-file-\(String(g.id, radix: 16)).img", .ghostFile)
+            let w = try images.writer(.ghostFile(g.id))
             try w.append(g.entry)
             try w.appendRaw(g.content)
             try w.close()
         }
     }
 
-    private func writeData(_ name: String, _ magic: ImageMagic, _ items: [(PipeDataEntry, Data)], _ images: ImageDirectory) throws {
-        let w = try images.writer(name, magic)
+    private func writeData(_ image: ImageName, _ items: [(PipeDataEntry, Data)], _ images: ImageDirectory) throws {
+        let w = try images.writer(image)
         for (e, d) in items { try w.append(e); try w.appendRaw(d) }
         try w.close()
     }

@@ -25,12 +25,12 @@ extension RestoreResources {
         if ftruncate(fd, off_t(m.size)) != 0 { throw CheckpointError.errno("size memfd \(m.name) to \(m.size)") }
         if let s = images.shmem[UInt64(m.shmid)], !s.runs.isEmpty {
             if kinds.pages == nil { kinds.pages = PagesImage(dir: images.dir) }
-            guard let base = try kinds.pages!.base(s.pagesID) else { throw CheckpointError(.image, "pages-\(s.pagesID).img is empty") }
+            guard let base = try kinds.pages!.base(s.pagesID) else { throw CheckpointError(.image, "\(ImageName.pages(s.pagesID)) is empty") }
             var offset = 0
             for run in s.runs {
                 let len = Int(run.nrPages) * 4096
                 guard run.vaddr < m.size else {
-                    throw CheckpointError(.image, "pagemap-shmem-\(m.shmid).img: run at \(run.vaddr) beyond memfd \(m.name)'s \(m.size) bytes")
+                    throw CheckpointError(.image, "\(ImageName.pagemapShmem(m.shmid)): run at \(run.vaddr) beyond memfd \(m.name)'s \(m.size) bytes")
                 }
                 let n = min(len, Int(m.size) - Int(run.vaddr))
                 if pwrite(fd, base + offset, n, off_t(run.vaddr)) != n { throw CheckpointError.errno("fill memfd \(m.name)") }
@@ -46,7 +46,7 @@ extension RestoreResources {
     /// An fd on the memfd: the object reopened with the dumped flags and offset.
     func openMemfd(_ e: MemfdFileEntry, _ what: String) throws -> Int32 {
         guard let inode = images.memfds[UInt64(e.inodeID)] else {
-            throw CheckpointError(.image, "\(what): memfd inode \(e.inodeID) is not in memfd.img")
+            throw CheckpointError(.image, "\(what): memfd inode \(e.inodeID) is not in \(ImageName.memfd)")
         }
         let object = try memfdObject(inode)
         let flags = Int32(bitPattern: e.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY) | O_CLOEXEC

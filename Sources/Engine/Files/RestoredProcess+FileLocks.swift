@@ -14,14 +14,14 @@ extension RestoredProcess {
         for l in locks where l.pid == pid {
             let what = "\(l.type == UInt32(F_RDLCK) ? "read" : "write") lock on fd \(l.fd)"
             let r: Int64
-            if l.flag & FileLocksDump.flock != 0 {
+            if l.flag & FileLockFlags.flock != 0 {
                 let op = (l.type == UInt32(F_RDLCK) ? LOCK_SH : LOCK_EX) | LOCK_NB
                 r = try callRaw(Self.flockNr, [UInt64(l.fd), UInt64(op)])
-            } else if l.flag & (FileLocksDump.posix | FileLocksDump.ofd) != 0 {
+            } else if l.flag & (FileLockFlags.posix | FileLockFlags.ofd) != 0 {
                 // struct flock: l_type, l_whence (short), l_start, l_len (off_t), l_pid (OFD: 0)
                 let lock = bytes(Int16(l.type)) + bytes(Int16(SEEK_SET)) + bytes(Int32(0)) + bytes(l.start) + bytes(l.len) + bytes(Int64(0))
                 let addr = try put(lock, at: 0)
-                let cmd = l.flag & FileLocksDump.ofd != 0 ? Self.fOFDSetlk : UInt64(F_SETLK)
+                let cmd = l.flag & FileLockFlags.ofd != 0 ? Self.fOFDSetlk : UInt64(F_SETLK)
                 r = try callRaw(SyscallNumber.fcntl, [UInt64(l.fd), cmd, addr])
             } else {
                 throw CheckpointError(.image, "filelocks.img: pid \(pid) fd \(l.fd): unknown lock kind \(l.flag)")

@@ -102,7 +102,7 @@ final class MqueueDump {
 
     func write(to images: ImageDirectory) throws {
         guard !entries.isEmpty else { return }
-        let w = try images.writer("mqueue.img", .mqueue)
+        let w = try images.writer(.mqueue)
         do {
             for (e, messages) in entries {
                 try w.append(e)
@@ -110,21 +110,5 @@ final class MqueueDump {
             }
             try w.close()
         } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
-    }
-
-    /// mqueue.img by file id, with the messages of each entry.
-    static func read(_ dir: ImageDirectory) throws -> [UInt32: (entry: MqueueEntry, messages: [Data])] {
-        var out: [UInt32: (MqueueEntry, [Data])] = [:]
-        guard dir.exists("mqueue.img") else { return out }
-        var r = try dir.reader("mqueue.img", .mqueue)
-        do {
-            while let e = try r.next(MqueueEntry.self) {
-                guard e.msgPrio.count == e.msgLen.count else {
-                    throw CheckpointError(.image, "image \(dir.file("mqueue.img")): queue /\(e.name) lists \(e.msgPrio.count) priorities for \(e.msgLen.count) messages")
-                }
-                out[e.id] = (e, try e.msgLen.map { try r.raw(Int($0)) })
-            }
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
-        return out
     }
 }

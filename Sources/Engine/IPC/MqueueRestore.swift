@@ -87,3 +87,21 @@ final class MqueueRestore {
         }
     }
 }
+
+extension MqueueRestore {
+    /// mqueue.img by file id, with the messages of each entry.
+    static func read(_ dir: ImageDirectory) throws -> [UInt32: (entry: MqueueEntry, messages: [Data])] {
+        var out: [UInt32: (MqueueEntry, [Data])] = [:]
+        guard dir.exists(.mqueue) else { return out }
+        var r = try dir.reader(.mqueue)
+        do {
+            while let e = try r.next(MqueueEntry.self) {
+                guard e.msgPrio.count == e.msgLen.count else {
+                    throw CheckpointError(.image, "image \(dir.file(.mqueue)): queue /\(e.name) lists \(e.msgPrio.count) priorities for \(e.msgLen.count) messages")
+                }
+                out[e.id] = (e, try e.msgLen.map { try r.raw(Int($0)) })
+            }
+        } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        return out
+    }
+}

@@ -3,16 +3,6 @@ import LinuxKernel
 import Images
 import ProcFS
 
-/// CRIU's vma_entry.status bits (criu/include/image.h).
-enum VmaStatus {
-    static let regular: UInt32 = 1 << 0, stack: UInt32 = 1 << 1, vsyscall: UInt32 = 1 << 2, vdso: UInt32 = 1 << 3
-    static let heap: UInt32 = 1 << 5, filePrivate: UInt32 = 1 << 6, fileShared: UInt32 = 1 << 7
-    static let anonShared: UInt32 = 1 << 8, anonPrivate: UInt32 = 1 << 9, sysvIPC: UInt32 = 1 << 10, vvar: UInt32 = 1 << 12
-}
-
-/// pagemap_entry.flags (criu/include/pagemap.h).
-enum PageFlags { static let parent: UInt32 = 1, lazy: UInt32 = 2, present: UInt32 = 4 }
-
 public struct MemoryStats {
     public var pagesScanned: UInt64 = 0
     public var pagesSkippedZero: UInt64 = 0
@@ -58,7 +48,7 @@ final class MemoryDump {
             vma.fd = -1
         }
         let memory = try RemoteMemory(pid: pid)
-        try writePages(pagemapName: "pagemap-\(name).img", runs: runs, forced: forced, copyForced: { pieces, base in
+        try writePages(pagemap: .pagemap(name), runs: runs, forced: forced, copyForced: { pieces, base in
             // Unreadable areas: /proc/PID/mem reads them the way a debugger does.
             var offset = 0
             for (addr, len) in pieces {
@@ -183,7 +173,7 @@ final class MemoryDump {
             runs.append((UInt64(data), end - Int(data)))
             pos = off_t(end)
         }
-        try writePages(pagemapName: "pagemap-shmem-\(shmid).img", runs: runs, forced: []) { pieces, base in
+        try writePages(pagemap: .pagemapShmem(shmid), runs: runs, forced: []) { pieces, base in
             var offset = 0
             for (start, len) in pieces {
                 let n = pread(fd, base + offset, len, off_t(start))
@@ -198,14 +188,14 @@ final class MemoryDump {
     /// that stays in cache: `copy` fills it with one chunk of ranges (`runs`, then
     /// `forced` with `copyForced`), and a plain write moves it into the image, so each
     /// byte of the image is written once.
-    private func writePages(pagemapName: String, runs: [(UInt64, Int)], forced: [(UInt64, Int)],
+    private func writePages(pagemap: ImageName, runs: [(UInt64, Int)], forced: [(UInt64, Int)],
                             copyForced: (([(UInt64, Int)], UnsafeMutableRawPointer) throws -> Void)? = nil,
                             copy: ([(UInt64, Int)], UnsafeMutableRawPointer) throws -> Void) throws {
         let id = nextPagesID
         nextPagesID += 1
         var head = PagemapHead()
         head.pagesID = id
-        let w = try images.writer(pagemapName, .pagemap)
+        let w = try images.writer(pagemap)
         try w.append(head)
         for (addr, len) in runs + forced {
             var e = PagemapEntry()
@@ -215,7 +205,7 @@ final class MemoryDump {
         }
         try w.close()
 
-        let path = images.file("pages-\(id).img")
+        let path = images.file(.pages(id))
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         if fd < 0 { throw CheckpointError.errno("create \(path)") }
         defer { close(fd) }

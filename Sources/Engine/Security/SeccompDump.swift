@@ -37,6 +37,6 @@ final class SeccompDump {
         guard !filters.isEmpty else { return }
         var entry = SeccompEntry()
         entry.seccompFilters = filters
-        try images.write("seccomp.img", .seccomp, [entry])
+        try images.write(.seccomp, [entry])
     }
 }

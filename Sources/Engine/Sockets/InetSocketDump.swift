@@ -10,10 +10,6 @@ import ProcFS
 /// kernel's TCP repair mode. The socket itself is taken into our process with
 /// pidfd_getfd(2), so every option is read with getsockopt from outside the task.
 final class InetSocketDump {
-    static let tcpEstablished: UInt32 = 1, tcpClose: UInt32 = 7, tcpListen: UInt32 = 10
-    static let stateNames = [1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
-                             6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING"]
-
     let allowEstablished: Bool
     let log: Log
     private(set) var streams: [(ino: UInt32, entry: TcpStreamEntry, inq: Data, outq: Data)] = []
@@ -52,8 +48,8 @@ final class InetSocketDump {
         e.dstAddr = peer.words; e.dstPort = peer.port
         let known = try diagnosed(pid: pid, family: family, proto: proto)[e.ino]
         e.state = tcp ? UInt32(try s.bytes(SocketOption.solTCP, SocketOption.tcpInfo, 8, "TCP_INFO")[0])
-                      : UInt32(known?.state ?? UInt8(peer.port != 0 ? Self.tcpEstablished : Self.tcpClose))
-        e.backlog = e.state == Self.tcpListen ? known?.wqueue ?? 0 : 0
+                      : UInt32(known?.state ?? UInt8(peer.port != 0 ? SocketState.established : SocketState.close))
+        e.backlog = e.state == SocketState.listen ? known?.wqueue ?? 0 : 0
         e.opts = try SkOptsEntry.read(s, tcp: tcp)
         if family == AF_INET6 { e.v6Only = try s.bool(SocketOption.solIPv6, SocketOption.ipv6V6only, "IPV6_V6ONLY") }
         var ip = IpOptsEntry()
@@ -67,19 +63,19 @@ final class InetSocketDump {
             t.cork = try s.bool(SocketOption.solTCP, SocketOption.tcpCork, "TCP_CORK")
             e.tcpOpts = t
             switch e.state {
-            case Self.tcpClose: break
-            case Self.tcpListen:
+            case SocketState.close: break
+            case SocketState.listen:
                 if let pending = known?.rqueue, pending > 0 {
                     throw CheckpointError(.unsupported, "\(owner): TCP listener \(TcpConnection.endpoint(local.onTheWire.text, local.port, local.onTheWire.family)) has \(pending) connections not yet accepted, which cannot be dumped")
                 }
-            case Self.tcpEstablished:
+            case SocketState.established:
                 guard allowEstablished else {
                     throw CheckpointError(.unsupported, "\(owner): TCP connection \(conn) is established; dump with --tcp-established")
                 }
                 keep = true
                 try repair(ours, conn: conn, pid: pid, ino: e.ino, reuseaddr: e.opts.reuseaddr, owner: owner)
             default:
-                throw CheckpointError(.unsupported, "\(owner): TCP socket \(conn) is in state \(Self.stateNames[Int(e.state)] ?? "\(e.state)"), which cannot be dumped (only listening, established and closed TCP sockets)")
+                throw CheckpointError(.unsupported, "\(owner): TCP socket \(conn) is in state \(SocketState.names[e.state] ?? "\(e.state)"), which cannot be dumped (only listening, established and closed TCP sockets)")
             }
         } else {
             if let k = known, k.wqueue > 0 {
@@ -88,7 +84,7 @@ final class InetSocketDump {
             if let k = known, k.rqueue > 0 { log.warn("\(owner): \(k.rqueue) bytes of unread datagrams are dropped, as CRIU does") }
             if let sd = known?.shutdown, sd != 0 { e.shutdown = SkShutdown(rawValue: Int(sd & 3)) ?? .none }
         }
-        log.info("\(owner): \(tcp ? "TCP" : "UDP") socket \(conn), state \(Self.stateNames[Int(e.state)] ?? "\(e.state)")")
+        log.info("\(owner): \(tcp ? "TCP" : "UDP") socket \(conn), state \(SocketState.names[e.state] ?? "\(e.state)")")
         return e
     }
 
@@ -127,7 +123,7 @@ final class InetSocketDump {
 
     func write(to images: ImageDirectory) throws {
         for s in streams {
-            let w = try images.writer("tcp-stream-\(String(s.ino, radix: 16)).img", .tcpStream)
+            let w = try images.writer(.tcpStream(s.ino))
             try w.append(s.entry)
             try w.appendRaw(s.inq)
             try w.appendRaw(s.outq)

@@ -25,8 +25,7 @@ final class InetSocketRestore {
     static func readStreams(_ files: [UInt32: FileEntry], _ dir: ImageDirectory) throws -> [UInt32: TcpRepairState] {
         var out: [UInt32: TcpRepairState] = [:]
         for f in files.values where f.type == .inetsk && isConnection(f.isk) {
-            let name = "tcp-stream-\(String(f.isk.ino, radix: 16)).img"
-            var r = try dir.reader(name, .tcpStream)
+            var r = try dir.reader(.tcpStream(f.isk.ino))
             do {
                 let e = try r.one(TcpStreamEntry.self)
                 out[f.isk.ino] = TcpRepairState(entry: e, inq: try r.raw(Int(e.inqLen)), outq: try r.raw(Int(e.outqLen)))
@@ -71,7 +70,7 @@ final class InetSocketRestore {
         try s.set(O.solSocket, O.soReuseport, 1, "SO_REUSEPORT")
         if connection {
             guard let stream = images.tcpStreams[e.ino] else {
-                throw CheckpointError(.image, "image tcp-stream-\(String(e.ino, radix: 16)).img: missing for TCP connection \(conn)")
+                throw CheckpointError(.image, "image \(ImageName.tcpStream(e.ino)): missing for TCP connection \(conn)")
             }
             try s.set(O.solTCP, O.tcpRepair, 1, "TCP_REPAIR")
             try stream.restoreSequences(s)
@@ -80,7 +79,7 @@ final class InetSocketRestore {
             try stream.restoreConnection(s)
         } else {
             if e.srcPort != 0 { try bind(s, local, e) }
-            if e.state == InetSocketDump.tcpListen {
+            if e.state == SocketState.listen {
                 if listen(fd, Int32(bitPattern: e.backlog)) != 0 { throw CheckpointError.errno("\(s.owner): listen") }
             }
             if e.dstPort != 0 { try connect(s, peer) }

@@ -9,8 +9,8 @@ import ProcFS
 /// lengths) comes from UNIX_DIAG for the tree's network namespace; queues are read without
 /// consuming them, through a copy of the task's fd (pidfd_getfd) peeked with SO_PEEK_OFF.
 final class UnixSocketDump {
-    static let established: UInt8 = 1, listen: UInt8 = 10
-    static let external: UInt32 = 1   // CRIU's USK_EXTERN
+    /// The states as sock_diag reports them (one byte).
+    static let established = UInt8(SocketState.established), listen = UInt8(SocketState.listen)
 
     private struct Dumped {
         let id: UInt32, pid: Int32, fd: Int32
@@ -189,7 +189,7 @@ final class UnixSocketDump {
             if externals[peer] == nil {
                 var e = UnixSkEntry()
                 e.id = newID(); e.ino = peer; e.type = UInt32(SOCK_DGRAM.rawValue); e.state = UInt32(Self.listen)
-                e.flags = 0; e.uflags = Self.external; e.backlog = 0; e.peer = 0
+                e.flags = 0; e.uflags = UnixSocketFlags.external; e.backlog = 0; e.peer = 0
                 e.fown = FownEntry.none; e.opts = SkOptsEntry.empty; e.name = Data(name)
                 var f = FileEntry()
                 f.type = .unixsk; f.id = e.id; f.usk = e
@@ -200,7 +200,7 @@ final class UnixSocketDump {
     }
 
     func write(to images: ImageDirectory) throws {
-        let w = try images.writer("sk-queues.img", .skQueues)
+        let w = try images.writer(.skQueues)
         for (e, d) in queues { try w.append(e); try w.appendRaw(d) }
         try w.close()
     }

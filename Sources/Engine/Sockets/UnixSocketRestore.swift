@@ -16,7 +16,7 @@ final class UnixSocketRestore {
         let rights: [UInt32]
     }
 
-    private static let established = UInt32(UnixSocketDump.established), listening = UInt32(UnixSocketDump.listen)
+    private static let established = SocketState.established, listening = SocketState.listen
     private static let dgram = UInt32(SOCK_DGRAM.rawValue)
     private let images: CheckpointImages
     private var sockets: [UInt32: Int32] = [:]    // by inode
@@ -51,14 +51,14 @@ final class UnixSocketRestore {
         let all = images.files.values.filter { $0.type == .unixsk }.map(\.usk).sorted { $0.ino < $1.ino }
         var byIno: [UInt32: UnixSkEntry] = [:]
         for e in all { byIno[e.ino] = e }
-        let ours = all.filter { $0.uflags & UnixSocketDump.external == 0 }
+        let ours = all.filter { $0.uflags & UnixSocketFlags.external == 0 }
         var pairs: Set<UInt32> = []
         var closedPeers: [UInt32: Int32] = [:]
         defer { closedPeers.values.forEach { close($0) } }
         for e in ours where sockets[e.ino] == nil {
             byID[e.id] = e.ino
             let type = Int32(e.type) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
-            if let p = byIno[e.peer], p.peer == e.ino, p.uflags & UnixSocketDump.external == 0, e.state != Self.listening, p.state != Self.listening {
+            if let p = byIno[e.peer], p.peer == e.ino, p.uflags & UnixSocketFlags.external == 0, e.state != Self.listening, p.state != Self.listening {
                 var sv: [Int32] = [0, 0]
                 if socketpair(AF_UNIX, type, 0, &sv) != 0 { throw CheckpointError.errno("socketpair for UNIX sockets \(e.ino) and \(p.ino)") }
                 sockets[e.ino] = sv[0]; sockets[p.ino] = sv[1]
@@ -208,8 +208,8 @@ final class UnixSocketRestore {
     /// sk-queues.img: the packets queued on each socket, by the file id of their receiver.
     static func queues(_ dir: ImageDirectory) throws -> [UInt32: [Packet]] {
         var out: [UInt32: [Packet]] = [:]
-        guard dir.exists("sk-queues.img") else { return out }
-        var r = try dir.reader("sk-queues.img", .skQueues)
+        guard dir.exists(.skQueues) else { return out }
+        var r = try dir.reader(.skQueues)
         do {
             while let e = try r.next(SkPacketEntry.self) {
                 if let scm = e.scm.first(where: { $0.type != 1 /* SCM_RIGHTS */ }) {

@@ -130,8 +130,8 @@ final class TtyDump {
 
     func write(to images: ImageDirectory) throws {
         guard !sides.isEmpty else { return }
-        try images.write("tty-info.img", .ttyInfo, sides.values.map(\.info).sorted { $0.id < $1.id })
-        if !queued.isEmpty { try images.write("tty-data.img", .ttyData, queued) }
+        try images.write(.ttyInfo, sides.values.map(\.info).sorted { $0.id < $1.id })
+        if !queued.isEmpty { try images.write(.ttyData, queued) }
     }
 
     /// Our own descriptor on the same open file description (pidfd_getfd).

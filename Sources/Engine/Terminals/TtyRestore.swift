@@ -35,17 +35,17 @@ final class TtyRestore {
             flags[f.id] = f.tty.flags
         }
         guard !fileInfo.isEmpty else { return }
-        for i in try images.dir.read("tty-info.img", .ttyInfo, as: TtyInfoEntry.self) {
+        for i in try images.dir.read(.ttyInfo, as: TtyInfoEntry.self) {
             guard i.type == .pty, i.hasPty, i.hasTermios, i.hasWinsize else {
-                throw CheckpointError(.image, "image \(images.dir.file("tty-info.img")): terminal \(i.id) of type \(i.type) cannot be restored (only ptys with termios and window size)")
+                throw CheckpointError(.image, "image \(images.dir.file(.ttyInfo)): terminal \(i.id) of type \(i.type) cannot be restored (only ptys with termios and window size)")
             }
             infos[i.id] = i
         }
-        if images.dir.exists("tty-data.img") {
-            for d in try images.dir.read("tty-data.img", .ttyData, as: TtyDataEntry.self) { data[d.ttyID] = d.data }
+        if images.dir.exists(.ttyData) {
+            for d in try images.dir.read(.ttyData, as: TtyDataEntry.self) { data[d.ttyID] = d.data }
         }
         for (id, info) in fileInfo where infos[info] == nil {
-            throw CheckpointError(.image, "files.img: terminal file \(id) names tty-info \(info), missing from tty-info.img")
+            throw CheckpointError(.image, "\(ImageName.files): terminal file \(id) names tty-info \(info), missing from \(ImageName.ttyInfo)")
         }
     }
 

@@ -38,24 +38,24 @@ struct CheckpointImages {
 
     init(dir: ImageDirectory) throws {
         self.dir = dir
-        guard dir.exists("inventory.img") else {
-            throw CheckpointError(.image, "image directory \(dir.path): no inventory.img (not a complete dump)")
+        guard dir.exists(.inventory) else {
+            throw CheckpointError(.image, "image directory \(dir.path): no \(ImageName.inventory) (not a complete dump)")
         }
-        inventory = try dir.readOne("inventory.img", .inventory, as: InventoryEntry.self)
+        inventory = try dir.readOne(.inventory, as: InventoryEntry.self)
         guard inventory.imgVersion == 2 else {
-            throw CheckpointError(.image, "image \(dir.file("inventory.img")): unsupported image version \(inventory.imgVersion)")
+            throw CheckpointError(.image, "image \(dir.file(.inventory)): unsupported image version \(inventory.imgVersion)")
         }
-        for entry in try dir.read("pstree.img", .pstree, as: PstreeEntry.self) {
+        for entry in try dir.read(.pstree, as: PstreeEntry.self) {
             processes.append(try Self.process(entry, dir))
         }
-        guard !processes.isEmpty else { throw CheckpointError(.image, "image \(dir.file("pstree.img")): no processes") }
-        for f in try dir.read("files.img", .files, as: FileEntry.self) { files[f.id] = f }
-        pipeData = try Self.data("pipes-data.img", .pipesData, dir)
-        fifoData = try Self.data("fifo-data.img", .fifoData, dir)
+        guard !processes.isEmpty else { throw CheckpointError(.image, "image \(dir.file(.pstree)): no processes") }
+        for f in try dir.read(.files, as: FileEntry.self) { files[f.id] = f }
+        pipeData = try Self.data(.pipesData, dir)
+        fifoData = try Self.data(.fifoData, dir)
         skQueues = try UnixSocketRestore.queues(dir)
         tcpStreams = try InetSocketRestore.readStreams(files, dir)
-        for r in try dir.read("remap-fpath.img", .remapFpath, as: RemapFilePathEntry.self) where r.remapType == .ghost {
-            var reader = try dir.reader("ghost-file-\(String(r.remapID, radix: 16)).img", .ghostFile)
+        for r in try dir.read(.remapFpath, as: RemapFilePathEntry.self) where r.remapType == .ghost {
+            var reader = try dir.reader(.ghostFile(r.remapID))
             do {
                 let g = try reader.one(GhostFileEntry.self)
                 ghosts[r.origID] = (g, try reader.raw(Int(g.size)))
@@ -63,22 +63,22 @@ struct CheckpointImages {
         }
         for p in processes where !p.isZombie {
             for vma in p.mm.vmas where vma.status & VmaStatus.anonShared != 0 && vma.status & VmaStatus.sysvIPC == 0 && shmem[vma.shmid] == nil {
-                var r = try dir.reader("pagemap-shmem-\(vma.shmid).img", .pagemap)
+                var r = try dir.reader(.pagemapShmem(vma.shmid))
                 do {
                     let head = try r.one(PagemapHead.self)
                     shmem[vma.shmid] = (head.pagesID, try r.all(PagemapEntry.self))
                 } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
             }
             for fd in p.fds where files[fd.id] == nil {
-                throw CheckpointError(.image, "image \(dir.file("fdinfo-\(p.pid).img")): fd \(fd.fd) names file id \(fd.id), missing from files.img")
+                throw CheckpointError(.image, "image \(dir.file(.fdinfo(p.pid))): fd \(fd.fd) names file id \(fd.id), missing from \(ImageName.files)")
             }
         }
         try readMemfds()
-        if dir.exists("seccomp.img") {
-            seccompFilters = try dir.readOne("seccomp.img", .seccomp, as: SeccompEntry.self).seccompFilters
+        if dir.exists(.seccomp) {
+            seccompFilters = try dir.readOne(.seccomp, as: SeccompEntry.self).seccompFilters
         }
-        if dir.exists("filelocks.img") { fileLocks = try dir.read("filelocks.img", .fileLocks, as: FileLockEntry.self) }
-        mqueues = try MqueueDump.read(dir)
+        if dir.exists(.fileLocks) { fileLocks = try dir.read(.fileLocks, as: FileLockEntry.self) }
+        mqueues = try MqueueRestore.read(dir)
         try checkPagesImages()
     }
 
@@ -86,37 +86,37 @@ struct CheckpointImages {
         let pid = Int32(entry.pid)
         var cores: [Int32: CoreEntry] = [:]
         for tid in entry.threads {
-            let core = try dir.readOne("core-\(tid).img", .core, as: CoreEntry.self)
+            let core = try dir.readOne(.core(tid), as: CoreEntry.self)
             guard core.mtype == .x8664 else {
-                throw CheckpointError(.image, "image \(dir.file("core-\(tid).img")): architecture \(core.mtype) cannot be restored on x86_64")
+                throw CheckpointError(.image, "image \(dir.file(.core(tid))): architecture \(core.mtype) cannot be restored on x86_64")
             }
             cores[Int32(tid)] = core
         }
         guard let main = cores[pid], main.hasTc else {
-            throw CheckpointError(.image, "image \(dir.file("core-\(pid).img")): no task core for pid \(pid)")
+            throw CheckpointError(.image, "image \(dir.file(.core(pid))): no task core for pid \(pid)")
         }
-        let zombie = main.tc.taskState == TaskDump.taskZombie
+        let zombie = main.tc.taskState == TaskState.zombie
         var p = Process(entry: entry, cores: cores, isZombie: zombie)
         if zombie { return p }
         for (tid, core) in cores where !core.hasThreadInfo || !core.hasThreadCore {
-            throw CheckpointError(.image, "image \(dir.file("core-\(tid).img")): no registers for tid \(tid)")
+            throw CheckpointError(.image, "image \(dir.file(.core(tid))): no registers for tid \(tid)")
         }
-        p.mm = try dir.readOne("mm-\(pid).img", .mm, as: MmEntry.self)
-        var r = try dir.reader("pagemap-\(pid).img", .pagemap)
+        p.mm = try dir.readOne(.mm(pid), as: MmEntry.self)
+        var r = try dir.reader(.pagemap(pid))
         do {
             p.pagesID = try r.one(PagemapHead.self).pagesID
             p.pagemap = try r.all(PagemapEntry.self)
         } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
-        p.fds = try dir.read("fdinfo-\(pid).img", .fdinfo, as: FdinfoEntry.self)
-        p.fs = try dir.readOne("fs-\(pid).img", .fs, as: FsEntry.self)
-        p.sigactions = try dir.read("sigacts-\(pid).img", .sigacts, as: SaEntry.self)
+        p.fds = try dir.read(.fdinfo(pid), as: FdinfoEntry.self)
+        p.fs = try dir.readOne(.fs(pid), as: FsEntry.self)
+        p.sigactions = try dir.read(.sigacts(pid), as: SaEntry.self)
         return p
     }
 
-    private static func data(_ name: String, _ magic: ImageMagic, _ dir: ImageDirectory) throws -> [UInt32: Data] {
+    private static func data(_ image: ImageName, _ dir: ImageDirectory) throws -> [UInt32: Data] {
         var out: [UInt32: Data] = [:]
-        guard dir.exists(name) else { return out }
-        var r = try dir.reader(name, magic)
+        guard dir.exists(image) else { return out }
+        var r = try dir.reader(image)
         do {
             while let e = try r.next(PipeDataEntry.self) { out[e.pipeID] = try r.raw(Int(e.bytes)) }
         } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
@@ -129,7 +129,7 @@ struct CheckpointImages {
         for p in processes where !p.isZombie { expected[p.pagesID, default: 0] += p.pagemap.reduce(0) { $0 + $1.nrPages } }
         for (_, s) in shmem { expected[s.pagesID, default: 0] += s.runs.reduce(0) { $0 + $1.nrPages } }
         for (id, pages) in expected {
-            let path = dir.file("pages-\(id).img")
+            let path = dir.file(.pages(id))
             var st = stat()
             guard stat(path, &st) == 0 else { throw CheckpointError(.image, "image \(path): missing") }
             if UInt64(st.st_size) != pages * 4096 {

@@ -72,15 +72,15 @@ public enum Dumper {
             stats.frozenTime = micros(since: frozenStart)
             var s = StatsEntry()
             s.dump = stats
-            try images.write("stats-dump", .stats, [s])
+            try images.write(.statsDump, [s])
             if let work = options.workDir, work != images.path {
-                try ImageDirectory(path: work).write("stats-dump", .stats, [s])
+                try ImageDirectory(path: work).write(.statsDump, [s])
             }
             // The inventory is written last: its presence marks a complete dump.
-            try images.write("inventory.img", .inventory, [inventory(tree)])
+            try images.write(.inventory, [inventory(tree)])
             try syncDirectory(images.path)
             do { try options.notify?("post-dump", nil) } catch {
-                unlink(images.file("inventory.img"))
+                unlink(images.file(.inventory))
                 throw error
             }
         } catch {
@@ -115,8 +115,8 @@ public enum Dumper {
         guard access(images.path, W_OK) == 0 else {
             throw CheckpointError(.invalidArgument, "image directory \(images.path): not writable (\(Errno.describe(errno)))")
         }
-        if images.exists("inventory.img") && unlink(images.file("inventory.img")) != 0 {
-            throw CheckpointError.errno("remove old \(images.file("inventory.img"))")
+        if images.exists(.inventory) && unlink(images.file(.inventory)) != 0 {
+            throw CheckpointError.errno("remove old \(images.file(.inventory))")
         }
     }
 
@@ -168,7 +168,7 @@ public enum Dumper {
             entry.threads = p.vthreads.map { UInt32($0) }
             pstree.append(entry)
             if p.isZombie {
-                try images.write("core-\(p.vpid).img", .core, [TaskDump.zombie(p)])
+                try images.write(.core(p.vpid), [TaskDump.zombie(p)])
                 continue
             }
             let status = try tree.status(p.pid)
@@ -182,19 +182,19 @@ public enum Dumper {
                 probe.abandon(mainThread: p.pid)
                 throw error
             }
-            for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write("core-\(vtid).img", .core, [task.cores[tid]!]) }
-            try images.write("sigacts-\(p.vpid).img", .sigacts, task.sigactions)
-            try images.write("ids-\(p.vpid).img", .ids, [try namespaces.ids(for: p.pid)])
+            for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write(.core(vtid), [task.cores[tid]!]) }
+            try images.write(.sigacts(p.vpid), task.sigactions)
+            try images.write(.ids(p.vpid), [try namespaces.ids(for: p.pid)])
             let fds = try files.dump(pid: p.pid)
-            try images.write("fdinfo-\(p.vpid).img", .fdinfo, fds)
+            try images.write(.fdinfo(p.vpid), fds)
             try locks.add(pid: p.pid, vpid: p.vpid, fds: fds)
-            try images.write("fs-\(p.vpid).img", .fs, [fsEntry(p.pid, status: status, files: files)])
+            try images.write(.fs(p.vpid), [fsEntry(p.pid, status: status, files: files)])
 
             let memStart = DispatchTime.now()
             let areas = try ProcMaps.read(pid: p.pid)
             let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: areas)
             memTime += UInt64(micros(since: memStart))
-            try images.write("mm-\(p.vpid).img", .mm, [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
+            try images.write(.mm(p.vpid), [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
         }
         try files.terminals.finish(tree: tree, shellJob: options.shellJob, orphanPtsMaster: options.orphanPtsMaster, log: log)
@@ -204,7 +204,7 @@ public enum Dumper {
         try locks.checkAllFound(tree)
         try locks.write(to: images)
         try seccomp.write(to: images)
-        try images.write("pstree.img", .pstree, pstree)
+        try images.write(.pstree, pstree)
         memdumpTime = UInt32(min(memTime, UInt64(UInt32.max)))
         return memory.stats
     }

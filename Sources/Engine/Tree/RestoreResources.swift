@@ -41,8 +41,8 @@ final class RestoreResources {
     private var treeMounts: Set<Int32> = []
 
     func resolvePaths(inRootOf pid: Int32) throws {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: images.dir.path)) ?? [] where name.hasPrefix("mountpoints-") {
-            treeMounts.formUnion(try images.dir.read(name, .mountpoints, as: MntEntry.self).map { Int32(bitPattern: $0.mntID) })
+        for name in images.dir.list(.mountpoints) {
+            treeMounts.formUnion(try images.dir.read(name, as: MntEntry.self).map { Int32(bitPattern: $0.mntID) })
         }
         rootPath = "/proc/\(pid)/root"
         rootDir = open(rootPath, 0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC)
@@ -174,7 +174,7 @@ final class RestoreResources {
             for run in s.runs {
                 let len = Int(run.nrPages) * 4096
                 guard Int(run.vaddr) + len <= size else {
-                    throw CheckpointError(.image, "pagemap-shmem-\(shmid).img: run at \(run.vaddr) beyond the object's \(size) bytes")
+                    throw CheckpointError(.image, "\(ImageName.pagemapShmem(shmid)): run at \(run.vaddr) beyond the object's \(size) bytes")
                 }
                 try pages.copy(id: s.pagesID, offset: offset, count: len, to: base + Int(run.vaddr))
                 offset += len
@@ -200,7 +200,7 @@ final class PagesImage {
 
     func base(_ id: UInt32) throws -> UnsafeRawPointer? {
         if let m = maps[id] { return m.0 }
-        let path = dir.file("pages-\(id).img")
+        let path = dir.file(.pages(id))
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw CheckpointError.errno("open \(path)") }
         defer { close(fd) }
@@ -215,7 +215,7 @@ final class PagesImage {
     }
 
     func copy(id: UInt32, offset: Int, count: Int, to destination: UnsafeMutableRawPointer) throws {
-        guard let b = try base(id) else { throw CheckpointError(.image, "pages-\(id).img is empty") }
+        guard let b = try base(id) else { throw CheckpointError(.image, "\(ImageName.pages(id)) is empty") }
         destination.copyMemory(from: b + offset, byteCount: count)
     }
 }

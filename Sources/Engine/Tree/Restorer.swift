@@ -124,14 +124,14 @@ public enum Restorer {
                 }
             }
             for p in live {
-                let stopped = p.image.main.tc.taskState == TaskDump.taskStopped
+                let stopped = p.image.main.tc.taskState == TaskState.stopped
                 for (_, tid) in p.threads { try Ptrace(tid).detach(signal: stopped && tid == p.hostPid ? SIGSTOP : 0) }
             }
             stats.restoreTime = micros(since: start)
             if let work = options.workDir {
                 var s = StatsEntry()
                 s.restore = stats
-                try? ImageDirectory(path: work).write("stats-restore", .stats, [s])
+                try? ImageDirectory(path: work).write(.statsRestore, [s])
             }
             try? options.notify?("post-resume", nil)
             return RestoreResult(rootPid: root.hostPid, stats: stats)

@@ -12,8 +12,6 @@ struct TaskDump {
     var brk: UInt64 = 0
     var dumpable: UInt32 = 1
 
-    static let taskAlive: UInt32 = 1, taskDead: UInt32 = 2, taskStopped: UInt32 = 3, taskZombie: UInt32 = 6
-
     /// Collects the task and thread state of `process` through `probe` and ptrace.
     static func collect(_ process: FrozenTree.Process, in tree: FrozenTree, probe: ProcessProbe, seccomp: SeccompDump) throws -> TaskDump {
         let status = try tree.status(process.pid)
@@ -55,7 +53,7 @@ struct TaskDump {
         }
 
         var tc = TaskCoreEntry()
-        tc.taskState = process.wasStopped ? taskStopped : taskAlive
+        tc.taskState = process.wasStopped ? TaskState.stopped : TaskState.alive
         tc.exitCode = 0
         tc.personality = UInt32(try readProcFile("/proc/\(pid)/personality").trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) ?? 0
         tc.flags = process.stat.flags
@@ -137,7 +135,7 @@ struct TaskDump {
         var core = CoreEntry()
         core.mtype = .x8664
         var tc = TaskCoreEntry()
-        tc.taskState = taskZombie
+        tc.taskState = TaskState.zombie
         tc.exitCode = UInt32(bitPattern: process.stat.exitCode)
         tc.personality = 0
         tc.flags = process.stat.flags
