@@ -93,6 +93,8 @@ struct CriuCommandLineTests {
             (["dump", "-t", "\(child)", "-D", scratch.path, "--manage-cgroups=sideways"], "unknown cgroups mode"),
             (["dump", "-t", "\(child)", "-D", scratch.path, "--lsm-profile", "selinux:x"], "LSM profiles are not supported yet"),
             (["--config", scratch.file("missing.conf"), "dump", "-t", "\(child)"], "config file \(scratch.file("missing.conf")): cannot be read"),
+            (["dump", "-t", "1", "-D", scratch.path], "pid 1 is the init of the dumper's pid namespace"),
+            (["dump", "-t", "\(getpid())", "-D", scratch.path], "pid \(getpid()) is an ancestor of the dumper"),
         ]
         for (args, expected) in cases {
             let o = Self.oc(args)

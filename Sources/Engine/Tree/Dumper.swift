@@ -44,6 +44,7 @@ public struct DumpOptions {
 /// image directory never looks complete.
 public enum Dumper {
     public static func dump(pid: Int32, options: DumpOptions, log: Log) throws -> DumpStatsEntry {
+        try checkTarget(pid)
         let images = ImageDirectory(path: options.imagesDir)
         try prepare(images)
         try options.notify?("pre-dump", nil)
@@ -101,6 +102,24 @@ public enum Dumper {
         try options.notify?("network-unlock", nil)
         stats.frozenTime = micros(since: frozenStart)
         return stats
+    }
+
+    /// Trees the dumper cannot freeze, named with the reason rather than with the EPERM
+    /// that seizing them would give.
+    static func checkTarget(_ pid: Int32) throws {
+        let me = getpid()
+        if pid == me { throw CheckpointError(.invalidArgument, "pid \(pid) is the dumper itself: dump it from another process") }
+        if pid == 1 {
+            throw CheckpointError(.invalidArgument, "pid 1 is the init of the dumper's pid namespace: a namespace's init is dumped from outside it (a container's init from the host)")
+        }
+        var ancestor = getppid()
+        while ancestor > 1 {
+            if ancestor == pid {
+                throw CheckpointError(.invalidArgument, "pid \(pid) is an ancestor of the dumper: its tree holds the dumper, which cannot freeze itself")
+            }
+            guard let stat = try? TaskStat.read(pid: ancestor, tid: nil) else { break }
+            ancestor = stat.ppid
+        }
     }
 
     private static func prepare(_ images: ImageDirectory) throws {
