@@ -33,7 +33,9 @@ public enum TarFile {
         | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_UNLINK
 
     /// Extracts every member of `file` into the existing directory `root`, replacing what is there.
-    public static func extract(_ file: String, into root: String) throws {
+    /// Device nodes and setuid/setgid files are refused unless `allowDevicesAndSetID`: the
+    /// tar may come from an untrusted archive, and either would hand its maker the host.
+    public static func extract(_ file: String, into root: String, allowDevicesAndSetID: Bool = false) throws {
         guard let real = realpath(root, nil) else { throw CheckpointError.errno("extract \(file): \(root)") }
         let base = String(cString: real)
         free(real)
@@ -52,6 +54,16 @@ public enum TarFile {
                 throw ArchiveError.damaged(file, reason)
             }
             guard let name else { try reader.skipData(); continue }
+            if !allowDevicesAndSetID {
+                let type = archive_entry_filetype(entry)
+                if type == S_IFCHR || type == S_IFBLK {
+                    throw CheckpointError(.invalidArgument, "\(file): member \(name) is a \(type == S_IFBLK ? "block" : "character") device node: refused in an untrusted import (pass --trust-archive to accept it)")
+                }
+                let mode = archive_entry_mode(entry)
+                if mode & 0o6000 != 0 && (type == S_IFREG || type == S_IFDIR && mode & 0o4000 != 0) {
+                    throw CheckpointError(.invalidArgument, "\(file): member \(name) is set\(mode & 0o4000 != 0 ? "uid" : "gid") (mode \(String(mode & 0o7777, radix: 8))): refused in an untrusted import (pass --trust-archive to accept it)")
+                }
+            }
             archive_entry_copy_pathname(entry, base + "/" + name)
             if let link = archive_entry_hardlink(entry) {
                 guard let target = try? MemberPath.normalize(String(cString: link)) else {

@@ -1,6 +1,7 @@
 import Foundation
 import LinuxKernel
 import CheckpointArchive
+import OCISpec
 
 /// `ocicheckpoint restore`: unpacks an archive (or an OCI image of one) into a new bundle,
 /// rebuilds the root filesystem and config.json, and has runc restore the container with
@@ -17,6 +18,8 @@ public struct ContainerRestorer {
         /// DIR or DIR:TAG of an OCI image layout.
         public var importImage: String?
         public var rootfsBase: String?
+        /// What an imported archive may ask of this host.
+        public var policy = ImportPolicy()
         public init(id: String) { self.id = id }
     }
 
@@ -48,11 +51,16 @@ public struct ContainerRestorer {
             } else {
                 try CheckpointImage.import(request.importImage!, into: bundle)
             }
+            let source = request.importArchive ?? request.importImage!
             let config = try ContainerConfigDump.read(from: bundle)
             if config.rootfsBase == nil && request.rootfsBase == nil && !config.rootfsImageName.isEmpty {
                 throw CheckpointError(.unsupported, "checkpoint of \(config.name): its rootfs-diff.tar holds only the changes against image \(config.rootfsImageName) (restore it with podman container restore --import, or pass --rootfs-base DIR)")
             }
-            try rebuildRootfs(bundle: bundle, base: request.rootfsBase ?? config.rootfsBase)
+            if let recorded = config.rootfsBase, request.rootfsBase == nil, !request.policy.trustArchive {
+                throw CheckpointError(.invalidArgument, "\(source): its rootfs-diff.tar holds only the changes against \(recorded): an archive cannot choose a host directory to copy; pass --rootfs-base DIR (or --trust-archive)")
+            }
+            try request.policy.check(try Self.spec(in: bundle), archive: source)
+            try rebuildRootfs(bundle: bundle, base: request.rootfsBase ?? config.rootfsBase, trusted: request.policy.trustArchive)
             try BundleConfig.write(bundle: bundle, oldID: config.id, newID: request.id)
             try runc.restore(request.id, bundle: bundle, imagePath: bundle + "/" + CheckpointLayout.images, workPath: bundle,
                              flags: request.runcFlags, stdio: (1, 2))
@@ -64,7 +72,13 @@ public struct ContainerRestorer {
         }
     }
 
-    private func rebuildRootfs(bundle: String, base: String?) throws {
+    private static func spec(in bundle: String) throws -> Spec {
+        do { return try Spec.read(path: bundle + "/" + CheckpointLayout.spec) } catch let e as OCISpecError {
+            throw CheckpointError(.image, "\(e)")
+        }
+    }
+
+    private func rebuildRootfs(bundle: String, base: String?, trusted: Bool) throws {
         let rootfs = bundle + "/rootfs"
         if let base {
             guard isDirectory(base) else {
@@ -75,7 +89,7 @@ public struct ContainerRestorer {
         } else {
             try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: false)
         }
-        try TarFile.extract(bundle + "/" + CheckpointLayout.rootfsDiff, into: rootfs)
+        try TarFile.extract(bundle + "/" + CheckpointLayout.rootfsDiff, into: rootfs, allowDevicesAndSetID: trusted)
         try RootfsSnapshot.applyDeletions(bundle + "/" + CheckpointLayout.deletedFiles, in: rootfs)
     }
 }

@@ -20,6 +20,8 @@ struct ContainerRestoreOptions: ParsableArguments {
     @Option(help: "runc: AF_UNIX socket that receives the new console's master.") var consoleSocket: String?
     @Flag(help: "runc: do not use pivot_root for the restored root.") var noPivot = false
     @Flag(help: "runc: do not make runc a subreaper of the restored process.") var noSubreaper = false
+    @Flag(help: "Trust the imported archive: keep its hooks, privileges, devices, setuid files and recorded rootfs base.") var trustArchive = false
+    @Option(help: "A host path the imported archive's bind mounts may use (repeat for each).") var allowBind: [String] = []
     @OptionGroup var runtime: RuntimeOptions
 
     /// runc's own restore flags, passed through.
@@ -51,6 +53,7 @@ struct ContainerRestoreOptions: ParsableArguments {
             request.importArchive = `import`.map(absolute)
             request.importImage = importImage.map(absolute)
             request.rootfsBase = rootfsBase.map(absolute)
+            request.policy = ImportPolicy(trustArchive: trustArchive, allowedBindSources: Set(allowBind))
             try ContainerRestorer(runc: runtime.make()).restore(request, progress: ProgressReporter(label: "restore \(newID)"))
             FileHandle.standardError.write("restored container \(newID)\n".data(using: .utf8)!)
         }
