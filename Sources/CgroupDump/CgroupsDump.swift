@@ -73,20 +73,25 @@ public struct CgroupsDump: DumpExtension, RestoreExtension {
 
     // MARK: restore
 
-    public func namespaceFlags(images: ImageDirectory) throws -> UInt64 { 0 }
+    public func namespaceFlags(_ session: RestoreSession) throws -> UInt64 { 0 }
 
     /// The dumped cgroup namespace, made on the thread that clones the root (see
     /// CgroupsDump+Namespace); nothing when the dump had none.
-    public func prepareRootClone(images: ImageDirectory, options: RestoreOptions, log: Log) throws {
+    public func prepareRootClone(_ session: RestoreSession) throws {
         guard mode != .ignore else { return }
-        try prepareCgroupNamespace(images: images, cgroupRoots: options.cgroupRoots, log: log)
+        try prepareCgroupNamespace(images: session.images, cgroupRoots: session.options.cgroupRoots, log: session.log)
     }
 
-    public func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws {
-        try setUp(rootPid: rootPid, images: images, cgroupRoots: options.cgroupRoots, log: log)
+    public func setUp(_ session: RestoreSession) throws {
+        try setUp(rootPid: session.rootPid, images: session.images, cgroupRoots: session.options.cgroupRoots, log: session.log)
     }
 
-    public func rollBack(images: ImageDirectory, options: RestoreOptions, log: Log) {
+    public func rollBack(_ session: RestoreSession) {
+        rollBack(log: session.log)
+    }
+
+    /// Removes the directories this restore created, newest first.
+    public func rollBack(log: Log) {
         for dir in state.takeCreated().reversed() {
             if rmdir(dir) != 0 { log.warn("cgroups: cannot remove \(dir) made by the failed restore: \(Errno.describe(errno))") }
         }
