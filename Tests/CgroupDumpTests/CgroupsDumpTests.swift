@@ -184,7 +184,7 @@ struct CgroupsDumpTests {
         #expect(ext.createdDirectories.contains(cg.path("memory", suffix: "-b")))
         #expect(!ext.createdDirectories.contains(kept))
         t.stop()
-        ext.rollBack(images: scratch.images, options: RestoreOptions(imagesDir: scratch.path), log: .silent)
+        ext.rollBack(RestoreSession(options: RestoreOptions(imagesDir: scratch.path), log: .silent))
         #expect(!FileManager.default.fileExists(atPath: cg.path("memory", suffix: "-b")))
         #expect(!FileManager.default.fileExists(atPath: cg.path("pids", "sub", suffix: "-b")))
         #expect(FileManager.default.fileExists(atPath: kept))
