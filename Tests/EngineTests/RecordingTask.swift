@@ -1,4 +1,6 @@
 import Foundation
+import LinuxKernel
+import Images
 @testable import Engine
 
 /// A task that only records: every injected syscall (thread, number, arguments) in order,
