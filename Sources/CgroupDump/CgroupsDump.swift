@@ -37,9 +37,10 @@ public struct CgroupsDump: DumpExtension, RestoreExtension {
 
     // MARK: dump
 
-    public func dump(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) throws {
+    public func dump(_ session: DumpSession) throws {
+        let tree = session.tree, log = session.log
         let live = tree.processes.filter { !$0.isZombie }
-        try dump(pids: live.map(\.pid), rootPid: tree.root.pid, images: images, log: log)
+        try dump(pids: live.map(\.pid), rootPid: tree.root.pid, images: session.images, log: log)
         // Sets are per process here; CRIU 3.16+ also records threads in other cgroups.
         for p in live {
             let own = try? CgroupMembership.read(pid: p.pid)

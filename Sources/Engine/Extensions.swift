@@ -2,11 +2,27 @@ import Foundation
 import LinuxKernel
 import Images
 
+/// One dump as its extensions see it: the seized tree, the image directory being written,
+/// the options and the log.
+public struct DumpSession {
+    public let tree: FrozenTree
+    public let images: ImageDirectory
+    public let options: DumpOptions
+    public let log: Log
+
+    public init(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) {
+        self.tree = tree
+        self.images = images
+        self.options = options
+        self.log = log
+    }
+}
+
 /// What the modules above the engine (namespaces, cgroups, mounts) add to a dump. The
 /// engine calls every extension while the whole tree is seized, after the process images
 /// are written and before inventory.img marks the dump complete.
 public protocol DumpExtension {
-    func dump(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) throws
+    func dump(_ session: DumpSession) throws
 }
 
 /// What the modules above the engine add to a restore. Each call gets the restore's

@@ -15,13 +15,14 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
 
     public init() {}
 
-    public func dump(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) throws {
+    public func dump(_ session: DumpSession) throws {
+        let tree = session.tree, options = session.options, log = session.log
         if options.emptyNamespaces & Self.cloneNewNS != 0 {
             log.info("mnt: the mount namespace is to be made empty at restore; not dumped")
             return
         }
         let others = tree.processes.filter { !$0.isZombie && $0.pid != tree.root.pid }.map(\.pid)
-        try Self.dump(rootPid: tree.root.pid, images: images, externalMounts: options.externalMounts,
+        try Self.dump(rootPid: tree.root.pid, images: session.images, externalMounts: options.externalMounts,
                       otherPids: others, log: log)
     }
 

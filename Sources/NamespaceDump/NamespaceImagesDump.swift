@@ -20,9 +20,9 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
 
     // MARK: dump
 
-    public func dump(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) throws {
-        try dump(rootPid: tree.root.pid, images: images, emptyNamespaces: options.emptyNamespaces,
-                 external: options.externalNamespaces, log: log)
+    public func dump(_ session: DumpSession) throws {
+        try dump(rootPid: session.tree.root.pid, images: session.images, emptyNamespaces: session.options.emptyNamespaces,
+                 external: session.options.externalNamespaces, log: session.log)
     }
 
     /// The namespaces of `rootPid` that are not the dumper's own and not in

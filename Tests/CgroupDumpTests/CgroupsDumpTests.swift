@@ -110,7 +110,7 @@ struct CgroupsDumpTests {
         let tree = try FrozenTree.freeze(root: s.pid)
         defer { tree.release() }
         let ext = CgroupsDump()
-        try ext.dump(tree: tree, images: scratch.images, options: DumpOptions(imagesDir: scratch.path), log: .silent)
+        try ext.dump(DumpSession(tree: tree, images: scratch.images, options: DumpOptions(imagesDir: scratch.path), log: .silent))
         #expect(tree.processes.count == 2)
         #expect(ext.setID(forPid: tree.root.pid) == 1)
         let child = try #require(tree.processes.last?.pid)
