@@ -42,39 +42,7 @@ extension RestoredProcess {
         let (vtid, tid) = thread
         guard let core = image.cores[vtid] else { return }
         let tcore = core.threadCore
-        if tcore.hasRseqEntry {
-            let r = tcore.rseqEntry
-            try call("rseq", on: tid, SyscallNumber.rseq, r.rseqAbiPointer, UInt64(r.rseqAbiSize), 0, UInt64(r.signature))
-        }
-        try call("set_tid_address", on: tid, SyscallNumber.setTidAddress, core.threadInfo.clearTidAddr_p)
-        if tcore.futexRla != 0 {
-            try call("set_robust_list", on: tid, SyscallNumber.setRobustList, tcore.futexRla, UInt64(tcore.futexRlaLen))
-        }
-        let sas = tcore.sas
-        let ss = try put(bytes(sas.ssSp) + bytes(sas.ssFlags & ~1 /* SS_ONSTACK is read-only */) + bytes(UInt32(0)) + bytes(sas.ssSize), at: 0)
-        try call("sigaltstack", on: tid, SyscallNumber.sigaltstack, ss, 0)
-        // The root's parent is the restorer (or runc), never the one it had: its pdeath
-        // signal would fire when the restorer leaves. Tasks whose parent is restored keep it.
-        if tcore.pdeathSig != 0 && image.entry.ppid != 0 {
-            try call("prctl(PR_SET_PDEATHSIG)", on: tid, SyscallNumber.prctl, 1, UInt64(tcore.pdeathSig))
-        }
-        if tcore.hasComm {
-            let name = try put(Array(tcore.comm.utf8.prefix(15)) + [0], at: 0)
-            try call("prctl(PR_SET_NAME)", on: tid, SyscallNumber.prctl, 15, name)
-        }
-        // Queued from the main thread: the kernel lets a task queue kernel-style siginfo only to itself.
-        for s in tcore.signalsP.signals {
-            let info = try put([UInt8](s.siginfo), at: 0)
-            let signo = s.siginfo.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
-            try call("rt_tgsigqueueinfo(\(signo)) to \(vtid)", SyscallNumber.rtTgsigqueueinfo, UInt64(pid), UInt64(vtid), UInt64(signo), info)
-        }
-        if vtid == pid {
-            for s in core.tc.signalsS.signals {
-                let info = try put([UInt8](s.siginfo), at: 0)
-                let signo = s.siginfo.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
-                try call("rt_sigqueueinfo(\(signo))", SyscallNumber.rtSigqueueinfo, UInt64(pid), UInt64(signo), info)
-            }
-        }
+        try setThreadState(core, vtid: vtid, on: tid, parentRestored: image.entry.ppid != 0)
         // Scheduling is set from outside, on the thread's host tid.
         if tcore.schedPolicy != 0 {
             var prio = Int32(tcore.schedPrio)

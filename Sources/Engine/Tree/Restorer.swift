@@ -71,7 +71,7 @@ public enum Restorer {
             try root.cleanInheritance(keeping: selfPidfd)
             try setUpNamespaces(root: root, flags: flags, resources: resources)
             let processes = try createTree(images, root: root, session: session) { leader in
-                try leader.takeControllingTerminal(resources.terminals, pidfd: selfPidfd, openPath: { resources.openPath($0, $1) }, log: log)
+                try leader.takeControllingTerminal(resources: resources, pidfd: selfPidfd)
             }
             resources.kinds.hostPids = Dictionary(uniqueKeysWithValues: processes.map { ($0.pid, $0.hostPid) })
             stats.forkingTime = micros(since: start)
@@ -129,7 +129,7 @@ public enum Restorer {
         let pidfd = try p.placeRestorerPidfd(inherited: selfPidfd)
         try p.buildMemory(resources: resources, pages: pages, pidfd: pidfd)
         try p.installFiles(resources: resources, pidfd: pidfd)
-        try p.restoreForegroundGroup(resources.terminals, pidfd: pidfd, openPath: { resources.openPath($0, $1) }, log: session.log)
+        try p.restoreForegroundGroup(resources: resources, pidfd: pidfd)
         try p.restoreTaskState(resources: resources, pidfd: pidfd)
         try p.call("close pidfd", SyscallNumber.close, UInt64(pidfd))
         try p.createThreads()
