@@ -79,23 +79,8 @@ extension RestoredProcess {
     /// Installs the thread's seccomp filters, oldest first. Last of all injected syscalls
     /// of the thread, since a filter may forbid the ones we use.
     func restoreSeccomp(_ thread: (virtual: Int32, host: Int32), filters: [SeccompFilter]) throws {
-        let (vtid, tid) = thread
-        guard let tcore = image.cores[vtid]?.threadCore, tcore.seccompMode == .filter else { return }
-        var chain: [SeccompFilter] = []
-        var index: UInt32? = tcore.seccompFilter
-        while let i = index {
-            guard Int(i) < filters.count, chain.count <= filters.count else {
-                throw CheckpointError(.image, "seccomp.img: tid \(vtid) names filter \(i), which is not there")
-            }
-            chain.insert(filters[Int(i)], at: 0)
-            index = filters[Int(i)].hasPrev ? filters[Int(i)].prev : nil
-        }
-        for f in chain {
-            let program = try put([UInt8](f.filter), at: 4096)
-            let fprog = try put(bytes(UInt16(f.filter.count / 8)) + [UInt8](repeating: 0, count: 6) + bytes(program), at: 0)
-            // TSYNC is dropped: each thread gets its chain installed by itself.
-            try call("seccomp(SET_MODE_FILTER)", on: tid, SyscallNumber.seccomp, 1, UInt64(f.flags & ~1), fprog)
-        }
+        guard let tcore = image.cores[thread.virtual]?.threadCore, tcore.seccompMode == .filter else { return }
+        try installSeccomp(filters, newest: tcore.seccompFilter, vtid: thread.virtual, on: thread.host)
     }
 
     static func caps(_ words: [UInt32]) -> UInt64 { UInt64(words[safe: 0]) | UInt64(words[safe: 1]) << 32 }

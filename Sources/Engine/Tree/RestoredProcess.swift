@@ -45,17 +45,10 @@ final class RestoredProcess: TaskControl {
         if let conf = try? Ptrace(hostPid).rseqConfiguration(), conf.rseq_abi_pointer != 0 {
             try call("rseq unregister", SyscallNumber.rseq, conf.rseq_abi_pointer, UInt64(conf.rseq_abi_size), 1, UInt64(conf.signature))
         }
-        if pidfd > 0 { try call("close_range", SyscallNumber.closeRange, 0, UInt64(pidfd - 1), 0) }
-        try call("close_range", SyscallNumber.closeRange, UInt64(pidfd + 1), UInt64(UInt32.max), 0)
         let keep = try ProcMaps.parse(maps: readProcFile("/proc/\(hostPid)/maps"))
             .filter { $0.start < Self.taskSize && ($0.isSpecial || ($0.start >= stub && $0.end <= stub + Self.stubSize)) }
-            .map { ($0.start, $0.end) }.sorted { $0.0 < $1.0 }
-        var cursor: UInt64 = 0
-        for (start, end) in keep + [(Self.taskSize, Self.taskSize)] {
-            if start > cursor { try call("munmap \(cursor.hex)-\(start.hex)", SyscallNumber.munmap, cursor, start - cursor) }
-            cursor = max(cursor, end)
-            if cursor >= Self.taskSize { break }
-        }
+            .map { ($0.start, $0.end) }
+        try dropInheritance(keepingFd: pidfd, keepingAreas: keep)
     }
 
     static let taskSize: UInt64 = 0x7fff_ffff_f000

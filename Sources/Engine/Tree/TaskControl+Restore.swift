@@ -6,6 +6,22 @@ import ProcFS
 /// What a restore injects into a stub, decided from the images alone: written against
 /// TaskControl so that a recording double shows the exact syscalls (Tests/EngineTests).
 extension TaskControl {
+    // MARK: - The stub's inheritance
+
+    /// Closes every fd but `pidfd` and unmaps everything below the task size but `keep`
+    /// (start, end): what the stub inherited from the restorer.
+    func dropInheritance(keepingFd pidfd: Int32, keepingAreas keep: [(UInt64, UInt64)]) throws {
+        if pidfd > 0 { try call("close_range", SyscallNumber.closeRange, 0, UInt64(pidfd - 1), 0) }
+        try call("close_range", SyscallNumber.closeRange, UInt64(pidfd + 1), UInt64(UInt32.max), 0)
+        let taskSize = RestoredProcess.taskSize
+        var cursor: UInt64 = 0
+        for (start, end) in keep.sorted(by: { $0.0 < $1.0 }) + [(taskSize, taskSize)] {
+            if start > cursor { try call("munmap \(cursor.hex)-\(start.hex)", SyscallNumber.munmap, cursor, start - cursor) }
+            cursor = max(cursor, end)
+            if cursor >= taskSize { break }
+        }
+    }
+
     // MARK: - Signals, timers, limits
 
     /// Sets every dumped sigaction that differs from the one the stub inherited.
@@ -221,6 +237,28 @@ extension TaskControl {
                 let signo = s.siginfo.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
                 try call("rt_sigqueueinfo(\(signo))", SyscallNumber.rtSigqueueinfo, UInt64(pid), UInt64(signo), info)
             }
+        }
+    }
+
+    // MARK: - Seccomp
+
+    /// Installs on thread `tid` the chain of filters that ends at `newest` (an index into
+    /// seccomp.img's filters, each naming its predecessor), oldest first.
+    func installSeccomp(_ filters: [SeccompFilter], newest: UInt32, vtid: Int32, on tid: Int32) throws {
+        var chain: [SeccompFilter] = []
+        var index: UInt32? = newest
+        while let i = index {
+            guard Int(i) < filters.count, chain.count <= filters.count else {
+                throw CheckpointError(.image, "seccomp.img: tid \(vtid) names filter \(i), which is not there")
+            }
+            chain.insert(filters[Int(i)], at: 0)
+            index = filters[Int(i)].hasPrev ? filters[Int(i)].prev : nil
+        }
+        for f in chain {
+            let program = try put([UInt8](f.filter), at: 4096)
+            let fprog = try put(bytes(UInt16(f.filter.count / 8)) + [UInt8](repeating: 0, count: 6) + bytes(program), at: 0)
+            // TSYNC is dropped: each thread gets its chain installed by itself.
+            try call("seccomp(SET_MODE_FILTER)", on: tid, SyscallNumber.seccomp, 1, UInt64(f.flags & ~1), fprog)
         }
     }
 }
