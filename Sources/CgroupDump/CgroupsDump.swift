@@ -35,9 +35,10 @@ public struct CgroupsDump: DumpExtension, RestoreExtension {
 
     // MARK: dump
 
-    public func dump(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) throws {
+    public func dump(_ session: DumpSession) throws {
+        let tree = session.tree, log = session.log
         let live = tree.processes.filter { !$0.isZombie }
-        try dump(pids: live.map(\.pid), rootPid: tree.root.pid, images: images, log: log)
+        try dump(pids: live.map(\.pid), rootPid: tree.root.pid, images: session.images, log: log)
         // Sets are per process here; CRIU 3.16+ also records threads in other cgroups.
         for p in live {
             let own = try? CgroupMembership.read(pid: p.pid)
@@ -71,20 +72,25 @@ public struct CgroupsDump: DumpExtension, RestoreExtension {
 
     // MARK: restore
 
-    public func namespaceFlags(images: ImageDirectory) throws -> UInt64 { 0 }
+    public func namespaceFlags(_ session: RestoreSession) throws -> UInt64 { 0 }
 
     /// The dumped cgroup namespace, made on the thread that clones the root (see
     /// CgroupsDump+Namespace); nothing when the dump had none.
-    public func prepareRootClone(images: ImageDirectory, options: RestoreOptions, log: Log) throws {
+    public func prepareRootClone(_ session: RestoreSession) throws {
         guard mode != .ignore else { return }
-        try prepareCgroupNamespace(images: images, cgroupRoots: options.cgroupRoots, log: log)
+        try prepareCgroupNamespace(images: session.images, cgroupRoots: session.options.cgroupRoots, log: session.log)
     }
 
-    public func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws {
-        try setUp(rootPid: rootPid, images: images, cgroupRoots: options.cgroupRoots, log: log)
+    public func setUp(_ session: RestoreSession) throws {
+        try setUp(rootPid: session.rootPid, images: session.images, cgroupRoots: session.options.cgroupRoots, log: session.log)
     }
 
-    public func rollBack(images: ImageDirectory, options: RestoreOptions, log: Log) {
+    public func rollBack(_ session: RestoreSession) {
+        rollBack(log: session.log)
+    }
+
+    /// Removes the directories this restore created, newest first.
+    public func rollBack(log: Log) {
         for dir in state.takeCreated().reversed() {
             if rmdir(dir) != 0 { log.warn("cgroups: cannot remove \(dir) made by the failed restore: \(Errno.describe(errno))") }
         }

@@ -2,35 +2,54 @@ import Foundation
 import LinuxKernel
 import Images
 
+/// One dump as its extensions see it: the seized tree, the image directory being written,
+/// the options and the log.
+public struct DumpSession {
+    public let tree: FrozenTree
+    public let images: ImageDirectory
+    public let options: DumpOptions
+    public let log: Log
+
+    public init(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) {
+        self.tree = tree
+        self.images = images
+        self.options = options
+        self.log = log
+    }
+}
+
 /// What the modules above the engine (namespaces, cgroups, mounts) add to a dump. The
 /// engine calls every extension while the whole tree is seized, after the process images
 /// are written and before inventory.img marks the dump complete.
 public protocol DumpExtension {
-    func dump(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) throws
+    func dump(_ session: DumpSession) throws
 }
 
-/// What the modules above the engine add to a restore.
+/// What the modules above the engine add to a restore. Each call gets the restore's
+/// session: its options, log and image directory, the root task once it exists, the pty
+/// reservations, and `onRollBack` for what an extension makes outside the tree's tasks.
 public protocol RestoreExtension {
     /// CLONE_NEW* flags the root task must be created with (namespaces the tree owned).
-    func namespaceFlags(images: ImageDirectory) throws -> UInt64
-    /// Called when the root task exists, stopped, in its new namespaces (`rootPid` as the
-    /// restorer sees it), before any task's memory or files are restored: the place to
-    /// build the mount tree, set the hostname, recreate IPC objects, join cgroups.
-    func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws
+    func namespaceFlags(_ session: RestoreSession) throws -> UInt64
+    /// Called when the root task exists, stopped, in its new namespaces (`session.rootPid`
+    /// as the restorer sees it), before any task's memory or files are restored: the place
+    /// to build the mount tree, set the hostname, recreate IPC objects, join cgroups.
+    func setUp(_ session: RestoreSession) throws
     /// Called after a failed restore, once every created task is dead.
-    func rollBack(images: ImageDirectory, options: RestoreOptions, log: Log)
+    func rollBack(_ session: RestoreSession)
     /// Called on a thread of its own that clones the root task right after: the place to
     /// enter what no clone flag can create with the right contents (a time namespace
     /// whose offsets must be written before its first task starts).
-    func prepareRootClone(images: ImageDirectory, options: RestoreOptions, log: Log) throws
+    func prepareRootClone(_ session: RestoreSession) throws
     /// CLONE_NEW* namespaces that prepareRootClone joins (an existing namespace the
     /// caller hands over): the root is created without these flags.
-    func joinedNamespaces(images: ImageDirectory, options: RestoreOptions) throws -> UInt64
+    func joinedNamespaces(_ session: RestoreSession) throws -> UInt64
 }
 
 extension RestoreExtension {
-    public func prepareRootClone(images: ImageDirectory, options: RestoreOptions, log: Log) throws {}
-    public func joinedNamespaces(images: ImageDirectory, options: RestoreOptions) throws -> UInt64 { 0 }
+    public func rollBack(_ session: RestoreSession) {}
+    public func prepareRootClone(_ session: RestoreSession) throws {}
+    public func joinedNamespaces(_ session: RestoreSession) throws -> UInt64 { 0 }
 }
 
 /// Points in a dump or restore where CRIU runs notify scripts (and where runc, over

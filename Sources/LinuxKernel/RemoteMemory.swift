@@ -32,12 +32,6 @@ public final class RemoteMemory {
         return bytes.withUnsafeBytes { $0.loadUnaligned(as: T.self) }
     }
 
-    public func writeValue<T>(_ address: UInt64, _ value: T) throws {
-        var v = value
-        let bytes = withUnsafeBytes(of: &v) { Array($0) }
-        try write(address, bytes)
-    }
-
     /// Copies remote ranges into local memory, batching up to IOV_MAX ranges per call.
     /// `ranges` are (remote address, length); `local` receives them back to back.
     public func copyOut(_ ranges: [(UInt64, Int)], into local: UnsafeMutableRawPointer) throws {

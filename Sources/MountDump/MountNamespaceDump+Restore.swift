@@ -8,8 +8,11 @@ extension MountNamespaceDump {
     /// (a task just created with CLONE_NEWNS, stopped) and makes it that namespace's root.
     /// `externalMounts` maps the images' external keys to host paths (runc's ext_mnt).
     /// Images without a mountpoints image (a host tree) need nothing and get nothing.
+    /// A pty whose slave a mount binds is made into `ptys`, for the terminal restore to take
+    /// (the session's; a caller that restores only the mounts may leave the default).
     public static func restore(rootPid: Int32, images: ImageDirectory, root: String?,
-                               externalMounts: [String: String] = [:], log: Log = .silent) throws {
+                               externalMounts: [String: String] = [:], ptys: PtyReservations = PtyReservations(),
+                               log: Log = .silent) throws {
         guard let name = try imageName(in: images) else {
             log.info("mnt: no mountpoints image: the tree keeps the restorer's mount namespace")
             return
@@ -34,7 +37,7 @@ extension MountNamespaceDump {
         }
         // proc shows the pid namespace of the task that mounts it; ours is the host's.
         let foreignPids = try namespaceInode(rootPid, "pid") != namespaceInode(getpid(), "pid")
-        let builder = MountTreeBuilder(plan: plan, images: images, root: root, externals: externalMounts,
+        let builder = MountTreeBuilder(plan: plan, images: images, root: root, externals: externalMounts, ptys: ptys,
                                        procPidNamespace: foreignPids ? "/proc/\(rootPid)/ns/pid" : nil, log: log)
         // sysfs, mqueue and cgroup show the net, ipc and cgroup namespaces of who mounts them.
         let kinds = ["mnt", "net", "ipc", "cgroup"].filter { FileManager.default.fileExists(atPath: "/proc/\(rootPid)/ns/\($0)") }
@@ -65,13 +68,15 @@ final class MountTreeBuilder {
     let root: String
     let externals: [String: String]
     let procPidNamespace: String?
+    let ptys: PtyReservations
     let log: Log
     /// Entry index -> O_PATH fd on the root of the mount made for it.
     private var mounted: [Int: Int32] = [:]
     private var rootFd: Int32 = -1
 
-    init(plan: MountPlan, images: ImageDirectory, root: String, externals: [String: String],
+    init(plan: MountPlan, images: ImageDirectory, root: String, externals: [String: String], ptys: PtyReservations,
          procPidNamespace: String?, log: Log) {
+        self.ptys = ptys
         self.plan = plan
         self.images = images
         self.root = root
@@ -113,7 +118,7 @@ final class MountTreeBuilder {
         case .bind(let source, let path):
             let sourceMount = plan.entries[source].mountpoint
             if plan.entries[source].fstype == UInt32(Fstype.devpts.rawValue), let index = UInt32(path.drop { $0 == "/" }) {
-                try PtyReservations.reserve(index, devpts: mounted[source]!)
+                try ptys.reserve(index, devpts: mounted[source]!)
             }
             // The source mount itself may be a file: only a path below it needs resolving.
             let from = path.isEmpty ? dup(mounted[source]!)

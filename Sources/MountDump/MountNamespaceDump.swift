@@ -15,29 +15,34 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
 
     public init() {}
 
-    public func dump(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) throws {
+    public func dump(_ session: DumpSession) throws {
+        let tree = session.tree, options = session.options, log = session.log
         if options.emptyNamespaces & Self.cloneNewNS != 0 {
             log.info("mnt: the mount namespace is to be made empty at restore; not dumped")
             return
         }
         let others = tree.processes.filter { !$0.isZombie && $0.pid != tree.root.pid }.map(\.pid)
-        try Self.dump(rootPid: tree.root.pid, images: images, externalMounts: options.externalMounts,
+        try Self.dump(rootPid: tree.root.pid, images: session.images, externalMounts: options.externalMounts,
                       otherPids: others, log: log)
+    }
+
+    public func namespaceFlags(_ session: RestoreSession) throws -> UInt64 {
+        try namespaceFlags(images: session.images)
     }
 
     public func namespaceFlags(images: ImageDirectory) throws -> UInt64 {
         try Self.imageName(in: images) == nil ? 0 : Self.cloneNewNS
     }
 
-    public func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws {
-        try Self.restore(rootPid: rootPid, images: images, root: options.root,
-                         externalMounts: options.externalMounts, log: log)
+    public func setUp(_ session: RestoreSession) throws {
+        try Self.restore(rootPid: session.rootPid, images: session.images, root: session.options.root,
+                         externalMounts: session.options.externalMounts, ptys: session.ptys, log: session.log)
     }
 
     /// Everything is built inside the restored tree's own mount namespace, which dies with
     /// its tasks; the host's mounts are never touched, so there is nothing to undo.
-    public func rollBack(images: ImageDirectory, options: RestoreOptions, log: Log) {
-        log.info("mnt: nothing to undo: the mount tree was built only in the restored tree's namespace")
+    public func rollBack(_ session: RestoreSession) {
+        session.log.info("mnt: nothing to undo: the mount tree was built only in the restored tree's namespace")
     }
 
     /// The mountpoints image of the root task's namespace: the only one, or the one the

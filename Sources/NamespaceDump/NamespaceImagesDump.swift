@@ -20,9 +20,9 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
 
     // MARK: dump
 
-    public func dump(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) throws {
-        try dump(rootPid: tree.root.pid, images: images, emptyNamespaces: options.emptyNamespaces,
-                 external: options.externalNamespaces, log: log)
+    public func dump(_ session: DumpSession) throws {
+        try dump(rootPid: session.tree.root.pid, images: session.images, emptyNamespaces: session.options.emptyNamespaces,
+                 external: session.options.externalNamespaces, log: session.log)
     }
 
     /// The namespaces of `rootPid` that are not the dumper's own and not in
@@ -81,6 +81,10 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
     /// CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNET for the namespaces the dump holds and for
     /// an empty net namespace. Not CLONE_NEWTIME: a time namespace must get its offsets
     /// before its first task, see `prepareTimeNamespace`.
+    public func namespaceFlags(_ session: RestoreSession) throws -> UInt64 {
+        try namespaceFlags(images: session.images)
+    }
+
     public func namespaceFlags(images: ImageDirectory) throws -> UInt64 {
         var flags: UInt64 = 0
         for (kind, _) in try dumpedNamespaces(images: images) where kind != .time {
@@ -104,18 +108,19 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
         try TimeNamespace.enterForChildren(id: found.id, images: images, log: log)
     }
 
-    public func prepareRootClone(images: ImageDirectory, options: RestoreOptions, log: Log) throws {
+    public func prepareRootClone(_ session: RestoreSession) throws {
+        let images = session.images, log = session.log
         try prepareTimeNamespace(images: images, log: log)
         if let key = try externalNetKey(images: images) {
-            guard let fd = options.inheritFds[key] else {
+            guard let fd = session.options.inheritFds[key] else {
                 throw CheckpointError(.invalidArgument, "the images name an external net namespace (key \(key)); restore with inherit_fd \(key) set to that namespace")
             }
             try NetNamespace.join(key: key, fd: fd, log: log)
         }
     }
 
-    public func joinedNamespaces(images: ImageDirectory, options: RestoreOptions) throws -> UInt64 {
-        try externalNetKey(images: images) != nil ? UInt64(NamespaceKind.net.cloneFlag) : 0
+    public func joinedNamespaces(_ session: RestoreSession) throws -> UInt64 {
+        try externalNetKey(images: session.images) != nil ? UInt64(NamespaceKind.net.cloneFlag) : 0
     }
 
     /// The key of the dump's net namespace when the caller owned it (external).
@@ -124,8 +129,8 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
         return try NetNamespace.externalKey(id: id, images: images)
     }
 
-    public func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws {
-        try setUp(rootPid: rootPid, images: images, emptyNamespaces: options.emptyNamespaces | emptyNamespaces, log: log)
+    public func setUp(_ session: RestoreSession) throws {
+        try setUp(rootPid: session.rootPid, images: session.images, emptyNamespaces: session.options.emptyNamespaces | emptyNamespaces, log: session.log)
     }
 
     /// Fills the new namespaces of `rootPid` from the images. Refuses to touch a namespace
@@ -176,7 +181,7 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
         }
     }
 
-    public func rollBack(images: ImageDirectory, options: RestoreOptions, log: Log) {
+    public func rollBack(_ session: RestoreSession) {
         // The namespaces die with their last task; nothing was made outside them.
     }
 }

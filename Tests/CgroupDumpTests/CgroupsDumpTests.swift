@@ -110,7 +110,7 @@ struct CgroupsDumpTests {
         let tree = try FrozenTree.freeze(root: s.pid)
         defer { tree.release() }
         let ext = CgroupsDump()
-        try ext.dump(tree: tree, images: scratch.images, options: DumpOptions(imagesDir: scratch.path), log: .silent)
+        try ext.dump(DumpSession(tree: tree, images: scratch.images, options: DumpOptions(imagesDir: scratch.path), log: .silent))
         #expect(tree.processes.count == 2)
         #expect(ext.setID(forPid: tree.root.pid) == 1)
         let child = try #require(tree.processes.last?.pid)
@@ -184,7 +184,7 @@ struct CgroupsDumpTests {
         #expect(ext.createdDirectories.contains(cg.path("memory", suffix: "-b")))
         #expect(!ext.createdDirectories.contains(kept))
         t.stop()
-        ext.rollBack(images: scratch.images, options: RestoreOptions(imagesDir: scratch.path), log: .silent)
+        ext.rollBack(RestoreSession(options: RestoreOptions(imagesDir: scratch.path), log: .silent))
         #expect(!FileManager.default.fileExists(atPath: cg.path("memory", suffix: "-b")))
         #expect(!FileManager.default.fileExists(atPath: cg.path("pids", "sub", suffix: "-b")))
         #expect(FileManager.default.fileExists(atPath: kept))

@@ -128,8 +128,8 @@ import Glibc
         var options = RestoreOptions(imagesDir: images.path)
         options.root = rootfs2
         options.externalMounts = ["devnull": "/dev/null", "ext-data": ext2]
-        try MountNamespaceDump().setUp(rootPid: target.pid, images: images, options: options,
-                                       log: try Log(path: scratch.sub("restore.log"), level: 4))
+        try MountNamespaceDump().setUp(RestoreSession(options: options, log: try Log(path: scratch.sub("restore.log"), level: 4),
+                                                      rootPid: target.pid))
         let restored = try MountView(pid: target.pid)
         if ProcessInfo.processInfo.environment["MOUNTDUMP_VERBOSE"] != nil {
             print("--- dumped\n\(original)\n--- restored\n\(restored)\n--- restored mountinfo\n" + (try readProcFile("/proc/\(target.pid)/mountinfo")))

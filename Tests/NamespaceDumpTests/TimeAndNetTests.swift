@@ -151,7 +151,7 @@ struct NetNamespaceTests {
         defer { dst.stop() }
         var options = RestoreOptions(imagesDir: scratch.path)
         options.emptyNamespaces = Self.newnet
-        try ext.setUp(rootPid: dst.pid, images: scratch.images, options: options, log: .silent)
+        try ext.setUp(RestoreSession(options: options, log: .silent, rootPid: dst.pid))
         #expect(try NetNamespace.isUp("lo", pid: dst.pid))
     }
 }

@@ -5,13 +5,18 @@ import Images
 /// Ptys made before the tree's files, because a mount binds one of their slaves (runc's
 /// /dev/console is a bind of /dev/pts/0): the mount restore makes the pty in the new
 /// devpts with the dumped index, and the terminal restore takes its master from here.
-public enum PtyReservations {
-    nonisolated(unsafe) private static var masters: [UInt32: Int32] = [:]
-    private static let lock = NSLock()
+/// One per restore, in its RestoreSession.
+public final class PtyReservations {
+    private var masters: [UInt32: Int32] = [:]
+    private let lock = NSLock()
+
+    public init() {}
+
+    deinit { release() }
 
     /// Makes pty `index` in the devpts mounted at `devpts` (an fd on its root), unless its
     /// slave exists already.
-    public static func reserve(_ index: UInt32, devpts: Int32) throws {
+    public func reserve(_ index: UInt32, devpts: Int32) throws {
         if faccessat(devpts, "\(index)", F_OK, 0) == 0 { return }
         var tried: [Int32] = []
         defer { tried.forEach { close($0) } }
@@ -32,12 +37,12 @@ public enum PtyReservations {
     }
 
     /// The master made for `index`, now the caller's.
-    static func take(_ index: UInt32) -> Int32? {
+    func take(_ index: UInt32) -> Int32? {
         lock.withLock { masters.removeValue(forKey: index) }
     }
 
     /// Closes what no terminal took (a failed or finished restore).
-    static func release() {
+    func release() {
         lock.withLock {
             masters.values.forEach { close($0) }
             masters.removeAll()

@@ -24,12 +24,12 @@ final class TtyRestore {
     var controlled: Set<UInt32> = []
     private let options: RestoreOptions?
     private let log: Log
+    private let ptys: PtyReservations
 
-    init() { options = nil; log = .silent }
-
-    init(images: CheckpointImages, options: RestoreOptions, log: Log) throws {
-        self.options = options
-        self.log = log
+    init(images: CheckpointImages, session: RestoreSession) throws {
+        options = session.options
+        log = session.log
+        ptys = session.ptys
         for f in images.files.values where f.type == .tty {
             fileInfo[f.id] = f.tty.ttyInfoID
             flags[f.id] = f.tty.flags
@@ -53,7 +53,7 @@ final class TtyRestore {
         for fd in fds.values { close(fd) }
         for fd in masters.values { close(fd) }
         if outsideSlave >= 0 { close(outsideSlave) }
-        PtyReservations.release()
+        ptys.release()
     }
 
     /// Our fd for tty file `id`; `openPath` opens a path inside the tree's root.
@@ -151,7 +151,7 @@ final class TtyRestore {
     /// opens ptmx until the kernel hands out that index). Otherwise the first one, logged:
     /// a task that opens /dev/pts/N by name again would not find it.
     private func newPty(_ index: UInt32, openPath: (String, Int32) -> Int32) throws -> Terminal {
-        if let reserved = PtyReservations.take(index) { return Terminal(fd: reserved, name: "the new pty \(index)") }
+        if let reserved = ptys.take(index) { return Terminal(fd: reserved, name: "the new pty \(index)") }
         var tried: [Int32] = []
         defer { tried.forEach { close($0) } }
         for _ in 0..<32 {

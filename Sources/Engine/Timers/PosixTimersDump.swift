@@ -9,7 +9,7 @@ import ProcFS
 enum PosixTimersDump {
     static let timerGettime = 224, timerGetoverrun = 225
 
-    static func collect(_ process: FrozenTree.Process, injector: SyscallInjector, memory: RemoteMemory, data: UInt64) throws -> [PosixTimerEntry] {
+    static func collect(_ process: FrozenTree.Process, task: TaskControl) throws -> [PosixTimerEntry] {
         let pid = process.pid
         let listed: [PosixTimerListing]
         do { listed = try PosixTimerListing.read(pid: pid) } catch {
@@ -17,9 +17,9 @@ enum PosixTimersDump {
         }
         return try listed.map { t in
             try check(t, process)
-            try injector.call("timer_gettime(\(t.id))", timerGettime, UInt64(t.id), data)
-            let v = try memory.read(data, count: 32).withUnsafeBytes { p in (0..<4).map { p.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
-            let overrun = try injector.call("timer_getoverrun(\(t.id))", timerGetoverrun, UInt64(t.id))
+            try task.call("timer_gettime(\(t.id))", timerGettime, UInt64(t.id), task.data)
+            let v = try task.readWords(task.data, count: 4)
+            let overrun = try task.call("timer_getoverrun(\(t.id))", timerGetoverrun, UInt64(t.id))
             var e = PosixTimerEntry()
             e.itID = UInt32(bitPattern: t.id)
             e.clockID = UInt32(bitPattern: t.clock)

@@ -14,8 +14,7 @@ extension RestoredProcess {
     func restorePosixTimers() throws {
         let timers = image.main.tc.timers.posix.sorted { Int32(bitPattern: $0.itID) < Int32(bitPattern: $1.itID) }
         guard !timers.isEmpty else { return }
-        let injector = try SyscallInjector(tid: hostPid, codeAddress: stub)
-        let exact = try injector.callRaw(SyscallNumber.prctl, [Self.prTimerCreateRestoreIDs, 1, 0, 0, 0]) == 0
+        let exact = try callRaw(on: nil, SyscallNumber.prctl, [Self.prTimerCreateRestoreIDs, 1, 0, 0, 0]) == 0
         var spare: [Int32] = []
         for t in timers {
             let want = Int32(bitPattern: t.itID)
@@ -25,7 +24,7 @@ extension RestoredProcess {
             while true {
                 let idAddr = try put(value: want, at: 128)
                 try call("timer_create(id \(want), clock \(Int32(bitPattern: t.clockID)))", Self.timerCreate, UInt64(bitPattern: Int64(Int32(bitPattern: t.clockID))), ev, idAddr)
-                let got = try memory.readValue(idAddr, as: Int32.self)
+                let got = try readValue(idAddr, as: Int32.self)
                 if got == want { break }
                 // Without the prctl (before 6.17) ids come in order: make and later delete
                 // timers until the wanted id comes up, as CRIU does.

@@ -68,7 +68,8 @@ public enum Dumper {
             stats.pagesScanned = memStats.pagesScanned
             stats.pagesWritten = memStats.pagesWritten
             stats.pagesSkippedParent = 0
-            for ext in options.extensions { try ext.dump(tree: tree, images: images, options: options, log: log) }
+            let session = DumpSession(tree: tree, images: images, options: options, log: log)
+            for ext in options.extensions { try ext.dump(session) }
             try FaultPoint.dumpAfterMemory.check()
             stats.frozenTime = micros(since: frozenStart)
             var s = StatsEntry()

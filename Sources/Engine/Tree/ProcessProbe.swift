@@ -7,7 +7,7 @@ import ProcFS
 /// sigaltstack, tid address...) by injecting single syscalls. It borrows three bytes of
 /// the process's own code to map a scratch page, puts the bytes back at once, and works
 /// from that page until `finish()` unmaps it.
-final class ProcessProbe {
+final class ProcessProbe: TaskControl {
     let pid: Int32
     let memory: RemoteMemory
     private(set) var scratch: UInt64 = 0
@@ -54,12 +54,29 @@ final class ProcessProbe {
         return try body(injector)
     }
 
-    /// Runs `body` with an injector on thread `tid`; its registers are put back afterwards.
-    func inject<T>(on tid: Int32, _ body: (SyscallInjector) throws -> T) throws -> T {
+    /// The injector of the `inject(on:)` block running now: its calls share one save and
+    /// restore of the thread's registers.
+    private var current: SyscallInjector?
+
+    /// Runs `body` with thread `tid` ready for injected syscalls; its registers are put
+    /// back afterwards.
+    func inject<T>(on tid: Int32, _ body: (ProcessProbe) throws -> T) throws -> T {
         let injector = try SyscallInjector(tid: tid, codeAddress: scratch)
-        defer { try? injector.restore() }
-        return try body(injector)
+        let outer = current
+        current = injector
+        defer { current = outer; try? injector.restore() }
+        return try body(self)
     }
+
+    func callRaw(on tid: Int32?, _ nr: Int, _ args: [UInt64]) throws -> Int64 {
+        let tid = tid ?? pid
+        if let injector = current, injector.tid == tid { return try injector.callRaw(nr, args) }
+        return try inject(on: tid) { _ in try current!.callRaw(nr, args) }
+    }
+
+    func write(_ address: UInt64, _ bytes: [UInt8]) throws { try memory.write(address, bytes) }
+
+    func read(_ address: UInt64, count: Int) throws -> [UInt8] { try memory.read(address, count: count) }
 
     /// Unmaps the scratch page and gives every thread its signal mask back.
     func finish(mainThread: Int32) throws {
@@ -71,13 +88,13 @@ final class ProcessProbe {
         masks.removeAll()
     }
 
-    /// Best effort after a failure: leave the process as it was.
     /// The signal mask a thread had before the probe blocked everything.
     func originalMask(_ tid: Int32) throws -> UInt64 {
         guard let m = masks[tid] else { throw CheckpointError(.invalidState, "tid \(tid) of pid \(pid) is not probed") }
         return m
     }
 
+    /// Best effort after a failure: leave the process as it was.
     func abandon(mainThread: Int32) {
         try? finish(mainThread: mainThread)
         for (tid, mask) in masks { try? Ptrace(tid).setSigmask(mask) }

@@ -19,20 +19,26 @@ final class RestoreResources {
     private(set) lazy var mqueues = MqueueRestore(images: images)
     /// Files the caller supplies instead of the dumped ones, by key ("pipe:[INO]" or a path).
     private let inherited: [String: Int32]
-    var terminals = TtyRestore()
+    let terminals: TtyRestore
     let inet: InetSocketRestore
+    let session: RestoreSession
 
-    init(images: CheckpointImages, inherited: [String: Int32] = [:]) {
+    init(session: RestoreSession, images: CheckpointImages) throws {
+        self.session = session
         self.images = images
-        self.inherited = inherited
+        inherited = session.options.inheritFds
         inet = InetSocketRestore(images: images)
+        inet.allowEstablished = session.options.tcpEstablished
+        terminals = try TtyRestore(images: images, session: session)
+        // Message queues made in the tree's ipc namespace outlive its tasks.
+        session.onRollBack { [weak self] in self?.mqueues.removeCreated() }
     }
 
     /// The restored tree's own root (a task's /proc/PID/root) when it has a mount
     /// namespace of its own: the images' paths are relative to it, not to ours.
     private var rootDir: Int32 = -1
     /// The restored root task (host pid): sockets are made in its network namespace.
-    var rootPid: Int32 = getpid()
+    var rootPid: Int32 { session.rootPid != 0 ? session.rootPid : getpid() }
     private lazy var unixSockets = UnixSocketRestore(images: images)
     private var rootPath = ""
 

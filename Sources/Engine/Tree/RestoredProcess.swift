@@ -6,7 +6,7 @@ import ProcFS
 
 /// One process being rebuilt. It starts as a stopped stub: a page of code (`syscall; int3`)
 /// at `stub`, in a hole of the dumped layout, through which every syscall is injected.
-final class RestoredProcess {
+final class RestoredProcess: TaskControl {
     let image: CheckpointImages.Process
     /// The pid in the tree's own namespace (what the images and injected syscalls use).
     var pid: Int32 { image.pid }
@@ -28,22 +28,13 @@ final class RestoredProcess {
         threads = [(image.pid, hostPid)]
     }
 
-    /// Injects a syscall into thread `tid` (a host tid; the main thread by default).
-    @discardableResult
-    func call(_ what: @autoclosure () -> String, on tid: Int32? = nil, _ nr: Int, _ args: UInt64...) throws -> UInt64 {
-        let injector = try SyscallInjector(tid: tid ?? hostPid, codeAddress: stub)
-        return try injector.call("\(what()) in pid \(pid)", nr, args: args)
+    func callRaw(on tid: Int32?, _ nr: Int, _ args: [UInt64]) throws -> Int64 {
+        try SyscallInjector(tid: tid ?? hostPid, codeAddress: stub).callRaw(nr, args)
     }
 
-    func put(_ bytes: [UInt8], at offset: UInt64 = 0) throws -> UInt64 {
-        try memory.write(data + offset, bytes)
-        return data + offset
-    }
+    func write(_ address: UInt64, _ bytes: [UInt8]) throws { try memory.write(address, bytes) }
 
-    func put<T>(value: T, at offset: UInt64 = 0) throws -> UInt64 {
-        var v = value
-        return try put(withUnsafeBytes(of: &v) { Array($0) }, at: offset)
-    }
+    func read(_ address: UInt64, count: Int) throws -> [UInt8] { try memory.read(address, count: count) }
 
     // MARK: - The stub's inheritance from the restorer
 
@@ -54,17 +45,10 @@ final class RestoredProcess {
         if let conf = try? Ptrace(hostPid).rseqConfiguration(), conf.rseq_abi_pointer != 0 {
             try call("rseq unregister", SyscallNumber.rseq, conf.rseq_abi_pointer, UInt64(conf.rseq_abi_size), 1, UInt64(conf.signature))
         }
-        if pidfd > 0 { try call("close_range", SyscallNumber.closeRange, 0, UInt64(pidfd - 1), 0) }
-        try call("close_range", SyscallNumber.closeRange, UInt64(pidfd + 1), UInt64(UInt32.max), 0)
         let keep = try ProcMaps.parse(maps: readProcFile("/proc/\(hostPid)/maps"))
             .filter { $0.start < Self.taskSize && ($0.isSpecial || ($0.start >= stub && $0.end <= stub + Self.stubSize)) }
-            .map { ($0.start, $0.end) }.sorted { $0.0 < $1.0 }
-        var cursor: UInt64 = 0
-        for (start, end) in keep + [(Self.taskSize, Self.taskSize)] {
-            if start > cursor { try call("munmap \(cursor.hex)-\(start.hex)", SyscallNumber.munmap, cursor, start - cursor) }
-            cursor = max(cursor, end)
-            if cursor >= Self.taskSize { break }
-        }
+            .map { ($0.start, $0.end) }
+        try dropInheritance(keepingFd: pidfd, keepingAreas: keep)
     }
 
     static let taskSize: UInt64 = 0x7fff_ffff_f000
@@ -108,67 +92,23 @@ final class RestoredProcess {
     /// Moves vvar, vvar_vclock and vdso to their dumped addresses, keeping their order.
     func moveSpecialAreas() throws {
         let current = try ProcMaps.parse(maps: readProcFile("/proc/\(hostPid)/maps"))
-            .filter { $0.path == "[vdso]" || $0.path == "[vvar]" || $0.path == "[vvar_vclock]" }
-            .sorted { $0.start < $1.start }
-        let wanted = image.mm.vmas.filter { $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }.sorted { $0.start < $1.start }
-        guard current.count == wanted.count, zip(current, wanted).allSatisfy({ $0.size == $1.end - $1.start }) else {
-            throw CheckpointError(.unsupported, "pid \(pid): the vdso/vvar layout of this kernel (\(current.map { "\($0.path) \($0.size)" })) differs from the dumped one")
-        }
-        if zip(current, wanted).allSatisfy({ $0.start == $1.start }) { return }
-        // Via a temporary place that overlaps neither the old nor the new addresses.
-        let total = (current.last!.end - current.first!.start)
-        var temp = stub + Self.stubSize + 0x10_0000
-        let lowest = min(current.first!.start, wanted.first!.start), highest = max(current.last!.end, wanted.last!.end)
-        if temp + total > lowest && temp < highest { temp = highest + 0x10_0000 }
-        var moved: [(UInt64, UInt64)] = []
-        for area in current {
-            let to = temp + (area.start - current.first!.start)
-            try call("mremap \(area.path)", SyscallNumber.mremap, area.start, area.size, area.size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, to)
-            moved.append((to, area.size))
-        }
-        for ((from, size), target) in zip(moved, wanted) {
-            try call("mremap to \(target.start.hex)", SyscallNumber.mremap, from, size, size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, target.start)
-        }
+        try moveSpecialAreas(current: current, wanted: image.mm.vmas, spare: stub + Self.stubSize + 0x10_0000)
     }
 
     /// Maps every dumped area at its address and copies the saved pages in.
     func buildMemory(resources: RestoreResources, pages: PagesImage, pidfd: Int32) throws {
-        var writableForNow: [VmaEntry] = []
-        for vma in image.mm.vmas where vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall) == 0 {
-            let len = vma.end - vma.start
-            if vma.status & VmaStatus.sysvIPC != 0 {
-                try attachSysV(vma)
-                continue
-            }
-            var prot = vma.prot
-            var flags = Int32(bitPattern: vma.flags) | MAP_FIXED
-            var fd: UInt64 = UInt64.max
-            var targetFd: Int32? = nil
+        let vmas = image.mm.vmas
+        try mapAreas(vmas, pagemap: image.pagemap, fileFd: { vma in
             if vma.status & VmaStatus.anonShared != 0 {
-                let size = image.mm.vmas.filter { $0.shmid == vma.shmid && $0.status & VmaStatus.anonShared != 0 && $0.status & VmaStatus.sysvIPC == 0 }
+                let size = vmas.filter { $0.shmid == vma.shmid && $0.status & VmaStatus.anonShared != 0 && $0.status & VmaStatus.sysvIPC == 0 }
                     .map { Int($0.pgoff + $0.end - $0.start) }.max()!
-                let ours = try resources.shmemFd(vma.shmid, size: size, pages: pages)
-                targetFd = try takeFd(ours, pidfd: pidfd)
-                flags &= ~MAP_ANONYMOUS
-            } else if vma.status & (VmaStatus.filePrivate | VmaStatus.fileShared) != 0 {
-                targetFd = try takeFd(try resources.fd(for: UInt32(vma.shmid)), pidfd: pidfd)
-            } else {
-                flags |= MAP_ANONYMOUS
+                return try takeFd(try resources.shmemFd(vma.shmid, size: size, pages: pages), pidfd: pidfd)
             }
-            if let t = targetFd { fd = UInt64(t) }
-            if vma.status & VmaStatus.anonShared == 0 && vma.prot & UInt32(PROT_WRITE) == 0 && hasPages(in: vma) {
-                prot |= UInt32(PROT_WRITE)
-                writableForNow.append(vma)
+            if vma.status & (VmaStatus.filePrivate | VmaStatus.fileShared) != 0 {
+                return try takeFd(try resources.fd(for: UInt32(vma.shmid)), pidfd: pidfd)
             }
-            let offset = (vma.status & VmaStatus.anonPrivate != 0) ? 0 : vma.pgoff
-            let got = try call("mmap \(vma.start.hex)-\(vma.end.hex)", SyscallNumber.mmap, vma.start, len, UInt64(prot), UInt64(UInt32(bitPattern: flags)), fd, offset)
-            if got != vma.start { throw CheckpointError(.invalidState, "pid \(pid): mmap at \(vma.start.hex) landed at \(got.hex)") }
-            if let t = targetFd { try call("close", SyscallNumber.close, UInt64(t)) }
-        }
-        try copyPages(pages)
-        for vma in writableForNow {
-            try call("mprotect \(vma.start.hex)", SyscallNumber.mprotect, vma.start, vma.end - vma.start, UInt64(vma.prot))
-        }
+            return nil
+        }, attach: attachSysV, fill: { try copyPages(pages) })
     }
 
     /// A SysV segment attached again at its address; the segment itself exists already
@@ -180,10 +120,6 @@ final class RestoredProcess {
         let flags = (vma.prot & UInt32(PROT_WRITE) == 0 ? 0o10000 /* SHM_RDONLY */ : 0) | (vma.prot & UInt32(PROT_EXEC) != 0 ? 0o100000 /* SHM_EXEC */ : 0)
         let at = try call("shmat(\(vma.shmid)) at \(vma.start.hex)", 30 /* shmat */, vma.shmid, vma.start, UInt64(flags))
         if at != vma.start { throw CheckpointError(.invalidState, "pid \(pid): SysV shm \(vma.shmid) attached at \(at.hex), not \(vma.start.hex)") }
-    }
-
-    private func hasPages(in vma: VmaEntry) -> Bool {
-        image.pagemap.contains { $0.vaddr < vma.end && $0.vaddr + $0.nrPages * 4096 > vma.start }
     }
 
     private func copyPages(_ pages: PagesImage) throws {
@@ -209,28 +145,14 @@ final class RestoredProcess {
     }
 
     func installFiles(resources: RestoreResources, pidfd: Int32) throws {
-        for e in image.fds {
-            let ours = try resources.fd(for: e.id)
-            let t = try takeFd(ours, pidfd: pidfd)
-            let cloexec = e.flags & UInt32(FD_CLOEXEC) != 0
-            if t == Int32(e.fd) {
-                if !cloexec { try call("fcntl F_SETFD", SyscallNumber.fcntl, UInt64(t), UInt64(F_SETFD), 0) }
-            } else {
-                try call("dup3 to fd \(e.fd)", SyscallNumber.dup3, UInt64(t), UInt64(e.fd), cloexec ? UInt64(O_CLOEXEC) : 0)
-                try call("close", SyscallNumber.close, UInt64(t))
-            }
-        }
+        try installFds(image.fds) { try takeFd(try resources.fd(for: $0.id), pidfd: pidfd) }
         try registerEpollTargets(resources: resources)
         let cwd = try takeFd(try resources.fd(for: image.fs.cwdID), pidfd: pidfd)
-        if let root = resources.images.files[image.fs.rootID], root.reg.name != "/" {
-            let r = try takeFd(try resources.fd(for: image.fs.rootID), pidfd: pidfd)
-            try call("fchdir root", SyscallNumber.fchdir, UInt64(r))
-            try call("chroot", SyscallNumber.chroot, try put(Array(".".utf8) + [0], at: 1024))
-            try call("close", SyscallNumber.close, UInt64(r))
+        var root: Int32?
+        if let r = resources.images.files[image.fs.rootID], r.reg.name != "/" {
+            root = try takeFd(try resources.fd(for: image.fs.rootID), pidfd: pidfd)
         }
-        try call("fchdir cwd", SyscallNumber.fchdir, UInt64(cwd))
-        try call("close", SyscallNumber.close, UInt64(cwd))
-        try call("umask", SyscallNumber.umask, UInt64(image.fs.umask))
+        try setFs(root: root, cwd: cwd, umask: image.fs.umask)
         try restoreFileLocks(resources.images.fileLocks)
     }
 }

@@ -44,115 +44,140 @@ public struct RestoreResult {
 /// Rebuilds a dumped tree with its original PIDs. All or nothing: on any failure every
 /// task it created is killed, and the images are only read.
 public enum Restorer {
+    /// The restore, step by step; everything the steps share is in `session` (options, log,
+    /// pty reservations, created pids, rollback actions) and `resources` (the files, pipes
+    /// and shared memory made in the restorer for the tasks to take).
     public static func restore(options: RestoreOptions, log: Log) throws -> RestoreResult {
         let start = DispatchTime.now()
-        let images = try CheckpointImages(dir: ImageDirectory(path: options.imagesDir))
-        if !images.fileLocks.isEmpty && !options.fileLocks {
-            throw CheckpointError(.invalidArgument, "images in \(options.imagesDir) hold \(images.fileLocks.count) file locks: restore with --file-locks")
-        }
-        let flags = try namespaceFlags(images, options)
+        let session = RestoreSession(options: options, log: log)
+        let images = try CheckpointImages(dir: session.images)
+        try checkOptions(images, session)
+        let flags = try namespaceFlags(images, session)
         if flags & cloneNewPid == 0 { try checkPidsFree(images) }
         let stub = try stubAddress(images)
-        let resources = RestoreResources(images: images, inherited: options.inheritFds)
-        resources.terminals = try TtyRestore(images: images, options: options, log: log)
-        resources.inet.allowEstablished = options.tcpEstablished
+        let resources = try RestoreResources(session: session, images: images)
         let pages = PagesImage(dir: images.dir)
-        var created: [Int32] = []
         // Every restored task inherits this fd from the root stub and takes its files
         // through it (pidfd_getfd), even inside a new pid namespace.
         let selfPidfd = Int32(oc_syscall(SyscallNumber.pidfdOpen, Int(getpid()), 0, 0, 0, 0, 0))
         if selfPidfd < 0 { throw CheckpointError.errno("pidfd_open of the restorer", -selfPidfd) }
         defer { close(selfPidfd) }
+        for ext in options.extensions { session.onRollBack { ext.rollBack(session) } }
         var stats = RestoreStatsEntry()
         stats.pagesCompared = 0
         stats.pagesSkippedCow = 0
         do {
-            let root = try spawnRoot(images, stub: stub, flags: flags, options: options, log: log)
-            created.append(root.hostPid)
-            resources.rootPid = root.hostPid
+            let root = try spawnRoot(images, stub: stub, flags: flags, session: session)
             try root.cleanInheritance(keeping: selfPidfd)
-            try options.notify?("setup-namespaces", root.hostPid)
-            for ext in options.extensions { try ext.setUp(rootPid: root.hostPid, images: images.dir, options: options, log: log) }
-            if flags & 0x0002_0000 /* CLONE_NEWNS */ != 0 { try resources.resolvePaths(inRootOf: root.hostPid) }
-            if InetSocketDump.foreignNetns(root.hostPid) != nil { resources.inet.netnsPid = root.hostPid }
-            try options.notify?("post-setup-namespaces", nil)
-            let processes = try createTree(images, root: root, shellJob: options.shellJob, created: &created) { leader in
-                try leader.takeControllingTerminal(resources.terminals, pidfd: selfPidfd, openPath: { resources.openPath($0, $1) }, log: log)
+            try setUpNamespaces(root: root, flags: flags, resources: resources)
+            let processes = try createTree(images, root: root, session: session) { leader in
+                try leader.takeControllingTerminal(resources: resources, pidfd: selfPidfd)
             }
             resources.kinds.hostPids = Dictionary(uniqueKeysWithValues: processes.map { ($0.pid, $0.hostPid) })
             stats.forkingTime = micros(since: start)
             log.info("created \(processes.count) processes")
             try FaultPoint.restoreAfterFork.check()
             for p in processes where !p.image.isZombie {
-                try p.blockSignals()
-                try p.moveSpecialAreas()
-                let pidfd = try p.placeRestorerPidfd(inherited: selfPidfd)
-                try p.buildMemory(resources: resources, pages: pages, pidfd: pidfd)
-                try p.installFiles(resources: resources, pidfd: pidfd)
-                try p.restoreForegroundGroup(resources.terminals, pidfd: pidfd, openPath: { resources.openPath($0, $1) }, log: log)
-                try p.restoreTaskState(resources: resources, pidfd: pidfd)
-                try p.call("close pidfd", SyscallNumber.close, UInt64(pidfd))
-                try p.createThreads()
-                created += p.threads.map(\.host).filter { !created.contains($0) }
-                try p.blockSignals()
-                for t in p.threads { try p.restoreThreadState(t) }
-                try p.restorePosixTimers()
-                for t in p.threads { try p.restoreCredentialsAndFilters(t, filters: images.seccompFilters) }
+                try rebuild(p, resources: resources, pages: pages, selfPidfd: selfPidfd)
                 stats.pagesRestored += p.image.pagemap.reduce(0) { $0 + $1.nrPages }
-                log.info("pid \(p.pid): memory, files and \(p.threads.count) threads restored")
             }
             try resources.sealMemfds()
-            for p in processes.reversed() where p.image.isZombie {
-                try p.becomeZombie()
-            }
+            for p in processes.reversed() where p.image.isZombie { try p.becomeZombie() }
             let live = processes.filter { !$0.image.isZombie }
             for p in live { try p.finish() }
             try resources.inet.finish(log: log)
             try resources.inet.unlock(log: log)
             try options.notify?("post-restore", root.hostPid)
             try FaultPoint.restoreBeforeResume.check()
-            if let pidfile = options.pidfile {
-                do { try "\(root.hostPid)\n".write(toFile: pidfile, atomically: true, encoding: .utf8) } catch {
-                    throw CheckpointError(.invalidArgument, "pid file \(pidfile): \(error.localizedDescription)")
-                }
-            }
+            try writePidfile(root.hostPid, session)
             try options.notify?("pre-resume", nil)
-            // Everything is in place: let every task go at once.
-            for p in live {
-                for (vtid, tid) in p.threads {
-                    try Ptrace(tid).setSigmask(p.image.cores[vtid]!.threadCore.blkSigset)
-                }
-            }
-            for p in live {
-                let stopped = p.image.main.tc.taskState == TaskState.stopped
-                for (_, tid) in p.threads { try Ptrace(tid).detach(signal: stopped && tid == p.hostPid ? SIGSTOP : 0) }
-            }
+            try resume(live)
             stats.restoreTime = micros(since: start)
-            if let work = options.workDir {
-                var s = StatsEntry()
-                s.restore = stats
-                try? ImageDirectory(path: work).write(.statsRestore, [s])
-            }
+            writeStats(stats, session)
             try? options.notify?("post-resume", nil)
             return RestoreResult(rootPid: root.hostPid, stats: stats)
         } catch {
             log.error("\(error)")
-            TaskReaper.killAndReap(created)
-            resources.mqueues.removeCreated()
-            for ext in options.extensions { ext.rollBack(images: images.dir, options: options, log: log) }
-            log.info("killed the \(created.count) tasks this restore created")
+            session.rollBack()
             throw error
         }
+    }
+
+    private static func checkOptions(_ images: CheckpointImages, _ session: RestoreSession) throws {
+        if !images.fileLocks.isEmpty && !session.options.fileLocks {
+            throw CheckpointError(.invalidArgument, "images in \(session.options.imagesDir) hold \(images.fileLocks.count) file locks: restore with --file-locks")
+        }
+    }
+
+    /// The root exists, stopped, in its new namespaces: the extensions build what lives in
+    /// them (mounts, hostname, IPC objects, cgroups) before any task gets files or memory.
+    private static func setUpNamespaces(root: RestoredProcess, flags: UInt64, resources: RestoreResources) throws {
+        let session = resources.session
+        try session.options.notify?("setup-namespaces", root.hostPid)
+        for ext in session.options.extensions { try ext.setUp(session) }
+        if flags & 0x0002_0000 /* CLONE_NEWNS */ != 0 { try resources.resolvePaths(inRootOf: root.hostPid) }
+        if InetSocketDump.foreignNetns(root.hostPid) != nil { resources.inet.netnsPid = root.hostPid }
+        try session.options.notify?("post-setup-namespaces", nil)
+    }
+
+    /// One process from stub to a task that only waits for its registers: memory, files,
+    /// task state, threads, then per thread its state, credentials and seccomp, last.
+    private static func rebuild(_ p: RestoredProcess, resources: RestoreResources, pages: PagesImage, selfPidfd: Int32) throws {
+        let session = resources.session
+        try p.blockSignals()
+        try p.moveSpecialAreas()
+        let pidfd = try p.placeRestorerPidfd(inherited: selfPidfd)
+        try p.buildMemory(resources: resources, pages: pages, pidfd: pidfd)
+        try p.installFiles(resources: resources, pidfd: pidfd)
+        try p.restoreForegroundGroup(resources: resources, pidfd: pidfd)
+        try p.restoreTaskState(resources: resources, pidfd: pidfd)
+        try p.call("close pidfd", SyscallNumber.close, UInt64(pidfd))
+        try p.createThreads()
+        session.created(p.threads.map(\.host))
+        try p.blockSignals()
+        for t in p.threads { try p.restoreThreadState(t) }
+        try p.restorePosixTimers()
+        for t in p.threads {
+            try p.restoreCredentialsAndFilters(t, filters: resources.images.seccompFilters, restorer: session.restorerStatus)
+        }
+        session.log.info("pid \(p.pid): memory, files and \(p.threads.count) threads restored")
+    }
+
+    private static func writePidfile(_ pid: Int32, _ session: RestoreSession) throws {
+        guard let pidfile = session.options.pidfile else { return }
+        do { try "\(pid)\n".write(toFile: pidfile, atomically: true, encoding: .utf8) } catch {
+            throw CheckpointError(.invalidArgument, "pid file \(pidfile): \(error.localizedDescription)")
+        }
+    }
+
+    /// Everything is in place: the dumped signal masks, then every task goes at once.
+    private static func resume(_ live: [RestoredProcess]) throws {
+        for p in live {
+            for (vtid, tid) in p.threads {
+                try Ptrace(tid).setSigmask(p.image.cores[vtid]!.threadCore.blkSigset)
+            }
+        }
+        for p in live {
+            let stopped = p.image.main.tc.taskState == TaskState.stopped
+            for (_, tid) in p.threads { try Ptrace(tid).detach(signal: stopped && tid == p.hostPid ? SIGSTOP : 0) }
+        }
+    }
+
+    private static func writeStats(_ stats: RestoreStatsEntry, _ session: RestoreSession) {
+        guard let work = session.options.workDir else { return }
+        var s = StatsEntry()
+        s.restore = stats
+        try? ImageDirectory(path: work).write(.statsRestore, [s])
     }
 
     static let cloneNewPid: UInt64 = 0x2000_0000
 
     /// The namespaces the root task is created in: the extensions' (mounts, uts, ipc...),
     /// those asked to be made empty, and a pid namespace when the tree had its own.
-    private static func namespaceFlags(_ images: CheckpointImages, _ options: RestoreOptions) throws -> UInt64 {
-        var flags = options.emptyNamespaces
-        for ext in options.extensions { flags |= try ext.namespaceFlags(images: images.dir) }
-        for ext in options.extensions { flags &= ~(try ext.joinedNamespaces(images: images.dir, options: options)) }
+    private static func namespaceFlags(_ images: CheckpointImages, _ session: RestoreSession) throws -> UInt64 {
+        var flags = session.options.emptyNamespaces
+        for ext in session.options.extensions { flags |= try ext.namespaceFlags(session) }
+        for ext in session.options.extensions { flags &= ~(try ext.joinedNamespaces(session)) }
         if images.processes[0].pid == 1 { flags |= cloneNewPid }
         return flags
     }
@@ -186,11 +211,12 @@ public enum Restorer {
     /// With rst_sibling it becomes a child of our parent (runc) rather than of us. The
     /// clone runs on a thread of its own, which the extensions may move into namespaces
     /// first; seizing works from any thread, so the tracer stays the calling one.
-    private static func spawnRoot(_ images: CheckpointImages, stub: UInt64, flags: UInt64, options: RestoreOptions, log: Log) throws -> RestoredProcess {
+    private static func spawnRoot(_ images: CheckpointImages, stub: UInt64, flags: UInt64, session: RestoreSession) throws -> RestoredProcess {
         let root = images.processes[0]
+        let options = session.options
         let cloneParent: UInt64 = 0x8000
         let r = try NamespaceJoin.onOwnThread {
-            for ext in options.extensions { try ext.prepareRootClone(images: images.dir, options: options, log: log) }
+            for ext in options.extensions { try ext.prepareRootClone(session) }
             let code = SyscallInjector.code
             let setTid: [Int32] = [root.pid]
             return setTid.withUnsafeBufferPointer { tids in
@@ -211,7 +237,10 @@ public enum Restorer {
                 if case .stopped(let sig, _) = ev { try ptrace.cont(signal: sig == SIGSTOP ? 0 : sig); continue }
                 throw CheckpointError(.invalidState, "restore stub \(r) ended before it was seized (\(ev))")
             }
-            return try RestoredProcess(image: root, hostPid: r, stub: stub)
+            let task = try RestoredProcess(image: root, hostPid: r, stub: stub)
+            session.rootPid = r
+            session.created([r])
+            return task
         } catch {
             Glibc.kill(r, SIGKILL)
             throw error
@@ -219,7 +248,7 @@ public enum Restorer {
     }
 
     /// `sessionMade` runs in each session leader right after its setsid, before its children exist.
-    private static func createTree(_ images: CheckpointImages, root rootTask: RestoredProcess, shellJob: Bool, created: inout [Int32], sessionMade: (RestoredProcess) throws -> Void) throws -> [RestoredProcess] {
+    private static func createTree(_ images: CheckpointImages, root rootTask: RestoredProcess, session: RestoreSession, sessionMade: (RestoredProcess) throws -> Void) throws -> [RestoredProcess] {
         let root = images.processes[0]
         var byPid: [Int32: RestoredProcess] = [root.pid: rootTask]
         var ordered: [RestoredProcess] = [rootTask]
@@ -235,7 +264,7 @@ public enum Restorer {
             }
             for child in images.processes where Int32(child.entry.ppid) == image.pid && child.pid != root.pid {
                 let host = try me.createChild(pid: child.pid)
-                created.append(host)
+                session.created([host])
                 let task = try RestoredProcess(image: child, hostPid: host, stub: rootTask.stub)
                 byPid[child.pid] = task
                 ordered.append(task)

@@ -18,38 +18,18 @@ struct TaskDump {
         var out = TaskDump()
         let pid = process.pid
         let main = process.threads[0]
-        let data = probe.data
-        let mem = probe.memory
-
         // Task-wide state, asked of the main thread.
         let handled = status.sigCgt | status.sigIgn | (1 << UInt64(SIGCHLD - 1))
         var timers = TaskTimersEntry()
-        var subreaper: UInt32 = 0
-        try probe.inject(on: main) { inj in
-            for sig in 1...64 where sig != SIGKILL && sig != SIGSTOP {
-                var sa = SaEntry()
-                if handled & (1 << UInt64(sig - 1)) != 0 {
-                    try inj.call("rt_sigaction(\(sig))", SyscallNumber.rtSigaction, UInt64(sig), 0, data, 8)
-                    let raw = try mem.read(data, count: 32)
-                    let w = raw.withUnsafeBytes { p in (0..<4).map { p.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
-                    sa.sigaction = w[0]; sa.flags = w[1]; sa.restorer = w[2]; sa.mask = w[3]
-                } else {
-                    sa.sigaction = 0; sa.flags = 0; sa.restorer = 0; sa.mask = 0
-                }
-                out.sigactions.append(sa)
-            }
-            for which in 0..<3 {
-                try inj.call("getitimer(\(which))", SyscallNumber.getitimer, UInt64(which), data)
-                let v = try mem.read(data, count: 32).withUnsafeBytes { p in (0..<4).map { p.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
-                var it = ItimerEntry()
-                it.isec = v[0]; it.iusec = v[1]; it.vsec = v[2]; it.vusec = v[3]
-                switch which { case 0: timers.real = it; case 1: timers.virt = it; default: timers.prof = it }
-            }
-            timers.posix = try PosixTimersDump.collect(process, injector: inj, memory: mem, data: data)
-            out.brk = try inj.call("brk(0)", SyscallNumber.brk, 0)
-            out.dumpable = UInt32(try inj.call("prctl(PR_GET_DUMPABLE)", SyscallNumber.prctl, 3))
-            try inj.call("prctl(PR_GET_CHILD_SUBREAPER)", SyscallNumber.prctl, 37, data)
-            subreaper = try mem.readValue(data, as: UInt32.self)
+        var subreaper = false
+        try probe.inject(on: main) { task in
+            out.sigactions = try sigactions(of: task, handled: handled)
+            timers = try itimers(of: task)
+            timers.posix = try PosixTimersDump.collect(process, task: task)
+            out.brk = try task.call("brk(0)", SyscallNumber.brk, 0)
+            out.dumpable = UInt32(try task.call("prctl(PR_GET_DUMPABLE)", SyscallNumber.prctl, 3))
+            try task.call("prctl(PR_GET_CHILD_SUBREAPER)", SyscallNumber.prctl, 37, task.data)
+            subreaper = try task.readValue(task.data, as: UInt32.self) != 0
         }
 
         var tc = TaskCoreEntry()
@@ -61,7 +41,7 @@ struct TaskDump {
         tc.comm = process.stat.comm
         tc.timers = timers
         tc.rlimits = try rlimits(pid)
-        tc.childSubreaper = subreaper != 0
+        tc.childSubreaper = subreaper
         var shared = SignalQueueEntry()
         shared.signals = try Ptrace(main).pendingSignals(shared: true).map { var s = SiginfoEntry(); s.siginfo = Data($0); return s }
         tc.signalsS = shared
@@ -79,18 +59,8 @@ struct TaskDump {
             var tcore = ThreadCoreEntry()
             let tstatus = try tree.status(pid, tid: tid)
             let tstat = tid == pid ? process.stat : try TaskStat.read(pid: pid, tid: tid)
-            try probe.inject(on: tid) { inj in
-                try inj.call("prctl(PR_GET_TID_ADDRESS)", SyscallNumber.prctl, 40, data)
-                info.clearTidAddr_p = try mem.readValue(data, as: UInt64.self)
-                try inj.call("sigaltstack", SyscallNumber.sigaltstack, 0, data)
-                let ss = try mem.read(data, count: 24)
-                var sas = ThreadSasEntry()
-                sas.ssSp = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self) }
-                sas.ssFlags = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
-                sas.ssSize = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self) }
-                tcore.sas = sas
-                try inj.call("prctl(PR_GET_PDEATHSIG)", SyscallNumber.prctl, 2, data)
-                tcore.pdeathSig = try mem.readValue(data, as: UInt32.self)
+            try probe.inject(on: tid) { task in
+                (info.clearTidAddr_p, tcore.sas, tcore.pdeathSig) = try threadState(of: task, tid: tid)
             }
             var head: UInt64 = 0, len: UInt64 = 0
             let r = withUnsafeMutablePointer(to: &head) { h in withUnsafeMutablePointer(to: &len) { l in
@@ -128,6 +98,48 @@ struct TaskDump {
             out.cores[tid] = core
         }
         return out
+    }
+
+    /// The task's sigactions, one per signal but SIGKILL and SIGSTOP; only the signals
+    /// /proc says are caught or ignored (and SIGCHLD, whose default differs) are asked.
+    static func sigactions(of task: TaskControl, handled: UInt64) throws -> [SaEntry] {
+        try (1...64).filter { $0 != SIGKILL && $0 != SIGSTOP }.map { sig in
+            var sa = SaEntry()
+            sa.sigaction = 0; sa.flags = 0; sa.restorer = 0; sa.mask = 0
+            guard handled & (1 << UInt64(sig - 1)) != 0 else { return sa }
+            try task.call("rt_sigaction(\(sig))", SyscallNumber.rtSigaction, UInt64(sig), 0, task.data, 8)
+            let w = try task.readWords(task.data, count: 4)
+            sa.sigaction = w[0]; sa.flags = w[1]; sa.restorer = w[2]; sa.mask = w[3]
+            return sa
+        }
+    }
+
+    /// ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF.
+    static func itimers(of task: TaskControl) throws -> TaskTimersEntry {
+        var timers = TaskTimersEntry()
+        for which in 0..<3 {
+            try task.call("getitimer(\(which))", SyscallNumber.getitimer, UInt64(which), task.data)
+            let v = try task.readWords(task.data, count: 4)
+            var it = ItimerEntry()
+            it.isec = v[0]; it.iusec = v[1]; it.vsec = v[2]; it.vusec = v[3]
+            switch which { case 0: timers.real = it; case 1: timers.virt = it; default: timers.prof = it }
+        }
+        return timers
+    }
+
+    /// What each thread keeps for itself: its clear-tid address, alternate signal stack
+    /// and parent-death signal.
+    static func threadState(of task: TaskControl, tid: Int32) throws -> (clearTid: UInt64, sas: ThreadSasEntry, pdeathSig: UInt32) {
+        try task.call("prctl(PR_GET_TID_ADDRESS)", on: tid, SyscallNumber.prctl, 40, task.data)
+        let clearTid = try task.readValue(task.data, as: UInt64.self)
+        try task.call("sigaltstack", on: tid, SyscallNumber.sigaltstack, 0, task.data)
+        let ss = try task.read(task.data, count: 24)
+        var sas = ThreadSasEntry()
+        sas.ssSp = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self) }
+        sas.ssFlags = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
+        sas.ssSize = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self) }
+        try task.call("prctl(PR_GET_PDEATHSIG)", on: tid, SyscallNumber.prctl, 2, task.data)
+        return (clearTid, sas, try task.readValue(task.data, as: UInt32.self))
     }
 
     /// A zombie: only its exit code and identity are left.

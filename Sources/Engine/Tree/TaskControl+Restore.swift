@@ -1,0 +1,264 @@
+import Foundation
+import LinuxKernel
+import Images
+import ProcFS
+
+/// What a restore injects into a stub, decided from the images alone: written against
+/// TaskControl so that a recording double shows the exact syscalls (Tests/EngineTests).
+extension TaskControl {
+    // MARK: - The stub's inheritance
+
+    /// Closes every fd but `pidfd` and unmaps everything below the task size but `keep`
+    /// (start, end): what the stub inherited from the restorer.
+    func dropInheritance(keepingFd pidfd: Int32, keepingAreas keep: [(UInt64, UInt64)]) throws {
+        if pidfd > 0 { try call("close_range", SyscallNumber.closeRange, 0, UInt64(pidfd - 1), 0) }
+        try call("close_range", SyscallNumber.closeRange, UInt64(pidfd + 1), UInt64(UInt32.max), 0)
+        let taskSize = RestoredProcess.taskSize
+        var cursor: UInt64 = 0
+        for (start, end) in keep.sorted(by: { $0.0 < $1.0 }) + [(taskSize, taskSize)] {
+            if start > cursor { try call("munmap \(cursor.hex)-\(start.hex)", SyscallNumber.munmap, cursor, start - cursor) }
+            cursor = max(cursor, end)
+            if cursor >= taskSize { break }
+        }
+    }
+
+    // MARK: - Signals, timers, limits
+
+    /// Sets every dumped sigaction that differs from the one the stub inherited.
+    /// `inherited(sig)` is the stub's own (handler, flags, restorer, mask).
+    func setSigactions(_ actions: [SaEntry], inherited: (Int32) -> [UInt64]) throws {
+        for (index, sa) in actions.enumerated() {
+            let sig = RestoredProcess.dumpedSignals[index]
+            let wanted = [sa.sigaction, sa.flags, sa.restorer, sa.mask]
+            guard inherited(sig) != wanted else { continue }
+            let act = try put(wanted.flatMap(bytes), at: 0)
+            try call("rt_sigaction(\(sig))", SyscallNumber.rtSigaction, UInt64(sig), act, 0, 8)
+        }
+    }
+
+    /// Arms ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF as dumped; a disarmed one is left alone.
+    func setItimers(_ timers: TaskTimersEntry) throws {
+        for (which, t) in [timers.real, timers.virt, timers.prof].enumerated() where t.isec != 0 || t.iusec != 0 || t.vsec != 0 || t.vusec != 0 {
+            // A periodic timer caught between expiry and re-arming (its signal pending)
+            // shows value 0, and setitimer with value 0 would drop its interval: arm it
+            // one interval ahead instead; the pending signal is restored on its own.
+            let (vsec, vusec) = t.vsec == 0 && t.vusec == 0 ? (t.isec, t.iusec) : (t.vsec, t.vusec)
+            let value = try put([t.isec, t.iusec, vsec, vusec].flatMap(bytes), at: 0)
+            try call("setitimer(\(which))", SyscallNumber.setitimer, UInt64(which), value, 0)
+        }
+    }
+
+    /// Sets, from inside the task (prlimit64 on itself), each resource limit that differs
+    /// from the stub's, which it inherited from the restorer (`inherited`, by resource).
+    func setRlimits(_ limits: [RlimitEntry], inherited: [(cur: UInt64, max: UInt64)]) throws {
+        for (res, lim) in limits.enumerated() {
+            if res < inherited.count && inherited[res] == (lim.cur, lim.max) { continue }
+            let new = try put(bytes(lim.cur) + bytes(lim.max), at: 0)
+            try call("prlimit \(res) to \(lim.cur)/\(lim.max)", SyscallNumber.prlimit64, 0, UInt64(res), new, 0)
+        }
+    }
+
+    /// The mm fields /proc shows (code, data, brk, stack, args, env, auxv) and the exe
+    /// link, in one PR_SET_MM_MAP; `exe` is the task's fd on the executable, closed after.
+    func setMMMap(_ mm: MmEntry, exe: Int32) throws {
+        let auxvBytes = mm.mmSavedAuxv.flatMap(bytes)
+        let auxv = try put(auxvBytes, at: 1024)
+        var map = [mm.mmStartCode, mm.mmEndCode, mm.mmStartData, mm.mmEndData, mm.mmStartBrk, mm.mmBrk,
+                   mm.mmStartStack, mm.mmArgStart, mm.mmArgEnd, mm.mmEnvStart, mm.mmEnvEnd, auxv].flatMap(bytes)
+        map += bytes(UInt32(auxvBytes.count)) + bytes(UInt32(exe))
+        let addr = try put(map, at: 0)
+        try call("prctl(PR_SET_MM_MAP)", SyscallNumber.prctl, 35, 14, addr, UInt64(map.count), 0)
+        try call("close", SyscallNumber.close, UInt64(exe))
+    }
+
+    // MARK: - Memory
+
+    /// Maps every dumped area (but vdso, vvar, vsyscall) at its address. An area that is
+    /// not writable but has pages is mapped writable, filled by `fill`, then given its
+    /// protection. `fileFd(vma)` is the task's fd to map a file or shared area from (the
+    /// caller's, closed here after the mmap); `attach(vma)` re-attaches a SysV segment.
+    func mapAreas(_ vmas: [VmaEntry], pagemap: [PagemapEntry], fileFd: (VmaEntry) throws -> Int32?,
+                  attach: (VmaEntry) throws -> Void, fill: () throws -> Void) throws {
+        var writableForNow: [VmaEntry] = []
+        for vma in vmas where vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall) == 0 {
+            if vma.status & VmaStatus.sysvIPC != 0 {
+                try attach(vma)
+                continue
+            }
+            var prot = vma.prot
+            var flags = Int32(bitPattern: vma.flags) | MAP_FIXED
+            let targetFd = try fileFd(vma)
+            if vma.status & VmaStatus.anonShared != 0 {
+                flags &= ~MAP_ANONYMOUS
+            } else if targetFd == nil {
+                flags |= MAP_ANONYMOUS
+            }
+            let hasPages = pagemap.contains { $0.vaddr < vma.end && $0.vaddr + $0.nrPages * 4096 > vma.start }
+            if vma.status & VmaStatus.anonShared == 0 && vma.prot & UInt32(PROT_WRITE) == 0 && hasPages {
+                prot |= UInt32(PROT_WRITE)
+                writableForNow.append(vma)
+            }
+            let offset = (vma.status & VmaStatus.anonPrivate != 0) ? 0 : vma.pgoff
+            let fd = targetFd.map { UInt64($0) } ?? UInt64.max
+            let got = try call("mmap \(vma.start.hex)-\(vma.end.hex)", SyscallNumber.mmap, vma.start, vma.end - vma.start, UInt64(prot), UInt64(UInt32(bitPattern: flags)), fd, offset)
+            if got != vma.start { throw CheckpointError(.invalidState, "pid \(pid): mmap at \(vma.start.hex) landed at \(got.hex)") }
+            if let t = targetFd { try call("close", SyscallNumber.close, UInt64(t)) }
+        }
+        try fill()
+        for vma in writableForNow {
+            try call("mprotect \(vma.start.hex)", SyscallNumber.mprotect, vma.start, vma.end - vma.start, UInt64(vma.prot))
+        }
+    }
+
+    /// Moves vvar, vvar_vclock and vdso (`current`, as the task's maps show them) to their
+    /// dumped addresses, keeping their order, through a temporary place at or above `spare`
+    /// that overlaps neither the old nor the new addresses.
+    func moveSpecialAreas(current unsorted: [MemoryArea], wanted vmas: [VmaEntry], spare: UInt64) throws {
+        let current = unsorted.filter { $0.path == "[vdso]" || $0.path == "[vvar]" || $0.path == "[vvar_vclock]" }
+            .sorted { $0.start < $1.start }
+        let wanted = vmas.filter { $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }.sorted { $0.start < $1.start }
+        guard current.count == wanted.count, zip(current, wanted).allSatisfy({ $0.size == $1.end - $1.start }) else {
+            throw CheckpointError(.unsupported, "pid \(pid): the vdso/vvar layout of this kernel (\(current.map { "\($0.path) \($0.size)" })) differs from the dumped one")
+        }
+        if zip(current, wanted).allSatisfy({ $0.start == $1.start }) { return }
+        guard let first = current.first, let last = current.last, let firstWanted = wanted.first, let lastWanted = wanted.last else { return }
+        let total = last.end - first.start
+        var temp = spare
+        let lowest = min(first.start, firstWanted.start), highest = max(last.end, lastWanted.end)
+        if temp + total > lowest && temp < highest { temp = highest + 0x10_0000 }
+        var moved: [(UInt64, UInt64)] = []
+        for area in current {
+            let to = temp + (area.start - first.start)
+            try call("mremap \(area.path)", SyscallNumber.mremap, area.start, area.size, area.size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, to)
+            moved.append((to, area.size))
+        }
+        for ((from, size), target) in zip(moved, wanted) {
+            try call("mremap to \(target.start.hex)", SyscallNumber.mremap, from, size, size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, target.start)
+        }
+    }
+
+    // MARK: - Files
+
+    /// Puts each file at its dumped number: `take(entry)` gives the task a new fd on the
+    /// entry's file (the lowest free one), which either is the wanted number already (only
+    /// its close-on-exec flag may need clearing) or is moved there by dup3.
+    func installFds(_ fds: [FdinfoEntry], take: (FdinfoEntry) throws -> Int32) throws {
+        for e in fds {
+            let t = try take(e)
+            let cloexec = e.flags & UInt32(FD_CLOEXEC) != 0
+            if t == Int32(e.fd) {
+                if !cloexec { try call("fcntl F_SETFD", SyscallNumber.fcntl, UInt64(t), UInt64(F_SETFD), 0) }
+            } else {
+                try call("dup3 to fd \(e.fd)", SyscallNumber.dup3, UInt64(t), UInt64(e.fd), cloexec ? UInt64(O_CLOEXEC) : 0)
+                try call("close", SyscallNumber.close, UInt64(t))
+            }
+        }
+    }
+
+    /// Root, cwd and umask: fds the task holds on its root (nil when it is "/") and cwd,
+    /// closed here.
+    func setFs(root: Int32?, cwd: Int32, umask: UInt32) throws {
+        if let r = root {
+            try call("fchdir root", SyscallNumber.fchdir, UInt64(r))
+            try call("chroot", SyscallNumber.chroot, try put(Array(".".utf8) + [0], at: 1024))
+            try call("close", SyscallNumber.close, UInt64(r))
+        }
+        try call("fchdir cwd", SyscallNumber.fchdir, UInt64(cwd))
+        try call("close", SyscallNumber.close, UInt64(cwd))
+        try call("umask", SyscallNumber.umask, UInt64(umask))
+    }
+
+    // MARK: - Credentials
+
+    /// The stub has the restorer's credentials (`ours`); a thread whose dumped ones are the same
+    /// (root with every capability, the common case) needs no change.
+    func setCreds(_ c: CredsEntry, on tid: Int32, restorer ours: TaskStatus) throws {
+        if c.noNewPrivs != 0 { try call("prctl(PR_SET_NO_NEW_PRIVS)", on: tid, SyscallNumber.prctl, 38, 1, 0, 0, 0) }
+        let ids = [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid]
+        let sameCaps = RestoredProcess.caps(c.capEff) == ours.capEff && RestoredProcess.caps(c.capPrm) == ours.capPrm
+            && RestoredProcess.caps(c.capInh) == ours.capInh && RestoredProcess.caps(c.capBnd) == ours.capBnd && RestoredProcess.caps(c.capAmb) == ours.capAmb
+        guard ids.contains(where: { $0 != 0 }) || !sameCaps || !c.groups.isEmpty else { return }
+        // The bounding set first: dropping from it needs CAP_SETPCAP, which the stub still has.
+        let bounding = RestoredProcess.caps(c.capBnd)
+        for cap in 0..<64 where ours.capBnd & (1 << cap) != 0 && bounding & (1 << cap) == 0 {
+            try call("prctl(PR_CAPBSET_DROP, \(cap))", on: tid, SyscallNumber.prctl, 24, UInt64(cap))
+        }
+        let groups = try put(c.groups.flatMap(bytes), at: 0)
+        try call("setgroups", on: tid, SyscallNumber.setgroups, UInt64(c.groups.count), groups)
+        try call("prctl(PR_SET_KEEPCAPS)", on: tid, SyscallNumber.prctl, 8, 1)
+        try call("setresgid", on: tid, SyscallNumber.setresgid, UInt64(c.gid), UInt64(c.egid), UInt64(c.sgid))
+        try call("setresuid", on: tid, SyscallNumber.setresuid, UInt64(c.uid), UInt64(c.euid), UInt64(c.suid))
+        let header = try put(bytes(UInt32(0x2008_0522)) + bytes(Int32(0)), at: 0)
+        let capData = (0..<2).flatMap { i in bytes(c.capEff[safe: i]) + bytes(c.capPrm[safe: i]) + bytes(c.capInh[safe: i]) }
+        let dataAddr = try put(capData, at: 64)
+        try call("capset", on: tid, SyscallNumber.capset, header, dataAddr)
+        let ambient = RestoredProcess.caps(c.capAmb)
+        for cap in 0..<64 where ambient & (1 << cap) != 0 {
+            try call("prctl(PR_CAP_AMBIENT_RAISE, \(cap))", on: tid, SyscallNumber.prctl, 47, 2, UInt64(cap), 0, 0)
+        }
+    }
+
+    // MARK: - Threads
+
+    /// What thread `tid` (`vtid` in the images) sets from inside: rseq, clear-tid address,
+    /// robust list, altstack, parent-death signal, name, then its pending signals (and the
+    /// process's shared ones, with the main thread).
+    func setThreadState(_ core: CoreEntry, vtid: Int32, on tid: Int32, parentRestored: Bool) throws {
+        let tcore = core.threadCore
+        if tcore.hasRseqEntry {
+            let r = tcore.rseqEntry
+            try call("rseq", on: tid, SyscallNumber.rseq, r.rseqAbiPointer, UInt64(r.rseqAbiSize), 0, UInt64(r.signature))
+        }
+        try call("set_tid_address", on: tid, SyscallNumber.setTidAddress, core.threadInfo.clearTidAddr_p)
+        if tcore.futexRla != 0 {
+            try call("set_robust_list", on: tid, SyscallNumber.setRobustList, tcore.futexRla, UInt64(tcore.futexRlaLen))
+        }
+        let sas = tcore.sas
+        let ss = try put(bytes(sas.ssSp) + bytes(sas.ssFlags & ~1 /* SS_ONSTACK is read-only */) + bytes(UInt32(0)) + bytes(sas.ssSize), at: 0)
+        try call("sigaltstack", on: tid, SyscallNumber.sigaltstack, ss, 0)
+        // The root's parent is the restorer (or runc), never the one it had: its pdeath
+        // signal would fire when the restorer leaves. Tasks whose parent is restored keep it.
+        if tcore.pdeathSig != 0 && parentRestored {
+            try call("prctl(PR_SET_PDEATHSIG)", on: tid, SyscallNumber.prctl, 1, UInt64(tcore.pdeathSig))
+        }
+        if tcore.hasComm {
+            let name = try put(Array(tcore.comm.utf8.prefix(15)) + [0], at: 0)
+            try call("prctl(PR_SET_NAME)", on: tid, SyscallNumber.prctl, 15, name)
+        }
+        // Queued from the main thread: the kernel lets a task queue kernel-style siginfo only to itself.
+        for s in tcore.signalsP.signals {
+            let info = try put([UInt8](s.siginfo), at: 0)
+            let signo = s.siginfo.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+            try call("rt_tgsigqueueinfo(\(signo)) to \(vtid)", SyscallNumber.rtTgsigqueueinfo, UInt64(pid), UInt64(vtid), UInt64(signo), info)
+        }
+        if vtid == pid {
+            for s in core.tc.signalsS.signals {
+                let info = try put([UInt8](s.siginfo), at: 0)
+                let signo = s.siginfo.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+                try call("rt_sigqueueinfo(\(signo))", SyscallNumber.rtSigqueueinfo, UInt64(pid), UInt64(signo), info)
+            }
+        }
+    }
+
+    // MARK: - Seccomp
+
+    /// Installs on thread `tid` the chain of filters that ends at `newest` (an index into
+    /// seccomp.img's filters, each naming its predecessor), oldest first.
+    func installSeccomp(_ filters: [SeccompFilter], newest: UInt32, vtid: Int32, on tid: Int32) throws {
+        var chain: [SeccompFilter] = []
+        var index: UInt32? = newest
+        while let i = index {
+            guard Int(i) < filters.count, chain.count <= filters.count else {
+                throw CheckpointError(.image, "seccomp.img: tid \(vtid) names filter \(i), which is not there")
+            }
+            chain.insert(filters[Int(i)], at: 0)
+            index = filters[Int(i)].hasPrev ? filters[Int(i)].prev : nil
+        }
+        for f in chain {
+            let program = try put([UInt8](f.filter), at: 4096)
+            let fprog = try put(bytes(UInt16(f.filter.count / 8)) + [UInt8](repeating: 0, count: 6) + bytes(program), at: 0)
+            // TSYNC is dropped: each thread gets its chain installed by itself.
+            try call("seccomp(SET_MODE_FILTER)", on: tid, SyscallNumber.seccomp, 1, UInt64(f.flags & ~1), fprog)
+        }
+    }
+}
