@@ -135,13 +135,7 @@ public enum TaskEvent: Equatable {
     public static func wait(_ tid: Int32, nohang: Bool = false) throws -> TaskEvent? {
         var status: Int32 = 0
         let flags = Int32(__WALL) | (nohang ? WNOHANG : 0)
-        while true {
-            let r = waitpid(tid, &status, flags)
-            if r == 0 { return nil }
-            if r > 0 { break }
-            if errno == EINTR { continue }
-            throw CheckpointError.errno("waitpid on tid \(tid)")
-        }
+        if try Syscall.retrying("waitpid on tid \(tid)", { waitpid(tid, &status, flags) }) == 0 { return nil }
         if oc_wifexited(status) != 0 { return .exited(oc_wexitstatus(status)) }
         if oc_wifsignaled(status) != 0 { return .killed(oc_wtermsig(status)) }
         return .stopped(signal: oc_wstopsig(status), event: Int(oc_wevent(status)))

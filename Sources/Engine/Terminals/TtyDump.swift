@@ -78,7 +78,7 @@ final class TtyDump {
         info.pty = pty
         do {
             info.termios = try terminal.termios()
-        } catch let e as CheckpointError where e.message.contains("errno \(EIO))") {
+        } catch let e as CheckpointError where e.errno == .EIO {
             throw CheckpointError(.unsupported, "\(terminal.name): the terminal is hung up, which cannot be restored")
         }
         info.locked = try terminal.flag("TIOCGPTLCK", Terminal.Request.tiocgptlck)

@@ -88,7 +88,7 @@ final class RestoredProcess {
         let got: UInt64
         do {
             got = try injector.call("clone3 set_tid=\(child) in pid \(pid)", SyscallNumber.clone3, argsAddr, UInt64(MemoryLayout<oc_clone_args>.size))
-        } catch let e as CheckpointError where e.message.contains("errno \(EEXIST))") {
+        } catch let e as CheckpointError where e.errno == .EEXIST {
             throw CheckpointError(.busy, "pid \(child) is in use: cannot restore a task with that pid")
         }
         guard Int32(truncatingIfNeeded: got) == child, let host = injector.newTasks.first else {
