@@ -70,12 +70,35 @@ public enum Syscall {
         return ends
     }
 
+    /// openat2(2) of `path` under the directory `dirfd`, resolved as `resolve` says
+    /// (ResolveFlag: inside a root, without magic links): the fd or the errno.
+    public static func openat2(_ dirfd: Int32, _ path: String, flags: Int32, mode: mode_t = 0,
+                               resolve: UInt64) -> Result<Int32, Errno> {
+        // struct open_how: flags, mode, resolve (24 bytes).
+        var how: (UInt64, UInt64, UInt64) = (UInt64(UInt32(bitPattern: flags)), UInt64(mode), resolve)
+        return path.withCString { p in
+            withUnsafeMutablePointer(to: &how) {
+                result(SyscallNumber.openat2, Int(dirfd), Int(bitPattern: p), Int(bitPattern: $0), 24)
+            }
+        }.map { Int32(truncatingIfNeeded: $0) }
+    }
+
     /// Our own fd (close-on-exec) on the open file description behind `pid`'s `fd`
     /// (pidfd_getfd), to read a file's state (socket options, queues) from outside the task.
     public static func takeFd(pid: Int32, fd: Int32) throws -> Int32 {
         let pidfd = try rawFd("pidfd_open of pid \(pid)", SyscallNumber.pidfdOpen, Int(pid))
         defer { close(pidfd) }
         return try rawFd("pidfd_getfd of pid \(pid) fd \(fd)", SyscallNumber.pidfdGetfd, Int(pidfd), Int(fd))
+    }
+}
+
+extension Result where Failure == Errno {
+    /// The value, or a CheckpointError saying what failed with the errno.
+    public func get(_ what: @autoclosure () -> String) throws -> Success {
+        switch self {
+        case .success(let v): return v
+        case .failure(let err): throw CheckpointError.errno(what(), err)
+        }
     }
 }
 

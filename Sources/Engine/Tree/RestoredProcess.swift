@@ -123,11 +123,11 @@ final class RestoredProcess {
         var moved: [(UInt64, UInt64)] = []
         for area in current {
             let to = temp + (area.start - current.first!.start)
-            try call("mremap \(area.path)", SyscallNumber.mremap, area.start, area.size, area.size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, to)
+            try call("mremap \(area.path)", SyscallNumber.mremap, area.start, area.size, area.size, UInt64(MremapFlag.mayMoveFixed), to)
             moved.append((to, area.size))
         }
         for ((from, size), target) in zip(moved, wanted) {
-            try call("mremap to \(target.start.hex)", SyscallNumber.mremap, from, size, size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, target.start)
+            try call("mremap to \(target.start.hex)", SyscallNumber.mremap, from, size, size, UInt64(MremapFlag.mayMoveFixed), target.start)
         }
     }
 
@@ -177,8 +177,8 @@ final class RestoredProcess {
         guard vma.pgoff == 0 else {
             throw CheckpointError(.unsupported, "pid \(pid): SysV shm \(vma.shmid) is attached only in part at \(vma.start.hex)")
         }
-        let flags = (vma.prot & UInt32(PROT_WRITE) == 0 ? 0o10000 /* SHM_RDONLY */ : 0) | (vma.prot & UInt32(PROT_EXEC) != 0 ? 0o100000 /* SHM_EXEC */ : 0)
-        let at = try call("shmat(\(vma.shmid)) at \(vma.start.hex)", 30 /* shmat */, vma.shmid, vma.start, UInt64(flags))
+        let flags = (vma.prot & UInt32(PROT_WRITE) == 0 ? ShmFlag.readOnly : 0) | (vma.prot & UInt32(PROT_EXEC) != 0 ? ShmFlag.exec : 0)
+        let at = try call("shmat(\(vma.shmid)) at \(vma.start.hex)", SyscallNumber.shmat, vma.shmid, vma.start, UInt64(flags))
         if at != vma.start { throw CheckpointError(.invalidState, "pid \(pid): SysV shm \(vma.shmid) attached at \(at.hex), not \(vma.start.hex)") }
     }
 
