@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "CheckpointInspect", dependencies: ["LinuxKernel", "Images", "CheckpointArchive"], swiftSettings: v5),
         .target(name: "ContainerCheckpoint", dependencies: ["LinuxKernel", "Images", "CShim", "CheckpointArchive", "OCISpec", "ContainerRegistry"], swiftSettings: v5),
         .target(name: "OCISpec", swiftSettings: v5),
-        .target(name: "ContainerRegistry", dependencies: ["OCISpec", "ProcFS"], swiftSettings: v5),
+        .target(name: "ContainerRegistry", dependencies: ["LinuxKernel", "OCISpec", "ProcFS"], swiftSettings: v5),
         .target(name: "CriuRPC", dependencies: ["Engine", "LinuxKernel", "Images", "ProcFS", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
         .executableTarget(
             name: "OCICheckpoint",

@@ -31,17 +31,17 @@ public struct ImageDirectory {
         do {
             for m in messages { try w.append(m) }
             try w.close()
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        } catch let e as ImageError { throw e.checkpointError }
     }
 
     /// All records of one image; a damaged image is a one-line error naming the file.
     public func read<M>(_ name: String, _ magic: ImageMagic, as type: M.Type) throws -> [M] where M: SwiftProtobuf.Message {
         var r = try reader(name, magic)
-        do { return try r.all(type) } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        do { return try r.all(type) } catch let e as ImageError { throw e.checkpointError }
     }
 
     public func readOne<M>(_ name: String, _ magic: ImageMagic, as type: M.Type) throws -> M where M: SwiftProtobuf.Message {
         var r = try reader(name, magic)
-        do { return try r.one(type) } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        do { return try r.one(type) } catch let e as ImageError { throw e.checkpointError }
     }
 }

@@ -179,15 +179,15 @@ final class FileTableDump {
         let ends = try Syscall.pipe("pipe2", flags: O_NONBLOCK)
         defer { close(ends[0]); close(ends[1]) }
         _ = fcntl(ends[1], FileControl.setPipeSize, size)
-        let n = (try? Syscall.result(SyscallNumber.tee, Int(src), Int(ends[1]), Int(size), 2 /* SPLICE_F_NONBLOCK */).get()) ?? -1
+        let teed = Syscall.result(SyscallNumber.tee, Int(src), Int(ends[1]), Int(size), 2 /* SPLICE_F_NONBLOCK */)
+        // An empty pipe answers EAGAIN: nothing to copy.
+        let n = teed == .failure(.EAGAIN) ? 0 : try teed.get("tee pipe of pid \(pid) fd \(fd)")
         var data = Data()
         if n > 0 {
             var buf = [UInt8](repeating: 0, count: n)
             let got = read(ends[0], &buf, n)
             if got != n { throw CheckpointError.errno("read pipe copy of pid \(pid) fd \(fd)") }
             data = Data(buf)
-        } else if n < 0 && n != -Int(EAGAIN) {
-            throw CheckpointError.errno("tee pipe of pid \(pid) fd \(fd)", Int32(-n))
         }
         var e = PipeDataEntry()
         e.pipeID = pipeID; e.bytes = UInt32(data.count); e.size = UInt32(size)

@@ -109,7 +109,7 @@ final class MqueueDump {
                 for m in messages { try w.appendRaw(m) }
             }
             try w.close()
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        } catch let e as ImageError { throw e.checkpointError }
     }
 
     /// mqueue.img by file id, with the messages of each entry.
@@ -124,7 +124,7 @@ final class MqueueDump {
                 }
                 out[e.id] = (e, try e.msgLen.map { try r.raw(Int($0)) })
             }
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        } catch let e as ImageError { throw e.checkpointError }
         return out
     }
 }

@@ -217,7 +217,7 @@ final class UnixSocketRestore {
                 }
                 out[e.idFor, default: []].append(Packet(data: try r.raw(Int(e.length)), rights: e.scm.flatMap(\.rights)))
             }
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
+        } catch let e as ImageError { throw e.checkpointError }
         return out
     }
 }
