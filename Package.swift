@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "CheckpointInspect", dependencies: ["LinuxKernel", "Images", "CheckpointArchive"], swiftSettings: v5),
         .target(name: "ContainerCheckpoint", dependencies: ["LinuxKernel", "Images", "CShim", "CheckpointArchive", "OCISpec", "ContainerRegistry"], swiftSettings: v5),
         .target(name: "OCISpec", swiftSettings: v5),
-        .target(name: "ContainerRegistry", dependencies: ["OCISpec", "ProcFS"], swiftSettings: v5),
+        .target(name: "ContainerRegistry", dependencies: ["LinuxKernel", "OCISpec", "ProcFS"], swiftSettings: v5),
         .target(name: "CriuRPC", dependencies: ["Engine", "LinuxKernel", "Images", "ProcFS", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
         .executableTarget(
             name: "OCICheckpoint",
@@ -47,6 +47,7 @@ let package = Package(
                     swiftSettings: v5),
         .testTarget(name: "CriuRPCTests", dependencies: ["LinuxKernel", "CriuRPC", "Engine", "Images", "SystemTestSupport"], swiftSettings: v5),
         .testTarget(name: "CheckpointArchiveTests", dependencies: ["LinuxKernel", "CheckpointArchive", "CArchive", "Engine", "SystemTestSupport"], swiftSettings: v5),
+        .testTarget(name: "LinuxKernelTests", dependencies: ["LinuxKernel", "CShim"], swiftSettings: v5),
         .testTarget(name: "ImagesTests", dependencies: ["LinuxKernel", "Images"], swiftSettings: v5),
         .testTarget(name: "MountDumpTests", dependencies: ["LinuxKernel", "MountDump", "Engine", "Images", "ProcFS"], swiftSettings: v5),
         .testTarget(name: "EngineTests",

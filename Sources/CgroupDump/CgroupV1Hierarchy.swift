@@ -79,12 +79,8 @@ public struct CgroupV1Hierarchy: CgroupHierarchy {
     /// Knobs the kernel deprecated (memory.kmem.limit_in_bytes) read fine and refuse writes
     /// with EOPNOTSUPP: warn and go on, as CRIU does, so images of older kernels restore.
     private func writeSoft(_ file: String, _ value: String, log: Log) throws {
-        do { try writeFile(file, value) } catch let e as CheckpointError {
-            if e.message.contains("(errno \(EOPNOTSUPP))") {
-                log.warn("\(e.message): deprecated setting, skipped")
-                return
-            }
-            throw e
+        do { try writeFile(file, value) } catch let e as CheckpointError where e.errno == .EOPNOTSUPP {
+            log.warn("\(e.message): deprecated setting, skipped")
         }
     }
 

@@ -35,7 +35,7 @@ extension CgroupsDump {
     public func prepareCgroupNamespace(images: ImageDirectory, cgroupRoots: [String: String], log: Log) throws -> Bool {
         let roots = try Self.namespaceRoots(images: images, cgroupRoots: cgroupRoots)
         guard !roots.isEmpty else { return false }
-        let tid = Int32(oc_syscall(186 /* gettid */, 0, 0, 0, 0, 0, 0))
+        let tid = Syscall.gettid()
         let own = try Self.membership(tid)
         var back: [(any CgroupHierarchy, String)] = []
         defer {
@@ -58,8 +58,7 @@ extension CgroupsDump {
             }
             back.append((h, current))
         }
-        let r = oc_syscall(272 /* unshare */, 0x0200_0000 /* CLONE_NEWCGROUP */, 0, 0, 0, 0, 0)
-        if r != 0 { throw CheckpointError.errno("unshare(CLONE_NEWCGROUP) on thread \(tid)", Int32(-r)) }
+        try Syscall.raw("unshare(CLONE_NEWCGROUP) on thread \(tid)", SyscallNumber.unshare, 0x0200_0000 /* CLONE_NEWCGROUP */)
         log.info("cgroups: cgroup namespace made at \(roots.map(\.directory).joined(separator: ", "))")
         return true
     }

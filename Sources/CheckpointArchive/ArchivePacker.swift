@@ -102,11 +102,9 @@ struct ArchivePacker {
             var at = offset
             while left > 0 {
                 let want = Int(min(left, Int64(Self.blockSize)))
-                let got = pread(fd, buffer, want, off_t(at))
-                if got < 0, errno == EINTR { continue }
+                let got = try Syscall.retrying("pack: read \(source.path)") { pread(fd, buffer, want, off_t(at)) }
                 guard got > 0 else {
-                    throw got < 0 ? CheckpointError.errno("pack: read \(source.path)")
-                        : CheckpointError(.invalidState, "pack: \(source.path) shrank while it was being packed")
+                    throw CheckpointError(.invalidState, "pack: \(source.path) shrank while it was being packed")
                 }
                 hasher.update(buffer, count: got)
                 try writer.write(buffer, count: got, name: source.name)

@@ -84,9 +84,8 @@ public enum CheckpointArchive {
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, file: String) throws {
         var done = 0
         while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { throw CheckpointError.errno("write \(file)") }
+            let n = try Syscall.retrying("write \(file)") { Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done) }
+            guard n > 0 else { throw CheckpointError.errno("write \(file)", .EIO) }
             done += n
         }
     }

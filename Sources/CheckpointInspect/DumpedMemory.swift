@@ -28,7 +28,7 @@ struct DumpedMemory {
                 runs.append(Run(start: e.vaddr, end: e.vaddr + pages * Self.pageSize, fileOffset: offset))
                 offset += pages * Self.pageSize
             }
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        } catch let e as ImageError { throw e.checkpointError }
         self.runs = runs
     }
 

@@ -11,7 +11,7 @@ enum BundleConfig {
     static func write(bundle: String, oldID: String, newID: String) throws {
         var spec: Spec
         do { spec = try Spec.read(path: bundle + "/" + CheckpointLayout.spec) } catch let e as OCISpecError {
-            throw CheckpointError(.image, "\(e)")
+            throw e.checkpointError
         }
         var root = spec.root ?? Root()
         root.path = "rootfs"

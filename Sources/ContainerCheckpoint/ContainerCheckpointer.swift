@@ -88,7 +88,7 @@ public struct ContainerCheckpointer {
     private func notRunc(_ id: String) throws -> CheckpointError {
         let record: ContainerRecord
         do { record = try locator.find(id) } catch let e as ContainerRegistryError {
-            return CheckpointError(.notFound, e.message)
+            return e.checkpointError
         }
         let source = record.source == .registry ? "the hook registry \(locator.registry.directory)" : "\(record.source.rawValue)'s state"
         return CheckpointError(.unsupported, "container \(id): run by \(record.runtime) (found in \(source), init pid \(record.pid)), which has no checkpoint support: checkpoint needs runc (runc --criu); the process tree alone can be dumped with `ocicheckpoint dump -t \(record.pid)`")

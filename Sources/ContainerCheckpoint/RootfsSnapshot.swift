@@ -83,13 +83,11 @@ struct RootfsSnapshot {
     }
 
     private static func openInRoot(_ root: String, _ path: String) throws -> Int32 {
-        let rootFd = open(root, 0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC)
+        let rootFd = open(root, OpenFlag.path | O_DIRECTORY | O_CLOEXEC)
         if rootFd < 0 { throw CheckpointError.errno("open \(root)") }
         defer { close(rootFd) }
-        var how: (UInt64, UInt64, UInt64) = (UInt64(0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC), 0, 0x10 /* RESOLVE_IN_ROOT */ | 0x02 /* RESOLVE_NO_MAGICLINKS */)
-        let r = path.withCString { p in withUnsafeMutablePointer(to: &how) { oc_syscall(437 /* openat2 */, Int(rootFd), Int(bitPattern: p), Int(bitPattern: $0), 24, 0, 0) } }
-        if r < 0 { throw CheckpointError.errno("open \(path) inside \(root)", Int32(-r)) }
-        return Int32(r)
+        return try Syscall.openat2(rootFd, path, flags: OpenFlag.path | O_DIRECTORY | O_CLOEXEC,
+                                   resolve: ResolveFlag.inRoot | ResolveFlag.noMagicLinks).get("open \(path) inside \(root)")
     }
 }
 

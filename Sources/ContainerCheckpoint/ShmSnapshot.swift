@@ -18,9 +18,9 @@ final class ShmSnapshot {
         guard stat(dir, &st) == 0, stat(dir + "/..", &parent) == 0, st.st_dev != parent.st_dev else {
             throw CheckpointError(.notFound, "/dev/shm of the container: \(dir) is not mounted")
         }
-        let r = dir.withCString { oc_syscall(428 /* open_tree */, Int(AT_FDCWD), Int(bitPattern: $0), 1 /* OPEN_TREE_CLONE */ | Int(O_CLOEXEC), 0, 0, 0) }
-        guard r >= 0 else { throw CheckpointError.errno("/dev/shm of the container: open_tree \(dir)", Int32(-r)) }
-        fd = Int32(r)
+        fd = try dir.withCString {
+            try Syscall.rawFd("/dev/shm of the container: open_tree \(dir)", SyscallNumber.openTree, Int(AT_FDCWD), Int(bitPattern: $0), 1 /* OPEN_TREE_CLONE */ | Int(O_CLOEXEC))
+        }
         source = dir
     }
 

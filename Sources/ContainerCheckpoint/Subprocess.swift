@@ -50,9 +50,7 @@ enum Subprocess {
         let rc = posix_spawn(&pid, argv[0], &actions, &attr, cArgs, environ)
         if rc != 0 { throw CheckpointError.errno("start \(argv[0])", rc) }
         var raw: Int32 = 0
-        while waitpid(pid, &raw, 0) < 0 {
-            if errno != EINTR { throw CheckpointError.errno("wait for \(argv[0])") }
-        }
+        try Syscall.retrying("wait for \(argv[0])") { waitpid(pid, &raw, 0) }
         let status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
         lseek(capture, 0, SEEK_SET)
         var data = Data()

@@ -14,37 +14,9 @@ struct RPCFailure {
     let message: String
 
     init(_ error: Error) {
-        switch error {
-        case let e as CheckpointError:
-            message = e.message
-            errno = RPCFailure.carriedErrno(e) ?? RPCFailure.errno(for: e.code)
-        case let e as POSIXError:
-            message = "\(e)"
-            errno = e.code.rawValue
-        default:
-            message = "\(error)"
-            errno = EINVAL
-        }
-    }
-
-    /// The errno the error (or its cause) carries: a POSIXError, or the "(errno N)" that
-    /// CheckpointError.errno puts at the end of its message.
-    private static func carriedErrno(_ e: CheckpointError) -> Int32? {
-        var next: Error? = e
-        while let current = next {
-            if let p = current as? POSIXError { return p.code.rawValue }
-            guard let c = current as? CheckpointError else { return nil }
-            if let n = parseErrno(c.message) { return n }
-            next = c.cause
-        }
-        return nil
-    }
-
-    static func parseErrno(_ message: String) -> Int32? {
-        guard let r = message.range(of: "(errno ", options: .backwards) else { return nil }
-        let digits = message[r.upperBound...].prefix { $0.isNumber }
-        guard let n = Int32(digits), n > 0 else { return nil }
-        return n
+        let e = CheckpointError(error)
+        message = e.message
+        errno = e.firstErrno?.rawValue ?? RPCFailure.errno(for: e.code)
     }
 
     private static func errno(for code: CheckpointError.Code) -> Int32 {

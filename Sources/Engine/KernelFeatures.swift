@@ -19,21 +19,22 @@ public enum KernelFeatures {
             out.append(KernelFeature(name: name, present: present, required: required, detail: detail))
         }
         let me = Int(getpid())
-        let clone3 = oc_syscall(SyscallNumber.clone3, 0, 0, 0, 0, 0, 0)
-        add("clone3 with set_tid", clone3 != -Int(ENOSYS), "restores tasks with their original PIDs (Linux 5.5)")
-        let pidfd = oc_syscall(SyscallNumber.pidfdOpen, me, 0, 0, 0, 0, 0)
-        var getfd = -Int(ENOSYS)
-        if pidfd >= 0 {
-            getfd = oc_syscall(SyscallNumber.pidfdGetfd, pidfd, 0, 0, 0, 0, 0)
-            if getfd >= 0 { close(Int32(getfd)) }
+        let clone3 = Syscall.result(SyscallNumber.clone3)
+        add("clone3 with set_tid", clone3 != .failure(.ENOSYS), "restores tasks with their original PIDs (Linux 5.5)")
+        var gotFd = false
+        if case .success(let pidfd) = Syscall.result(SyscallNumber.pidfdOpen, me) {
+            if case .success(let fd) = Syscall.result(SyscallNumber.pidfdGetfd, pidfd, 0) {
+                gotFd = true
+                close(Int32(fd))
+            }
             close(Int32(pidfd))
         }
-        add("pidfd_open/pidfd_getfd", pidfd >= 0 && getfd >= 0, "hands restored files to tasks (Linux 5.6)")
-        add("kcmp", oc_syscall(SyscallNumber.kcmp, me, me, 0, 0, 0, 0) >= 0, "finds open files shared between tasks")
+        add("pidfd_open/pidfd_getfd", gotFd, "hands restored files to tasks (Linux 5.6)")
+        add("kcmp", (try? Syscall.result(SyscallNumber.kcmp, me, me, KcmpType.file).get()) != nil, "finds open files shared between tasks")
         var mapSize: UInt32 = 0
         // PR_SET_MM, PR_SET_MM_MAP_SIZE: answers the size of struct prctl_mm_map.
-        let mapSizeResult = withUnsafeMutablePointer(to: &mapSize) { oc_syscall(SyscallNumber.prctl, 35, 15, Int(bitPattern: $0), 0, 0, 0) }
-        add("prctl PR_SET_MM_MAP", mapSizeResult == 0 && mapSize == 104,
+        let mapSizeResult = withUnsafeMutablePointer(to: &mapSize) { Syscall.result(SyscallNumber.prctl, 35, 15, Int(bitPattern: $0)) }
+        add("prctl PR_SET_MM_MAP", mapSizeResult == .success(0) && mapSize == 104,
             "restores mm fields, auxv and the exe link")
         add("/proc/PID/map_files", access("/proc/self/map_files", R_OK) == 0, "dumps and shares shared anonymous memory")
         var v = utsname()

@@ -54,19 +54,19 @@ public struct ImageDirectory {
         do {
             for m in messages { try w.append(m) }
             try w.close()
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        } catch let e as ImageError { throw e.checkpointError }
     }
 
     /// All records of one image; a damaged image is a one-line error naming the file.
     public func read<M>(_ image: ImageName, as type: M.Type) throws -> [M] where M: SwiftProtobuf.Message {
         expect(type, in: image)
         var r = try reader(image)
-        do { return try r.all(type) } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        do { return try r.all(type) } catch let e as ImageError { throw e.checkpointError }
     }
 
     public func readOne<M>(_ image: ImageName, as type: M.Type) throws -> M where M: SwiftProtobuf.Message {
         expect(type, in: image)
         var r = try reader(image)
-        do { return try r.one(type) } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        do { return try r.one(type) } catch let e as ImageError { throw e.checkpointError }
     }
 }

@@ -1,12 +1,14 @@
 import Foundation
+import LinuxKernel
 import SwiftProtobuf
 
 /// An error reading or writing one image file; names the file and the reason.
-public struct ImageError: Error, CustomStringConvertible {
+public struct ImageError: CheckpointErrorConvertible, CustomStringConvertible {
     public let path: String
     public let reason: String
     public init(_ path: String, _ reason: String) { self.path = path; self.reason = reason }
     public var description: String { "image \(path): \(reason)" }
+    public var checkpointError: CheckpointError { CheckpointError(.image, description, cause: self) }
 }
 
 /// Writes one CRIU image: the magic header, then `[u32 size][protobuf]` records,

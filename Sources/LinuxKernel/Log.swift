@@ -11,7 +11,8 @@ public final class Log: @unchecked Sendable {
         self.level = level
         if let path {
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw CheckpointError(.invalidArgument, "log file \(path): cannot create (\(Errno.describe(errno)))")
+                let err = Errno.current
+                throw CheckpointError(.invalidArgument, "log file \(path): cannot create (\(err.detail))", errno: err)
             }
             handle = FileHandle(forWritingAtPath: path)
         } else {

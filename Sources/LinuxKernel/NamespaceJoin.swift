@@ -17,11 +17,9 @@ public enum NamespaceJoin {
         }
         let joined = zip(fds, kinds).map { ($0, $1) }
         return try onOwnThread {
-            let u = oc_syscall(272 /* unshare */, 0x200 /* CLONE_FS */, 0, 0, 0, 0, 0)
-            if u != 0 { throw CheckpointError.errno("unshare(CLONE_FS) for joining pid \(pid)", Int32(-u)) }
+            try Syscall.raw("unshare(CLONE_FS) for joining pid \(pid)", SyscallNumber.unshare, 0x200 /* CLONE_FS */)
             for (fd, kind) in joined {
-                let r = oc_syscall(308 /* setns */, Int(fd), 0, 0, 0, 0, 0)
-                if r != 0 { throw CheckpointError.errno("setns into the \(kind) namespace of pid \(pid)", Int32(-r)) }
+                try Syscall.raw("setns into the \(kind) namespace of pid \(pid)", SyscallNumber.setns, Int(fd))
             }
             return try body()
         }

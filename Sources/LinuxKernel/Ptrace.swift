@@ -9,6 +9,7 @@ public struct Ptrace {
 
     public init(_ tid: Int32) { self.tid = tid }
 
+    public static let getRegs = 12, setRegs = 13, cont = 7, detach = 17, syscall = 24
     public static let seize = 0x4206, interrupt = 0x4207, listen = 0x4208
     public static let getSigmask = 0x420a, setSigmask = 0x420b, peekSiginfo = 0x4209
     public static let setOptions = 0x4200, getEventMsg = 0x4201, secompGetFilter = 0x420c
@@ -34,13 +35,13 @@ public struct Ptrace {
     }
 
     public func cont(signal: Int32 = 0) throws {
-        try call("cont", 7, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
+        try call("cont", Ptrace.cont, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
     }
     public func syscallStep() throws {
-        try call("syscall", 24, nil, nil)
+        try call("syscall", Ptrace.syscall, nil, nil)
     }
     public func detach(signal: Int32 = 0) throws {
-        try call("detach", 17, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
+        try call("detach", Ptrace.detach, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
     }
 
     public func eventMessage() throws -> UInt {
@@ -51,12 +52,12 @@ public struct Ptrace {
 
     public func registers() throws -> Registers {
         var regs = Registers()
-        try call("getregs", 12, nil, &regs)
+        try call("getregs", Ptrace.getRegs, nil, &regs)
         return regs
     }
     public func setRegisters(_ regs: Registers) throws {
         var r = regs
-        try call("setregs", 13, nil, &r)
+        try call("setregs", Ptrace.setRegs, nil, &r)
     }
 
     /// The raw XSAVE area in the standard (non-compacted) layout the ptrace regset uses.
@@ -135,13 +136,7 @@ public enum TaskEvent: Equatable {
     public static func wait(_ tid: Int32, nohang: Bool = false) throws -> TaskEvent? {
         var status: Int32 = 0
         let flags = Int32(__WALL) | (nohang ? WNOHANG : 0)
-        while true {
-            let r = waitpid(tid, &status, flags)
-            if r == 0 { return nil }
-            if r > 0 { break }
-            if errno == EINTR { continue }
-            throw CheckpointError.errno("waitpid on tid \(tid)")
-        }
+        if try Syscall.retrying("waitpid on tid \(tid)", { waitpid(tid, &status, flags) }) == 0 { return nil }
         if oc_wifexited(status) != 0 { return .exited(oc_wexitstatus(status)) }
         if oc_wifsignaled(status) != 0 { return .killed(oc_wtermsig(status)) }
         return .stopped(signal: oc_wstopsig(status), event: Int(oc_wevent(status)))

@@ -3,16 +3,9 @@ import CShim
 import LinuxKernel
 
 /// The mount syscalls this module makes, raw (glibc exports few of them to Swift).
-/// Every failure throws a CheckpointError saying what was done; `errno` is kept for
-/// the callers that branch on it.
+/// Every failure throws a CheckpointError saying what was done, with the errno the
+/// callers branch on.
 enum MountCall {
-    struct Failure: Error, CustomStringConvertible {
-        let what: String
-        let errno: Int32
-        var description: String { "\(what): \(Errno.describe(errno))" }
-        var checkpointError: CheckpointError { CheckpointError(.kernel, description, cause: self) }
-    }
-
     static let atEmptyPath = 0x1000
     static let atRecursive = 0x8000
     static let openTreeClone = 1
@@ -20,8 +13,8 @@ enum MountCall {
     static let moveMountTEmptyPath = 0x40
     static let moveMountSetGroup = 0x100
     static let mntDetach: Int = 2
-    static let resolveNoMagicLinks: UInt64 = 0x02
-    static let resolveInRoot: UInt64 = 0x10
+    static let resolveNoMagicLinks = ResolveFlag.noMagicLinks
+    static let resolveInRoot = ResolveFlag.inRoot
 
     /// Per-mount attributes of mount_setattr(2).
     static let attrReadOnly: UInt64 = 0x1, attrNoSuid: UInt64 = 0x2, attrNoDev: UInt64 = 0x4
@@ -32,12 +25,7 @@ enum MountCall {
     @discardableResult
     static func raw(_ what: @autoclosure () -> String, _ nr: Int, _ a1: Int = 0, _ a2: Int = 0,
                     _ a3: Int = 0, _ a4: Int = 0, _ a5: Int = 0) throws -> Int {
-        while true {
-            let r = oc_syscall(nr, a1, a2, a3, a4, a5, 0)
-            if r >= 0 { return r }
-            if r == -Int(EINTR) { continue }
-            throw Failure(what: what(), errno: Int32(-r))
-        }
+        try Syscall.raw(what(), nr, a1, a2, a3, a4, a5)
     }
 
     /// Runs `body` with the address of `s` as a C string (0 for nil).
@@ -53,7 +41,7 @@ enum MountCall {
             try withCString(target) { tgt in
                 try withCString(type) { typ in
                     try withCString(data) { dat in
-                        try raw(what(), 165, src, tgt, typ, Int(flags.rawValue), dat)
+                        try raw(what(), SyscallNumber.mount, src, tgt, typ, Int(flags.rawValue), dat)
                     }
                 }
             }
@@ -61,24 +49,24 @@ enum MountCall {
     }
 
     static func umount(_ target: String, flags: Int, _ what: @autoclosure () -> String) throws {
-        try withCString(target) { try raw(what(), 166, $0, flags) }
+        try withCString(target) { try raw(what(), SyscallNumber.umount2, $0, flags) }
     }
 
     static func pivotRoot(_ newRoot: String, _ putOld: String) throws {
-        try withCString(newRoot) { n in try withCString(putOld) { o in try raw("pivot_root(\(newRoot), \(putOld))", 155, n, o) } }
+        try withCString(newRoot) { n in try withCString(putOld) { o in try raw("pivot_root(\(newRoot), \(putOld))", SyscallNumber.pivotRoot, n, o) } }
     }
 
     /// A detached copy of the mount at `fd` (not its children), as an fd.
     static func cloneMount(_ fd: Int32, _ what: @autoclosure () -> String) throws -> Int32 {
         try withCString("") { empty in
-            Int32(try raw(what(), 428, Int(fd), empty, openTreeClone | Int(O_CLOEXEC) | atEmptyPath))
+            Int32(try raw(what(), SyscallNumber.openTree, Int(fd), empty, openTreeClone | Int(O_CLOEXEC) | atEmptyPath))
         }
     }
 
     /// Puts `to` in the peer group of `from` (and under its master): move_mount(MOVE_MOUNT_SET_GROUP).
     static func setGroup(from: Int32, to: Int32, _ what: @autoclosure () -> String) throws {
         try withCString("") { empty in
-            try raw(what(), 429, Int(from), empty, Int(to), empty,
+            try raw(what(), SyscallNumber.moveMount, Int(from), empty, Int(to), empty,
                     moveMountSetGroup | moveMountFEmptyPath | moveMountTEmptyPath)
         }
     }
@@ -89,7 +77,7 @@ enum MountCall {
         var attr: [UInt64] = [set, clear, UInt64(propagation.rawValue), 0]
         try withCString("") { empty in
             try attr.withUnsafeMutableBytes { buf in
-                try raw(what(), 442, Int(fd), empty, atEmptyPath, Int(bitPattern: buf.baseAddress), buf.count)
+                try raw(what(), SyscallNumber.mountSetattr, Int(fd), empty, atEmptyPath, Int(bitPattern: buf.baseAddress), buf.count)
             }
         }
     }
@@ -100,19 +88,19 @@ enum MountCall {
         var how: [UInt64] = [UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), 0, resolveInRoot | resolveNoMagicLinks]
         return try withCString(MountPath.relativeToRoot(path)) { p in
             try how.withUnsafeMutableBytes { buf in
-                Int32(try raw(what(), 437, Int(root), p, Int(bitPattern: buf.baseAddress), buf.count))
+                Int32(try raw(what(), SyscallNumber.openat2, Int(root), p, Int(bitPattern: buf.baseAddress), buf.count))
             }
         }
     }
 
     /// A new, detached mount of a fresh `type` superblock with `options` (fsopen/fsconfig/fsmount).
     static func freshDetached(_ type: String, source: String, options: [String]) throws -> Int32 {
-        let fsfd = Int32(try withCString(type) { try raw("fsopen(\(type))", 430, $0, 1 /* FSOPEN_CLOEXEC */) })
+        let fsfd = Int32(try withCString(type) { try raw("fsopen(\(type))", SyscallNumber.fsopen, $0, 1 /* FSOPEN_CLOEXEC */) })
         defer { close(fsfd) }
         func config(_ cmd: Int, _ key: String?, _ value: String?) throws {
             try withCString(key) { k in
                 try withCString(value) { v in
-                    try raw("fsconfig(\(type), \(key ?? "create")\(value.map { "=" + $0 } ?? ""))", 431, Int(fsfd), cmd, k, v, 0)
+                    try raw("fsconfig(\(type), \(key ?? "create")\(value.map { "=" + $0 } ?? ""))", SyscallNumber.fsconfig, Int(fsfd), cmd, k, v, 0)
                 }
             }
         }
@@ -125,7 +113,7 @@ enum MountCall {
             }
         }
         try config(6 /* FSCONFIG_CMD_CREATE */, nil, nil)
-        return Int32(try raw("fsmount(\(type))", 432, Int(fsfd), 1 /* FSMOUNT_CLOEXEC */, 0))
+        return Int32(try raw("fsmount(\(type))", SyscallNumber.fsmount, Int(fsfd), 1 /* FSMOUNT_CLOEXEC */, 0))
     }
 
     /// A path naming the file `fd` is open on, for calls that take paths. /proc/thread-self

@@ -93,9 +93,6 @@ extension MountNamespaceDump {
             if fd < 0 { throw CheckpointError.errno("open \(mount.mountPoint) in the mount namespace of pid \(pid)") }
             do {
                 return (fd, try cleanCopy(of: mount, fd: fd, pid: pid))
-            } catch let failure as MountCall.Failure {
-                close(fd)
-                throw failure.checkpointError
             } catch {
                 close(fd)
                 throw error
@@ -115,8 +112,8 @@ extension MountNamespaceDump {
     private static func cleanCopy(of mount: MountInfo, fd: Int32, pid: Int32) throws -> Int32 {
         do {
             return try MountCall.cloneMount(fd, "open_tree(\(mount.mountPoint)) in pid \(pid)'s namespace")
-        } catch let failure as MountCall.Failure where failure.errno == EINVAL && mount.isUnbindable {
-            try MountCall.raw("unshare(CLONE_NEWNS) to copy the unbindable \(mount.mountPoint)", 272, Int(MountNamespaceDump.cloneNewNS))
+        } catch let e as CheckpointError where e.errno == .EINVAL && mount.isUnbindable {
+            try MountCall.raw("unshare(CLONE_NEWNS) to copy the unbindable \(mount.mountPoint)", SyscallNumber.unshare, Int(MountNamespaceDump.cloneNewNS))
             // Only the copy changes: a propagation type is not an event peers receive.
             try MountCall.mount(nil, mount.mountPoint, nil, .private, nil, "make the copy of \(mount.mountPoint) private")
             let copy = open(mount.mountPoint, oPath | O_CLOEXEC)

@@ -42,7 +42,7 @@ extension MountNamespaceDump {
         // sysfs, mqueue and cgroup show the net, ipc and cgroup namespaces of who mounts them.
         let kinds = ["mnt", "net", "ipc", "cgroup"].filter { FileManager.default.fileExists(atPath: "/proc/\(rootPid)/ns/\($0)") }
         try NamespaceJoin.run(in: rootPid, kinds) {
-            do { try builder.build() } catch let failure as MountCall.Failure { throw failure.checkpointError }
+            try builder.build()
         }
         log.info("mnt: \(entries.count) mounts rebuilt under \(root) and pivoted into for pid \(rootPid)")
     }
@@ -213,7 +213,7 @@ final class MountTreeBuilder {
     private func mountPoint(_ path: String, directory: Bool) throws -> Int32 {
         do {
             return try MountCall.openInRoot(rootFd, path, flags: oPath, "open mount point \(path) in \(root)")
-        } catch let failure as MountCall.Failure where failure.errno == ENOENT {
+        } catch let e as CheckpointError where e.errno == .ENOENT {
             try create(path, directory: directory)
             log.info("mnt: created the missing mount point \(path) in \(root)")
             return try MountCall.openInRoot(rootFd, path, flags: oPath, "open mount point \(path) in \(root)")
@@ -226,7 +226,7 @@ final class MountTreeBuilder {
         let dir: Int32
         do {
             dir = try MountCall.openInRoot(rootFd, parent, flags: oPath | O_DIRECTORY, "open \(parent) in \(root)")
-        } catch let failure as MountCall.Failure where failure.errno == ENOENT {
+        } catch let e as CheckpointError where e.errno == .ENOENT {
             try create(parent, directory: true)
             dir = try MountCall.openInRoot(rootFd, parent, flags: oPath | O_DIRECTORY, "open \(parent) in \(root)")
         }

@@ -129,12 +129,12 @@ public enum IPCNamespace {
         do {
             try body(w)
             try w.close()
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        } catch let e as ImageError { throw e.checkpointError }
     }
 
     private static func read(_ images: ImageDirectory, _ image: ImageName,
                              _ body: (inout ImageReader) throws -> Void) throws {
         var r = try images.reader(image)
-        do { try body(&r) } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        do { try body(&r) } catch let e as ImageError { throw e.checkpointError }
     }
 }

@@ -23,8 +23,7 @@ extension NetNamespace {
 
     /// On the thread that clones the root: enter the namespace behind `fd`.
     public static func join(key: String, fd: Int32, log: Log) throws {
-        let r = oc_syscall(308 /* setns */, Int(fd), 0x4000_0000 /* CLONE_NEWNET */, 0, 0, 0, 0)
-        if r != 0 { throw CheckpointError.errno("setns into the external net namespace \(key) (inherit_fd \(fd))", Int32(-r)) }
+        try Syscall.raw("setns into the external net namespace \(key) (inherit_fd \(fd))", SyscallNumber.setns, Int(fd), 0x4000_0000 /* CLONE_NEWNET */)
         log.info("the root joins the external net namespace \(key)")
     }
 }

@@ -121,8 +121,9 @@ public enum NetNamespace {
     }
 
     private static func ioctl(_ sock: Int32, _ request: Int, _ req: inout [UInt8], _ what: String, pid: Int32) throws {
-        let r = req.withUnsafeMutableBytes { oc_syscall(16 /* ioctl */, Int(sock), request, Int(bitPattern: $0.baseAddress), 0, 0, 0) }
-        if r < 0 { throw CheckpointError.errno("\(what) in the net namespace of pid \(pid)", Int32(-r)) }
+        try req.withUnsafeMutableBytes {
+            _ = try Syscall.raw("\(what) in the net namespace of pid \(pid)", SyscallNumber.ioctl, Int(sock), request, Int(bitPattern: $0.baseAddress))
+        }
     }
 
     private static func ifreqShort(_ sock: Int32, _ name: String, _ request: Int, pid: Int32) throws -> Int16 {

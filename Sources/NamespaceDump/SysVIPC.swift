@@ -7,8 +7,10 @@ import Images
 /// glibc), each failure an error naming the object. x86_64 always uses the IPC_64 layouts,
 /// which are glibc's shmid_ds/semid_ds/msqid_ds.
 enum SysV {
-    static let shmget = 29, shmat = 30, shmctl = 31, semget = 64, semctl = 66, shmdt = 67
-    static let msgget = 68, msgsnd = 69, msgrcv = 70, msgctl = 71
+    static let shmget = SyscallNumber.shmget, shmat = SyscallNumber.shmat, shmctl = SyscallNumber.shmctl
+    static let semget = SyscallNumber.semget, semctl = SyscallNumber.semctl, shmdt = SyscallNumber.shmdt
+    static let msgget = SyscallNumber.msgget, msgsnd = SyscallNumber.msgsnd, msgrcv = SyscallNumber.msgrcv
+    static let msgctl = SyscallNumber.msgctl
     static let msgCopy: Int32 = 0o40000      // MSG_COPY: read message #n without removing it
     static let shmRdonly: Int32 = 0o10000
     static let shmDest: UInt32 = 0o1000      // mode bits the kernel adds to a segment
@@ -17,14 +19,15 @@ enum SysV {
 
     static func call(_ what: @autoclosure () -> String, _ nr: Int, _ a: Int = 0, _ b: Int = 0, _ c: Int = 0,
                      _ d: Int = 0, _ e: Int = 0) throws -> Int {
-        let r = oc_syscall(nr, a, b, c, d, e, 0)
-        if r < 0 && r > -4096 { throw CheckpointError.errno(what(), Int32(-r)) }
-        return r
+        try Syscall.raw(what(), nr, a, b, c, d, e)
     }
 
     /// The raw result: >= 0, or -errno.
     static func raw(_ nr: Int, _ a: Int = 0, _ b: Int = 0, _ c: Int = 0, _ d: Int = 0) -> Int {
-        oc_syscall(nr, a, b, c, d, 0, 0)
+        switch Syscall.result(nr, a, b, c, d) {
+        case .success(let r): return r
+        case .failure(let err): return -Int(err.rawValue)
+        }
     }
 
     static func desc(id: Int32, _ p: ipc_perm) -> IpcDescEntry {

@@ -126,7 +126,7 @@ public enum TimeNamespace {
     /// The offsets a new namespace needs, computed from the host clocks now: call right
     /// before creating it.
     public static func offsets(continuing entry: TimensEntry) throws -> TimeNamespaceOffsets {
-        let own = try TimeNamespaceOffsets.read(pid: Int32(oc_syscall(186 /* gettid */, 0, 0, 0, 0, 0, 0)))
+        let own = try TimeNamespaceOffsets.read(pid: Syscall.gettid())
         return .continuing(from: entry,
                            hostMonotonic: ClockValue.now(CLOCK_MONOTONIC) - own.monotonic,
                            hostBoottime: ClockValue.now(CLOCK_BOOTTIME) - own.boottime)
@@ -138,9 +138,8 @@ public enum TimeNamespace {
     /// and cannot switch back its children's (setns into a time namespace needs a
     /// single-threaded process), so use a thread made for the purpose.
     public static func enterForChildren(_ offsets: TimeNamespaceOffsets) throws {
-        let tid = Int32(oc_syscall(186 /* gettid */, 0, 0, 0, 0, 0, 0))
-        let r = oc_syscall(272 /* unshare */, 0x80 /* CLONE_NEWTIME */, 0, 0, 0, 0, 0)
-        if r != 0 { throw CheckpointError.errno("unshare(CLONE_NEWTIME) on thread \(tid)", Int32(-r)) }
+        let tid = Syscall.gettid()
+        try Syscall.raw("unshare(CLONE_NEWTIME) on thread \(tid)", SyscallNumber.unshare, 0x80 /* CLONE_NEWTIME */)
         // /proc/self is the thread-group leader; /proc/<tid> is this thread.
         let path = "/proc/\(tid)/timens_offsets"
         let fd = open(path, O_WRONLY | O_CLOEXEC)

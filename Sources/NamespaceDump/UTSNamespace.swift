@@ -25,15 +25,16 @@ public enum UTSNamespace {
     public static func restore(pid: Int32, id: UInt32, images: ImageDirectory, log: Log) throws {
         let e = try images.readOne(.utsns(id), as: UtsnsEntry.self)
         try NamespaceJoin.run(in: pid, ["uts"]) {
-            try set(e.nodename, syscall: 170 /* sethostname */, what: "hostname", pid: pid)
-            try set(e.domainname, syscall: 171 /* setdomainname */, what: "domainname", pid: pid)
+            try set(e.nodename, syscall: SyscallNumber.sethostname, what: "hostname", pid: pid)
+            try set(e.domainname, syscall: SyscallNumber.setdomainname, what: "domainname", pid: pid)
         }
         log.info("uts namespace of pid \(pid): nodename \(e.nodename), domainname \(e.domainname) restored")
     }
 
     private static func set(_ name: String, syscall nr: Int, what: String, pid: Int32) throws {
         let bytes = Array(name.utf8)
-        let r = bytes.withUnsafeBufferPointer { oc_syscall(nr, Int(bitPattern: $0.baseAddress), bytes.count, 0, 0, 0, 0) }
-        if r != 0 { throw CheckpointError.errno("set \(what) \"\(name)\" in the uts namespace of pid \(pid)", Int32(-r)) }
+        try bytes.withUnsafeBufferPointer {
+            _ = try Syscall.raw("set \(what) \"\(name)\" in the uts namespace of pid \(pid)", nr, Int(bitPattern: $0.baseAddress), bytes.count)
+        }
     }
 }

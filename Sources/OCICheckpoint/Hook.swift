@@ -1,5 +1,6 @@
 import ArgumentParser
 import ContainerRegistry
+import LinuxKernel
 import Foundation
 import OCISpec
 #if canImport(Glibc)
@@ -99,12 +100,11 @@ enum StandardInput {
             let remaining = deadline.timeIntervalSinceNow
             guard remaining > 0 else { throw Timeout() }
             var pfd = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&pfd, 1, Int32(min(remaining * 1000, 60_000)) + 1)
-            if ready < 0 && errno == EINTR { continue }
+            // An interrupted poll counts as a timeout: the loop checks the deadline again.
+            let ready = (try? Syscall.valueOrErrno({ poll(&pfd, 1, Int32(min(remaining * 1000, 60_000)) + 1) }).get()) ?? 0
             guard ready > 0 else { continue }
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return data }
+            let read = Syscall.valueOrErrno { buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) } }
+            guard case .success(let n) = read, n > 0 else { return data }
             data.append(contentsOf: buffer[0..<n])
         }
     }

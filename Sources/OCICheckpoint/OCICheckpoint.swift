@@ -42,10 +42,11 @@ struct LogOptions: ParsableArguments {
     }
 }
 
-/// Runs `body`; an error becomes one line on stderr and exit status 1.
+/// Runs `body`; an error of the engine or of a module (image, /proc, OCI, registry
+/// errors) becomes one line on stderr and exit status 1.
 func OCICheckpoint_run(_ body: () throws -> Void) throws {
-    do { try body() } catch let e as CheckpointError {
-        FileHandle.standardError.write("Error: \(e.message)\n".data(using: .utf8)!)
+    do { try body() } catch let e where e is CheckpointError || e is CheckpointErrorConvertible {
+        FileHandle.standardError.write("Error: \(CheckpointError(e).message)\n".data(using: .utf8)!)
         throw ExitCode(1)
     }
 }

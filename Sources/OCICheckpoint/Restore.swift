@@ -74,7 +74,7 @@ struct Restore: ParsableCommand {
     /// CRIU's restore without -d: wait for the root and report how it ended.
     private func waitForRoot(_ pid: Int32) -> Int32 {
         var st: Int32 = 0
-        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        _ = Syscall.valueOrErrno { waitpid(pid, &st, 0) }
         if st & 0x7f == 0 { return (st >> 8) & 0xff }
         return 128 + (st & 0x7f)
     }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import LinuxKernel
 
 /// Reads a whole /proc file. These report a stat size of 0, so this reads until EOF
 /// instead of trusting the size.
@@ -11,10 +12,10 @@ public func readProcFile(_ path: String) throws -> String {
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 64 * 1024)
     while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw ProcFSError.system(path, errno)
+        let got = Syscall.valueOrErrno { chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
+        guard case .success(let n) = got else {
+            if case .failure(let err) = got { throw ProcFSError.system(path, err.rawValue) }
+            break
         }
         if n == 0 { break }
         bytes.append(contentsOf: chunk[0..<n])

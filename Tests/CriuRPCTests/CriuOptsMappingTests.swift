@@ -133,6 +133,10 @@ struct CriuOptsMappingTests {
         #expect(RPCFailure(CheckpointError(.busy, "pid 5 is in use")).errno == EBUSY)
         #expect(RPCFailure(CheckpointError(.invalidState, "x")).errno == EINVAL)
         #expect(RPCFailure(CheckpointError(.image, "bad", cause: POSIXError(.EIO))).errno == EIO)
+        // Down the cause chain, typed: no errno is read back out of a message.
+        let knob = CheckpointError.errno("write memory.kmem.limit_in_bytes", .EOPNOTSUPP)
+        #expect(RPCFailure(CheckpointError(.invalidState, "restore cgroups", cause: knob)).errno == EOPNOTSUPP)
+        #expect(RPCFailure(CheckpointError(.invalidState, "text with (errno 5) inside")).errno == EINVAL)
     }
 
     @Test("SCM_RIGHTS: descriptors sent with a message arrive with it")

@@ -15,7 +15,7 @@ extension CheckpointImages {
             do {
                 let head = try r.one(PagemapHead.self)
                 shmem[shmid] = (head.pagesID, try r.all(PagemapEntry.self))
-            } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
+            } catch let e as ImageError { throw e.checkpointError }
         }
     }
 }

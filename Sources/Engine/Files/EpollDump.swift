@@ -14,9 +14,9 @@ extension FileTableDump {
         for t in try info.epollTargets {
             var slot: (UInt32, UInt32, UInt32) = (UInt32(fd), UInt32(t.fd), 0)
             let same = withUnsafeMutablePointer(to: &slot) {
-                oc_syscall(SyscallNumber.kcmp, Int(pid), Int(pid), 7 /* KCMP_EPOLL_TFD */, Int(t.fd), Int(bitPattern: $0), 0)
+                Syscall.result(SyscallNumber.kcmp, Int(pid), Int(pid), KcmpType.epollTfd, Int(t.fd), Int(bitPattern: $0))
             }
-            if same != 0 {
+            if same != .success(0) {
                 throw CheckpointError(.unsupported, "pid \(pid) fd \(fd): epoll watches a file registered as fd \(t.fd), which this process has since closed or replaced (not supported)")
             }
             var tfd = EventpollTfdEntry()

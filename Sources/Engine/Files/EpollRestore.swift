@@ -7,7 +7,7 @@ extension RestoreResources {
     /// An empty epoll; its files are added from inside the task that registered them
     /// (RestoredProcess.registerEpollTargets), since registrations are keyed by its fd numbers.
     static func openEpoll(_ e: EventpollFileEntry, _ what: String) throws -> Int32 {
-        let fd = try checked(oc_syscall(291 /* epoll_create1 */, Int(O_CLOEXEC), 0, 0, 0, 0, 0), "epoll_create1 for \(what)")
+        let fd = try Syscall.rawFd("epoll_create1 for \(what)", SyscallNumber.epollCreate1, Int(O_CLOEXEC))
         if e.flags & UInt32(O_NONBLOCK) != 0 { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
         return fd
     }
@@ -44,7 +44,7 @@ extension RestoredProcess {
                     throw CheckpointError(.image, "pid \(pid): epoll fd \(epfd) watches fd \(t.tfd), which fdinfo-\(pid).img does not have")
                 }
                 let event = try put(bytes(t.events) + bytes(t.data), at: 0)  // struct epoll_event is packed
-                try call("epoll_ctl(\(epfd), ADD, \(t.tfd))", 233 /* epoll_ctl */, UInt64(epfd), 1 /* EPOLL_CTL_ADD */, UInt64(t.tfd), event)
+                try call("epoll_ctl(\(epfd), ADD, \(t.tfd))", SyscallNumber.epollCtl, UInt64(epfd), 1 /* EPOLL_CTL_ADD */, UInt64(t.tfd), event)
             }
         }
     }

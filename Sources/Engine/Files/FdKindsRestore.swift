@@ -36,24 +36,18 @@ extension RestoreResources {
         return fd
     }
 
-    static func checked(_ r: Int, _ what: String) throws -> Int32 {
-        if r < 0 { throw CheckpointError.errno(what, Int32(-r)) }
-        return Int32(r)
-    }
-
     /// The pidfd's process, reopened by its restored pid.
     func openPidfd(_ p: PidfdEntry, _ what: String) throws -> Int32 {
         guard let host = kinds.hostPids[p.nspid] else {
             throw CheckpointError(.image, "\(what): pidfd of pid \(p.nspid), which is not in \(ImageName.pstree)")
         }
-        return try Self.checked(oc_syscall(SyscallNumber.pidfdOpen, Int(host), Int(p.flags & UInt32(O_NONBLOCK)), 0, 0, 0, 0),
-                                "pidfd_open of restored pid \(p.nspid) for \(what)")
+        return try Syscall.rawFd("pidfd_open of restored pid \(p.nspid) for \(what)", SyscallNumber.pidfdOpen, Int(host), Int(p.flags & UInt32(O_NONBLOCK)))
     }
 
     /// Seals go on last, once every mapping exists: F_SEAL_FUTURE_WRITE forbids new
     /// writable mappings, F_SEAL_WRITE any write of the contents.
     func sealMemfds() throws {
-        for s in kinds.pendingSeals where fcntl(s.fd, 1033 /* F_ADD_SEALS */, s.seals) != 0 {
+        for s in kinds.pendingSeals where fcntl(s.fd, FileControl.addSeals, s.seals) != 0 {
             throw CheckpointError.errno("add seals \(s.seals) to memfd \(s.name)")
         }
         kinds.pendingSeals = []

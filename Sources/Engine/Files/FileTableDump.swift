@@ -129,8 +129,7 @@ final class FileTableDump {
 
     private func sameDescription(pid: Int32, fd: Int32, key: String) throws -> (id: UInt32, type: FdTypes)? {
         for c in descriptions[key] ?? [] {
-            let r = oc_syscall(SyscallNumber.kcmp, Int(pid), Int(c.pid), 0 /* KCMP_FILE */, Int(fd), Int(c.fd), 0)
-            if r < 0 { throw CheckpointError.errno("kcmp pid \(pid) fd \(fd) with pid \(c.pid) fd \(c.fd)", Int32(-r)) }
+            let r = try Syscall.raw("kcmp pid \(pid) fd \(fd) with pid \(c.pid) fd \(c.fd)", SyscallNumber.kcmp, Int(pid), Int(c.pid), KcmpType.file, Int(fd), Int(c.fd))
             if r == 0, let f = files.first(where: { $0.id == c.id }) { return (c.id, f.type) }
         }
         return nil
@@ -141,7 +140,7 @@ final class FileTableDump {
         var st = stat()
         if fstat(fd, &st) != 0 { throw CheckpointError.errno("fstat of a file in flight") }
         return descriptions["\(st.st_dev):\(st.st_ino)"]?.first { c in
-            oc_syscall(SyscallNumber.kcmp, Int(getpid()), Int(c.pid), 0 /* KCMP_FILE */, Int(fd), Int(c.fd), 0) == 0
+            Syscall.result(SyscallNumber.kcmp, Int(getpid()), Int(c.pid), KcmpType.file, Int(fd), Int(c.fd)) == .success(0)
         }?.id
     }
 
@@ -176,20 +175,19 @@ final class FileTableDump {
         let src = open("/proc/\(pid)/fd/\(fd)", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if src < 0 { throw CheckpointError.errno("open pipe behind pid \(pid) fd \(fd)") }
         defer { close(src) }
-        let size = fcntl(src, 1032 /* F_GETPIPE_SZ */)
-        var ends: [Int32] = [0, 0]
-        if ends.withUnsafeMutableBufferPointer({ oc_syscall(293 /* pipe2 */, Int(bitPattern: $0.baseAddress), Int(O_CLOEXEC | O_NONBLOCK), 0, 0, 0, 0) }) != 0 { throw CheckpointError.errno("pipe2") }
+        let size = fcntl(src, FileControl.getPipeSize)
+        let ends = try Syscall.pipe("pipe2", flags: O_NONBLOCK)
         defer { close(ends[0]); close(ends[1]) }
-        _ = fcntl(ends[1], 1031 /* F_SETPIPE_SZ */, size)
-        let n = oc_syscall(276 /* tee */, Int(src), Int(ends[1]), Int(size), 2 /* SPLICE_F_NONBLOCK */, 0, 0)
+        _ = fcntl(ends[1], FileControl.setPipeSize, size)
+        let teed = Syscall.result(SyscallNumber.tee, Int(src), Int(ends[1]), Int(size), 2 /* SPLICE_F_NONBLOCK */)
+        // An empty pipe answers EAGAIN: nothing to copy.
+        let n = teed == .failure(.EAGAIN) ? 0 : try teed.get("tee pipe of pid \(pid) fd \(fd)")
         var data = Data()
         if n > 0 {
             var buf = [UInt8](repeating: 0, count: n)
             let got = read(ends[0], &buf, n)
             if got != n { throw CheckpointError.errno("read pipe copy of pid \(pid) fd \(fd)") }
             data = Data(buf)
-        } else if n < 0 && n != -Int(EAGAIN) {
-            throw CheckpointError.errno("tee pipe of pid \(pid) fd \(fd)", Int32(-n))
         }
         var e = PipeDataEntry()
         e.pipeID = pipeID; e.bytes = UInt32(data.count); e.size = UInt32(size)

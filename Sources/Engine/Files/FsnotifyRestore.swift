@@ -11,7 +11,7 @@ extension RestoreResources {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         if fd < 0 { throw CheckpointError.errno("inotify_init1 for \(what)") }
         do {
-            let scratch = try Self.checked(oc_syscall(319 /* memfd_create */, Int(bitPattern: ("ocicheckpoint-wd" as StaticString).utf8Start), 1 /* MFD_CLOEXEC */, 0, 0, 0, 0), "memfd_create")
+            let scratch = try Syscall.rawFd("memfd_create", SyscallNumber.memfdCreate, Int(bitPattern: ("ocicheckpoint-wd" as StaticString).utf8Start), MemfdFlag.cloexec)
             defer { close(scratch) }
             var next: Int32 = 1  // a new instance hands out 1, 2, 3, ...
             for w in e.wd.sorted(by: { Int32(bitPattern: $0.wd) < Int32(bitPattern: $1.wd) }) {
@@ -40,7 +40,7 @@ extension RestoreResources {
     /// A fanotify group with its inode and mount marks added again by path.
     func openFanotify(_ e: FanotifyFileEntry, _ what: String) throws -> Int32 {
         let flags = Int(e.faflags) | 1 /* FAN_CLOEXEC */
-        let fd = try Self.checked(oc_syscall(300 /* fanotify_init */, flags, Int(e.evflags), 0, 0, 0, 0), "fanotify_init for \(what)")
+        let fd = try Syscall.rawFd("fanotify_init for \(what)", SyscallNumber.fanotifyInit, flags, Int(e.evflags))
         do {
             for m in e.mark {
                 let target: Int32
@@ -55,10 +55,10 @@ extension RestoreResources {
                 defer { close(target) }
                 for (mask, extra) in [(m.mask, UInt64(0)), (m.ignoredMask, 0x20 /* FAN_MARK_IGNORED_MASK */)] where mask != 0 {
                     // Through the magic link: fanotify_mark takes no O_PATH descriptor itself.
-                    let r = "/proc/self/fd/\(target)".withCString {
-                        oc_syscall(301 /* fanotify_mark */, Int(fd), Int(1 /* FAN_MARK_ADD */ | markFlags | extra), Int(mask), Int(AT_FDCWD), Int(bitPattern: $0), 0)
+                    try "/proc/self/fd/\(target)".withCString {
+                        _ = try Syscall.raw("fanotify_mark \(m.type == .mount ? m.me.path : m.ie.fHandle.path) for \(what)", SyscallNumber.fanotifyMark,
+                                            Int(fd), Int(1 /* FAN_MARK_ADD */ | markFlags | extra), Int(mask), Int(AT_FDCWD), Int(bitPattern: $0))
                     }
-                    if r < 0 { throw CheckpointError.errno("fanotify_mark \(m.type == .mount ? m.me.path : m.ie.fHandle.path) for \(what)", Int32(-r)) }
                 }
             }
             if e.flags & UInt32(O_NONBLOCK) != 0 { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }

@@ -30,7 +30,7 @@ extension FileTableDump {
         guard ino <= UInt64(UInt32.max) else {
             throw CheckpointError(.unsupported, "\(at): memfd inode \(ino) does not fit the image's 32-bit shmid")
         }
-        let seals = fcntl(ours, 1034 /* F_GET_SEALS */)
+        let seals = fcntl(ours, FileControl.getSeals)
         if seals < 0 { throw CheckpointError.errno("F_GET_SEALS of memfd \(link) behind \(at)") }
         var name = link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
         name = String(name.dropFirst("/memfd:".count))

@@ -18,8 +18,7 @@ extension RestoreResources {
         let sealSeal: UInt32 = 1
         let allowSealing = m.seals != sealSeal
         let fd = try m.name.withCString {
-            try Self.checked(oc_syscall(319 /* memfd_create */, Int(bitPattern: $0), 1 /* MFD_CLOEXEC */ | (allowSealing ? 2 /* MFD_ALLOW_SEALING */ : 0), 0, 0, 0, 0),
-                             "memfd_create \(m.name)")
+            try Syscall.rawFd("memfd_create \(m.name)", SyscallNumber.memfdCreate, Int(bitPattern: $0), MemfdFlag.cloexec | (allowSealing ? MemfdFlag.allowSealing : 0))
         }
         kinds.memfdObjects[m.inodeID] = fd
         if ftruncate(fd, off_t(m.size)) != 0 { throw CheckpointError.errno("size memfd \(m.name) to \(m.size)") }

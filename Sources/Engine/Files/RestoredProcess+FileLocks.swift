@@ -4,7 +4,6 @@ import Images
 import ProcFS
 
 extension RestoredProcess {
-    private static let flockNr = 73
     private static let fOFDSetlk: UInt64 = 37
 
     /// The file locks this process held, taken again on its restored fds: flock(2) for
@@ -16,7 +15,7 @@ extension RestoredProcess {
             let r: Int64
             if l.flag & FileLockFlags.flock != 0 {
                 let op = (l.type == UInt32(F_RDLCK) ? LOCK_SH : LOCK_EX) | LOCK_NB
-                r = try callRaw(Self.flockNr, [UInt64(l.fd), UInt64(op)])
+                r = try callRaw(SyscallNumber.flock, [UInt64(l.fd), UInt64(op)])
             } else if l.flag & (FileLockFlags.posix | FileLockFlags.ofd) != 0 {
                 // struct flock: l_type, l_whence (short), l_start, l_len (off_t), l_pid (OFD: 0)
                 let lock = bytes(Int16(l.type)) + bytes(Int16(SEEK_SET)) + bytes(Int32(0)) + bytes(l.start) + bytes(l.len) + bytes(Int64(0))

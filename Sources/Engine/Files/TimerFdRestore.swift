@@ -8,8 +8,8 @@ extension RestoreResources {
     /// distance from now on its clock), then the expirations nobody had read yet are put
     /// back with TFD_IOC_SET_TICKS (settime clears them).
     static func openTimerfd(_ t: TimerfdEntry, _ what: String) throws -> Int32 {
-        let fd = try checked(oc_syscall(283 /* timerfd_create */, Int(Int32(bitPattern: t.clockid)), Int(t.flags & UInt32(O_NONBLOCK)) | Int(O_CLOEXEC), 0, 0, 0, 0),
-                             "timerfd_create clock \(t.clockid) for \(what)")
+        let fd = try Syscall.rawFd("timerfd_create clock \(t.clockid) for \(what)", SyscallNumber.timerfdCreate,
+                                   Int(Int32(bitPattern: t.clockid)), Int(t.flags & UInt32(O_NONBLOCK)) | Int(O_CLOEXEC))
         do {
             // A periodic timer that expired and waits for a read to re-arm shows no time
             // left: it is armed one interval ahead, its unread ticks are set below.
@@ -24,13 +24,15 @@ extension RestoreResources {
                     nsec += UInt64(now.tv_nsec); sec += UInt64(now.tv_sec) + nsec / 1_000_000_000; nsec %= 1_000_000_000
                 }
                 var spec: (UInt64, UInt64, UInt64, UInt64) = (t.isec, t.insec, sec, nsec)
-                _ = try checked(withUnsafeMutablePointer(to: &spec) { oc_syscall(286 /* timerfd_settime */, Int(fd), Int(t.settimeFlags), Int(bitPattern: $0), 0, 0, 0) },
-                                "timerfd_settime for \(what)")
+                try withUnsafeMutablePointer(to: &spec) {
+                    _ = try Syscall.raw("timerfd_settime for \(what)", SyscallNumber.timerfdSettime, Int(fd), Int(t.settimeFlags), Int(bitPattern: $0))
+                }
             }
             if t.ticks > 0 {
                 var ticks = t.ticks
-                _ = try checked(withUnsafeMutablePointer(to: &ticks) { oc_syscall(SyscallNumber.ioctl, Int(fd), 0x4008_5400 /* TFD_IOC_SET_TICKS */, Int(bitPattern: $0), 0, 0, 0) },
-                                "TFD_IOC_SET_TICKS \(t.ticks) for \(what)")
+                try withUnsafeMutablePointer(to: &ticks) {
+                    _ = try Syscall.raw("TFD_IOC_SET_TICKS \(t.ticks) for \(what)", SyscallNumber.ioctl, Int(fd), 0x4008_5400 /* TFD_IOC_SET_TICKS */, Int(bitPattern: $0))
+                }
             }
         } catch { close(fd); throw error }
         return fd

@@ -28,15 +28,14 @@ enum WatchedPath {
         // struct file_handle: handle_bytes, handle_type, then the handle.
         let fh = withUnsafeBytes(of: UInt32(handle.count)) { Array($0) } + withUnsafeBytes(of: handleType) { Array($0) } + handle
         let found: String? = try NamespaceJoin.onOwnThread {
-            let u = oc_syscall(272 /* unshare */, 0x200 /* CLONE_FS */, 0, 0, 0, 0, 0)
-            if u != 0 { throw CheckpointError.errno("unshare(CLONE_FS)", Int32(-u)) }
+            try Syscall.raw("unshare(CLONE_FS)", SyscallNumber.unshare, 0x200 /* CLONE_FS */)
             guard fchdir(root) == 0, chroot(".") == 0 else { throw CheckpointError.errno("chroot into the root of pid \(pid)") }
             for m in mounts {
                 guard fchdir(m) == 0 else { continue }
-                let fd = fh.withUnsafeBufferPointer {
-                    oc_syscall(304 /* open_by_handle_at */, Int(AT_FDCWD), Int(bitPattern: $0.baseAddress), Int(O_CLOEXEC | O_PATH_), 0, 0, 0)
+                let opened = fh.withUnsafeBufferPointer {
+                    Syscall.result(SyscallNumber.openByHandleAt, Int(AT_FDCWD), Int(bitPattern: $0.baseAddress), Int(O_CLOEXEC | O_PATH_))
                 }
-                guard fd >= 0 else { continue }
+                guard case .success(let fd) = opened else { continue }
                 defer { close(Int32(fd)) }
                 var buf = [CChar](repeating: 0, count: 4097)
                 let n = readlinkat(proc, "self/fd/\(fd)", &buf, 4096)
@@ -51,7 +50,7 @@ enum WatchedPath {
         throw CheckpointError(.unsupported, "pid \(pid): \(what) watches inode \(ino) on device \(major):\(minor), whose path cannot be found (deleted, or not reachable from the task's root)")
     }
 
-    private static let O_PATH_: Int32 = 0o10000000
+    private static let O_PATH_ = OpenFlag.path
 
     /// The mount points (as the task sees them) of the filesystem on `device` ("maj:min").
     private static func mountPoints(pid: Int32, device: String) throws -> [String] {

@@ -16,13 +16,12 @@ final class MqueueDump {
     private var queuesRead: Set<UInt64> = []
 
     static let fsMagic = 0x1980_0202
-    static let mqOpen = 240, mqUnlink = 241, mqTimedsend = 242, mqTimedreceive = 243, mqGetsetattr = 245
 
     static func isMqueue(pid: Int32, fd: Int32) -> Bool {
         // statfs(2): struct statfs starts with f_type (a long).
         var buf = [Int](repeating: 0, count: 16)
-        let r = "/proc/\(pid)/fd/\(fd)".withCString { p in buf.withUnsafeMutableBytes { oc_syscall(137 /* statfs */, Int(bitPattern: p), Int(bitPattern: $0.baseAddress), 0, 0, 0, 0) } }
-        return r == 0 && buf[0] == fsMagic
+        let r = "/proc/\(pid)/fd/\(fd)".withCString { p in buf.withUnsafeMutableBytes { Syscall.result(SyscallNumber.statfs, Int(bitPattern: p), Int(bitPattern: $0.baseAddress)) } }
+        return r == .success(0) && buf[0] == fsMagic
     }
 
     /// The description behind `fd` of `pid` (file id `id`), as the ext_file_entry of files.img.
@@ -46,7 +45,7 @@ final class MqueueDump {
         }
         var attr = [Int64](repeating: 0, count: 8)
         try attr.withUnsafeMutableBytes {
-            try Syscall.raw("mq_getattr of \(what)", Self.mqGetsetattr, Int(q), 0, Int(bitPattern: $0.baseAddress))
+            try Syscall.raw("mq_getattr of \(what)", SyscallNumber.mqGetsetattr, Int(q), 0, Int(bitPattern: $0.baseAddress))
         }
         e.maxmsg = attr[1]; e.msgsize = attr[2]
         var messages: [Data] = []
@@ -65,17 +64,18 @@ final class MqueueDump {
         var buf = [UInt8](repeating: 0, count: max(size, 1))
         var prio: UInt32 = 0
         for _ in 0..<count {
-            let got = buf.withUnsafeMutableBytes { b in withUnsafeMutablePointer(to: &prio) {
-                oc_syscall(mqTimedreceive, Int(q), Int(bitPattern: b.baseAddress), b.count, Int(bitPattern: $0), 0, 0) } }
-            if got == -Int(EAGAIN) { break }
-            if got < 0 { throw CheckpointError.errno("mq_receive from \(what)", Int32(-got)) }
+            let received = buf.withUnsafeMutableBytes { b in withUnsafeMutablePointer(to: &prio) {
+                Syscall.result(SyscallNumber.mqTimedreceive, Int(q), Int(bitPattern: b.baseAddress), b.count, Int(bitPattern: $0)) } }
+            if received == .failure(.EAGAIN) { break }
+            let got = try received.get("mq_receive from \(what)")
             messages.append(Data(buf[0..<got]))
             e.msgPrio.append(prio)
             e.msgLen.append(UInt32(got))
         }
         for (m, p) in zip(messages, e.msgPrio) {
-            let r = m.withUnsafeBytes { oc_syscall(mqTimedsend, Int(q), Int(bitPattern: $0.baseAddress), m.count, Int(p), 0, 0) }
-            if r < 0 { throw CheckpointError.errno("mq_send back to \(what) (messages taken off it may be lost)", Int32(-r)) }
+            try m.withUnsafeBytes {
+                _ = try Syscall.raw("mq_send back to \(what) (messages taken off it may be lost)", SyscallNumber.mqTimedsend, Int(q), Int(bitPattern: $0.baseAddress), m.count, Int(p))
+            }
         }
         return messages
     }
@@ -87,7 +87,7 @@ final class MqueueDump {
         func ipc(_ pid: String) -> String { (try? ProcTree.link("/proc/\(pid)/ns/ipc")) ?? "" }
         guard ipc("\(rootPid)") != ipc("self") else { return }
         let names = try NamespaceJoin.run(in: rootPid, ["ipc"]) { () throws -> [String] in
-            try Syscall.raw("unshare(CLONE_NEWNS) to list the queues of pid \(rootPid)", 272, 0x0002_0000)
+            try Syscall.raw("unshare(CLONE_NEWNS) to list the queues of pid \(rootPid)", SyscallNumber.unshare, 0x0002_0000)
             guard Glibc.mount("none", "/", nil, UInt(MS_REC | MS_PRIVATE), nil) == 0,
                   Glibc.mount("mqueue", "/tmp", "mqueue", 0, nil) == 0 else {
                 throw CheckpointError.errno("mount the mqueue filesystem of pid \(rootPid)'s ipc namespace")
@@ -109,6 +109,6 @@ final class MqueueDump {
                 for m in messages { try w.appendRaw(m) }
             }
             try w.close()
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        } catch let e as ImageError { throw e.checkpointError }
     }
 }

@@ -42,18 +42,19 @@ final class MqueueRestore {
         let (fd, made) = try NamespaceJoin.run(in: pid, ["ipc"]) { () throws -> (Int32, Bool) in
             var attr: [Int64] = [0, e.maxmsg, e.msgsize, 0, 0, 0, 0, 0]
             let mode = Int(e.mode & 0o777)
-            var r = name.withCString { n in attr.withUnsafeMutableBytes {
-                oc_syscall(MqueueDump.mqOpen, Int(bitPattern: n), Int(O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC), mode, Int(bitPattern: $0.baseAddress), 0, 0) } }
-            if r == -Int(EEXIST) && !e.unlinked {
-                r = name.withCString { oc_syscall(MqueueDump.mqOpen, Int(bitPattern: $0), Int(O_RDWR | O_NONBLOCK | O_CLOEXEC), 0, 0, 0, 0) }
-                if r < 0 { throw CheckpointError.errno("open existing \(what)", Int32(-r)) }
-                return (Int32(r), false)
+            let made = name.withCString { n in attr.withUnsafeMutableBytes {
+                Syscall.result(SyscallNumber.mqOpen, Int(bitPattern: n), Int(O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC), mode, Int(bitPattern: $0.baseAddress)) } }
+            if made == .failure(.EEXIST) && !e.unlinked {
+                let fd = try name.withCString {
+                    try Syscall.rawFd("open existing \(what)", SyscallNumber.mqOpen, Int(bitPattern: $0), Int(O_RDWR | O_NONBLOCK | O_CLOEXEC))
+                }
+                return (fd, false)
             }
-            if r < 0 { throw CheckpointError.errno("mq_open \(what) (maxmsg \(e.maxmsg), msgsize \(e.msgsize))", Int32(-r)) }
+            let fd = try made.get("mq_open \(what) (maxmsg \(e.maxmsg), msgsize \(e.msgsize))")
             if e.unlinked {
-                _ = name.withCString { oc_syscall(MqueueDump.mqUnlink, Int(bitPattern: $0), 0, 0, 0, 0, 0) }
+                _ = name.withCString { Syscall.result(SyscallNumber.mqUnlink, Int(bitPattern: $0)) }
             }
-            return (Int32(r), true)
+            return (Int32(fd), true)
         }
         holders[queueID] = fd
         if made {
@@ -62,13 +63,14 @@ final class MqueueRestore {
                 throw CheckpointError.errno("set owner \(e.uid):\(e.gid) and mode \(String(e.mode, radix: 8)) of \(what)")
             }
             for (m, prio) in zip(messages, e.msgPrio) {
-                let r = m.withUnsafeBytes { oc_syscall(MqueueDump.mqTimedsend, Int(fd), Int(bitPattern: $0.baseAddress), m.count, Int(prio), 0, 0) }
-                if r < 0 { throw CheckpointError.errno("refill \(what) with a \(m.count)-byte message", Int32(-r)) }
+                try m.withUnsafeBytes {
+                    _ = try Syscall.raw("refill \(what) with a \(m.count)-byte message", SyscallNumber.mqTimedsend, Int(fd), Int(bitPattern: $0.baseAddress), m.count, Int(prio))
+                }
             }
         } else {
             var attr = [Int64](repeating: 0, count: 8)
             try attr.withUnsafeMutableBytes {
-                try Syscall.raw("mq_getattr of \(what)", MqueueDump.mqGetsetattr, Int(fd), 0, Int(bitPattern: $0.baseAddress))
+                try Syscall.raw("mq_getattr of \(what)", SyscallNumber.mqGetsetattr, Int(fd), 0, Int(bitPattern: $0.baseAddress))
             }
             if attr[1] != e.maxmsg || attr[2] != e.msgsize {
                 throw CheckpointError(.busy, "\(what) exists with maxmsg \(attr[1]), msgsize \(attr[2]), not the dumped \(e.maxmsg), \(e.msgsize)")
@@ -83,7 +85,7 @@ final class MqueueRestore {
         let names = created
         created = []
         _ = try? NamespaceJoin.run(in: namespacePid, ["ipc"]) {
-            for n in names { _ = n.withCString { oc_syscall(MqueueDump.mqUnlink, Int(bitPattern: $0), 0, 0, 0, 0, 0) } }
+            for n in names { _ = n.withCString { Syscall.result(SyscallNumber.mqUnlink, Int(bitPattern: $0)) } }
         }
     }
 }
@@ -101,7 +103,7 @@ extension MqueueRestore {
                 }
                 out[e.id] = (e, try e.msgLen.map { try r.raw(Int($0)) })
             }
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)", cause: e) }
+        } catch let e as ImageError { throw e.checkpointError }
         return out
     }
 }

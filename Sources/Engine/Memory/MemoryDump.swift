@@ -164,9 +164,9 @@ final class MemoryDump {
         var runs: [(UInt64, Int)] = []
         var pos: off_t = 0
         while UInt64(pos) < size {
-            let data = lseek(fd, pos, 3 /* SEEK_DATA */)
+            let data = lseek(fd, pos, SeekWhence.data)
             if data < 0 { break }
-            var hole = lseek(fd, data, 4 /* SEEK_HOLE */)
+            var hole = lseek(fd, data, SeekWhence.hole)
             if hole < 0 { hole = off_t(size) }
             // Whole pages: a file's last page may end before the page does (a memfd).
             let end = (Int(hole) + Int(Self.pageSize) - 1) & ~(Int(Self.pageSize) - 1)
@@ -218,9 +218,8 @@ final class MemoryDump {
                 let bytes = piece.reduce(0) { $0 + $1.1 }
                 var done = 0
                 while done < bytes {
-                    let n = write(fd, buffer + done, bytes - done)
-                    if n < 0 && errno == EINTR { continue }
-                    if n <= 0 { throw CheckpointError.errno("write \(path) at \(written + done) bytes") }
+                    let n = try Syscall.retrying("write \(path) at \(written + done) bytes") { write(fd, buffer + done, bytes - done) }
+                    if n == 0 { throw CheckpointError.errno("write \(path) at \(written + done) bytes", .EIO) }
                     done += n
                 }
                 written += bytes

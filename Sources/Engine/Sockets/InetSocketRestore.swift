@@ -29,7 +29,7 @@ final class InetSocketRestore {
             do {
                 let e = try r.one(TcpStreamEntry.self)
                 out[f.isk.ino] = TcpRepairState(entry: e, inq: try r.raw(Int(e.inqLen)), outq: try r.raw(Int(e.outqLen)))
-            } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
+            } catch let e as ImageError { throw e.checkpointError }
         }
         return out
     }

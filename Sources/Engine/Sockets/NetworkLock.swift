@@ -72,8 +72,7 @@ public struct NetworkLock {
 /// with the engine's own waitpid calls), stderr and stdout captured.
 enum Command {
     static func run(_ argv: [String]) throws -> (Int32, String) {
-        var fds: [Int32] = [0, 0]
-        if fds.withUnsafeMutableBufferPointer({ oc_syscall(293 /* pipe2 */, Int(bitPattern: $0.baseAddress), Int(O_CLOEXEC), 0, 0, 0, 0) }) != 0 { throw CheckpointError.errno("pipe for \(argv[0])") }
+        let fds = try Syscall.pipe("pipe for \(argv[0])")
         var fa = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)
         defer { posix_spawn_file_actions_destroy(&fa) }
@@ -89,14 +88,11 @@ enum Command {
         if rc != 0 { throw CheckpointError.errno("run \(argv[0])", rc) }
         var output = Data()
         var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fds[0], &buf, buf.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
+        while case .success(let n) = Syscall.valueOrErrno({ read(fds[0], &buf, buf.count) }), n > 0 {
             output.append(contentsOf: buf[0..<n])
         }
         var st: Int32 = 0
-        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        _ = Syscall.valueOrErrno { waitpid(pid, &st, 0) }
         let status = st & 0x7f == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
         let text = String(decoding: output, as: UTF8.self).split(separator: "\n").suffix(2).joined(separator: "; ")
         return (status, text)

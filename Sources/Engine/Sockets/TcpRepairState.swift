@@ -132,10 +132,10 @@ struct TcpRepairState {
         var chunk = data.count
         while off < data.endIndex {
             let n = min(chunk, data.endIndex - off)
-            let r = data[off..<off + n].withUnsafeBytes { Glibc.send(s.fd, $0.baseAddress, n, Int32(MSG_DONTWAIT)) }
-            if r <= 0 {
-                if r < 0 && errno == EINTR { continue }
+            let sent = Syscall.valueOrErrno { data[off..<off + n].withUnsafeBytes { Glibc.send(s.fd, $0.baseAddress, n, Int32(MSG_DONTWAIT)) } }
+            guard case .success(let r) = sent, r > 0 else {
                 if chunk > 1024 { chunk /= 2; continue }
+                if case .failure(let err) = sent { throw CheckpointError.errno("\(s.owner): refill the \(what) (\(data.count) bytes)", err) }
                 throw CheckpointError.errno("\(s.owner): refill the \(what) (\(data.count) bytes)")
             }
             off += r

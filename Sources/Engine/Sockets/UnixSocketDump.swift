@@ -66,8 +66,7 @@ final class UnixSocketDump {
     /// A path name's directory (for relative names), file mode and owner, and whether the
     /// file was unlinked since bind: SIOCUNIXFILE opens the socket's own inode.
     private func describePath(_ e: inout UnixSkEntry, _ sock: Int32, _ name: [UInt8], _ place: String) throws {
-        let file = Int32(truncatingIfNeeded: oc_syscall(SyscallNumber.ioctl, Int(sock), 0x89E0 /* SIOCUNIXFILE */, 0, 0, 0, 0))
-        if file < 0 { throw CheckpointError.errno("\(place): SIOCUNIXFILE on UNIX socket \(e.ino)", -file) }
+        let file = try Syscall.rawFd("\(place): SIOCUNIXFILE on UNIX socket \(e.ino)", SyscallNumber.ioctl, Int(sock), 0x89E0 /* SIOCUNIXFILE */)
         defer { Glibc.close(file) }
         var st = stat()
         if fstat(file, &st) != 0 { throw CheckpointError.errno("\(place): stat the file of UNIX socket \(e.ino)") }

@@ -97,7 +97,7 @@ final class UnixSocketRestore {
         for e in ours where e.deleted && !e.name.isEmpty && e.name.first != 0 {
             if !e.nameDir.isEmpty && e.name.first != UInt8(ascii: "/") && chdir(e.nameDir) != 0 { continue }
             var st = stat(), own = stat()
-            let file = Int32(truncatingIfNeeded: oc_syscall(SyscallNumber.ioctl, Int(sockets[e.ino]!), 0x89E0 /* SIOCUNIXFILE */, 0, 0, 0, 0))
+            let file = (try? Syscall.rawFd("SIOCUNIXFILE", SyscallNumber.ioctl, Int(sockets[e.ino]!), 0x89E0 /* SIOCUNIXFILE */)) ?? -1
             if file >= 0 && fstat(file, &own) == 0 && lstat(describe(e), &st) == 0 && st.st_ino == own.st_ino && st.st_dev == own.st_dev {
                 unlink(describe(e))
             }
@@ -217,7 +217,7 @@ final class UnixSocketRestore {
                 }
                 out[e.idFor, default: []].append(Packet(data: try r.raw(Int(e.length)), rights: e.scm.flatMap(\.rights)))
             }
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
+        } catch let e as ImageError { throw e.checkpointError }
         return out
     }
 }

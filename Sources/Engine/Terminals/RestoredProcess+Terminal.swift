@@ -12,7 +12,7 @@ extension RestoredProcess {
             do {
                 try call("ioctl TIOCSCTTY", SyscallNumber.ioctl, UInt64(fd), UInt64(Terminal.Request.tiocsctty), 0)
                 terminals.controlled.insert(index)
-            } catch let e as CheckpointError where terminals.isRestorersOwn(index) && e.message.contains("errno \(EPERM))") {
+            } catch let e as CheckpointError where terminals.isRestorersOwn(index) && e.errno == .EPERM {
                 // --shell-job: the restorer's terminal controls another session (its shell's).
                 resources.session.log.warn("pid \(pid): the restorer's terminal controls another session; it stays without a controlling terminal")
             }

@@ -51,9 +51,9 @@ struct Terminal {
     /// An int-valued query; ENOTTY (the request is not for this side of the pty) reads as 0.
     func flag(_ what: String, _ request: UInt) throws -> Bool {
         var v: Int32 = 0
-        let r = withUnsafeMutablePointer(to: &v) { oc_syscall(SyscallNumber.ioctl, Int(fd), Int(bitPattern: request), Int(bitPattern: $0), 0, 0, 0) }
-        if r == -Int(ENOTTY) || r == -Int(EINVAL) { return false }
-        if r < 0 { throw CheckpointError.errno("\(what) on \(name)", Int32(-r)) }
+        let r = withUnsafeMutablePointer(to: &v) { Syscall.result(SyscallNumber.ioctl, Int(fd), Int(bitPattern: request), Int(bitPattern: $0)) }
+        if r == .failure(.ENOTTY) || r == .failure(.EINVAL) { return false }
+        _ = try r.get("\(what) on \(name)")
         return v != 0
     }
 
@@ -120,23 +120,22 @@ struct Terminal {
         var out = Data()
         var buf = [UInt8](repeating: 0, count: 16384)
         while true {
-            let n = read(fd, &buf, buf.count)
-            if n > 0 {
+            switch Syscall.valueOrErrno({ read(fd, &buf, buf.count) }) {
+            case .success(let n) where n > 0:
                 if !packetMode { out.append(contentsOf: buf[0..<n]) } else if buf[0] == 0 { out.append(contentsOf: buf[1..<n]) }
-                continue
+            case .success, .failure(.EAGAIN): return out
+            case .failure(let err): throw CheckpointError.errno("read queued data of \(name)", err)
             }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && errno != EAGAIN { throw CheckpointError.errno("read queued data of \(name)") }
-            return out
         }
     }
 
     func write(_ data: Data) throws {
         var off = 0
         while off < data.count {
-            let n = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, data.count - off) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { throw CheckpointError.errno("write \(data.count) queued bytes to \(name)") }
+            let n = try Syscall.retrying("write \(data.count) queued bytes to \(name)") {
+                data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, data.count - off) }
+            }
+            if n == 0 { throw CheckpointError.errno("write \(data.count) queued bytes to \(name)", .EIO) }
             off += n
         }
     }

@@ -36,10 +36,10 @@ final class TtyDump {
         if isCurrentTty {
             // The pty behind it is restored, and this description becomes one of its slave.
             var real: UInt32 = 0
-            let r = withUnsafeMutablePointer(to: &real) { oc_syscall(SyscallNumber.ioctl, Int(terminal.fd), Int(bitPattern: Terminal.Request.tiocgdev), Int(bitPattern: $0), 0, 0, 0) }
+            let r = withUnsafeMutablePointer(to: &real) { Syscall.result(SyscallNumber.ioctl, Int(terminal.fd), Int(bitPattern: Terminal.Request.tiocgdev), Int(bitPattern: $0)) }
             rdev = UInt64(real)  // new_encode_dev, the same as glibc's for pty numbers
-            if r < 0 { rdev = 0 }
-            if r >= 0 && Terminal.ptyKind(rdev: rdev) == nil {
+            if case .failure = r { rdev = 0 }
+            if case .success = r, Terminal.ptyKind(rdev: rdev) == nil {
                 close(terminal.fd)
                 throw CheckpointError(.unsupported, "pid \(pid) fd \(fd): /dev/tty stands for terminal \(rdev >> 8 & 0xfff):\(rdev & 0xff), which is no pty and cannot be restored")
             }
@@ -78,7 +78,7 @@ final class TtyDump {
         info.pty = pty
         do {
             info.termios = try terminal.termios()
-        } catch let e as CheckpointError where e.message.contains("errno \(EIO))") {
+        } catch let e as CheckpointError where e.errno == .EIO {
             throw CheckpointError(.unsupported, "\(terminal.name): the terminal is hung up, which cannot be restored")
         }
         info.locked = try terminal.flag("TIOCGPTLCK", Terminal.Request.tiocgptlck)

@@ -7,8 +7,6 @@ import ProcFS
 /// notification and clock; interval, remaining time and overrun are asked of the process
 /// itself (timer_gettime, timer_getoverrun), since only it may name its timers.
 enum PosixTimersDump {
-    static let timerGettime = 224, timerGetoverrun = 225
-
     static func collect(_ process: FrozenTree.Process, task: TaskControl) throws -> [PosixTimerEntry] {
         let pid = process.pid
         let listed: [PosixTimerListing]
@@ -17,9 +15,9 @@ enum PosixTimersDump {
         }
         return try listed.map { t in
             try check(t, process)
-            try task.call("timer_gettime(\(t.id))", timerGettime, UInt64(t.id), task.data)
+            try task.call("timer_gettime(\(t.id))", SyscallNumber.timerGettime, UInt64(t.id), task.data)
             let v = try task.readWords(task.data, count: 4)
-            let overrun = try task.call("timer_getoverrun(\(t.id))", timerGetoverrun, UInt64(t.id))
+            let overrun = try task.call("timer_getoverrun(\(t.id))", SyscallNumber.timerGetoverrun, UInt64(t.id))
             var e = PosixTimerEntry()
             e.itID = UInt32(bitPattern: t.id)
             e.clockID = UInt32(bitPattern: t.clock)

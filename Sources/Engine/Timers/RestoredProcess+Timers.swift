@@ -3,7 +3,6 @@ import LinuxKernel
 import Images
 
 extension RestoredProcess {
-    private static let timerCreate = 222, timerSettime = 223, timerDelete = 226
     /// prctl(PR_TIMER_CREATE_RESTORE_IDS, ON/OFF): timer_create takes the id it is given (6.17+).
     private static let prTimerCreateRestoreIDs: UInt64 = 77
 
@@ -23,7 +22,7 @@ extension RestoredProcess {
             let ev = try put(event, at: 0)
             while true {
                 let idAddr = try put(value: want, at: 128)
-                try call("timer_create(id \(want), clock \(Int32(bitPattern: t.clockID)))", Self.timerCreate, UInt64(bitPattern: Int64(Int32(bitPattern: t.clockID))), ev, idAddr)
+                try call("timer_create(id \(want), clock \(Int32(bitPattern: t.clockID)))", SyscallNumber.timerCreate, UInt64(bitPattern: Int64(Int32(bitPattern: t.clockID))), ev, idAddr)
                 let got = try readValue(idAddr, as: Int32.self)
                 if got == want { break }
                 // Without the prctl (before 6.17) ids come in order: make and later delete
@@ -35,13 +34,13 @@ extension RestoredProcess {
             }
         }
         if exact { try call("prctl(PR_TIMER_CREATE_RESTORE_IDS, OFF)", SyscallNumber.prctl, Self.prTimerCreateRestoreIDs, 0, 0, 0, 0) }
-        for id in spare { try call("timer_delete(\(id))", Self.timerDelete, UInt64(id)) }
+        for id in spare { try call("timer_delete(\(id))", SyscallNumber.timerDelete, UInt64(id)) }
         for t in timers where t.vsec != 0 || t.vnsec != 0 || t.isec != 0 || t.insec != 0 {
             // A periodic timer whose signal is still pending shows no time left: it goes
             // off again one interval on (the pending signal is restored on its own).
             let (vsec, vnsec) = t.vsec == 0 && t.vnsec == 0 ? (t.isec, t.insec) : (t.vsec, t.vnsec)
             let spec = try put([t.isec, t.insec, vsec, vnsec].flatMap(bytes), at: 0)
-            try call("timer_settime(\(Int32(bitPattern: t.itID)))", Self.timerSettime, UInt64(t.itID), 0, spec, 0)
+            try call("timer_settime(\(Int32(bitPattern: t.itID)))", SyscallNumber.timerSettime, UInt64(t.itID), 0, spec, 0)
         }
     }
 }

@@ -59,7 +59,7 @@ struct CheckpointImages {
             do {
                 let g = try reader.one(GhostFileEntry.self)
                 ghosts[r.origID] = (g, try reader.raw(Int(g.size)))
-            } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
+            } catch let e as ImageError { throw e.checkpointError }
         }
         for p in processes where !p.isZombie {
             for vma in p.mm.vmas where vma.status & VmaStatus.anonShared != 0 && vma.status & VmaStatus.sysvIPC == 0 && shmem[vma.shmid] == nil {
@@ -67,7 +67,7 @@ struct CheckpointImages {
                 do {
                     let head = try r.one(PagemapHead.self)
                     shmem[vma.shmid] = (head.pagesID, try r.all(PagemapEntry.self))
-                } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
+                } catch let e as ImageError { throw e.checkpointError }
             }
             for fd in p.fds where files[fd.id] == nil {
                 throw CheckpointError(.image, "image \(dir.file(.fdinfo(p.pid))): fd \(fd.fd) names file id \(fd.id), missing from \(ImageName.files)")
@@ -106,7 +106,7 @@ struct CheckpointImages {
         do {
             p.pagesID = try r.one(PagemapHead.self).pagesID
             p.pagemap = try r.all(PagemapEntry.self)
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
+        } catch let e as ImageError { throw e.checkpointError }
         p.fds = try dir.read(.fdinfo(pid), as: FdinfoEntry.self)
         p.fs = try dir.readOne(.fs(pid), as: FsEntry.self)
         p.sigactions = try dir.read(.sigacts(pid), as: SaEntry.self)
@@ -119,7 +119,7 @@ struct CheckpointImages {
         var r = try dir.reader(image)
         do {
             while let e = try r.next(PipeDataEntry.self) { out[e.pipeID] = try r.raw(Int(e.bytes)) }
-        } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
+        } catch let e as ImageError { throw e.checkpointError }
         return out
     }
 

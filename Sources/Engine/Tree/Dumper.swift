@@ -133,7 +133,8 @@ public enum Dumper {
             throw CheckpointError(.invalidArgument, "image directory \(images.path): not a directory")
         }
         guard access(images.path, W_OK) == 0 else {
-            throw CheckpointError(.invalidArgument, "image directory \(images.path): not writable (\(Errno.describe(errno)))")
+            let err = Errno.current
+            throw CheckpointError(.invalidArgument, "image directory \(images.path): not writable (\(err.detail))", errno: err)
         }
         if images.exists(.inventory) && unlink(images.file(.inventory)) != 0 {
             throw CheckpointError.errno("remove old \(images.file(.inventory))")

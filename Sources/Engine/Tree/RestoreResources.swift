@@ -51,7 +51,7 @@ final class RestoreResources {
             treeMounts.formUnion(try images.dir.read(name, as: MntEntry.self).map { Int32(bitPattern: $0.mntID) })
         }
         rootPath = "/proc/\(pid)/root"
-        rootDir = open(rootPath, 0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC)
+        rootDir = open(rootPath, OpenFlag.path | O_DIRECTORY | O_CLOEXEC)
         if rootDir < 0 { throw CheckpointError.errno("open the root of restored pid \(pid)") }
     }
 
@@ -59,10 +59,10 @@ final class RestoreResources {
     /// unless the file was on a mount outside the tree.
     func openPath(_ path: String, _ flags: Int32, _ mode: mode_t = 0, mount: Int32? = nil) -> Int32 {
         guard rootDir >= 0, mount.map({ treeMounts.contains($0) }) ?? true else { return open(path, flags, mode) }
-        var how: (UInt64, UInt64, UInt64) = (UInt64(UInt32(bitPattern: flags)), UInt64(mode), 0x10 /* RESOLVE_IN_ROOT */)
-        let r = path.withCString { p in withUnsafeMutablePointer(to: &how) { oc_syscall(437 /* openat2 */, Int(rootDir), Int(bitPattern: p), Int(bitPattern: $0), 24, 0, 0) } }
-        if r < 0 { errno = Int32(-r); return -1 }
-        return Int32(r)
+        switch Syscall.openat2(rootDir, path, flags: flags, mode: mode, resolve: ResolveFlag.inRoot) {
+        case .success(let fd): return fd
+        case .failure(let err): errno = err.rawValue; return -1
+        }
     }
 
     deinit {
@@ -127,9 +127,7 @@ final class RestoreResources {
 
     private func pipeEnd(_ p: PipeEntry) throws -> Int32 {
         if pipes[p.pipeID] == nil {
-            var ends: [Int32] = [0, 0]
-            let r = ends.withUnsafeMutableBufferPointer { oc_syscall(293 /* pipe2 */, Int(bitPattern: $0.baseAddress), Int(O_CLOEXEC), 0, 0, 0, 0) }
-            if r != 0 { throw CheckpointError.errno("pipe2 for pipe \(p.pipeID)", Int32(-r)) }
+            let ends = try Syscall.pipe("pipe2 for pipe \(p.pipeID)")
             pipes[p.pipeID] = (ends[0], ends[1])
             if let data = images.pipeData[p.pipeID] { try fill(ends[1], data, "pipe \(p.pipeID)") }
         }
@@ -161,7 +159,7 @@ final class RestoreResources {
 
     private func fill(_ fd: Int32, _ data: Data, _ what: String) throws {
         // Grow only: a smaller pipe would be full (not writable) with less data than before.
-        if data.count > fcntl(fd, 1032 /* F_GETPIPE_SZ */) { _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, Int32(data.count)) }
+        if data.count > fcntl(fd, FileControl.getPipeSize) { _ = fcntl(fd, FileControl.setPipeSize, Int32(data.count)) }
         let n = data.withUnsafeBytes { write(fd, $0.baseAddress, data.count) }
         if n != data.count { throw CheckpointError.errno("refill \(what) with \(data.count) bytes") }
     }

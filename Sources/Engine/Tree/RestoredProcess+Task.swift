@@ -25,7 +25,7 @@ extension RestoredProcess {
 
     static func restorerSigaction(_ sig: Int32) -> [UInt64] {
         var old = [UInt64](repeating: 0, count: 4)
-        _ = old.withUnsafeMutableBytes { oc_syscall(SyscallNumber.rtSigaction, Int(sig), 0, Int(bitPattern: $0.baseAddress), 8, 0, 0) }
+        _ = old.withUnsafeMutableBytes { Syscall.result(SyscallNumber.rtSigaction, Int(sig), 0, Int(bitPattern: $0.baseAddress), 8) }
         return old
     }
 
@@ -46,12 +46,12 @@ extension RestoredProcess {
         // Scheduling is set from outside, on the thread's host tid.
         if tcore.schedPolicy != 0 {
             var prio = Int32(tcore.schedPrio)
-            let r = withUnsafeMutablePointer(to: &prio) { oc_syscall(144 /* sched_setscheduler */, Int(tid), Int(tcore.schedPolicy), Int(bitPattern: $0), 0, 0, 0) }
-            if r < 0 { throw CheckpointError.errno("sched_setscheduler of tid \(vtid) to policy \(tcore.schedPolicy)", Int32(-r)) }
+            try withUnsafeMutablePointer(to: &prio) {
+                _ = try Syscall.raw("sched_setscheduler of tid \(vtid) to policy \(tcore.schedPolicy)", SyscallNumber.schedSetscheduler, Int(tid), Int(tcore.schedPolicy), Int(bitPattern: $0))
+            }
         }
         if tcore.schedNice != 0 {
-            let r = oc_syscall(141 /* setpriority */, 0 /* PRIO_PROCESS */, Int(tid), Int(tcore.schedNice), 0, 0, 0)
-            if r < 0 { throw CheckpointError.errno("setpriority of tid \(vtid) to \(tcore.schedNice)", Int32(-r)) }
+            try Syscall.raw("setpriority of tid \(vtid) to \(tcore.schedNice)", SyscallNumber.setpriority, 0 /* PRIO_PROCESS */, Int(tid), Int(tcore.schedNice))
         }
         var xstate = try Ptrace(tid).xstate()
         core.threadInfo.fpregs.apply(to: &xstate)

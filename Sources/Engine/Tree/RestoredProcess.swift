@@ -72,7 +72,7 @@ final class RestoredProcess: TaskControl {
         let got: UInt64
         do {
             got = try injector.call("clone3 set_tid=\(child) in pid \(pid)", SyscallNumber.clone3, argsAddr, UInt64(MemoryLayout<oc_clone_args>.size))
-        } catch let e as CheckpointError where e.message.contains("errno \(EEXIST))") {
+        } catch let e as CheckpointError where e.errno == .EEXIST {
             throw CheckpointError(.busy, "pid \(child) is in use: cannot restore a task with that pid")
         }
         guard Int32(truncatingIfNeeded: got) == child, let host = injector.newTasks.first else {
@@ -117,8 +117,8 @@ final class RestoredProcess: TaskControl {
         guard vma.pgoff == 0 else {
             throw CheckpointError(.unsupported, "pid \(pid): SysV shm \(vma.shmid) is attached only in part at \(vma.start.hex)")
         }
-        let flags = (vma.prot & UInt32(PROT_WRITE) == 0 ? 0o10000 /* SHM_RDONLY */ : 0) | (vma.prot & UInt32(PROT_EXEC) != 0 ? 0o100000 /* SHM_EXEC */ : 0)
-        let at = try call("shmat(\(vma.shmid)) at \(vma.start.hex)", 30 /* shmat */, vma.shmid, vma.start, UInt64(flags))
+        let flags = (vma.prot & UInt32(PROT_WRITE) == 0 ? ShmFlag.readOnly : 0) | (vma.prot & UInt32(PROT_EXEC) != 0 ? ShmFlag.exec : 0)
+        let at = try call("shmat(\(vma.shmid)) at \(vma.start.hex)", SyscallNumber.shmat, vma.shmid, vma.start, UInt64(flags))
         if at != vma.start { throw CheckpointError(.invalidState, "pid \(pid): SysV shm \(vma.shmid) attached at \(at.hex), not \(vma.start.hex)") }
     }
 

@@ -59,8 +59,7 @@ public enum Restorer {
         let pages = PagesImage(dir: images.dir)
         // Every restored task inherits this fd from the root stub and takes its files
         // through it (pidfd_getfd), even inside a new pid namespace.
-        let selfPidfd = Int32(oc_syscall(SyscallNumber.pidfdOpen, Int(getpid()), 0, 0, 0, 0, 0))
-        if selfPidfd < 0 { throw CheckpointError.errno("pidfd_open of the restorer", -selfPidfd) }
+        let selfPidfd = try Syscall.rawFd("pidfd_open of the restorer", SyscallNumber.pidfdOpen, Int(getpid()))
         defer { close(selfPidfd) }
         for ext in options.extensions { session.onRollBack { ext.rollBack(session) } }
         var stats = RestoreStatsEntry()

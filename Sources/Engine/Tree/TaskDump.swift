@@ -63,9 +63,8 @@ struct TaskDump {
                 (info.clearTidAddr_p, tcore.sas, tcore.pdeathSig) = try threadState(of: task, tid: tid)
             }
             var head: UInt64 = 0, len: UInt64 = 0
-            let r = withUnsafeMutablePointer(to: &head) { h in withUnsafeMutablePointer(to: &len) { l in
-                oc_syscall(SyscallNumber.getRobustList, Int(tid), Int(bitPattern: h), Int(bitPattern: l), 0, 0, 0) } }
-            if r < 0 { throw CheckpointError.errno("get_robust_list of tid \(tid)", Int32(-r)) }
+            try withUnsafeMutablePointer(to: &head) { h in try withUnsafeMutablePointer(to: &len) { l in
+                _ = try Syscall.raw("get_robust_list of tid \(tid)", SyscallNumber.getRobustList, Int(tid), Int(bitPattern: h), Int(bitPattern: l)) } }
             tcore.futexRla = head
             tcore.futexRlaLen = UInt32(len)
             tcore.blkSigset = try probe.originalMask(tid)
