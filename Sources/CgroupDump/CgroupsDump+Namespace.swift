@@ -58,7 +58,7 @@ extension CgroupsDump {
             }
             back.append((h, current))
         }
-        let r = oc_syscall(272 /* unshare */, 0x0200_0000 /* CLONE_NEWCGROUP */, 0, 0, 0, 0, 0)
+        let r = oc_syscall(272 /* unshare */, CloneFlags.newCgroup.argument, 0, 0, 0, 0, 0)
         if r != 0 { throw CheckpointError.errno("unshare(CLONE_NEWCGROUP) on thread \(tid)", Int32(-r)) }
         log.info("cgroups: cgroup namespace made at \(roots.map(\.directory).joined(separator: ", "))")
         return true

@@ -17,7 +17,7 @@ public enum NamespaceJoin {
         }
         let joined = zip(fds, kinds).map { ($0, $1) }
         return try onOwnThread {
-            let u = oc_syscall(272 /* unshare */, 0x200 /* CLONE_FS */, 0, 0, 0, 0, 0)
+            let u = oc_syscall(272 /* unshare */, CloneFlags.fs.argument, 0, 0, 0, 0, 0)
             if u != 0 { throw CheckpointError.errno("unshare(CLONE_FS) for joining pid \(pid)", Int32(-u)) }
             for (fd, kind) in joined {
                 let r = oc_syscall(308 /* setns */, Int(fd), 0, 0, 0, 0, 0)

@@ -2,6 +2,7 @@ import Foundation
 import Engine
 import LinuxKernel
 import Images
+import ProcFS
 
 extension MountNamespaceDump {
     /// Rebuilds the dumped mount tree under `root` inside the mount namespace of `rootPid`
@@ -153,7 +154,7 @@ final class MountTreeBuilder {
     /// The superblock options to mount with, unescaped; devpts always a new instance, proc
     /// for the restored tree's pid namespace.
     private func options(_ e: MntEntry, _ type: FileSystemType) -> [String] {
-        var list = e.options.split(separator: ",").map { MountInfo.unescape($0) }
+        var list = e.options.split(separator: ",").map { MountInfoEntry.unescape($0) }
         if type.code == .devpts && !list.contains("newinstance") { list.append("newinstance") }
         if type.code == .proc, let ns = procPidNamespace { list.append("pidns=\(ns)") }
         return list

@@ -11,12 +11,10 @@ import ProcFS
 ///
 ///     options.extensions.append(MountNamespaceDump())   // DumpOptions and RestoreOptions
 public struct MountNamespaceDump: DumpExtension, RestoreExtension {
-    public static let cloneNewNS: UInt64 = 0x0002_0000
-
     public init() {}
 
     public func dump(tree: FrozenTree, images: ImageDirectory, options: DumpOptions, log: Log) throws {
-        if options.emptyNamespaces & Self.cloneNewNS != 0 {
+        if options.emptyNamespaces & CloneFlags.newNS.rawValue != 0 {
             log.info("mnt: the mount namespace is to be made empty at restore; not dumped")
             return
         }
@@ -26,7 +24,7 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
     }
 
     public func namespaceFlags(images: ImageDirectory) throws -> UInt64 {
-        try Self.imageName(in: images) == nil ? 0 : Self.cloneNewNS
+        try Self.imageName(in: images) == nil ? 0 : CloneFlags.newNS.rawValue
     }
 
     public func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws {

@@ -23,7 +23,7 @@ extension NetNamespace {
 
     /// On the thread that clones the root: enter the namespace behind `fd`.
     public static func join(key: String, fd: Int32, log: Log) throws {
-        let r = oc_syscall(308 /* setns */, Int(fd), 0x4000_0000 /* CLONE_NEWNET */, 0, 0, 0, 0)
+        let r = oc_syscall(308 /* setns */, Int(fd), CloneFlags.newNet.argument, 0, 0, 0, 0)
         if r != 0 { throw CheckpointError.errno("setns into the external net namespace \(key) (inherit_fd \(fd))", Int32(-r)) }
         log.info("the root joins the external net namespace \(key)")
     }

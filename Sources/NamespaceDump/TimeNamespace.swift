@@ -141,7 +141,7 @@ public enum TimeNamespace {
     /// single-threaded process), so use a thread made for the purpose.
     public static func enterForChildren(_ offsets: TimeNamespaceOffsets) throws {
         let tid = Int32(oc_syscall(186 /* gettid */, 0, 0, 0, 0, 0, 0))
-        let r = oc_syscall(272 /* unshare */, 0x80 /* CLONE_NEWTIME */, 0, 0, 0, 0, 0)
+        let r = oc_syscall(272 /* unshare */, CloneFlags.newTime.argument, 0, 0, 0, 0, 0)
         if r != 0 { throw CheckpointError.errno("unshare(CLONE_NEWTIME) on thread \(tid)", Int32(-r)) }
         // /proc/self is the thread-group leader; /proc/<tid> is this thread.
         let path = "/proc/\(tid)/timens_offsets"

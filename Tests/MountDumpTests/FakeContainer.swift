@@ -5,6 +5,7 @@
 import Foundation
 import Testing
 import MountDump
+import ProcFS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -150,16 +151,16 @@ final class RestoreTarget {
 /// The host's mount table must not change under a test: every mount there before is
 /// there after, the same, and no new one involves the test's directory.
 struct HostMounts {
-    let before: [MountInfo]
+    let before: [MountInfoEntry]
     let scratch: String
 
     init(scratch: String) throws {
-        before = try MountInfo.read(pid: getpid())
+        before = try MountInfoEntry.read(pid: getpid())
         self.scratch = scratch
     }
 
     func expectUnchanged(sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let after = try MountInfo.read(pid: getpid())
+        let after = try MountInfoEntry.read(pid: getpid())
         for m in before {
             #expect(after.contains(m), "host mount \(m.mountPoint) changed or vanished", sourceLocation: sourceLocation)
         }
@@ -189,7 +190,7 @@ struct MountView: Equatable, CustomStringConvertible {
     var mounts: [String: Mount]
 
     init(pid: Int32) throws {
-        let list = try MountInfo.read(pid: pid)
+        let list = try MountInfoEntry.read(pid: pid)
         let tree = MountTree(list)
         guard let rootMount = list.first(where: { $0.mountPoint == "/" }) else { throw TestFailure("no root in \(pid)") }
         var groups: [Int: [String]] = [:]

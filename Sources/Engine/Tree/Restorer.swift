@@ -51,7 +51,7 @@ public enum Restorer {
             throw CheckpointError(.invalidArgument, "images in \(options.imagesDir) hold \(images.fileLocks.count) file locks: restore with --file-locks")
         }
         let flags = try namespaceFlags(images, options)
-        if flags & cloneNewPid == 0 { try checkPidsFree(images) }
+        if flags & CloneFlags.newPID.rawValue == 0 { try checkPidsFree(images) }
         let stub = try stubAddress(images)
         let resources = RestoreResources(images: images, inherited: options.inheritFds)
         resources.terminals = try TtyRestore(images: images, options: options, log: log)
@@ -73,7 +73,7 @@ public enum Restorer {
             try root.cleanInheritance(keeping: selfPidfd)
             try options.notify?("setup-namespaces", root.hostPid)
             for ext in options.extensions { try ext.setUp(rootPid: root.hostPid, images: images.dir, options: options, log: log) }
-            if flags & 0x0002_0000 /* CLONE_NEWNS */ != 0 { try resources.resolvePaths(inRootOf: root.hostPid) }
+            if flags & CloneFlags.newNS.rawValue != 0 { try resources.resolvePaths(inRootOf: root.hostPid) }
             if InetSocketDump.foreignNetns(root.hostPid) != nil { resources.inet.netnsPid = root.hostPid }
             try options.notify?("post-setup-namespaces", nil)
             let processes = try createTree(images, root: root, shellJob: options.shellJob, created: &created) { leader in
@@ -145,15 +145,13 @@ public enum Restorer {
         }
     }
 
-    static let cloneNewPid: UInt64 = 0x2000_0000
-
     /// The namespaces the root task is created in: the extensions' (mounts, uts, ipc...),
     /// those asked to be made empty, and a pid namespace when the tree had its own.
     private static func namespaceFlags(_ images: CheckpointImages, _ options: RestoreOptions) throws -> UInt64 {
         var flags = options.emptyNamespaces
         for ext in options.extensions { flags |= try ext.namespaceFlags(images: images.dir) }
         for ext in options.extensions { flags &= ~(try ext.joinedNamespaces(images: images.dir, options: options)) }
-        if images.processes[0].pid == 1 { flags |= cloneNewPid }
+        if images.processes[0].pid == 1 { flags |= CloneFlags.newPID.rawValue }
         return flags
     }
 

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import ProcFS
+import LinuxKernel
 
 /// The namespace inodes of one task, read from the /proc/PID/ns/ links ("net:[4026531840]").
 public struct NamespaceSet: Equatable, Sendable {
