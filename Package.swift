@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "CriuRPCTests", dependencies: ["LinuxKernel", "CriuRPC", "Engine", "Images", "SystemTestSupport"], swiftSettings: v5),
         .testTarget(name: "CheckpointArchiveTests", dependencies: ["LinuxKernel", "CheckpointArchive", "CArchive", "Engine", "SystemTestSupport"], swiftSettings: v5),
         .testTarget(name: "ImagesTests", dependencies: ["LinuxKernel", "Images"], swiftSettings: v5),
-        .testTarget(name: "MountDumpTests", dependencies: ["LinuxKernel", "MountDump", "Engine", "Images", "ProcFS"], swiftSettings: v5),
+        .testTarget(name: "MountDumpTests", dependencies: ["LinuxKernel", "MountDump", "Engine", "Images", "ProcFS", "SystemTestSupport"], swiftSettings: v5),
         .testTarget(name: "EngineTests",
                     dependencies: ["LinuxKernel", "Engine", "Images", "ProcFS", "CShim", "NamespaceDump", "CgroupDump", "MountDump"],
                     swiftSettings: v5),

@@ -92,7 +92,7 @@ struct CgroupsDumpTests {
         let scratch = try Scratch()
         let f = try V1Fixture(cg)
         try CgroupsDump().dump(pids: [f.root.pid, f.other.pid], rootPid: f.root.pid, images: scratch.images, log: .silent)
-        let json = try critDecode(scratch.file(CgroupsDump.imageName))
+        let json = try critDecode(scratch.sub(CgroupsDump.imageName))
         let entry = try #require((json["entries"] as? [[String: Any]])?.first)
         #expect((entry["sets"] as? [Any])?.count == 2)
         #expect((entry["controllers"] as? [Any])?.isEmpty == false)

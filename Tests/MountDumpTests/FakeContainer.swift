@@ -6,6 +6,7 @@ import Foundation
 import Testing
 import MountDump
 import ProcFS
+import SystemTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,28 +32,6 @@ enum Shell {
     }
 
     static func sh(_ script: String) throws { try run("/bin/sh", ["-c", script]) }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
-/// A scratch directory on the root file system, removed at the end.
-final class Scratch {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/mountdump-test.XXXXXX".utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw TestFailure("mkdtemp: \(errno)")
-        }
-        path = String(cString: template)
-    }
-
-    func sub(_ name: String) -> String { path + "/" + name }
-
-    deinit { _ = try? Shell.run("/bin/rm", ["-rf", path]) }
 }
 
 /// A started process and the pid of the task that matters in it (the init of its new pid

@@ -8,6 +8,7 @@ import LinuxKernel
 import Images
 import MountDump
 import ProcFS
+import SystemTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

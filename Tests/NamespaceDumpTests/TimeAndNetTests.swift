@@ -48,7 +48,7 @@ struct TimeNamespaceTests {
         var host = Glibc.timespec()
         clock_gettime(CLOCK_BOOTTIME, &host)
         #expect(abs(Int64(entry.boottime.tvSec) - (Int64(host.tv_sec) + 7000)) <= 1)
-        let decoded = try critDecode(scratch.file(TimeNamespace.imageName(id)))
+        let decoded = try critDecode(scratch.sub(TimeNamespace.imageName(id)))
         #expect((decoded["entries"] as? [Any])?.count == 1)
         src.stop()
 
@@ -114,8 +114,8 @@ struct NetNamespaceTests {
         let devices = try scratch.images.read(NetNamespace.netdevImage(id), .netdev, as: NetDeviceEntry.self)
         #expect(devices.map(\.name) == ["lo"])
         #expect((devices.first?.flags ?? 0) & 1 == 1)
-        try critDecode(scratch.file(NetNamespace.netdevImage(id)))
-        try critDecode(scratch.file(NetNamespace.netnsImage(id)))
+        try critDecode(scratch.sub(NetNamespace.netdevImage(id)))
+        try critDecode(scratch.sub(NetNamespace.netnsImage(id)))
         src.stop()
 
         let dst = try Self.loDown()
