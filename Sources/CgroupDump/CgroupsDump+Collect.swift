@@ -127,7 +127,7 @@ extension CgroupsDump {
         guard let theirs = try? ProcTree.link("/proc/\(rootPid)/ns/cgroup"),
               let ours = try? ProcTree.link("/proc/self/ns/cgroup"), theirs != ours else { return [:] }
         let outside = try membership(rootPid)
-        let inside = try NamespaceJoin.run(in: rootPid, ["cgroup"]) { try membership(rootPid) }
+        let inside = try NamespaceJoin.run(in: rootPid, [.cgroup]) { try membership(rootPid) }
         var prefixes: [String: Int] = [:]
         for ext in outside {
             guard let int = inside.first(where: { $0.hierarchyID == ext.hierarchyID && $0.controllers == ext.controllers }),

@@ -6,13 +6,12 @@ import CShim
 /// namespaces with setns(2), runs the closure and ends. The rest of the process, and the
 /// thread that asked, stay where they were.
 public enum NamespaceJoin {
-    /// `kinds` are file names under /proc/PID/ns: "mnt", "uts", "ipc", "net", "cgroup", "time".
-    public static func run<T>(in pid: Int32, _ kinds: [String], _ body: @escaping () throws -> T) throws -> T {
+    public static func run<T>(in pid: Int32, _ kinds: [NamespaceKind], _ body: @escaping () throws -> T) throws -> T {
         var fds: [Int32] = []
         defer { for fd in fds { close(fd) } }
         for kind in kinds {
-            let fd = open("/proc/\(pid)/ns/\(kind)", O_RDONLY | O_CLOEXEC)
-            if fd < 0 { throw CheckpointError.errno("open /proc/\(pid)/ns/\(kind)") }
+            let fd = open("/proc/\(pid)/ns/\(kind.rawValue)", O_RDONLY | O_CLOEXEC)
+            if fd < 0 { throw CheckpointError.errno("open /proc/\(pid)/ns/\(kind.rawValue)") }
             fds.append(fd)
         }
         let joined = zip(fds, kinds).map { ($0, $1) }
@@ -21,7 +20,7 @@ public enum NamespaceJoin {
             if u != 0 { throw CheckpointError.errno("unshare(CLONE_FS) for joining pid \(pid)", Int32(-u)) }
             for (fd, kind) in joined {
                 let r = oc_syscall(308 /* setns */, Int(fd), 0, 0, 0, 0, 0)
-                if r != 0 { throw CheckpointError.errno("setns into the \(kind) namespace of pid \(pid)", Int32(-r)) }
+                if r != 0 { throw CheckpointError.errno("setns into the \(kind.rawValue) namespace of pid \(pid)", Int32(-r)) }
             }
             return try body()
         }

@@ -23,14 +23,14 @@ extension MountNamespaceDump {
     public static func dump(rootPid: Int32, images: ImageDirectory, externalMounts: [String: String] = [:],
                             otherPids: [Int32] = [], namespaceID: UInt32? = nil,
                             log: Log = .silent) throws -> DumpedMountNamespace? {
-        let namespace = try namespaceInode(rootPid, "mnt")
-        if namespace == (try namespaceInode(getpid(), "mnt")) {
+        let namespace = try namespaceInode(rootPid, .mnt)
+        if namespace == (try namespaceInode(getpid(), .mnt)) {
             log.info("mnt: pid \(rootPid) shares our mount namespace; nothing to dump")
             return nil
         }
         for pid in otherPids {
             // A task that exited meanwhile has no namespace links: its absence is not ours to report.
-            guard let other = try? namespaceInode(pid, "mnt"), other != namespace else { continue }
+            guard let other = try? namespaceInode(pid, .mnt), other != namespace else { continue }
             throw CheckpointError(.unsupported, "pid \(pid) is in another mount namespace than the root task \(rootPid): nested mount namespaces are not supported")
         }
         let mounts: [MountInfoEntry]
@@ -86,7 +86,7 @@ extension MountNamespaceDump {
     /// (open_tree, made inside the container's namespace where the mount lives) is what
     /// tar reads, through our /proc.
     private static func saveContents(of mount: MountInfoEntry, pid: Int32, to image: String) throws {
-        let (pathFd, cloneFd): (Int32, Int32) = try NamespaceJoin.run(in: pid, ["mnt"]) {
+        let (pathFd, cloneFd): (Int32, Int32) = try NamespaceJoin.run(in: pid, [.mnt]) {
             let fd = open(mount.mountPoint, oPath | O_CLOEXEC)
             if fd < 0 { throw CheckpointError.errno("open \(mount.mountPoint) in the mount namespace of pid \(pid)") }
             do {

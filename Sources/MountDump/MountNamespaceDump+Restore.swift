@@ -34,11 +34,11 @@ extension MountNamespaceDump {
             }
         }
         // proc shows the pid namespace of the task that mounts it; ours is the host's.
-        let foreignPids = try namespaceInode(rootPid, "pid") != namespaceInode(getpid(), "pid")
+        let foreignPids = try namespaceInode(rootPid, .pid) != namespaceInode(getpid(), .pid)
         let builder = MountTreeBuilder(plan: plan, images: images, root: root, externals: externalMounts,
                                        procPidNamespace: foreignPids ? "/proc/\(rootPid)/ns/pid" : nil, log: log)
         // sysfs, mqueue and cgroup show the net, ipc and cgroup namespaces of who mounts them.
-        let kinds = ["mnt", "net", "ipc", "cgroup"].filter { FileManager.default.fileExists(atPath: "/proc/\(rootPid)/ns/\($0)") }
+        let kinds = [NamespaceKind.mnt, .net, .ipc, .cgroup].filter { FileManager.default.fileExists(atPath: "/proc/\(rootPid)/ns/\($0.rawValue)") }
         try NamespaceJoin.run(in: rootPid, kinds) {
             do { try builder.build() } catch let failure as MountCall.Failure { throw failure.checkpointError }
         }

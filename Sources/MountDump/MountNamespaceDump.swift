@@ -55,10 +55,8 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
         throw CheckpointError(.unsupported, "images in \(images.path) hold \(found.count) mount namespaces (\(found.sorted().joined(separator: ", "))); only the root task's is restored and the inventory does not name it")
     }
 
-    /// The inode of /proc/PID/ns/KIND, to tell namespaces apart.
-    static func namespaceInode(_ pid: Int32, _ kind: String) throws -> UInt64 {
-        var st = stat()
-        if stat("/proc/\(pid)/ns/\(kind)", &st) != 0 { throw CheckpointError.errno("stat /proc/\(pid)/ns/\(kind)") }
-        return UInt64(st.st_ino)
+    /// The inode of a namespace of `pid`, to tell namespaces apart.
+    static func namespaceInode(_ pid: Int32, _ kind: NamespaceKind) throws -> UInt64? {
+        try NamespaceSet.inode(of: kind, pid: pid)
     }
 }

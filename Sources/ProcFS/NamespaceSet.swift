@@ -46,6 +46,11 @@ public struct NamespaceSet: Equatable, Sendable {
         return set
     }
 
+    /// The inode of one namespace of `pid`; nil when the kernel has no such kind.
+    public static func inode(of kind: NamespaceKind, pid: Int32) throws -> UInt64? {
+        try readLink(procPath(pid, "ns/\(kind.rawValue)"), kind: kind)
+    }
+
     /// "net:[4026531840]" → 4026531840, when the prefix names `kind`.
     public static func inode(fromLink text: String, kind: NamespaceKind) -> UInt64? {
         let prefix = "\(kind.rawValue):["
