@@ -63,6 +63,6 @@ let package = Package(
         .testTarget(name: "OCISpecTests", dependencies: ["LinuxKernel", "OCISpec"], swiftSettings: v5),
         .testTarget(name: "ContainerRegistryTests", dependencies: ["LinuxKernel", "ContainerRegistry", "OCISpec", "ProcFS", "SystemTestSupport"],
                     swiftSettings: v5),
-        .testTarget(name: "ContainerTests", dependencies: ["LinuxKernel", "SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
+        .testTarget(name: "ContainerTests", dependencies: ["LinuxKernel", "ProcFS", "SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
     ]
 )

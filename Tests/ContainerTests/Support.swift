@@ -2,6 +2,7 @@
 // container ids torn down with the test's scratch area. Commands run through SystemTestSupport's Cmd.
 
 import Foundation
+import ProcFS
 import SystemTestSupport
 import Testing
 #if canImport(Glibc)
@@ -23,12 +24,7 @@ enum Env {
 
 /// The path of `pid` in the cgroup v1 hierarchy of `controller` (from /proc/PID/cgroup).
 func cgroupPath(pid: Int32, controller: String) -> String? {
-    for line in (readFile("/proc/\(pid)/cgroup") ?? "").split(separator: "\n") {
-        let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3 else { continue }
-        if parts[1].split(separator: ",").contains(Substring(controller)) { return String(parts[2]) }
-    }
-    return nil
+    (try? CgroupMembership.read(pid: pid))?.first { $0.controllers.contains(controller) }?.path
 }
 
 // MARK: - Containers in a scratch area
