@@ -23,14 +23,14 @@ extension MountNamespaceDump {
     public static func dump(rootPid: Int32, images: ImageDirectory, externalMounts: [String: String] = [:],
                             otherPids: [Int32] = [], namespaceID: UInt32? = nil,
                             log: Log = .silent) throws -> DumpedMountNamespace? {
-        let namespace = try namespaceInode(rootPid, .mnt)
-        if namespace == (try namespaceInode(getpid(), .mnt)) {
+        let namespace = try NamespaceSet.inode(of: .mnt, pid: rootPid)
+        if namespace == (try NamespaceSet.inode(of: .mnt, pid: getpid())) {
             log.info("mnt: pid \(rootPid) shares our mount namespace; nothing to dump")
             return nil
         }
         for pid in otherPids {
             // A task that exited meanwhile has no namespace links: its absence is not ours to report.
-            guard let other = try? namespaceInode(pid, .mnt), other != namespace else { continue }
+            guard let other = try? NamespaceSet.inode(of: .mnt, pid: pid), other != namespace else { continue }
             throw CheckpointError(.unsupported, "pid \(pid) is in another mount namespace than the root task \(rootPid): nested mount namespaces are not supported")
         }
         let mounts: [MountInfoEntry]

@@ -34,7 +34,7 @@ extension MountNamespaceDump {
             }
         }
         // proc shows the pid namespace of the task that mounts it; ours is the host's.
-        let foreignPids = try namespaceInode(rootPid, .pid) != namespaceInode(getpid(), .pid)
+        let foreignPids = try NamespaceSet.inode(of: .pid, pid: rootPid) != NamespaceSet.inode(of: .pid, pid: getpid())
         let builder = MountTreeBuilder(plan: plan, images: images, root: root, externals: externalMounts,
                                        procPidNamespace: foreignPids ? "/proc/\(rootPid)/ns/pid" : nil, log: log)
         // sysfs, mqueue and cgroup show the net, ipc and cgroup namespaces of who mounts them.

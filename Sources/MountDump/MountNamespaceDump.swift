@@ -54,9 +54,4 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
         }
         throw CheckpointError(.unsupported, "images in \(images.path) hold \(found.count) mount namespaces (\(found.sorted().joined(separator: ", "))); only the root task's is restored and the inventory does not name it")
     }
-
-    /// The inode of a namespace of `pid`, to tell namespaces apart.
-    static func namespaceInode(_ pid: Int32, _ kind: NamespaceKind) throws -> UInt64? {
-        try NamespaceSet.inode(of: kind, pid: pid)
-    }
 }
