@@ -43,13 +43,12 @@ let package = Package(
                            "CheckpointArchive", "ContainerCheckpoint",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: v5),
-        .testTarget(name: "ProcFSTests", dependencies: ["LinuxKernel", "ProcFS", "NamespaceDump", "CgroupDump", "MountDump"],
-                    swiftSettings: v5),
+        .testTarget(name: "ProcFSTests", dependencies: ["LinuxKernel", "ProcFS"], swiftSettings: v5),
         .testTarget(name: "CriuRPCTests", dependencies: ["LinuxKernel", "CriuRPC", "Engine", "Images", "SystemTestSupport"], swiftSettings: v5),
         .testTarget(name: "CheckpointArchiveTests", dependencies: ["LinuxKernel", "CheckpointArchive", "CArchive", "Engine", "SystemTestSupport"], swiftSettings: v5),
         .testTarget(name: "LinuxKernelTests", dependencies: ["LinuxKernel", "CShim"], swiftSettings: v5),
         .testTarget(name: "ImagesTests", dependencies: ["LinuxKernel", "Images"], swiftSettings: v5),
-        .testTarget(name: "MountDumpTests", dependencies: ["LinuxKernel", "MountDump", "Engine", "Images", "ProcFS"], swiftSettings: v5),
+        .testTarget(name: "MountDumpTests", dependencies: ["LinuxKernel", "MountDump", "Engine", "Images", "ProcFS", "SystemTestSupport"], swiftSettings: v5),
         .testTarget(name: "EngineTests",
                     dependencies: ["LinuxKernel", "Engine", "Images", "ProcFS", "CShim", "NamespaceDump", "CgroupDump", "MountDump"],
                     swiftSettings: v5),
@@ -64,6 +63,6 @@ let package = Package(
         .testTarget(name: "OCISpecTests", dependencies: ["LinuxKernel", "OCISpec"], swiftSettings: v5),
         .testTarget(name: "ContainerRegistryTests", dependencies: ["LinuxKernel", "ContainerRegistry", "OCISpec", "ProcFS", "SystemTestSupport"],
                     swiftSettings: v5),
-        .testTarget(name: "ContainerTests", dependencies: ["LinuxKernel", "CheckpointArchive", "SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
+        .testTarget(name: "ContainerTests", dependencies: ["LinuxKernel", "ProcFS", "CheckpointArchive", "SystemTestSupport"], exclude: ["Helpers"], swiftSettings: v5),
     ]
 )

@@ -94,29 +94,21 @@ enum CgroupFile {
 /// The cgroup hierarchies mounted in the caller's mount namespace, from /proc/self/mountinfo.
 public enum CgroupHierarchies {
     public static func mounted() throws -> [any CgroupHierarchy] {
-        let text: String
-        do { text = try readProcFile("/proc/self/mountinfo") } catch {
+        let mounts: [MountInfoEntry]
+        do { mounts = try MountInfoEntry.read(path: "/proc/self/mountinfo") } catch {
             throw CheckpointError(.kernel, "read /proc/self/mountinfo: \(error)", cause: error)
         }
         var found: [any CgroupHierarchy] = []
         var seen = Set<[String]>()
-        for line in text.split(separator: "\n") {
-            // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
-            let halves = line.components(separatedBy: " - ")
-            guard halves.count == 2 else { continue }
-            let left = halves[0].split(separator: " ")
-            let right = halves[1].split(separator: " ")
-            guard left.count >= 5, right.count >= 3, left[3] == "/" else { continue }
-            let mountPoint = unescape(String(left[4]))
-            switch right[0] {
+        for mount in mounts where mount.root == "/" {
+            switch mount.fsType {
             case "cgroup2":
-                if seen.insert([""]).inserted { found.append(CgroupV2Hierarchy(mountPoint: mountPoint)) }
+                if seen.insert([""]).inserted { found.append(CgroupV2Hierarchy(mountPoint: mount.mountPoint)) }
             case "cgroup":
-                let options = right[2].split(separator: ",").map(String.init)
-                let names = options.filter { $0 != "rw" && $0 != "ro" && !$0.hasPrefix("release_agent=") && $0 != "clone_children" && $0 != "noprefix" && $0 != "xattr" && $0 != "none" && $0 != "cpuset_v2_mode" && $0 != "favordynmods" }
+                let names = mount.superOptionList.filter { !notControllers.contains($0) && !$0.hasPrefix("release_agent=") }
                 guard !names.isEmpty else { continue }
                 if seen.insert(names.sorted()).inserted {
-                    found.append(CgroupV1Hierarchy(mountPoint: mountPoint, controllerNames: names))
+                    found.append(CgroupV1Hierarchy(mountPoint: mount.mountPoint, controllerNames: names))
                 }
             default:
                 continue
@@ -125,25 +117,13 @@ public enum CgroupHierarchies {
         return found
     }
 
+    /// Super options of a v1 cgroup mount that name no controller.
+    private static let notControllers: Set<String> = [
+        "rw", "ro", "clone_children", "noprefix", "xattr", "none", "cpuset_v2_mode", "favordynmods",
+    ]
+
     /// The mounted hierarchy a /proc/PID/cgroup line names, if any.
     public static func hierarchy(for m: CgroupMembership, in hierarchies: [any CgroupHierarchy]) -> (any CgroupHierarchy)? {
         hierarchies.first { $0.matches(m) }
-    }
-
-    /// Octal escapes of mountinfo ("\040" for a space).
-    static func unescape(_ s: String) -> String {
-        guard s.contains("\\") else { return s }
-        var out = [UInt8]()
-        let b = Array(s.utf8)
-        var i = 0
-        while i < b.count {
-            if b[i] == UInt8(ascii: "\\"), i + 4 <= b.count,
-               let v = UInt8(String(decoding: b[(i + 1)..<(i + 4)], as: UTF8.self), radix: 8) {
-                out.append(v); i += 4
-            } else {
-                out.append(b[i]); i += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -124,10 +124,10 @@ extension CgroupsDump {
     /// its path (cg_member_entry.cgns_prefix), when the root is in a cgroup namespace of its
     /// own: its path as seen from inside must end the path we see.
     static func namespacePrefixes(rootPid: Int32, log: Log) throws -> [String: Int] {
-        guard let theirs = try? ProcTree.link("/proc/\(rootPid)/ns/cgroup"),
-              let ours = try? ProcTree.link("/proc/self/ns/cgroup"), theirs != ours else { return [:] }
+        guard let theirs = try? NamespaceSet.inode(of: .cgroup, pid: rootPid),
+              let ours = try? NamespaceSet.inode(of: .cgroup, pid: getpid()), theirs != ours else { return [:] }
         let outside = try membership(rootPid)
-        let inside = try NamespaceJoin.run(in: rootPid, ["cgroup"]) { try membership(rootPid) }
+        let inside = try NamespaceJoin.run(in: rootPid, [.cgroup]) { try membership(rootPid) }
         var prefixes: [String: Int] = [:]
         for ext in outside {
             guard let int = inside.first(where: { $0.hierarchyID == ext.hierarchyID && $0.controllers == ext.controllers }),

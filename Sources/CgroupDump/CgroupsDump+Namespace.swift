@@ -58,7 +58,7 @@ extension CgroupsDump {
             }
             back.append((h, current))
         }
-        try Syscall.raw("unshare(CLONE_NEWCGROUP) on thread \(tid)", SyscallNumber.unshare, 0x0200_0000 /* CLONE_NEWCGROUP */)
+        try Syscall.raw("unshare(CLONE_NEWCGROUP) on thread \(tid)", SyscallNumber.unshare, CloneFlags.newCgroup.argument)
         log.info("cgroups: cgroup namespace made at \(roots.map(\.directory).joined(separator: ", "))")
         return true
     }

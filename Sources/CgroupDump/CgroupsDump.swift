@@ -2,6 +2,7 @@ import Foundation
 import Engine
 import LinuxKernel
 import Images
+import ProcFS
 
 /// How a restore treats the cgroups of the image (CRIU's --manage-cgroups modes).
 public enum CgroupManageMode: String, Sendable {

@@ -35,17 +35,12 @@ public struct InitProcess: Equatable, Sendable {
     /// Hierarchies where the process sits in the root cgroup are left out: the runtime
     /// made no cgroup there (crun here leaves the cgroup2 hierarchy alone).
     public func cgroupPaths(mountInfo: String = "/proc/self/mountinfo") throws -> [String: String] {
-        let membership = try readProcFile("/proc/\(pid)/cgroup")
-        let mounts = CgroupMounts(mountInfo: (try? readProcFile(mountInfo)) ?? "")
+        let membership = try CgroupMembership.read(pid: pid)
+        let mounts = CgroupMounts((try? MountInfoEntry.read(path: mountInfo)) ?? [])
         var paths: [String: String] = [:]
-        for line in membership.split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count == 3 else { continue }
-            let path = String(parts[2])
-            if path == "/" { continue }
-            let controllers = parts[1].isEmpty ? [""] : parts[1].split(separator: ",").map(String.init)
-            for controller in controllers {
-                if let dir = mounts.directory(controller: controller, path: path) { paths[controller] = dir }
+        for m in membership where m.path != "/" {
+            for controller in m.controllers.isEmpty ? [""] : m.controllers {
+                if let dir = mounts.directory(controller: controller, path: m.path) { paths[controller] = dir }
             }
         }
         return paths
@@ -57,22 +52,16 @@ struct CgroupMounts {
     /// Controller ("" for cgroup2) → (mount point, root of the hierarchy that is mounted).
     private var mounts: [String: (point: String, root: String)] = [:]
 
-    init(mountInfo: String) {
-        for line in mountInfo.split(separator: "\n") {
-            let halves = line.components(separatedBy: " - ")
-            guard halves.count == 2 else { continue }
-            let left = halves[0].split(separator: " "), right = halves[1].split(separator: " ")
-            guard left.count >= 5, right.count >= 3 else { continue }
-            let root = String(left[3]), point = String(left[4])
-            switch right[0] {
+    init(_ mountInfo: [MountInfoEntry]) {
+        let known: Set<String> = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio",
+                                  "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc"]
+        for mount in mountInfo {
+            switch mount.fsType {
             case "cgroup2":
-                if mounts[""] == nil { mounts[""] = (point, root) }
+                if mounts[""] == nil { mounts[""] = (mount.mountPoint, mount.root) }
             case "cgroup":
-                let known = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio",
-                             "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc"]
-                for option in right[2].split(separator: ",").map(String.init)
-                where known.contains(option) || option.hasPrefix("name=") {
-                    if mounts[option] == nil { mounts[option] = (point, root) }
+                for option in mount.superOptionList where known.contains(option) || option.hasPrefix("name=") {
+                    if mounts[option] == nil { mounts[option] = (mount.mountPoint, mount.root) }
                 }
             default: continue
             }

@@ -7,8 +7,6 @@ import Images
 /// refused before anything is touched, with a cr_errmsg that says what and why; options
 /// that only tune CRIU internals we do not have are accepted and ignored.
 extension CriuOpts {
-    public static let cloneNewNet: UInt32 = 0x4000_0000
-
     /// Throws for the first option the engine does not support.
     public func refuseUnsupported() throws {
         func refuse(_ m: String) throws -> Never { throw CheckpointError.refused(m) }
@@ -31,7 +29,7 @@ extension CriuOpts {
         }
         if !lsmMountContext.isEmpty { try refuse("LSM mount contexts are not supported yet (lsm_mount_context)") }
         if tls { try refuse("TLS is not supported (it serves the page server)") }
-        if emptyNs & ~Self.cloneNewNet != 0 {
+        if UInt64(emptyNs) & ~NamespaceKind.net.cloneFlag.rawValue != 0 {
             try refuse("empty_ns 0x\(String(emptyNs, radix: 16)): only the network namespace (CLONE_NEWNET) can be made empty")
         }
         _ = try externalMounts()

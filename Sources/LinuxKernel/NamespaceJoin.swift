@@ -6,20 +6,19 @@ import CShim
 /// namespaces with setns(2), runs the closure and ends. The rest of the process, and the
 /// thread that asked, stay where they were.
 public enum NamespaceJoin {
-    /// `kinds` are file names under /proc/PID/ns: "mnt", "uts", "ipc", "net", "cgroup", "time".
-    public static func run<T>(in pid: Int32, _ kinds: [String], _ body: @escaping () throws -> T) throws -> T {
+    public static func run<T>(in pid: Int32, _ kinds: [NamespaceKind], _ body: @escaping () throws -> T) throws -> T {
         var fds: [Int32] = []
         defer { for fd in fds { close(fd) } }
         for kind in kinds {
-            let fd = open("/proc/\(pid)/ns/\(kind)", O_RDONLY | O_CLOEXEC)
-            if fd < 0 { throw CheckpointError.errno("open /proc/\(pid)/ns/\(kind)") }
+            let fd = open("/proc/\(pid)/ns/\(kind.rawValue)", O_RDONLY | O_CLOEXEC)
+            if fd < 0 { throw CheckpointError.errno("open /proc/\(pid)/ns/\(kind.rawValue)") }
             fds.append(fd)
         }
         let joined = zip(fds, kinds).map { ($0, $1) }
         return try onOwnThread {
-            try Syscall.raw("unshare(CLONE_FS) for joining pid \(pid)", SyscallNumber.unshare, 0x200 /* CLONE_FS */)
+            try Syscall.raw("unshare(CLONE_FS) for joining pid \(pid)", SyscallNumber.unshare, CloneFlags.fs.argument)
             for (fd, kind) in joined {
-                try Syscall.raw("setns into the \(kind) namespace of pid \(pid)", SyscallNumber.setns, Int(fd))
+                try Syscall.raw("setns into the \(kind.rawValue) namespace of pid \(pid)", SyscallNumber.setns, Int(fd))
             }
             return try body()
         }

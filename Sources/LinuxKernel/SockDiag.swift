@@ -33,7 +33,7 @@ public enum SockDiag {
             if fd < 0 { throw CheckpointError.errno("socket(NETLINK_SOCK_DIAG) for \(what)") }
             return fd
         }
-        let fd = try pid.map { p in try NamespaceJoin.run(in: p, ["net"], open) } ?? open()
+        let fd = try pid.map { p in try NamespaceJoin.run(in: p, [.net], open) } ?? open()
         defer { close(fd) }
         var msg = [UInt8]()
         append32(&msg, UInt32(16 + body.count))

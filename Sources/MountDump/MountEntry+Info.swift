@@ -1,3 +1,4 @@
+import ProcFS
 import Images
 
 extension MntEntry {
@@ -5,7 +6,7 @@ extension MntEntry {
     /// (the root mount is "/"), the superblock's device in the kernel's encoding, per-mount
     /// flags with the propagation bits, superblock flags split from the fs options, and
     /// `ext_key` when the caller named the mount point external.
-    public init(_ mount: MountInfo, externalKey: String?) {
+    public init(_ mount: MountInfoEntry, externalKey: String?) {
         self.init()
         fstype = UInt32((FileSystemType.named(mount.fsType)?.code ?? .unsupported).rawValue)
         mntID = UInt32(truncatingIfNeeded: mount.mountID)

@@ -1,3 +1,5 @@
+import ProcFS
+
 /// MS_* bits of mount(2), as CRIU's mnt_entry carries them in `flags` (per mount, plus
 /// the propagation bits) and `sb_flags` (per superblock).
 public struct MountFlags: OptionSet, Hashable, Sendable {
@@ -62,7 +64,7 @@ public struct MountFlags: OptionSet, Hashable, Sendable {
     }
 
     /// The propagation bits of a mountinfo line's optional fields.
-    public static func propagation(of mount: MountInfo) -> MountFlags {
+    public static func propagation(of mount: MountInfoEntry) -> MountFlags {
         var flags: MountFlags = []
         if mount.sharedGroup != nil { flags.insert(.shared) }
         if mount.masterGroup != nil { flags.insert(.slave) }

@@ -23,18 +23,18 @@ extension MountNamespaceDump {
     public static func dump(rootPid: Int32, images: ImageDirectory, externalMounts: [String: String] = [:],
                             otherPids: [Int32] = [], namespaceID: UInt32? = nil,
                             log: Log = .silent) throws -> DumpedMountNamespace? {
-        let namespace = try namespaceInode(rootPid, "mnt")
-        if namespace == (try namespaceInode(getpid(), "mnt")) {
+        let namespace = try NamespaceSet.inode(of: .mnt, pid: rootPid)
+        if namespace == (try NamespaceSet.inode(of: .mnt, pid: getpid())) {
             log.info("mnt: pid \(rootPid) shares our mount namespace; nothing to dump")
             return nil
         }
         for pid in otherPids {
             // A task that exited meanwhile has no namespace links: its absence is not ours to report.
-            guard let other = try? namespaceInode(pid, "mnt"), other != namespace else { continue }
+            guard let other = try? NamespaceSet.inode(of: .mnt, pid: pid), other != namespace else { continue }
             throw CheckpointError(.unsupported, "pid \(pid) is in another mount namespace than the root task \(rootPid): nested mount namespaces are not supported")
         }
-        let mounts: [MountInfo]
-        do { mounts = try MountInfo.read(pid: rootPid) } catch {
+        let mounts: [MountInfoEntry]
+        do { mounts = try MountInfoEntry.read(pid: rootPid) } catch {
             throw CheckpointError(.notFound, "mount table of pid \(rootPid): \(error)", cause: error)
         }
         if let deleted = mounts.first(where: { $0.mountPoint.hasSuffix(" (deleted)") }) {
@@ -71,9 +71,7 @@ extension MountNamespaceDump {
     /// by the pid inside the tree's pid namespace), so the image names agree; else 1.
     static func recordedNamespaceID(_ pid: Int32, images: ImageDirectory) -> UInt32 {
         var names = [ImageName.ids(pid)]
-        if let status = try? readProcFile("/proc/\(pid)/status"),
-           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }),
-           let inner = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap({ UInt32($0) }) {
+        if let inner = (try? TaskStatus.read(pid: pid))?.nsPid.last {
             names.insert(.ids(inner), at: 0)
         }
         for name in names where images.exists(name) {
@@ -87,8 +85,8 @@ extension MountNamespaceDump {
     /// Tars one tmpfs, without the mounts on top of it: a detached copy of just that mount
     /// (open_tree, made inside the container's namespace where the mount lives) is what
     /// tar reads, through our /proc.
-    private static func saveContents(of mount: MountInfo, pid: Int32, to image: String) throws {
-        let (pathFd, cloneFd): (Int32, Int32) = try NamespaceJoin.run(in: pid, ["mnt"]) {
+    private static func saveContents(of mount: MountInfoEntry, pid: Int32, to image: String) throws {
+        let (pathFd, cloneFd): (Int32, Int32) = try NamespaceJoin.run(in: pid, [.mnt]) {
             let fd = open(mount.mountPoint, oPath | O_CLOEXEC)
             if fd < 0 { throw CheckpointError.errno("open \(mount.mountPoint) in the mount namespace of pid \(pid)") }
             do {
@@ -109,11 +107,11 @@ extension MountNamespaceDump {
     /// open_tree(OPEN_TREE_CLONE) of the mount at `fd`. An unbindable mount cannot be
     /// cloned where it is; this thread then takes a private copy of the namespace (which
     /// dies with it) and clones the copy's mount, made private there first.
-    private static func cleanCopy(of mount: MountInfo, fd: Int32, pid: Int32) throws -> Int32 {
+    private static func cleanCopy(of mount: MountInfoEntry, fd: Int32, pid: Int32) throws -> Int32 {
         do {
             return try MountCall.cloneMount(fd, "open_tree(\(mount.mountPoint)) in pid \(pid)'s namespace")
         } catch let e as CheckpointError where e.errno == .EINVAL && mount.isUnbindable {
-            try MountCall.raw("unshare(CLONE_NEWNS) to copy the unbindable \(mount.mountPoint)", SyscallNumber.unshare, Int(MountNamespaceDump.cloneNewNS))
+            try MountCall.raw("unshare(CLONE_NEWNS) to copy the unbindable \(mount.mountPoint)", SyscallNumber.unshare, CloneFlags.newNS.argument)
             // Only the copy changes: a propagation type is not an event peers receive.
             try MountCall.mount(nil, mount.mountPoint, nil, .private, nil, "make the copy of \(mount.mountPoint) private")
             let copy = open(mount.mountPoint, oPath | O_CLOEXEC)
@@ -123,7 +121,7 @@ extension MountNamespaceDump {
         }
     }
 
-    private static func refusal(_ failure: MountPlan.Failure, mounts: [MountInfo], pid: Int32) -> CheckpointError {
+    private static func refusal(_ failure: MountPlan.Failure, mounts: [MountInfoEntry], pid: Int32) -> CheckpointError {
         let hint = "name it in ext_mnt (--external mnt[MOUNTPOINT]:KEY) to bind a host path there at restore"
         switch failure {
         case .noRoot:
@@ -147,8 +145,8 @@ extension MountNamespaceDump {
 
     /// Where the host sees what `mount` shows: a host mount of the same superblock whose
     /// root holds it, plus the rest of the path.
-    static func hostPath(of mount: MountInfo) -> String? {
-        guard let host = try? MountInfo.read(pid: getpid()) else { return nil }
+    static func hostPath(of mount: MountInfoEntry) -> String? {
+        guard let host = try? MountInfoEntry.read(pid: getpid()) else { return nil }
         let holders = host.filter { h in
             h.devMajor == mount.devMajor && h.devMinor == mount.devMinor && MountPath.isWithin(mount.root, h.root)
         }
@@ -156,7 +154,7 @@ extension MountNamespaceDump {
         return MountPath.join(h.mountPoint, MountPath.relative(mount.root, to: h.root))
     }
 
-    static func hostOrigin(of mount: MountInfo) -> String {
+    static func hostOrigin(of mount: MountInfoEntry) -> String {
         hostPath(of: mount) ?? "\(mount.source):\(mount.root)"
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Engine
 import LinuxKernel
 import Images
+import ProcFS
 
 extension MountNamespaceDump {
     /// Rebuilds the dumped mount tree under `root` inside the mount namespace of `rootPid`
@@ -36,11 +37,11 @@ extension MountNamespaceDump {
             }
         }
         // proc shows the pid namespace of the task that mounts it; ours is the host's.
-        let foreignPids = try namespaceInode(rootPid, "pid") != namespaceInode(getpid(), "pid")
+        let foreignPids = try NamespaceSet.inode(of: .pid, pid: rootPid) != NamespaceSet.inode(of: .pid, pid: getpid())
         let builder = MountTreeBuilder(plan: plan, images: images, root: root, externals: externalMounts, ptys: ptys,
                                        procPidNamespace: foreignPids ? "/proc/\(rootPid)/ns/pid" : nil, log: log)
         // sysfs, mqueue and cgroup show the net, ipc and cgroup namespaces of who mounts them.
-        let kinds = ["mnt", "net", "ipc", "cgroup"].filter { FileManager.default.fileExists(atPath: "/proc/\(rootPid)/ns/\($0)") }
+        let kinds = [NamespaceKind.mnt, .net, .ipc, .cgroup].filter { FileManager.default.fileExists(atPath: "/proc/\(rootPid)/ns/\($0.rawValue)") }
         try NamespaceJoin.run(in: rootPid, kinds) {
             try builder.build()
         }
@@ -158,7 +159,7 @@ final class MountTreeBuilder {
     /// The superblock options to mount with, unescaped; devpts always a new instance, proc
     /// for the restored tree's pid namespace.
     private func options(_ e: MntEntry, _ type: FileSystemType) -> [String] {
-        var list = e.options.split(separator: ",").map { MountInfo.unescape($0) }
+        var list = e.options.split(separator: ",").map { MountInfoEntry.unescape($0) }
         if type.code == .devpts && !list.contains("newinstance") { list.append("newinstance") }
         if type.code == .proc, let ns = procPidNamespace { list.append("pidns=\(ns)") }
         return list

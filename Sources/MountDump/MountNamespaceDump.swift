@@ -11,13 +11,11 @@ import ProcFS
 ///
 ///     options.extensions.append(MountNamespaceDump())   // DumpOptions and RestoreOptions
 public struct MountNamespaceDump: DumpExtension, RestoreExtension {
-    public static let cloneNewNS: UInt64 = 0x0002_0000
-
     public init() {}
 
     public func dump(_ session: DumpSession) throws {
         let tree = session.tree, options = session.options, log = session.log
-        if options.emptyNamespaces & Self.cloneNewNS != 0 {
+        if options.emptyNamespaces & CloneFlags.newNS.rawValue != 0 {
             log.info("mnt: the mount namespace is to be made empty at restore; not dumped")
             return
         }
@@ -31,7 +29,7 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
     }
 
     public func namespaceFlags(images: ImageDirectory) throws -> UInt64 {
-        try Self.imageName(in: images) == nil ? 0 : Self.cloneNewNS
+        try Self.imageName(in: images) == nil ? 0 : CloneFlags.newNS.rawValue
     }
 
     public func setUp(_ session: RestoreSession) throws {
@@ -56,12 +54,5 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
             return .mountpoints(inventory.rootIds.mntNsID)
         }
         throw CheckpointError(.unsupported, "images in \(images.path) hold \(found.count) mount namespaces (\(found.map(\.fileName).joined(separator: ", "))); only the root task's is restored and the inventory does not name it")
-    }
-
-    /// The inode of /proc/PID/ns/KIND, to tell namespaces apart.
-    static func namespaceInode(_ pid: Int32, _ kind: String) throws -> UInt64 {
-        var st = stat()
-        if stat("/proc/\(pid)/ns/\(kind)", &st) != 0 { throw CheckpointError.errno("stat /proc/\(pid)/ns/\(kind)") }
-        return UInt64(st.st_ino)
     }
 }

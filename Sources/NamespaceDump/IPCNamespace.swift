@@ -8,7 +8,7 @@ import Images
 public enum IPCNamespace {
     /// Reads the ipc namespace of `pid` (its tasks should be stopped, so nothing changes).
     public static func read(pid: Int32) throws -> IPCNamespaceContents {
-        try NamespaceJoin.run(in: pid, ["ipc"]) {
+        try NamespaceJoin.run(in: pid, [.ipc]) {
             IPCNamespaceContents(variables: try readVariables(),
                                  segments: try readSegments(),
                                  semaphores: try readSemaphores(),
@@ -103,7 +103,7 @@ public enum IPCNamespace {
     /// dumped key and id, then leaves the *_next_id knobs as they were dumped.
     public static func restore(pid: Int32, id: UInt32, images: ImageDirectory, log: Log) throws {
         let c = try load(id: id, images: images)
-        try NamespaceJoin.run(in: pid, ["ipc"]) {
+        try NamespaceJoin.run(in: pid, [.ipc]) {
             try writeVariables(c.variables)
             for s in c.segments { try createSegment(s, log: log) }
             for q in c.queues { try createQueue(q, log: log) }

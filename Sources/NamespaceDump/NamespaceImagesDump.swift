@@ -2,6 +2,7 @@ import Foundation
 import Engine
 import LinuxKernel
 import Images
+import ProcFS
 
 /// Dumps and restores the uts, ipc, net and time namespaces a tree owns (those of its root
 /// task that are not the dumper's own), in CRIU's images. The cgroup namespace is part of
@@ -41,7 +42,7 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
                 dumped.append(kind)
                 continue
             }
-            if emptyNamespaces & UInt64(kind.cloneFlag) != 0 {
+            if emptyNamespaces & kind.cloneFlag.rawValue != 0 {
                 log.info("\(kind.rawValue) namespace of pid \(rootPid): recreated empty at restore, not dumped")
                 continue
             }
@@ -88,10 +89,10 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
     public func namespaceFlags(images: ImageDirectory) throws -> UInt64 {
         var flags: UInt64 = 0
         for (kind, _) in try dumpedNamespaces(images: images) where kind != .time {
-            flags |= UInt64(kind.cloneFlag)
+            flags |= kind.cloneFlag.rawValue
         }
-        if try externalNetKey(images: images) != nil { flags &= ~UInt64(NamespaceKind.net.cloneFlag) }
-        flags |= emptyNamespaces & UInt64(NamespaceKind.net.cloneFlag)
+        if try externalNetKey(images: images) != nil { flags &= ~NamespaceKind.net.cloneFlag.rawValue }
+        flags |= emptyNamespaces & NamespaceKind.net.cloneFlag.rawValue
         return flags
     }
 
@@ -120,7 +121,7 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
     }
 
     public func joinedNamespaces(_ session: RestoreSession) throws -> UInt64 {
-        try externalNetKey(images: session.images) != nil ? UInt64(NamespaceKind.net.cloneFlag) : 0
+        try externalNetKey(images: session.images) != nil ? NamespaceKind.net.cloneFlag.rawValue : 0
     }
 
     /// The key of the dump's net namespace when the caller owned it (external).
@@ -159,7 +160,7 @@ public struct NamespaceImagesDump: DumpExtension, RestoreExtension {
             }
         }
         let netDumped = try NamespaceImageIDs.restoreID(.net, image: .netns, in: images) != nil
-        if !netDumped && emptyNamespaces & UInt64(NamespaceKind.net.cloneFlag) != 0 {
+        if !netDumped && emptyNamespaces & NamespaceKind.net.cloneFlag.rawValue != 0 {
             try requireOwn(.net)
             try NetNamespace.bringLoopbackUp(pid: rootPid, log: log)
         }

@@ -23,7 +23,7 @@ extension NetNamespace {
 
     /// On the thread that clones the root: enter the namespace behind `fd`.
     public static func join(key: String, fd: Int32, log: Log) throws {
-        try Syscall.raw("setns into the external net namespace \(key) (inherit_fd \(fd))", SyscallNumber.setns, Int(fd), 0x4000_0000 /* CLONE_NEWNET */)
+        try Syscall.raw("setns into the external net namespace \(key) (inherit_fd \(fd))", SyscallNumber.setns, Int(fd), CloneFlags.newNet.argument)
         log.info("the root joins the external net namespace \(key)")
     }
 }

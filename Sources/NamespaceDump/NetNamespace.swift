@@ -17,7 +17,7 @@ public enum NetNamespace {
     /// The devices of `pid`'s net namespace; throws unless every one is a loopback device.
     public static func read(pid: Int32) throws -> [NetDeviceEntry] {
         let names = try deviceNames(pid: pid)
-        return try NamespaceJoin.run(in: pid, ["net"]) {
+        return try NamespaceJoin.run(in: pid, [.net]) {
             let sock = try controlSocket(pid: pid)
             defer { close(sock) }
             return try names.map { name in
@@ -49,7 +49,7 @@ public enum NetNamespace {
         for d in devices where d.type != .loopback {
             throw CheckpointError(.unsupported, "image \(images.file(.netdev(id))): device \(d.name) of type \(d.type) cannot be restored yet (only the loopback device)")
         }
-        try NamespaceJoin.run(in: pid, ["net"]) {
+        try NamespaceJoin.run(in: pid, [.net]) {
             let sock = try controlSocket(pid: pid)
             defer { close(sock) }
             for d in devices {
@@ -65,7 +65,7 @@ public enum NetNamespace {
     /// Brings the loopback device of `pid`'s (empty) net namespace up, as CRIU does for an
     /// empty_ns net namespace.
     public static func bringLoopbackUp(pid: Int32, log: Log) throws {
-        try NamespaceJoin.run(in: pid, ["net"]) {
+        try NamespaceJoin.run(in: pid, [.net]) {
             let sock = try controlSocket(pid: pid)
             defer { close(sock) }
             try setUp(sock, "lo", true, pid: pid)
@@ -75,7 +75,7 @@ public enum NetNamespace {
 
     /// Whether `name` is up in `pid`'s net namespace.
     public static func isUp(_ name: String, pid: Int32) throws -> Bool {
-        try NamespaceJoin.run(in: pid, ["net"]) {
+        try NamespaceJoin.run(in: pid, [.net]) {
             let sock = try controlSocket(pid: pid)
             defer { close(sock) }
             return UInt32(UInt16(bitPattern: try ifreqShort(sock, name, siocgifflags, pid: pid))) & iffUp != 0

@@ -139,7 +139,7 @@ public enum TimeNamespace {
     /// single-threaded process), so use a thread made for the purpose.
     public static func enterForChildren(_ offsets: TimeNamespaceOffsets) throws {
         let tid = Syscall.gettid()
-        try Syscall.raw("unshare(CLONE_NEWTIME) on thread \(tid)", SyscallNumber.unshare, 0x80 /* CLONE_NEWTIME */)
+        try Syscall.raw("unshare(CLONE_NEWTIME) on thread \(tid)", SyscallNumber.unshare, CloneFlags.newTime.argument)
         // /proc/self is the thread-group leader; /proc/<tid> is this thread.
         let path = "/proc/\(tid)/timens_offsets"
         let fd = open(path, O_WRONLY | O_CLOEXEC)

@@ -7,7 +7,7 @@ import Images
 public enum UTSNamespace {
     /// The names as the tasks of `pid`'s uts namespace see them.
     public static func read(pid: Int32) throws -> UtsnsEntry {
-        try NamespaceJoin.run(in: pid, ["uts"]) {
+        try NamespaceJoin.run(in: pid, [.uts]) {
             var e = UtsnsEntry()
             e.nodename = try Sysctl.read("kernel/hostname")
             e.domainname = try Sysctl.read("kernel/domainname")
@@ -24,7 +24,7 @@ public enum UTSNamespace {
     /// Sets the names in `pid`'s uts namespace (never the restorer's own: the caller checks).
     public static func restore(pid: Int32, id: UInt32, images: ImageDirectory, log: Log) throws {
         let e = try images.readOne(.utsns(id), as: UtsnsEntry.self)
-        try NamespaceJoin.run(in: pid, ["uts"]) {
+        try NamespaceJoin.run(in: pid, [.uts]) {
             try set(e.nodename, syscall: SyscallNumber.sethostname, what: "hostname", pid: pid)
             try set(e.domainname, syscall: SyscallNumber.setdomainname, what: "domainname", pid: pid)
         }

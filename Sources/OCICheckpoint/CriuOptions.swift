@@ -98,7 +98,7 @@ struct CriuOptions: ParsableArguments {
         if weakSysctls { o.weakSysctls = true }
         for ns in emptyNs {
             guard ns == "net" else { throw CheckpointError.refused("--empty-ns \(ns): only net can be made empty") }
-            o.emptyNs |= CriuOpts.cloneNewNet
+            o.emptyNs |= UInt32(CloneFlags.newNet.rawValue)
         }
         for i in inheritFds {
             // fd[N]:KEY, N one of our descriptors.

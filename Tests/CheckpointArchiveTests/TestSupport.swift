@@ -6,24 +6,6 @@ import Testing
 import Glibc
 #endif
 
-/// A scratch directory /tmp/archive-XXXXXX, removed when the test is done with it.
-final class Scratch {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/archive-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw TestFailure("mkdtemp failed") }
-        path = String(cString: template)
-    }
-
-    deinit { Cmd.run(["/bin/rm", "-rf", path]) }
-
-    func sub(_ name: String) -> String { path + "/" + name }
-
-    /// What the scratch directory holds, to prove a refused archive left nothing behind.
-    func listing() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
-}
-
 func require(_ output: Output, _ what: String) throws {
     guard output.status == 0 else { throw TestFailure("\(what) failed (\(output.status)): \(output.err)\(output.out)") }
 }

@@ -26,20 +26,6 @@ extension Cmd {
     static func cli(_ args: [String], timeout: Double = 120) -> Output { run([Env.binary] + args, timeout: timeout) }
 }
 
-/// A scratch directory under /tmp/inspect-*, removed by `tearDown`.
-final class Scratch {
-    let path: String
-    init() throws {
-        var template = Array("/tmp/inspect-test-XXXXXX".utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw TestFailure("mkdtemp: \(String(cString: strerror(errno)))")
-        }
-        path = String(cString: template)
-    }
-    func sub(_ name: String) -> String { path + "/" + name }
-    func tearDown() { Cmd.run(["/bin/rm", "-rf", path]) }
-}
-
 /// Sizes of the regular files directly in `dir`, by name.
 func fileSizes(_ dir: String) -> [String: UInt64] {
     var out: [String: UInt64] = [:]

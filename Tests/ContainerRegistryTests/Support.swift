@@ -1,5 +1,5 @@
 // Running runc, crun and the hook binary for the registry tests (through SystemTestSupport's
-// Cmd), busybox bundles, and a scratch directory that deletes its containers (only those)
+// Cmd), busybox bundles, and container ids that the test's scratch area deletes (only those)
 // when done.
 
 import Foundation
@@ -19,28 +19,12 @@ enum Env {
     }
 }
 
-/// A scratch directory under /tmp (spec-...) and the containers started in it.
-final class Scratch {
-    let path: String
-    private var containers: [(runtime: String, root: String?, id: String)] = []
-
-    init() throws {
-        path = "/tmp/spec-reg-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
+extension Scratch {
+    /// A fresh container id, deleted (only it) when the scratch area is torn down.
     func newID(runtime: String, root: String? = nil) -> String {
         let id = "spec-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        containers.append((runtime, root, id))
+        onTearDown { Cmd.sh("\(runtime) \(root.map { "--root \($0) " } ?? "")delete -f \(id)", timeout: 20) }
         return id
-    }
-
-    func tearDown() {
-        for c in containers {
-            let root = c.root.map { "--root \($0) " } ?? ""
-            Cmd.sh("\(c.runtime) \(root)delete -f \(c.id)", timeout: 20)
-        }
-        try? FileManager.default.removeItem(atPath: path)
     }
 
     /// A bundle whose rootfs is busybox with its applets, running `args`; the config

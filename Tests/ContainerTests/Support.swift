@@ -1,7 +1,8 @@
-// Support for the runc container tests: busybox bundles, runc's view of a container, and a
-// scratch area that tears everything down. Commands run through SystemTestSupport's Cmd.
+// Support for the runc container tests: busybox bundles, runc's view of a container, and
+// container ids torn down with the test's scratch area. Commands run through SystemTestSupport's Cmd.
 
 import Foundation
+import ProcFS
 import SystemTestSupport
 import Testing
 #if canImport(Glibc)
@@ -23,41 +24,17 @@ enum Env {
 
 /// The path of `pid` in the cgroup v1 hierarchy of `controller` (from /proc/PID/cgroup).
 func cgroupPath(pid: Int32, controller: String) -> String? {
-    for line in (readFile("/proc/\(pid)/cgroup") ?? "").split(separator: "\n") {
-        let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3 else { continue }
-        if parts[1].split(separator: ",").contains(Substring(controller)) { return String(parts[2]) }
-    }
-    return nil
+    (try? CgroupMembership.read(pid: pid))?.first { $0.controllers.contains(controller) }?.path
 }
 
-// MARK: - Scratch area and containers
+// MARK: - Containers in a scratch area
 
-/// A temporary directory plus every container id created under it; `tearDown` kills and
-/// deletes the containers (only those), then removes the directory.
-final class Scratch {
-    let path: String
-    private(set) var ids: [String] = []
-
-    init() throws {
-        var template = Array("/tmp/oct-test-XXXXXX".utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw TestFailure("mkdtemp: \(String(cString: strerror(errno)))")
-        }
-        path = String(cString: template)
-    }
-
-    func sub(_ name: String) -> String { path + "/" + name }
-
-    /// A fresh container id ("oct-" and 8 random hex digits), torn down with the scratch area.
+extension Scratch {
+    /// A fresh container id ("oct-" and 8 random hex digits), killed and deleted (only
+    /// it) when the scratch area is torn down.
     func newID() -> String {
         let id = "oct-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max))
-        ids.append(id)
-        return id
-    }
-
-    func tearDown() {
-        for id in ids {
+        onTearDown {
             let runc = Runc(id: id)
             // A container left paused (frozen) would not die of SIGKILL.
             if runc.status == "paused" { Cmd.run([Env.runc, "resume", id], timeout: 10) }
@@ -68,7 +45,7 @@ final class Scratch {
             // Also after a failed restore that left state behind; an unknown id is an error, harmless.
             Cmd.run([Env.runc, "delete", "-f", id], timeout: 20)
         }
-        Cmd.run(["/bin/rm", "-rf", path], timeout: 60)
+        return id
     }
 }
 

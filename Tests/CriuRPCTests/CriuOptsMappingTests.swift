@@ -16,7 +16,7 @@ struct CriuOptsMappingTests {
         o.tcpEstablished = true
         o.root = "/bundle/rootfs"
         o.freezeCgroup = "/sys/fs/cgroup/freezer/ct"
-        o.emptyNs = CriuOpts.cloneNewNet
+        o.emptyNs = UInt32(CloneFlags.newNet.rawValue)
         var m = ExtMountMap()
         m.key = "/proc/keys"
         m.val = "/dev/null"

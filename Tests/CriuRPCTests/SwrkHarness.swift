@@ -15,22 +15,6 @@ enum RPCPaths {
     static var binary: String { Project.binary }
 }
 
-/// A scratch directory under /tmp, removed by `remove()`.
-struct Scratch {
-    let path: String
-    init(_ name: String) throws {
-        var template = Array("/tmp/criurpc-\(name)-XXXXXX".utf8CString)
-        guard let p = mkdtemp(&template) else { throw TestFailure("mkdtemp: \(String(cString: strerror(errno)))") }
-        path = String(cString: p)
-    }
-    func sub(_ name: String) throws -> String {
-        let p = path + "/" + name
-        try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-        return p
-    }
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}
-
 /// One `ocicheckpoint swrk 3` process and our end of its socket.
 final class SwrkProcess {
     let pid: pid_t

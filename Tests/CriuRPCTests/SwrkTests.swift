@@ -14,7 +14,7 @@ struct SwrkTests {
     @Test("VERSION answers 3.17.x and the service exits 0")
     func version() throws {
         let scratch = try Scratch("version")
-        defer { scratch.remove() }
+        defer { scratch.tearDown() }
         let swrk = try SwrkProcess(logDir: scratch.path)
         let resp = try swrk.call(request(.version))
         #expect(resp.type == .version)
@@ -28,7 +28,7 @@ struct SwrkTests {
     @Test("FEATURE_CHECK answers false for every feature asked")
     func features() throws {
         let scratch = try Scratch("features")
-        defer { scratch.remove() }
+        defer { scratch.tearDown() }
         let swrk = try SwrkProcess(logDir: scratch.path)
         var req = request(.featureCheck)
         req.features.memTrack = true
@@ -46,7 +46,7 @@ struct SwrkTests {
     @Test("CHECK succeeds iff every required kernel feature is present, naming the missing ones")
     func check() throws {
         let scratch = try Scratch("check")
-        defer { scratch.remove() }
+        defer { scratch.tearDown() }
         let missing = KernelFeatures.probe().filter { $0.required && !$0.present }.map(\.name)
         let swrk = try SwrkProcess(logDir: scratch.path)
         let resp = try swrk.call(request(.check))
@@ -59,7 +59,7 @@ struct SwrkTests {
     @Test("keep_open serves the next request on the same process")
     func keepOpen() throws {
         let scratch = try Scratch("keep-open")
-        defer { scratch.remove() }
+        defer { scratch.tearDown() }
         let swrk = try SwrkProcess(logDir: scratch.path)
         var first = request(.version)
         first.keepOpen = true
@@ -74,8 +74,8 @@ struct SwrkTests {
     @Test("DUMP then RESTORE of a counting process, with every notification acknowledged")
     func dumpRestore() throws {
         let scratch = try Scratch("dump-restore")
-        defer { scratch.remove() }
-        let work = try scratch.sub("work"), images = try scratch.sub("images")
+        defer { scratch.tearDown() }
+        let work = try scratch.directory("work"), images = try scratch.directory("images")
         let counter = try Counter.build(in: scratch.path)
         let pid = try Counter.start(counter, in: work)
         var restoredPid: pid_t = 0
@@ -149,8 +149,8 @@ struct SwrkTests {
     @Test("DUMP of a missing pid fails with its pid in cr_errmsg and an errno")
     func missingPid() throws {
         let scratch = try Scratch("missing")
-        defer { scratch.remove() }
-        let images = try scratch.sub("images")
+        defer { scratch.tearDown() }
+        let images = try scratch.directory("images")
         let imagesFd = try openDirectory(images)
         defer { close(imagesFd) }
         var missing: Int32 = 3_999_999
@@ -174,8 +174,8 @@ struct SwrkTests {
     @Test("A refused option (lazy_pages) fails with the reason, touching nothing")
     func refusedOption() throws {
         let scratch = try Scratch("refused")
-        defer { scratch.remove() }
-        let images = try scratch.sub("images")
+        defer { scratch.tearDown() }
+        let images = try scratch.directory("images")
         let imagesFd = try openDirectory(images)
         defer { close(imagesFd) }
         let swrk = try SwrkProcess(logDir: scratch.path)
@@ -193,8 +193,8 @@ struct SwrkTests {
     @Test("A NOTIFY answered with failure aborts the dump; the process keeps running")
     func notifyRefused() throws {
         let scratch = try Scratch("nack")
-        defer { scratch.remove() }
-        let work = try scratch.sub("work"), images = try scratch.sub("images")
+        defer { scratch.tearDown() }
+        let work = try scratch.directory("work"), images = try scratch.directory("images")
         let counter = try Counter.build(in: scratch.path)
         let pid = try Counter.start(counter, in: work)
         defer {

@@ -5,6 +5,8 @@
 import Foundation
 import Testing
 import MountDump
+import ProcFS
+import SystemTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,28 +32,6 @@ enum Shell {
     }
 
     static func sh(_ script: String) throws { try run("/bin/sh", ["-c", script]) }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
-/// A scratch directory on the root file system, removed at the end.
-final class Scratch {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/mountdump-test.XXXXXX".utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw TestFailure("mkdtemp: \(errno)")
-        }
-        path = String(cString: template)
-    }
-
-    func sub(_ name: String) -> String { path + "/" + name }
-
-    deinit { _ = try? Shell.run("/bin/rm", ["-rf", path]) }
 }
 
 /// A started process and the pid of the task that matters in it (the init of its new pid
@@ -150,16 +130,16 @@ final class RestoreTarget {
 /// The host's mount table must not change under a test: every mount there before is
 /// there after, the same, and no new one involves the test's directory.
 struct HostMounts {
-    let before: [MountInfo]
+    let before: [MountInfoEntry]
     let scratch: String
 
     init(scratch: String) throws {
-        before = try MountInfo.read(pid: getpid())
+        before = try MountInfoEntry.read(pid: getpid())
         self.scratch = scratch
     }
 
     func expectUnchanged(sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let after = try MountInfo.read(pid: getpid())
+        let after = try MountInfoEntry.read(pid: getpid())
         for m in before {
             #expect(after.contains(m), "host mount \(m.mountPoint) changed or vanished", sourceLocation: sourceLocation)
         }
@@ -189,7 +169,7 @@ struct MountView: Equatable, CustomStringConvertible {
     var mounts: [String: Mount]
 
     init(pid: Int32) throws {
-        let list = try MountInfo.read(pid: pid)
+        let list = try MountInfoEntry.read(pid: pid)
         let tree = MountTree(list)
         guard let rootMount = list.first(where: { $0.mountPoint == "/" }) else { throw TestFailure("no root in \(pid)") }
         var groups: [Int: [String]] = [:]

@@ -8,6 +8,7 @@ import LinuxKernel
 import Images
 import MountDump
 import ProcFS
+import SystemTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -124,7 +125,7 @@ import Glibc
         // The restored side lacks one mount point, which the restore creates.
         try FileManager.default.removeItem(atPath: rootfs2 + "/mnt/strict")
         let target = try RestoreTarget()
-        #expect(try MountNamespaceDump().namespaceFlags(images: images) == MountNamespaceDump.cloneNewNS)
+        #expect(try MountNamespaceDump().namespaceFlags(images: images) == CloneFlags.newNS.rawValue)
         var options = RestoreOptions(imagesDir: images.path)
         options.root = rootfs2
         options.externalMounts = ["devnull": "/dev/null", "ext-data": ext2]
@@ -167,7 +168,7 @@ import Glibc
         // The peer groups work: a mount under /mnt/shared appears at its peer and slave.
         try FileManager.default.createDirectory(atPath: r + "/mnt/shared/sub", withIntermediateDirectories: false)
         try Shell.run("/usr/bin/nsenter", ["-t", "\(target.pid)", "-m", "/bin/busybox", "mount", "-t", "tmpfs", "tmpfs", "/mnt/shared/sub"])
-        let after = try MountInfo.read(pid: target.pid).map(\.mountPoint)
+        let after = try MountInfoEntry.read(pid: target.pid).map(\.mountPoint)
         #expect(after.contains("/mnt/peer/sub") && after.contains("/mnt/slave/sub"))
         target.started.stop()
         try host.expectUnchanged()
@@ -195,7 +196,7 @@ import Glibc
         let dumped = try MountNamespaceDump.dump(rootPid: container.pid, images: images, externalMounts: ["/mnt/x/": "x"])
         #expect(dumped?.imageName.fileName == "mountpoints-5.img")
         #expect(dumped?.entries.first { $0.mountpoint == "/mnt/x" }?.extKey == "x")
-        #expect(try MountNamespaceDump().namespaceFlags(images: images) == MountNamespaceDump.cloneNewNS)
+        #expect(try MountNamespaceDump().namespaceFlags(images: images) == CloneFlags.newNS.rawValue)
         try host.expectUnchanged()
     }
 
@@ -217,7 +218,7 @@ import Glibc
         inventory.imgVersion = 2
         inventory.rootIds = Self.ids(mnt: 5)
         try images.write(.inventory, [inventory])
-        #expect(try MountNamespaceDump().namespaceFlags(images: images) == MountNamespaceDump.cloneNewNS)
+        #expect(try MountNamespaceDump().namespaceFlags(images: images) == CloneFlags.newNS.rawValue)
     }
 
     @Test func refusesAnUnknownFileSystem() throws {
@@ -245,7 +246,7 @@ import Glibc
         try FileManager.default.createDirectory(atPath: images.path, withIntermediateDirectories: true)
         try MountNamespaceDump.dump(rootPid: container.pid, images: images, externalMounts: ["/mnt/ext": "volume-1"])
         let target = try RestoreTarget()
-        let before = try MountInfo.read(pid: target.pid)
+        let before = try MountInfoEntry.read(pid: target.pid)
 
         let missingKey = #expect(throws: CheckpointError.self) {
             try MountNamespaceDump.restore(rootPid: target.pid, images: images, root: rootfs, externalMounts: ["other": ext])
@@ -255,7 +256,7 @@ import Glibc
             try MountNamespaceDump.restore(rootPid: target.pid, images: images, root: nil, externalMounts: ["volume-1": ext])
         }
         #expect(noRoot?.message.contains("needs the directory to build it in") == true)
-        #expect(try MountInfo.read(pid: target.pid) == before)
+        #expect(try MountInfoEntry.read(pid: target.pid) == before)
         try host.expectUnchanged()
     }
 

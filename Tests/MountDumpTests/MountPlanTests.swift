@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import Images
 import MountDump
+import ProcFS
 
 @Suite struct MountPlanTests {
     /// A runc container's mount table as its init sees it (bundle rootfs on the host disk).
@@ -26,7 +27,7 @@ import MountDump
     """
 
     static func entries(_ text: String, external: [String: String] = [:]) throws -> [MntEntry] {
-        try MountInfo.parse(text).map { MntEntry($0, externalKey: external[$0.mountPoint]) }
+        try MountInfoEntry.parse(text).map { MntEntry($0, externalKey: external[$0.mountPoint]) }
     }
 
     static func origins(_ plan: MountPlan) -> [String: MountPlan.Origin] {
@@ -35,7 +36,7 @@ import MountDump
 
     @Test func recordsWhatCRIURecords() throws {
         let line = "40 27 254:3 /srv/data /mnt/data ro,nosuid,noatime shared:7 master:3 unbindable - ext4 /dev/vdb ro,sync,errors=continue"
-        let e = MntEntry(try MountInfo.parse(line: line[...]), externalKey: "vol")
+        let e = MntEntry(try MountInfoEntry.parse(line: line[...]), externalKey: "vol")
         #expect(e.mntID == 40 && e.parentMntID == 27 && e.rootDev == (254 << 20 | 3))
         #expect(e.root == "/srv/data" && e.mountpoint == "/mnt/data" && e.source == "/dev/vdb")
         #expect(e.fstype == UInt32(Fstype.unsupported.rawValue))
@@ -43,7 +44,7 @@ import MountDump
         #expect(MountFlags(rawValue: e.sbFlags) == [.readOnly, .synchronous] && e.options == "errors=continue")
         #expect(e.sharedID == 7 && e.masterID == 3 && e.extKey == "vol" && !e.hasExtMount)
         #expect(e.tmpfsImageName.fileName == "tmpfs-dev-\(254 << 20 | 3).tar.gz.img")
-        let tmpfs = MntEntry(try MountInfo.parse(line: "5 1 0:51 / /dev rw,nosuid - tmpfs tmpfs rw,size=64k,mode=755"), externalKey: nil)
+        let tmpfs = MntEntry(try MountInfoEntry.parse(line: "5 1 0:51 / /dev rw,nosuid - tmpfs tmpfs rw,size=64k,mode=755"), externalKey: nil)
         #expect(tmpfs.fstype == UInt32(Fstype.tmpfs.rawValue) && tmpfs.options == "size=64k,mode=755" && tmpfs.sbFlags == 0)
         #expect(!tmpfs.hasSharedID && !tmpfs.hasMasterID && !tmpfs.hasExtKey)
         #expect(MountFlags(rawValue: tmpfs.flags) == [.noSuid])

@@ -7,6 +7,8 @@ import Testing
 import LinuxKernel
 import Images
 import MountDump
+import ProcFS
+import SystemTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,8 +58,8 @@ struct RuncContainerTests {
         let host = try HostMounts(scratch: scratch.path)
         let container = try RuncContainer(scratch: scratch)
         let pid = try container.pid
-        let mounts = try MountInfo.read(pid: pid)
-        let hostMounts = try MountInfo.read(pid: getpid())
+        let mounts = try MountInfoEntry.read(pid: pid)
+        let hostMounts = try MountInfoEntry.read(pid: getpid())
         // runc's ext_mnt: every cgroup mount, and the masked files (binds of /dev/null).
         var dumpKeys: [String: String] = [:], restorePaths: [String: String] = [:]
         for m in mounts where m.fsType == "cgroup" || m.fsType == "cgroup2" {

@@ -5,6 +5,7 @@ import Engine
 import LinuxKernel
 import Images
 import NamespaceDump
+import ProcFS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -96,7 +97,7 @@ extension TimeNamespaceTests {
 
 @Suite("net namespace", .serialized)
 struct NetNamespaceTests {
-    static let newnet = UInt64(NamespaceKind.net.cloneFlag)
+    static let newnet = NamespaceKind.net.cloneFlag.rawValue
 
     static func loDown() throws -> Sleeper {
         try Sleeper(["/usr/bin/unshare", "--net", "sh", "-c", "echo ready; exec sleep 1000"])

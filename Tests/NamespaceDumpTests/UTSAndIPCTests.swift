@@ -4,6 +4,7 @@ import Testing
 import LinuxKernel
 import Images
 import NamespaceDump
+import ProcFS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -66,7 +67,7 @@ struct UTSAndIPCTests {
         let dst = try Self.freshTarget()
         defer { dst.stop() }
         let ext = NamespaceImagesDump()
-        #expect(try ext.namespaceFlags(images: scratch.images) == UInt64(NamespaceKind.uts.cloneFlag | NamespaceKind.ipc.cloneFlag))
+        #expect(try ext.namespaceFlags(images: scratch.images) == NamespaceKind.uts.cloneFlag.union(NamespaceKind.ipc.cloneFlag).rawValue)
         try ext.setUp(rootPid: dst.pid, images: scratch.images, log: .silent)
         let after = try Self.view(dst.pid, helper: helper)
         for key in before.keys.sorted() {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import CgroupDump
+import ProcFS
 
 @Suite struct CgroupMembershipTests {
     static let sample = """
@@ -31,5 +31,24 @@ import CgroupDump
         let own = try CgroupMembership.read(pid: getpid())
         #expect(!own.isEmpty)
         #expect(own.allSatisfy { $0.path.hasPrefix("/") })
+    }
+
+    @Test func parsesV1ControllerListsAndV2Root() throws {
+        let lines = try CgroupMembership.parse("7:net_cls,net_prio:/\n3:freezer:/a/b\n0::/\n")
+        #expect(lines[0].controllers == ["net_cls", "net_prio"] && lines[0].path == "/" && lines[0].name == nil)
+        #expect(lines[1] == CgroupMembership(hierarchyID: 3, controllers: ["freezer"], path: "/a/b"))
+        #expect(lines[2].isUnified && lines[2].path == "/")
+        #expect(try CgroupMembership.parse("").isEmpty)
+    }
+
+    @Test func missingProcessNamesTheFile() {
+        do {
+            _ = try CgroupMembership.read(pid: Int32.max)
+            Issue.record("read a missing process")
+        } catch let error as ProcFSError {
+            #expect(error.path == "/proc/\(Int32.max)/cgroup" && error.errno == ENOENT)
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
     }
 }

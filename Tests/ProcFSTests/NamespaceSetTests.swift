@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import NamespaceDump
+import LinuxKernel
 import ProcFS
 
 @Suite struct NamespaceSetTests {
@@ -18,12 +18,6 @@ import ProcFS
         container.inodes[.mnt] = 30
         #expect(container.external(to: host) == [.net, .mnt])
         #expect(host.external(to: host) == [])
-    }
-
-    @Test func cloneFlagsAreDistinct() {
-        let flags = NamespaceKind.allCases.map(\.cloneFlag)
-        #expect(Set(flags).count == flags.count)
-        #expect(NamespaceKind.net.cloneFlag == 0x4000_0000)
     }
 
     @Test func readsOwnNamespaces() throws {

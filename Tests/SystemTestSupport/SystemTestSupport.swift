@@ -1,25 +1,11 @@
-// Scratch directories, long-running processes and crit for the system tests of
+// Long-running processes and crit for the system tests of
 // NamespaceDump and CgroupDump.
 import Foundation
 import LinuxKernel
 import Images
-import Images
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A scratch directory removed when the test ends.
-public final class Scratch {
-    public let path: String
-    public init() throws {
-        path = NSTemporaryDirectory() + "ocicheckpoint-test-\(getpid())-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    public var images: ImageDirectory { ImageDirectory(path: path) }
-    public func file(_ name: String) -> String { path + "/" + name }
-    public func file(_ image: ImageName) -> String { file(image.fileName) }
-}
 
 /// A long-running process the test owns: started with a shell script that prints "ready"
 /// on stdout once set up, then execs into something that waits; killed and reaped by

@@ -34,9 +34,9 @@ struct CriuCommandLineTests {
         let s = try Self.sleeper()
         defer { s.stop() }
         let child = try #require(sleepingTask(s.pid))
-        let conf = scratch.file("criu.conf")
+        let conf = scratch.sub("criu.conf")
         try "# as LXC writes them\nfile-locks\ntcp-established\nlink-remap\n".write(toFile: conf, atomically: true, encoding: .utf8)
-        let images = scratch.file("img"), work = scratch.file("work")
+        let images = scratch.sub("img"), work = scratch.sub("work")
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let dump = Self.oc(["-v4", "-o", "dump.log", "--config", conf, "dump", "-t", "\(child)", "-D", images, "-W", work,
                             "--leave-stopped", "--manage-cgroups", "--enable-external-sharing", "--enable-external-masters",
@@ -54,7 +54,7 @@ struct CriuCommandLineTests {
         s.stop()
         try #require(waitFor(10) { access("/proc/\(child)", F_OK) != 0 }, "pid \(child) is still taken")
 
-        let work2 = scratch.file("work2"), pidfile = scratch.file("pid")
+        let work2 = scratch.sub("work2"), pidfile = scratch.sub("pid")
         try FileManager.default.createDirectory(atPath: work2, withIntermediateDirectories: true)
         let restore = Self.oc(["-v4", "-o", "restore.log", "restore", "-D", images, "-W", work2, "--restore-detached",
                                "--pidfile", pidfile, "--manage-cgroups=soft", "--lsm-profile", "apparmor:unconfined"])
@@ -92,7 +92,7 @@ struct CriuCommandLineTests {
             (["dump", "-t", "\(child)", "-D", scratch.path, "--lazy-pages"], "lazy pages are not supported yet"),
             (["dump", "-t", "\(child)", "-D", scratch.path, "--manage-cgroups=sideways"], "unknown cgroups mode"),
             (["dump", "-t", "\(child)", "-D", scratch.path, "--lsm-profile", "selinux:x"], "LSM profiles are not supported yet"),
-            (["--config", scratch.file("missing.conf"), "dump", "-t", "\(child)"], "config file \(scratch.file("missing.conf")): cannot be read"),
+            (["--config", scratch.sub("missing.conf"), "dump", "-t", "\(child)"], "config file \(scratch.sub("missing.conf")): cannot be read"),
             (["dump", "-t", "1", "-D", scratch.path], "pid 1 is the init of the dumper's pid namespace"),
             (["dump", "-t", "\(getpid())", "-D", scratch.path], "pid \(getpid()) is an ancestor of the dumper"),
         ]

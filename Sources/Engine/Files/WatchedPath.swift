@@ -21,14 +21,14 @@ enum WatchedPath {
         var mounts: [Int32] = []
         defer { for fd in [proc, root] + mounts where fd >= 0 { close(fd) } }
         if proc < 0 || root < 0 { throw CheckpointError.errno("open /proc/\(pid)/root") }
-        for mountPoint in try mountPoints(pid: pid, device: "\(major):\(minor)") {
+        for mountPoint in try mountPoints(pid: pid, major: major, minor: minor) {
             let fd = open("/proc/\(pid)/root" + mountPoint, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
             if fd >= 0 { mounts.append(fd) }
         }
         // struct file_handle: handle_bytes, handle_type, then the handle.
         let fh = withUnsafeBytes(of: UInt32(handle.count)) { Array($0) } + withUnsafeBytes(of: handleType) { Array($0) } + handle
         let found: String? = try NamespaceJoin.onOwnThread {
-            try Syscall.raw("unshare(CLONE_FS)", SyscallNumber.unshare, 0x200 /* CLONE_FS */)
+            try Syscall.raw("unshare(CLONE_FS)", SyscallNumber.unshare, CloneFlags.fs.argument)
             guard fchdir(root) == 0, chroot(".") == 0 else { throw CheckpointError.errno("chroot into the root of pid \(pid)") }
             for m in mounts {
                 guard fchdir(m) == 0 else { continue }
@@ -52,32 +52,13 @@ enum WatchedPath {
 
     private static let O_PATH_ = OpenFlag.path
 
-    /// The mount points (as the task sees them) of the filesystem on `device` ("maj:min").
-    private static func mountPoints(pid: Int32, device: String) throws -> [String] {
-        try readProcFile("/proc/\(pid)/mountinfo").split(separator: "\n").compactMap { line in
-            let f = line.split(separator: " ")
-            guard f.count > 4, f[2] == device else { return nil }
-            return unescape(f[4])
-        }
+    /// The mount points (as the task sees them) of the filesystem on device `major`:`minor`.
+    private static func mountPoints(pid: Int32, major: UInt32, minor: UInt32) throws -> [String] {
+        try MountInfoEntry.read(pid: pid).filter { $0.devMajor == major && $0.devMinor == minor }.map(\.mountPoint)
     }
 
     /// The mount point of mount `id` (as /proc/PID/mountinfo numbers it).
     static func mountPoint(pid: Int32, id: Int32) throws -> String? {
-        try readProcFile("/proc/\(pid)/mountinfo").split(separator: "\n").lazy.compactMap { line -> String? in
-            let f = line.split(separator: " ")
-            guard f.count > 4, Int32(f[0]) == id else { return nil }
-            return unescape(f[4])
-        }.first
-    }
-
-    /// mountinfo writes space, tab, newline and backslash as \ooo.
-    private static func unescape(_ s: Substring) -> String {
-        var out = "", i = s.startIndex
-        while i < s.endIndex {
-            if s[i] == "\\", let end = s.index(i, offsetBy: 4, limitedBy: s.endIndex), let v = UInt8(s[s.index(after: i)..<end], radix: 8) {
-                out.append(Character(UnicodeScalar(v))); i = end
-            } else { out.append(s[i]); i = s.index(after: i) }
-        }
-        return out
+        try MountInfoEntry.read(pid: pid).first { $0.mountID == Int(id) }?.mountPoint
     }
 }

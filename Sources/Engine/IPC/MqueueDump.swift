@@ -86,8 +86,8 @@ final class MqueueDump {
     func checkUnopened(rootPid: Int32) throws {
         func ipc(_ pid: String) -> String { (try? ProcTree.link("/proc/\(pid)/ns/ipc")) ?? "" }
         guard ipc("\(rootPid)") != ipc("self") else { return }
-        let names = try NamespaceJoin.run(in: rootPid, ["ipc"]) { () throws -> [String] in
-            try Syscall.raw("unshare(CLONE_NEWNS) to list the queues of pid \(rootPid)", SyscallNumber.unshare, 0x0002_0000)
+        let names = try NamespaceJoin.run(in: rootPid, [.ipc]) { () throws -> [String] in
+            try Syscall.raw("unshare(CLONE_NEWNS) to list the queues of pid \(rootPid)", SyscallNumber.unshare, CloneFlags.newNS.argument)
             guard Glibc.mount("none", "/", nil, UInt(MS_REC | MS_PRIVATE), nil) == 0,
                   Glibc.mount("mqueue", "/tmp", "mqueue", 0, nil) == 0 else {
                 throw CheckpointError.errno("mount the mqueue filesystem of pid \(rootPid)'s ipc namespace")

@@ -39,7 +39,7 @@ final class MqueueRestore {
         let (e, messages) = all.first { !$0.messages.isEmpty } ?? all[0]
         let name = e.unlinked ? "ocicheckpoint-\(getpid())-\(queueID)" : e.name
         let what = "POSIX message queue /\(e.name)"
-        let (fd, made) = try NamespaceJoin.run(in: pid, ["ipc"]) { () throws -> (Int32, Bool) in
+        let (fd, made) = try NamespaceJoin.run(in: pid, [.ipc]) { () throws -> (Int32, Bool) in
             var attr: [Int64] = [0, e.maxmsg, e.msgsize, 0, 0, 0, 0, 0]
             let mode = Int(e.mode & 0o777)
             let made = name.withCString { n in attr.withUnsafeMutableBytes {
@@ -84,7 +84,7 @@ final class MqueueRestore {
         guard namespacePid > 0, !created.isEmpty else { return }
         let names = created
         created = []
-        _ = try? NamespaceJoin.run(in: namespacePid, ["ipc"]) {
+        _ = try? NamespaceJoin.run(in: namespacePid, [.ipc]) {
             for n in names { _ = n.withCString { Syscall.result(SyscallNumber.mqUnlink, Int(bitPattern: $0)) } }
         }
     }

@@ -105,7 +105,7 @@ final class InetSocketRestore {
         }
         // A socket belongs to the network namespace of the thread that creates it.
         guard let pid = netnsPid else { return try make() }
-        return try NamespaceJoin.run(in: pid, ["net"], make)
+        return try NamespaceJoin.run(in: pid, [.net], make)
     }
 
     private func bind(_ s: SocketOption, _ a: InetAddress, _ e: InetSkEntry) throws {

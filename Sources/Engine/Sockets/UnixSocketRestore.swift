@@ -38,7 +38,7 @@ final class UnixSocketRestore {
             for r in Set(images.skQueues.values.flatMap { $0.flatMap(\.rights) }) where images.files[r]?.type != .unixsk {
                 carried[r] = try files(r)
             }
-            try NamespaceJoin.run(in: rootPid, ["net"]) { try self.build(rootDir: rootDir) }
+            try NamespaceJoin.run(in: rootPid, [.net]) { try self.build(rootDir: rootDir) }
         }
         guard let ino = byID[id], let sock = sockets[ino] else { throw CheckpointError(.image, "files.img: UNIX socket \(id) was not rebuilt") }
         let fd = fcntl(sock, F_DUPFD_CLOEXEC, 0)

@@ -159,13 +159,13 @@ public enum Dumper {
     /// What the restore cannot rebuild yet must not be dumped as if it could: a user
     /// namespace, and tasks whose namespaces differ from the root's.
     private static func checkNamespaces(_ tree: FrozenTree) throws {
-        func link(_ pid: Int32, _ kind: String) -> String { (try? ProcTree.link("/proc/\(pid)/ns/\(kind)")) ?? "" }
-        if link(tree.root.pid, "user") != link(getpid(), "user") {
+        let root = try NamespaceSet.read(pid: tree.root.pid)
+        if root.inodes[.user] != (try NamespaceSet.read(pid: getpid())).inodes[.user] {
             throw CheckpointError(.unsupported, "pid \(tree.root.pid) runs in a user namespace of its own, which cannot be restored yet")
         }
         for p in tree.processes.dropFirst() where !p.isZombie {
-            for kind in ["mnt", "uts", "ipc", "net", "pid", "cgroup", "time", "user"] where link(p.pid, kind) != link(tree.root.pid, kind) {
-                throw CheckpointError(.unsupported, "pid \(p.pid): its \(kind) namespace differs from the root's (nested namespaces cannot be restored yet)")
+            if let kind = try NamespaceSet.read(pid: p.pid).external(to: root).first {
+                throw CheckpointError(.unsupported, "pid \(p.pid): its \(kind.rawValue) namespace differs from the root's (nested namespaces cannot be restored yet)")
             }
         }
     }
@@ -279,35 +279,5 @@ public enum Dumper {
         if fd < 0 { throw CheckpointError.errno("open image directory \(path)") }
         defer { close(fd) }
         if fsync(fd) != 0 { throw CheckpointError.errno("fsync image directory \(path)") }
-    }
-}
-
-/// Task kobject ids for ids-PID.img: per-process ids for mm, files, fs and sighand, and a
-/// small id per namespace inode, as CRIU numbers them.
-struct NamespaceIDs {
-    private var byInode: [UInt64: UInt32] = [:]
-
-    private mutating func id(_ pid: Int32, _ kind: String) -> UInt32? {
-        guard let link = try? ProcTree.link("/proc/\(pid)/ns/\(kind)"),
-              let open = link.firstIndex(of: "["), let close = link.firstIndex(of: "]"),
-              let inode = UInt64(link[link.index(after: open)..<close]) else { return nil }
-        if let id = byInode[inode] { return id }
-        let id = UInt32(byInode.count + 1)
-        byInode[inode] = id
-        return id
-    }
-
-    mutating func ids(for pid: Int32) throws -> TaskKobjIdsEntry {
-        var e = TaskKobjIdsEntry()
-        e.vmID = UInt32(pid); e.filesID = UInt32(pid); e.fsID = UInt32(pid); e.sighandID = UInt32(pid)
-        if let v = id(pid, "pid") { e.pidNsID = v }
-        if let v = id(pid, "net") { e.netNsID = v }
-        if let v = id(pid, "ipc") { e.ipcNsID = v }
-        if let v = id(pid, "uts") { e.utsNsID = v }
-        if let v = id(pid, "mnt") { e.mntNsID = v }
-        if let v = id(pid, "user") { e.userNsID = v }
-        if let v = id(pid, "cgroup") { e.cgroupNsID = v }
-        if let v = id(pid, "time") { e.timeNsID = v }
-        return e
     }
 }

@@ -59,8 +59,7 @@ final class RestoredProcess: TaskControl {
     /// Returns the child's pid as the restorer sees it.
     @discardableResult
     func createChild(pid child: Int32, thread: Bool = false) throws -> Int32 {
-        // CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
-        let flags: UInt64 = thread ? 0x5_0f00 : 0
+        let flags: UInt64 = thread ? CloneFlags.newThread.rawValue : 0
         let tidArray = try put(value: child, at: 512)
         var args = oc_clone_args()
         args.flags = flags

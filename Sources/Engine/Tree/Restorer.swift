@@ -53,7 +53,7 @@ public enum Restorer {
         let images = try CheckpointImages(dir: session.images)
         try checkOptions(images, session)
         let flags = try namespaceFlags(images, session)
-        if flags & cloneNewPid == 0 { try checkPidsFree(images) }
+        if flags & CloneFlags.newPID.rawValue == 0 { try checkPidsFree(images) }
         let stub = try stubAddress(images)
         let resources = try RestoreResources(session: session, images: images)
         let pages = PagesImage(dir: images.dir)
@@ -114,7 +114,7 @@ public enum Restorer {
         let session = resources.session
         try session.options.notify?("setup-namespaces", root.hostPid)
         for ext in session.options.extensions { try ext.setUp(session) }
-        if flags & 0x0002_0000 /* CLONE_NEWNS */ != 0 { try resources.resolvePaths(inRootOf: root.hostPid) }
+        if flags & CloneFlags.newNS.rawValue != 0 { try resources.resolvePaths(inRootOf: root.hostPid) }
         if InetSocketDump.foreignNetns(root.hostPid) != nil { resources.inet.netnsPid = root.hostPid }
         try session.options.notify?("post-setup-namespaces", nil)
     }
@@ -169,15 +169,13 @@ public enum Restorer {
         try? ImageDirectory(path: work).write(.statsRestore, [s])
     }
 
-    static let cloneNewPid: UInt64 = 0x2000_0000
-
     /// The namespaces the root task is created in: the extensions' (mounts, uts, ipc...),
     /// those asked to be made empty, and a pid namespace when the tree had its own.
     private static func namespaceFlags(_ images: CheckpointImages, _ session: RestoreSession) throws -> UInt64 {
         var flags = session.options.emptyNamespaces
         for ext in session.options.extensions { flags |= try ext.namespaceFlags(session) }
         for ext in session.options.extensions { flags &= ~(try ext.joinedNamespaces(session)) }
-        if images.processes[0].pid == 1 { flags |= cloneNewPid }
+        if images.processes[0].pid == 1 { flags |= CloneFlags.newPID.rawValue }
         return flags
     }
 

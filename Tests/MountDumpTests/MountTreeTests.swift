@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MountDump
+import ProcFS
 
 @Suite struct MountTreeTests {
     static let sample = """
@@ -13,30 +14,8 @@ import MountDump
     41 27 0:40 / /mnt/private rw unbindable - tmpfs none rw
     """
 
-    @Test func parsesFieldsAndOptionalTags() throws {
-        let mounts = try MountInfo.parse(Self.sample)
-        #expect(mounts.count == 7)
-        let proc = mounts[0]
-        #expect(proc.mountID == 22 && proc.parentID == 27 && proc.devMajor == 0 && proc.devMinor == 21)
-        #expect(proc.root == "/" && proc.mountPoint == "/proc" && proc.fsType == "proc")
-        #expect(proc.sharedGroup == 5 && proc.masterGroup == nil)
-        #expect(mounts[1].masterGroup == 1 && mounts[1].superOptions == "rw,size=12334492k,mode=755")
-        #expect(mounts[3].optionalFields.isEmpty && mounts[3].source == "devpts")
-    }
-
-    @Test func unescapesPathsAndSource() throws {
-        let data = try MountInfo.parse(Self.sample)[5]
-        #expect(data.root == "/srv/data dir")
-        #expect(data.mountPoint == "/mnt/with space\ttab")
-        #expect(data.source == "/dev/my\\disk")
-        #expect(data.isReadOnly && data.mountOptions == "ro,nosuid")
-        #expect(data.sharedGroup == 7 && data.masterGroup == 3 && data.propagateFrom == 2)
-        #expect(try MountInfo.parse(Self.sample)[6].isUnbindable)
-        #expect(MountInfo.unescape("a\\04") == "a\\04")
-    }
-
     @Test func buildsParentChildLinksAndOrder() throws {
-        let tree = MountTree(try MountInfo.parse(Self.sample))
+        let tree = MountTree(try MountInfoEntry.parse(Self.sample))
         #expect(tree.roots.map(\.mountID) == [27])
         #expect(tree.children(of: 27).map(\.mountID) == [22, 24, 40, 41])
         #expect(tree.children(of: 26).map(\.mountID) == [29])
@@ -50,12 +29,8 @@ import MountDump
         5 6 0:5 / /a rw - tmpfs none rw
         6 5 0:6 / /b rw - tmpfs none rw
         """
-        let tree = MountTree(try MountInfo.parse(text))
+        let tree = MountTree(try MountInfoEntry.parse(text))
         #expect(tree.ordered.map(\.mountID) == [1, 5, 6])
-    }
-
-    @Test func rejectsLineWithoutSeparator() {
-        #expect(throws: (any Error).self) { try MountInfo.parse("22 27 0:21 / /proc rw proc proc rw") }
     }
 
     @Test func readsOwnMountTree() throws {

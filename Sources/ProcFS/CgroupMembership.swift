@@ -1,5 +1,3 @@
-import ProcFS
-
 /// One line of /proc/PID/cgroup: "4:memory:/x", "2:cpu,cpuacct:/", "1:name=systemd:/",
 /// or the v2 unified "0::/x".
 public struct CgroupMembership: Equatable, Sendable {
@@ -23,7 +21,7 @@ public struct CgroupMembership: Equatable, Sendable {
     }
 
     public static func read(pid: Int32) throws -> [CgroupMembership] {
-        let path = "/proc/\(pid)/cgroup"
+        let path = procPath(pid, "cgroup")
         do {
             return try parse(try readProcFile(path))
         } catch let error as ProcFSError where error.path == "cgroup" {

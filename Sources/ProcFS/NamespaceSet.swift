@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import ProcFS
+import LinuxKernel
 
 /// The namespace inodes of one task, read from the /proc/PID/ns/ links ("net:[4026531840]").
 public struct NamespaceSet: Equatable, Sendable {
@@ -44,6 +44,11 @@ public struct NamespaceSet: Equatable, Sendable {
             throw ProcFSError(path: directory, reason: String(cString: strerror(ESRCH)), errno: ESRCH)
         }
         return set
+    }
+
+    /// The inode of one namespace of `pid`; nil when the kernel has no such kind.
+    public static func inode(of kind: NamespaceKind, pid: Int32) throws -> UInt64? {
+        try readLink(procPath(pid, "ns/\(kind.rawValue)"), kind: kind)
     }
 
     /// "net:[4026531840]" → 4026531840, when the prefix names `kind`.

@@ -1,8 +1,11 @@
-import ProcFS
-
 /// One line of /proc/PID/mountinfo (proc(5)):
 /// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue`
-public struct MountInfo: Equatable, Sendable {
+///
+/// The kernel writes space, tab, newline and backslash inside a field as octal escapes
+/// ("\040"); paths, type and source come out decoded. The super options stay raw because
+/// an escaped comma ("\054") inside a value is not a separator: `superOptionList` splits
+/// first, then decodes.
+public struct MountInfoEntry: Equatable, Sendable {
     public var mountID: Int
     public var parentID: Int
     public var devMajor: UInt32
@@ -10,7 +13,7 @@ public struct MountInfo: Equatable, Sendable {
     /// The directory of the filesystem that is mounted here (not "/" for bind mounts).
     public var root: String
     public var mountPoint: String
-    /// Per-mount options, raw and comma-separated ("rw,nosuid,relatime").
+    /// Per-mount options, comma-separated ("rw,nosuid,relatime"); keywords, never escaped.
     public var mountOptions: String
     /// The optional fields, raw ("shared:2", "master:1", "propagate_from:1", "unbindable").
     public var optionalFields: [String]
@@ -45,6 +48,11 @@ public struct MountInfo: Equatable, Sendable {
     public var isUnbindable: Bool { optionalFields.contains("unbindable") }
     public var isReadOnly: Bool { mountOptions.split(separator: ",").first == "ro" }
 
+    /// The super options one by one, decoded ("size=64k", "mode=755", "lowerdir=/a,b").
+    public var superOptionList: [String] {
+        superOptions.split(separator: ",").map { Self.unescape($0) }
+    }
+
     private func optionalValue(_ tag: String) -> Int? {
         for field in optionalFields where field.hasPrefix(tag + ":") {
             return Int(field.dropFirst(tag.count + 1))
@@ -52,8 +60,12 @@ public struct MountInfo: Equatable, Sendable {
         return nil
     }
 
-    public static func read(pid: Int32) throws -> [MountInfo] {
-        let path = "/proc/\(pid)/mountinfo"
+    public static func read(pid: Int32) throws -> [MountInfoEntry] {
+        try read(path: procPath(pid, "mountinfo"))
+    }
+
+    /// A mountinfo file by path ("/proc/self/mountinfo", or a saved copy).
+    public static func read(path: String) throws -> [MountInfoEntry] {
         do {
             return try parse(try readProcFile(path))
         } catch let error as ProcFSError where error.path == "mountinfo" {
@@ -61,11 +73,11 @@ public struct MountInfo: Equatable, Sendable {
         }
     }
 
-    public static func parse(_ text: String) throws -> [MountInfo] {
+    public static func parse(_ text: String) throws -> [MountInfoEntry] {
         try text.split(separator: "\n", omittingEmptySubsequences: true).map(parse(line:))
     }
 
-    public static func parse(line: Substring) throws -> MountInfo {
+    public static func parse(line: Substring) throws -> MountInfoEntry {
         func bad(_ why: String) -> ProcFSError {
             ProcFSError(path: "mountinfo", reason: "\(why) in line: \(line)")
         }
@@ -81,7 +93,7 @@ public struct MountInfo: Equatable, Sendable {
         guard dev.count == 2, let major = UInt32(dev[0]), let minor = UInt32(dev[1]) else {
             throw bad("bad major:minor")
         }
-        return MountInfo(
+        return MountInfoEntry(
             mountID: mountID, parentID: parentID, devMajor: major, devMinor: minor,
             root: unescape(fields[3]), mountPoint: unescape(fields[4]),
             mountOptions: String(fields[5]),
@@ -90,7 +102,8 @@ public struct MountInfo: Equatable, Sendable {
             superOptions: fields.count > dash + 3 ? String(fields[dash + 3]) : "")
     }
 
-    /// Undoes the kernel's octal escapes ("\040" space, "\011" tab, "\012" newline, "\134" backslash).
+    /// Undoes the kernel's octal escapes ("\040" space, "\011" tab, "\012" newline, "\134"
+    /// backslash, "\054" comma in a super option); anything else stays as it is.
     public static func unescape(_ text: Substring) -> String {
         guard text.contains("\\") else { return String(text) }
         let bytes = Array(text.utf8)
