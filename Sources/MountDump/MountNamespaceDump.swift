@@ -22,7 +22,7 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
         }
         let others = tree.processes.filter { !$0.isZombie && $0.pid != tree.root.pid }.map(\.pid)
         try Self.dump(rootPid: tree.root.pid, images: images, externalMounts: options.externalMounts,
-                      otherPids: others, log: log)
+                      autoExternal: options.autoExternalMounts, otherPids: others, log: log)
     }
 
     public func namespaceFlags(images: ImageDirectory) throws -> UInt64 {
@@ -31,7 +31,7 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
 
     public func setUp(rootPid: Int32, images: ImageDirectory, options: RestoreOptions, log: Log) throws {
         try Self.restore(rootPid: rootPid, images: images, root: options.root,
-                         externalMounts: options.externalMounts, log: log)
+                         externalMounts: options.externalMounts, autoExternal: options.autoExternalMounts, log: log)
     }
 
     /// Everything is built inside the restored tree's own mount namespace, which dies with

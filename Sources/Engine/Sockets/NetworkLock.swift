@@ -70,8 +70,8 @@ public struct NetworkLock {
 
 /// Runs a short command without Foundation's Process (whose child watching could race
 /// with the engine's own waitpid calls), stderr and stdout captured.
-enum Command {
-    static func run(_ argv: [String]) throws -> (Int32, String) {
+public enum Command {
+    public static func run(_ argv: [String]) throws -> (Int32, String) {
         var fds: [Int32] = [0, 0]
         if fds.withUnsafeMutableBufferPointer({ oc_syscall(293 /* pipe2 */, Int(bitPattern: $0.baseAddress), Int(O_CLOEXEC), 0, 0, 0, 0) }) != 0 { throw CheckpointError.errno("pipe for \(argv[0])") }
         var fa = posix_spawn_file_actions_t()
