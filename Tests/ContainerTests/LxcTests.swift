@@ -14,7 +14,7 @@ import Glibc
 /// One LXC container in an lxcpath of the test's own; its monitor is LXC's daemon, stopped
 /// with the container (lxc-stop -k), leftovers killed by pid.
 final class LxcContainer {
-    static let tools = ["lxc-create", "lxc-start", "lxc-checkpoint", "lxc-info", "lxc-stop", "lxc-destroy"].map { "/usr/bin/" + $0 }
+    static let tools = ["lxc-create", "lxc-start", "lxc-checkpoint", "lxc-info", "lxc-freeze", "lxc-unfreeze", "lxc-stop", "lxc-destroy"].map { "/usr/bin/" + $0 }
     static var installed: Bool { geteuid() == 0 && tools.allSatisfy(ClientEnv.executable) }
 
     let dir: String
@@ -60,6 +60,9 @@ final class LxcContainer {
 
     var counts: [Int] { ClientEnv.counts(readFile(rootfs + "/tmp/count") ?? "") }
 
+    /// The container's init as LXC knows it (lxc-info -p).
+    var initPid: Int32? { Int32(run(["lxc-info", "-pH"], timeout: 10).out.trimmingCharacters(in: .whitespacesAndNewlines)) }
+
     /// RUNNING, STOPPED, FROZEN, ... from lxc-info -s.
     var state: String {
         let o = run(["lxc-info", "-sH"], timeout: 10)
@@ -71,6 +74,8 @@ final class LxcContainer {
         run(["lxc-destroy", "-f"], timeout: 30)
         ClientDaemon.cleanUp(dir, marker: dir)
         for prefix in ["lxc.payload.", "lxc.monitor."] { ClientDaemon.removeCgroups(prefix + name) }
+        // LXC's own, shared by its containers: removed only when empty (rmdir).
+        ClientDaemon.removeCgroups("lxc.pivot")
     }
 }
 
@@ -100,6 +105,21 @@ struct LxcTests {
         let restore = c.run(["lxc-checkpoint", "-r", "-D", images], log: "restore")
         try #require(restore.ok, "lxc-checkpoint -r: \(restore)\n--- restore.log\n\(tail(images + "/restore.log", 25))\n\(tail(c.dir + "/restore.log"))")
         #expect(c.state == "RUNNING", "after lxc-checkpoint -r: \(c.state)")
+        // In the cgroups LXC made for it (--cgroup-root CTRL:/lxc.payload.NAME), seen from outside.
+        let pid = try #require(c.initPid, "lxc-info -p after restore")
+        for controller in ["freezer", "memory", "pids"] {
+            #expect(cgroupPath(pid: pid, controller: controller) == "/lxc.payload." + c.name,
+                    "\(controller) cgroup of the restored init: \(cgroupPath(pid: pid, controller: controller) ?? "-")")
+        }
+        // LXC's freezer works on it: frozen, the count stands still; thawed, it goes on.
+        let freeze = c.run(["lxc-freeze"], timeout: 20)
+        #expect(freeze.ok && c.state == "FROZEN", "lxc-freeze: \(freeze)\nstate \(c.state)")
+        usleep(300_000)
+        let frozen = c.counts.last ?? 0
+        usleep(600_000)
+        #expect(c.counts.last == frozen, "counting while frozen: \(frozen) → \(c.counts.last ?? 0)")
+        let thaw = c.run(["lxc-unfreeze"], timeout: 20)
+        #expect(thaw.ok && c.state == "RUNNING", "lxc-unfreeze: \(thaw)\nstate \(c.state)")
         #expect(waitFor(10) { (c.counts.last ?? 0) >= last + 4 }, "no counting after restore: last \(last), now \(c.counts.suffix(5))")
         // The restored shell's i went on from the checkpointed value: no restart, gap or repeat.
         #expect(consecutive(c.counts, from: 1), "count around \(last): \(c.counts.suffix(12))")
