@@ -45,14 +45,15 @@ extension CriuOpts {
         var map: [String: String] = [:]
         for m in extMnt { map[m.key] = m.val }
         for e in external where !e.hasPrefix("net[") && !e.hasPrefix("tty[") && !e.hasPrefix("apparmor:") {
+            // mnt[] (CRIU: mnt[]:FLAGS) asks for automatic external mounts, as auto_ext_mnt does.
+            if e == "mnt[]" || e.hasPrefix("mnt[]:") { continue }
             guard e.hasPrefix("mnt["), let close = e.firstIndex(of: "]"),
                   e.index(after: close) < e.endIndex, e[e.index(after: close)] == ":" else {
                 throw CheckpointError.refused("external \(e): only mnt[KEY]:VAL is supported yet")
             }
             let key = String(e[e.index(e.startIndex, offsetBy: 4)..<close])
             let val = String(e[e.index(close, offsetBy: 2)...])
-            // mnt[] (CRIU: mnt[]:FLAGS) asks for automatic external mounts, as auto_ext_mnt does.
-            if key.isEmpty { continue }
+            guard !key.isEmpty else { throw CheckpointError.refused("external \(e): expected mnt[KEY]:VAL or mnt[]") }
             map[key] = val
         }
         return map
