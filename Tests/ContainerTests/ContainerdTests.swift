@@ -116,7 +116,14 @@ final class ContainerdDaemon {
         return run(["container", "rm", id], timeout: 20)
     }
 
-    var logTail: String { "--- containerd.log\n" + tail(daemon.log, 20) }
+    /// containerd.log and the engine's log of a failed checkpoint or restore (the runc shim
+    /// copies it into the bundle as criu-dump.log / criu-restore.log).
+    var logTail: String {
+        let found = Cmd.sh("ls -t $(find \(dir)/state -name 'criu-*.log' 2>/dev/null) 2>/dev/null | head -1", timeout: 10).out
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let engine = found.isEmpty ? "" : "\n--- \(found)\n" + tail(found, 20)
+        return "--- containerd.log\n" + tail(daemon.log, 20) + engine
+    }
 
     func tearDown() {
         let ids = run(["container", "ls", "-q"], timeout: 20).out.split(separator: "\n").map(String.init)

@@ -72,9 +72,10 @@ final class DockerDaemon {
         run(["inspect", "-f", "{{.State.Status}}", name], timeout: 10).out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// The engine's log of the last checkpoint of `name` (containerd keeps it in the shim's work dir).
+    /// The engine's log of the last failed checkpoint (the runc shim copies it into the
+    /// bundle as criu-dump.log; after a success it is gone with the work directory).
     func lastDumpLog() -> String {
-        let found = Cmd.sh("ls -t $(find \(dir)/exec \(dir)/data -name dump.log 2>/dev/null) 2>/dev/null | head -1", timeout: 10).out
+        let found = Cmd.sh("ls -t $(find \(dir)/exec \(dir)/data -name '*dump.log' 2>/dev/null) 2>/dev/null | head -1", timeout: 10).out
         let path = found.trimmingCharacters(in: .whitespacesAndNewlines)
         return path.isEmpty ? "(no dump.log)" : "--- \(path)\n" + tail(path, 20)
     }
