@@ -18,8 +18,9 @@ extension MountNamespaceDump {
     /// its root). Called while the tree is stopped. Returns nil, writing nothing, when the
     /// task shares our mount namespace. `externalMounts` maps mount points to the keys to
     /// record (runc's ext_mnt); with `autoExternal` a mount from outside that no key names
-    /// is recorded as CRIU does it (see `autoExternalKey`); `otherPids` must all share the root task's namespace;
-    /// `namespaceID` names the image (default: the root's ids image, else 1).
+    /// is recorded as CRIU does it (see `autoExternalKey`); `otherPids` must all share the
+    /// root task's namespace; `namespaceID` names the image (default: the root's ids
+    /// image, else 1).
     @discardableResult
     public static func dump(rootPid: Int32, images: ImageDirectory, externalMounts: [String: String] = [:],
                             autoExternal: Bool = false, otherPids: [Int32] = [], namespaceID: UInt32? = nil,
