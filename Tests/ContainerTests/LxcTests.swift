@@ -126,4 +126,32 @@ struct LxcTests {
         let stop = c.run(["lxc-stop", "-k"], timeout: 30)
         #expect(stop.ok && waitFor(10) { c.state == "STOPPED" }, "lxc-stop -k: \(stop)\nstate \(c.state)")
     }
+
+    @Test("lxc-checkpoint without -s: a running container runs on, a frozen one stays frozen")
+    func checkpointLeavesItAsItWas() throws {
+        let c = try LxcContainer()
+        defer { c.tearDown() }
+        try c.startCounter()
+        try #require(waitFor(10) { c.counts.count >= 5 }, "the container does not count: \(c.state)\n\(tail(c.dir + "/start.log"))")
+
+        let running = c.run(["lxc-checkpoint", "-D", c.dir + "/running"], log: "checkpoint-running")
+        try #require(running.ok, "lxc-checkpoint: \(running)\n--- dump.log\n\(tail(c.dir + "/running/dump.log", 25))")
+        #expect(c.state == "RUNNING", "after lxc-checkpoint: \(c.state)")
+        let after = c.counts.last ?? 0
+        #expect(waitFor(5) { (c.counts.last ?? 0) >= after + 3 }, "the container stopped counting at \(after)")
+
+        // LXC freezes through --freeze-cgroup; a container frozen before must stay frozen.
+        let freeze = c.run(["lxc-freeze"], timeout: 20)
+        try #require(freeze.ok && c.state == "FROZEN", "lxc-freeze: \(freeze)\nstate \(c.state)")
+        let frozen = c.counts.last ?? 0
+        let dump = c.run(["lxc-checkpoint", "-D", c.dir + "/frozen"], log: "checkpoint-frozen")
+        try #require(dump.ok, "lxc-checkpoint of a frozen container: \(dump)\n--- dump.log\n\(tail(c.dir + "/frozen/dump.log", 25))")
+        #expect(c.state == "FROZEN", "after lxc-checkpoint: \(c.state)")
+        usleep(600_000)
+        #expect(c.counts.last == frozen, "counting while frozen: \(frozen) → \(c.counts.last ?? 0)")
+        let thaw = c.run(["lxc-unfreeze"], timeout: 20)
+        #expect(thaw.ok && c.state == "RUNNING", "lxc-unfreeze: \(thaw)\nstate \(c.state)")
+        #expect(waitFor(5) { (c.counts.last ?? 0) >= frozen + 3 }, "no counting after lxc-unfreeze")
+        #expect(consecutive(c.counts, from: 1), "count: \(c.counts.suffix(12))")
+    }
 }
