@@ -9,7 +9,10 @@ APT_PACKAGES := \
 	criu python3-protobuf runc crun podman busybox-static \
 	libcap-dev libseccomp-dev zstd gcc libc6-dev make util-linux \
 	libarchive-dev libssl-dev \
-	skopeo iptables redis-server redis-tools
+	skopeo iptables redis-server redis-tools \
+	docker.io \
+	containerd \
+	lxc
 DEBUG_BIN := $(CURDIR)/.build/debug/ocicheckpoint
 RELEASE_BIN := $(CURDIR)/.build/release/ocicheckpoint
 

@@ -37,11 +37,13 @@ extension CgroupsDump {
         guard !roots.isEmpty else { return false }
         let tid = Syscall.gettid()
         let own = try Self.membership(tid)
-        var back: [(any CgroupHierarchy, String)] = []
+        var back: [(any CgroupHierarchy, String, wholeProcess: Bool)] = []
         defer {
-            for (h, dir) in back.reversed() {
-                do { try h.moveThread(tid: tid, toDirectory: dir) } catch {
-                    log.error("cgroups: cannot move thread \(tid) back into \(dir): \(error)")
+            for (h, dir, whole) in back.reversed() {
+                do {
+                    if whole { try h.move(pid: getpid(), toDirectory: dir) } else { try h.moveThread(tid: tid, toDirectory: dir) }
+                } catch {
+                    log.error("cgroups: cannot move \(whole ? "pid \(getpid())" : "thread \(tid)") back into \(dir): \(error)")
                 }
             }
         }
@@ -50,13 +52,18 @@ extension CgroupsDump {
             let current = h.directory(line.path)
             if current == dir { continue }
             if !CgroupFile.exists(dir) { try makeDirectory(dir, in: h, log: log) }
-            do { try h.moveThread(tid: tid, toDirectory: dir) } catch let e as CheckpointError {
-                if h.isUnified {
-                    throw CheckpointError(.unsupported, "cgroup namespace: a thread cannot enter \(dir) alone in the unified hierarchy (\(e.message)); move the restorer into it first, as runc does", cause: e)
+            do {
+                try h.moveThread(tid: tid, toDirectory: dir)
+                back.append((h, current, wholeProcess: false))
+            } catch let e as CheckpointError where h.isUnified {
+                // cgroup v2 moves threads alone only inside threaded subtrees: the whole
+                // restorer goes in for the unshare and back out (LXC's restore needs it;
+                // runc puts the restorer there itself).
+                do { try h.move(pid: getpid(), toDirectory: dir) } catch let whole as CheckpointError {
+                    throw CheckpointError(.unsupported, "cgroup namespace: neither thread \(tid) (\(e.message)) nor the restorer (\(whole.message)) can enter \(dir) in the unified hierarchy", cause: whole)
                 }
-                throw e
+                back.append((h, current, wholeProcess: true))
             }
-            back.append((h, current))
         }
         try Syscall.raw("unshare(CLONE_NEWCGROUP) on thread \(tid)", SyscallNumber.unshare, CloneFlags.newCgroup.argument)
         log.info("cgroups: cgroup namespace made at \(roots.map(\.directory).joined(separator: ", "))")

@@ -20,7 +20,6 @@ extension CriuOpts {
         if !unixSkIno.isEmpty { try refuse("external unix sockets by inode are not supported yet (unix_sk_ino)") }
         if !veths.isEmpty { try refuse("veth pairs are not supported yet (veths)") }
         if !execCmd.isEmpty { try refuse("exec_cmd is not supported") }
-        if autoExtMnt { try refuse("automatic external mounts are not supported yet (auto_ext_mnt)") }
         if !skipMnt.isEmpty { try refuse("skipping mounts is not supported yet (skip_mnt \(skipMnt.joined(separator: ", ")))") }
         if hasStatusFd { try refuse("status_fd is not supported (it serves lazy pages and the page server)") }
         if hasPidfdStoreSk { try refuse("pidfd_store_sk is not supported (it serves pre-dump)") }
@@ -34,6 +33,7 @@ extension CriuOpts {
         }
         _ = try externalMounts()
         _ = try externalNamespaces()
+        _ = try externalTerminals()
     }
 
     /// ext_mnt pairs and `external` entries of the form mnt[KEY]:VAL. At dump KEY is the
@@ -42,17 +42,46 @@ extension CriuOpts {
     public func externalMounts() throws -> [String: String] {
         var map: [String: String] = [:]
         for m in extMnt { map[m.key] = m.val }
-        for e in external where !e.hasPrefix("net[") {
+        for e in external where !e.hasPrefix("net[") && !e.hasPrefix("tty[") && !e.hasPrefix("apparmor:") {
+            // mnt[] (CRIU: mnt[]:FLAGS) asks for automatic external mounts, as auto_ext_mnt does.
+            if e == "mnt[]" || e.hasPrefix("mnt[]:") { continue }
             guard e.hasPrefix("mnt["), let close = e.firstIndex(of: "]"),
                   e.index(after: close) < e.endIndex, e[e.index(after: close)] == ":" else {
                 throw CheckpointError.refused("external \(e): only mnt[KEY]:VAL is supported yet")
             }
             let key = String(e[e.index(e.startIndex, offsetBy: 4)..<close])
             let val = String(e[e.index(close, offsetBy: 2)...])
-            guard !key.isEmpty else { throw CheckpointError.refused("external \(e): mnt[] (automatic external mounts) is not supported yet") }
+            guard !key.isEmpty else { throw CheckpointError.refused("external \(e): expected mnt[KEY]:VAL or mnt[]") }
             map[key] = val
         }
         return map
+    }
+
+    /// auto_ext_mnt, or an `external` mnt[] entry, which CRIU reads the same way.
+    public var autoExternalMounts: Bool {
+        autoExtMnt || external.contains { $0 == "mnt[]" || $0.hasPrefix("mnt[]:") }
+    }
+
+    /// `external` entries tty[RDEV:DEV] (hex, as CRIU and LXC spell them): a terminal the
+    /// caller owns, given back at restore by inherit_fd under the same key. apparmor:NAME
+    /// (LXC at restore) is accepted where AppArmor is off, as lsm_profile is.
+    public func externalTerminals() throws -> Set<String> {
+        var keys: Set<String> = []
+        for e in external where e.hasPrefix("tty[") || e.hasPrefix("apparmor:") {
+            if e.hasPrefix("apparmor:") {
+                guard e == "apparmor:unconfined" && !Self.appArmorEnabled else {
+                    throw CheckpointError.refused("external \(e): AppArmor profiles are not supported yet; only apparmor:unconfined where AppArmor is off")
+                }
+                continue
+            }
+            let body = e.dropFirst(4)
+            guard body.hasSuffix("]"), case let parts = body.dropLast().split(separator: ":"), parts.count == 2,
+                  parts.allSatisfy({ UInt64($0, radix: 16) != nil }) else {
+                throw CheckpointError.refused("external \(e): expected tty[RDEV:DEV] in hex")
+            }
+            keys.insert(e)
+        }
+        return keys
     }
 
     /// `external` entries net[INODE]:KEY, a network namespace the caller owns (runc
@@ -82,6 +111,8 @@ extension CriuOpts {
         if hasRoot && !root.isEmpty { o.root = root }
         o.externalMounts = try externalMounts()
         o.externalNamespaces = try externalNamespaces()
+        o.externalTerminals = try externalTerminals()
+        o.autoExternalMounts = autoExternalMounts
         o.emptyNamespaces = UInt64(emptyNs)
         return o
     }
@@ -96,6 +127,7 @@ extension CriuOpts {
         if hasRoot && !root.isEmpty { o.root = root }
         o.restoreSibling = rstSibling
         o.externalMounts = try externalMounts()
+        o.autoExternalMounts = autoExternalMounts
         o.emptyNamespaces = UInt64(emptyNs)
         for i in inheritFd {
             // The number is in our table: runc hands these fds to swrk from 4 on.

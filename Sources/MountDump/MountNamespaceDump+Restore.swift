@@ -7,12 +7,14 @@ import ProcFS
 extension MountNamespaceDump {
     /// Rebuilds the dumped mount tree under `root` inside the mount namespace of `rootPid`
     /// (a task just created with CLONE_NEWNS, stopped) and makes it that namespace's root.
-    /// `externalMounts` maps the images' external keys to host paths (runc's ext_mnt).
+    /// `externalMounts` maps the images' external keys to host paths (runc's ext_mnt);
+    /// with `autoExternal` a mount the dump found external by itself is bound from the host
+    /// path it recorded.
     /// Images without a mountpoints image (a host tree) need nothing and get nothing.
     /// A pty whose slave a mount binds is made into `ptys`, for the terminal restore to take
     /// (the session's; a caller that restores only the mounts may leave the default).
     public static func restore(rootPid: Int32, images: ImageDirectory, root: String?,
-                               externalMounts: [String: String] = [:], ptys: PtyReservations = PtyReservations(),
+                               externalMounts: [String: String] = [:], autoExternal: Bool = false, ptys: PtyReservations = PtyReservations(),
                                log: Log = .silent) throws {
         guard let name = try imageName(in: images) else {
             log.info("mnt: no mountpoints image: the tree keeps the restorer's mount namespace")
@@ -25,7 +27,17 @@ extension MountNamespaceDump {
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CheckpointError(.invalidArgument, "root \(root) for the restored mount tree is not a directory")
         }
-        let entries = try images.read(name, as: MntEntry.self)
+        var entries = try images.read(name, as: MntEntry.self)
+        var externalMounts = externalMounts
+        for i in entries.indices where entries[i].externalKey == autoExternalKey {
+            guard autoExternal else {
+                throw CheckpointError(.invalidArgument, "external mount \(entries[i].mountpoint) was found external by the dump (from /\(entries[i].source)); restore with --ext-mount-map auto to bind it from there")
+            }
+            // One key per mount: each binds its own host path.
+            let key = "\(autoExternalKey):\(entries[i].mountpoint)"
+            entries[i].extKey = key
+            externalMounts[key] = "/" + entries[i].source
+        }
         let plan: MountPlan
         do { plan = try MountPlan(entries: entries) } catch let failure as MountPlan.Failure {
             throw CheckpointError(.unsupported, "\(name): \(describe(failure, entries))")

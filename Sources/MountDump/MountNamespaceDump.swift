@@ -21,6 +21,7 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
         }
         let others = tree.processes.filter { !$0.isZombie && $0.pid != tree.root.pid }.map(\.pid)
         try Self.dump(rootPid: tree.root.pid, images: session.images, externalMounts: options.externalMounts,
+                      autoExternal: options.autoExternalMounts,
                       otherPids: others, log: log)
     }
 
@@ -34,7 +35,8 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
 
     public func setUp(_ session: RestoreSession) throws {
         try Self.restore(rootPid: session.rootPid, images: session.images, root: session.options.root,
-                         externalMounts: session.options.externalMounts, ptys: session.ptys, log: session.log)
+                         externalMounts: session.options.externalMounts,
+                         autoExternal: session.options.autoExternalMounts, ptys: session.ptys, log: session.log)
     }
 
     /// Everything is built inside the restored tree's own mount namespace, which dies with

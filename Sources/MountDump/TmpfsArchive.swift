@@ -1,4 +1,5 @@
 import Foundation
+import Engine
 import LinuxKernel
 
 /// A tmpfs's contents as CRIU keeps them: a gzip'ed tar made by the host's GNU tar, with
@@ -25,22 +26,12 @@ enum TmpfsArchive {
         ["/usr/bin/tar", "/bin/tar"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/tar"
     }
 
+    /// Through Engine's Command, not Foundation's Process: under `criu restore` (LXC) the
+    /// restore's own child reaping left Process waiting for a tar that had exited.
     private static func tar(_ arguments: [String], what: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tarPath)
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch {
-            throw CheckpointError(.notFound, "\(what): cannot run \(tarPath): \(error.localizedDescription)", cause: error)
-        }
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let text = String(decoding: message, as: UTF8.self).split(separator: "\n").suffix(3).joined(separator: "; ")
-            throw CheckpointError(.kernel, "\(what): tar exited with \(process.terminationStatus): \(text)")
+        let (status, text) = try Command.run([tarPath] + arguments)
+        guard status == 0 else {
+            throw CheckpointError(.kernel, "\(what): tar exited with \(status): \(text)")
         }
     }
 }

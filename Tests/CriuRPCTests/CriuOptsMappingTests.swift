@@ -102,6 +102,30 @@ struct CriuOptsMappingTests {
         #expect(o.ignoredOptions.contains("ext_sharing") && o.ignoredOptions.contains("ext_masters"))
     }
 
+    @Test("LXC's auto_ext_mnt, external tty[RDEV:DEV] and apparmor:unconfined reach the engine; a malformed tty is refused")
+    func lxcExternals() throws {
+        var o = CriuOpts()
+        o.autoExtMnt = true
+        o.external = ["tty[8800:1a]", "mnt[/lib]:lib"]
+        try o.refuseUnsupported()
+        let dump = try o.dumpOptions(imagesDir: "/img")
+        #expect(dump.autoExternalMounts && dump.externalTerminals == ["tty[8800:1a]"] && dump.externalMounts == ["/lib": "lib"])
+        #expect(try o.restoreOptions(imagesDir: "/img").autoExternalMounts)
+        var mnt = CriuOpts()
+        mnt.external = ["mnt[]"]
+        #expect(mnt.autoExternalMounts)
+        #expect(try mnt.externalMounts().isEmpty)
+        if !CriuOpts.appArmorEnabled {
+            var aa = CriuOpts()
+            aa.external = ["apparmor:unconfined"]
+            #expect(throws: Never.self) { try aa.refuseUnsupported() }
+        }
+        var bad = CriuOpts()
+        bad.external = ["tty[zz:1]"]
+        let e = #expect(throws: CheckpointError.self) { try bad.refuseUnsupported() }
+        #expect(e?.message.contains("expected tty[RDEV:DEV]") == true, "\(e?.message ?? "")")
+    }
+
     @Test("config file: options apply over the request, a missing file is ignored, unknown ones are refused")
     func configFile() throws {
         let path = NSTemporaryDirectory() + "criurpc-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).conf"

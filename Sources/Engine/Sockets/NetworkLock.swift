@@ -70,8 +70,8 @@ public struct NetworkLock {
 
 /// Runs a short command without Foundation's Process (whose child watching could race
 /// with the engine's own waitpid calls), stderr and stdout captured.
-enum Command {
-    static func run(_ argv: [String]) throws -> (Int32, String) {
+public enum Command {
+    public static func run(_ argv: [String]) throws -> (Int32, String) {
         let fds = try Syscall.pipe("pipe for \(argv[0])")
         var fa = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)

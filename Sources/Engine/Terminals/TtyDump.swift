@@ -93,9 +93,11 @@ final class TtyDump {
     /// Once every fd is seen: which session each pty controls, whether every slave has its
     /// master in the tree (or the caller said where its terminal comes from at restore),
     /// and the bytes queued between the sides of each dumped pair.
-    func finish(tree: FrozenTree, shellJob: Bool, orphanPtsMaster: Bool, log: Log) throws {
+    func finish(tree: FrozenTree, shellJob: Bool, orphanPtsMaster: Bool, external: Set<String> = [], log: Log) throws {
         let unpaired = sides.values.filter { $0.info.id & 1 == 0 && sides[$0.info.id | 1] == nil }.sorted { $0.info.id < $1.info.id }
-        if let first = unpaired.first, !shellJob && !orphanPtsMaster {
+        // The key TtyRestore looks up in inherit_fd for such a slave.
+        let named = unpaired.allSatisfy { external.contains("tty[\(String($0.info.rdev, radix: 16)):\(String($0.info.dev, radix: 16))]") }
+        if let first = unpaired.first, !shellJob && !orphanPtsMaster && !named {
             throw CheckpointError(.unsupported, "pid \(first.holder.pid) fd \(first.holder.fd): terminal \(first.holder.path) belongs to a session outside the dumped tree; dump with --shell-job")
         }
         if unpaired.count > 1 {

@@ -24,6 +24,12 @@ public struct DumpOptions {
     public var root: String?
     /// External mounts: mount point in the tree -> key written in the images (CRIU's ext_mnt).
     public var externalMounts: [String: String] = [:]
+    /// Mounts from outside the container that no key names are recorded as external with
+    /// the host path they show (CRIU's --ext-mount-map auto, set by LXC).
+    public var autoExternalMounts = false
+    /// Terminals the caller owns and hands back at restore, as "tty[RDEV:DEV]" in hex
+    /// (CRIU's external tty[..], LXC's console): a slave of one needs no --shell-job.
+    public var externalTerminals: Set<String> = []
     /// CLONE_NEW* namespaces to be recreated empty at restore, not dumped (CRIU's empty_ns).
     public var emptyNamespaces: UInt64 = 0
     /// UNIX datagram sockets may be connected to named peers outside the tree (CRIU's ext_unix_sk).
@@ -218,7 +224,8 @@ public enum Dumper {
             try images.write(.mm(p.vpid), [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
         }
-        try files.terminals.finish(tree: tree, shellJob: options.shellJob, orphanPtsMaster: options.orphanPtsMaster, log: log)
+        try files.terminals.finish(tree: tree, shellJob: options.shellJob, orphanPtsMaster: options.orphanPtsMaster,
+                                  external: options.externalTerminals, log: log)
         try files.mqueues.checkUnopened(rootPid: tree.root.pid)
         for m in files.kinds.memfdContents { try memory.dumpShmem(path: m.path, shmid: m.shmid) }
         try files.write(to: images)

@@ -22,6 +22,9 @@ public struct RestoreOptions {
     public var restoreSibling = false
     /// External mounts: key in the images -> path on this host (CRIU's ext_mnt).
     public var externalMounts: [String: String] = [:]
+    /// Mounts the dump found external by itself are bound from the host path it recorded
+    /// (CRIU's --ext-mount-map auto); without it such images are refused.
+    public var autoExternalMounts = false
     /// Our fds to use for files the images name by key, e.g. "pipe:[1234]" (CRIU's inherit_fd).
     public var inheritFds: [String: Int32] = [:]
     /// cgroup controller -> path to restore under (CRIU's cg_root).
