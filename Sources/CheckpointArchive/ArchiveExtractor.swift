@@ -10,7 +10,10 @@ final class ArchiveExtractor {
     private let wanted: (String) -> Bool
     private let requireManifest: Bool
     private let progress: ProgressReporter?
+    private let signatureCheck: SignatureCheck
     private var manifest: ArchiveManifest?
+    private var manifestBytes: Data?
+    private var signatureBytes: Data?
     private var seen: [String: ArchiveManifest.Entry] = [:]
     private var order: [String] = []
     private var files: Set<String> = []
@@ -19,8 +22,10 @@ final class ArchiveExtractor {
     private static let flags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME
         | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT
 
-    init(_ reader: ArchiveReader, wanted: @escaping (String) -> Bool, requireManifest: Bool, progress: ProgressReporter?) {
+    init(_ reader: ArchiveReader, wanted: @escaping (String) -> Bool, requireManifest: Bool, progress: ProgressReporter?,
+         signature: SignatureCheck = .none) {
         self.reader = reader
+        self.signatureCheck = signature
         self.wanted = wanted
         self.requireManifest = requireManifest
         self.progress = progress
@@ -39,6 +44,7 @@ final class ArchiveExtractor {
             }
             try checkDisk(archive_write_close(disk), disk, "finishing")
             try checkSymlinksStayInside(target.temporary)
+            try verifySignature()
             try verifyAgainstManifest()
             try beforeCommit()
             try target.commit()
@@ -56,8 +62,20 @@ final class ArchiveExtractor {
         guard let name = try MemberPath.normalize(String(cString: archive_entry_pathname(entry))) else {
             return try reader.skipData()
         }
-        guard manifest == nil else { throw refusal("member \(name) follows the manifest") }
-        if name == ArchiveManifest.memberName { return manifest = try readManifest(entry) }
+        // The signature, and only it, may follow the manifest: a member after it is unchecked.
+        if name == ManifestSignature.memberName {
+            guard manifest != nil else { throw refusal("its signature member \(name) comes before the manifest") }
+            guard signatureBytes == nil else { throw refusal("its signature member appears twice") }
+            return signatureBytes = try readSmallMember(entry, what: "signature")
+        }
+        guard manifest == nil else {
+            throw refusal("member \(name) follows the \(signatureBytes == nil ? "manifest" : "signature")")
+        }
+        if name == ArchiveManifest.memberName {
+            let data = try readSmallMember(entry, what: "manifest")
+            manifestBytes = data
+            return manifest = try ArchiveManifest.decode(data, archive: reader.name)
+        }
         guard seen[name] == nil else { throw refusal("member \(name) appears twice") }
         var record = try describe(entry, name: name)
         seen[name] = record
@@ -125,15 +143,37 @@ final class ArchiveExtractor {
         return hasher.finish()
     }
 
-    private func readManifest(_ entry: OpaquePointer) throws -> ArchiveManifest {
+    private func readSmallMember(_ entry: OpaquePointer, what: String) throws -> Data {
+        try Self.readSmallMember(entry, reader: reader, what: what)
+    }
+
+    static func readSmallMember(_ entry: OpaquePointer, reader: ArchiveReader, what: String) throws -> Data {
         let size = archive_entry_size(entry)
-        guard archive_entry_filetype(entry) == UInt32(Glibc.S_IFREG), size < 256 << 20 else {
-            throw refusal("its manifest member is not a file of sane size")
+        guard archive_entry_filetype(entry) == UInt32(Glibc.S_IFREG), archive_entry_hardlink(entry) == nil,
+              size >= 0, size < 256 << 20 else {
+            throw ArchiveError.damaged(reader.name, "its \(what) member is not a file of sane size")
         }
         var data = Data(count: Int(size))
-        let got = try data.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: $0.count) }
-        guard got == Int(size) else { throw refusal("its manifest is truncated") }
-        return try ArchiveManifest.decode(data, archive: reader.name)
+        var got = 0
+        while got < Int(size) {
+            let n = try data.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress! + got, count: $0.count - got) }
+            guard n > 0 else { break }
+            got += n
+        }
+        guard got == Int(size) else { throw ArchiveError.damaged(reader.name, "its \(what) is truncated") }
+        return data
+    }
+
+    /// What the archive says about its signer (known once extract has read it all).
+    var signer: Signer {
+        guard let signatureBytes, let sig = try? ManifestSignature.decode(signatureBytes, subject: reader.name) else { return .unsigned }
+        return .signed(fingerprint: sig.fingerprint)
+    }
+
+    private func verifySignature() throws {
+        guard case let .require(key) = signatureCheck else { return }
+        guard let manifestBytes else { throw refusal("it has no manifest, so nothing is signed") }
+        try ManifestSignature.verify(manifest: manifestBytes, signature: signatureBytes, key: key, subject: reader.name)
     }
 
     private func verifyAgainstManifest() throws {

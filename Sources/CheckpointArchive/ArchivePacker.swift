@@ -10,10 +10,13 @@ struct ArchivePacker {
     let progress: ProgressReporter?
     /// A plain tar (rootfs-diff.tar) goes without the manifest.
     var withManifest = true
+    /// Signs the manifest: its signature member follows it.
+    var signingKey: SigningKey?
     private static let blockSize = 1 << 20
 
-    init(directory: String, writer: ArchiveWriter, progress: ProgressReporter?) throws {
+    init(directory: String, writer: ArchiveWriter, progress: ProgressReporter?, signingKey: SigningKey? = nil) throws {
         self.init(sources: try SourceTree.entries(under: directory), writer: writer, progress: progress)
+        self.signingKey = signingKey
     }
 
     init(sources: [SourceEntry], writer: ArchiveWriter, progress: ProgressReporter?, withManifest: Bool = true) {
@@ -133,15 +136,20 @@ struct ArchivePacker {
 
     private func writeManifest(_ manifest: ArchiveManifest) throws {
         let data = try manifest.encoded()
+        try writeSmallMember(ArchiveManifest.memberName, data)
+        if let signingKey { try writeSmallMember(ManifestSignature.memberName, try ManifestSignature.sign(data, with: signingKey)) }
+    }
+
+    private func writeSmallMember(_ name: String, _ data: Data) throws {
         let entry = archive_entry_new()!
         defer { archive_entry_free(entry) }
-        archive_entry_copy_pathname(entry, ArchiveManifest.memberName)
+        archive_entry_copy_pathname(entry, name)
         archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
         archive_entry_set_perm(entry, 0o600)
         archive_entry_set_size(entry, Int64(data.count))
         archive_entry_set_mtime(entry, time(nil), 0)
-        try writer.writeHeader(entry, name: ArchiveManifest.memberName)
-        try data.withUnsafeBytes { try writer.write($0.baseAddress!, count: $0.count, name: ArchiveManifest.memberName) }
+        try writer.writeHeader(entry, name: name)
+        try data.withUnsafeBytes { try writer.write($0.baseAddress!, count: $0.count, name: name) }
     }
 
     private func isRegular(_ status: stat) -> Bool { status.st_mode & S_IFMT == S_IFREG }

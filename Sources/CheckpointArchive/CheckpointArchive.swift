@@ -10,8 +10,9 @@ public enum CheckpointArchive {
 
     /// Packs every object under `directory` into `file` (mode 0600), streaming. The file
     /// appears only when complete: it is written beside itself and renamed at the end.
+    /// With `signingKey`, the manifest's signature member follows the manifest.
     public static func pack(directory: String, to file: String, compression: ArchiveCompression = .zstd,
-                            progress: ProgressReporter? = nil) throws {
+                            progress: ProgressReporter? = nil, signingKey: SigningKey? = nil) throws {
         var status = stat()
         guard stat(directory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
             throw CheckpointError(.notFound, "pack: \(directory) is not a directory")
@@ -34,7 +35,7 @@ public enum CheckpointArchive {
             let writer = try ArchiveWriter(.tar, compression: compression, what: "pack \(file)") { bytes in
                 try writeAll(fd, bytes, file: file)
             }
-            try ArchivePacker(directory: directory, writer: writer, progress: progress).pack()
+            try ArchivePacker(directory: directory, writer: writer, progress: progress, signingKey: signingKey).pack()
             try writer.close()
             guard fchmod(fd, 0o600) == 0, fsync(fd) == 0 else { throw CheckpointError.errno("pack: sync \(file)") }
             guard rename(temporary, file) == 0 else { throw CheckpointError.errno("pack: rename to \(file)") }
@@ -45,10 +46,49 @@ public enum CheckpointArchive {
     }
 
     /// Verifies the manifest while streaming and extracts into `directory` (which must not
-    /// exist or be empty). A refused archive leaves nothing behind.
-    public static func unpack(_ file: String, into directory: String, progress: ProgressReporter? = nil) throws {
+    /// exist or be empty). A refused archive leaves nothing behind. With `.require(key)` the
+    /// signature is checked first in a pass that writes nothing, and again over the manifest
+    /// the extraction reads. Returns what the archive says about its signer.
+    @discardableResult
+    public static func unpack(_ file: String, into directory: String, progress: ProgressReporter? = nil,
+                              signature: SignatureCheck = .none) throws -> Signer {
+        if case let .require(key) = signature {
+            let (manifest, sig) = try manifestAndSignature(of: file)
+            guard let manifest else { throw ArchiveError.damaged("archive \(file)", "it has no manifest, so nothing is signed") }
+            try ManifestSignature.verify(manifest: manifest, signature: sig, key: key, subject: "archive \(file)")
+        }
         let reader = try ArchiveReader(file: file)
-        try ArchiveExtractor(reader, wanted: { _ in true }, requireManifest: true, progress: progress).extract(into: directory)
+        let extractor = ArchiveExtractor(reader, wanted: { _ in true }, requireManifest: true, progress: progress, signature: signature)
+        try extractor.extract(into: directory)
+        return extractor.signer
+    }
+
+    /// What the archive says about its signer, from its last members alone; nothing is verified.
+    public static func signer(of file: String) throws -> Signer {
+        guard let sig = try manifestAndSignature(of: file).signature else { return .unsigned }
+        return .signed(fingerprint: try ManifestSignature.decode(sig, subject: "archive \(file)").fingerprint)
+    }
+
+    /// Checks that the archive's manifest is signed by `key`, writing nothing.
+    public static func verifySignature(of file: String, key: VerifyingKey) throws {
+        let (manifest, sig) = try manifestAndSignature(of: file)
+        guard let manifest else { throw ArchiveError.damaged("archive \(file)", "it has no manifest, so nothing is signed") }
+        try ManifestSignature.verify(manifest: manifest, signature: sig, key: key, subject: "archive \(file)")
+    }
+
+    /// The manifest's and the signature's bytes, skipping every other member's data.
+    static func manifestAndSignature(of file: String) throws -> (manifest: Data?, signature: Data?) {
+        let reader = try ArchiveReader(file: file)
+        var manifest: Data?, signature: Data?
+        while let entry = try reader.next() {
+            let name = try? MemberPath.normalize(String(cString: archive_entry_pathname(entry)))
+            switch name {
+            case ArchiveManifest.memberName?: manifest = try ArchiveExtractor.readSmallMember(entry, reader: reader, what: "manifest")
+            case ManifestSignature.memberName?: signature = try ArchiveExtractor.readSmallMember(entry, reader: reader, what: "signature")
+            default: try reader.skipData()
+            }
+        }
+        return (manifest, signature)
     }
 
     /// Extracts only the members whose name `wanted` accepts, verifying their sums.

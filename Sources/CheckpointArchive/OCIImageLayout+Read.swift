@@ -8,6 +8,13 @@ extension OCIImageLayout {
     /// digest and size, the layer's tar against the config's diff_id, while streaming; an
     /// ocicheckpoint manifest member in the layer is verified too.
     public static func readImage(layout: String, tag: String, into directory: String) throws -> [String: String] {
+        try readImage(layout: layout, tag: tag, into: directory, signature: .none).annotations
+    }
+
+    /// As above; with `.require(key)` the layer's manifest must be signed by the key (a refused
+    /// image leaves nothing behind). Returns also what the layer says about its signer.
+    public static func readImage(layout: String, tag: String, into directory: String,
+                                 signature: SignatureCheck) throws -> (annotations: [String: String], signer: Signer) {
         let index = try decode(OCIIndex.self, try readFile(layout + "/index.json", layout), "\(layout)/index.json")
         guard let descriptor = index.manifests.first(where: { $0.annotations?[OCIMediaType.refName] == tag }) else {
             throw CheckpointError(.notFound, "OCI layout \(layout) has no image tagged \(tag)")
@@ -17,13 +24,15 @@ extension OCIImageLayout {
         guard manifest.layers.count == 1, config.rootfs.diff_ids.count == 1 else {
             throw CheckpointError(.unsupported, "OCI layout \(layout): image \(tag) has \(manifest.layers.count) layers; a checkpoint image has one")
         }
-        try extractLayer(manifest.layers[0], diffID: config.rootfs.diff_ids[0], layout: layout, into: directory)
-        return manifest.annotations ?? [:]
+        let found = try extractLayer(manifest.layers[0], diffID: config.rootfs.diff_ids[0], layout: layout, into: directory,
+                                     signature: signature)
+        return (manifest.annotations ?? [:], found)
     }
 
     /// Two libarchive readers in a row: a raw one undoes gzip (or zstd, or nothing) while the
     /// blob is hashed, a tar one reads what it yields while the diff_id is hashed.
-    private static func extractLayer(_ layer: OCIDescriptor, diffID: String, layout: String, into directory: String) throws {
+    private static func extractLayer(_ layer: OCIDescriptor, diffID: String, layout: String, into directory: String,
+                                     signature: SignatureCheck) throws -> Signer {
         let path = try blobPath(layer.digest, layout)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CheckpointError.errno("OCI layout \(layout): layer \(layer.digest)") }
@@ -45,7 +54,8 @@ extension OCIImageLayout {
             diffHasher.update(buffer, count: n)
             return n
         }
-        try ArchiveExtractor(tar, wanted: { _ in true }, requireManifest: false, progress: nil).extract(into: directory) {
+        let extractor = ArchiveExtractor(tar, wanted: { _ in true }, requireManifest: false, progress: nil, signature: signature)
+        try extractor.extract(into: directory) {
             // The tar reader stops at the end marker: hash what follows it, then the blob's rest.
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 16, alignment: 16)
             defer { buffer.deallocate() }
@@ -58,6 +68,7 @@ extension OCIImageLayout {
                 throw ArchiveError.damaged(name, "the uncompressed layer does not match the config's diff_id \(diffID)")
             }
         }
+        return extractor.signer
     }
 
     private static func readBlob(_ descriptor: OCIDescriptor, _ layout: String) throws -> Data {

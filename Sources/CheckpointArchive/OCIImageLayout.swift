@@ -9,7 +9,7 @@ public enum OCIImageLayout {
     /// Writes the image into `layout` (created if needed; an image already tagged `tag` there
     /// is replaced in index.json, others are kept).
     public static func writeImage(archiveDirectory: String, layout: String, tag: String,
-                                  annotations: [String: String]) throws {
+                                  annotations: [String: String], signingKey: SigningKey? = nil) throws {
         guard !tag.isEmpty else { throw CheckpointError(.invalidArgument, "OCI layout: empty tag") }
         let blobs = layout + "/blobs/sha256"
         do {
@@ -17,7 +17,7 @@ public enum OCIImageLayout {
         } catch {
             throw CheckpointError(.invalidArgument, "OCI layout \(layout): cannot create \(blobs): \(error.localizedDescription)")
         }
-        let (layer, diffID) = try writeLayer(from: archiveDirectory, blobs: blobs, layout: layout)
+        let (layer, diffID) = try writeLayer(from: archiveDirectory, blobs: blobs, layout: layout, signingKey: signingKey)
         let now = ISO8601DateFormatter().string(from: Date())
         let config = OCIImageConfig(created: now, architecture: "amd64", os: "linux",
                                     rootfs: .init(diff_ids: [diffID]),
@@ -39,7 +39,8 @@ public enum OCIImageLayout {
 
     /// The layer's tar goes through a second libarchive writer (raw format, gzip) so that
     /// both digests come out of one streaming pass: diff_id of the tar, digest of the blob.
-    private static func writeLayer(from directory: String, blobs: String, layout: String) throws -> (OCIDescriptor, String) {
+    private static func writeLayer(from directory: String, blobs: String, layout: String,
+                                   signingKey: SigningKey?) throws -> (OCIDescriptor, String) {
         var template = Array("\(blobs)/.layer-XXXXXX".utf8CString)
         let fd = mkstemp(&template)
         guard fd >= 0 else { throw CheckpointError.errno("OCI layout \(layout): create a layer") }
@@ -62,7 +63,7 @@ public enum OCIImageLayout {
                 diffHasher.update(bytes.baseAddress!, count: bytes.count)
                 try gzip.write(bytes.baseAddress!, count: bytes.count, name: "layer")
             }
-            try ArchivePacker(directory: directory, writer: tar, progress: nil).pack()
+            try ArchivePacker(directory: directory, writer: tar, progress: nil, signingKey: signingKey).pack()
             try tar.close()
             try gzip.close()
             guard fchmod(fd, 0o644) == 0, fsync(fd) == 0 else { throw CheckpointError.errno("OCI layout \(layout): sync the layer") }

@@ -3,7 +3,9 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sys/xattr.h>
 
 enum { CARCHIVE_SEEK_DATA = 3, CARCHIVE_SEEK_HOLE = 4 };
