@@ -76,16 +76,31 @@ public enum CheckpointArchive {
         try ManifestSignature.verify(manifest: manifest, signature: sig, key: key, subject: "archive \(file)")
     }
 
-    /// The manifest's and the signature's bytes, skipping every other member's data.
+    /// The manifest's and the signature's bytes, skipping every other member's data; the
+    /// extractor's order rule holds: the signature, and nothing else, right after the manifest.
     static func manifestAndSignature(of file: String) throws -> (manifest: Data?, signature: Data?) {
         let reader = try ArchiveReader(file: file)
         var manifest: Data?, signature: Data?
         while let entry = try reader.next() {
-            let name = try? MemberPath.normalize(String(cString: archive_entry_pathname(entry)))
-            switch name {
-            case ArchiveManifest.memberName?: manifest = try ArchiveExtractor.readSmallMember(entry, reader: reader, what: "manifest")
-            case ManifestSignature.memberName?: signature = try ArchiveExtractor.readSmallMember(entry, reader: reader, what: "signature")
-            default: try reader.skipData()
+            let raw = String(cString: archive_entry_pathname(entry))
+            let name: String?
+            do { name = try MemberPath.normalize(raw) } catch let MemberPath.Refusal.reason(reason) {
+                throw ArchiveError.damaged(reader.name, reason)
+            }
+            guard let name else { try reader.skipData(); continue }
+            if name == ManifestSignature.memberName {
+                guard manifest != nil else { throw ArchiveError.damaged(reader.name, "its signature member \(name) comes before the manifest") }
+                guard signature == nil else { throw ArchiveError.damaged(reader.name, "its signature member appears twice") }
+                signature = try ArchiveExtractor.readSmallMember(entry, reader: reader, what: "signature")
+                continue
+            }
+            guard manifest == nil else {
+                throw ArchiveError.damaged(reader.name, "member \(name) follows the \(signature == nil ? "manifest" : "signature")")
+            }
+            if name == ArchiveManifest.memberName {
+                manifest = try ArchiveExtractor.readSmallMember(entry, reader: reader, what: "manifest")
+            } else {
+                try reader.skipData()
             }
         }
         return (manifest, signature)

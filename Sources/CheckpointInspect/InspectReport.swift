@@ -22,6 +22,9 @@ public struct InspectReport: Codable, Equatable, Sendable {
     public var processTree: Process?
     public var fileDescriptors: [ProcessFiles]?
     public var mounts: [Mount]?
+    /// Who signed the manifest: "ed25519 sha256:<SHA-256 of the raw public key>", or "not
+    /// signed". What the checkpoint says, not verified (restore --verify does that).
+    public var signer: String?
 
     public struct Sizes: Codable, Equatable, Sendable {
         /// Every regular file under checkpoint/.

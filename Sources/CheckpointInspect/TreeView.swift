@@ -29,6 +29,7 @@ struct TreeView {
         if let v = r.created { out.append(Node("Created: \(v)")) }
         if let v = r.checkpointed { out.append(Node("Checkpointed: \(v)")) }
         if let v = r.engine { out.append(Node("Engine: \(v)")) }
+        if let v = r.signer { out.append(Node("Signer: \(v)")) }
         let size = r.checkpointSize
         out.append(Node("Checkpoint size: \(bytes(size.totalSize))",
                         size.memoryPagesSize > 0 ? [Node("Memory pages size: \(bytes(size.memoryPagesSize))")] : []))

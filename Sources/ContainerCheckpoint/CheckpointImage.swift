@@ -17,17 +17,18 @@ enum CheckpointImage {
     /// `rootfsImage` (name, id): the image a podman container ran on, which podman's
     /// restore from a checkpoint image re-creates the container from.
     static func export(_ staging: String, to reference: String, containerName: String, runtime: String,
-                       rootfsImage: (name: String, id: String)? = nil) throws {
+                       rootfsImage: (name: String, id: String)? = nil, signingKey: SigningKey? = nil) throws {
         let (layout, tag) = split(reference)
         let annotations = CheckpointAnnotations.standard(
             containerName: containerName, runtimeName: runtime, runtimeVersion: runtimeVersion(runtime),
             criuVersion: String(CriuRelease.number), engineVersion: "0.1.0", rootfsImageName: rootfsImage?.name, rootfsImageID: rootfsImage?.id)
-        try OCIImageLayout.writeImage(archiveDirectory: staging, layout: layout, tag: tag, annotations: annotations)
+        try OCIImageLayout.writeImage(archiveDirectory: staging, layout: layout, tag: tag, annotations: annotations,
+                                      signingKey: signingKey)
     }
 
-    static func `import`(_ reference: String, into bundle: String) throws {
+    static func `import`(_ reference: String, into bundle: String, signature: SignatureCheck = .none) throws -> Signer {
         let (layout, tag) = split(reference)
-        _ = try OCIImageLayout.readImage(layout: layout, tag: tag, into: bundle)
+        return try OCIImageLayout.readImage(layout: layout, tag: tag, into: bundle, signature: signature).signer
     }
 
     private static func runtimeVersion(_ runtime: String) -> String {

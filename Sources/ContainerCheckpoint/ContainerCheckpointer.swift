@@ -18,6 +18,8 @@ public struct ContainerCheckpointer {
         public var rootfsBase: String?
         /// DIR or DIR:TAG of an OCI image layout.
         public var exportImage: String?
+        /// Signs the manifest of the archive or image.
+        public var signingKey: SigningKey?
         public init(id: String) { self.id = id }
     }
 
@@ -71,11 +73,12 @@ public struct ContainerCheckpointer {
                 try describe(state, bundle: bundle, base: request.rootfsBase, into: staging)
             }
             if let export = request.export {
-                try CheckpointArchive.pack(directory: staging, to: export, compression: request.compression, progress: progress)
+                try CheckpointArchive.pack(directory: staging, to: export, compression: request.compression, progress: progress,
+                                           signingKey: request.signingKey)
             }
             if let image = request.exportImage {
                 try CheckpointImage.export(staging, to: image, containerName: podman?.name ?? state.id, runtime: "runc",
-                                           rootfsImage: podman.map { ($0.imageName, $0.imageID) })
+                                           rootfsImage: podman.map { ($0.imageName, $0.imageID) }, signingKey: request.signingKey)
             }
         } catch {
             throw CheckpointError(.invalidState, "\(error); the checkpoint of \(request.id) is kept in \(staging)")

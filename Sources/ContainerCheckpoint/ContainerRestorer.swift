@@ -20,6 +20,8 @@ public struct ContainerRestorer {
         public var rootfsBase: String?
         /// What an imported archive may ask of this host.
         public var policy = ImportPolicy()
+        /// The import (or, without one, the image directory) must be signed by this key.
+        public var verifyKey: VerifyingKey?
         public init(id: String) { self.id = id }
     }
 
@@ -29,27 +31,37 @@ public struct ContainerRestorer {
     public let runc: Runc
     public init(runc: Runc) { self.runc = runc }
 
-    public func restore(_ request: Request, progress: ProgressReporter?) throws {
+    /// Returns what an import says about its signer (nil without an import), so that the
+    /// caller can say an unverified signature was not checked.
+    @discardableResult
+    public func restore(_ request: Request, progress: ProgressReporter?) throws -> Signer? {
         if try runc.state(request.id) != nil {
             throw CheckpointError(.busy, "container \(request.id): the id is already in use (restore under a new one with --name)")
         }
         guard request.importArchive != nil || request.importImage != nil else {
             let bundle = request.bundle ?? FileManager.default.currentDirectoryPath
             let images = request.imagePath ?? bundle + "/checkpoint"
+            if let key = request.verifyKey { try ImageDirectorySeal.verify(images, key: key) }
             try runc.restore(request.id, bundle: bundle, imagePath: images, workPath: request.workPath ?? images,
                              flags: request.runcFlags, stdio: (1, 2))
-            return
+            return nil
+        }
+        let check: SignatureCheck = request.verifyKey.map { .require($0) } ?? .none
+        // Refused before the bundle exists: a wrong signer leaves nothing behind.
+        if let archive = request.importArchive, let key = request.verifyKey {
+            try CheckpointArchive.verifySignature(of: archive, key: key)
         }
         let bundle = request.bundle ?? Self.bundlesDirectory + "/" + request.id
         if FileManager.default.fileExists(atPath: bundle) {
             throw CheckpointError(.busy, "bundle \(bundle): already exists (pass --bundle DIR for a new one)")
         }
         try FileManager.default.createDirectory(atPath: (bundle as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let signer: Signer
         do {
             if let archive = request.importArchive {
-                try CheckpointArchive.unpack(archive, into: bundle, progress: progress)
+                signer = try CheckpointArchive.unpack(archive, into: bundle, progress: progress, signature: check)
             } else {
-                try CheckpointImage.import(request.importImage!, into: bundle)
+                signer = try CheckpointImage.import(request.importImage!, into: bundle, signature: check)
             }
             let source = request.importArchive ?? request.importImage!
             let config = try ContainerConfigDump.read(from: bundle)
@@ -70,6 +82,7 @@ public struct ContainerRestorer {
             try? FileManager.default.removeItem(atPath: bundle)
             throw error
         }
+        return signer
     }
 
     private static func spec(in bundle: String) throws -> Spec {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CheckpointArchive
 import CriuRPC
 import Engine
 import Images
@@ -43,6 +44,9 @@ struct Dump: ParsableCommand {
     @Flag(name: .customLong("display-stats"), help: "Print dump statistics.")
     var displayStats = false
 
+    @Option(name: .customLong("sign"), help: "Write a manifest of the images signed with this Ed25519 private key (PEM), for restore --verify.")
+    var sign: String?
+
     @OptionGroup(title: "CRIU's options") var criu: CriuOptions
 
     @OptionGroup var logging: LogOptions
@@ -53,6 +57,8 @@ struct Dump: ParsableCommand {
         guard let tree else { throw ValidationError("dump needs -t PID, the root of the tree to dump") }
         if tree <= 0 { throw ValidationError("-t \(tree): a process id is a positive number") }
         try OCICheckpoint_run {
+            // Read first: a key that does not load must fail before the tree is touched.
+            let signingKey = try sign.map { try SigningKey(file: $0) }
             var opts = CriuOpts()
             opts.pid = pid
             opts.leaveRunning = leaveRunning
@@ -74,6 +80,10 @@ struct Dump: ParsableCommand {
             if let path = options.freezeCgroup { options.freezer = try ContainerState.freezer(path) }
             let stats = try Dumper.dump(pid: pid, options: options, log: log)
             log.info("dump finished")
+            if let signingKey {
+                try ImageDirectorySeal.seal(imagesDir, with: signingKey)
+                log.info("images signed by \(signingKey.fingerprint)")
+            }
             if displayStats {
                 print("freezing_time_us: \(stats.freezingTime)")
                 print("frozen_time_us: \(stats.frozenTime)")

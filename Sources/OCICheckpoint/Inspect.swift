@@ -61,11 +61,13 @@ struct Inspect: ParsableCommand {
         try OCICheckpoint_run {
             let options = try options
             var isDirectory: ObjCBool = false
-            let report: InspectReport
+            var report: InspectReport
             if FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDirectory), !isDirectory.boolValue {
                 report = try inspectArchive(options)
+                report.signer = try CheckpointArchive.signer(of: checkpoint).description
             } else {
                 report = try Inspector(directory: checkpoint).inspect(options)
+                report.signer = ImageDirectorySeal.signer(of: checkpoint).description
             }
             print(try Inspector.render([report], format: options.format), terminator: "")
         }

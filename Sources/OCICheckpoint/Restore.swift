@@ -1,5 +1,6 @@
 import ArgumentParser
 import CgroupDump
+import CheckpointArchive
 import CriuRPC
 import Engine
 import Images
@@ -43,6 +44,8 @@ struct Restore: ParsableCommand {
         guard let imagesDir else { return try container.run(engine: engine) }
         var status: Int32 = 0
         try OCICheckpoint_run {
+            // Before the log or anything else touches the directory or a process is made.
+            if let verify = container.verify { try ImageDirectorySeal.verify(imagesDir, key: VerifyingKey(file: verify)) }
             var opts = CriuOpts()
             opts.shellJob = engine.shellJob
             opts.fileLocks = engine.fileLocks

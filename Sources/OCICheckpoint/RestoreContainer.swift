@@ -22,6 +22,7 @@ struct ContainerRestoreOptions: ParsableArguments {
     @Flag(help: "runc: do not make runc a subreaper of the restored process.") var noSubreaper = false
     @Flag(help: "Trust the imported archive: keep its hooks, privileges, devices, setuid files and recorded rootfs base.") var trustArchive = false
     @Option(help: "A host path the imported archive's bind mounts may use (repeat for each).") var allowBind: [String] = []
+    @Option(help: "Refuse an archive, image or image directory whose manifest is not signed by this Ed25519 public key (PEM, openssl pkey -pubout).") var verify: String?
     @OptionGroup var runtime: RuntimeOptions
 
     /// runc's own restore flags, passed through.
@@ -38,7 +39,12 @@ struct ContainerRestoreOptions: ParsableArguments {
 
     func run(engine: RuncEngineFlags) throws {
         try OCICheckpoint_run {
+            let key = try verify.map { try VerifyingKey(file: $0) }
             var newID = name ?? id
+            if let key, let archive = `import` {
+                // Nothing of an archive is read into place before its signer is known.
+                try CheckpointArchive.verifySignature(of: absolute(archive), key: key)
+            }
             if newID == nil, let archive = `import` {
                 newID = try ContainerRestorer.checkpointedID(in: archive)
             }
@@ -54,8 +60,12 @@ struct ContainerRestoreOptions: ParsableArguments {
             request.importImage = importImage.map(absolute)
             request.rootfsBase = rootfsBase.map(absolute)
             request.policy = ImportPolicy(trustArchive: trustArchive, allowedBindSources: Set(allowBind))
-            try ContainerRestorer(runc: runtime.make()).restore(request, progress: ProgressReporter(label: "restore \(newID)"))
-            FileHandle.standardError.write("restored container \(newID)\n".data(using: .utf8)!)
+            request.verifyKey = key
+            let signer = try ContainerRestorer(runc: runtime.make()).restore(request, progress: ProgressReporter(label: "restore \(newID)"))
+            var note = ""
+            if let key { note = " (signature verified: \(key.fingerprint))" }
+            else if case let .signed(fingerprint)? = signer { note = " (signed by \(fingerprint), not verified: no --verify)" }
+            FileHandle.standardError.write("restored container \(newID)\(note)\n".data(using: .utf8)!)
         }
     }
 }
