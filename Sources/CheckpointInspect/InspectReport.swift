@@ -90,7 +90,7 @@ public struct InspectReport: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case containerName = "container_name", image, id, runtime, created, checkpointed, engine
         case checkpointSize = "checkpoint_size", statistics, processTree = "process_tree"
-        case fileDescriptors = "file_descriptors", mounts
+        case fileDescriptors = "file_descriptors", mounts, signer
     }
 }
 
