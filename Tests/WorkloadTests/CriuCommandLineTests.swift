@@ -107,7 +107,7 @@ struct CriuCommandLineTests {
     }
 
     /// The sleep itself: `pid` when setsid did not need to fork, else its child.
-    private func sleepingTask(_ pid: Int32) -> Int32? {
+    func sleepingTask(_ pid: Int32) -> Int32? {
         if waitFor(5, { readFile("/proc/\(pid)/cmdline")?.hasPrefix("sleep") == true }) { return pid }
         var child: Int32?
         _ = waitFor(5) {
