@@ -27,9 +27,10 @@ public enum ImageDirectorySeal {
     }
 
     /// Hashes every image in `directory` and writes the manifest and its signature.
-    public static func seal(_ directory: String, with key: SigningKey) throws {
+    /// `excluding`: names of other files that change around a dump (a log given by -o).
+    public static func seal(_ directory: String, with key: SigningKey, excluding: Set<String> = []) throws {
         var files: [Manifest.File] = []
-        for name in try covered(in: directory) {
+        for name in try covered(in: directory, excluding: excluding) {
             let (size, sha256, blocks) = try hash(directory + "/" + name, blockSize: blockSize)
             files.append(.init(name: name, size: size, sha256: sha256, blocks: blocks))
         }
@@ -41,8 +42,11 @@ public enum ImageDirectorySeal {
     }
 
     /// Refuses, naming the file (and the offset of the first block that differs), an image
-    /// directory not signed by `key` or whose images changed after signing.
-    public static func verify(_ directory: String, key: VerifyingKey) throws {
+    /// directory not signed by `key` or whose images changed after signing. A file the
+    /// manifest does not list is refused when `isImage` says the engine could read it; any
+    /// other (a log of a later run) is left alone.
+    public static func verify(_ directory: String, key: VerifyingKey, excluding: Set<String> = [],
+                              isImage: (String) -> Bool = { $0.hasSuffix(".img") }) throws {
         let subject = "image directory \(directory)"
         guard let manifestBytes = FileManager.default.contents(atPath: directory + "/" + manifestName) else {
             throw ArchiveError.damaged(subject, "it is not signed (no \(manifestName); sign with dump --sign KEY)")
@@ -54,7 +58,7 @@ public enum ImageDirectorySeal {
             throw ArchiveError.damaged(subject, "its \(manifestName) is not an image directory manifest")
         }
         let listed = Set(manifest.files.map(\.name))
-        if let extra = try covered(in: directory).first(where: { !listed.contains($0) }) {
+        if let extra = try covered(in: directory, excluding: excluding).first(where: { !listed.contains($0) && isImage($0) }) {
             throw ArchiveError.damaged(subject, "\(extra) is not in its signed manifest")
         }
         for file in manifest.files {
@@ -83,13 +87,14 @@ public enum ImageDirectorySeal {
 
     /// Every entry but logs and the seal itself, sorted; a subdirectory or link is refused
     /// because CRIU's layout has none and the manifest could not vouch for it.
-    static func covered(in directory: String) throws -> [String] {
+    static func covered(in directory: String, excluding: Set<String>) throws -> [String] {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
             throw CheckpointError(.notFound, "image directory \(directory): cannot list it: \(error.localizedDescription)")
         }
         var out: [String] = []
-        for name in names.sorted() where name != manifestName && name != signatureName && !name.hasSuffix(".log") {
+        for name in names.sorted() where name != manifestName && name != signatureName && !name.hasSuffix(".log")
+            && !excluding.contains(name) {
             var status = stat()
             guard lstat(directory + "/" + name, &status) == 0 else { throw CheckpointError.errno("image directory \(directory): \(name)") }
             guard status.st_mode & S_IFMT == S_IFREG else {

@@ -81,7 +81,7 @@ struct Dump: ParsableCommand {
             let stats = try Dumper.dump(pid: pid, options: options, log: log)
             log.info("dump finished")
             if let signingKey {
-                try ImageDirectorySeal.seal(imagesDir, with: signingKey)
+                try ImageDirectorySeal.seal(imagesDir, with: signingKey, excluding: logging.logName(in: imagesDir, workDir: criu.workDir))
                 log.info("images signed by \(signingKey.fingerprint)")
             }
             if displayStats {

@@ -34,6 +34,16 @@ struct LogOptions: ParsableArguments {
     @Option(name: [.customShort("v", allowingJoined: true)], help: "Log level 0..4.")
     var verbosity: Int = 2
 
+    /// The name of the -o log when it lands directly in `images` (a signed manifest leaves it out).
+    func logName(in images: String, workDir: String?) -> Set<String> {
+        guard let logFile else { return [] }
+        let path = logFile.hasPrefix("/") ? logFile : ((workDir ?? images) as NSString).appendingPathComponent(logFile)
+        let parent = (path as NSString).deletingLastPathComponent
+        guard let a = realpath(parent, nil), let b = realpath(images, nil) else { return [] }
+        defer { free(a); free(b) }
+        return String(cString: a) == String(cString: b) ? [(path as NSString).lastPathComponent] : []
+    }
+
     /// The log; a relative -o is inside `directory` (the work directory, else the images').
     func log(directory: String) throws -> Log {
         guard let logFile else { return Log.silent }

@@ -45,7 +45,11 @@ struct Restore: ParsableCommand {
         var status: Int32 = 0
         try OCICheckpoint_run {
             // Before the log or anything else touches the directory or a process is made.
-            if let verify = container.verify { try ImageDirectorySeal.verify(imagesDir, key: VerifyingKey(file: verify)) }
+            if let verify = container.verify {
+                try ImageDirectorySeal.verify(imagesDir, key: VerifyingKey(file: verify),
+                                              excluding: logging.logName(in: imagesDir, workDir: criu.workDir),
+                                              isImage: { ImageName(fileName: $0) != nil || $0.hasSuffix(".img") })
+            }
             var opts = CriuOpts()
             opts.shellJob = engine.shellJob
             opts.fileLocks = engine.fileLocks

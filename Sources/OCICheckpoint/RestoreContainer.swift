@@ -41,11 +41,9 @@ struct ContainerRestoreOptions: ParsableArguments {
         try OCICheckpoint_run {
             let key = try verify.map { try VerifyingKey(file: $0) }
             var newID = name ?? id
-            if let key, let archive = `import` {
-                // Nothing of an archive is read into place before its signer is known.
-                try CheckpointArchive.verifySignature(of: absolute(archive), key: key)
-            }
             if newID == nil, let archive = `import` {
+                // Not even config.dump is read out of an archive before its signer is known.
+                if let key { try CheckpointArchive.verifySignature(of: absolute(archive), key: key) }
                 newID = try ContainerRestorer.checkpointedID(in: archive)
             }
             guard let newID else {

@@ -25,7 +25,8 @@ struct SignedImagesWorkloadTests {
         defer { s.stop() }
         let child = try #require(CriuCommandLineTests().sleepingTask(s.pid))
         let images = scratch.sub("img")
-        let dump = Self.oc(["dump", "-t", "\(child)", "-D", images, "--sign", key])
+        // A log named by -o in the image directory is written on after the seal: it is left out.
+        let dump = Self.oc(["dump", "-t", "\(child)", "-D", images, "--sign", key, "-v4", "-o", "dump.txt"])
         try #require(dump.ok, "dump: \(dump)")
         #expect(FileManager.default.fileExists(atPath: images + "/ocicheckpoint.manifest.json"))
         #expect(FileManager.default.fileExists(atPath: images + "/ocicheckpoint.manifest.sig"))
@@ -52,7 +53,7 @@ struct SignedImagesWorkloadTests {
         try original.write(to: URL(fileURLWithPath: pages))
         let other = Self.oc(["restore", "-D", images, "--verify", otherPub, "-d"])
         #expect(!other.ok && other.err.contains("signed by another key"), "\(other)")
-        let restore = Self.oc(["restore", "-D", images, "--verify", pub, "-d"])
+        let restore = Self.oc(["restore", "-D", images, "--verify", pub, "-d", "-o", "restore.txt"])
         try #require(restore.ok, "restore: \(restore)")
         defer { kill(child, SIGKILL) }
         #expect(readFile("/proc/\(child)/cmdline")?.hasPrefix("sleep") == true)
