@@ -79,7 +79,10 @@ public enum CheckpointArchive {
     /// The manifest's and the signature's bytes, skipping every other member's data; the
     /// extractor's order rule holds: the signature, and nothing else, right after the manifest.
     static func manifestAndSignature(of file: String) throws -> (manifest: Data?, signature: Data?) {
-        let reader = try ArchiveReader(file: file)
+        try manifestAndSignature(in: try ArchiveReader(file: file))
+    }
+
+    static func manifestAndSignature(in reader: ArchiveReader) throws -> (manifest: Data?, signature: Data?) {
         var manifest: Data?, signature: Data?
         while let entry = try reader.next() {
             let raw = String(cString: archive_entry_pathname(entry))

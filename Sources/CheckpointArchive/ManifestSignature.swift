@@ -53,7 +53,7 @@ struct ManifestSignature: Codable {
 }
 
 /// What an archive or image directory says about its signer; nothing here is verified.
-public enum Signer: Equatable, Sendable {
+public enum Signer: Equatable, Sendable, CustomStringConvertible {
     case unsigned
     case signed(fingerprint: String)
 

@@ -29,6 +29,33 @@ extension OCIImageLayout {
         return (manifest.annotations ?? [:], found)
     }
 
+    /// Checks that the layer of the image tagged `tag` is signed by `key`, writing nothing
+    /// (the digests are checked by the extraction that follows).
+    public static func verifySignature(layout: String, tag: String, key: VerifyingKey) throws {
+        let index = try decode(OCIIndex.self, try readFile(layout + "/index.json", layout), "\(layout)/index.json")
+        guard let descriptor = index.manifests.first(where: { $0.annotations?[OCIMediaType.refName] == tag }) else {
+            throw CheckpointError(.notFound, "OCI layout \(layout) has no image tagged \(tag)")
+        }
+        let manifest = try decode(OCIManifest.self, try readBlob(descriptor, layout), "manifest \(descriptor.digest)")
+        guard let layer = manifest.layers.first, manifest.layers.count == 1 else {
+            throw CheckpointError(.unsupported, "OCI layout \(layout): image \(tag) has \(manifest.layers.count) layers; a checkpoint image has one")
+        }
+        let fd = open(try blobPath(layer.digest, layout), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CheckpointError.errno("OCI layout \(layout): layer \(layer.digest)") }
+        defer { close(fd) }
+        let name = "OCI layout \(layout) layer \(layer.digest)"
+        let stream = try ArchiveReader(.raw, name: name) { buffer, capacity in
+            let n = read(fd, buffer, capacity)
+            guard n >= 0 else { throw CheckpointError.errno("\(name): read") }
+            return n
+        }
+        guard try stream.next() != nil else { throw ArchiveError.damaged(name, "the layer is empty") }
+        let tar = try ArchiveReader(.tar, name: name) { buffer, capacity in try stream.read(into: buffer, count: capacity) }
+        let (manifestBytes, signature) = try CheckpointArchive.manifestAndSignature(in: tar)
+        guard let manifestBytes else { throw ArchiveError.damaged(name, "it has no manifest, so nothing is signed") }
+        try ManifestSignature.verify(manifest: manifestBytes, signature: signature, key: key, subject: name)
+    }
+
     /// Two libarchive readers in a row: a raw one undoes gzip (or zstd, or nothing) while the
     /// blob is hashed, a tar one reads what it yields while the diff_id is hashed.
     private static func extractLayer(_ layer: OCIDescriptor, diffID: String, layout: String, into directory: String,

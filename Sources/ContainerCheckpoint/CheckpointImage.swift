@@ -26,6 +26,11 @@ enum CheckpointImage {
                                       signingKey: signingKey)
     }
 
+    static func verifySignature(_ reference: String, key: VerifyingKey) throws {
+        let (layout, tag) = split(reference)
+        try OCIImageLayout.verifySignature(layout: layout, tag: tag, key: key)
+    }
+
     static func `import`(_ reference: String, into bundle: String, signature: SignatureCheck = .none) throws -> Signer {
         let (layout, tag) = split(reference)
         return try OCIImageLayout.readImage(layout: layout, tag: tag, into: bundle, signature: signature).signer

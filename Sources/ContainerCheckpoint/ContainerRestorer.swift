@@ -48,8 +48,12 @@ public struct ContainerRestorer {
         }
         let check: SignatureCheck = request.verifyKey.map { .require($0) } ?? .none
         // Refused before the bundle exists: a wrong signer leaves nothing behind.
-        if let archive = request.importArchive, let key = request.verifyKey {
-            try CheckpointArchive.verifySignature(of: archive, key: key)
+        if let key = request.verifyKey {
+            if let archive = request.importArchive {
+                try CheckpointArchive.verifySignature(of: archive, key: key)
+            } else {
+                try CheckpointImage.verifySignature(request.importImage!, key: key)
+            }
         }
         let bundle = request.bundle ?? Self.bundlesDirectory + "/" + request.id
         if FileManager.default.fileExists(atPath: bundle) {

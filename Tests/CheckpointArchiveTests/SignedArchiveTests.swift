@@ -172,6 +172,15 @@ struct SignedArchiveTests {
         }
         #expect("\(error.map { "\($0)" } ?? "")".contains("signed by another key"))
         #expect(scratch.listing() == before)
+        // The pass that writes nothing, run before an import creates its bundle.
+        try OCIImageLayout.verifySignature(layout: layout, tag: "t", key: VerifyingKey(file: keys.publicKey))
+        #expect(throws: (any Error).self) { try OCIImageLayout.verifySignature(layout: layout, tag: "t", key: VerifyingKey(file: other.publicKey)) }
+        let unsigned = scratch.sub("unsigned")
+        try OCIImageLayout.writeImage(archiveDirectory: scratch.sub("source"), layout: unsigned, tag: "t", annotations: [:])
+        let refusal = #expect(throws: (any Error).self) {
+            try OCIImageLayout.verifySignature(layout: unsigned, tag: "t", key: VerifyingKey(file: keys.publicKey))
+        }
+        #expect("\(refusal.map { "\($0)" } ?? "")".contains("it is not signed"))
     }
 }
 
