@@ -62,6 +62,8 @@ struct SignedArchiveFlowTests {
             " \(unsigned)
             """)
         try #require(strip.ok, "\(strip)")
+        let plain = oc(["inspect", unsigned])
+        #expect(plain.ok && plain.out.contains("Signer: not signed"), "\(plain)")
         let cases: [([String], String, String)] = [
             (["--import", archive, "--verify", otherPub], archive, "signed by another key"),
             (["--import", unsigned, "--verify", pub], unsigned, "it is not signed"),
