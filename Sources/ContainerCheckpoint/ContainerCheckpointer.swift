@@ -18,7 +18,7 @@ public struct ContainerCheckpointer {
         public var rootfsBase: String?
         /// DIR or DIR:TAG of an OCI image layout.
         public var exportImage: String?
-        /// Signs the manifest of the archive or image.
+        /// Signs the manifest of the archive or image; without an export, seals the image directory.
         public var signingKey: SigningKey?
         public init(id: String) { self.id = id }
     }
@@ -46,6 +46,7 @@ public struct ContainerCheckpointer {
         guard packing else {
             let images = request.imagePath ?? FileManager.default.currentDirectoryPath + "/checkpoint"
             try runc.checkpoint(state.id, imagePath: images, workPath: request.workPath ?? images, flags: request.runcFlags)
+            if let key = request.signingKey { try ImageDirectorySeal.seal(images, with: key) }
             return images
         }
         try podman?.refuseUnsupported()

@@ -62,7 +62,7 @@ struct Checkpoint: ParsableCommand {
     @Option(help: "Archive compression: zstd, gzip or none.") var compress: ArchiveCompression = .zstd
     @Option(help: "Archive only the root filesystem's changes against DIR.") var rootfsBase: String?
     @Option(help: "Write the checkpoint as an OCI image layout DIR[:TAG].") var exportImage: String?
-    @Option(help: "Sign the archive's (or image's) manifest with this Ed25519 private key (PEM, openssl genpkey -algorithm ed25519).") var sign: String?
+    @Option(help: "Sign the archive's (or image's, or without an export the image directory's) manifest with this Ed25519 private key (PEM, openssl genpkey -algorithm ed25519).") var sign: String?
 
     func run() throws {
         try OCICheckpoint_run {
@@ -74,13 +74,8 @@ struct Checkpoint: ParsableCommand {
             request.compression = compress
             request.rootfsBase = rootfsBase.map(absolute)
             request.exportImage = exportImage.map(absolute)
-            if let sign {
-                guard export != nil || exportImage != nil else {
-                    throw CheckpointError(.invalidArgument, "--sign signs an archive: give --export FILE or --export-image DIR")
-                }
-                // Read before runc stops anything: a bad key must not cost the container.
-                request.signingKey = try SigningKey(file: sign)
-            }
+            // Read before runc stops anything: a bad key must not cost the container.
+            request.signingKey = try sign.map { try SigningKey(file: $0) }
             let at = try ContainerCheckpointer(runc: runtime.make(), locator: runtime.locator).checkpoint(request, progress: ProgressReporter(label: "checkpoint \(id)"))
             print("checkpointed \(id) to \(at)")
         }

@@ -97,4 +97,37 @@ struct SignedArchiveFlowTests {
         #expect(rs.err.contains("signed by sha256:\(fingerprint), not verified"), "\(rs)")
         _ = Runc(id: newID).killAndDelete()
     }
+
+    @Test func signedImageDirectoryOfRuncCheckpointIsVerifiedBeforeRuncRestores() throws {
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        let (key, pub) = try keyPair(scratch, "signer")
+        let id = scratch.newID()
+        let bundle = try Bundle.make(at: scratch.sub("bundle-\(id)"), args: countingScript())
+        let run = Cmd.sh("\(Env.runc) run -d --bundle \(bundle.path) \(id) </dev/null >/dev/null 2>&1", timeout: 30)
+        try #require(run.ok, "runc run: \(run)")
+        scratch.onTearDown { _ = Runc(id: id).killAndDelete() }
+        try #require(waitFor(10) { bundle.count.count >= 5 }, "the container does not count")
+
+        let images = scratch.sub("images"), work = scratch.sub("work")
+        let cp = oc(["checkpoint", "--image-path", images, "--work-path", work, "--sign", key, id])
+        try #require(cp.ok, "checkpoint: \(cp)")
+        #expect(FileManager.default.fileExists(atPath: images + "/ocicheckpoint.manifest.sig"))
+        let last = bundle.lastCount
+        #expect(Cmd.run([Env.runc, "delete", "-f", id]).ok)
+
+        let pages = try #require(try FileManager.default.contentsOfDirectory(atPath: images).first { $0.hasPrefix("pages-") })
+        let original = try #require(FileManager.default.contents(atPath: images + "/" + pages))
+        var flipped = original
+        flipped[flipped.count / 2] ^= 0x01
+        try flipped.write(to: URL(fileURLWithPath: images + "/" + pages))
+        let refused = oc(["restore", id, "--bundle", bundle.path, "--image-path", images, "--work-path", scratch.sub("rwork"), "--verify", pub])
+        #expect(!refused.ok && refused.err.contains("\(pages) differs from its signed manifest"), "\(refused)")
+        #expect(Runc(id: id).status == nil, "runc restored a refused image directory")
+
+        try original.write(to: URL(fileURLWithPath: images + "/" + pages))
+        let restored = oc(["restore", id, "--bundle", bundle.path, "--image-path", images, "--work-path", scratch.sub("rwork2"), "--verify", pub])
+        try #require(restored.ok, "restore: \(restored)\n\(tail(scratch.sub("rwork2") + "/restore.log"))")
+        #expect(waitFor(10) { bundle.lastCount >= last + 3 }, "no counting after restore")
+    }
 }
