@@ -45,3 +45,9 @@ public enum SocketState {
 public enum EventfdFlags {
     public static let semaphore: UInt32 = 1
 }
+
+/// Sizes CRIU's restore checks images against.
+public enum CriuLimits {
+    /// mm_entry.mm_saved_auxv holds at most AT_VECTOR_SIZE words (x86_64: 44).
+    public static let auxvWords = 44
+}

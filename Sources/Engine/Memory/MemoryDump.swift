@@ -35,9 +35,16 @@ final class MemoryDump {
         var forced: [(UInt64, Int)] = []  // runs in unreadable areas: copied through /proc/PID/mem
         for area in areas {
             var vma = try entry(for: area, pid: pid)
+            // One vvar area, as CRIU sees [vvar] and [vvar_vclock] side by side.
+            if vma.status & VmaStatus.vvar != 0, let last = vmas.last, last.status & VmaStatus.vvar != 0, last.end == vma.start {
+                vmas[vmas.count - 1].end = vma.end
+                continue
+            }
             vmas.append(vma)
             // SysV segments travel with their IPC namespace (or stay on the host): no pages here.
-            if vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall | VmaStatus.sysvIPC) != 0 { continue }
+            // The vdso's pages are saved, as CRIU saves them: its restore reads the dumped
+            // vdso's symbols from them; ours maps the running kernel's vdso instead.
+            if vma.status & (VmaStatus.vvar | VmaStatus.vsyscall | VmaStatus.sysvIPC) != 0 { continue }
             if vma.status & VmaStatus.anonShared != 0 {
                 try dumpShmem(pid: pid, area: area, shmid: vma.shmid)
                 continue
@@ -69,9 +76,10 @@ final class MemoryDump {
         v.flags = UInt32(area.shared ? MAP_SHARED : MAP_PRIVATE)
         if area.vmFlags.contains("gd") { v.flags |= UInt32(MAP_GROWSDOWN) }
         switch area.path {
-        case "[vdso]": v.status = VmaStatus.regular | VmaStatus.vdso; v.flags |= UInt32(MAP_ANONYMOUS)
-        case "[vvar]", "[vvar_vclock]": v.status = VmaStatus.regular | VmaStatus.vvar; v.flags |= UInt32(MAP_ANONYMOUS)
-        case "[vsyscall]": v.status = VmaStatus.vsyscall; v.flags |= UInt32(MAP_ANONYMOUS)
+        // Private anonymous areas too, as CRIU marks them.
+        case "[vdso]": v.status = VmaStatus.regular | VmaStatus.vdso | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
+        case "[vvar]", "[vvar_vclock]": v.status = VmaStatus.regular | VmaStatus.vvar | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
+        case "[vsyscall]": v.status = VmaStatus.vsyscall | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
         default:
             if area.vmFlags.contains("io") || area.vmFlags.contains("pf") {
                 throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) \(area.path) is device memory (VM_IO/VM_PFNMAP)")

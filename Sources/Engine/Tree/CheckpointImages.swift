@@ -15,6 +15,7 @@ struct CheckpointImages {
         var pagemap: [PagemapEntry] = []
         var pagesID: UInt32 = 0
         var fds: [FdinfoEntry] = []
+        var filesID: UInt32 = 0
         var fs = FsEntry()
         var sigactions: [SaEntry] = []
     }
@@ -66,11 +67,11 @@ struct CheckpointImages {
                 var r = try dir.reader(.pagemapShmem(vma.shmid))
                 do {
                     let head = try r.one(PagemapHead.self)
-                    shmem[vma.shmid] = (head.pagesID, try r.all(PagemapEntry.self))
+                    shmem[vma.shmid] = (head.pagesID, try Self.pagemapRuns(try r.all(PagemapEntry.self), image: dir.file(.pagemapShmem(vma.shmid))))
                 } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
             }
             for fd in p.fds where files[fd.id] == nil {
-                throw CheckpointError(.image, "image \(dir.file(.fdinfo(p.pid))): fd \(fd.fd) names file id \(fd.id), missing from \(ImageName.files)")
+                throw CheckpointError(.image, "image \(dir.file(.fdinfo(p.filesID))): fd \(fd.fd) names file id \(fd.id), missing from \(ImageName.files)")
             }
         }
         try readMemfds()
@@ -105,12 +106,44 @@ struct CheckpointImages {
         var r = try dir.reader(.pagemap(pid))
         do {
             p.pagesID = try r.one(PagemapHead.self).pagesID
-            p.pagemap = try r.all(PagemapEntry.self)
+            p.pagemap = try Self.pagemapRuns(try r.all(PagemapEntry.self), image: dir.file(.pagemap(pid)))
         } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
-        p.fds = try dir.read(.fdinfo(pid), as: FdinfoEntry.self)
+        // fdinfo images are named by the fd table's id (CRIU shares one between tasks
+        // made with CLONE_FILES); ids-PID.img gives it, the pid when there is none.
+        p.filesID = try filesID(pid, main: main, dir)
+        p.fds = try dir.read(.fdinfo(p.filesID), as: FdinfoEntry.self)
         p.fs = try dir.readOne(.fs(pid), as: FsEntry.self)
-        p.sigactions = try dir.read(.sigacts(pid), as: SaEntry.self)
+        // CRIU 4 keeps sigactions in the task core; sigacts-PID.img is the older place.
+        if dir.exists(.sigacts(pid)) || main.tc.sigactions.isEmpty {
+            p.sigactions = try dir.read(.sigacts(pid), as: SaEntry.self)
+        } else {
+            p.sigactions = main.tc.sigactions
+        }
         return p
+    }
+
+    /// The id of the fd table of `pid`: from ids-PID.img, else from its core, else the pid.
+    static func filesID(_ pid: Int32, main: CoreEntry, _ dir: ImageDirectory) throws -> UInt32 {
+        if dir.exists(.ids(pid)) {
+            let ids = try dir.readOne(.ids(pid), as: TaskKobjIdsEntry.self)
+            if ids.hasFilesID { return ids.filesID }
+        }
+        if main.hasIds, main.ids.hasFilesID { return main.ids.filesID }
+        return UInt32(pid)
+    }
+
+    /// Pagemap entries as runs of pages in the pages image: the page count from nr_pages,
+    /// or from compat_nr_pages in images of older CRIU; pages kept in a parent image
+    /// (an incremental dump) cannot be restored from this directory alone.
+    static func pagemapRuns(_ entries: [PagemapEntry], image: String) throws -> [PagemapEntry] {
+        try entries.map { e in
+            var run = e
+            if !e.hasNrPages { run.nrPages = UInt64(e.compatNrPages) }
+            if (e.hasInParent && e.inParent) || e.flags & PageFlags.parent != 0 {
+                throw CheckpointError(.unsupported, "image \(image): pages at \(e.vaddr.hex) are in a parent image (incremental dumps cannot be restored yet)")
+            }
+            return run
+        }
     }
 
     private static func data(_ image: ImageName, _ dir: ImageDirectory) throws -> [UInt32: Data] {

@@ -106,28 +106,47 @@ final class RestoredProcess {
     // MARK: - Memory
 
     /// Moves vvar, vvar_vclock and vdso to their dumped addresses, keeping their order.
+    /// Adjacent vvar areas move as one block: CRIU's images hold them as one vma.
     func moveSpecialAreas() throws {
-        let current = try ProcMaps.parse(maps: readProcFile("/proc/\(hostPid)/maps"))
+        let areas = try ProcMaps.parse(maps: readProcFile("/proc/\(hostPid)/maps"))
             .filter { $0.path == "[vdso]" || $0.path == "[vvar]" || $0.path == "[vvar_vclock]" }
             .sorted { $0.start < $1.start }
-        let wanted = image.mm.vmas.filter { $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }.sorted { $0.start < $1.start }
-        guard current.count == wanted.count, zip(current, wanted).allSatisfy({ $0.size == $1.end - $1.start }) else {
-            throw CheckpointError(.unsupported, "pid \(pid): the vdso/vvar layout of this kernel (\(current.map { "\($0.path) \($0.size)" })) differs from the dumped one")
+        var current: [[MemoryArea]] = []
+        for area in areas {
+            if area.path != "[vdso]", let last = current.last?.last, last.path != "[vdso]", last.end == area.start {
+                current[current.count - 1].append(area)
+            } else {
+                current.append([area])
+            }
         }
-        if zip(current, wanted).allSatisfy({ $0.start == $1.start }) { return }
+        var wanted: [(start: UInt64, end: UInt64)] = []
+        for vma in image.mm.vmas.filter({ $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }).sorted(by: { $0.start < $1.start }) {
+            if vma.status & VmaStatus.vvar != 0, let last = wanted.last, last.end == vma.start,
+               image.mm.vmas.contains(where: { $0.end == vma.start && $0.status & VmaStatus.vvar != 0 }) {
+                wanted[wanted.count - 1].end = vma.end
+            } else {
+                wanted.append((vma.start, vma.end))
+            }
+        }
+        func size(_ block: [MemoryArea]) -> UInt64 { block.last!.end - block.first!.start }
+        guard current.count == wanted.count, zip(current, wanted).allSatisfy({ size($0) == $1.end - $1.start }) else {
+            throw CheckpointError(.unsupported, "pid \(pid): the vdso/vvar layout of this kernel (\(areas.map { "\($0.path) \($0.size)" })) differs from the dumped one")
+        }
+        if zip(current, wanted).allSatisfy({ $0.first!.start == $1.start }) { return }
         // Via a temporary place that overlaps neither the old nor the new addresses.
-        let total = (current.last!.end - current.first!.start)
+        let first = areas.first!.start
+        let total = areas.last!.end - first
         var temp = stub + Self.stubSize + 0x10_0000
-        let lowest = min(current.first!.start, wanted.first!.start), highest = max(current.last!.end, wanted.last!.end)
+        let lowest = min(first, wanted.first!.start), highest = max(areas.last!.end, wanted.last!.end)
         if temp + total > lowest && temp < highest { temp = highest + 0x10_0000 }
-        var moved: [(UInt64, UInt64)] = []
-        for area in current {
-            let to = temp + (area.start - current.first!.start)
-            try call("mremap \(area.path)", SyscallNumber.mremap, area.start, area.size, area.size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, to)
-            moved.append((to, area.size))
+        for area in areas {
+            try call("mremap \(area.path)", SyscallNumber.mremap, area.start, area.size, area.size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, temp + (area.start - first))
         }
-        for ((from, size), target) in zip(moved, wanted) {
-            try call("mremap to \(target.start.hex)", SyscallNumber.mremap, from, size, size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, target.start)
+        for (block, target) in zip(current, wanted) {
+            for area in block {
+                let to = target.start + (area.start - block.first!.start)
+                try call("mremap to \(to.hex)", SyscallNumber.mremap, temp + (area.start - first), area.size, area.size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, to)
+            }
         }
     }
 
@@ -186,10 +205,25 @@ final class RestoredProcess {
         image.pagemap.contains { $0.vaddr < vma.end && $0.vaddr + $0.nrPages * 4096 > vma.start }
     }
 
+    /// The saved pages, in pagemap order; pages of the vdso (CRIU saves them) are skipped:
+    /// the running kernel's vdso is what was moved there.
     private func copyPages(_ pages: PagesImage) throws {
         guard !image.pagemap.isEmpty, let base = try pages.base(image.pagesID) else { return }
-        let ranges = image.pagemap.map { ($0.vaddr, Int($0.nrPages) * 4096) }
-        try memory.copyIn(ranges, from: base)
+        let vdso = image.mm.vmas.filter { $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }
+        var offset = 0, runStart = 0
+        var ranges: [(UInt64, Int)] = []
+        for e in image.pagemap {
+            let len = Int(e.nrPages) * 4096
+            if vdso.contains(where: { e.vaddr < $0.end && e.vaddr + UInt64(len) > $0.start }) {
+                if !ranges.isEmpty { try memory.copyIn(ranges, from: base + runStart) }
+                ranges = []
+                runStart = offset + len
+            } else {
+                ranges.append((e.vaddr, len))
+            }
+            offset += len
+        }
+        if !ranges.isEmpty { try memory.copyIn(ranges, from: base + runStart) }
     }
 
     // MARK: - Files
