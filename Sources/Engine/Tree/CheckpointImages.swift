@@ -55,7 +55,9 @@ struct CheckpointImages {
         fifoData = try Self.data(.fifoData, dir)
         skQueues = try UnixSocketRestore.queues(dir)
         tcpStreams = try InetSocketRestore.readStreams(files, dir)
-        for r in try dir.read(.remapFpath, as: RemapFilePathEntry.self) where r.remapType == .ghost {
+        // CRIU leaves out list images that would be empty.
+        let remaps = dir.exists(.remapFpath) ? try dir.read(.remapFpath, as: RemapFilePathEntry.self) : []
+        for r in remaps where r.remapType == .ghost {
             var reader = try dir.reader(.ghostFile(r.remapID))
             do {
                 let g = try reader.one(GhostFileEntry.self)
