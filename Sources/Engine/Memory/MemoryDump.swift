@@ -50,6 +50,12 @@ final class MemoryDump {
                 continue
             }
             if vma.status & VmaStatus.fileShared != 0 { continue }
+            // The whole vdso, present or not, as CRIU dumps it (its restore may build a
+            // proxy from it); ours skips these pages.
+            if vma.status & VmaStatus.vdso != 0 {
+                runs.append((area.start, Int(area.size)))
+                continue
+            }
             let areaRuns = try pageRuns(pagemap: pagemap, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0)
             if area.readable { runs += areaRuns } else { forced += areaRuns }
             vma.fd = -1
@@ -75,6 +81,9 @@ final class MemoryDump {
         v.prot = (area.readable ? UInt32(PROT_READ) : 0) | (area.writable ? UInt32(PROT_WRITE) : 0) | (area.executable ? UInt32(PROT_EXEC) : 0)
         v.flags = UInt32(area.shared ? MAP_SHARED : MAP_PRIVATE)
         if area.vmFlags.contains("gd") { v.flags |= UInt32(MAP_GROWSDOWN) }
+        // The access a file opened for this mapping needs, as CRIU records it (its restore
+        // opens the mapped file with exactly these flags).
+        v.fdflags = UInt32(area.shared && area.vmFlags.contains("mw") ? O_RDWR : O_RDONLY)
         switch area.path {
         // Private anonymous areas too, as CRIU marks them.
         case "[vdso]": v.status = VmaStatus.regular | VmaStatus.vdso | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)

@@ -170,7 +170,9 @@ final class RestoredProcess {
                 targetFd = try takeFd(ours, pidfd: pidfd)
                 flags &= ~MAP_ANONYMOUS
             } else if vma.status & (VmaStatus.filePrivate | VmaStatus.fileShared) != 0 {
-                targetFd = try takeFd(try resources.fd(for: UInt32(vma.shmid)), pidfd: pidfd)
+                let (ours, owned) = try resources.mappingFd(for: vma)
+                defer { if owned { close(ours) } }
+                targetFd = try takeFd(ours, pidfd: pidfd)
             } else {
                 flags |= MAP_ANONYMOUS
             }

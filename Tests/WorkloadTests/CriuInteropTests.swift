@@ -1,0 +1,169 @@
+// Images interchangeable with CRIU 4.2 both ways (issue 10, item 3): CRIU restores what we
+// dumped, and we restore what CRIU dumped, for real workloads. The state after restore is
+// compared with the state before (pids, pgid/sid, open files and their offsets), and the
+// workloads check the rest themselves (memory contents, thread counters, pipe contents).
+// CRIU is the unmodified 4.2 built by ../shared/reference/build-criu.sh; the tests are
+// skipped, with the reason, only when it cannot be built.
+
+import LinuxKernel
+import Foundation
+import SystemTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum ReferenceCriu {
+    /// The path of CRIU 4.2, or why there is none.
+    static let binary: Result<String, TestFailure> = {
+        let script = URL(fileURLWithPath: Paths.packageRoot).deletingLastPathComponent()
+            .appendingPathComponent("shared/reference/build-criu.sh").path
+        guard FileManager.default.fileExists(atPath: script) else {
+            return .failure(TestFailure("\(script) is missing"))
+        }
+        // The first build takes minutes; later calls answer at once from the cache.
+        let o = Cmd.run(["/bin/bash", script], timeout: 3600)
+        let path = o.out.split(separator: "\n").last.map(String.init) ?? ""
+        guard o.ok, FileManager.default.isExecutableFile(atPath: path) else {
+            return .failure(TestFailure("CRIU 4.2 cannot be built here: \(o)"))
+        }
+        return .success(path)
+    }()
+
+    static var available: Bool { (try? binary.get()) != nil }
+    static var reason: Comment {
+        if case .failure(let e) = binary { return Comment(rawValue: e.description) }
+        return ""
+    }
+
+    /// Runs CRIU with `args`; its stdout and stderr land in `log`.
+    static func run(_ args: [String], log: String, timeout: Double = 300) async throws -> CLIResult {
+        let criu = try binary.get()
+        let pid = try Proc.spawn([criu] + args, stdout: log)
+        var status: Int32 = -1
+        if let st = await Proc.wait(pid, timeout: timeout) { status = st.status } else {
+            Proc.sigkill(pid)
+            _ = Spawn.wait(pid, timeout: 10)
+        }
+        return CLIResult(args: ["criu"] + args, status: status, stdout: "", stderr: Proc.read(log) ?? "")
+    }
+}
+
+/// What can be compared across a checkpoint: per pid its pgid, sid, thread count and
+/// open fds (target with kernel-made inode numbers left out, offset, flags).
+struct TreeState: Equatable, CustomStringConvertible {
+    var processes: [pid_t: String] = [:]
+
+    static func take(_ pids: [pid_t]) -> TreeState {
+        var s = TreeState()
+        for pid in pids {
+            guard let stat = Proc.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else {
+                s.processes[pid] = "gone"
+                continue
+            }
+            // After ")": state ppid pgrp session ...
+            let f = stat[close...].split(separator: " ")
+            let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").count) ?? 0
+            var line = "pgid \(f[3]) sid \(f[4]) threads \(threads)"
+            let fds = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? [])
+                .compactMap(Int32.init).sorted()
+            for fd in fds {
+                var target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) ?? "?"
+                if let open = target.firstIndex(of: "["), target.hasSuffix("]") { target = String(target[..<open]) }
+                let info = Proc.read("/proc/\(pid)/fdinfo/\(fd)") ?? ""
+                let fields = info.split(separator: "\n").filter { $0.hasPrefix("pos:") || $0.hasPrefix("flags:") }
+                    .map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ") }
+                line += "; \(fd) \(target) \(fields.joined(separator: " "))"
+            }
+            s.processes[pid] = line
+        }
+        return s
+    }
+
+    var description: String {
+        processes.keys.sorted().map { "  \($0): \(processes[$0]!)" }.joined(separator: "\n")
+    }
+}
+
+enum Direction: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case oursToCriu    // we dump, CRIU 4.2 restores
+    case criuToOurs    // CRIU 4.2 dumps, we restore
+    var testDescription: String { self == .oursToCriu ? "ours → CRIU" : "CRIU → ours" }
+}
+
+/// start → ready → snapshot → dump (kill mode) → original reaped → restore → the same
+/// state → go → PASS; one side is CRIU 4.2.
+func crossRestore(_ w: Workload, _ direction: Direction, resultTimeout: Double = 60) async throws {
+    try #require(FileManager.default.isExecutableFile(atPath: Paths.binary),
+                 "no CLI at \(Paths.binary): run `swift build` or set OCICHECKPOINT_BIN")
+    let run = try WorkloadRun(w)
+    defer { run.cleanup() }
+    try run.start()
+    try await run.waitReady()
+    let before = TreeState.take(run.pids)
+    switch direction {
+    case .oursToCriu:
+        let d = await run.dump(leaveRunning: false)
+        try #require(d.status == 0, "our dump failed\n\(run.diagnostics())")
+    case .criuToOurs:
+        let d = try await ReferenceCriu.run(["dump", "-t", "\(run.rootPid)", "-D", run.images, "-o", run.dumpLog, "-v4"],
+                                            log: run.base + "/criu-dump.out")
+        try #require(d.status == 0, "CRIU's dump failed\n\(d)\n\(run.diagnostics())")
+    }
+    let left = await run.reapOriginal()
+    try #require(left.isEmpty, "original processes \(left) still exist\n\(run.diagnostics())")
+    switch direction {
+    case .oursToCriu:
+        let r = try await ReferenceCriu.run(["restore", "-D", run.images, "-d", "--pidfile", run.pidfile,
+                                             "-o", run.restoreLog, "-v4"], log: run.base + "/criu-restore.out")
+        try #require(r.status == 0, "CRIU's restore of our images failed\n\(r)\n\(run.diagnostics())")
+    case .criuToOurs:
+        let r = await run.restore()
+        try #require(r.status == 0, "our restore of CRIU's images failed\n\(run.diagnostics())")
+    }
+    #expect(run.restoredPid == run.rootPid, "pidfile holds \(run.restoredPid.map(String.init) ?? "nothing"), want \(run.rootPid)")
+    let after = TreeState.take(run.pids)
+    #expect(after == before, "state before the dump:\n\(before)\nafter the restore:\n\(after)")
+    await run.expectPass("\(w.testDescription), \(direction.testDescription)", timeout: resultTimeout)
+}
+
+@Suite("CRIU 4.2 interop", .serialized, .enabled(if: ReferenceCriu.available, ReferenceCriu.reason))
+struct CriuInteropTests {
+    @Test("a sleeping process", arguments: Direction.allCases)
+    func sleeping(_ d: Direction) async throws { try await crossRestore(.blocked, d) }
+
+    @Test("a tree of sessions and process groups keeps pid/ppid/pgid/sid", arguments: Direction.allCases)
+    func tree(_ d: Direction) async throws { try await crossRestore(.tree, d) }
+
+    @Test("64 MiB of random memory and a zero region", arguments: Direction.allCases)
+    func memory(_ d: Direction) async throws { try await crossRestore(.memorySmall, d) }
+
+    @Test("8 threads keep counting", arguments: Direction.allCases)
+    func threads(_ d: Direction) async throws { try await crossRestore(.threads, d) }
+
+    @Test("files: offsets, flags, deleted file, devices, shared offsets", arguments: Direction.allCases)
+    func files(_ d: Direction) async throws { try await crossRestore(.files, d) }
+
+    @Test("pipe and FIFO contents", arguments: Direction.allCases)
+    func pipes(_ d: Direction) async throws { try await crossRestore(.pipes, d) }
+
+    @Test("MAP_SHARED anonymous memory stays shared", arguments: Direction.allCases)
+    func sharedAnon(_ d: Direction) async throws { try await crossRestore(.sharedAnon, d) }
+
+    @Test("crit reads every image we write for CRIU")
+    func critReadsOurImages() async throws {
+        let run = try WorkloadRun(.pipes)
+        defer { run.cleanup() }
+        try run.start()
+        try await run.waitReady()
+        let d = await run.dump(leaveRunning: true)
+        try #require(d.status == 0, "dump failed\n\(run.diagnostics())")
+        let names = try FileManager.default.contentsOfDirectory(atPath: run.images)
+            .filter { $0.hasSuffix(".img") && !$0.hasPrefix("pages-") }
+        #expect(names.contains("inventory.img") && names.contains { $0.hasPrefix("ids-") })
+        for name in names {
+            let o = Cmd.run([Paths.python, Paths.crit, "show", run.images + "/" + name])
+            #expect(o.ok, "crit show \(name): \(o)")
+        }
+    }
+}
