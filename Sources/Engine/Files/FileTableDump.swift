@@ -196,8 +196,16 @@ final class FileTableDump {
         return (e, data)
     }
 
+    /// Whether regular files keep the id of their mount: only when the tree has a mount
+    /// namespace of its own, as CRIU writes them (its restore looks the id up among the
+    /// dumped mounts, and fails on a file of a host dump that names one).
+    var recordMounts = true
+
     func write(to images: ImageDirectory) throws {
         files += try unixSockets.finish(newID: newID, fileID: description(heldAs:))
+        if !recordMounts {
+            for i in files.indices where files[i].hasReg { files[i].reg.clearMntID() }
+        }
         try unixSockets.write(to: images)
         try images.write(.files, files)
         try terminals.write(to: images)

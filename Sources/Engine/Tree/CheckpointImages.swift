@@ -61,7 +61,7 @@ struct CheckpointImages {
             var reader = try dir.reader(.ghostFile(r.remapID))
             do {
                 let g = try reader.one(GhostFileEntry.self)
-                ghosts[r.origID] = (g, try reader.raw(Int(g.size)))
+                ghosts[r.origID] = (g, try Self.ghostContents(g, &reader))
             } catch let e as ImageError { throw CheckpointError(.image, "\(e)") }
         }
         for p in processes where !p.isZombie {
@@ -122,6 +122,22 @@ struct CheckpointImages {
             p.sigactions = main.tc.sigactions
         }
         return p
+    }
+
+    /// A deleted file's contents: the raw bytes after the entry (to the end of the image
+    /// when it gives no size, as CRIU writes small files), or chunks of data at offsets
+    /// with holes between them (CRIU, for files of 12 KiB and more).
+    static func ghostContents(_ g: GhostFileEntry, _ reader: inout ImageReader) throws -> Data {
+        guard g.hasChunks && g.chunks else { return try reader.raw(g.hasSize ? Int(g.size) : reader.remaining) }
+        guard g.hasSize else { throw ImageError(reader.path, "ghost file in chunks without a size") }
+        var content = Data(count: Int(g.size))
+        while let c = try reader.next(GhostChunkEntry.self) {
+            guard c.off + c.len <= g.size else {
+                throw ImageError(reader.path, "ghost chunk \(c.off)+\(c.len) past the file's size \(g.size)")
+            }
+            content.replaceSubrange(Int(c.off)..<Int(c.off + c.len), with: try reader.raw(Int(c.len)))
+        }
+        return content
     }
 
     /// The id of the fd table of `pid`: from ids-PID.img, else from its core, else the pid.
