@@ -94,12 +94,19 @@ enum Direction: String, CaseIterable, Sendable, CustomTestStringConvertible {
 /// start → ready → snapshot → dump (kill mode) → original reaped → restore → the same
 /// state → go → PASS; one side is CRIU 4.2.
 func crossRestore(_ w: Workload, _ direction: Direction, resultTimeout: Double = 60) async throws {
-    try #require(FileManager.default.isExecutableFile(atPath: Paths.binary),
-                 "no CLI at \(Paths.binary): run `swift build` or set OCICHECKPOINT_BIN")
     let run = try WorkloadRun(w)
     defer { run.cleanup() }
     try run.start()
     try await run.waitReady()
+    try await crossCheckpoint(run, direction)
+    await run.expectPass("\(w.testDescription), \(direction.testDescription)", timeout: resultTimeout)
+}
+
+/// Dumps the started `run` with one engine, restores it with the other, and compares the
+/// tree's state before the dump with the restored one.
+func crossCheckpoint(_ run: WorkloadRun, _ direction: Direction) async throws {
+    try #require(FileManager.default.isExecutableFile(atPath: Paths.binary),
+                 "no CLI at \(Paths.binary): run `swift build` or set OCICHECKPOINT_BIN")
     let before = TreeState.take(run.pids)
     switch direction {
     case .oursToCriu:
@@ -124,13 +131,27 @@ func crossRestore(_ w: Workload, _ direction: Direction, resultTimeout: Double =
     #expect(run.restoredPid == run.rootPid, "pidfile holds \(run.restoredPid.map(String.init) ?? "nothing"), want \(run.rootPid)")
     let after = TreeState.take(run.pids)
     #expect(after == before, "state before the dump:\n\(before)\nafter the restore:\n\(after)")
-    await run.expectPass("\(w.testDescription), \(direction.testDescription)", timeout: resultTimeout)
 }
 
 @Suite("CRIU 4.2 interop", .serialized, .enabled(if: ReferenceCriu.available, ReferenceCriu.reason))
 struct CriuInteropTests {
-    @Test("a sleeping process", arguments: Direction.allCases)
-    func sleeping(_ d: Direction) async throws { try await crossRestore(.blocked, d) }
+    @Test("a sleeping process (coreutils sleep, its own session)", arguments: Direction.allCases)
+    func sleeping(_ d: Direction) async throws {
+        let run = try WorkloadRun(Workload(name: "sleep"))
+        defer { run.cleanup() }
+        try run.startShell("exec /usr/bin/sleep 1000")
+        try #require(waitFor(10) { Proc.read("/proc/\(run.rootPid)/comm") == "sleep\n" }, "sleep did not start")
+        try await crossCheckpoint(run, d)
+        await sleep(0.5)
+        #expect(Proc.read("/proc/\(run.rootPid)/cmdline") == "/usr/bin/sleep\u{0}1000\u{0}")
+        #expect(Proc.state(run.rootPid) == "S", "restored sleep is in state \(Proc.state(run.rootPid).map(String.init) ?? "gone")")
+    }
+
+    // Only our dump: CRIU's dump saves a nanosleep it interrupts (ERESTART_RESTARTBLOCK)
+    // as returning EINTR ("Will restore with interrupted system call", compel's
+    // infect.c), so the workload's sleeper wakes early after any restore of CRIU's images.
+    @Test("blocked read() and nanosleep(), ours → CRIU")
+    func blocked() async throws { try await crossRestore(.blocked, .oursToCriu) }
 
     @Test("a tree of sessions and process groups keeps pid/ppid/pgid/sid", arguments: Direction.allCases)
     func tree(_ d: Direction) async throws { try await crossRestore(.tree, d) }
@@ -142,13 +163,23 @@ struct CriuInteropTests {
     func threads(_ d: Direction) async throws { try await crossRestore(.threads, d) }
 
     @Test("files: offsets, flags, deleted file, devices, shared offsets", arguments: Direction.allCases)
-    func files(_ d: Direction) async throws { try await crossRestore(.files, d) }
+    func files(_ d: Direction) async throws {
+        guard d == .oursToCriu else { return try await crossRestore(.files, d) }
+        // CRIU 4.2 opens every regular file with `flags & ~O_TMPFILE` (files-reg.c), which
+        // clears O_DIRECTORY: its restore of its own dump of this workload fails the same way.
+        await withKnownIssue("CRIU 4.2 drops O_DIRECTORY from a restored directory fd") {
+            try await crossRestore(.files, d)
+        }
+    }
 
     @Test("pipe and FIFO contents", arguments: Direction.allCases)
     func pipes(_ d: Direction) async throws { try await crossRestore(.pipes, d) }
 
     @Test("MAP_SHARED anonymous memory stays shared", arguments: Direction.allCases)
     func sharedAnon(_ d: Direction) async throws { try await crossRestore(.sharedAnon, d) }
+
+    @Test("more workloads", arguments: [Workload.signals, .stoppedZombie, .mallocRseq, .fpu, .seccomp, .sysvShm, .timens, .attributes], Direction.allCases)
+    func more(_ w: Workload, _ d: Direction) async throws { try await crossRestore(w, d) }
 
     @Test("crit reads every image we write for CRIU")
     func critReadsOurImages() async throws {
