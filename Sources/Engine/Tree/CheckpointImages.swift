@@ -18,6 +18,14 @@ struct CheckpointImages {
         var filesID: UInt32 = 0
         var fs = FsEntry()
         var sigactions: [SaEntry] = []
+
+        /// The blocked signals of thread `tid`: its thread core's, or for the main thread
+        /// the task core's when the thread core has none (CRIU keeps the leader's there).
+        func blockedSignals(_ tid: Int32) -> UInt64 {
+            let core = cores[tid]!
+            if core.threadCore.hasBlkSigset || !core.hasTc { return core.threadCore.blkSigset }
+            return core.tc.blkSigset
+        }
     }
 
     let dir: ImageDirectory
@@ -85,7 +93,10 @@ struct CheckpointImages {
         try checkPagesImages()
     }
 
-    private static func process(_ entry: PstreeEntry, _ dir: ImageDirectory) throws -> Process {
+    private static func process(_ dumped: PstreeEntry, _ dir: ImageDirectory) throws -> Process {
+        var entry = dumped
+        // CRIU lists a zombie's threads as [0]: its one core is core-PID.img.
+        if entry.threads.isEmpty || entry.threads == [0] { entry.threads = [entry.pid] }
         let pid = Int32(entry.pid)
         var cores: [Int32: CoreEntry] = [:]
         for tid in entry.threads {
@@ -98,7 +109,7 @@ struct CheckpointImages {
         guard let main = cores[pid], main.hasTc else {
             throw CheckpointError(.image, "image \(dir.file(.core(pid))): no task core for pid \(pid)")
         }
-        let zombie = main.tc.taskState == TaskState.zombie
+        let zombie = main.tc.taskState == TaskState.dead || main.tc.taskState == TaskState.zombie
         var p = Process(entry: entry, cores: cores, isZombie: zombie)
         if zombie { return p }
         for (tid, core) in cores where !core.hasThreadInfo || !core.hasThreadCore {

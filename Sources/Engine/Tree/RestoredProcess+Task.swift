@@ -139,7 +139,15 @@ extension RestoredProcess {
     /// of the thread, since a filter may forbid the ones we use.
     func restoreSeccomp(_ thread: (virtual: Int32, host: Int32), filters: [SeccompFilter]) throws {
         let (vtid, tid) = thread
-        guard let tcore = image.cores[vtid]?.threadCore, tcore.seccompMode == .filter else { return }
+        guard var tcore = image.cores[vtid]?.threadCore else { return }
+        // CRIU saves threads that share the leader's filters with none of their own and
+        // marks the leader's TSYNC: its restore lets the leader's install reach them.
+        let leader = image.main.threadCore
+        if tcore.seccompMode != .filter, leader.seccompMode == .filter, Int(leader.seccompFilter) < filters.count,
+           filters[Int(leader.seccompFilter)].flags & 1 /* SECCOMP_FILTER_FLAG_TSYNC */ != 0 {
+            tcore = leader
+        }
+        guard tcore.seccompMode == .filter else { return }
         var chain: [SeccompFilter] = []
         var index: UInt32? = tcore.seccompFilter
         while let i = index {

@@ -120,7 +120,7 @@ public enum Restorer {
             // Everything is in place: let every task go at once.
             for p in live {
                 for (vtid, tid) in p.threads {
-                    try Ptrace(tid).setSigmask(p.image.cores[vtid]!.threadCore.blkSigset)
+                    try Ptrace(tid).setSigmask(p.image.blockedSignals(vtid))
                 }
             }
             for p in live {

@@ -150,7 +150,8 @@ struct TaskDump {
         var core = CoreEntry()
         core.mtype = .x8664
         var tc = TaskCoreEntry()
-        tc.taskState = TaskState.zombie
+        // TASK_DEAD, as CRIU writes a zombie (its restore wants kernel ids for any other state).
+        tc.taskState = TaskState.dead
         tc.exitCode = UInt32(bitPattern: process.stat.exitCode)
         tc.personality = 0
         tc.flags = process.stat.flags
