@@ -178,8 +178,37 @@ struct CriuInteropTests {
     @Test("MAP_SHARED anonymous memory stays shared", arguments: Direction.allCases)
     func sharedAnon(_ d: Direction) async throws { try await crossRestore(.sharedAnon, d) }
 
-    @Test("more workloads", arguments: [Workload.signals, .stoppedZombie, .mallocRseq, .fpu, .seccomp, .sysvShm, .timens, .attributes], Direction.allCases)
-    func more(_ w: Workload, _ d: Direction) async throws { try await crossRestore(w, d) }
+    @Test("signal handlers, masks, altstack, pending signals", arguments: Direction.allCases)
+    func signals(_ d: Direction) async throws { try await crossRestore(.signals, d) }
+
+    @Test("stopped child and unreaped zombie", arguments: Direction.allCases)
+    func stoppedZombie(_ d: Direction) async throws { try await crossRestore(.stoppedZombie, d) }
+
+    @Test("malloc under load, rseq registration, brk", arguments: Direction.allCases)
+    func mallocRseq(_ d: Direction) async throws { try await crossRestore(.mallocRseq, d) }
+
+    @Test("x87/SSE/AVX/AVX-512 register state", arguments: Direction.allCases)
+    func fpu(_ d: Direction) async throws { try await crossRestore(.fpu, d) }
+
+    @Test("seccomp filter and no_new_privs in two threads", arguments: Direction.allCases)
+    func seccomp(_ d: Direction) async throws { try await crossRestore(.seccomp, d) }
+
+    @Test("clocks of a time namespace continue", arguments: Direction.allCases)
+    func timeNamespace(_ d: Direction) async throws { try await crossRestore(.timens, d) }
+
+    // CRIU 4.2 never restores a personality, and dumps it with atoi() of the hex text of
+    // /proc/PID/personality (cr-dump.c): ADDR_NO_RANDOMIZE 0x40000 is saved as 40000.
+    // Its restore of its own dump of this workload fails the same way.
+    @Test("personality, name, nice, umask, rlimits", arguments: Direction.allCases)
+    func attributes(_ d: Direction) async throws {
+        await withKnownIssue("CRIU 4.2 neither saves nor restores a personality correctly") {
+            try await crossRestore(.attributes, d)
+        }
+    }
+
+    // Not here: SysV shared memory of the host's IPC namespace. CRIU 4.2 refuses to dump
+    // it ("doesn't live in IPC ns", cr-dump.c) and restores SysV segments only with an IPC
+    // namespace of the tree's own, so it cannot take our dump of it either.
 
     @Test("crit reads every image we write for CRIU")
     func critReadsOurImages() async throws {
