@@ -199,7 +199,7 @@ struct CriuInteropTests {
     // CRIU 4.2 never restores a personality, and dumps it with atoi() of the hex text of
     // /proc/PID/personality (cr-dump.c): ADDR_NO_RANDOMIZE 0x40000 is saved as 40000.
     // Its restore of its own dump of this workload fails the same way.
-    @Test("personality, name, nice, umask, rlimits", arguments: Direction.allCases)
+    @Test("itimer, subreaper, dumpable, personality, umask, rlimit, name, nice, pdeath signal", arguments: Direction.allCases)
     func attributes(_ d: Direction) async throws {
         await withKnownIssue("CRIU 4.2 neither saves nor restores a personality correctly") {
             try await crossRestore(.attributes, d)
