@@ -104,16 +104,17 @@ func crossRestore(_ w: Workload, _ direction: Direction, resultTimeout: Double =
 
 /// Dumps the started `run` with one engine, restores it with the other, and compares the
 /// tree's state before the dump with the restored one.
-func crossCheckpoint(_ run: WorkloadRun, _ direction: Direction) async throws {
+func crossCheckpoint(_ run: WorkloadRun, _ direction: Direction, options: [String] = []) async throws {
     try #require(FileManager.default.isExecutableFile(atPath: Paths.binary),
                  "no CLI at \(Paths.binary): run `swift build` or set OCICHECKPOINT_BIN")
     let before = TreeState.take(run.pids)
     switch direction {
     case .oursToCriu:
-        let d = await run.dump(leaveRunning: false)
-        try #require(d.status == 0, "our dump failed\n\(run.diagnostics())")
+        let d = await CLI.run(["dump", "-t", "\(run.rootPid)", "-D", run.images, "-o", run.dumpLog, "-v4"] + options,
+                              outputDir: run.base)
+        try #require(d.status == 0, "our dump failed\n\(d)\n\(run.diagnostics())")
     case .criuToOurs:
-        let d = try await ReferenceCriu.run(["dump", "-t", "\(run.rootPid)", "-D", run.images, "-o", run.dumpLog, "-v4"],
+        let d = try await ReferenceCriu.run(["dump", "-t", "\(run.rootPid)", "-D", run.images, "-o", run.dumpLog, "-v4"] + options,
                                             log: run.base + "/criu-dump.out")
         try #require(d.status == 0, "CRIU's dump failed\n\(d)\n\(run.diagnostics())")
     }
@@ -122,11 +123,12 @@ func crossCheckpoint(_ run: WorkloadRun, _ direction: Direction) async throws {
     switch direction {
     case .oursToCriu:
         let r = try await ReferenceCriu.run(["restore", "-D", run.images, "-d", "--pidfile", run.pidfile,
-                                             "-o", run.restoreLog, "-v4"], log: run.base + "/criu-restore.out")
+                                             "-o", run.restoreLog, "-v4"] + options, log: run.base + "/criu-restore.out")
         try #require(r.status == 0, "CRIU's restore of our images failed\n\(r)\n\(run.diagnostics())")
     case .criuToOurs:
-        let r = await run.restore()
-        try #require(r.status == 0, "our restore of CRIU's images failed\n\(run.diagnostics())")
+        let r = await CLI.run(["restore", "-D", run.images, "-d", "--pidfile", run.pidfile, "-o", run.restoreLog, "-v4"] + options,
+                              outputDir: run.base)
+        try #require(r.status == 0, "our restore of CRIU's images failed\n\(r)\n\(run.diagnostics())")
     }
     #expect(run.restoredPid == run.rootPid, "pidfile holds \(run.restoredPid.map(String.init) ?? "nothing"), want \(run.rootPid)")
     let after = TreeState.take(run.pids)
@@ -144,6 +146,18 @@ struct CriuInteropTests {
         try await crossCheckpoint(run, d)
         await sleep(0.5)
         #expect(Proc.read("/proc/\(run.rootPid)/cmdline") == "/usr/bin/sleep\u{0}1000\u{0}")
+        #expect(Proc.state(run.rootPid) == "S", "restored sleep is in state \(Proc.state(run.rootPid).map(String.init) ?? "gone")")
+    }
+
+    @Test("a shell job: sleep in the test's session and group, --shell-job both sides", arguments: Direction.allCases)
+    func shellJob(_ d: Direction) async throws {
+        let run = try WorkloadRun(Workload(name: "sleep"))
+        defer { run.cleanup() }
+        try run.startCommand(["/usr/bin/sleep", "1000"])
+        try #require(waitFor(10) { Proc.read("/proc/\(run.rootPid)/comm") == "sleep\n" }, "sleep did not start")
+        // The restorer is our child too: the restored sleep joins our session and group again.
+        try await crossCheckpoint(run, d, options: ["--shell-job"])
+        await sleep(0.5)
         #expect(Proc.state(run.rootPid) == "S", "restored sleep is in state \(Proc.state(run.rootPid).map(String.init) ?? "gone")")
     }
 
