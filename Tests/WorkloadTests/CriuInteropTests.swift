@@ -224,6 +224,9 @@ struct CriuInteropTests {
     // it ("doesn't live in IPC ns", cr-dump.c) and restores SysV segments only with an IPC
     // namespace of the tree's own, so it cannot take our dump of it either.
 
+    @Test("explore", arguments: [Workload.eventfd, .signalfd, .timerfd, .epoll, .inotify, .memfd, .pidfd, .timers, .mqueue, .unixPair, .unixListen, .unixInFlight], Direction.allCases)
+    func explore(_ w: Workload, _ d: Direction) async throws { try await crossRestore(w, d) }
+
     @Test("crit reads every image we write for CRIU")
     func critReadsOurImages() async throws {
         let run = try WorkloadRun(.pipes)

@@ -46,6 +46,20 @@ final class FileTableDump {
         return id
     }
 
+    /// The memfd entry that mappings of memfd inode `inodeID` name (one per inode).
+    func mappedMemfd(inodeID: UInt32) -> UInt32 {
+        let key = "memfd-inode:\(inodeID)"
+        if let id = pathIDs[key] { return id }
+        let id = newID()
+        var m = MemfdFileEntry()
+        m.id = id; m.flags = UInt32(O_RDWR); m.pos = 0; m.fown = FownEntry.none; m.inodeID = inodeID
+        var f = FileEntry()
+        f.type = .memfd; f.id = id; f.memfd = m
+        files.append(f)
+        pathIDs[key] = id
+        return id
+    }
+
     /// The fd table of `pid`.
     func dump(pid: Int32) throws -> [FdinfoEntry] {
         var out: [FdinfoEntry] = []

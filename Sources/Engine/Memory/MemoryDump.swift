@@ -98,8 +98,10 @@ final class MemoryDump {
                 v.status = VmaStatus.regular | VmaStatus.anonShared | VmaStatus.sysvIPC
                 v.flags |= UInt32(MAP_ANONYMOUS)
                 v.shmid = area.inode
-            } else if area.isSharedAnonymous || (area.shared && area.isMemfd) {
-                if area.isMemfd { try files.memfdMapping(pid: pid, area: area) }
+            } else if area.shared && area.isMemfd {
+                v.status = VmaStatus.regular | VmaStatus.fileShared | VmaStatus.memfd
+                v.shmid = UInt64(try files.memfdMapping(pid: pid, area: area))
+            } else if area.isSharedAnonymous {
                 v.status = VmaStatus.regular | VmaStatus.anonShared
                 v.flags |= UInt32(MAP_ANONYMOUS)
                 v.shmid = area.inode
