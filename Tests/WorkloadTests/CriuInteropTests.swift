@@ -224,8 +224,30 @@ struct CriuInteropTests {
     // it ("doesn't live in IPC ns", cr-dump.c) and restores SysV segments only with an IPC
     // namespace of the tree's own, so it cannot take our dump of it either.
 
-    @Test("explore", arguments: [Workload.eventfd, .signalfd, .timerfd, .epoll, .inotify, .memfd, .pidfd, .timers, .mqueue, .unixPair, .unixListen, .unixInFlight], Direction.allCases)
-    func explore(_ w: Workload, _ d: Direction) async throws { try await crossRestore(w, d) }
+    @Test("fd kinds: signalfd, timerfd, epoll, inotify, memfd, pidfd", arguments: [Workload.signalfd, .timerfd, .epoll, .inotify, .memfd, .pidfd], Direction.allCases)
+    func fdKinds(_ w: Workload, _ d: Direction) async throws { try await crossRestore(w, d) }
+
+    @Test("POSIX timers", arguments: Direction.allCases)
+    func timers(_ d: Direction) async throws { try await crossRestore(.timers, d) }
+
+    @Test("UNIX sockets: a listener with queued connections, fds in flight", arguments: [Workload.unixListen, .unixInFlight], Direction.allCases)
+    func unixSockets(_ w: Workload, _ d: Direction) async throws { try await crossRestore(w, d) }
+
+    // Only our dump: CRIU 4.2 cannot dump a queue that holds control messages
+    // ("skqueue: Control messages in queue, not supported", sk-queue.c).
+    @Test("UNIX socket pairs of every type with queued data, ours → CRIU")
+    func unixPair() async throws { try await crossRestore(.unixPair, .oursToCriu) }
+
+    // CRIU 4.2 makes every eventfd with eventfd(counter, 0) (eventfd.c): EFD_SEMAPHORE is
+    // neither saved nor restored, whoever dumped.
+    @Test("eventfd: counter, semaphore mode", arguments: Direction.allCases)
+    func eventfd(_ d: Direction) async throws {
+        await withKnownIssue("CRIU 4.2 loses EFD_SEMAPHORE") { try await crossRestore(.eventfd, d) }
+    }
+
+    // Not here: POSIX message queues. CRIU 4.2 has no support for them: its dump fails on
+    // the mqueue mount ("Can't lookup mount"), its restore refuses our mqueue entry (an
+    // external file for it).
 
     @Test("crit reads every image we write for CRIU")
     func critReadsOurImages() async throws {
