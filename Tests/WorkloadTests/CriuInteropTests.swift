@@ -249,6 +249,9 @@ struct CriuInteropTests {
     // the mqueue mount ("Can't lookup mount"), its restore refuses our mqueue entry (an
     // external file for it).
 
+    // Not yet here: terminals. CRIU opens our pty slave by its path instead of through
+    // its master, and our restore of CRIU's tty images gets the termios wrong.
+
     @Test("crit reads every image we write for CRIU")
     func critReadsOurImages() async throws {
         let run = try WorkloadRun(.pipes)
