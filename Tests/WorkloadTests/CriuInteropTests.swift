@@ -252,9 +252,9 @@ struct CriuInteropTests {
     // Not yet here: terminals. CRIU opens our pty slave by its path instead of through
     // its master, and our restore of CRIU's tty images gets the termios wrong.
 
-    @Test("crit reads every image we write for CRIU")
-    func critReadsOurImages() async throws {
-        let run = try WorkloadRun(.pipes)
+    @Test("crit reads every image we write for CRIU", arguments: [Workload.pipes, .files, .memfd, .threads])
+    func critReadsOurImages(_ w: Workload) async throws {
+        let run = try WorkloadRun(w)
         defer { run.cleanup() }
         try run.start()
         try await run.waitReady()
