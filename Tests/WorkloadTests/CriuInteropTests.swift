@@ -135,6 +135,12 @@ func crossCheckpoint(_ run: WorkloadRun, _ direction: Direction, options: [Strin
     #expect(after == before, "state before the dump:\n\(before)\nafter the restore:\n\(after)")
 }
 
+/// `sleep` is in its nanosleep: exec'd, and the loader done with its files.
+func inNanosleep(_ pid: pid_t) -> Bool {
+    Proc.read("/proc/\(pid)/comm") == "sleep\n" && Proc.state(pid) == "S"
+        && ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0) == 3
+}
+
 @Suite("CRIU 4.2 interop", .serialized, .enabled(if: ReferenceCriu.available, ReferenceCriu.reason))
 struct CriuInteropTests {
     @Test("a sleeping process (coreutils sleep, its own session)", arguments: Direction.allCases)
@@ -142,7 +148,7 @@ struct CriuInteropTests {
         let run = try WorkloadRun(Workload(name: "sleep"))
         defer { run.cleanup() }
         try run.startShell("exec /usr/bin/sleep 1000")
-        try #require(waitFor(10) { Proc.read("/proc/\(run.rootPid)/comm") == "sleep\n" }, "sleep did not start")
+        try #require(waitFor(10) { inNanosleep(run.rootPid) }, "sleep did not start")
         try await crossCheckpoint(run, d)
         await sleep(0.5)
         #expect(Proc.read("/proc/\(run.rootPid)/cmdline") == "/usr/bin/sleep\u{0}1000\u{0}")
@@ -154,7 +160,7 @@ struct CriuInteropTests {
         let run = try WorkloadRun(Workload(name: "sleep"))
         defer { run.cleanup() }
         try run.startCommand(["/usr/bin/sleep", "1000"])
-        try #require(waitFor(10) { Proc.read("/proc/\(run.rootPid)/comm") == "sleep\n" }, "sleep did not start")
+        try #require(waitFor(10) { inNanosleep(run.rootPid) }, "sleep did not start")
         // The restorer is our child too: the restored sleep joins our session and group again.
         try await crossCheckpoint(run, d, options: ["--shell-job"])
         await sleep(0.5)
