@@ -12,7 +12,7 @@ struct ProcessTreeReader {
     static func stateName(_ state: UInt32) -> String {
         switch state {
         case TaskState.alive: return "alive"
-        case TaskState.dead: return "dead"
+        case TaskState.dead: return "zombie"  // how CRIU writes a zombie
         case TaskState.stopped: return "stopped"
         case TaskState.zombie: return "zombie"
         default: return "state \(state)"

@@ -6,6 +6,8 @@ public enum VmaStatus {
     public static let regular: UInt32 = 1 << 0, stack: UInt32 = 1 << 1, vsyscall: UInt32 = 1 << 2, vdso: UInt32 = 1 << 3
     public static let heap: UInt32 = 1 << 5, filePrivate: UInt32 = 1 << 6, fileShared: UInt32 = 1 << 7
     public static let anonShared: UInt32 = 1 << 8, anonPrivate: UInt32 = 1 << 9, sysvIPC: UInt32 = 1 << 10, vvar: UInt32 = 1 << 12
+    /// A mapping of a memfd (VMA_AREA_MEMFD): shmid names its memfd entry in files.img.
+    public static let memfd: UInt32 = 1 << 14
 }
 
 /// pagemap_entry.flags (criu/include/pagemap.h, PE_*).
@@ -44,4 +46,10 @@ public enum SocketState {
 /// status flags.
 public enum EventfdFlags {
     public static let semaphore: UInt32 = 1
+}
+
+/// Sizes CRIU's restore checks images against.
+public enum CriuLimits {
+    /// mm_entry.mm_saved_auxv holds at most AT_VECTOR_SIZE words (x86_64: 44).
+    public static let auxvWords = 44
 }

@@ -99,6 +99,8 @@ public struct ImageReader {
     }
 
     public var atEnd: Bool { offset >= data.count }
+    /// Bytes left after the current record.
+    public var remaining: Int { data.count - offset }
 
     /// The next record, or nil at the end of the file.
     public mutating func next<M: SwiftProtobuf.Message>(_ type: M.Type) throws -> M? {

@@ -46,3 +46,8 @@ public enum ShmFlag {
     public static let readOnly = 0o10000              // SHM_RDONLY
     public static let exec = 0o100000                 // SHM_EXEC
 }
+
+/// seccomp(SECCOMP_SET_MODE_FILTER) flags.
+public enum SeccompFlag {
+    public static let tsync: UInt32 = 1
+}

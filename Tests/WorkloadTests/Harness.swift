@@ -260,6 +260,13 @@ final class WorkloadRun {
         pids = [rootPid]
     }
 
+    /// Starts `argv` as our child in our own session and process group (a shell job).
+    func startCommand(_ argv: [String]) throws {
+        rootPid = try Proc.spawn(argv, stdout: dir + "/out")
+        rootReaped = false
+        pids = [rootPid]
+    }
+
     /// For workloads without a ready file: record every process working in our dir.
     func recordProcesses() {
         pids = [rootPid] + Proc.processes(under: base).filter { $0 != rootPid }.sorted()

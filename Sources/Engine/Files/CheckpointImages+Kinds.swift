@@ -14,7 +14,7 @@ extension CheckpointImages {
             var r = try dir.reader(.pagemapShmem(shmid))
             do {
                 let head = try r.one(PagemapHead.self)
-                shmem[shmid] = (head.pagesID, try r.all(PagemapEntry.self))
+                shmem[shmid] = (head.pagesID, try Self.pagemapRuns(try r.all(PagemapEntry.self), image: dir.file(.pagemapShmem(shmid))))
             } catch let e as ImageError { throw e.checkpointError }
         }
     }

@@ -46,6 +46,20 @@ final class FileTableDump {
         return id
     }
 
+    /// The memfd entry that mappings of memfd inode `inodeID` name (one per inode).
+    func mappedMemfd(inodeID: UInt32) -> UInt32 {
+        let key = "memfd-inode:\(inodeID)"
+        if let id = pathIDs[key] { return id }
+        let id = newID()
+        var m = MemfdFileEntry()
+        m.id = id; m.flags = UInt32(O_RDWR); m.pos = 0; m.fown = FownEntry.none; m.inodeID = inodeID
+        var f = FileEntry()
+        f.type = .memfd; f.id = id; f.memfd = m
+        files.append(f)
+        pathIDs[key] = id
+        return id
+    }
+
     /// The fd table of `pid`.
     func dump(pid: Int32) throws -> [FdinfoEntry] {
         var out: [FdinfoEntry] = []
@@ -194,8 +208,16 @@ final class FileTableDump {
         return (e, data)
     }
 
+    /// Whether regular files keep the id of their mount: only when the tree has a mount
+    /// namespace of its own, as CRIU writes them (its restore looks the id up among the
+    /// dumped mounts, and fails on a file of a host dump that names one).
+    var recordMounts = true
+
     func write(to images: ImageDirectory) throws {
         files += try unixSockets.finish(newID: newID, fileID: description(heldAs:))
+        if !recordMounts {
+            for i in files.indices where files[i].hasReg { files[i].reg.clearMntID() }
+        }
         try unixSockets.write(to: images)
         try images.write(.files, files)
         try terminals.write(to: images)

@@ -46,11 +46,14 @@ extension FileTableDump {
 }
 
 extension FileTableDump {
-    /// A MAP_SHARED mapping of a memfd: its inode goes to memfd.img like an fd's would.
-    func memfdMapping(pid: Int32, area: MemoryArea) throws {
+    /// A MAP_SHARED mapping of a memfd: its inode goes to memfd.img like an fd's would,
+    /// and the mapping names a memfd entry of files.img, as CRIU writes it (its restore
+    /// maps that file; a shmem object of its own would no longer be the memfd's).
+    func memfdMapping(pid: Int32, area: MemoryArea) throws -> UInt32 {
         let path = "/proc/\(pid)/map_files/\(String(area.start, radix: 16))-\(String(area.end, radix: 16))"
         var st = stat()
         if stat(path, &st) != 0 { throw CheckpointError.errno("stat \(path)") }
-        _ = try memfdInode(path: path, link: area.path, st: st, at: "pid \(pid) mapping \(area.start.hex)")
+        let inode = try memfdInode(path: path, link: area.path, st: st, at: "pid \(pid) mapping \(area.start.hex)")
+        return mappedMemfd(inodeID: inode)
     }
 }

@@ -35,14 +35,27 @@ final class MemoryDump {
         var forced: [(UInt64, Int)] = []  // runs in unreadable areas: copied through /proc/PID/mem
         for area in areas {
             var vma = try entry(for: area, pid: pid)
+            // One vvar area, as CRIU sees [vvar] and [vvar_vclock] side by side.
+            if vma.status & VmaStatus.vvar != 0, let last = vmas.last, last.status & VmaStatus.vvar != 0, last.end == vma.start {
+                vmas[vmas.count - 1].end = vma.end
+                continue
+            }
             vmas.append(vma)
             // SysV segments travel with their IPC namespace (or stay on the host): no pages here.
-            if vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall | VmaStatus.sysvIPC) != 0 { continue }
+            // The vdso's pages are saved, as CRIU saves them: its restore reads the dumped
+            // vdso's symbols from them; ours maps the running kernel's vdso instead.
+            if vma.status & (VmaStatus.vvar | VmaStatus.vsyscall | VmaStatus.sysvIPC) != 0 { continue }
             if vma.status & VmaStatus.anonShared != 0 {
                 try dumpShmem(pid: pid, area: area, shmid: vma.shmid)
                 continue
             }
             if vma.status & VmaStatus.fileShared != 0 { continue }
+            // The whole vdso, present or not, as CRIU dumps it (its restore may build a
+            // proxy from it); ours skips these pages.
+            if vma.status & VmaStatus.vdso != 0 {
+                runs.append((area.start, Int(area.size)))
+                continue
+            }
             let areaRuns = try pageRuns(pagemap: pagemap, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0)
             if area.readable { runs += areaRuns } else { forced += areaRuns }
             vma.fd = -1
@@ -68,10 +81,14 @@ final class MemoryDump {
         v.prot = (area.readable ? UInt32(PROT_READ) : 0) | (area.writable ? UInt32(PROT_WRITE) : 0) | (area.executable ? UInt32(PROT_EXEC) : 0)
         v.flags = UInt32(area.shared ? MAP_SHARED : MAP_PRIVATE)
         if area.vmFlags.contains("gd") { v.flags |= UInt32(MAP_GROWSDOWN) }
+        // The access a file opened for this mapping needs, as CRIU records it (its restore
+        // opens the mapped file with exactly these flags).
+        v.fdflags = UInt32(area.shared && area.vmFlags.contains("mw") ? O_RDWR : O_RDONLY)
         switch area.path {
-        case "[vdso]": v.status = VmaStatus.regular | VmaStatus.vdso; v.flags |= UInt32(MAP_ANONYMOUS)
-        case "[vvar]", "[vvar_vclock]": v.status = VmaStatus.regular | VmaStatus.vvar; v.flags |= UInt32(MAP_ANONYMOUS)
-        case "[vsyscall]": v.status = VmaStatus.vsyscall; v.flags |= UInt32(MAP_ANONYMOUS)
+        // Private anonymous areas too, as CRIU marks them.
+        case "[vdso]": v.status = VmaStatus.regular | VmaStatus.vdso | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
+        case "[vvar]", "[vvar_vclock]": v.status = VmaStatus.regular | VmaStatus.vvar | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
+        case "[vsyscall]": v.status = VmaStatus.vsyscall | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
         default:
             if area.vmFlags.contains("io") || area.vmFlags.contains("pf") {
                 throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) \(area.path) is device memory (VM_IO/VM_PFNMAP)")
@@ -81,8 +98,10 @@ final class MemoryDump {
                 v.status = VmaStatus.regular | VmaStatus.anonShared | VmaStatus.sysvIPC
                 v.flags |= UInt32(MAP_ANONYMOUS)
                 v.shmid = area.inode
-            } else if area.isSharedAnonymous || (area.shared && area.isMemfd) {
-                if area.isMemfd { try files.memfdMapping(pid: pid, area: area) }
+            } else if area.shared && area.isMemfd {
+                v.status = VmaStatus.regular | VmaStatus.fileShared | VmaStatus.memfd
+                v.shmid = UInt64(try files.memfdMapping(pid: pid, area: area))
+            } else if area.isSharedAnonymous {
                 v.status = VmaStatus.regular | VmaStatus.anonShared
                 v.flags |= UInt32(MAP_ANONYMOUS)
                 v.shmid = area.inode

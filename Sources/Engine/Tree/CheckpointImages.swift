@@ -15,8 +15,17 @@ struct CheckpointImages {
         var pagemap: [PagemapEntry] = []
         var pagesID: UInt32 = 0
         var fds: [FdinfoEntry] = []
+        var filesID: UInt32 = 0
         var fs = FsEntry()
         var sigactions: [SaEntry] = []
+
+        /// The blocked signals of thread `tid`: its thread core's, or for the main thread
+        /// the task core's when the thread core has none (CRIU keeps the leader's there).
+        func blockedSignals(_ tid: Int32) -> UInt64 {
+            let core = cores[tid]!
+            if core.threadCore.hasBlkSigset || !core.hasTc { return core.threadCore.blkSigset }
+            return core.tc.blkSigset
+        }
     }
 
     let dir: ImageDirectory
@@ -54,11 +63,13 @@ struct CheckpointImages {
         fifoData = try Self.data(.fifoData, dir)
         skQueues = try UnixSocketRestore.queues(dir)
         tcpStreams = try InetSocketRestore.readStreams(files, dir)
-        for r in try dir.read(.remapFpath, as: RemapFilePathEntry.self) where r.remapType == .ghost {
+        // CRIU leaves out list images that would be empty.
+        let remaps = dir.exists(.remapFpath) ? try dir.read(.remapFpath, as: RemapFilePathEntry.self) : []
+        for r in remaps where r.remapType == .ghost {
             var reader = try dir.reader(.ghostFile(r.remapID))
             do {
                 let g = try reader.one(GhostFileEntry.self)
-                ghosts[r.origID] = (g, try reader.raw(Int(g.size)))
+                ghosts[r.origID] = (g, try Self.ghostContents(g, &reader))
             } catch let e as ImageError { throw e.checkpointError }
         }
         for p in processes where !p.isZombie {
@@ -66,11 +77,11 @@ struct CheckpointImages {
                 var r = try dir.reader(.pagemapShmem(vma.shmid))
                 do {
                     let head = try r.one(PagemapHead.self)
-                    shmem[vma.shmid] = (head.pagesID, try r.all(PagemapEntry.self))
+                    shmem[vma.shmid] = (head.pagesID, try Self.pagemapRuns(try r.all(PagemapEntry.self), image: dir.file(.pagemapShmem(vma.shmid))))
                 } catch let e as ImageError { throw e.checkpointError }
             }
             for fd in p.fds where files[fd.id] == nil {
-                throw CheckpointError(.image, "image \(dir.file(.fdinfo(p.pid))): fd \(fd.fd) names file id \(fd.id), missing from \(ImageName.files)")
+                throw CheckpointError(.image, "image \(dir.file(.fdinfo(p.filesID))): fd \(fd.fd) names file id \(fd.id), missing from \(ImageName.files)")
             }
         }
         try readMemfds()
@@ -82,7 +93,10 @@ struct CheckpointImages {
         try checkPagesImages()
     }
 
-    private static func process(_ entry: PstreeEntry, _ dir: ImageDirectory) throws -> Process {
+    private static func process(_ dumped: PstreeEntry, _ dir: ImageDirectory) throws -> Process {
+        var entry = dumped
+        // CRIU lists a zombie's threads as [0]: its one core is core-PID.img.
+        if entry.threads.isEmpty || entry.threads == [0] { entry.threads = [entry.pid] }
         let pid = Int32(entry.pid)
         var cores: [Int32: CoreEntry] = [:]
         for tid in entry.threads {
@@ -95,7 +109,7 @@ struct CheckpointImages {
         guard let main = cores[pid], main.hasTc else {
             throw CheckpointError(.image, "image \(dir.file(.core(pid))): no task core for pid \(pid)")
         }
-        let zombie = main.tc.taskState == TaskState.zombie
+        let zombie = main.tc.taskState == TaskState.dead || main.tc.taskState == TaskState.zombie
         var p = Process(entry: entry, cores: cores, isZombie: zombie)
         if zombie { return p }
         for (tid, core) in cores where !core.hasThreadInfo || !core.hasThreadCore {
@@ -105,12 +119,60 @@ struct CheckpointImages {
         var r = try dir.reader(.pagemap(pid))
         do {
             p.pagesID = try r.one(PagemapHead.self).pagesID
-            p.pagemap = try r.all(PagemapEntry.self)
+            p.pagemap = try Self.pagemapRuns(try r.all(PagemapEntry.self), image: dir.file(.pagemap(pid)))
         } catch let e as ImageError { throw e.checkpointError }
-        p.fds = try dir.read(.fdinfo(pid), as: FdinfoEntry.self)
+        // fdinfo images are named by the fd table's id (CRIU shares one between tasks
+        // made with CLONE_FILES); ids-PID.img gives it, the pid when there is none.
+        p.filesID = try filesID(pid, main: main, dir)
+        p.fds = try dir.read(.fdinfo(p.filesID), as: FdinfoEntry.self)
         p.fs = try dir.readOne(.fs(pid), as: FsEntry.self)
-        p.sigactions = try dir.read(.sigacts(pid), as: SaEntry.self)
+        // CRIU 4 keeps sigactions in the task core; sigacts-PID.img is the older place.
+        if dir.exists(.sigacts(pid)) || main.tc.sigactions.isEmpty {
+            p.sigactions = try dir.read(.sigacts(pid), as: SaEntry.self)
+        } else {
+            p.sigactions = main.tc.sigactions
+        }
         return p
+    }
+
+    /// A deleted file's contents: the raw bytes after the entry (to the end of the image
+    /// when it gives no size, as CRIU writes small files), or chunks of data at offsets
+    /// with holes between them (CRIU, for files of 12 KiB and more).
+    static func ghostContents(_ g: GhostFileEntry, _ reader: inout ImageReader) throws -> Data {
+        guard g.hasChunks && g.chunks else { return try reader.raw(g.hasSize ? Int(g.size) : reader.remaining) }
+        guard g.hasSize else { throw ImageError(reader.path, "ghost file in chunks without a size") }
+        var content = Data(count: Int(g.size))
+        while let c = try reader.next(GhostChunkEntry.self) {
+            guard c.off + c.len <= g.size else {
+                throw ImageError(reader.path, "ghost chunk \(c.off)+\(c.len) past the file's size \(g.size)")
+            }
+            content.replaceSubrange(Int(c.off)..<Int(c.off + c.len), with: try reader.raw(Int(c.len)))
+        }
+        return content
+    }
+
+    /// The id of the fd table of `pid`: from ids-PID.img, else from its core, else the pid.
+    static func filesID(_ pid: Int32, main: CoreEntry, _ dir: ImageDirectory) throws -> UInt32 {
+        if dir.exists(.ids(pid)) {
+            let ids = try dir.readOne(.ids(pid), as: TaskKobjIdsEntry.self)
+            if ids.hasFilesID { return ids.filesID }
+        }
+        if main.hasIds, main.ids.hasFilesID { return main.ids.filesID }
+        return UInt32(pid)
+    }
+
+    /// Pagemap entries as runs of pages in the pages image: the page count from nr_pages,
+    /// or from compat_nr_pages in images of older CRIU; pages kept in a parent image
+    /// (an incremental dump) cannot be restored from this directory alone.
+    static func pagemapRuns(_ entries: [PagemapEntry], image: String) throws -> [PagemapEntry] {
+        try entries.map { e in
+            var run = e
+            if !e.hasNrPages { run.nrPages = UInt64(e.compatNrPages) }
+            if (e.hasInParent && e.inParent) || e.flags & PageFlags.parent != 0 {
+                throw CheckpointError(.unsupported, "image \(image): pages at \(e.vaddr.hex) are in a parent image (incremental dumps cannot be restored yet)")
+            }
+            return run
+        }
     }
 
     private static func data(_ image: ImageName, _ dir: ImageDirectory) throws -> [UInt32: Data] {

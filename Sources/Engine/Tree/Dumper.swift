@@ -70,7 +70,8 @@ public enum Dumper {
             try FaultPoint.dumpAfterSeize.check()
             try checkSessions(tree, shellJob: options.shellJob)
             try checkNamespaces(tree)
-            let memStats = try collect(tree, inet: inet, images: images, options: options, log: log, memdumpTime: &stats.memdumpTime)
+            var namespaces = NamespaceIDs()
+            let memStats = try collect(tree, inet: inet, images: images, options: options, log: log, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
             stats.pagesScanned = memStats.pagesScanned
             stats.pagesWritten = memStats.pagesWritten
             stats.pagesSkippedParent = 0
@@ -85,7 +86,7 @@ public enum Dumper {
                 try ImageDirectory(path: work).write(.statsDump, [s])
             }
             // The inventory is written last: its presence marks a complete dump.
-            try images.write(.inventory, [inventory(tree)])
+            try images.write(.inventory, [inventory(tree, namespaces: &namespaces)])
             try syncDirectory(images.path)
             do { try options.notify?("post-dump", nil) } catch {
                 unlink(images.file(.inventory))
@@ -176,13 +177,12 @@ public enum Dumper {
         }
     }
 
-    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, options: DumpOptions, log: Log, memdumpTime: inout UInt32) throws -> MemoryStats {
+    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, options: DumpOptions, log: Log, namespaces: inout NamespaceIDs, memdumpTime: inout UInt32) throws -> MemoryStats {
         let locks = FileLocksDump(enabled: options.fileLocks)
         let files = FileTableDump(inet: inet)
         files.unixSockets.allowExternal = options.extUnixSk
         let memory = MemoryDump(images: images, files: files)
         let seccomp = SeccompDump()
-        var namespaces = NamespaceIDs()
         var pstree: [PstreeEntry] = []
         var memTime: UInt64 = 0
         files.kinds.treePids = Dictionary(uniqueKeysWithValues: tree.processes.map { ($0.pid, $0.vpid) })
@@ -211,7 +211,7 @@ public enum Dumper {
             }
             for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write(.core(vtid), [task.cores[tid]!]) }
             try images.write(.sigacts(p.vpid), task.sigactions)
-            try images.write(.ids(p.vpid), [try namespaces.ids(for: p.pid)])
+            try images.write(.ids(p.vpid), [try namespaces.ids(for: p.pid, kobj: p.vpid)])
             let fds = try files.dump(pid: p.pid)
             try images.write(.fdinfo(p.vpid), fds)
             try locks.add(pid: p.pid, vpid: p.vpid, fds: fds)
@@ -228,6 +228,7 @@ public enum Dumper {
                                   external: options.externalTerminals, log: log)
         try files.mqueues.checkUnopened(rootPid: tree.root.pid)
         for m in files.kinds.memfdContents { try memory.dumpShmem(path: m.path, shmid: m.shmid) }
+        files.recordMounts = (try? ProcTree.link("/proc/\(tree.root.pid)/ns/mnt")) != (try? ProcTree.link("/proc/self/ns/mnt"))
         try files.write(to: images)
         try locks.checkAllFound(tree)
         try locks.write(to: images)
@@ -261,19 +262,29 @@ public enum Dumper {
         guard let auxv = FileManager.default.contents(atPath: "/proc/\(p.pid)/auxv") else {
             throw CheckpointError.errno("read /proc/\(p.pid)/auxv")
         }
-        mm.mmSavedAuxv = auxv.withUnsafeBytes { raw in (0..<(auxv.count / 8)).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
+        // At most CRIU's AT_VECTOR_SIZE words (44 on x86_64), as CRIU reads them: its
+        // restore calls more "Image corrupted". What is cut is the closing AT_NULL on
+        // today's kernels, which PR_SET_MM_MAP puts back.
+        let words = min(auxv.count / 8, CriuLimits.auxvWords)
+        mm.mmSavedAuxv = auxv.withUnsafeBytes { raw in (0..<words).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
         mm.vmas = vmas
         mm.dumpable = Int32(dumpable)
         return mm
     }
 
-    private static func inventory(_ tree: FrozenTree) throws -> InventoryEntry {
+    /// root_ids are the dumper's own ids, as CRIU writes them: a restore compares the root
+    /// task's ids with them to know which namespaces to create and that the root task
+    /// shares no mm, fd table, fs or sighand with its restorer (CRIU refuses the images
+    /// otherwise: "Image corruption on kIDs data"). Per-namespace images are named by id.
+    private static func inventory(_ tree: FrozenTree, namespaces: inout NamespaceIDs) throws -> InventoryEntry {
         var inv = InventoryEntry()
         inv.imgVersion = 2
         inv.fdinfoPerID = true
-        var ns = NamespaceIDs()
-        inv.rootIds = try ns.ids(for: tree.root.pid)
-        inv.nsPerID = false
+        let vpids = Set(tree.processes.map(\.vpid))
+        var own = getpid()
+        while vpids.contains(own) { own += 1 }
+        inv.rootIds = try namespaces.ids(for: getpid(), kobj: own)
+        inv.nsPerID = true
         inv.lsmtype = .noLsm
         var ts = Glibc.timespec()
         clock_gettime(CLOCK_BOOTTIME, &ts)

@@ -27,9 +27,12 @@ public struct NamespaceIDs {
         return ids
     }
 
-    mutating func ids(for pid: Int32) throws -> TaskKobjIdsEntry {
+    /// ids-PID.img of task `pid`: its mm, files, fs and sighand ids are `kobj` (the pid in
+    /// the tree's namespace, which also names fdinfo-ID.img, as CRIU reads it).
+    mutating func ids(for pid: Int32, kobj: Int32) throws -> TaskKobjIdsEntry {
         var e = TaskKobjIdsEntry()
-        e.vmID = UInt32(pid); e.filesID = UInt32(pid); e.fsID = UInt32(pid); e.sighandID = UInt32(pid)
+        let k = UInt32(kobj)
+        e.vmID = k; e.filesID = k; e.fsID = k; e.sighandID = k
         for (kind, id) in ids(for: try NamespaceSet.read(pid: pid)) { e[namespace: kind] = id }
         return e
     }

@@ -113,6 +113,12 @@ final class RestoreResources {
             fchown(tmp, g.uid, g.gid)
             close(tmp)
             if !ok { unlink(rootPath + path); throw CheckpointError.errno("write deleted file \(reg.name)") }
+            // Opened under its old name when that is free, as CRIU does, so that the fd
+            // shows the same "NAME (deleted)" path as before the dump.
+            if link(rootPath + path, rootPath + reg.name) == 0 {
+                unlink(rootPath + path)
+                path = reg.name
+            }
         }
         let fd = openPath(path, Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC, mount: reg.hasMntID ? reg.mntID : nil)
         let err = errno

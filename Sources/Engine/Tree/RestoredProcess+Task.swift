@@ -79,7 +79,15 @@ extension RestoredProcess {
     /// Installs the thread's seccomp filters, oldest first. Last of all injected syscalls
     /// of the thread, since a filter may forbid the ones we use.
     func restoreSeccomp(_ thread: (virtual: Int32, host: Int32), filters: [SeccompFilter]) throws {
-        guard let tcore = image.cores[thread.virtual]?.threadCore, tcore.seccompMode == .filter else { return }
+        guard var tcore = image.cores[thread.virtual]?.threadCore else { return }
+        // CRIU saves threads that share the leader's filters with none of their own and
+        // marks the leader's TSYNC: its restore lets the leader's install reach them.
+        let leader = image.main.threadCore
+        if tcore.seccompMode != .filter, leader.seccompMode == .filter, Int(leader.seccompFilter) < filters.count,
+           filters[Int(leader.seccompFilter)].flags & SeccompFlag.tsync != 0 {
+            tcore = leader
+        }
+        guard tcore.seccompMode == .filter else { return }
         try installSeccomp(filters, newest: tcore.seccompFilter, vtid: thread.virtual, on: thread.host)
     }
 

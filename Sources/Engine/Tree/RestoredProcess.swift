@@ -89,6 +89,7 @@ final class RestoredProcess: TaskControl {
     // MARK: - Memory
 
     /// Moves vvar, vvar_vclock and vdso to their dumped addresses, keeping their order.
+    /// Adjacent vvar areas move as one block: CRIU's images hold them as one vma.
     func moveSpecialAreas() throws {
         let current = try ProcMaps.parse(maps: readProcFile("/proc/\(hostPid)/maps"))
         try moveSpecialAreas(current: current, wanted: image.mm.vmas, spare: stub + Self.stubSize + 0x10_0000)
@@ -104,7 +105,10 @@ final class RestoredProcess: TaskControl {
                 return try takeFd(try resources.shmemFd(vma.shmid, size: size, pages: pages), pidfd: pidfd)
             }
             if vma.status & (VmaStatus.filePrivate | VmaStatus.fileShared) != 0 {
-                return try takeFd(try resources.fd(for: UInt32(vma.shmid)), pidfd: pidfd)
+                // Opened with the access the vma records (CRIU's fdflags), not the fd's.
+                let (ours, owned) = try resources.mappingFd(for: vma)
+                defer { if owned { close(ours) } }
+                return try takeFd(ours, pidfd: pidfd)
             }
             return nil
         }, attach: attachSysV, fill: { try copyPages(pages) })
@@ -121,10 +125,25 @@ final class RestoredProcess: TaskControl {
         if at != vma.start { throw CheckpointError(.invalidState, "pid \(pid): SysV shm \(vma.shmid) attached at \(at.hex), not \(vma.start.hex)") }
     }
 
+    /// The saved pages, in pagemap order; pages of the vdso (CRIU saves them) are skipped:
+    /// the running kernel's vdso is what was moved there.
     private func copyPages(_ pages: PagesImage) throws {
         guard !image.pagemap.isEmpty, let base = try pages.base(image.pagesID) else { return }
-        let ranges = image.pagemap.map { ($0.vaddr, Int($0.nrPages) * 4096) }
-        try memory.copyIn(ranges, from: base)
+        let vdso = image.mm.vmas.filter { $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }
+        var offset = 0, runStart = 0
+        var ranges: [(UInt64, Int)] = []
+        for e in image.pagemap {
+            let len = Int(e.nrPages) * 4096
+            if vdso.contains(where: { e.vaddr < $0.end && e.vaddr + UInt64(len) > $0.start }) {
+                if !ranges.isEmpty { try memory.copyIn(ranges, from: base + runStart) }
+                ranges = []
+                runStart = offset + len
+            } else {
+                ranges.append((e.vaddr, len))
+            }
+            offset += len
+        }
+        if !ranges.isEmpty { try memory.copyIn(ranges, from: base + runStart) }
     }
 
     // MARK: - Files

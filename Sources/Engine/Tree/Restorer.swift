@@ -156,7 +156,7 @@ public enum Restorer {
     private static func resume(_ live: [RestoredProcess]) throws {
         for p in live {
             for (vtid, tid) in p.threads {
-                try Ptrace(tid).setSigmask(p.image.cores[vtid]!.threadCore.blkSigset)
+                try Ptrace(tid).setSigmask(p.image.blockedSignals(vtid))
             }
         }
         for p in live {

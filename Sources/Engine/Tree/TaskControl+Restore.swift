@@ -114,26 +114,45 @@ extension TaskControl {
     /// dumped addresses, keeping their order, through a temporary place at or above `spare`
     /// that overlaps neither the old nor the new addresses.
     func moveSpecialAreas(current unsorted: [MemoryArea], wanted vmas: [VmaEntry], spare: UInt64) throws {
-        let current = unsorted.filter { $0.path == "[vdso]" || $0.path == "[vvar]" || $0.path == "[vvar_vclock]" }
+        let areas = unsorted.filter { $0.path == "[vdso]" || $0.path == "[vvar]" || $0.path == "[vvar_vclock]" }
             .sorted { $0.start < $1.start }
-        let wanted = vmas.filter { $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }.sorted { $0.start < $1.start }
-        guard current.count == wanted.count, zip(current, wanted).allSatisfy({ $0.size == $1.end - $1.start }) else {
-            throw CheckpointError(.unsupported, "pid \(pid): the vdso/vvar layout of this kernel (\(current.map { "\($0.path) \($0.size)" })) differs from the dumped one")
+        // vvar and vvar_vclock move as one block: CRIU records them as one vvar area.
+        var current: [[MemoryArea]] = []
+        for area in areas {
+            if area.path != "[vdso]", let last = current.last?.last, last.path != "[vdso]", last.end == area.start {
+                current[current.count - 1].append(area)
+            } else {
+                current.append([area])
+            }
         }
-        if zip(current, wanted).allSatisfy({ $0.start == $1.start }) { return }
-        guard let first = current.first, let last = current.last, let firstWanted = wanted.first, let lastWanted = wanted.last else { return }
+        var wanted: [(start: UInt64, end: UInt64)] = []
+        for vma in vmas.filter({ $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }).sorted(by: { $0.start < $1.start }) {
+            if vma.status & VmaStatus.vvar != 0, let last = wanted.last, last.end == vma.start,
+               vmas.contains(where: { $0.end == vma.start && $0.status & VmaStatus.vvar != 0 }) {
+                wanted[wanted.count - 1].end = vma.end
+            } else {
+                wanted.append((vma.start, vma.end))
+            }
+        }
+        func size(_ block: [MemoryArea]) -> UInt64 { block.last!.end - block.first!.start }
+        guard current.count == wanted.count, zip(current, wanted).allSatisfy({ size($0) == $1.end - $1.start }) else {
+            throw CheckpointError(.unsupported, "pid \(pid): the vdso/vvar layout of this kernel (\(areas.map { "\($0.path) \($0.size)" })) differs from the dumped one")
+        }
+        if zip(current, wanted).allSatisfy({ $0.first!.start == $1.start }) { return }
+        guard let first = areas.first, let last = areas.last, let firstWanted = wanted.first, let lastWanted = wanted.last else { return }
+        // Via a temporary place that overlaps neither the old nor the new addresses.
         let total = last.end - first.start
         var temp = spare
         let lowest = min(first.start, firstWanted.start), highest = max(last.end, lastWanted.end)
         if temp + total > lowest && temp < highest { temp = highest + 0x10_0000 }
-        var moved: [(UInt64, UInt64)] = []
-        for area in current {
-            let to = temp + (area.start - first.start)
-            try call("mremap \(area.path)", SyscallNumber.mremap, area.start, area.size, area.size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, to)
-            moved.append((to, area.size))
+        for area in areas {
+            try call("mremap \(area.path)", SyscallNumber.mremap, area.start, area.size, area.size, UInt64(MremapFlag.mayMoveFixed), temp + (area.start - first.start))
         }
-        for ((from, size), target) in zip(moved, wanted) {
-            try call("mremap to \(target.start.hex)", SyscallNumber.mremap, from, size, size, 3 /* MREMAP_MAYMOVE|MREMAP_FIXED */, target.start)
+        for (block, target) in zip(current, wanted) {
+            for area in block {
+                let to = target.start + (area.start - block.first!.start)
+                try call("mremap to \(to.hex)", SyscallNumber.mremap, temp + (area.start - first.start), area.size, area.size, UInt64(MremapFlag.mayMoveFixed), to)
+            }
         }
     }
 
