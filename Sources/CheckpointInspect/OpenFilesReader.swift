@@ -63,6 +63,7 @@ struct OpenFilesReader {
         case .reg: return f.reg.name
         case .pipe: return "pipe:[\(f.pipe.pipeID)]"
         case .fifo: return descriptions[f.fifo.regfID].map(\.reg.name) ?? "fifo:[\(f.fifo.pipeID)]"
+        case .tty: return descriptions[f.tty.hasRegfID ? f.tty.regfID : id].flatMap { $0.type == .reg ? $0.reg.name : nil } ?? "tty"
         case .unixsk:
             let name = f.usk.name
             if name.isEmpty { return "socket:[\(f.usk.ino)]" }

@@ -32,7 +32,9 @@ struct TerminalTests {
         var t = try slave.termios()
         #expect(t.cCc.count == Terminal.controlChars)
         t.cLflag &= ~UInt32(ICANON | ECHO)
-        t.cCc[0] = 0x18
+        // CRIU's packing: VINTR is the low byte of entry 0, VQUIT, VERASE, VKILL above it.
+        #expect(t.cCc[0] & 0xff == 3 && t.cCc[0] >> 24 == 0x15, "c_cc[0] \(String(t.cCc[0], radix: 16))")
+        t.cCc[0] = t.cCc[0] & ~0xff | 0x18
         try slave.setTermios(t)
         #expect(try slave.termios() == t)
         var w = WinsizeEntry(); w.wsRow = 37; w.wsCol = 111; w.wsXpixel = 555; w.wsYpixel = 777
@@ -48,6 +50,15 @@ struct TerminalTests {
         #expect(try master.drain() == Data("abc".utf8))
         #expect(try master.queued() == 0)
     }
+}
+
+@Test("c_cc packs four control characters per entry, little-endian, as CRIU's memcpy does")
+func controlCharPacking() {
+    let cc = (1...19).map { UInt8($0) }
+    let packed = Terminal.packControlChars(cc[...])
+    #expect(packed.count == 19)
+    #expect(packed[0] == 0x0403_0201 && packed[4] == 0x0013_1211 && packed[5...].allSatisfy { $0 == 0 })
+    #expect(Terminal.unpackControlChars(packed) == cc)
 }
 
 private enum ProcTreeLink {

@@ -37,9 +37,9 @@ enum ReferenceCriu {
     }
 
     /// Runs CRIU with `args`; its stdout and stderr land in `log`.
-    static func run(_ args: [String], log: String, timeout: Double = 300) async throws -> CLIResult {
+    static func run(_ args: [String], log: String, stdin: String = "/dev/null", timeout: Double = 300) async throws -> CLIResult {
         let criu = try binary.get()
-        let pid = try Proc.spawn([criu] + args, stdout: log)
+        let pid = try Proc.spawn([criu] + args, stdin: stdin, stdout: log)
         var status: Int32 = -1
         if let st = await Proc.wait(pid, timeout: timeout) { status = st.status } else {
             Proc.sigkill(pid)
@@ -103,11 +103,14 @@ func crossRestore(_ w: Workload, _ direction: Direction, resultTimeout: Double =
 }
 
 /// Dumps the started `run` with one engine, restores it with the other, and compares the
-/// tree's state before the dump with the restored one.
-func crossCheckpoint(_ run: WorkloadRun, _ direction: Direction, options: [String] = []) async throws {
+/// tree's state before the dump with the restored one. The restorer's stdin is
+/// `restoreStdin`; an fd on a path in `renamed` (a terminal the restore replaces) is
+/// expected on the new path.
+func crossCheckpoint(_ run: WorkloadRun, _ direction: Direction, options: [String] = [],
+                     restoreStdin: String = "/dev/null", renamed: [String: String] = [:]) async throws {
     try #require(FileManager.default.isExecutableFile(atPath: Paths.binary),
                  "no CLI at \(Paths.binary): run `swift build` or set OCICHECKPOINT_BIN")
-    let before = TreeState.take(run.pids)
+    var before = TreeState.take(run.pids)
     switch direction {
     case .oursToCriu:
         let d = await CLI.run(["dump", "-t", "\(run.rootPid)", "-D", run.images, "-o", run.dumpLog, "-v4"] + options,
@@ -123,15 +126,19 @@ func crossCheckpoint(_ run: WorkloadRun, _ direction: Direction, options: [Strin
     switch direction {
     case .oursToCriu:
         let r = try await ReferenceCriu.run(["restore", "-D", run.images, "-d", "--pidfile", run.pidfile,
-                                             "-o", run.restoreLog, "-v4"] + options, log: run.base + "/criu-restore.out")
+                                             "-o", run.restoreLog, "-v4"] + options, log: run.base + "/criu-restore.out",
+                                            stdin: restoreStdin)
         try #require(r.status == 0, "CRIU's restore of our images failed\n\(r)\n\(run.diagnostics())")
     case .criuToOurs:
         let r = await CLI.run(["restore", "-D", run.images, "-d", "--pidfile", run.pidfile, "-o", run.restoreLog, "-v4"] + options,
-                              outputDir: run.base)
+                              outputDir: run.base, stdin: restoreStdin)
         try #require(r.status == 0, "our restore of CRIU's images failed\n\(r)\n\(run.diagnostics())")
     }
     #expect(run.restoredPid == run.rootPid, "pidfile holds \(run.restoredPid.map(String.init) ?? "nothing"), want \(run.rootPid)")
     let after = TreeState.take(run.pids)
+    for (old, new) in renamed {
+        before.processes = before.processes.mapValues { $0.replacingOccurrences(of: " \(old) ", with: " \(new) ") }
+    }
     #expect(after == before, "state before the dump:\n\(before)\nafter the restore:\n\(after)")
 }
 
@@ -255,8 +262,28 @@ struct CriuInteropTests {
     // the mqueue mount ("Can't lookup mount"), its restore refuses our mqueue entry (an
     // external file for it).
 
-    // Not yet here: terminals. CRIU opens our pty slave by its path instead of through
-    // its master, and our restore of CRIU's tty images gets the termios wrong.
+    @Test("pty pairs in the tree: termios, window size, session, foreground group, modes, bytes in flight, index",
+          arguments: Direction.allCases)
+    func ptyPair(_ d: Direction) async throws { try await crossRestore(.tty, d) }
+
+    @Test("a shell job on the test's terminal, --shell-job both sides, restored onto the restorer's terminal",
+          arguments: Direction.allCases)
+    func ttyShellJob(_ d: Direction) async throws {
+        let run = try WorkloadRun(.ttyJob)
+        defer { run.cleanup() }
+        let first = try TestPty()
+        try run.start(stdin: first.slavePath, stdout: first.slavePath)
+        try await run.waitReady()
+        first.type("one\n")
+        #expect(await first.read(until: "echo:one").contains("echo:one"), "no echo before the dump\n\(run.diagnostics())")
+        // The restorer runs on a terminal of its own, which the job gets instead.
+        let second = try TestPty()
+        try await crossCheckpoint(run, d, options: ["--shell-job"], restoreStdin: second.slavePath,
+                                  renamed: [first.slavePath: second.slavePath])
+        second.type("three\n")
+        #expect(await second.read(until: "echo:three").contains("echo:three"), "no echo on the restorer's terminal\n\(run.diagnostics())")
+        await run.expectPass("the shell job, \(d.testDescription)")
+    }
 
     @Test("crit reads every image we write for CRIU", arguments: [Workload.pipes, .files, .memfd, .threads])
     func critReadsOurImages(_ w: Workload) async throws {

@@ -199,13 +199,13 @@ struct CLIResult: CustomStringConvertible {
 
 enum CLI {
     static func run(_ args: [String], env: [String: String] = [:], outputDir: String,
-                    timeout: Double = 600) async -> CLIResult {
+                    stdin: String = "/dev/null", timeout: Double = 600) async -> CLIResult {
         let tag = UUID().uuidString.prefix(8)
         let out = "\(outputDir)/cli-\(tag).out", err = "\(outputDir)/cli-\(tag).err"
         defer { unlink(out); unlink(err) }
         let pid: pid_t
         do {
-            pid = try Proc.spawn([Paths.binary] + args, extraEnv: env, stdout: out, stderr: err, append: false)
+            pid = try Proc.spawn([Paths.binary] + args, extraEnv: env, stdin: stdin, stdout: out, stderr: err, append: false)
         } catch {
             return CLIResult(args: args, status: -1, stdout: "", stderr: "\(error)")
         }

@@ -114,7 +114,8 @@ final class FileTableDump {
                 file.reg = regEntry(id: id, path: path, flags: flags, pos: info.pos, st: st).reg
                 file.reg.mntID = Int32(info.mntId)
                 try addGhost(for: id, pid: pid, fd: fd, st: st)
-            } else if mode == S_IFCHR, let tty = try terminals.entries(pid: pid, fd: fd, path: link, st: st, flags: flags, id: id, mntID: Int32(info.mntId)) {
+            } else if mode == S_IFCHR, let tty = try terminals.entries(pid: pid, fd: fd, path: link, st: st, flags: flags, id: id,
+                                                                        regID: newID(), mntID: Int32(info.mntId)) {
                 files.append(tty.reg)
                 file = tty.tty
             } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || (mode == S_IFCHR && Self.harmlessDevices.contains(link))) {

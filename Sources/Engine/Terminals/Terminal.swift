@@ -23,6 +23,21 @@ struct Terminal {
     /// The kernel's struct termios: four flag words, c_line, 19 control characters.
     static let termiosSize = 36, controlChars = 19
 
+    /// termios_entry.c_cc as CRIU writes it: tty.c memcpy()s glibc's 32-byte c_cc (the
+    /// kernel's 19, zero-filled) over the uint32 array, so entries 0-7 hold four
+    /// characters each, little-endian; CRIU wants 19 entries (TERMIOS_NCC) and reads back
+    /// only the first 8. The rest are zero here (CRIU leaves them uninitialized).
+    static func packControlChars(_ cc: ArraySlice<UInt8>) -> [UInt32] {
+        let bytes = Array(cc.prefix(32)) + [UInt8](repeating: 0, count: max(0, 32 - cc.count))
+        let packed = (0..<8).map { i in (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[i * 4 + $1]) << (8 * $1) } }
+        return packed + [UInt32](repeating: 0, count: controlChars - 8)
+    }
+
+    static func unpackControlChars(_ entries: [UInt32]) -> [UInt8] {
+        let bytes = entries.prefix(8).flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        return Array(bytes.prefix(controlChars))
+    }
+
     /// Unix98 pty majors: masters 128-135 (and /dev/ptmx, 5:2), slaves 136-143.
     static func ptyKind(rdev: UInt64) -> (master: Bool, slaveIndex: UInt32?)? {
         let major = UInt32(truncatingIfNeeded: (rdev >> 8) & 0xfff | (rdev >> 32) & 0xffff_f000)
@@ -62,6 +77,18 @@ struct Terminal {
         try withUnsafeMutablePointer(to: &v) { _ = try ioctl(what, request, Int(bitPattern: $0)) }
     }
 
+    /// A new description of this master's slave (TIOCGPTPEER), close-on-exec in this
+    /// process. Unlike open(2), the ioctl keeps O_CLOEXEC in the file's f_flags, where the
+    /// restored task's fdinfo would show it: it is asked for without and set on our fd after.
+    func openPeer(flags: Int32) throws -> Int32 {
+        let fd = Int32(try ioctl("TIOCGPTPEER", Request.tiocgptpeer, Int(flags & ~(O_CLOEXEC | O_CREAT | O_EXCL | O_TRUNC) | O_NOCTTY)))
+        if fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 {
+            close(fd)
+            throw CheckpointError.errno("set FD_CLOEXEC on the slave of \(name)")
+        }
+        return fd
+    }
+
     func index() throws -> UInt32 {
         var v: UInt32 = 0
         try withUnsafeMutablePointer(to: &v) { _ = try ioctl("TIOCGPTN", Request.tiocgptn, Int(bitPattern: $0)) }
@@ -74,7 +101,7 @@ struct Terminal {
         let words = b.withUnsafeBytes { p in (0..<4).map { p.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self) } }
         t.cIflag = words[0]; t.cOflag = words[1]; t.cCflag = words[2]; t.cLflag = words[3]
         t.cLine = UInt32(b[16])
-        t.cCc = b[17..<(17 + Self.controlChars)].map { UInt32($0) }
+        t.cCc = Self.packControlChars(b[17..<(17 + Self.controlChars)])
         t.cIspeed = 0; t.cOspeed = 0
         return t
     }
@@ -85,7 +112,7 @@ struct Terminal {
         }
         var b = [t.cIflag, t.cOflag, t.cCflag, t.cLflag].flatMap { v in withUnsafeBytes(of: v) { Array($0) } }
         b.append(UInt8(truncatingIfNeeded: t.cLine))
-        b += t.cCc.prefix(Self.controlChars).map { UInt8(truncatingIfNeeded: $0) }
+        b += Self.unpackControlChars(t.cCc)
         try ioctl(locked ? "TIOCSLCKTRMIOS" : "TCSETS", locked ? Request.tiocslcktrmios : Request.tcsets, bytes: b)
     }
 

@@ -28,7 +28,9 @@ final class TtyDump {
     }
 
     /// The REG and TTY entries for fd `fd` of `pid` when it is a pty; nil for any other device.
-    func entries(pid: Int32, fd: Int32, path: String, st: stat, flags: UInt32, id: UInt32, mntID: Int32) throws -> (reg: FileEntry, tty: FileEntry)? {
+    /// The REG entry has an id of its own (`regID`, named by regf_id), as CRIU's: an fd of a
+    /// second task on the description then resolves to the TTY entry, never to its path.
+    func entries(pid: Int32, fd: Int32, path: String, st: stat, flags: UInt32, id: UInt32, regID: UInt32, mntID: Int32) throws -> (reg: FileEntry, tty: FileEntry)? {
         let isCurrentTty = st.st_rdev == 5 << 8  // /dev/tty: stands for the session's terminal
         guard isCurrentTty || Terminal.ptyKind(rdev: UInt64(st.st_rdev)) != nil else { return nil }
         let terminal = Terminal(fd: try takeFd(pid: pid, fd: fd), name: "\(path) (pid \(pid) fd \(fd))")
@@ -56,12 +58,12 @@ final class TtyDump {
             close(terminal.fd)
         }
         var reg = RegFileEntry()
-        reg.id = id; reg.flags = flags; reg.pos = 0; reg.fown = FownEntry.none; reg.name = path
+        reg.id = regID; reg.flags = flags; reg.pos = 0; reg.fown = FownEntry.none; reg.name = path
         reg.mntID = mntID; reg.mode = st.st_mode; reg.size = 0
         var regFile = FileEntry()
-        regFile.type = .reg; regFile.id = id; regFile.reg = reg
+        regFile.type = .reg; regFile.id = regID; regFile.reg = reg
         var tty = TtyFileEntry()
-        tty.id = id; tty.ttyInfoID = infoID; tty.flags = flags; tty.fown = FownEntry.none
+        tty.id = id; tty.ttyInfoID = infoID; tty.flags = flags; tty.fown = FownEntry.none; tty.regfID = regID
         var ttyFile = FileEntry()
         ttyFile.type = .tty; ttyFile.id = id; ttyFile.tty = tty
         return (regFile, ttyFile)
@@ -132,7 +134,9 @@ final class TtyDump {
 
     func write(to images: ImageDirectory) throws {
         guard !sides.isEmpty else { return }
-        try images.write(.ttyInfo, sides.values.map(\.info).sorted { $0.id < $1.id })
+        // Each master before its slave: CRIU's restore makes the first entry of an index
+        // the pty's opener, and only a master can open its slaves.
+        try images.write(.ttyInfo, sides.values.map(\.info).sorted { ($0.id >> 1, ~$0.id & 1) < ($1.id >> 1, ~$1.id & 1) })
         if !queued.isEmpty { try images.write(.ttyData, queued) }
     }
 

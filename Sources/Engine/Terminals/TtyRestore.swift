@@ -88,7 +88,7 @@ final class TtyRestore {
         }
         var firstSlave: Terminal?
         for (id, info) in fileInfo.sorted(by: { $0.key < $1.key }) where info == index << 1 {
-            let fd = try Int32(master.ioctl("TIOCGPTPEER", Terminal.Request.tiocgptpeer, Int(Int32(bitPattern: flags[id]!) & ~O_CLOEXEC | O_NOCTTY | O_CLOEXEC)))
+            let fd = try master.openPeer(flags: Int32(bitPattern: flags[id]!))
             fds[id] = fd
             if firstSlave == nil { firstSlave = Terminal(fd: fd, name: "the slave of pty \(index)") }
         }
@@ -115,7 +115,7 @@ final class TtyRestore {
         } else if let handOver = options?.orphanPtsMaster {
             let master = try newPty(index, openPath: openPath)
             masters[index] = master.fd
-            slave = Int32(try master.ioctl("TIOCGPTPEER", Terminal.Request.tiocgptpeer, Int(O_RDWR | O_NOCTTY | O_CLOEXEC)))
+            slave = try master.openPeer(flags: O_RDWR)
             newMaster = master
         } else if options?.shellJob == true {
             guard isatty(0) == 1 else {
@@ -135,7 +135,7 @@ final class TtyRestore {
         // Each description again with its own flags: the ones given may differ (stdin is read-only).
         for (id, i) in fileInfo where i == info.id {
             if let master = newMaster {
-                fds[id] = Int32(try master.ioctl("TIOCGPTPEER", Terminal.Request.tiocgptpeer, Int(Int32(bitPattern: flags[id]!) & ~O_CLOEXEC | O_NOCTTY | O_CLOEXEC)))
+                fds[id] = try master.openPeer(flags: Int32(bitPattern: flags[id]!))
             } else {
                 fds[id] = try reopen(terminal, flags: flags[id]!)
             }
@@ -206,6 +206,6 @@ final class TtyRestore {
             if fd < 0 { throw CheckpointError.errno("dup the tree's terminal") }
             return fd
         }
-        return Int32(try Terminal(fd: master, name: "pty \(index)").ioctl("TIOCGPTPEER", Terminal.Request.tiocgptpeer, Int(O_RDWR | O_NOCTTY | O_CLOEXEC)))
+        return try Terminal(fd: master, name: "pty \(index)").openPeer(flags: O_RDWR)
     }
 }
