@@ -262,13 +262,50 @@ struct CriuInteropTests {
     // the mqueue mount ("Can't lookup mount"), its restore refuses our mqueue entry (an
     // external file for it).
 
-    @Test("pty pairs in the tree: termios, window size, session, foreground group, modes, bytes in flight, index",
+    // CRIU 4.2 dumps a pty's exclusive mode (TIOCGEXCL) and never sets it back, and it
+    // saves the bytes queued for a packet-mode master as read, with the status byte that
+    // starts every packet, then writes them back whole (tty.c): its restore of its own
+    // dump of this workload fails the same way ("pty B: the packet in flight did not
+    // arrive"). The same tree without those two is the test of everything else.
+    // CRIU 4.2 forks every task before any restores its files, and the session leader
+    // takes its controlling terminal back (TIOCSCTTY) with its files: a child already
+    // forked keeps no controlling terminal (signal->tty is copied at fork), so the
+    // workload's grandchild sees none (tcgetpgrp: -1). CRIU's restore of its own dump of
+    // this workload fails the same way; everything checked before it passes.
+    @Test("pty pairs in the tree: termios, window size, session, foreground group, lock, packet mode, bytes in flight, index",
           arguments: Direction.allCases)
-    func ptyPair(_ d: Direction) async throws { try await crossRestore(.tty, d) }
+    func ptyPair(_ d: Direction) async throws {
+        guard d == .oursToCriu else { return try await crossRestore(.ttyCriuModes, d) }
+        try await withKnownIssue("CRIU 4.2 gives the controlling terminal back after the session's children are forked") {
+            try await crossRestore(.ttyCriuModes, d)
+        } matching: { String(describing: $0).contains("grandchild: foreground group -1") }
+    }
+
+    @Test("pty pairs with exclusive mode and bytes in flight to a packet-mode master", arguments: Direction.allCases)
+    func ptyPairAllModes(_ d: Direction) async throws {
+        let (why, shows) = d == .oursToCriu
+            ? ("CRIU 4.2 does not restore a pty's exclusive mode", "pty B: exclusive 0")
+            : ("CRIU 4.2 keeps the packet status bytes in a packet-mode master's queued data", "pty B: the packet in flight did not arrive")
+        try await withKnownIssue(Comment(rawValue: why)) {
+            try await crossRestore(.tty, d)
+        } matching: { String(describing: $0).contains(shows) }
+    }
 
     @Test("a shell job on the test's terminal, --shell-job both sides, restored onto the restorer's terminal",
           arguments: Direction.allCases)
+    // CRIU 4.2 hands the restorer's terminal to one description only: the tree's other
+    // descriptions of that terminal are opened again by their dumped /dev/pts path
+    // (pty_open_slaves), and a root that leads its session does not get it back as its
+    // controlling terminal. Its restore of its own dump of this workload fails the same
+    // way ("the terminal's session is -1").
     func ttyShellJob(_ d: Direction) async throws {
+        guard d == .oursToCriu else { return try await shellJobOnTerminal(d) }
+        await withKnownIssue("CRIU 4.2 reopens a shell job's other descriptions by the dumped path, without a controlling terminal") {
+            try await shellJobOnTerminal(d)
+        }
+    }
+
+    private func shellJobOnTerminal(_ d: Direction) async throws {
         let run = try WorkloadRun(.ttyJob)
         defer { run.cleanup() }
         let first = try TestPty()
@@ -285,7 +322,7 @@ struct CriuInteropTests {
         await run.expectPass("the shell job, \(d.testDescription)")
     }
 
-    @Test("crit reads every image we write for CRIU", arguments: [Workload.pipes, .files, .memfd, .threads])
+    @Test("crit reads every image we write for CRIU", arguments: [Workload.pipes, .files, .memfd, .threads, .tty])
     func critReadsOurImages(_ w: Workload) async throws {
         let run = try WorkloadRun(w)
         defer { run.cleanup() }

@@ -14,6 +14,8 @@ import Glibc
 extension Workload {
     static let tty = Workload(name: "tty")
     static let ttyJob = Workload(name: "tty-job")
+    /// Without the two pty modes CRIU 4.2 cannot carry (exclusive, packet bytes in flight).
+    static let ttyCriuModes = Workload(name: "tty", args: ["criu-modes"])
 }
 
 /// A pty the test holds: the master here, the slave's path for a child to open.
