@@ -59,6 +59,8 @@ func controlCharPacking() {
     #expect(packed.count == 19)
     #expect(packed[0] == 0x0403_0201 && packed[4] == 0x0013_1211 && packed[5...].allSatisfy { $0 == 0 })
     #expect(Terminal.unpackControlChars(packed) == cc)
+    // Our images from before the packing: one character per entry.
+    #expect(Terminal.unpackControlChars(cc.map { UInt32($0) }) == cc)
 }
 
 private enum ProcTreeLink {

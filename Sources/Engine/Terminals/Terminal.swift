@@ -33,7 +33,12 @@ struct Terminal {
         return packed + [UInt32](repeating: 0, count: controlChars - 8)
     }
 
+    /// Also reads our images from before CRIU's packing (one character per entry): no
+    /// entry above 0xff, which packed would need VQUIT, VERASE, VKILL, VMIN, VSTOP... all 0.
     static func unpackControlChars(_ entries: [UInt32]) -> [UInt8] {
+        if entries.count == controlChars, entries.allSatisfy({ $0 <= 0xff }) {
+            return entries.map { UInt8($0) }
+        }
         let bytes = entries.prefix(8).flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
         return Array(bytes.prefix(controlChars))
     }
