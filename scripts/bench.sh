@@ -6,7 +6,15 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${OCICHECKPOINT_BIN:-$ROOT/.build/release/ocicheckpoint}
+# The reference CRIU 4.2 is timed in the same run: CRIU names a binary, CRIU=none skips
+# it, and by default the shared build script makes (once) and names it.
 CRIU=${CRIU:-}
+BUILD_CRIU="$ROOT/../shared/reference/build-criu.sh"
+if [ -z "$CRIU" ] && [ -f "$BUILD_CRIU" ]; then
+    CRIU=$(bash "$BUILD_CRIU" 2>/dev/null | tail -n 1) || CRIU=""
+    [ -x "$CRIU" ] || { echo "bench: CRIU 4.2 could not be built; its columns stay empty" >&2; CRIU=""; }
+fi
+[ "$CRIU" = none ] && CRIU=""
 SHM=/dev/shm/ocb
 WORK=$(mktemp -d /tmp/ocicheckpoint-bench.XXXXXX)
 FAILED=0
@@ -183,6 +191,6 @@ printf '%-14s | %7s | %9s | %9s | %9s | %8s | %11s | %14s\n' \
     workload "dump s" "frozen ms" "restore s" "image MiB" "dd ref s" "criu dump s" "criu restore s"
 printf '%s\n' "---------------+---------+-----------+-----------+-----------+----------+-------------+---------------"
 printf '%s\n' "${ROWS[@]}"
-[ -n "$CRIU" ] || echo "(set CRIU=/path/to/criu to add criu's times)"
+[ -n "$CRIU" ] || echo "(no CRIU binary: set CRIU=/path/to/criu to add criu's times)"
 
 [ "$FAILED" = 0 ] || die "some ocicheckpoint dumps or restores failed (see above)"
