@@ -54,7 +54,11 @@ struct CheckpointImages {
         guard inventory.imgVersion == 2 else {
             throw CheckpointError(.image, "image \(dir.file(.inventory)): unsupported image version \(inventory.imgVersion)")
         }
+        var seen = Set<UInt32>()
         for entry in try dir.read(.pstree, as: PstreeEntry.self) {
+            for id in Set([entry.pid] + entry.threads) where !seen.insert(id).inserted {
+                throw CheckpointError(.image, "image \(dir.file(.pstree)): pid \(id) appears twice")
+            }
             processes.append(try Self.process(entry, dir))
         }
         guard !processes.isEmpty else { throw CheckpointError(.image, "image \(dir.file(.pstree)): no processes") }
@@ -121,6 +125,7 @@ struct CheckpointImages {
             p.pagesID = try r.one(PagemapHead.self).pagesID
             p.pagemap = try Self.pagemapRuns(try r.all(PagemapEntry.self), image: dir.file(.pagemap(pid)))
         } catch let e as ImageError { throw e.checkpointError }
+        try checkMemoryMap(p, pid: pid, dir)
         // fdinfo images are named by the fd table's id (CRIU shares one between tasks
         // made with CLONE_FILES); ids-PID.img gives it, the pid when there is none.
         p.filesID = try filesID(pid, main: main, dir)
@@ -149,6 +154,37 @@ struct CheckpointImages {
             content.replaceSubrange(Int(c.off)..<Int(c.off + c.len), with: try reader.raw(Int(c.len)))
         }
         return content
+    }
+
+    /// The areas and page runs of one process before anything is mapped: areas page-aligned,
+    /// non-empty and apart, every run of pages inside the areas, no count that overflows.
+    /// A damaged image is a one-line error here, never a trap or a wrong mapping later.
+    static func checkMemoryMap(_ p: Process, pid: Int32, _ dir: ImageDirectory) throws {
+        let page: UInt64 = 4096
+        let areas = p.mm.vmas.sorted { $0.start < $1.start }
+        var previousEnd: UInt64 = 0
+        for v in areas {
+            guard v.start < v.end, v.start % page == 0, v.end % page == 0, v.start >= previousEnd else {
+                throw CheckpointError(.image, "image \(dir.file(.mm(pid))): area \(v.start.hex)-\(v.end.hex) is empty, unaligned or overlaps the one before")
+            }
+            previousEnd = v.end
+        }
+        for run in p.pagemap {
+            let (length, overflow) = run.nrPages.multipliedReportingOverflow(by: page)
+            let (end, past) = run.vaddr.addingReportingOverflow(length)
+            guard !overflow, !past, run.vaddr % page == 0, run.nrPages > 0 else {
+                throw CheckpointError(.image, "image \(dir.file(.pagemap(pid))): \(run.nrPages) pages at \(run.vaddr.hex) do not fit in the address space")
+            }
+            // Inside areas that follow each other without a gap.
+            var covered = run.vaddr
+            for v in areas where v.start <= covered && covered < v.end {
+                covered = v.end
+                if covered >= end { break }
+            }
+            guard covered >= end else {
+                throw CheckpointError(.image, "image \(dir.file(.pagemap(pid))): pages \(run.vaddr.hex)-\(end.hex) lie outside the areas of \(dir.file(.mm(pid)).split(separator: "/").last!)")
+            }
+        }
     }
 
     /// The id of the fd table of `pid`: from ids-PID.img, else from its core, else the pid.
