@@ -45,7 +45,7 @@ let package = Package(
             swiftSettings: v5),
         .testTarget(name: "ProcFSTests", dependencies: ["LinuxKernel", "ProcFS"], swiftSettings: v5),
         .testTarget(name: "CriuRPCTests", dependencies: ["LinuxKernel", "CriuRPC", "Engine", "Images", "SystemTestSupport"], swiftSettings: v5),
-        .testTarget(name: "CheckpointArchiveTests", dependencies: ["LinuxKernel", "CheckpointArchive", "CArchive", "Engine", "SystemTestSupport"], swiftSettings: v5),
+        .testTarget(name: "CheckpointArchiveTests", dependencies: ["LinuxKernel", "CheckpointArchive", "CArchive", "Engine", "Images", "SystemTestSupport"], swiftSettings: v5),
         .testTarget(name: "LinuxKernelTests", dependencies: ["LinuxKernel", "CShim"], swiftSettings: v5),
         .testTarget(name: "ImagesTests", dependencies: ["LinuxKernel", "Images"], swiftSettings: v5),
         .testTarget(name: "MountDumpTests", dependencies: ["LinuxKernel", "MountDump", "Engine", "Images", "ProcFS", "SystemTestSupport"], swiftSettings: v5),

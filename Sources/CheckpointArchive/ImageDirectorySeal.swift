@@ -46,7 +46,7 @@ public enum ImageDirectorySeal {
     /// manifest does not list is refused when `isImage` says the engine could read it; any
     /// other (a log of a later run) is left alone.
     public static func verify(_ directory: String, key: VerifyingKey, excluding: Set<String> = [],
-                              isImage: (String) -> Bool = { $0.hasSuffix(".img") }) throws {
+                              isImage: (String) -> Bool) throws {
         let subject = "image directory \(directory)"
         guard let manifestBytes = FileManager.default.contents(atPath: directory + "/" + manifestName) else {
             throw ArchiveError.damaged(subject, "it is not signed (no \(manifestName); sign with dump --sign KEY)")

@@ -1,6 +1,7 @@
 import Foundation
 import LinuxKernel
 import CheckpointArchive
+import Images
 import OCISpec
 
 /// `ocicheckpoint restore`: unpacks an archive (or an OCI image of one) into a new bundle,
@@ -41,7 +42,7 @@ public struct ContainerRestorer {
         guard request.importArchive != nil || request.importImage != nil else {
             let bundle = request.bundle ?? FileManager.default.currentDirectoryPath
             let images = request.imagePath ?? bundle + "/checkpoint"
-            if let key = request.verifyKey { try ImageDirectorySeal.verify(images, key: key) }
+            if let key = request.verifyKey { try ImageDirectorySeal.verify(images, key: key, isImage: ImageName.isImageFile) }
             try runc.restore(request.id, bundle: bundle, imagePath: images, workPath: request.workPath ?? images,
                              flags: request.runcFlags, stdio: (1, 2))
             return nil

@@ -26,6 +26,12 @@ public struct ImageName: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { fileName }
 
+    /// Whether a restore could read `fileName` as an image: a name of the catalogue, or
+    /// any other `.img` file (a kind the engine does not know yet is still an image).
+    public static func isImageFile(_ fileName: String) -> Bool {
+        ImageName(fileName: fileName) != nil || fileName.hasSuffix(".img")
+    }
+
     /// The image a file name (or a path ending in one) names; nil for any other file.
     public init?(fileName: String) {
         let name = Substring(fileName.split(separator: "/", omittingEmptySubsequences: false).last ?? "")

@@ -3,6 +3,21 @@ import CShim
 
 public typealias Registers = user_regs_struct
 
+extension Registers {
+    /// These registers of a thread stopped inside a syscall the kernel would restart
+    /// (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK), rewound to the
+    /// syscall instruction with its number in ax, so the syscall runs again on resume, as
+    /// CRIU saves them. Registers not in such a syscall come back unchanged.
+    public var rewoundToRestartSyscall: Registers {
+        var regs = self
+        if Int64(bitPattern: regs.orig_rax) >= 0 && [-512, -513, -514, -516].contains(Int64(bitPattern: regs.rax)) {
+            regs.rax = regs.orig_rax
+            regs.rip -= 2
+        }
+        return regs
+    }
+}
+
 /// ptrace(2) on one thread, by tid. All calls must come from the tracer thread.
 public struct Ptrace {
     public let tid: Int32

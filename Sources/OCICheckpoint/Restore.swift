@@ -48,7 +48,7 @@ struct Restore: ParsableCommand {
             if let verify = container.verify {
                 try ImageDirectorySeal.verify(imagesDir, key: VerifyingKey(file: verify),
                                               excluding: logging.logName(in: imagesDir, workDir: criu.workDir),
-                                              isImage: { ImageName(fileName: $0) != nil || $0.hasSuffix(".img") })
+                                              isImage: ImageName.isImageFile)
             }
             var opts = CriuOpts()
             opts.shellJob = engine.shellJob

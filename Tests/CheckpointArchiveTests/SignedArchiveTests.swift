@@ -1,5 +1,6 @@
 import CheckpointArchive
 import Foundation
+import Images
 import SystemTestSupport
 import Testing
 #if canImport(Glibc)
@@ -195,7 +196,7 @@ struct SignedImageDirectoryTests {
     }
 
     private func refusal(_ dir: String, _ key: String) -> String {
-        let error = #expect(throws: (any Error).self) { try ImageDirectorySeal.verify(dir, key: VerifyingKey(file: key)) }
+        let error = #expect(throws: (any Error).self) { try ImageDirectorySeal.verify(dir, key: VerifyingKey(file: key), isImage: ImageName.isImageFile) }
         return error.map { "\($0)" } ?? ""
     }
 
@@ -205,11 +206,11 @@ struct SignedImageDirectoryTests {
         let keys = try OpenSSLKeys(scratch, "signer")
         let dir = try images(scratch)
         try ImageDirectorySeal.seal(dir, with: SigningKey(file: keys.privateKey))
-        try ImageDirectorySeal.verify(dir, key: VerifyingKey(file: keys.publicKey))
+        try ImageDirectorySeal.verify(dir, key: VerifyingKey(file: keys.publicKey), isImage: ImageName.isImageFile)
         #expect(ImageDirectorySeal.signer(of: dir) == .signed(fingerprint: try keys.fingerprint()))
         // Logs change around a dump and restore; they are not covered.
         try write("more log\n", to: dir + "/restore.log")
-        try ImageDirectorySeal.verify(dir, key: VerifyingKey(file: keys.publicKey))
+        try ImageDirectorySeal.verify(dir, key: VerifyingKey(file: keys.publicKey), isImage: ImageName.isImageFile)
 
         try require(Cmd.sh("printf '\\377' | dd of=\(dir)/pages-1.img bs=1 seek=1500000 conv=notrunc status=none"), "flip")
         let message = refusal(dir, keys.publicKey)

@@ -119,12 +119,8 @@ extension RestoredProcess {
     /// Registers of a task stopped inside a syscall, rewritten so that the syscall runs
     /// again on resume, as the kernel would have done had the task not been dumped.
     static func resumable(_ r: Registers) -> Registers {
-        var regs = r
-        let ax = Int64(bitPattern: regs.rax)
-        if Int64(bitPattern: regs.orig_rax) >= 0 && [-512, -513, -514, -516].contains(ax) {
-            regs.rax = regs.orig_rax
-            regs.rip -= 2
-        }
+        // Images of CRIU and of older builds of ours keep the stopped syscall's result.
+        var regs = r.rewoundToRestartSyscall
         regs.orig_rax = UInt64.max
         return regs
     }

@@ -54,7 +54,7 @@ struct TaskDump {
             core.mtype = .x8664
             let ptrace = Ptrace(tid)
             var info = ThreadInfoX86()
-            info.gpregs = UserX86RegsEntry(Self.rewound(try ptrace.registers()))
+            info.gpregs = UserX86RegsEntry(try ptrace.registers().rewoundToRestartSyscall)
             info.fpregs = UserX86FpregsEntry(xsave: try ptrace.xstate())
             var tcore = ThreadCoreEntry()
             let tstatus = try tree.status(pid, tid: tid)
@@ -139,21 +139,6 @@ struct TaskDump {
         sas.ssSize = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self) }
         try task.call("prctl(PR_GET_PDEATHSIG)", on: tid, SyscallNumber.prctl, 2, task.data)
         return (clearTid, sas, try task.readValue(task.data, as: UInt32.self))
-    }
-
-    /// Registers of a thread stopped inside a syscall the kernel would restart, saved as
-    /// CRIU saves them: rewound to the syscall instruction with its number in ax, so the
-    /// syscall runs again on resume whoever restores the image (CRIU's restore sets the
-    /// registers as they are). A nanosleep interrupted for good (ERESTART_RESTARTBLOCK)
-    /// starts again too, where CRIU would have it return EINTR.
-    static func rewound(_ r: Registers) -> Registers {
-        var regs = r
-        let ax = Int64(bitPattern: regs.rax)
-        if Int64(bitPattern: regs.orig_rax) >= 0 && [-512, -513, -514, -516].contains(ax) {
-            regs.rax = regs.orig_rax
-            regs.rip -= 2
-        }
-        return regs
     }
 
     /// A zombie: only its exit code and identity are left.
