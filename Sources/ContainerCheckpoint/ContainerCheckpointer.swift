@@ -20,6 +20,8 @@ public struct ContainerCheckpointer {
         public var exportImage: String?
         /// Signs the manifest of the archive or image; without an export, seals the image directory.
         public var signingKey: SigningKey?
+        /// Where `--export` runs keep their journals (CheckpointJournal).
+        public var journalDirectory = CheckpointJournal.defaultDirectory
         public init(id: String) { self.id = id }
     }
 
@@ -51,14 +53,18 @@ public struct ContainerCheckpointer {
         }
         try podman?.refuseUnsupported()
         let shm = try podman.flatMap { try holdShm($0, bundle: state.bundle) }
-        let near = request.export.map { ($0 as NSString).deletingLastPathComponent } ?? NSTemporaryDirectory()
-        let staging = try makeTemporaryDirectory(in: near.isEmpty ? "." : near, prefix: ".ocicheckpoint-\(request.id)")
+        if let export = request.export {
+            return try exportSafely(request, to: export, state: state, podman: podman, shm: shm, progress: progress)
+        }
+        // --export-image alone: an image layout is a directory, written in place.
+        let image = request.exportImage!
+        let staging = try makeTemporaryDirectory(in: NSTemporaryDirectory(), prefix: ".ocicheckpoint-\(request.id)")
         let bundle = state.bundle
         do {
             try runc.checkpoint(state.id, imagePath: staging + "/" + CheckpointLayout.images, workPath: staging, flags: request.runcFlags)
         } catch let failure as CheckpointError {
             // The container runs on as it was; only the engine's log is worth keeping.
-            let log = (request.export ?? CheckpointImage.split(request.exportImage!).layout) + ".dump.log"
+            let log = CheckpointImage.split(image).layout + ".dump.log"
             try? FileManager.default.removeItem(atPath: log)
             let kept = (try? FileManager.default.moveItem(atPath: staging + "/" + CheckpointLayout.dumpLog, toPath: log)) != nil
             try? FileManager.default.removeItem(atPath: staging)
@@ -73,19 +79,13 @@ public struct ContainerCheckpointer {
             } else {
                 try describe(state, bundle: bundle, base: request.rootfsBase, into: staging)
             }
-            if let export = request.export {
-                try CheckpointArchive.pack(directory: staging, to: export, compression: request.compression, progress: progress,
-                                           signingKey: request.signingKey)
-            }
-            if let image = request.exportImage {
-                try CheckpointImage.export(staging, to: image, containerName: podman?.name ?? state.id, runtime: "runc",
-                                           rootfsImage: podman.map { ($0.imageName, $0.imageID) }, signingKey: request.signingKey)
-            }
+            try CheckpointImage.export(staging, to: image, containerName: podman?.name ?? state.id, runtime: "runc",
+                                       rootfsImage: podman.map { ($0.imageName, $0.imageID) }, signingKey: request.signingKey)
         } catch {
             throw CheckpointError(.invalidState, "\(error); the checkpoint of \(request.id) is kept in \(staging)")
         }
         try? FileManager.default.removeItem(atPath: staging)
-        return request.export ?? request.exportImage!
+        return image
     }
 
     /// Why a container runc does not know cannot be checkpointed here.
@@ -98,7 +98,7 @@ public struct ContainerCheckpointer {
         return CheckpointError(.unsupported, "container \(id): run by \(record.runtime) (found in \(source), init pid \(record.pid)), which has no checkpoint support: checkpoint needs runc (runc --criu); the process tree alone can be dumped with `ocicheckpoint dump -t \(record.pid)`")
     }
 
-    private func describe(_ state: Runc.State, bundle: String, base: String?, into staging: String) throws {
+    func describe(_ state: Runc.State, bundle: String, base: String?, into staging: String) throws {
         let config = ContainerConfigDump(id: state.id, name: state.id, runtime: "runc", createdTime: state.created,
                                          checkpointedTime: ContainerConfigDump.now(), rootfsBase: base)
         try config.write(to: staging)

@@ -66,6 +66,25 @@ public struct Runc {
         }
     }
 
+    /// Freezes the container (runc derives "paused" from its cgroup freezer).
+    public func pause(_ id: String) throws {
+        let r = try Subprocess.run(global + ["pause", id])
+        if !r.ok { throw CheckpointError(.invalidState, "runc pause \(id) failed: \(r.reason)") }
+    }
+
+    public func resume(_ id: String) throws {
+        let r = try Subprocess.run(global + ["resume", id])
+        if !r.ok { throw CheckpointError(.invalidState, "runc resume \(id) failed: \(r.reason)") }
+    }
+
+    /// Stops a container that may be paused, as runc's checkpoint does without
+    /// --leave-running: every task gets SIGKILL while frozen (runc thaws after signalling, so
+    /// none runs again), then runc forgets the container.
+    public func stop(_ id: String) {
+        _ = try? Subprocess.run(global + ["kill", "--all", id, "KILL"])
+        delete(id)
+    }
+
     public func delete(_ id: String) {
         _ = try? Subprocess.run(global + ["delete", "--force", id])
     }

@@ -66,7 +66,13 @@ struct Checkpoint: ParsableCommand {
 
     func run() throws {
         try OCICheckpoint_run {
+            // Any run of checkpoint finishes or undoes the --export runs that were killed.
+            let journals = runtime.registry + "/checkpoints"
+            for line in CheckpointJournal.recoverAbandoned(in: journals) {
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
             var request = ContainerCheckpointer.Request(id: id)
+            request.journalDirectory = journals
             request.runcFlags = engine.runcArguments + (leaveRunning ? ["--leave-running"] : [])
             request.imagePath = imagePath.map(absolute)
             request.workPath = workPath.map(absolute)

@@ -1,0 +1,189 @@
+// `checkpoint --export` killed with SIGKILL at moments spread over its whole run: each kill
+// leaves either the container running as before (same processes, not frozen, not stopped)
+// or a complete archive at FILE (restored, it counts on) with the container stopped; its
+// guard undoes or finishes the run at once, and a later run finds nothing left to clean.
+
+import Foundation
+import SystemTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.serialized, .enabled(if: Env.usable, "needs root and /usr/sbin/runc"))
+struct KillSafetyTests {
+    /// A counting container whose stdio is /dev/null, so that its archive restores anywhere.
+    final class Subject {
+        let scratch: Scratch
+        let id: String
+        var bundle: Bundle
+        var generation = 0
+
+        init(_ scratch: Scratch) throws {
+            self.scratch = scratch
+            id = scratch.newID()
+            bundle = try Bundle.make(at: scratch.sub("bundle-0"), args: countingScript(setup: "sleep 100000 & "))
+            let o = Cmd.sh("\(Env.runc) run -d --bundle \(bundle.path) \(id) </dev/null >/dev/null 2>&1", timeout: 30)
+            guard o.ok else { throw TestFailure("runc run: \(o)") }
+            guard waitFor(10, { bundle.count.count >= 3 }) else { throw TestFailure("the container does not count") }
+        }
+
+        /// Its lasting processes (sorted pids of its freezer cgroup, without the counter's
+        /// short `sleep 0.2`) and the freezer's state.
+        func processes() -> (pids: [Int32], freezer: String)? {
+            guard let pid = Runc(id: id).pid, let path = cgroupPath(pid: pid, controller: "freezer") else { return nil }
+            let dir = "/sys/fs/cgroup/freezer" + path
+            let pids = (readFile(dir + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }.sorted()
+                .filter { readFile("/proc/\($0)/cmdline") != "sleep\u{0}0.2\u{0}" && FileManager.default.fileExists(atPath: "/proc/\($0)") }
+            return (pids, (readFile(dir + "/freezer.state") ?? "?").trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+
+        /// Restores the archive under the same id (the original is gone) and checks that it counts on.
+        func restore(_ archive: String, lastCount: Int) throws {
+            generation += 1
+            let path = scratch.sub("bundle-\(generation)")
+            let rs = Cmd.run([Env.binary, "restore", "--import", archive, "--name", id, "--bundle", path], timeout: 60)
+            guard rs.ok else { throw TestFailure("restore of \(archive): \(rs)\n\(tail(path + "/restore.log"))") }
+            bundle = Bundle(path: path)
+            let b = bundle, dumped = b.lastCount
+            guard dumped >= lastCount, waitFor(10, { b.lastCount > dumped }), consecutive(b.count, from: 1) else {
+                throw TestFailure("restored from \(archive), the container does not count on from \(lastCount): \(b.count.suffix(8))")
+            }
+        }
+    }
+
+    struct Outcomes: CustomStringConvertible {
+        /// Running as before: killed before it paused the container (no journal yet, or the
+        /// guard found nothing to undo), or paused and resumed by the guard.
+        var untouched = 0, resumed = 0, archived = 0, completed = 0
+        var killed: Int { untouched + resumed + archived }
+        var description: String {
+            "\(killed) kills: \(untouched) before the container was paused, \(resumed) while it was paused (the guard resumed it), \(archived) after the archive was complete (the guard stopped the container); \(completed) runs ended before their kill"
+        }
+    }
+
+    private func checkpoint(_ archive: String, _ s: Subject, registry: String, log: String) throws -> pid_t {
+        try Spawn.start([Env.binary, "checkpoint", "--registry", registry, "--compress", "none", "--export", archive, s.id],
+                        stdout: .file(log, append: false))
+    }
+
+    @Test func killedExportLeavesTheContainerRunningOrACompleteArchive() throws {
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        let registry = scratch.sub("registry")
+        let journal = registry + "/checkpoints"
+        let s = try Subject(scratch)
+
+        // One run to the end measures how long a checkpoint takes here.
+        let first = scratch.sub("first.tar")
+        let started = Date()
+        let full = Cmd.run([Env.binary, "checkpoint", "--registry", registry, "--compress", "none", "--export", first, s.id], timeout: 60)
+        var duration = Date().timeIntervalSince(started)
+        try #require(full.ok, "checkpoint: \(full)")
+        try s.restore(first, lastCount: s.bundle.lastCount)
+
+        var outcomes = Outcomes()
+        let kills = 50
+        var n = 0
+        while outcomes.killed < kills && n < 2 * kills {
+            n += 1
+            let before = try #require(s.processes(), "run \(n): the container has no processes")
+            let lastCount = s.bundle.lastCount
+            let archive = scratch.sub("k\(n).tar"), log = scratch.sub("k\(n).err")
+            // Spread over the measured duration.
+            let delay = duration * (Double(outcomes.killed) + Double.random(in: 0..<1)) / Double(kills)
+            let pid = try checkpoint(archive, s, registry: registry, log: log)
+            usleep(useconds_t(delay * 1e6))
+            kill(pid, SIGKILL)
+            let status = try #require(Spawn.wait(pid, timeout: 60), "run \(n): checkpoint does not end")
+            // The guard waits for runc and the engine, then undoes or finishes the run.
+            let settled = waitFor(20) { ((try? FileManager.default.contentsOfDirectory(atPath: journal)) ?? []).isEmpty }
+            #expect(settled, "run \(n): the journal is still there: \(String(describing: try? FileManager.default.contentsOfDirectory(atPath: journal)))")
+            let stderr = readFile(log) ?? ""
+            let left = ((try? FileManager.default.contentsOfDirectory(atPath: scratch.path)) ?? []).filter { $0.hasPrefix(".") }
+            #expect(left.isEmpty, "run \(n) (killed after \(delay) s): left \(left); \(stderr)")
+
+            if FileManager.default.fileExists(atPath: archive) {
+                if status.exited {
+                    // Shorter than measured: the next delays are spread over this one.
+                    outcomes.completed += 1
+                    duration = delay
+                } else {
+                    outcomes.archived += 1
+                }
+                #expect(Runc(id: s.id).status == nil, "run \(n): an archive, and the container is still \(Runc(id: s.id).status ?? "")")
+                try s.restore(archive, lastCount: lastCount)
+                try? FileManager.default.removeItem(atPath: archive)
+            } else {
+                if stderr.contains("was interrupted") && stderr.contains("the container was resumed") {
+                    outcomes.resumed += 1
+                } else {
+                    outcomes.untouched += 1
+                }
+                #expect(!status.exited || status.code != 0, "run \(n): succeeded without an archive: \(stderr)")
+                let after = s.processes()
+                #expect(Runc(id: s.id).status == "running", "run \(n) (killed after \(delay) s): container \(Runc(id: s.id).status ?? "gone"); \(stderr)")
+                #expect(after?.pids == before.pids && after?.freezer == "THAWED", "run \(n): \(before) became \(String(describing: after)); \(stderr)")
+                for p in after?.pids ?? [] {
+                    let state = procStatus(p)["State"] ?? "gone"
+                    #expect(state.hasPrefix("S") || state.hasPrefix("R"), "run \(n): pid \(p) is \(state)")
+                }
+                let b = s.bundle, now = b.lastCount
+                #expect(now >= lastCount && waitFor(5) { b.lastCount > now }, "run \(n): the container stopped counting at \(now)")
+            }
+        }
+        print("KillSafetyTests: kills spread over \(String(format: "%.2f", duration)) s: \(outcomes)")
+        #expect(outcomes.killed == kills && outcomes.untouched > 0 && outcomes.resumed > 0 && outcomes.archived > 0, "\(outcomes)")
+
+        // A later run finds nothing left to clean.
+        let last = scratch.sub("last.tar")
+        let again = Cmd.run([Env.binary, "checkpoint", "--registry", registry, "--leave-running", "--compress", "none", "--export", last, s.id], timeout: 60)
+        #expect(again.ok && !again.err.contains("interrupted"), "\(again)")
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: scratch.path)) ?? []).filter { $0.hasPrefix(".") }
+        #expect(left.isEmpty, "\(left)")
+    }
+
+    /// The run and its guard both killed while the container is paused: the next checkpoint
+    /// (of any container) says so in one line, resumes the container and removes the staging.
+    @Test func aLaterRunUndoesARunKilledWithItsGuard() throws {
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        let registry = scratch.sub("registry")
+        let s = try Subject(scratch)
+        let before = try #require(s.processes())
+        let archive = scratch.sub("k.tar"), log = scratch.sub("k.err")
+        let pid = try checkpoint(archive, s, registry: registry, log: log)
+        defer { kill(pid, SIGKILL); _ = Spawn.wait(pid, timeout: 10) }
+        try #require(waitFor(20) { s.processes()?.freezer == "FROZEN" }, "the run never paused the container")
+        let guardian = try #require(guardPid(registry), "no guard")
+        kill(guardian, SIGKILL)
+        kill(pid, SIGKILL)
+        _ = Spawn.wait(pid, timeout: 30)
+        // runc and the engine go on and leave the container paused, as they found it.
+        #expect(waitFor(20) { Cmd.run(["/usr/bin/pgrep", "-f", "runc.*checkpoint.*\(s.id)"]).out.isEmpty })
+        #expect(s.processes()?.freezer == "FROZEN" && Runc(id: s.id).status == "paused")
+        let staged = ((try? FileManager.default.contentsOfDirectory(atPath: scratch.path)) ?? []).filter { $0.hasPrefix(".ocicheckpoint-") }
+        #expect(staged.count == 1, "\(staged)")
+
+        let later = Cmd.run([Env.binary, "checkpoint", "--registry", registry, "--export", scratch.sub("other.tar"), "no-such-container-k1"])
+        let lines = later.err.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].hasPrefix("ocicheckpoint: a checkpoint of \(s.id) (pid \(pid)) was interrupted: no archive was written; the container was resumed; removed ")
+                && lines[1].contains("not found"), "\(later)")
+        let after = s.processes()
+        #expect(Runc(id: s.id).status == "running" && after?.pids == before.pids && after?.freezer == "THAWED", "\(String(describing: after))")
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: scratch.path)) ?? []).filter { $0.hasPrefix(".") }
+        #expect(left.isEmpty && !FileManager.default.fileExists(atPath: archive), "\(left)")
+        let counted = s.bundle.lastCount
+        #expect(waitFor(5) { s.bundle.lastCount >= counted + 2 })
+    }
+
+    /// The guard of the run that journals into `registry`.
+    private func guardPid(_ registry: String) -> pid_t? {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(name), let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(name)/cmdline")) else { continue }
+            let args = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if args.count >= 3, args[1] == "checkpoint-guard", args[2].hasPrefix(registry + "/") { return pid }
+        }
+        return nil
+    }
+}
