@@ -62,10 +62,16 @@ struct KillSafetyTests {
         }
     }
 
-    private func checkpoint(_ archive: String, _ s: Subject, registry: String, log: String) throws -> pid_t {
+    private func checkpoint(_ archive: String, _ s: Subject, registry: String, log: String, killAt phase: String? = nil) throws -> pid_t {
         try Spawn.start([Env.binary, "checkpoint", "--registry", registry, "--compress", "none", "--export", archive, s.id],
-                        stdout: .file(log, append: false))
+                        stdout: .file(log, append: false), extraEnv: phase.map { ["OCICHECKPOINT_KILL_AT": $0] } ?? [:])
     }
+
+    /// The front end's own kill points (OCICHECKPOINT_KILL_AT), with the outcome each must give.
+    static let phases: [(name: String, archive: Bool)] = [
+        ("journaled", false), ("paused", false), ("dumped", false), ("described", false), ("packed", false),
+        ("linked", true), ("stopped", true),
+    ]
 
     @Test func killedExportLeavesTheContainerRunningOrACompleteArchive() throws {
         let scratch = try Scratch()
@@ -83,19 +89,27 @@ struct KillSafetyTests {
         try s.restore(first, lastCount: s.bundle.lastCount)
 
         var outcomes = Outcomes()
-        let kills = 50
-        var n = 0
-        while outcomes.killed < kills && n < 2 * kills {
+        // Each kill point twice, and kills after random delays between them.
+        let kills = 50, atPhases = 2 * Self.phases.count, delayed = kills - atPhases
+        var plan: [(name: String, archive: Bool)?] = (Self.phases + Self.phases + Array(repeating: nil, count: delayed)).shuffled()
+        var n = 0, delays = 0
+        while let next = plan.first, n < 2 * kills {
             n += 1
             let before = try #require(s.processes(), "run \(n): the container has no processes")
             let lastCount = s.bundle.lastCount
             let archive = scratch.sub("k\(n).tar"), log = scratch.sub("k\(n).err")
             // Spread over the measured duration.
-            let delay = duration * (Double(outcomes.killed) + Double.random(in: 0..<1)) / Double(kills)
-            let pid = try checkpoint(archive, s, registry: registry, log: log)
-            usleep(useconds_t(delay * 1e6))
-            kill(pid, SIGKILL)
-            let status = try #require(Spawn.wait(pid, timeout: 60), "run \(n): checkpoint does not end")
+            let delay = next == nil ? duration * (Double(delays) + Double.random(in: 0..<1)) / Double(delayed) : 0
+            let spawned = Date()
+            let pid = try checkpoint(archive, s, registry: registry, log: log, killAt: next?.name)
+            let early = next == nil ? Spawn.wait(pid, timeout: delay) : nil
+            if let early, early.exited {
+                // Shorter than measured: the next delays are spread over this run's duration.
+                duration = Date().timeIntervalSince(spawned)
+            } else if next == nil {
+                kill(pid, SIGKILL)
+            }
+            let status = try #require(early ?? Spawn.wait(pid, timeout: 60), "run \(n): checkpoint does not end")
             // The guard waits for runc and the engine, then undoes or finishes the run.
             let settled = waitFor(20) { ((try? FileManager.default.contentsOfDirectory(atPath: journal)) ?? []).isEmpty }
             #expect(settled, "run \(n): the journal is still there: \(String(describing: try? FileManager.default.contentsOfDirectory(atPath: journal)))")
@@ -103,11 +117,15 @@ struct KillSafetyTests {
             let left = ((try? FileManager.default.contentsOfDirectory(atPath: scratch.path)) ?? []).filter { $0.hasPrefix(".") }
             #expect(left.isEmpty, "run \(n) (killed after \(delay) s): left \(left); \(stderr)")
 
-            if FileManager.default.fileExists(atPath: archive) {
+            let archived = FileManager.default.fileExists(atPath: archive)
+            if let next {
+                #expect(!status.exited && archived == next.archive, "run \(n) killed \(next.name): \(status), archive \(archived); \(stderr)")
+            }
+            if !status.exited || next != nil { plan.removeFirst() }
+            if next == nil && !status.exited { delays += 1 }
+            if archived {
                 if status.exited {
-                    // Shorter than measured: the next delays are spread over this one.
                     outcomes.completed += 1
-                    duration = delay
                 } else {
                     outcomes.archived += 1
                 }
@@ -175,6 +193,27 @@ struct KillSafetyTests {
         #expect(left.isEmpty && !FileManager.default.fileExists(atPath: archive), "\(left)")
         let counted = s.bundle.lastCount
         #expect(waitFor(5) { s.bundle.lastCount >= counted + 2 })
+    }
+
+    /// runc's engine told of a client (OCICHECKPOINT_CLIENT) that has died abandons the dump,
+    /// even in runc's kill mode, and the container runs on untouched.
+    @Test func theEngineAbandonsADumpWhoseClientDied() throws {
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        let s = try Subject(scratch)
+        let before = try #require(s.processes())
+        let client = try Spawn.start(["/bin/sleep", "100"], stdout: .file("/dev/null", append: false))
+        let start = try #require(readFile("/proc/\(client)/stat")?.split(separator: ")").last?.split(separator: " ").dropFirst(19).first)
+        kill(client, SIGKILL)
+        _ = Spawn.wait(client, timeout: 10)
+        let images = scratch.sub("images")
+        let o = Cmd.run([Env.runc, "--criu", Env.binary, "checkpoint", "--image-path", images, "--work-path", images, s.id],
+                        timeout: 60, extraEnv: ["OCICHECKPOINT_CLIENT": "\(client):\(start)"])
+        #expect(!o.ok)
+        #expect((readFile(images + "/dump.log") ?? "").contains("the checkpoint's client (pid \(client)) has died: dump abandoned"), "\(o)")
+        let after = s.processes()
+        #expect(Runc(id: s.id).status == "running" && after?.pids == before.pids && after?.freezer == "THAWED", "\(String(describing: after))")
+        #expect(!FileManager.default.fileExists(atPath: images + "/inventory.img"))
     }
 
     /// The guard of the run that journals into `registry`.

@@ -53,6 +53,7 @@ public enum Dumper {
         try checkTarget(pid)
         let images = ImageDirectory(path: options.imagesDir)
         try prepare(images)
+        try DumpClient.check()
         try options.notify?("pre-dump", nil)
         let freezeStart = DispatchTime.now()
         let tree = try FrozenTree.freeze(root: pid, freezer: options.freezer)
@@ -68,6 +69,7 @@ public enum Dumper {
         do {
             try options.notify?("network-lock", nil)
             try FaultPoint.dumpAfterSeize.check()
+            try DumpClient.check()
             try checkSessions(tree, shellJob: options.shellJob)
             try checkNamespaces(tree)
             var namespaces = NamespaceIDs()
@@ -78,6 +80,7 @@ public enum Dumper {
             let session = DumpSession(tree: tree, images: images, options: options, log: log)
             for ext in options.extensions { try ext.dump(session) }
             try FaultPoint.dumpAfterMemory.check()
+            try DumpClient.check()
             stats.frozenTime = micros(since: frozenStart)
             var s = StatsEntry()
             s.dump = stats
@@ -85,7 +88,9 @@ public enum Dumper {
             if let work = options.workDir, work != images.path {
                 try ImageDirectory(path: work).write(.statsDump, [s])
             }
-            // The inventory is written last: its presence marks a complete dump.
+            // The inventory is written last: its presence marks a complete dump. The last
+            // look at the client: past it, the tree is stopped (kill mode) regardless.
+            try DumpClient.check()
             try images.write(.inventory, [inventory(tree, namespaces: &namespaces)])
             try syncDirectory(images.path)
             do { try options.notify?("post-dump", nil) } catch {
