@@ -62,8 +62,8 @@ public final class CheckpointGuard {
     deinit { finish() }
 
     /// The guard's side: returns once the run has finished, or after undoing or finishing
-    /// it (the line says what it found and did).
-    public static func watch(journal path: String, pid: Int32) -> String? {
+    /// it; `report` gets the line that says what it found and did.
+    public static func watch(journal path: String, pid: Int32, report: (String) -> Void) {
         var said = Data()
         var buffer = [UInt8](repeating: 0, count: 64)
         while true {
@@ -72,7 +72,7 @@ public final class CheckpointGuard {
             if n <= 0 { break }
             said.append(contentsOf: buffer[0..<n])
         }
-        if String(decoding: said, as: UTF8.self) == done { return nil }
+        if String(decoding: said, as: UTF8.self) == done { return }
         // Killed before its journal was linked: only the temporary journal may be left.
         let temporary = HeldJournal.temporaryPath(path, pid: pid)
         let fd = open(temporary, O_RDONLY | O_CLOEXEC)
@@ -80,6 +80,6 @@ public final class CheckpointGuard {
             if flock(fd, LOCK_EX) == 0 { unlink(temporary) }
             close(fd)
         }
-        return CheckpointJournal.recover(path, blocking: true, onlyPid: pid)
+        CheckpointJournal.recover(path, blocking: true, onlyPid: pid, report: report)
     }
 }

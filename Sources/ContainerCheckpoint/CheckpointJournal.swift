@@ -116,8 +116,11 @@ extension CheckpointJournal {
     }
 
     /// Takes the journal's lock (waiting for it with `blocking`), finishes or undoes its run,
-    /// removes it; nil when the run still lives (lock held), or another process recovered it.
-    public static func recover(_ path: String, blocking: Bool, onlyPid: Int32? = nil) -> String? {
+    /// and says so through `report` before it removes the journal (whoever waits for the
+    /// journal to go then finds the line written); nil when the run still lives (lock
+    /// held), or another process recovered it.
+    @discardableResult
+    public static func recover(_ path: String, blocking: Bool, onlyPid: Int32? = nil, report: (String) -> Void = { _ in }) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -127,11 +130,14 @@ extension CheckpointJournal {
         guard fstat(fd, &st) == 0, st.st_nlink > 0 else { return nil }
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)),
               let journal = try? JSONDecoder().decode(CheckpointJournal.self, from: data) else {
+            let line = "ocicheckpoint: removed the unreadable checkpoint journal \(path)"
+            report(line)
             unlink(path)
-            return "ocicheckpoint: removed the unreadable checkpoint journal \(path)"
+            return line
         }
         if let onlyPid, journal.pid != onlyPid { return nil }
         let line = journal.recover()
+        report(line)
         unlink(path)
         return line
     }

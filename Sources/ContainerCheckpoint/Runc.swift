@@ -51,8 +51,11 @@ public struct Runc {
         }
     }
 
+    /// runc, and the engine under it, in a process group of their own: a ^C meant for us
+    /// must not kill the engine in the middle of a dump (its tasks would be left half-seized).
     public func checkpoint(_ id: String, imagePath: String, workPath: String, flags: [String]) throws {
-        let r = try Subprocess.run(global + ["checkpoint", "--image-path", imagePath, "--work-path", workPath] + flags + [id])
+        let r = try Subprocess.run(global + ["checkpoint", "--image-path", imagePath, "--work-path", workPath] + flags + [id],
+                                   ownProcessGroup: true)
         if !r.ok { throw CheckpointError(.invalidState, "runc checkpoint \(id) failed: \(r.reason) (log: \(workPath)/dump.log)") }
     }
 

@@ -21,7 +21,8 @@ enum Subprocess {
 
     /// Runs `argv` (argv[0] absolute) with stdin from /dev/null and stdout/stderr into a
     /// temporary file, or into `stdio` when given (the restored container inherits those).
-    static func run(_ argv: [String], stdio: (out: Int32, err: Int32)? = nil) throws -> Result {
+    /// With `ownProcessGroup`, a terminal's ^C reaches only us, not the program.
+    static func run(_ argv: [String], stdio: (out: Int32, err: Int32)? = nil, ownProcessGroup: Bool = false) throws -> Result {
         var template = Array("/tmp/ocicheckpoint-out-XXXXXX".utf8CString)
         let capture = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         if capture < 0 { throw CheckpointError.errno("create a temporary file for \(argv[0])'s output") }
@@ -43,7 +44,8 @@ enum Subprocess {
         sigfillset(&all)
         posix_spawnattr_setsigmask(&attr, &none)
         posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attr, 0)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (ownProcessGroup ? POSIX_SPAWN_SETPGROUP : 0)))
         let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
         var pid: pid_t = 0

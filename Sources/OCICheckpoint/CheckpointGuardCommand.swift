@@ -13,8 +13,6 @@ struct CheckpointGuardCommand: ParsableCommand {
     @Argument(help: "The run's pid.") var pid: Int32
 
     func run() throws {
-        if let line = CheckpointGuard.watch(journal: journal, pid: pid) {
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-        }
+        CheckpointGuard.watch(journal: journal, pid: pid) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     }
 }

@@ -195,6 +195,37 @@ struct KillSafetyTests {
         #expect(waitFor(5) { s.bundle.lastCount >= counted + 2 })
     }
 
+    /// A ^C (SIGINT to the front end's process group) during the dump reaches the front end
+    /// only: the engine, in runc's own group, abandons the dump, and the guard resumes the
+    /// container with the same processes.
+    @Test func interruptFromTheTerminalDuringTheDump() throws {
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        let registry = scratch.sub("registry")
+        let s = try Subject(scratch)
+        let before = try #require(s.processes())
+        let archive = scratch.sub("k.tar"), log = scratch.sub("k.err")
+        // setsid: the front end leads a process group of its own, as a shell's job would.
+        let pid = try Spawn.start(["/usr/bin/setsid", Env.binary, "checkpoint", "--registry", registry, "--export", archive, s.id],
+                                  stdout: .file(log, append: false))
+        defer { kill(pid, SIGKILL); _ = Spawn.wait(pid, timeout: 10) }
+        var engine: pid_t?
+        try #require(waitFor(20) { engine = engineOf(pid); return engine != nil }, "no engine under runc under \(pid)")
+        let group = readFile("/proc/\(engine!)/stat")?.split(separator: ")").last?.split(separator: " ").dropFirst(2).first
+        #expect(group != nil && group != "\(pid)"[...], "the engine \(engine!) is in the front end's process group")
+        kill(-pid, SIGINT)
+        let status = try #require(Spawn.wait(pid, timeout: 30))
+        #expect(!status.exited && status.signal == SIGINT, "\(status)")
+        #expect(waitFor(20) { ((try? FileManager.default.contentsOfDirectory(atPath: registry + "/checkpoints")) ?? []).isEmpty })
+        let stderr = readFile(log) ?? ""
+        #expect(stderr.contains("was interrupted: no archive was written; the container was resumed"), "\(stderr)")
+        let after = s.processes()
+        #expect(Runc(id: s.id).status == "running" && after?.pids == before.pids && after?.freezer == "THAWED", "\(String(describing: after))")
+        let counted = s.bundle.lastCount
+        #expect(waitFor(5) { s.bundle.lastCount > counted })
+        #expect(!FileManager.default.fileExists(atPath: archive))
+    }
+
     /// runc's engine told of a client (OCICHECKPOINT_CLIENT) that has died abandons the dump,
     /// even in runc's kill mode, and the container runs on untouched.
     @Test func theEngineAbandonsADumpWhoseClientDied() throws {
@@ -214,6 +245,19 @@ struct KillSafetyTests {
         let after = s.processes()
         #expect(Runc(id: s.id).status == "running" && after?.pids == before.pids && after?.freezer == "THAWED", "\(String(describing: after))")
         #expect(!FileManager.default.fileExists(atPath: images + "/inventory.img"))
+    }
+
+    /// The engine (`ocicheckpoint swrk`) that runc, started by `client`, runs.
+    private func engineOf(_ client: pid_t) -> pid_t? {
+        func parent(_ pid: Substring) -> Substring? {
+            readFile("/proc/\(pid)/stat")?.split(separator: ")").last?.split(separator: " ").dropFirst(1).first
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(name), let cmdline = readFile("/proc/\(name)/cmdline"), cmdline.contains("\u{0}swrk\u{0}"),
+                  let runc = parent(name[...]), parent(runc) == "\(client)"[...] else { continue }
+            return pid
+        }
+        return nil
     }
 
     /// The guard of the run that journals into `registry`.
