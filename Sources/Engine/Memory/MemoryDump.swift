@@ -81,6 +81,9 @@ final class MemoryDump {
         v.prot = (area.readable ? UInt32(PROT_READ) : 0) | (area.writable ? UInt32(PROT_WRITE) : 0) | (area.executable ? UInt32(PROT_EXEC) : 0)
         v.flags = UInt32(area.shared ? MAP_SHARED : MAP_PRIVATE)
         if area.vmFlags.contains("gd") { v.flags |= UInt32(MAP_GROWSDOWN) }
+        if area.vmFlags.contains("lo") { v.flags |= UInt32(MAP_LOCKED) }
+        if area.vmFlags.contains("nr") { v.flags |= UInt32(MAP_NORESERVE) }
+        v.madv = Self.advice(area.vmFlags)
         // The access a file opened for this mapping needs, as CRIU records it (its restore
         // opens the mapped file with exactly these flags).
         v.fdflags = UInt32(area.shared && area.vmFlags.contains("mw") ? O_RDWR : O_RDONLY)
@@ -121,6 +124,18 @@ final class MemoryDump {
             }
         }
         return v
+    }
+
+    /// The madvise state smaps shows in VmFlags, as CRIU keeps it: bit N for advice N.
+    static func advice(_ vmFlags: Set<String>) -> UInt64 {
+        let byFlag: [String: Int32] = ["sr": MADV_SEQUENTIAL, "rr": MADV_RANDOM, "dc": MADV_DONTFORK, "dd": MADV_DONTDUMP,
+                                       "mg": MADV_MERGEABLE, "hg": MADV_HUGEPAGE, "nh": MADV_NOHUGEPAGE, "wf": 18 /* MADV_WIPEONFORK */]
+        return byFlag.reduce(0) { vmFlags.contains($1.key) ? $0 | 1 << UInt64($1.value) : $0 }
+    }
+
+    /// Whether the process turned transparent huge pages off (PR_SET_THP_DISABLE).
+    static func thpDisabled(pid: Int32) -> Bool {
+        ((try? readProcFile("/proc/\(pid)/status")) ?? "").contains("THP_enabled:\t0")
     }
 
     /// Runs of pages that hold data. In private file mappings only the pages the process

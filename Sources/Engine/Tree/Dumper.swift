@@ -269,6 +269,7 @@ public enum Dumper {
         mm.mmSavedAuxv = auxv.withUnsafeBytes { raw in (0..<words).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
         mm.vmas = vmas
         mm.dumpable = Int32(dumpable)
+        mm.thpDisabled = MemoryDump.thpDisabled(pid: p.pid)
         return mm
     }
 

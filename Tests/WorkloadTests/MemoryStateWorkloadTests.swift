@@ -1,0 +1,26 @@
+// Memory state beyond page contents: sharing between a parent and its forked children,
+// madvise and THP state, areas the dump cannot read directly. Each compared after a real
+// dump and restore in both modes.
+
+import Foundation
+import SystemTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Workload {
+    static let cow = Workload(name: "cow")
+    static let madvise = Workload(name: "madvise")
+}
+
+extension CheckpointRestoreTests {
+    @Suite("memory state")
+    struct MemoryState {
+        @Test("32 MiB shared copy-on-write by parent and child stays shared, COW holds", arguments: Mode.allCases)
+        func cow(_ mode: Mode) async throws { try await checkpointRestore(.cow, mode) }
+
+        @Test("madvise state, mlock, THP disabled, moved and grown areas, a file changed after mapping", arguments: Mode.allCases)
+        func madvise(_ mode: Mode) async throws { try await checkpointRestore(.madvise, mode) }
+    }
+}
