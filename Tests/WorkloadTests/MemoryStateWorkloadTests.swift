@@ -12,6 +12,7 @@ import Glibc
 extension Workload {
     static let cow = Workload(name: "cow")
     static let madvise = Workload(name: "madvise")
+    static let unreadable = Workload(name: "unreadable")
 }
 
 extension CheckpointRestoreTests {
@@ -22,5 +23,8 @@ extension CheckpointRestoreTests {
 
         @Test("madvise state, mlock, THP disabled, moved and grown areas, a file changed after mapping", arguments: Mode.allCases)
         func madvise(_ mode: Mode) async throws { try await checkpointRestore(.madvise, mode) }
+
+        @Test("PROT_NONE data, guard pages, a shared mapping past its file's end, a closed odd-sized memfd", arguments: Mode.allCases)
+        func unreadable(_ mode: Mode) async throws { try await checkpointRestore(.unreadable, mode) }
     }
 }

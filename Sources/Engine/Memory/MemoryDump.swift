@@ -33,6 +33,7 @@ final class MemoryDump {
         var vmas: [VmaEntry] = []
         var runs: [(UInt64, Int)] = []
         var forced: [(UInt64, Int)] = []  // runs in unreadable areas: copied through /proc/PID/mem
+        var guards: [VmaEntry] = []
         for area in areas {
             var vma = try entry(for: area, pid: pid)
             // One vvar area, as CRIU sees [vvar] and [vvar_vclock] side by side.
@@ -56,10 +57,13 @@ final class MemoryDump {
                 runs.append((area.start, Int(area.size)))
                 continue
             }
-            let areaRuns = try pageRuns(pagemap: pagemap, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0)
+            let (areaRuns, guarded) = try pageRuns(pagemap: pagemap, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0)
             if area.readable { runs += areaRuns } else { forced += areaRuns }
+            guards += guarded.map { Self.guardEntry($0.0, $0.0 + UInt64($0.1)) }
             vma.fd = -1
         }
+        // Guard ranges after every area, as CRIU lists them.
+        vmas += guards
         let memory = try RemoteMemory(pid: pid)
         try writePages(pagemap: .pagemap(name), runs: runs, forced: forced, copyForced: { pieces, base in
             // Unreadable areas: /proc/PID/mem reads them the way a debugger does.
@@ -138,16 +142,24 @@ final class MemoryDump {
         ((try? readProcFile("/proc/\(pid)/status")) ?? "").contains("THP_enabled:\t0")
     }
 
-    /// Runs of pages that hold data. In private file mappings only the pages the process
-    /// changed (anonymous copies) count; the file has the rest.
-    private func pageRuns(pagemap: Int32, area: MemoryArea, anonymousOnly: Bool) throws -> [(UInt64, Int)] {
-        let present: UInt64 = 1 << 63, swapped: UInt64 = 1 << 62, filePage: UInt64 = 1 << 61
+    /// A range of MADV_GUARD_INSTALL guards, as CRIU records it: a vma entry of its own.
+    static func guardEntry(_ start: UInt64, _ end: UInt64) -> VmaEntry {
+        var v = VmaEntry()
+        v.start = start; v.end = end; v.pgoff = 0; v.shmid = 0; v.prot = 0; v.flags = 0
+        v.status = VmaStatus.guardRegion; v.fd = -1
+        return v
+    }
+
+    /// Runs of pages that hold data, and runs of guard pages (read neither). In private
+    /// file mappings only the pages the process changed (anonymous copies) count; the
+    /// file has the rest.
+    private func pageRuns(pagemap: Int32, area: MemoryArea, anonymousOnly: Bool) throws -> (data: [(UInt64, Int)], guards: [(UInt64, Int)]) {
+        let present: UInt64 = 1 << 63, swapped: UInt64 = 1 << 62, filePage: UInt64 = 1 << 61, guardPage: UInt64 = 1 << 58
         let pfnMask: UInt64 = (1 << 55) - 1
         let total = Int(area.size / Self.pageSize)
-        var runs: [(UInt64, Int)] = []
+        var runs: [(UInt64, Int)] = [], guards: [(UInt64, Int)] = []
         var entries = [UInt64](repeating: 0, count: min(total, 65536))
         var index = 0
-        var runStart: UInt64 = 0, runPages = 0
         while index < total {
             let count = min(entries.count, total - index)
             let offset = off_t((area.start / Self.pageSize + UInt64(index)) * 8)
@@ -156,7 +168,10 @@ final class MemoryDump {
             for i in 0..<count {
                 let e = entries[i]
                 var keep = false
-                if e & swapped != 0 {
+                let addr = area.start + UInt64(index + i) * Self.pageSize
+                if e & guardPage != 0 {
+                    Self.extend(&guards, addr)
+                } else if e & swapped != 0 {
                     keep = true
                 } else if e & present != 0 {
                     let pfn = e & pfnMask
@@ -164,20 +179,21 @@ final class MemoryDump {
                     else if ZeroPage.isZero(pfn: pfn) { keep = false; stats.pagesSkippedZero += 1 }
                     else { keep = true }
                 }
-                let addr = area.start + UInt64(index + i) * Self.pageSize
-                if keep {
-                    if runPages > 0 && runStart + UInt64(runPages) * Self.pageSize == addr { runPages += 1 }
-                    else {
-                        if runPages > 0 { runs.append((runStart, runPages * Int(Self.pageSize))) }
-                        runStart = addr; runPages = 1
-                    }
-                }
+                if keep { Self.extend(&runs, addr) }
             }
             index += count
         }
-        if runPages > 0 { runs.append((runStart, runPages * Int(Self.pageSize))) }
         stats.pagesScanned += UInt64(total)
-        return runs
+        return (runs, guards)
+    }
+
+    /// Adds the page at `addr` to `runs`, growing the last run when it ends there.
+    private static func extend(_ runs: inout [(UInt64, Int)], _ addr: UInt64) {
+        if let last = runs.last, last.0 + UInt64(last.1) == addr {
+            runs[runs.count - 1].1 += Int(pageSize)
+        } else {
+            runs.append((addr, Int(pageSize)))
+        }
     }
 
     /// Shared anonymous memory: read once, from the object itself, through map_files.

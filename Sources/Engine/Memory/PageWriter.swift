@@ -3,9 +3,11 @@ import LinuxKernel
 import CShim
 import Images
 
-/// VMA_AREA_AIORING of CRIU's image.h: an io_setup ring.
+/// VMA_AREA_AIORING and VMA_AREA_GUARD of CRIU's image.h: an io_setup ring, and a range
+/// of MADV_GUARD_INSTALL guards (no area of its own: such entries follow every real one).
 extension VmaStatus {
     static let aioRing: UInt32 = 1 << 13
+    static let guardRegion: UInt32 = 1 << 16
 }
 
 /// Bytes for another process's memory: where they go and where they are now (usually

@@ -60,6 +60,7 @@ extension RestoredProcess {
             try call("mprotect \(vma.start.hex)", SyscallNumber.mprotect, vma.start, vma.end - vma.start, UInt64(vma.prot))
         }
         try adviseAreas(vmas)
+        try installGuards(vmas)
         if image.mm.thpDisabled { try call("prctl(PR_SET_THP_DISABLE)", SyscallNumber.prctl, 41, 1, 0, 0, 0) }
     }
 

@@ -24,7 +24,7 @@ extension TaskControl {
     func mapAreas(_ vmas: [VmaEntry], pagemap: [PagemapEntry], fileFd: (VmaEntry) throws -> Int32?,
                   attach: (VmaEntry) throws -> Void, fill: () throws -> Void) throws {
         var writableForNow: [VmaEntry] = []
-        for vma in vmas where vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall) == 0 {
+        for vma in vmas where vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall | VmaStatus.guardRegion) == 0 {
             if vma.status & VmaStatus.sysvIPC != 0 {
                 try attach(vma)
                 continue
@@ -57,6 +57,13 @@ extension TaskControl {
         let got = try call("mmap \(vma.start.hex)-\(vma.end.hex)", SyscallNumber.mmap, vma.start, vma.end - vma.start, UInt64(prot), UInt64(UInt32(bitPattern: flags)), fd, offset)
         if got != vma.start { throw CheckpointError(.invalidState, "pid \(pid): mmap at \(vma.start.hex) landed at \(got.hex)") }
         if let t = targetFd { try call("close", SyscallNumber.close, UInt64(t)) }
+    }
+
+    /// MADV_GUARD_INSTALL over each guard range, once its area is mapped and filled.
+    func installGuards(_ vmas: [VmaEntry]) throws {
+        for vma in vmas where vma.status & VmaStatus.guardRegion != 0 {
+            try call("madvise(MADV_GUARD_INSTALL) \(vma.start.hex)-\(vma.end.hex)", SyscallNumber.madvise, vma.start, vma.end - vma.start, 102)
+        }
     }
 
     /// The madvise state of each area (vma.madv: bit N for advice N, as CRIU keeps it),
