@@ -13,6 +13,8 @@ extension Workload {
     static let cow = Workload(name: "cow")
     static let madvise = Workload(name: "madvise")
     static let unreadable = Workload(name: "unreadable")
+    static let vdsoMoved = Workload(name: "vdso", args: ["moved"])
+    static let vdsoUnmapped = Workload(name: "vdso", args: ["unmapped"])
 }
 
 extension CheckpointRestoreTests {
@@ -26,5 +28,11 @@ extension CheckpointRestoreTests {
 
         @Test("PROT_NONE data, guard pages, a shared mapping past its file's end, a closed odd-sized memfd", arguments: Mode.allCases)
         func unreadable(_ mode: Mode) async throws { try await checkpointRestore(.unreadable, mode) }
+
+        @Test("a vdso and vvar moved by the program come back where it put them", arguments: Mode.allCases)
+        func vdsoMoved(_ mode: Mode) async throws { try await checkpointRestore(.vdsoMoved, mode) }
+
+        @Test("a vdso and vvar unmapped by the program stay unmapped", arguments: Mode.allCases)
+        func vdsoUnmapped(_ mode: Mode) async throws { try await checkpointRestore(.vdsoUnmapped, mode) }
     }
 }

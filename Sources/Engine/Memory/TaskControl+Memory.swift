@@ -77,8 +77,8 @@ extension TaskControl {
     }
 
     /// Moves vvar, vvar_vclock and vdso (`current`, as the task's maps show them) to their
-    /// dumped addresses, keeping their order, through a temporary place at or above `spare`
-    /// that overlaps neither the old nor the new addresses.
+    /// dumped addresses through a temporary place at or above `spare` that overlaps neither
+    /// the old nor the new addresses; unmaps those the program had unmapped.
     func moveSpecialAreas(current unsorted: [MemoryArea], wanted vmas: [VmaEntry], spare: UInt64) throws {
         let areas = unsorted.filter { $0.path == "[vdso]" || $0.path == "[vvar]" || $0.path == "[vvar_vclock]" }
             .sorted { $0.start < $1.start }
@@ -91,30 +91,39 @@ extension TaskControl {
                 current.append([area])
             }
         }
-        var wanted: [(start: UInt64, end: UInt64)] = []
+        var wanted: [(start: UInt64, end: UInt64, vdso: Bool)] = []
         for vma in vmas.filter({ $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }).sorted(by: { $0.start < $1.start }) {
             if vma.status & VmaStatus.vvar != 0, let last = wanted.last, last.end == vma.start,
                vmas.contains(where: { $0.end == vma.start && $0.status & VmaStatus.vvar != 0 }) {
                 wanted[wanted.count - 1].end = vma.end
             } else {
-                wanted.append((vma.start, vma.end))
+                wanted.append((vma.start, vma.end, vma.status & VmaStatus.vdso != 0))
             }
         }
+        // Paired by kind, whatever their order: a program may have moved either.
         func size(_ block: [MemoryArea]) -> UInt64 { block.last!.end - block.first!.start }
-        guard current.count == wanted.count, zip(current, wanted).allSatisfy({ size($0) == $1.end - $1.start }) else {
+        let pairs = current.compactMap { block in wanted.first { $0.vdso == (block[0].path == "[vdso]") }.map { (block, $0) } }
+        guard pairs.count == wanted.count, Set(wanted.map(\.vdso)).count == wanted.count,
+              pairs.allSatisfy({ size($0.0) == $0.1.end - $0.1.start }) else {
             throw CheckpointError(.unsupported, "pid \(pid): the vdso/vvar layout of this kernel (\(areas.map { "\($0.path) \($0.size)" })) differs from the dumped one")
         }
-        if zip(current, wanted).allSatisfy({ $0.first!.start == $1.start }) { return }
-        guard let first = areas.first, let last = areas.last, let firstWanted = wanted.first, let lastWanted = wanted.last else { return }
+        // What the program had unmapped goes again.
+        for block in current where !pairs.contains(where: { $0.0[0].start == block[0].start }) {
+            try call("munmap \(block[0].path)", SyscallNumber.munmap, block[0].start, size(block))
+        }
+        if pairs.allSatisfy({ $0.0.first!.start == $0.1.start }) { return }
+        let moving = pairs.flatMap(\.0)
+        guard let first = moving.first, let last = moving.last, let firstWanted = wanted.map(\.start).min(),
+              let lastWanted = wanted.map(\.end).max() else { return }
         // Via a temporary place that overlaps neither the old nor the new addresses.
         let total = last.end - first.start
         var temp = spare
-        let lowest = min(first.start, firstWanted.start), highest = max(last.end, lastWanted.end)
+        let lowest = min(first.start, firstWanted), highest = max(last.end, lastWanted)
         if temp + total > lowest && temp < highest { temp = highest + 0x10_0000 }
-        for area in areas {
+        for area in moving {
             try call("mremap \(area.path)", SyscallNumber.mremap, area.start, area.size, area.size, UInt64(MremapFlag.mayMoveFixed), temp + (area.start - first.start))
         }
-        for (block, target) in zip(current, wanted) {
+        for (block, target) in pairs {
             for area in block {
                 let to = target.start + (area.start - block.first!.start)
                 try call("mremap to \(to.hex)", SyscallNumber.mremap, temp + (area.start - first.start), area.size, area.size, UInt64(MremapFlag.mayMoveFixed), to)
