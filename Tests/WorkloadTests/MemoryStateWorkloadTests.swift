@@ -13,6 +13,7 @@ extension Workload {
     static let cow = Workload(name: "cow")
     static let madvise = Workload(name: "madvise")
     static let unreadable = Workload(name: "unreadable")
+    static let aio = Workload(name: "aio")
     static let vdsoMoved = Workload(name: "vdso", args: ["moved"])
     static let vdsoUnmapped = Workload(name: "vdso", args: ["unmapped"])
 }
@@ -28,6 +29,9 @@ extension CheckpointRestoreTests {
 
         @Test("PROT_NONE data, guard pages, a shared mapping past its file's end, a closed odd-sized memfd", arguments: Mode.allCases)
         func unreadable(_ mode: Mode) async throws { try await checkpointRestore(.unreadable, mode) }
+
+        @Test("io_setup context: same id, unread completed events, new requests after restore", arguments: Mode.allCases)
+        func aio(_ mode: Mode) async throws { try await checkpointRestore(.aio, mode) }
 
         @Test("a vdso and vvar moved by the program come back where it put them", arguments: Mode.allCases)
         func vdsoMoved(_ mode: Mode) async throws { try await checkpointRestore(.vdsoMoved, mode) }

@@ -52,8 +52,8 @@ final class MemoryDump {
             }
             if vma.status & VmaStatus.fileShared != 0 { continue }
             // The whole vdso, present or not, as CRIU dumps it (its restore may build a
-            // proxy from it); ours skips these pages.
-            if vma.status & VmaStatus.vdso != 0 {
+            // proxy from it; ours skips these pages), and the whole of an AIO ring.
+            if vma.status & (VmaStatus.vdso | VmaStatus.aioRing) != 0 {
                 runs.append((area.start, Int(area.size)))
                 continue
             }
@@ -100,7 +100,12 @@ final class MemoryDump {
             if area.vmFlags.contains("io") || area.vmFlags.contains("pf") {
                 throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) \(area.path) is device memory (VM_IO/VM_PFNMAP)")
             }
-            if area.path.hasPrefix("/SYSV") {
+            if area.vmFlags.contains("ht") {
+                throw CheckpointError(.unsupported, "pid \(pid): hugetlb mapping \(area.start.hex)-\(area.end.hex) \(area.path) is not supported")
+            }
+            if AioRing.isRing(area.path) {
+                v.status = VmaStatus.aioRing
+            } else if area.path.hasPrefix("/SYSV") {
                 // A SysV shm attachment: the inode number of its file is the segment's id.
                 v.status = VmaStatus.regular | VmaStatus.anonShared | VmaStatus.sysvIPC
                 v.flags |= UInt32(MAP_ANONYMOUS)

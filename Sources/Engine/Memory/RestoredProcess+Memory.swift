@@ -50,12 +50,13 @@ extension RestoredProcess {
         let early = plan.premapped(pid)
         let earlyStarts = Set(early.map(\.start))
         let rest = vmas.filter { !earlyStarts.contains($0.start) }
+        let saved = SavedPages(image.pagemap, base: try pages.base(image.pagesID))
         try mapAreas(rest, pagemap: image.pagemap, fileFd: { try areaFd($0, resources: resources, pages: pages, pidfd: pidfd) },
                      attach: attachSysV, fill: {
             // The vdso's pages (CRIU saves them) stay out: the running kernel's vdso was moved there.
-            let saved = rest.filter(MemoryInheritance.isPrivate).map { ($0.start, $0.end) }
-            try memory.scatterIn(SavedPages(image.pagemap, base: try pages.base(image.pagesID)).pieces(within: saved))
+            try memory.scatterIn(saved.pieces(within: rest.filter(MemoryInheritance.isPrivate).map { ($0.start, $0.end) }))
         })
+        try restoreAioRings(saved)
         for vma in early where vma.prot & UInt32(PROT_WRITE) == 0 {
             try call("mprotect \(vma.start.hex)", SyscallNumber.mprotect, vma.start, vma.end - vma.start, UInt64(vma.prot))
         }

@@ -24,7 +24,7 @@ extension TaskControl {
     func mapAreas(_ vmas: [VmaEntry], pagemap: [PagemapEntry], fileFd: (VmaEntry) throws -> Int32?,
                   attach: (VmaEntry) throws -> Void, fill: () throws -> Void) throws {
         var writableForNow: [VmaEntry] = []
-        for vma in vmas where vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall | VmaStatus.guardRegion) == 0 {
+        for vma in vmas where vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall | VmaStatus.guardRegion | VmaStatus.aioRing) == 0 {
             if vma.status & VmaStatus.sysvIPC != 0 {
                 try attach(vma)
                 continue

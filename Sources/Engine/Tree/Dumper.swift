@@ -270,6 +270,7 @@ public enum Dumper {
         mm.vmas = vmas
         mm.dumpable = Int32(dumpable)
         mm.thpDisabled = MemoryDump.thpDisabled(pid: p.pid)
+        mm.aios = AioRing.entries(vmas)
         return mm
     }
 
