@@ -14,6 +14,7 @@ extension Workload {
     static let madvise = Workload(name: "madvise")
     static let unreadable = Workload(name: "unreadable")
     static let aio = Workload(name: "aio")
+    static let deletedMapping = Workload(name: "deleted-mapping")
     static let vdsoMoved = Workload(name: "vdso", args: ["moved"])
     static let vdsoUnmapped = Workload(name: "vdso", args: ["unmapped"])
 }
@@ -29,6 +30,9 @@ extension CheckpointRestoreTests {
 
         @Test("PROT_NONE data, guard pages, a shared mapping past its file's end, a closed odd-sized memfd", arguments: Mode.allCases)
         func unreadable(_ mode: Mode) async throws { try await checkpointRestore(.unreadable, mode) }
+
+        @Test("mappings of deleted files and of a closed memfd: same names, contents, sharing", arguments: Mode.allCases)
+        func deletedMapping(_ mode: Mode) async throws { try await checkpointRestore(.deletedMapping, mode) }
 
         @Test("io_setup context: same id, unread completed events, new requests after restore", arguments: Mode.allCases)
         func aio(_ mode: Mode) async throws { try await checkpointRestore(.aio, mode) }

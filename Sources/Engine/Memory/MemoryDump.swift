@@ -122,7 +122,12 @@ final class MemoryDump {
                 let wantsWrite = area.shared && area.vmFlags.contains("mw")
                 v.shmid = UInt64(files.pathEntry(area.path, flags: UInt32(wantsWrite ? O_RDWR : O_RDONLY)))
             } else if area.isFileBacked {
-                throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) of deleted file \(area.path) is not supported yet")
+                // A deleted file: carried as a ghost file, shared by every mapping and fd on it.
+                v.status = VmaStatus.regular | (area.shared ? VmaStatus.fileShared : VmaStatus.filePrivate)
+                let wantsWrite = area.shared && area.vmFlags.contains("mw")
+                v.shmid = UInt64(try files.deletedMappingEntry(path: "/proc/\(pid)/map_files/\(String(area.start, radix: 16))-\(String(area.end, radix: 16))",
+                                                               name: area.filePath,
+                                                               flags: UInt32(wantsWrite ? O_RDWR : O_RDONLY)))
             } else if area.shared {
                 throw CheckpointError(.unsupported, "pid \(pid): shared mapping \(area.start.hex)-\(area.end.hex) \(area.path) is not supported")
             } else {
