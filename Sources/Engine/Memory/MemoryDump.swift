@@ -87,6 +87,7 @@ final class MemoryDump {
         if area.vmFlags.contains("gd") { v.flags |= UInt32(MAP_GROWSDOWN) }
         if area.vmFlags.contains("lo") { v.flags |= UInt32(MAP_LOCKED) }
         if area.vmFlags.contains("nr") { v.flags |= UInt32(MAP_NORESERVE) }
+        if area.vmFlags.contains("dp") { v.flags |= 0x08 /* MAP_DROPPABLE */ }
         v.madv = Self.advice(area.vmFlags)
         // The access a file opened for this mapping needs, as CRIU records it (its restore
         // opens the mapped file with exactly these flags).

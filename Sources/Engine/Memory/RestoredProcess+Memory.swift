@@ -62,7 +62,10 @@ extension RestoredProcess {
         }
         try adviseAreas(vmas)
         try installGuards(vmas)
-        if image.mm.thpDisabled { try call("prctl(PR_SET_THP_DISABLE)", SyscallNumber.prctl, 41, 1, 0, 0, 0) }
+        // Either way: the stub inherited the restorer's setting.
+        if image.mm.hasThpDisabled {
+            try call("prctl(PR_SET_THP_DISABLE)", SyscallNumber.prctl, 41, image.mm.thpDisabled ? 1 : 0, 0, 0, 0)
+        }
     }
 
     /// The task's fd to map `vma` from: its shared memory object or its file (opened with
