@@ -22,7 +22,7 @@ extension Workload {
 extension CheckpointRestoreTests {
     @Suite("memory state")
     struct MemoryState {
-        @Test("32 MiB shared copy-on-write by parent and child stays shared, COW holds", arguments: Mode.allCases)
+        @Test("32 MiB shared copy-on-write by parent, child and grandchild stays shared, COW holds", arguments: Mode.allCases)
         func cow(_ mode: Mode) async throws { try await checkpointRestore(.cow, mode) }
 
         @Test("madvise state, mlock, THP disabled, moved and grown areas, a file changed after mapping", arguments: Mode.allCases)

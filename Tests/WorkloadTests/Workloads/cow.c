@@ -1,23 +1,25 @@
 /* cow: memory shared copy-on-write between a parent and its forked child.
  * The parent fills 32 MiB of private anonymous memory, forks; the child changes a few
- * pages and drops one (MADV_DONTNEED: reads zero), the parent changes one more. After go
- * both check the contents, that the region is still mostly shared between them
- * (smaps: Shared_* high, Private_Dirty low, in each), then COW: a write by one is not
- * seen by the other. */
+ * pages and drops one (MADV_DONTNEED: reads zero), then forks a grandchild that changes
+ * one more; the parent changes one more too. After go each checks the contents and that
+ * the region is still mostly shared (smaps: Shared_* high, Private_Dirty low), then COW
+ * between parent and child: a write by one is not seen by the other. */
 #include "workload.h"
 
 #define SIZE (32UL << 20)
 #define PAGE 4096UL
 #define CHILD_PAGES 4
 static const size_t child_pages[CHILD_PAGES] = { 3, 1000, 4095, 8000 };
-static const size_t dropped_page = 5000, parent_page = 6000, ping_page = 7000, pong_page = 2000;
+static const size_t dropped_page = 5000, parent_page = 6000, ping_page = 7000, pong_page = 2000, grandchild_page = 3000;
 
 static uint64_t *mem;
 static uint64_t seed;
 
+/* generation: 0 parent, 1 child, 2 grandchild (which has the child's changes too) */
 static uint64_t expected_word(size_t i, int child)
 {
     size_t page = i * 8 / PAGE;
+    if (child == 2 && page == grandchild_page) return 0x9a9a000000000000ULL | i;
     if (child) {
         for (int k = 0; k < CHILD_PAGES; k++)
             if (page == child_pages[k]) return 0xc0ffee0000000000ULL | i;
@@ -38,7 +40,7 @@ static void check_contents(int child)
         int is_special = special != 0 || (child && page == dropped_page);
         if (is_special) want = special;
         if (mem[i] != want) {
-            wl_fail("%s: word %zu (page %zu) is %016llx, want %016llx", child ? "child" : "parent", i, page,
+            wl_fail("generation %d: word %zu (page %zu) is %016llx, want %016llx", child, i, page,
                     (unsigned long long)mem[i], (unsigned long long)want);
             return;
         }
@@ -94,6 +96,18 @@ int main(int argc, char **argv)
         for (int k = 0; k < CHILD_PAGES; k++)
             for (size_t i = child_pages[k] * PAGE / 8; i < (child_pages[k] + 1) * PAGE / 8; i++) mem[i] = expected_word(i, 1);
         madvise((char *)mem + dropped_page * PAGE, PAGE, MADV_DONTNEED);
+        pid_t grandchild = fork();
+        if (grandchild == 0) {
+            for (size_t i = grandchild_page * PAGE / 8; i < (grandchild_page + 1) * PAGE / 8; i++) mem[i] = expected_word(i, 2);
+            status[2000] = 1;
+            wl_wait_go();
+            check_contents(2);
+            check_sharing("grandchild");
+            snprintf((char *)status + 2001, 1000, "%.900s", wl_fail_msg);
+            _exit(wl_fail_msg[0] ? 1 : 0);
+        }
+        while (!status[2000]) wl_sleep_ms(1);
+        *(volatile pid_t *)(status + 3800) = grandchild;
         status[0] = 1;
         wl_wait_go();
         check_contents(1);
@@ -107,13 +121,16 @@ int main(int argc, char **argv)
         if (mem[ping_page * PAGE / 8] != want) wl_fail("child: sees the parent's write after fork");
         mem[pong_page * PAGE / 8] = 0x1234;
         if (write(to_parent[1], "k", 1) != 1) wl_fail("child: write pipe");
+        int gst;
+        if (waitpid(grandchild, &gst, 0) != grandchild || !WIFEXITED(gst) || WEXITSTATUS(gst) != 0)
+            wl_fail("grandchild: %s", status[2001] ? (const char *)status + 2001 : "exited badly");
         snprintf((char *)status + 1, 1000, "%.900s", wl_fail_msg);
         _exit(wl_fail_msg[0] ? 1 : 0);
     }
     for (size_t i = parent_page * PAGE / 8; i < (parent_page + 1) * PAGE / 8; i++) mem[i] = expected_word(i, 0);
     while (!status[0]) wl_sleep_ms(1);
-    pid_t pids[2] = { getpid(), kid };
-    wl_ready_pids(pids, 2);
+    pid_t pids[3] = { getpid(), kid, *(volatile pid_t *)(status + 3800) };
+    wl_ready_pids(pids, 3);
     wl_wait_go();
     check_contents(0);
     check_sharing("parent");
