@@ -13,6 +13,7 @@ extension Workload {
     static let cow = Workload(name: "cow")
     static let madvise = Workload(name: "madvise")
     static let unreadable = Workload(name: "unreadable")
+    static let grownShared = Workload(name: "unreadable", args: ["grown-shared"])
     static let aio = Workload(name: "aio")
     static let deletedMapping = Workload(name: "deleted-mapping")
     static let vdsoMoved = Workload(name: "vdso", args: ["moved"])
@@ -39,6 +40,21 @@ extension CheckpointRestoreTests {
 
         @Test("a vdso and vvar moved by the program come back where it put them", arguments: Mode.allCases)
         func vdsoMoved(_ mode: Mode) async throws { try await checkpointRestore(.vdsoMoved, mode) }
+
+        @Test("refused at dump with one line; the workload keeps running",
+              arguments: zip([Workload.grownShared], ["reaches past its object's end"]))
+        func refused(_ w: Workload, _ reason: String) async throws {
+            try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
+            let run = try WorkloadRun(w)
+            defer { run.cleanup() }
+            try run.start()
+            try await run.waitReady()
+            let d = await run.dump(leaveRunning: false)
+            #expect(d.status == 1, "the dump did not fail\n\(run.diagnostics())")
+            #expect(d.stderrLines.count == 1 && d.stderr.contains(reason), "stderr: \(d.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
+            await run.expectPass("\(w.testDescription) after the refused dump")
+        }
 
         @Test("a vdso and vvar unmapped by the program stay unmapped", arguments: Mode.allCases)
         func vdsoUnmapped(_ mode: Mode) async throws { try await checkpointRestore(.vdsoUnmapped, mode) }

@@ -126,8 +126,16 @@ final class MemoryDump {
     }
 
     /// Shared anonymous memory: read once, from the object itself, through map_files.
+    /// A mapping grown past its object's end (mremap) faults there; the images keep no
+    /// object size, and a restore would make the object as large as the mapping.
     private func dumpShmem(pid: Int32, area: MemoryArea, shmid: UInt64) throws {
-        try dumpShmem(path: "/proc/\(pid)/map_files/\(String(area.start, radix: 16))-\(String(area.end, radix: 16))", shmid: shmid)
+        let path = "/proc/\(pid)/map_files/\(String(area.start, radix: 16))-\(String(area.end, radix: 16))"
+        var st = stat()
+        if stat(path, &st) != 0 { throw CheckpointError.errno("stat \(path)") }
+        if UInt64(st.st_size) < area.offset + area.size {
+            throw CheckpointError(.unsupported, "pid \(pid): shared anonymous mapping \(area.start.hex)-\(area.end.hex) reaches past its object's end (\(st.st_size) bytes): not supported")
+        }
+        try dumpShmem(path: path, shmid: shmid)
     }
 
     /// A shmem object (a shared mapping's, a memfd's) read through `path`, once per shmid.

@@ -2,7 +2,9 @@
  * must still carry: a PROT_NONE area holding data, guard pages (MADV_GUARD_INSTALL) in
  * the middle of data, a shared file mapping that runs past its file's end (SIGBUS there)
  * on a file whose size is no page multiple, and a closed memfd of 5000 bytes mapped
- * shared over two pages. After go: the same contents, protections and faults. */
+ * shared over two pages. After go: the same contents, protections and faults.
+ * argv[2] "grown-shared": also a MAP_SHARED anonymous mapping grown by mremap past its
+ * object's end (SIGBUS there), which the dump must refuse. */
 #include "workload.h"
 #include <setjmp.h>
 
@@ -56,6 +58,13 @@ int main(int argc, char **argv)
     close(mfd);
     if (odd == MAP_FAILED) { perror("mmap memfd"); return 2; }
     memset(odd, 'M', 5000);
+    char *grown = NULL;
+    if (argc > 2 && strcmp(argv[2], "grown-shared") == 0) {
+        grown = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        grown[0] = 'G';
+        grown = mremap(grown, 2 * PAGE, 4 * PAGE, MREMAP_MAYMOVE);
+        if (grown == MAP_FAILED) { perror("mremap"); return 2; }
+    }
     wl_ready();
     wl_wait_go();
 
@@ -74,5 +83,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < 5000; i++) if (odd[i] != 'M') { wl_fail("memfd byte %d: %d", i, odd[i]); break; }
     if (odd[5000] != 0) wl_fail("memfd past its size: %d", odd[5000]);
     if (fault_of(odd + PAGE + 1000) != 0) wl_fail("memfd's last page faults");
+    if (grown && (grown[0] != 'G' || fault_of(grown + 3 * PAGE) != SIGBUS)) wl_fail("grown shared mapping: no SIGBUS past its object");
     wl_finish();
 }
