@@ -3,6 +3,7 @@
 // dump and restore in both modes.
 
 import Foundation
+import Images
 import SystemTestSupport
 import Testing
 #if canImport(Glibc)
@@ -18,6 +19,7 @@ extension Workload {
     static let deletedMapping = Workload(name: "deleted-mapping")
     static let vdsoMoved = Workload(name: "vdso", args: ["moved"])
     static let vdsoUnmapped = Workload(name: "vdso", args: ["unmapped"])
+    static let vdsoCalls = Workload(name: "vdso", args: ["calls"])
 }
 
 extension CheckpointRestoreTests {
@@ -54,6 +56,29 @@ extension CheckpointRestoreTests {
             #expect(d.stderrLines.count == 1 && d.stderr.contains(reason), "stderr: \(d.stderr)")
             #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
             await run.expectPass("\(w.testDescription) after the refused dump")
+        }
+
+        /// Another kernel is played by the images: the dumped vvar is made a page shorter,
+        /// so the running vdso cannot stand where the dumped one was and a proxy must.
+        @Test("a vdso of another kernel: the dumped vdso comes back as a proxy into the running one", arguments: Mode.allCases)
+        func vdsoProxy(_ mode: Mode) async throws {
+            try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
+            let run = try WorkloadRun(.vdsoCalls)
+            defer { run.cleanup() }
+            try run.start()
+            try await run.waitReady()
+            let d = await run.dump(leaveRunning: mode == .leaveRunning)
+            try #require(d.status == 0, "dump failed\n\(run.diagnostics())")
+            let left = mode == .kill ? await run.reapOriginal() : await run.killOriginal()
+            try #require(left.isEmpty, "original processes \(left) still exist")
+            let images = ImageDirectory(path: run.images)
+            var mm = try images.readOne(.mm(run.rootPid), as: MmEntry.self)
+            let vvar = try #require(mm.vmas.firstIndex { $0.status & VmaStatus.vvar != 0 }, "no vvar in the dumped areas")
+            mm.vmas[vvar].start += 4096
+            try images.write(.mm(run.rootPid), [mm])
+            let r = await run.restore()
+            try #require(r.status == 0, "restore failed\n\(run.diagnostics())")
+            await run.expectPass("glibc's clock_gettime through a vdso proxy after \(mode.testDescription) dump + restore")
         }
 
         @Test("a vdso and vvar unmapped by the program stay unmapped", arguments: Mode.allCases)

@@ -16,7 +16,8 @@ extension RestoredProcess {
         let own = current.filter { $0.start < Self.taskSize && ($0.isSpecial || ($0.start >= stub && $0.end <= stub + Self.stubSize)) }
         let inherited = plan.inherited(pid)
         try unmapAll(except: own.map { ($0.start, $0.end) } + inherited.map { ($0.start, $0.end) })
-        try moveSpecialAreas(current: own, wanted: image.mm.vmas, spare: spareAddress(specials: own.filter(\.isSpecial)))
+        let mine = SavedPages(image.pagemap, base: try pages.base(image.pagesID))
+        try placeVdso(own.filter(\.isSpecial), saved: mine)
         let early = plan.premapped(pid)
         guard !early.isEmpty else { return }
         let inheritedStarts = Set(inherited.map(\.start))
@@ -25,7 +26,6 @@ extension RestoredProcess {
         for vma in fresh {
             try mapArea(vma, prot: vma.prot | UInt32(PROT_WRITE), fd: try areaFd(vma, resources: resources, pages: pages, pidfd: pidfd))
         }
-        let mine = SavedPages(image.pagemap, base: try pages.base(image.pagesID))
         var pieces = mine.pieces(within: fresh.map { ($0.start, $0.end) })
         var drops: [(UInt64, UInt64)] = []
         if let parent = plan.parent(of: pid) {
@@ -82,6 +82,20 @@ extension RestoredProcess {
             return try takeFd(ours, pidfd: pidfd)
         }
         return nil
+    }
+
+    /// The running kernel's vdso and vvar moved where the dumped ones were, or, when they
+    /// cannot stand in for them (another kernel: other sizes or function offsets), a proxy.
+    private func placeVdso(_ specials: [MemoryArea], saved: SavedPages) throws {
+        let spare = spareAddress(specials: specials)
+        if runningVdsoFits(saved) {
+            do {
+                return try moveSpecialAreas(current: specials, wanted: image.mm.vmas, spare: spare)
+            } catch let e as CheckpointError where e.code == .unsupported {
+                // vvar of another size: refused before anything moved.
+            }
+        }
+        try proxyVdso(saved, specials: specials, spare: spare)
     }
 
     /// A place for moving vdso/vvar through that no dumped area, kept area or special

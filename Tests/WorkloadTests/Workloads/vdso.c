@@ -1,8 +1,11 @@
 /* vdso: a program that moved its vdso and vvar elsewhere with mremap (argv[2] "moved",
  * keeping their order and distance, as CRIU's restorer does) or unmapped them
  * ("unmapped"). The special areas must be where they were after restore (or absent).
- * glibc's vdso pointers are stale after a move, so only raw syscalls tell the time. */
+ * glibc's vdso pointers are stale after a move, so only raw syscalls tell the time.
+ * "calls": nothing moves; after go glibc's clock_gettime and gettimeofday (through the
+ * vdso it found at start) must agree with the syscalls, whatever vdso is behind them. */
 #include "workload.h"
+#include <sys/time.h>
 
 struct special { unsigned long start, end; char name[32]; };
 
@@ -33,6 +36,24 @@ int main(int argc, char **argv)
     int n = specials(before, 8);
     if (n == 0) { fprintf(stderr, "no vdso\n"); return 2; }
     unsigned long low = before[0].start, high = before[n - 1].end;
+    if (strcmp(how, "calls") == 0) {
+        wl_ready();
+        wl_wait_go();
+        for (int i = 0; i < 1000; i++) {
+            struct timespec a, b, c;
+            syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &a);
+            if (clock_gettime(CLOCK_MONOTONIC, &b) != 0) { wl_fail("clock_gettime failed"); break; }
+            syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &c);
+            double ta = a.tv_sec + a.tv_nsec / 1e9, tb = b.tv_sec + b.tv_nsec / 1e9, tc = c.tv_sec + c.tv_nsec / 1e9;
+            if (tb < ta || tb > tc) { wl_fail("vdso clock_gettime %.9f outside the syscall's %.9f..%.9f", tb, ta, tc); break; }
+            struct timeval tv;
+            struct timespec r;
+            gettimeofday(&tv, NULL);
+            syscall(SYS_clock_gettime, CLOCK_REALTIME, &r);
+            if (tv.tv_sec > r.tv_sec || r.tv_sec - tv.tv_sec > 1) { wl_fail("gettimeofday %ld, realtime %ld", (long)tv.tv_sec, (long)r.tv_sec); break; }
+        }
+        wl_finish();
+    }
     if (strcmp(how, "unmapped") == 0) {
         if (munmap((void *)low, high - low) != 0) { perror("munmap vdso"); return 2; }
     } else {
