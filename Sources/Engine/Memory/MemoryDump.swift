@@ -182,9 +182,17 @@ final class MemoryDump {
         nextPagesID += 1
         var head = PagemapHead()
         head.pagesID = id
+        // In address order, as CRIU's restore walks them; readable and forced runs
+        // alternate in segments, each copied its own way.
+        let ordered = (runs.map { ($0.0, $0.1, false) } + forced.map { ($0.0, $0.1, true) }).sorted { $0.0 < $1.0 }
+        var segments: [(ranges: [(UInt64, Int)], forced: Bool)] = []
+        for (addr, len, isForced) in ordered {
+            if let last = segments.last, last.forced == isForced { segments[segments.count - 1].ranges.append((addr, len)) }
+            else { segments.append(([(addr, len)], isForced)) }
+        }
         let w = try images.writer(pagemap)
         try w.append(head)
-        for (addr, len) in runs + forced {
+        for (addr, len, _) in ordered {
             var e = PagemapEntry()
             e.vaddr = addr; e.nrPages = UInt64(len) / Self.pageSize; e.flags = PageFlags.present
             e.compatNrPages = UInt32(truncatingIfNeeded: min(e.nrPages, UInt64(UInt32.max)))
@@ -199,7 +207,7 @@ final class MemoryDump {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.chunk, alignment: 4096)
         defer { buffer.deallocate() }
         var written = 0
-        for (ranges, isForced) in [(runs, false), (forced, true)] {
+        for (ranges, isForced) in segments {
             for piece in Self.chunks(ranges) {
                 if isForced, let copyForced { try copyForced(piece, buffer) } else { try copy(piece, buffer) }
                 let bytes = piece.reduce(0) { $0 + $1.1 }
