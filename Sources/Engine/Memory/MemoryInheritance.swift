@@ -79,22 +79,36 @@ struct SavedPages {
         self.runs = runs.sorted { $0.start < $1.start }
     }
 
-    /// The saved page at `addr`, nil when the pagemap has none.
-    func page(at addr: UInt64) -> UnsafeRawPointer? {
+    /// The index of the first run that ends after `addr`.
+    private func firstRun(endingAfter addr: UInt64) -> Int {
         var lo = 0, hi = runs.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if runs[mid].end <= addr { lo = mid + 1 } else { hi = mid }
         }
-        guard lo < runs.count, runs[lo].start <= addr else { return nil }
-        return runs[lo].data + Int(addr - runs[lo].start)
+        return lo
+    }
+
+    /// The runs overlapping [start, end).
+    private func runs(from start: UInt64, to end: UInt64) -> ArraySlice<Run> {
+        let first = firstRun(endingAfter: start)
+        var last = first
+        while last < runs.count && runs[last].start < end { last += 1 }
+        return runs[first..<last]
+    }
+
+    /// The saved page at `addr`, nil when the pagemap has none.
+    func page(at addr: UInt64) -> UnsafeRawPointer? {
+        let i = firstRun(endingAfter: addr)
+        guard i < runs.count, runs[i].start <= addr else { return nil }
+        return runs[i].data + Int(addr - runs[i].start)
     }
 
     /// Saved pages within `ranges` (start, end), as pieces to write.
     func pieces(within ranges: [(UInt64, UInt64)]) -> [PagePiece] {
         var out: [PagePiece] = []
         for (start, end) in ranges {
-            for r in runs where r.start < end && r.end > start {
+            for r in runs(from: start, to: end) {
                 let s = max(r.start, start), e = min(r.end, end)
                 out.append(PagePiece(address: s, data: r.data + Int(s - r.start), length: Int(e - s)))
             }
@@ -129,7 +143,7 @@ struct SavedPages {
         for theirs in parent.pieces(within: [area]) {
             var cursor = theirs.address
             let end = theirs.address + UInt64(theirs.length)
-            for r in runs where r.start < end && r.end > cursor {
+            for r in runs(from: cursor, to: end) {
                 if r.start > cursor { drop.append((cursor, r.start)) }
                 cursor = max(cursor, r.end)
             }
