@@ -113,7 +113,10 @@ final class FileTableDump {
                 file.type = .reg
                 file.reg = regEntry(id: id, path: path, flags: flags, pos: info.pos, st: st).reg
                 file.reg.mntID = Int32(info.mntId)
-                try addGhost(for: id, pid: pid, fd: fd, st: st)
+                if pathIDs[Self.deletedKey(st)] != nil {
+                    throw CheckpointError(.unsupported, "\(where_): deleted file \(path) is also mapped by a task dumped before this one: not supported")
+                }
+                try addGhost(for: id, source: "/proc/\(pid)/fd/\(fd)", what: "pid \(pid) fd \(fd)", st: st)
             } else if mode == S_IFCHR, let tty = try terminals.entries(pid: pid, fd: fd, path: link, st: st, flags: flags, id: id,
                                                                         regID: newID(), mntID: Int32(info.mntId)) {
                 files.append(tty.reg)
@@ -168,10 +171,29 @@ final class FileTableDump {
         return f
     }
 
-    private func addGhost(for id: UInt32, pid: Int32, fd: Int32, st: stat) throws {
-        let path = "/proc/\(pid)/fd/\(fd)"
+    /// The entry a mapping of a deleted regular file (`path`: its /proc/PID/map_files link)
+    /// maps from: the tree's open description of that file when a task dumped so far
+    /// holds one, else one ghost entry per file, so every mapping shares one file again.
+    func deletedMappingEntry(path: String, name: String, flags: UInt32) throws -> UInt32 {
+        var st = stat()
+        if stat(path, &st) != 0 { throw CheckpointError.errno("stat \(path)") }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw CheckpointError(.unsupported, "mapping \(path) of \(name) (deleted) is not a regular file: not supported")
+        }
+        if let open = descriptions["\(st.st_dev):\(st.st_ino)"]?.first { return open.id }
+        if let id = pathIDs[Self.deletedKey(st)] { return id }
+        let id = newID()
+        files.append(regEntry(id: id, path: name, flags: flags, pos: 0, st: st))
+        try addGhost(for: id, source: path, what: "mapping \(path)", st: st)
+        pathIDs[Self.deletedKey(st)] = id
+        return id
+    }
+
+    private static func deletedKey(_ st: stat) -> String { "deleted-mapping:\(st.st_dev):\(st.st_ino)" }
+
+    private func addGhost(for id: UInt32, source path: String, what: String, st: stat) throws {
         guard let content = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError.errno("read deleted file behind pid \(pid) fd \(fd)")
+            throw CheckpointError.errno("read deleted file behind \(what)")
         }
         let ghostID = newID()
         var g = GhostFileEntry()

@@ -33,6 +33,7 @@ final class MemoryDump {
         var vmas: [VmaEntry] = []
         var runs: [(UInt64, Int)] = []
         var forced: [(UInt64, Int)] = []  // runs in unreadable areas: copied through /proc/PID/mem
+        var guards: [VmaEntry] = []
         for area in areas {
             var vma = try entry(for: area, pid: pid)
             // One vvar area, as CRIU sees [vvar] and [vvar_vclock] side by side.
@@ -51,15 +52,18 @@ final class MemoryDump {
             }
             if vma.status & VmaStatus.fileShared != 0 { continue }
             // The whole vdso, present or not, as CRIU dumps it (its restore may build a
-            // proxy from it); ours skips these pages.
-            if vma.status & VmaStatus.vdso != 0 {
+            // proxy from it; ours skips these pages), and the whole of an AIO ring.
+            if vma.status & (VmaStatus.vdso | VmaStatus.aioRing) != 0 {
                 runs.append((area.start, Int(area.size)))
                 continue
             }
-            let areaRuns = try pageRuns(pagemap: pagemap, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0)
+            let (areaRuns, guarded) = try pageRuns(pagemap: pagemap, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0)
             if area.readable { runs += areaRuns } else { forced += areaRuns }
+            guards += guarded.map { Self.guardEntry($0.0, $0.0 + UInt64($0.1)) }
             vma.fd = -1
         }
+        // Guard ranges after every area, as CRIU lists them.
+        vmas += guards
         let memory = try RemoteMemory(pid: pid)
         try writePages(pagemap: .pagemap(name), runs: runs, forced: forced, copyForced: { pieces, base in
             // Unreadable areas: /proc/PID/mem reads them the way a debugger does.
@@ -75,64 +79,16 @@ final class MemoryDump {
         return vmas
     }
 
-    private func entry(for area: MemoryArea, pid: Int32) throws -> VmaEntry {
-        var v = VmaEntry()
-        v.start = area.start; v.end = area.end; v.pgoff = area.offset; v.shmid = 0; v.fd = -1; v.madv = 0; v.fdflags = 0
-        v.prot = (area.readable ? UInt32(PROT_READ) : 0) | (area.writable ? UInt32(PROT_WRITE) : 0) | (area.executable ? UInt32(PROT_EXEC) : 0)
-        v.flags = UInt32(area.shared ? MAP_SHARED : MAP_PRIVATE)
-        if area.vmFlags.contains("gd") { v.flags |= UInt32(MAP_GROWSDOWN) }
-        // The access a file opened for this mapping needs, as CRIU records it (its restore
-        // opens the mapped file with exactly these flags).
-        v.fdflags = UInt32(area.shared && area.vmFlags.contains("mw") ? O_RDWR : O_RDONLY)
-        switch area.path {
-        // Private anonymous areas too, as CRIU marks them.
-        case "[vdso]": v.status = VmaStatus.regular | VmaStatus.vdso | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
-        case "[vvar]", "[vvar_vclock]": v.status = VmaStatus.regular | VmaStatus.vvar | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
-        case "[vsyscall]": v.status = VmaStatus.vsyscall | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
-        default:
-            if area.vmFlags.contains("io") || area.vmFlags.contains("pf") {
-                throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) \(area.path) is device memory (VM_IO/VM_PFNMAP)")
-            }
-            if area.path.hasPrefix("/SYSV") {
-                // A SysV shm attachment: the inode number of its file is the segment's id.
-                v.status = VmaStatus.regular | VmaStatus.anonShared | VmaStatus.sysvIPC
-                v.flags |= UInt32(MAP_ANONYMOUS)
-                v.shmid = area.inode
-            } else if area.shared && area.isMemfd {
-                v.status = VmaStatus.regular | VmaStatus.fileShared | VmaStatus.memfd
-                v.shmid = UInt64(try files.memfdMapping(pid: pid, area: area))
-            } else if area.isSharedAnonymous {
-                v.status = VmaStatus.regular | VmaStatus.anonShared
-                v.flags |= UInt32(MAP_ANONYMOUS)
-                v.shmid = area.inode
-            } else if area.isFileBacked && !area.isDeletedFile {
-                v.status = VmaStatus.regular | (area.shared ? VmaStatus.fileShared : VmaStatus.filePrivate)
-                let wantsWrite = area.shared && area.vmFlags.contains("mw")
-                v.shmid = UInt64(files.pathEntry(area.path, flags: UInt32(wantsWrite ? O_RDWR : O_RDONLY)))
-            } else if area.isFileBacked {
-                throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) of deleted file \(area.path) is not supported yet")
-            } else if area.shared {
-                throw CheckpointError(.unsupported, "pid \(pid): shared mapping \(area.start.hex)-\(area.end.hex) \(area.path) is not supported")
-            } else {
-                v.status = VmaStatus.regular | VmaStatus.anonPrivate
-                v.flags |= UInt32(MAP_ANONYMOUS)
-                if area.path == "[heap]" { v.status |= VmaStatus.heap }
-                if area.path == "[stack]" { v.status |= VmaStatus.stack }
-            }
-        }
-        return v
-    }
-
-    /// Runs of pages that hold data. In private file mappings only the pages the process
-    /// changed (anonymous copies) count; the file has the rest.
-    private func pageRuns(pagemap: Int32, area: MemoryArea, anonymousOnly: Bool) throws -> [(UInt64, Int)] {
-        let present: UInt64 = 1 << 63, swapped: UInt64 = 1 << 62, filePage: UInt64 = 1 << 61
+    /// Runs of pages that hold data, and runs of guard pages (read neither). In private
+    /// file mappings only the pages the process changed (anonymous copies) count; the
+    /// file has the rest.
+    private func pageRuns(pagemap: Int32, area: MemoryArea, anonymousOnly: Bool) throws -> (data: [(UInt64, Int)], guards: [(UInt64, Int)]) {
+        let present: UInt64 = 1 << 63, swapped: UInt64 = 1 << 62, filePage: UInt64 = 1 << 61, guardPage: UInt64 = 1 << 58
         let pfnMask: UInt64 = (1 << 55) - 1
         let total = Int(area.size / Self.pageSize)
-        var runs: [(UInt64, Int)] = []
+        var runs: [(UInt64, Int)] = [], guards: [(UInt64, Int)] = []
         var entries = [UInt64](repeating: 0, count: min(total, 65536))
         var index = 0
-        var runStart: UInt64 = 0, runPages = 0
         while index < total {
             let count = min(entries.count, total - index)
             let offset = off_t((area.start / Self.pageSize + UInt64(index)) * 8)
@@ -141,7 +97,10 @@ final class MemoryDump {
             for i in 0..<count {
                 let e = entries[i]
                 var keep = false
-                if e & swapped != 0 {
+                let addr = area.start + UInt64(index + i) * Self.pageSize
+                if e & guardPage != 0 {
+                    Self.extend(&guards, addr)
+                } else if e & swapped != 0 {
                     keep = true
                 } else if e & present != 0 {
                     let pfn = e & pfnMask
@@ -149,25 +108,34 @@ final class MemoryDump {
                     else if ZeroPage.isZero(pfn: pfn) { keep = false; stats.pagesSkippedZero += 1 }
                     else { keep = true }
                 }
-                let addr = area.start + UInt64(index + i) * Self.pageSize
-                if keep {
-                    if runPages > 0 && runStart + UInt64(runPages) * Self.pageSize == addr { runPages += 1 }
-                    else {
-                        if runPages > 0 { runs.append((runStart, runPages * Int(Self.pageSize))) }
-                        runStart = addr; runPages = 1
-                    }
-                }
+                if keep { Self.extend(&runs, addr) }
             }
             index += count
         }
-        if runPages > 0 { runs.append((runStart, runPages * Int(Self.pageSize))) }
         stats.pagesScanned += UInt64(total)
-        return runs
+        return (runs, guards)
+    }
+
+    /// Adds the page at `addr` to `runs`, growing the last run when it ends there.
+    private static func extend(_ runs: inout [(UInt64, Int)], _ addr: UInt64) {
+        if let last = runs.last, last.0 + UInt64(last.1) == addr {
+            runs[runs.count - 1].1 += Int(pageSize)
+        } else {
+            runs.append((addr, Int(pageSize)))
+        }
     }
 
     /// Shared anonymous memory: read once, from the object itself, through map_files.
+    /// A mapping grown past its object's end (mremap) faults there; the images keep no
+    /// object size, and a restore would make the object as large as the mapping.
     private func dumpShmem(pid: Int32, area: MemoryArea, shmid: UInt64) throws {
-        try dumpShmem(path: "/proc/\(pid)/map_files/\(String(area.start, radix: 16))-\(String(area.end, radix: 16))", shmid: shmid)
+        let path = "/proc/\(pid)/map_files/\(String(area.start, radix: 16))-\(String(area.end, radix: 16))"
+        var st = stat()
+        if stat(path, &st) != 0 { throw CheckpointError.errno("stat \(path)") }
+        if UInt64(st.st_size) < area.offset + area.size {
+            throw CheckpointError(.unsupported, "pid \(pid): shared anonymous mapping \(area.start.hex)-\(area.end.hex) reaches past its object's end (\(st.st_size) bytes): not supported")
+        }
+        try dumpShmem(path: path, shmid: shmid)
     }
 
     /// A shmem object (a shared mapping's, a memfd's) read through `path`, once per shmid.
@@ -214,9 +182,17 @@ final class MemoryDump {
         nextPagesID += 1
         var head = PagemapHead()
         head.pagesID = id
+        // In address order, as CRIU's restore walks them; readable and forced runs
+        // alternate in segments, each copied its own way.
+        let ordered = (runs.map { ($0.0, $0.1, false) } + forced.map { ($0.0, $0.1, true) }).sorted { $0.0 < $1.0 }
+        var segments: [(ranges: [(UInt64, Int)], forced: Bool)] = []
+        for (addr, len, isForced) in ordered {
+            if let last = segments.last, last.forced == isForced { segments[segments.count - 1].ranges.append((addr, len)) }
+            else { segments.append(([(addr, len)], isForced)) }
+        }
         let w = try images.writer(pagemap)
         try w.append(head)
-        for (addr, len) in runs + forced {
+        for (addr, len, _) in ordered {
             var e = PagemapEntry()
             e.vaddr = addr; e.nrPages = UInt64(len) / Self.pageSize; e.flags = PageFlags.present
             e.compatNrPages = UInt32(truncatingIfNeeded: min(e.nrPages, UInt64(UInt32.max)))
@@ -231,7 +207,7 @@ final class MemoryDump {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.chunk, alignment: 4096)
         defer { buffer.deallocate() }
         var written = 0
-        for (ranges, isForced) in [(runs, false), (forced, true)] {
+        for (ranges, isForced) in segments {
             for piece in Self.chunks(ranges) {
                 if isForced, let copyForced { try copyForced(piece, buffer) } else { try copy(piece, buffer) }
                 let bytes = piece.reduce(0) { $0 + $1.1 }
@@ -266,34 +242,5 @@ final class MemoryDump {
         }
         if !current.isEmpty { out.append(current) }
         return out
-    }
-}
-
-/// The kernel's shared zero page (and huge zero page): read faults on untouched anonymous
-/// memory map it, and such pages need not be saved.
-enum ZeroPage {
-    static let pfns: (small: UInt64, huge: UInt64?) = {
-        func pfn(of p: UnsafeMutableRawPointer) -> UInt64 {
-            let fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
-            defer { close(fd) }
-            var e: UInt64 = 0
-            _ = pread(fd, &e, 8, off_t(UInt(bitPattern: p) / 4096 * 8))
-            return e & ((1 << 55) - 1)
-        }
-        let size = 4 << 20
-        guard let m = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED else { return (0, nil) }
-        defer { munmap(m, size) }
-        let small = m.load(as: UInt8.self) == 0 ? pfn(of: m) : 0
-        let aligned = UnsafeMutableRawPointer(bitPattern: (UInt(bitPattern: m) + (2 << 20) - 1) & ~UInt((2 << 20) - 1))!
-        _ = madvise(aligned, 2 << 20, 14 /* MADV_HUGEPAGE */)
-        let huge = aligned.load(as: UInt8.self) == 0 ? pfn(of: aligned) : 0
-        return (small, huge != small && huge != 0 ? huge & ~511 : nil)
-    }()
-
-    static func isZero(pfn: UInt64) -> Bool {
-        if pfn == 0 { return false }
-        if pfn == pfns.small { return true }
-        if let h = pfns.huge, pfn >= h && pfn < h + 512 { return true }
-        return false
     }
 }

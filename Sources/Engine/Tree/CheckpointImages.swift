@@ -161,7 +161,8 @@ struct CheckpointImages {
     /// A damaged image is a one-line error here, never a trap or a wrong mapping later.
     static func checkMemoryMap(_ p: Process, pid: Int32, _ dir: ImageDirectory) throws {
         let page: UInt64 = 4096
-        let areas = p.mm.vmas.sorted { $0.start < $1.start }
+        // Guard ranges (CRIU's VMA_AREA_GUARD) lie inside the areas they guard.
+        let areas = p.mm.vmas.filter { $0.status != VmaStatus.guardRegion }.sorted { $0.start < $1.start }
         var previousEnd: UInt64 = 0
         for v in areas {
             guard v.start < v.end, v.start % page == 0, v.end % page == 0, v.start >= previousEnd else {

@@ -274,6 +274,8 @@ public enum Dumper {
         mm.mmSavedAuxv = auxv.withUnsafeBytes { raw in (0..<words).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
         mm.vmas = vmas
         mm.dumpable = Int32(dumpable)
+        mm.thpDisabled = MemoryDump.thpDisabled(pid: p.pid)
+        mm.aios = AioRing.entries(vmas)
         return mm
     }
 

@@ -86,66 +86,6 @@ final class RestoredProcess: TaskControl {
         return host
     }
 
-    // MARK: - Memory
-
-    /// Moves vvar, vvar_vclock and vdso to their dumped addresses, keeping their order.
-    /// Adjacent vvar areas move as one block: CRIU's images hold them as one vma.
-    func moveSpecialAreas() throws {
-        let current = try ProcMaps.parse(maps: readProcFile("/proc/\(hostPid)/maps"))
-        try moveSpecialAreas(current: current, wanted: image.mm.vmas, spare: stub + Self.stubSize + 0x10_0000)
-    }
-
-    /// Maps every dumped area at its address and copies the saved pages in.
-    func buildMemory(resources: RestoreResources, pages: PagesImage, pidfd: Int32) throws {
-        let vmas = image.mm.vmas
-        try mapAreas(vmas, pagemap: image.pagemap, fileFd: { vma in
-            if vma.status & VmaStatus.anonShared != 0 {
-                let size = vmas.filter { $0.shmid == vma.shmid && $0.status & VmaStatus.anonShared != 0 && $0.status & VmaStatus.sysvIPC == 0 }
-                    .map { Int($0.pgoff + $0.end - $0.start) }.max()!
-                return try takeFd(try resources.shmemFd(vma.shmid, size: size, pages: pages), pidfd: pidfd)
-            }
-            if vma.status & (VmaStatus.filePrivate | VmaStatus.fileShared) != 0 {
-                // Opened with the access the vma records (CRIU's fdflags), not the fd's.
-                let (ours, owned) = try resources.mappingFd(for: vma)
-                defer { if owned { close(ours) } }
-                return try takeFd(ours, pidfd: pidfd)
-            }
-            return nil
-        }, attach: attachSysV, fill: { try copyPages(pages) })
-    }
-
-    /// A SysV segment attached again at its address; the segment itself exists already
-    /// (restored with the IPC namespace, or still on the host).
-    private func attachSysV(_ vma: VmaEntry) throws {
-        guard vma.pgoff == 0 else {
-            throw CheckpointError(.unsupported, "pid \(pid): SysV shm \(vma.shmid) is attached only in part at \(vma.start.hex)")
-        }
-        let flags = (vma.prot & UInt32(PROT_WRITE) == 0 ? ShmFlag.readOnly : 0) | (vma.prot & UInt32(PROT_EXEC) != 0 ? ShmFlag.exec : 0)
-        let at = try call("shmat(\(vma.shmid)) at \(vma.start.hex)", SyscallNumber.shmat, vma.shmid, vma.start, UInt64(flags))
-        if at != vma.start { throw CheckpointError(.invalidState, "pid \(pid): SysV shm \(vma.shmid) attached at \(at.hex), not \(vma.start.hex)") }
-    }
-
-    /// The saved pages, in pagemap order; pages of the vdso (CRIU saves them) are skipped:
-    /// the running kernel's vdso is what was moved there.
-    private func copyPages(_ pages: PagesImage) throws {
-        guard !image.pagemap.isEmpty, let base = try pages.base(image.pagesID) else { return }
-        let vdso = image.mm.vmas.filter { $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }
-        var offset = 0, runStart = 0
-        var ranges: [(UInt64, Int)] = []
-        for e in image.pagemap {
-            let len = Int(e.nrPages) * 4096
-            if vdso.contains(where: { e.vaddr < $0.end && e.vaddr + UInt64(len) > $0.start }) {
-                if !ranges.isEmpty { try memory.copyIn(ranges, from: base + runStart) }
-                ranges = []
-                runStart = offset + len
-            } else {
-                ranges.append((e.vaddr, len))
-            }
-            offset += len
-        }
-        if !ranges.isEmpty { try memory.copyIn(ranges, from: base + runStart) }
-    }
-
     // MARK: - Files
 
     /// Our fd `ours` as a new fd in this process (lowest free number); the caller closes it.

@@ -60,6 +60,7 @@ public enum Restorer {
         let stub = try stubAddress(images)
         let resources = try RestoreResources(session: session, images: images)
         let pages = PagesImage(dir: images.dir)
+        let inheritance = MemoryInheritance(images)
         // Every restored task inherits this fd from the root stub and takes its files
         // through it (pidfd_getfd), even inside a new pid namespace.
         let selfPidfd = try Syscall.rawFd("pidfd_open of the restorer", SyscallNumber.pidfdOpen, Int(getpid()))
@@ -72,7 +73,9 @@ public enum Restorer {
             let root = try spawnRoot(images, stub: stub, flags: flags, session: session)
             try root.cleanInheritance(keeping: selfPidfd)
             try setUpNamespaces(root: root, flags: flags, resources: resources)
-            let processes = try createTree(images, root: root, session: session) { leader in
+            let processes = try createTree(images, root: root, session: session, beforeChildren: {
+                try $0.prepareSharedMemory(inheritance, resources: resources, pages: pages, pidfd: selfPidfd)
+            }) { leader in
                 try leader.takeControllingTerminal(resources: resources, pidfd: selfPidfd)
             }
             resources.kinds.hostPids = Dictionary(uniqueKeysWithValues: processes.map { ($0.pid, $0.hostPid) })
@@ -80,9 +83,11 @@ public enum Restorer {
             log.info("created \(processes.count) processes")
             try FaultPoint.restoreAfterFork.check()
             for p in processes where !p.image.isZombie {
-                try rebuild(p, resources: resources, pages: pages, selfPidfd: selfPidfd)
+                try rebuild(p, resources: resources, pages: pages, inheritance: inheritance, selfPidfd: selfPidfd)
                 stats.pagesRestored += p.image.pagemap.reduce(0) { $0 + $1.nrPages }
             }
+            stats.pagesCompared = inheritance.pagesCompared
+            stats.pagesSkippedCow = inheritance.pagesSkippedCow
             try resources.sealMemfds()
             for p in processes.reversed() where p.image.isZombie { try p.becomeZombie() }
             let live = processes.filter { !$0.image.isZombie }
@@ -124,12 +129,11 @@ public enum Restorer {
 
     /// One process from stub to a task that only waits for its registers: memory, files,
     /// task state, threads, then per thread its state, credentials and seccomp, last.
-    private static func rebuild(_ p: RestoredProcess, resources: RestoreResources, pages: PagesImage, selfPidfd: Int32) throws {
+    private static func rebuild(_ p: RestoredProcess, resources: RestoreResources, pages: PagesImage, inheritance: MemoryInheritance, selfPidfd: Int32) throws {
         let session = resources.session
         try p.blockSignals()
-        try p.moveSpecialAreas()
         let pidfd = try p.placeRestorerPidfd(inherited: selfPidfd)
-        try p.buildMemory(resources: resources, pages: pages, pidfd: pidfd)
+        try p.buildMemory(resources: resources, pages: pages, pidfd: pidfd, plan: inheritance)
         try p.installFiles(resources: resources, pidfd: pidfd)
         try p.restoreForegroundGroup(resources: resources, pidfd: pidfd)
         try p.restoreTaskState(resources: resources, pidfd: pidfd)
@@ -247,8 +251,10 @@ public enum Restorer {
         }
     }
 
-    /// `sessionMade` runs in each session leader right after its setsid, before its children exist.
-    private static func createTree(_ images: CheckpointImages, root rootTask: RestoredProcess, session: RestoreSession, sessionMade: (RestoredProcess) throws -> Void) throws -> [RestoredProcess] {
+    /// `sessionMade` runs in each session leader right after its setsid, before its children
+    /// exist; `beforeChildren` in each process right before its children are forked.
+    private static func createTree(_ images: CheckpointImages, root rootTask: RestoredProcess, session: RestoreSession,
+                                   beforeChildren: (RestoredProcess) throws -> Void, sessionMade: (RestoredProcess) throws -> Void) throws -> [RestoredProcess] {
         let root = images.processes[0]
         var byPid: [Int32: RestoredProcess] = [root.pid: rootTask]
         var ordered: [RestoredProcess] = [rootTask]
@@ -262,6 +268,7 @@ public enum Restorer {
                 try me.call("setsid", SyscallNumber.setsid)
                 try sessionMade(me)
             }
+            try beforeChildren(me)
             for child in images.processes where Int32(child.entry.ppid) == image.pid && child.pid != root.pid {
                 let host = try me.createChild(pid: child.pid)
                 session.created([host])

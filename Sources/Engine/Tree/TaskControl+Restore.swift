@@ -13,13 +13,7 @@ extension TaskControl {
     func dropInheritance(keepingFd pidfd: Int32, keepingAreas keep: [(UInt64, UInt64)]) throws {
         if pidfd > 0 { try call("close_range", SyscallNumber.closeRange, 0, UInt64(pidfd - 1), 0) }
         try call("close_range", SyscallNumber.closeRange, UInt64(pidfd + 1), UInt64(UInt32.max), 0)
-        let taskSize = RestoredProcess.taskSize
-        var cursor: UInt64 = 0
-        for (start, end) in keep.sorted(by: { $0.0 < $1.0 }) + [(taskSize, taskSize)] {
-            if start > cursor { try call("munmap \(cursor.hex)-\(start.hex)", SyscallNumber.munmap, cursor, start - cursor) }
-            cursor = max(cursor, end)
-            if cursor >= taskSize { break }
-        }
+        try unmapAll(except: keep)
     }
 
     // MARK: - Signals, timers, limits
@@ -69,91 +63,6 @@ extension TaskControl {
         let addr = try put(map, at: 0)
         try call("prctl(PR_SET_MM_MAP)", SyscallNumber.prctl, 35, 14, addr, UInt64(map.count), 0)
         try call("close", SyscallNumber.close, UInt64(exe))
-    }
-
-    // MARK: - Memory
-
-    /// Maps every dumped area (but vdso, vvar, vsyscall) at its address. An area that is
-    /// not writable but has pages is mapped writable, filled by `fill`, then given its
-    /// protection. `fileFd(vma)` is the task's fd to map a file or shared area from (the
-    /// caller's, closed here after the mmap); `attach(vma)` re-attaches a SysV segment.
-    func mapAreas(_ vmas: [VmaEntry], pagemap: [PagemapEntry], fileFd: (VmaEntry) throws -> Int32?,
-                  attach: (VmaEntry) throws -> Void, fill: () throws -> Void) throws {
-        var writableForNow: [VmaEntry] = []
-        for vma in vmas where vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall) == 0 {
-            if vma.status & VmaStatus.sysvIPC != 0 {
-                try attach(vma)
-                continue
-            }
-            var prot = vma.prot
-            var flags = Int32(bitPattern: vma.flags) | MAP_FIXED
-            let targetFd = try fileFd(vma)
-            if vma.status & VmaStatus.anonShared != 0 {
-                flags &= ~MAP_ANONYMOUS
-            } else if targetFd == nil {
-                flags |= MAP_ANONYMOUS
-            }
-            let hasPages = pagemap.contains { $0.vaddr < vma.end && $0.vaddr + $0.nrPages * 4096 > vma.start }
-            if vma.status & VmaStatus.anonShared == 0 && vma.prot & UInt32(PROT_WRITE) == 0 && hasPages {
-                prot |= UInt32(PROT_WRITE)
-                writableForNow.append(vma)
-            }
-            let offset = (vma.status & VmaStatus.anonPrivate != 0) ? 0 : vma.pgoff
-            let fd = targetFd.map { UInt64($0) } ?? UInt64.max
-            let got = try call("mmap \(vma.start.hex)-\(vma.end.hex)", SyscallNumber.mmap, vma.start, vma.end - vma.start, UInt64(prot), UInt64(UInt32(bitPattern: flags)), fd, offset)
-            if got != vma.start { throw CheckpointError(.invalidState, "pid \(pid): mmap at \(vma.start.hex) landed at \(got.hex)") }
-            if let t = targetFd { try call("close", SyscallNumber.close, UInt64(t)) }
-        }
-        try fill()
-        for vma in writableForNow {
-            try call("mprotect \(vma.start.hex)", SyscallNumber.mprotect, vma.start, vma.end - vma.start, UInt64(vma.prot))
-        }
-    }
-
-    /// Moves vvar, vvar_vclock and vdso (`current`, as the task's maps show them) to their
-    /// dumped addresses, keeping their order, through a temporary place at or above `spare`
-    /// that overlaps neither the old nor the new addresses.
-    func moveSpecialAreas(current unsorted: [MemoryArea], wanted vmas: [VmaEntry], spare: UInt64) throws {
-        let areas = unsorted.filter { $0.path == "[vdso]" || $0.path == "[vvar]" || $0.path == "[vvar_vclock]" }
-            .sorted { $0.start < $1.start }
-        // vvar and vvar_vclock move as one block: CRIU records them as one vvar area.
-        var current: [[MemoryArea]] = []
-        for area in areas {
-            if area.path != "[vdso]", let last = current.last?.last, last.path != "[vdso]", last.end == area.start {
-                current[current.count - 1].append(area)
-            } else {
-                current.append([area])
-            }
-        }
-        var wanted: [(start: UInt64, end: UInt64)] = []
-        for vma in vmas.filter({ $0.status & (VmaStatus.vdso | VmaStatus.vvar) != 0 }).sorted(by: { $0.start < $1.start }) {
-            if vma.status & VmaStatus.vvar != 0, let last = wanted.last, last.end == vma.start,
-               vmas.contains(where: { $0.end == vma.start && $0.status & VmaStatus.vvar != 0 }) {
-                wanted[wanted.count - 1].end = vma.end
-            } else {
-                wanted.append((vma.start, vma.end))
-            }
-        }
-        func size(_ block: [MemoryArea]) -> UInt64 { block.last!.end - block.first!.start }
-        guard current.count == wanted.count, zip(current, wanted).allSatisfy({ size($0) == $1.end - $1.start }) else {
-            throw CheckpointError(.unsupported, "pid \(pid): the vdso/vvar layout of this kernel (\(areas.map { "\($0.path) \($0.size)" })) differs from the dumped one")
-        }
-        if zip(current, wanted).allSatisfy({ $0.first!.start == $1.start }) { return }
-        guard let first = areas.first, let last = areas.last, let firstWanted = wanted.first, let lastWanted = wanted.last else { return }
-        // Via a temporary place that overlaps neither the old nor the new addresses.
-        let total = last.end - first.start
-        var temp = spare
-        let lowest = min(first.start, firstWanted.start), highest = max(last.end, lastWanted.end)
-        if temp + total > lowest && temp < highest { temp = highest + 0x10_0000 }
-        for area in areas {
-            try call("mremap \(area.path)", SyscallNumber.mremap, area.start, area.size, area.size, UInt64(MremapFlag.mayMoveFixed), temp + (area.start - first.start))
-        }
-        for (block, target) in zip(current, wanted) {
-            for area in block {
-                let to = target.start + (area.start - block.first!.start)
-                try call("mremap to \(to.hex)", SyscallNumber.mremap, temp + (area.start - first.start), area.size, area.size, UInt64(MremapFlag.mayMoveFixed), to)
-            }
-        }
     }
 
     // MARK: - Files

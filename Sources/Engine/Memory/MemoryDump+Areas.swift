@@ -1,0 +1,89 @@
+import Foundation
+import LinuxKernel
+import Images
+import ProcFS
+
+extension MemoryDump {
+    /// The vma entry of one area, as CRIU classifies it (status, flags, madv, file).
+    func entry(for area: MemoryArea, pid: Int32) throws -> VmaEntry {
+        var v = VmaEntry()
+        v.start = area.start; v.end = area.end; v.pgoff = area.offset; v.shmid = 0; v.fd = -1; v.madv = 0; v.fdflags = 0
+        v.prot = (area.readable ? UInt32(PROT_READ) : 0) | (area.writable ? UInt32(PROT_WRITE) : 0) | (area.executable ? UInt32(PROT_EXEC) : 0)
+        v.flags = UInt32(area.shared ? MAP_SHARED : MAP_PRIVATE)
+        if area.vmFlags.contains("gd") { v.flags |= UInt32(MAP_GROWSDOWN) }
+        if area.vmFlags.contains("lo") { v.flags |= UInt32(MAP_LOCKED) }
+        if area.vmFlags.contains("nr") { v.flags |= UInt32(MAP_NORESERVE) }
+        if area.vmFlags.contains("dp") { v.flags |= 0x08 /* MAP_DROPPABLE */ }
+        v.madv = Self.advice(area.vmFlags)
+        // The access a file opened for this mapping needs, as CRIU records it (its restore
+        // opens the mapped file with exactly these flags).
+        v.fdflags = UInt32(area.shared && area.vmFlags.contains("mw") ? O_RDWR : O_RDONLY)
+        switch area.path {
+        // Private anonymous areas too, as CRIU marks them.
+        case "[vdso]": v.status = VmaStatus.regular | VmaStatus.vdso | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
+        case "[vvar]", "[vvar_vclock]": v.status = VmaStatus.regular | VmaStatus.vvar | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
+        case "[vsyscall]": v.status = VmaStatus.vsyscall | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
+        default:
+            if area.vmFlags.contains("io") || area.vmFlags.contains("pf") {
+                throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) \(area.path) is device memory (VM_IO/VM_PFNMAP)")
+            }
+            if area.vmFlags.contains("ht") {
+                throw CheckpointError(.unsupported, "pid \(pid): hugetlb mapping \(area.start.hex)-\(area.end.hex) \(area.path) is not supported")
+            }
+            if AioRing.isRing(area.path) {
+                v.status = VmaStatus.aioRing
+            } else if area.path.hasPrefix("/SYSV") {
+                // A SysV shm attachment: the inode number of its file is the segment's id.
+                v.status = VmaStatus.regular | VmaStatus.anonShared | VmaStatus.sysvIPC
+                v.flags |= UInt32(MAP_ANONYMOUS)
+                v.shmid = area.inode
+            } else if area.shared && area.isMemfd {
+                v.status = VmaStatus.regular | VmaStatus.fileShared | VmaStatus.memfd
+                v.shmid = UInt64(try files.memfdMapping(pid: pid, area: area))
+            } else if area.isSharedAnonymous {
+                v.status = VmaStatus.regular | VmaStatus.anonShared
+                v.flags |= UInt32(MAP_ANONYMOUS)
+                v.shmid = area.inode
+            } else if area.isFileBacked && !area.isDeletedFile {
+                v.status = VmaStatus.regular | (area.shared ? VmaStatus.fileShared : VmaStatus.filePrivate)
+                let wantsWrite = area.shared && area.vmFlags.contains("mw")
+                v.shmid = UInt64(files.pathEntry(area.path, flags: UInt32(wantsWrite ? O_RDWR : O_RDONLY)))
+            } else if area.isFileBacked {
+                // A deleted file: carried as a ghost file, shared by every mapping and fd on it.
+                v.status = VmaStatus.regular | (area.shared ? VmaStatus.fileShared : VmaStatus.filePrivate)
+                let wantsWrite = area.shared && area.vmFlags.contains("mw")
+                v.shmid = UInt64(try files.deletedMappingEntry(path: "/proc/\(pid)/map_files/\(String(area.start, radix: 16))-\(String(area.end, radix: 16))",
+                                                               name: area.filePath,
+                                                               flags: UInt32(wantsWrite ? O_RDWR : O_RDONLY)))
+            } else if area.shared {
+                throw CheckpointError(.unsupported, "pid \(pid): shared mapping \(area.start.hex)-\(area.end.hex) \(area.path) is not supported")
+            } else {
+                v.status = VmaStatus.regular | VmaStatus.anonPrivate
+                v.flags |= UInt32(MAP_ANONYMOUS)
+                if area.path == "[heap]" { v.status |= VmaStatus.heap }
+                if area.path == "[stack]" { v.status |= VmaStatus.stack }
+            }
+        }
+        return v
+    }
+
+    /// The madvise state smaps shows in VmFlags, as CRIU keeps it: bit N for advice N.
+    static func advice(_ vmFlags: Set<String>) -> UInt64 {
+        let byFlag: [String: Int32] = ["sr": MADV_SEQUENTIAL, "rr": MADV_RANDOM, "dc": MADV_DONTFORK, "dd": MADV_DONTDUMP,
+                                       "mg": MADV_MERGEABLE, "hg": MADV_HUGEPAGE, "nh": MADV_NOHUGEPAGE, "wf": 18 /* MADV_WIPEONFORK */]
+        return byFlag.reduce(0) { vmFlags.contains($1.key) ? $0 | 1 << UInt64($1.value) : $0 }
+    }
+
+    /// Whether the process turned transparent huge pages off (PR_SET_THP_DISABLE).
+    static func thpDisabled(pid: Int32) -> Bool {
+        ((try? readProcFile("/proc/\(pid)/status")) ?? "").contains("THP_enabled:\t0")
+    }
+
+    /// A range of MADV_GUARD_INSTALL guards, as CRIU records it: a vma entry of its own.
+    static func guardEntry(_ start: UInt64, _ end: UInt64) -> VmaEntry {
+        var v = VmaEntry()
+        v.start = start; v.end = end; v.pgoff = 0; v.shmid = 0; v.prot = 0; v.flags = 0
+        v.status = VmaStatus.guardRegion; v.fd = -1
+        return v
+    }
+}
