@@ -1,0 +1,45 @@
+// UNIX sockets in the states a queue or a removed name leaves behind: descriptions only a
+// queue holds (files, sockets with their own queues, chains of them), datagram sockets with
+// queued data and neither a name nor a live peer, and names whose file is gone (unlinked,
+// replaced by a FIFO or a regular file, its directory removed) that clients connected
+// through.
+
+import LinuxKernel
+import Foundation
+import SystemTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Workload {
+    static let unixQueueOnly = Workload(name: "unix-queue-only")
+    static let unixQueueOnlyEpoll = Workload(name: "unix-queue-only", args: ["epoll"])
+    static let unixGhost = Workload(name: "unix-ghost")
+}
+
+extension CheckpointRestoreTests {
+    @Suite("UNIX socket states")
+    struct UnixSocketStates {
+        @Test("fds only a queue holds (file, socket with its queue, a chain), unnamed datagram queues, closed peers", arguments: Mode.allCases)
+        func queueOnly(_ mode: Mode) async throws { try await checkpointRestore(.unixQueueOnly, mode) }
+
+        @Test("names whose file is gone: FIFO or file in its place, directory removed, clients connected through it", arguments: Mode.allCases)
+        func ghostNames(_ mode: Mode) async throws { try await checkpointRestore(.unixGhost, mode) }
+
+        @Test("an epoll only a queue holds is refused, naming the socket; workload keeps running")
+        func epollInFlight() async throws {
+            try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
+            let run = try WorkloadRun(.unixQueueOnlyEpoll)
+            defer { run.cleanup() }
+            try run.start()
+            try await run.waitReady()
+            let d = await run.dump(leaveRunning: false)
+            #expect(d.status != 0, "dump with an epoll only in flight succeeded\n\(d)")
+            #expect(d.stderr.contains("pid \(run.rootPid) fd ") && d.stderr.contains("eventpoll") && d.stderr.contains("only a UNIX socket's queue holds cannot be dumped"), "\(d)")
+            #expect(run.runningUntraced() == nil, "after the refused dump: \(run.runningUntraced() ?? "")")
+            #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
+            await run.expectPass("workload after the refused dump")
+        }
+    }
+}
