@@ -22,6 +22,8 @@ final class FileTableDump {
     let terminals = TtyDump()
     let mqueues = MqueueDump()
     let kinds = FdKindsDump()
+    let packets = PacketSocketDump()
+    let netlink = NetlinkSocketDump()
     let inet: InetSocketDump
 
     init(inet: InetSocketDump) { self.inet = inet }
@@ -144,6 +146,10 @@ final class FileTableDump {
             file.reg.mntID = Int32(info.mntId)
         } else if link.hasPrefix("socket:["), let usk = try unixSockets.entry(pid: pid, fd: fd, ino: UInt32(truncatingIfNeeded: st.st_ino), id: id, flags: flags) {
             file.type = .unixsk; file.usk = usk
+        } else if mode == S_IFSOCK, let psk = try packets.entry(pid: pid, fd: fd, ino: UInt32(truncatingIfNeeded: st.st_ino), id: id, flags: flags) {
+            file.type = .packetsk; file.psk = psk
+        } else if mode == S_IFSOCK, let nlsk = try netlink.entry(pid: pid, fd: fd, ino: UInt32(truncatingIfNeeded: st.st_ino), id: id, flags: flags) {
+            file.type = .netlinksk; file.nlsk = nlsk
         } else if mode == S_IFSOCK, let isk = try inet.entry(pid: pid, fd: fd, id: id, flags: flags, inode: UInt64(st.st_ino)) {
             file.type = .inetsk
             file.isk = isk

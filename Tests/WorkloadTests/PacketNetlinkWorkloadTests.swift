@@ -1,0 +1,42 @@
+// Packet (AF_PACKET) and netlink sockets through real dump and restore: bindings,
+// options, memberships, fanout and rings read back, and traffic arrives afterwards.
+
+import LinuxKernel
+import Foundation
+import SystemTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Workload {
+    static let packet = Workload(name: "packet")
+    static let netlink = Workload(name: "netlink")
+    static let netlinkQueued = Workload(name: "netlink", args: ["queued"])
+}
+
+extension CheckpointRestoreTests {
+    @Suite("packet and netlink sockets")
+    struct PacketNetlink {
+        @Test("packet sockets (dgram, raw with a TPACKET_V2 ring, fanout, SOCK_PACKET) keep bindings and options and receive", arguments: Mode.allCases)
+        func packetSockets(_ mode: Mode) async throws { try await checkpointRestore(.packet, mode) }
+
+        @Test("netlink sockets keep ports, groups above 32, options, type and peer; requests and group messages arrive", arguments: Mode.allCases)
+        func netlinkSockets(_ mode: Mode) async throws { try await checkpointRestore(.netlink, mode) }
+
+        @Test("a netlink socket with a message waiting is refused, naming the socket; workload keeps running")
+        func netlinkQueued() async throws {
+            try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
+            let run = try WorkloadRun(.netlinkQueued)
+            defer { run.cleanup() }
+            try run.start()
+            try await run.waitReady()
+            let d = await run.dump(leaveRunning: false)
+            #expect(d.status != 0, "dump of a netlink socket with a message waiting succeeded\n\(d)")
+            #expect(d.stderr.contains("pid \(run.rootPid) fd ") && d.stderr.contains("netlink socket (inode") && d.stderr.contains("messages waiting"), "\(d)")
+            #expect(run.runningUntraced() == nil, "after the refused dump: \(run.runningUntraced() ?? "")")
+            #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
+            await run.expectPass("workload after the refused dump")
+        }
+    }
+}
