@@ -111,6 +111,8 @@ final class MemoryDump {
                 v.shmid = UInt64(files.pathEntry(area.path, flags: UInt32(wantsWrite ? O_RDWR : O_RDONLY)))
             } else if area.isFileBacked {
                 throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) of deleted file \(area.path) is not supported yet")
+            } else if area.shared && area.path.hasPrefix("socket:[") {
+                throw CheckpointError(.unsupported, "pid \(pid): packet ring \(area.path) mapped at \(area.start.hex)-\(area.end.hex) cannot be dumped: the kernel's position in the ring can be neither read nor set, so the process would wait on another frame than the kernel fills")
             } else if area.shared {
                 throw CheckpointError(.unsupported, "pid \(pid): shared mapping \(area.start.hex)-\(area.end.hex) \(area.path) is not supported")
             } else {

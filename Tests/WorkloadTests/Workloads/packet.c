@@ -77,6 +77,11 @@ int main(int argc, char **argv)
     if (setsockopt(ring, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2) || setsockopt(ring, SOL_PACKET, PACKET_RESERVE, &reserve, sizeof reserve) ||
         setsockopt(ring, SOL_PACKET, PACKET_RX_RING, &req, sizeof req)) { perror("ring options"); return 2; }
 
+    /* "mapped": the ring is mapped before the dump (refused: the kernel's ring position
+     * cannot be read or set, so the process would wait on another frame than the kernel
+     * fills). */
+    unsigned char *early = argc > 2 && strcmp(argv[2], "mapped") == 0 ? mmap(NULL, 16384, PROT_READ | PROT_WRITE, MAP_SHARED, ring, 0) : NULL;
+    if (early == MAP_FAILED) return 2;
     int fanout = packet(SOCK_RAW, lo), fan = 77 | (PACKET_FANOUT_HASH << 16);
     if (setsockopt(fanout, SOL_PACKET, PACKET_FANOUT, &fan, sizeof fan)) { perror("fanout"); return 2; }
     int fan_before = opt(fanout, PACKET_FANOUT);
@@ -106,7 +111,7 @@ int main(int argc, char **argv)
     if (getsockname(spkt, &spname, &l) != 0 || strcmp(spname.sa_data, "lo") != 0) wl_fail("SOCK_PACKET bound to '%s'", spname.sa_data);
 
     if (mmap(NULL, 32768, PROT_READ | PROT_WRITE, MAP_SHARED, ring, 0) != MAP_FAILED) wl_fail("ring: maps beyond its 16384 bytes");
-    unsigned char *map = mmap(NULL, 16384, PROT_READ | PROT_WRITE, MAP_SHARED, ring, 0);
+    unsigned char *map = early ? early : mmap(NULL, 16384, PROT_READ | PROT_WRITE, MAP_SHARED, ring, 0);
     if (map == MAP_FAILED) wl_fail("ring: cannot be mapped (%s)", strerror(errno));
 
     struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_protocol = htons(PROTO), .sll_ifindex = lo, .sll_halen = 6 };
