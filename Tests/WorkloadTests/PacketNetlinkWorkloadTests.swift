@@ -19,7 +19,7 @@ extension Workload {
 extension CheckpointRestoreTests {
     @Suite("packet and netlink sockets")
     struct PacketNetlink {
-        @Test("packet sockets (dgram, raw with a TPACKET_V2 ring, fanout, SOCK_PACKET) keep bindings and options and receive", arguments: Mode.allCases)
+        @Test("packet sockets (dgram, raw with TPACKET_V2 rx/tx and V3 rx rings, fanout, SOCK_PACKET) keep bindings and options, receive and send", arguments: Mode.allCases)
         func packetSockets(_ mode: Mode) async throws { try await checkpointRestore(.packet, mode) }
 
         @Test("a mapped packet ring is refused, naming the mapping and why; workload keeps running")

@@ -7,16 +7,20 @@
  *           end of a pipe holding "pipe-data" (writer closed); its peer was closed.
  * Besides: an unnamed datagram socket, disconnected, holding "u1" and "u22" from a peer
  * since closed; and one still connected to its closed peer, holding "dead-peer".
+ * Stream and seqpacket connections whose peer wrote and closed: an accepted connection
+ * holding "bye" and a seqpacket pair holding the records "r1" and "r22".
  * With the argument "epoll", one more record carries an epoll fd only the queue holds
  * (the dump must refuse it).
  * After go: each record arrives with its fd; the file is at offset 3; the socket reads
  * "hello" and talks to its partner; the chain's datagram brings the pipe, which reads
  * "pipe-data" then EOF, and a send on the chain socket is refused (ECONNREFUSED); the
  * disconnected socket reads its datagrams and has no peer (ENOTCONN); the other reads
- * "dead-peer" and a send fails with ECONNREFUSED; nothing more is queued. */
+ * "dead-peer" and a send fails with ECONNREFUSED; the connections closed by their peer
+ * read their data (records kept) then EOF; nothing more is queued. */
 #include "workload.h"
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <stddef.h>
 #include <sys/un.h>
 
 static void send_fd(int sk, const char *text, int fd)
@@ -90,6 +94,16 @@ int main(int argc, char **argv)
     close(u[1]);
     if (send(d[1], "dead-peer", 9, 0) != 9) return 2;
     close(d[1]);
+    struct sockaddr_un la = { .sun_family = AF_UNIX };
+    snprintf(la.sun_path + 1, sizeof la.sun_path - 1, "queue-only-%d", getpid());
+    socklen_t lalen = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(la.sun_path + 1);
+    int lst = socket(AF_UNIX, SOCK_STREAM, 0), cl = socket(AF_UNIX, SOCK_STREAM, 0), acc, sq[2];
+    if (bind(lst, (struct sockaddr *)&la, lalen) || listen(lst, 1) || connect(cl, (struct sockaddr *)&la, lalen)) return 2;
+    if ((acc = accept(lst, NULL, NULL)) < 0 || send(cl, "bye", 3, 0) != 3) return 2;
+    close(cl);
+    close(lst);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sq) || send(sq[1], "r1", 2, 0) != 2 || send(sq[1], "r22", 3, 0) != 3) return 2;
+    close(sq[1]);
     if (with_epoll) send_fd(sp[0], "epoll", epoll_create1(0));
     wl_ready();
     wl_wait_go();
@@ -128,5 +142,11 @@ int main(int argc, char **argv)
     expect_recv(d[0], "dead-peer", "dgram of a closed peer");
     expect_empty(d[0], "dgram of a closed peer");
     if (send(d[0], "z", 1, MSG_DONTWAIT) != -1 || errno != ECONNREFUSED) wl_fail("dgram of a closed peer: send did not fail with ECONNREFUSED (%s)", strerror(errno));
+    expect_recv(acc, "bye", "accepted connection closed by its client");
+    char e;
+    if (recv(acc, &e, 1, MSG_DONTWAIT) != 0) wl_fail("accepted connection closed by its client: no EOF after the data");
+    expect_recv(sq[0], "r1", "seqpacket closed by its peer #1");
+    expect_recv(sq[0], "r22", "seqpacket closed by its peer #2");
+    if (recv(sq[0], &e, 1, MSG_DONTWAIT) != 0) wl_fail("seqpacket closed by its peer: no EOF after the records");
     wl_finish();
 }
