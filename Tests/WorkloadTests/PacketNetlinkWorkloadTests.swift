@@ -12,6 +12,7 @@ import Glibc
 extension Workload {
     static let packet = Workload(name: "packet")
     static let packetMapped = Workload(name: "packet", args: ["mapped"])
+    static let packetQdiscBypass = Workload(name: "packet", args: ["qdisc"])
     static let netlink = Workload(name: "netlink")
     static let netlinkQueued = Workload(name: "netlink", args: ["queued"])
 }
@@ -25,6 +26,11 @@ extension CheckpointRestoreTests {
         @Test("a mapped packet ring is refused, naming the mapping and why; workload keeps running")
         func packetRingMapped() async throws {
             try await expectRefused(.packetMapped, ["packet ring socket:[", "cannot be dumped: the kernel's position in the ring"])
+        }
+
+        @Test("a packet socket with PACKET_QDISC_BYPASS, which the image cannot carry, is refused; workload keeps running")
+        func packetUncarriedOption() async throws {
+            try await expectRefused(.packetQdiscBypass, ["packet socket (inode", "PACKET_QDISC_BYPASS set"])
         }
 
         @Test("netlink sockets keep ports, groups above 32, options, type and peer; requests and group messages arrive", arguments: Mode.allCases)

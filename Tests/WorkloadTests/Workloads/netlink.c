@@ -3,7 +3,8 @@
  *   group 33 (RTNLGRP_BRVLAN, above the first 32, by NETLINK_ADD_MEMBERSHIP);
  *   NETLINK_EXT_ACK and NETLINK_NO_ENOBUFS on;
  * - usr: NETLINK_USERSOCK, SOCK_DGRAM, bound to a chosen port with group 3, NETLINK_PKTINFO on;
- * - peer: NETLINK_USERSOCK connected to usr's port.
+ * - peer: NETLINK_USERSOCK connected to usr's port;
+ * - idle: NETLINK_ROUTE never bound (no port until it sends).
  * With the argument "queued", peer sends usr a message before the dump (to be refused).
  * After go: ports, groups (NETLINK_LIST_MEMBERSHIPS), options, type and peer read back as
  * set; rt answers an RTM_GETLINK request for lo addressed to its port; a message sent to
@@ -80,6 +81,8 @@ int main(int argc, char **argv)
     int peer = nl(SOCK_RAW, NETLINK_USERSOCK, 0, 0);
     struct sockaddr_nl to = { .nl_family = AF_NETLINK, .nl_pid = port };
     if (connect(peer, (struct sockaddr *)&to, sizeof to) != 0) return 2;
+    int idle = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+    if (idle < 0) return 2;
     if (queued) send_to(peer, 0, 0, "queued");
     struct sockaddr_nl rt_before = name_of(rt, 0), peer_before = name_of(peer, 0);
     unsigned groups_before[4], groups_after[4];
@@ -102,6 +105,10 @@ int main(int argc, char **argv)
     a = name_of(peer, 1);
     if (a.nl_pid != port) wl_fail("peer: connected to %#x, want %#x", a.nl_pid, port);
     if (name_of(peer, 0).nl_pid != peer_before.nl_pid) wl_fail("peer: port changed");
+    if (name_of(idle, 0).nl_pid != 0) wl_fail("idle: bound to port %u", name_of(idle, 0).nl_pid);
+    l = sizeof type;
+    getsockopt(idle, SOL_SOCKET, SO_PROTOCOL, &type, &l);
+    if (type != NETLINK_ROUTE) wl_fail("idle: protocol %d", type);
 
     if (queued) {
         char q[64];
