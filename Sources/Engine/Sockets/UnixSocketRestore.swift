@@ -73,7 +73,7 @@ final class UnixSocketRestore {
                 var sv: [Int32] = [0, 0]
                 if socketpair(AF_UNIX, type, 0, &sv) != 0 { throw CheckpointError.errno("socketpair for UNIX socket \(e.ino)") }
                 sockets[e.ino] = sv[0]; partners[e.ino] = sv[1]
-                if e.type == Self.dgram && e.uflags & UnixSocketFlags.peerClosed == 0 {
+                if e.type == Self.dgram && !peerClosed(e) {
                     // It forgets its partner, which may still send to it: a later connect
                     // away from a (dead) partner would flush the queue, and a disconnect
                     // now flushes only an empty one.
@@ -130,7 +130,14 @@ final class UnixSocketRestore {
     /// peer that was closed, as the kernel still sees it: EOF, or ECONNREFUSED on a send).
     private func needsStandIn(_ e: UnixSkEntry) -> Bool {
         if e.type != Self.dgram { return e.state == Self.established && e.peer == 0 }
-        return e.uflags & UnixSocketFlags.peerClosed != 0 || e.name.isEmpty && !(images.skQueues[e.id] ?? []).isEmpty
+        return peerClosed(e) || e.name.isEmpty && !(images.skQueues[e.id] ?? []).isEmpty
+    }
+
+    /// A datagram socket whose peer was closed: our flag, or (in CRIU's images too) an
+    /// unnamed one that is established without a peer, since nothing can connect to a
+    /// socket without a name (a named one may be a server clients connected to).
+    private func peerClosed(_ e: UnixSkEntry) -> Bool {
+        e.uflags & UnixSocketFlags.peerClosed != 0 || e.name.isEmpty && e.state == Self.established && e.peer == 0
     }
 
     private func disconnect(_ fd: Int32, _ e: UnixSkEntry) throws {
