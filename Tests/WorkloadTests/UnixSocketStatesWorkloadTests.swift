@@ -15,6 +15,7 @@ import Glibc
 extension Workload {
     static let unixQueueOnly = Workload(name: "unix-queue-only")
     static let unixQueueOnlyEpoll = Workload(name: "unix-queue-only", args: ["epoll"])
+    static let unixPendingData = Workload(name: "unix-queue-only", args: ["pending-data"])
     static let unixGhost = Workload(name: "unix-ghost")
 }
 
@@ -29,14 +30,23 @@ extension CheckpointRestoreTests {
 
         @Test("an epoll only a queue holds is refused, naming the socket; workload keeps running")
         func epollInFlight() async throws {
+            try await expectRefused(.unixQueueOnlyEpoll, ["eventpoll", "only a UNIX socket's queue holds cannot be dumped"])
+        }
+
+        @Test("data sent on a connection not yet accepted is refused with the reason; workload keeps running")
+        func pendingConnectionData() async throws {
+            try await expectRefused(.unixPendingData, ["sent data on a connection not yet accepted", "no way to read it but accept(2)"])
+        }
+
+        private func expectRefused(_ w: Workload, _ words: [String]) async throws {
             try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
-            let run = try WorkloadRun(.unixQueueOnlyEpoll)
+            let run = try WorkloadRun(w)
             defer { run.cleanup() }
             try run.start()
             try await run.waitReady()
             let d = await run.dump(leaveRunning: false)
-            #expect(d.status != 0, "dump with an epoll only in flight succeeded\n\(d)")
-            #expect(d.stderr.contains("pid \(run.rootPid) fd ") && d.stderr.contains("eventpoll") && d.stderr.contains("only a UNIX socket's queue holds cannot be dumped"), "\(d)")
+            #expect(d.status != 0, "dump succeeded\n\(d)")
+            #expect(d.stderr.contains("pid \(run.rootPid) fd ") && words.allSatisfy { d.stderr.contains($0) }, "\(d)")
             #expect(run.runningUntraced() == nil, "after the refused dump: \(run.runningUntraced() ?? "")")
             #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
             await run.expectPass("workload after the refused dump")

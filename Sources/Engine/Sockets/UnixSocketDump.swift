@@ -51,7 +51,7 @@ final class UnixSocketDump {
             // A connection not yet accepted: its peer is the listener it waits on.
             if let listener = table?.values.first(where: { $0.state == Self.listen && $0.icons.contains(ino) }) {
                 if d.wqueue != 0 {
-                    throw CheckpointError(.unsupported, "\(place): UNIX socket (inode \(ino)) sent data on a connection not yet accepted, which cannot be dumped")
+                    throw CheckpointError(.unsupported, "\(place): UNIX socket (inode \(ino)) sent data on a connection not yet accepted, which cannot be dumped: the kernel gives no way to read it but accept(2), which would take the connection from the process")
                 }
                 e.peer = listener.ino
             } else if d.shutdown != 3 {

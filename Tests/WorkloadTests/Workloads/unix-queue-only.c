@@ -9,8 +9,9 @@
  * since closed; and one still connected to its closed peer, holding "dead-peer".
  * Stream and seqpacket connections whose peer wrote and closed: an accepted connection
  * holding "bye" and a seqpacket pair holding the records "r1" and "r22".
- * With the argument "epoll", one more record carries an epoll fd only the queue holds
- * (the dump must refuse it).
+ * With the argument "epoll", one more record carries an epoll fd only the queue holds;
+ * with "pending-data", a connection not yet accepted has sent "early" (the dump must
+ * refuse either).
  * After go: each record arrives with its fd; the file is at offset 3; the socket reads
  * "hello" and talks to its partner; the chain's datagram brings the pipe, which reads
  * "pipe-data" then EOF, and a send on the chain socket is refused (ECONNREFUSED); the
@@ -104,6 +105,11 @@ int main(int argc, char **argv)
     close(lst);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sq) || send(sq[1], "r1", 2, 0) != 2 || send(sq[1], "r22", 3, 0) != 3) return 2;
     close(sq[1]);
+    if (argc > 2 && strcmp(argv[2], "pending-data") == 0) {
+        int pl = socket(AF_UNIX, SOCK_STREAM, 0), pc = socket(AF_UNIX, SOCK_STREAM, 0);
+        la.sun_path[1] = 'P';
+        if (bind(pl, (struct sockaddr *)&la, lalen) || listen(pl, 1) || connect(pc, (struct sockaddr *)&la, lalen) || send(pc, "early", 5, 0) != 5) return 2;
+    }
     if (with_epoll) send_fd(sp[0], "epoll", epoll_create1(0));
     wl_ready();
     wl_wait_go();
