@@ -92,7 +92,7 @@ final class UnixSocketRestore {
             partners[ino] = nil
             close(partner)
         }
-        // Connected stream sockets get no name, as in CRIU: theirs is their listener's.
+        try nameConnectedStreams(ours, all)
         let named = ours.filter { !$0.name.isEmpty && ($0.type == Self.dgram || $0.state != Self.established) }
         let ghosts = named.filter { $0.deleted && $0.name.first != 0 }
         let ghostInos = Set(ghosts.map(\.ino))
@@ -122,6 +122,24 @@ final class UnixSocketRestore {
         }
         for e in ours where fcntl(sockets[e.ino]!, F_SETFL, Int32(bitPattern: e.flags) & ~O_ACCMODE) != 0 {
             throw CheckpointError.errno("set file flags of UNIX socket \(e.ino)")
+        }
+    }
+
+    /// A connected stream socket's name is its listener's (accepted there) or its own
+    /// (bound before it connected), as getsockname and the peer's getpeername show it.
+    /// CRIU leaves them unnamed. A listener's path name, or one whose file is gone, is
+    /// bound for the moment only, before the listener binds: the file is the listener's
+    /// or nobody's. A listener's abstract name cannot be held twice and stays unnamed.
+    private func nameConnectedStreams(_ ours: [UnixSkEntry], _ all: [UnixSkEntry]) throws {
+        for e in ours where !e.name.isEmpty && e.type != Self.dgram && e.state == Self.established {
+            let listeners = all.contains { $0.state == Self.listening && $0.name == e.name && $0.nameDir == e.nameDir }
+            if e.name.first == 0 {
+                if !listeners { try bind(e) }
+            } else if listeners || e.deleted {
+                try bindForTheMoment(e) {}
+            } else {
+                try bind(e)
+            }
         }
     }
 

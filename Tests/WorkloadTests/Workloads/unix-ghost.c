@@ -5,11 +5,15 @@
  * - a stream listener bound at "sub/l.sock" with a connection made through that path and
  *   not yet accepted; then the file is unlinked and sub/ removed;
  * - a stream listener bound at the absolute path DIR/m.sock with an accepted connection;
- *   then m.sock is replaced by a regular file holding "file".
+ *   then m.sock is replaced by a regular file holding "file";
+ * - a stream listener bound at "live.sock" (its file stays) with two accepted
+ *   connections, one from an unbound client, one from a client bound at "own.sock".
  * After go: the FIFO and the regular file are still there, sub/ is still gone, nothing
  * else appeared in DIR; each socket's getsockname is its old name; the server reads its
  * datagrams and one more from the client, whose peer is still g.sock; the listener
- * accepts its pending connection and both ends talk; the accepted connection talks. */
+ * accepts its pending connection and both ends talk; the accepted connections talk and
+ * show the names they had (the listener's, the client's own), live.sock and own.sock are
+ * still socket files, and live.sock takes a new connection. */
 #include "workload.h"
 #include <dirent.h>
 #include <poll.h>
@@ -92,6 +96,14 @@ int main(int argc, char **argv)
     int f = open(mpath, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (f < 0 || write(f, "file", 4) != 4) return 2;
     close(f);
+    int live = bound(SOCK_STREAM, "live.sock");
+    int k2 = connected(SOCK_STREAM, "live.sock"), acc2 = accept(live, NULL, NULL);
+    struct sockaddr_un own, la;
+    int k3 = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (k3 < 0 || bind(k3, (struct sockaddr *)&own, addr(&own, "own.sock")) != 0) return 2;
+    if (connect(k3, (struct sockaddr *)&la, addr(&la, "live.sock")) != 0) return 2;
+    int acc3 = accept(live, NULL, NULL);
+    if (acc2 < 0 || acc3 < 0) return 2;
     wl_ready();
     wl_wait_go();
 
@@ -120,6 +132,23 @@ int main(int argc, char **argv)
     else talk(a, k, "pending connection through a removed path");
 
     expect_name(m, mpath, 0, "listener whose file was replaced");
+    expect_name(acc, mpath, 0, "connection accepted by the listener whose file was replaced");
+    expect_name(n, mpath, 1, "client of the listener whose file was replaced");
     talk(acc, n, "accepted connection");
+    expect_name(acc2, "live.sock", 0, "accepted connection");
+    expect_name(k2, "live.sock", 1, "client's peer");
+    expect_name(k3, "own.sock", 0, "client bound at its own name");
+    expect_name(k3, "live.sock", 1, "bound client's peer");
+    expect_name(acc3, "own.sock", 1, "accepted connection's bound peer");
+    talk(acc2, k2, "connection accepted on live.sock");
+    talk(acc3, k3, "connection from own.sock");
+    if (lstat("live.sock", &st) != 0 || !S_ISSOCK(st.st_mode) || lstat("own.sock", &st) != 0 || !S_ISSOCK(st.st_mode)) wl_fail("live.sock or own.sock is no longer a socket file");
+    int k4 = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(k4, (struct sockaddr *)&la, addr(&la, "live.sock")) != 0) wl_fail("live.sock refuses a new connection: %s", strerror(errno));
+    else {
+        int acc4 = accept(live, NULL, NULL);
+        if (acc4 < 0) wl_fail("live.sock: no new connection to accept");
+        else talk(acc4, k4, "new connection on live.sock");
+    }
     wl_finish();
 }
