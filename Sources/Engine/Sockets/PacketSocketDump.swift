@@ -37,7 +37,7 @@ final class PacketSocketDump {
         e.ifindex = word(0); e.version = word(1); e.reserve = word(2); e.copyThresh = word(3); e.timestamp = word(4)
         let pdi = word(5)
         e.auxData = pdi & 0x2 != 0; e.origDev = pdi & 0x4 != 0; e.vnetHdr = pdi & 0x8 != 0; e.loss = pdi & 0x10 != 0
-        e.mclist = try memberships(m.attributes[Self.diagMclist] ?? [], place)
+        e.mclist = Self.memberships(m.attributes[Self.diagMclist] ?? [])
         if let f = m.attributeU32(Self.diagFanout) { e.fanout = f }
         if let r = m.attributes[Self.diagRxRing].flatMap(Self.ring) { e.rxRing = r }
         if let r = m.attributes[Self.diagTxRing].flatMap(Self.ring) { e.txRing = r }
@@ -60,7 +60,7 @@ final class PacketSocketDump {
     /// PACKET_ADD_MEMBERSHIP entries (struct packet_diag_mclist, 44 bytes each). One added
     /// n times is listed once with its count; the image lists it n times (CRIU's restore
     /// adds each entry once).
-    private func memberships(_ raw: [UInt8], _ place: String) throws -> [PacketMclist] {
+    private static func memberships(_ raw: [UInt8]) -> [PacketMclist] {
         stride(from: 0, to: raw.count - 43, by: 44).flatMap { o -> [PacketMclist] in
             var m = PacketMclist()
             m.index = SockDiagMessage.u32(raw, o)

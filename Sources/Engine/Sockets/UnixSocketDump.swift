@@ -35,7 +35,7 @@ final class UnixSocketDump {
     func entry(pid: Int32, fd: Int32, ino: UInt32, id: UInt32, flags: UInt32) throws -> UnixSkEntry? {
         if table == nil { table = try UnixDiag.all(netnsOf: pid) }
         guard let d = table?[ino] else { return nil }
-        let place = pid == getpid() ? "a socket in flight (inode \(ino))" : "pid \(pid) fd \(fd)"
+        let place = pid == getpid() ? "a socket in flight" : "pid \(pid) fd \(fd)"
         let sock = try Syscall.takeFd(pid: pid, fd: fd)
         defer { Glibc.close(sock) }
         var e = UnixSkEntry()
