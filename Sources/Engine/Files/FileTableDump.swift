@@ -74,12 +74,12 @@ final class FileTableDump {
         var st = stat(), domain: Int32 = 0, len = socklen_t(4)
         let mode = fstat(fd, &st) == 0 ? st.st_mode & S_IFMT : 0
         let unix = mode == S_IFSOCK && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX
+        let what = (try? ProcTree.link("/proc/self/fd/\(fd)")) ?? "a file"
         // Kinds restored by the restorer alone; others need a task (epoll) or our process
         // would act on them as if it were their owner (TCP repair, the network lock).
-        guard [S_IFREG, S_IFDIR, S_IFIFO].contains(mode) || unix,
-              case let entry = try dump(pid: getpid(), fd: fd), [.reg, .pipe, .fifo, .unixsk].contains(entry.type) else {
-            let what = (try? ProcTree.link("/proc/self/fd/\(fd)")) ?? "a file"
-            throw CheckpointError(.unsupported, "a file in flight (SCM_RIGHTS, \(what)) that only a UNIX socket's queue holds cannot be dumped: only files, pipes, FIFOs and UNIX sockets can")
+        guard [S_IFREG, S_IFDIR, S_IFIFO].contains(mode) || unix || what == "anon_inode:[eventfd]",
+              case let entry = try dump(pid: getpid(), fd: fd), [.reg, .pipe, .fifo, .unixsk, .eventfd].contains(entry.type) else {
+            throw CheckpointError(.unsupported, "a file in flight (SCM_RIGHTS, \(what)) that only a UNIX socket's queue holds cannot be dumped: only files, pipes, FIFOs, UNIX sockets and eventfds can")
         }
         return entry.id
     }

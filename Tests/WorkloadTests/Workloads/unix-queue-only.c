@@ -2,6 +2,7 @@
  * On a seqpacket socketpair sp (the process keeps both ends), three records carry, by
  * SCM_RIGHTS, descriptions the process closed after sending:
  *   "file"  a file of DIR opened at offset 3;
+ *   "efd"   an eventfd counting 5;
  *   "sock"  one end of a stream socketpair with "hello" queued on it (the other end kept);
  *   "chain" one end of a datagram socketpair whose queue holds "inner" carrying the read
  *           end of a pipe holding "pipe-data" (writer closed); its peer was closed.
@@ -12,7 +13,7 @@
  * With the argument "epoll", one more record carries an epoll fd only the queue holds;
  * with "pending-data", a connection not yet accepted has sent "early" (the dump must
  * refuse either).
- * After go: each record arrives with its fd; the file is at offset 3; the socket reads
+ * After go: each record arrives with its fd; the file is at offset 3; the eventfd reads 5; the socket reads
  * "hello" and talks to its partner; the chain's datagram brings the pipe, which reads
  * "pipe-data" then EOF, and a send on the chain socket is refused (ECONNREFUSED); the
  * disconnected socket reads its datagrams and has no peer (ENOTCONN); the other reads
@@ -20,6 +21,7 @@
  * read their data (records kept) then EOF; nothing more is queued. */
 #include "workload.h"
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <stddef.h>
 #include <sys/un.h>
@@ -79,6 +81,9 @@ int main(int argc, char **argv)
     int f = open("queued.txt", O_RDWR | O_CREAT | O_TRUNC, 0644);
     if (f < 0 || write(f, "0123456789", 10) != 10 || lseek(f, 3, SEEK_SET) != 3) return 2;
     send_fd(sp[0], "file", f);
+    int efd = eventfd(5, 0);
+    if (efd < 0) return 2;
+    send_fd(sp[0], "efd", efd);
 
     if (send(x[0], "hello", 5, 0) != 5) return 2;
     send_fd(sp[0], "sock", x[1]);
@@ -120,6 +125,9 @@ int main(int argc, char **argv)
         if (lseek(g, 0, SEEK_CUR) != 3) wl_fail("file in flight at offset %ld, want 3", (long)lseek(g, 0, SEEK_CUR));
         if (pread(g, t, 3, 3) != 3 || memcmp(t, "345", 3) != 0) wl_fail("file in flight reads '%s' at 3", t);
     }
+    int ev = recv_fd(sp[1], "efd");
+    uint64_t count = 0;
+    if (ev >= 0 && (read(ev, &count, sizeof count) != sizeof count || count != 5)) wl_fail("eventfd in flight counts %llu, want 5", (unsigned long long)count);
     int s = recv_fd(sp[1], "sock");
     if (s >= 0) {
         expect_recv(s, "hello", "socket in flight");
