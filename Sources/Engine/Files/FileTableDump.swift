@@ -22,6 +22,8 @@ final class FileTableDump {
     let terminals = TtyDump()
     let mqueues = MqueueDump()
     let kinds = FdKindsDump()
+    let packets = PacketSocketDump()
+    let netlink = NetlinkSocketDump()
     let inet: InetSocketDump
 
     init(inet: InetSocketDump) { self.inet = inet }
@@ -62,87 +64,108 @@ final class FileTableDump {
 
     /// The fd table of `pid`.
     func dump(pid: Int32) throws -> [FdinfoEntry] {
-        var out: [FdinfoEntry] = []
-        for fd in try ProcTree.fds(of: pid) {
-            let where_ = "pid \(pid) fd \(fd)"
-            let link = try ProcTree.link("/proc/\(pid)/fd/\(fd)")
-            let info = try FdInfo.read(pid: pid, fd: fd)
-            var st = stat()
-            if stat("/proc/\(pid)/fd/\(fd)", &st) != 0 { throw CheckpointError.errno("stat \(where_) (\(link))") }
-            let cloexec = info.flags & UInt32(O_CLOEXEC) != 0
-            let flags = info.flags & ~UInt32(O_CLOEXEC)
-            let key = "\(st.st_dev):\(st.st_ino)"
-            var entry = FdinfoEntry()
-            entry.fd = UInt32(fd)
-            entry.flags = cloexec ? UInt32(FD_CLOEXEC) : 0
-            if let shared = try sameDescription(pid: pid, fd: fd, key: key) {
-                entry.id = shared.id
-                entry.type = shared.type
-                out.append(entry)
-                continue
-            }
-            let id = newID()
-            var file = FileEntry()
-            file.id = id
-            let mode = st.st_mode & S_IFMT
-            if let kind = try kindEntry(link: link, pid: pid, fd: fd, id: id, info: info, st: st) {
-                file = kind
-            } else if link.hasPrefix("pipe:[") {
-                file.type = .pipe
-                var p = PipeEntry()
-                p.id = id; p.pipeID = UInt32(truncatingIfNeeded: st.st_ino); p.flags = flags; p.fown = FownEntry.none
-                file.pipe = p
-                if pipesWithData.insert(UInt64(st.st_ino)).inserted {
-                    pipeData.append(try Self.peekPipe(pid: pid, fd: fd, pipeID: p.pipeID))
-                }
-            } else if mode == S_IFIFO && link.hasPrefix("/") {
-                file.type = .fifo
-                let regID = newID()
-                files.append(regEntry(id: regID, path: link, flags: flags, pos: 0, st: st))
-                var f = FifoEntry()
-                f.id = id; f.pipeID = UInt32(truncatingIfNeeded: st.st_ino); f.regfID = regID
-                file.fifo = f
-                if pipesWithData.insert(UInt64(st.st_ino)).inserted {
-                    fifoData.append(try Self.peekPipe(pid: pid, fd: fd, pipeID: f.pipeID))
-                }
-            } else if mode == S_IFREG && MqueueDump.isMqueue(pid: pid, fd: fd) {
-                file.type = .ext
-                file.ext = try mqueues.dump(pid: pid, fd: fd, link: link, st: st, flags: flags, id: id)
-            } else if link.hasPrefix("/") && mode == S_IFREG && st.st_nlink == 0 {
-                let path = link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
-                file.type = .reg
-                file.reg = regEntry(id: id, path: path, flags: flags, pos: info.pos, st: st).reg
-                file.reg.mntID = Int32(info.mntId)
-                if pathIDs[Self.deletedKey(st)] != nil {
-                    throw CheckpointError(.unsupported, "\(where_): deleted file \(path) is also mapped by a task dumped before this one: not supported")
-                }
-                try addGhost(for: id, source: "/proc/\(pid)/fd/\(fd)", what: "pid \(pid) fd \(fd)", st: st)
-            } else if mode == S_IFCHR, let tty = try terminals.entries(pid: pid, fd: fd, path: link, st: st, flags: flags, id: id,
-                                                                        regID: newID(), mntID: Int32(info.mntId)) {
-                files.append(tty.reg)
-                file = tty.tty
-            } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || (mode == S_IFCHR && Self.harmlessDevices.contains(link))) {
-                file.type = .reg
-                file.reg = regEntry(id: id, path: link, flags: flags, pos: info.pos, st: st).reg
-                // The mount tells, at restore, whether the path is the tree's or the host's.
-                file.reg.mntID = Int32(info.mntId)
-            } else if link.hasPrefix("socket:["), let usk = try unixSockets.entry(pid: pid, fd: fd, ino: UInt32(truncatingIfNeeded: st.st_ino), id: id, flags: flags) {
-                file.type = .unixsk; file.usk = usk
-            } else if mode == S_IFSOCK, let isk = try inet.entry(pid: pid, fd: fd, id: id, flags: flags, inode: UInt64(st.st_ino)) {
-                file.type = .inetsk
-                file.isk = isk
-            } else if mode == S_IFCHR {
-                throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
-            } else {
-                throw CheckpointError(.unsupported, "\(where_): \(link) is not supported yet")
-            }
-            files.append(file)
-            entry.id = id
-            entry.type = file.type
-            descriptions[key, default: []].append((pid, fd, id))
-            out.append(entry)
+        try ProcTree.fds(of: pid).map { try dump(pid: pid, fd: $0) }
+    }
+
+    /// The file id of a description in flight that our own `fd` holds (SCM_RIGHTS peeked
+    /// from a queue): the tree's entry when a task holds it too, else a new entry.
+    func inFlight(_ fd: Int32) throws -> UInt32 {
+        if let id = try description(heldAs: fd) { return id }
+        var st = stat(), domain: Int32 = 0, len = socklen_t(4)
+        let mode = fstat(fd, &st) == 0 ? st.st_mode & S_IFMT : 0
+        let unix = mode == S_IFSOCK && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX
+        let what = (try? ProcTree.link("/proc/self/fd/\(fd)")) ?? "a file"
+        // Kinds restored by the restorer alone; others need a task (epoll) or our process
+        // would act on them as if it were their owner (TCP repair, the network lock).
+        guard [S_IFREG, S_IFDIR, S_IFIFO].contains(mode) || unix || what == "anon_inode:[eventfd]",
+              case let entry = try dump(pid: getpid(), fd: fd), [.reg, .pipe, .fifo, .unixsk, .eventfd].contains(entry.type) else {
+            throw CheckpointError(.unsupported, "a file in flight (SCM_RIGHTS, \(what)) that only a UNIX socket's queue holds cannot be dumped: only files, pipes, FIFOs, UNIX sockets and eventfds can")
         }
-        return out
+        return entry.id
+    }
+
+    /// The entry of `pid`'s `fd`, adding its description to files.img when it is new.
+    private func dump(pid: Int32, fd: Int32) throws -> FdinfoEntry {
+        let where_ = "pid \(pid) fd \(fd)"
+        let link = try ProcTree.link("/proc/\(pid)/fd/\(fd)")
+        let info = try FdInfo.read(pid: pid, fd: fd)
+        var st = stat()
+        if stat("/proc/\(pid)/fd/\(fd)", &st) != 0 { throw CheckpointError.errno("stat \(where_) (\(link))") }
+        let cloexec = info.flags & UInt32(O_CLOEXEC) != 0
+        let flags = info.flags & ~UInt32(O_CLOEXEC)
+        let key = "\(st.st_dev):\(st.st_ino)"
+        var entry = FdinfoEntry()
+        entry.fd = UInt32(fd)
+        entry.flags = cloexec ? UInt32(FD_CLOEXEC) : 0
+        if let shared = try sameDescription(pid: pid, fd: fd, key: key) {
+            entry.id = shared.id
+            entry.type = shared.type
+            return entry
+        }
+        let id = newID()
+        var file = FileEntry()
+        file.id = id
+        let mode = st.st_mode & S_IFMT
+        if let kind = try kindEntry(link: link, pid: pid, fd: fd, id: id, info: info, st: st) {
+            file = kind
+        } else if link.hasPrefix("pipe:[") {
+            file.type = .pipe
+            var p = PipeEntry()
+            p.id = id; p.pipeID = UInt32(truncatingIfNeeded: st.st_ino); p.flags = flags; p.fown = FownEntry.none
+            file.pipe = p
+            if pipesWithData.insert(UInt64(st.st_ino)).inserted {
+                pipeData.append(try Self.peekPipe(pid: pid, fd: fd, pipeID: p.pipeID))
+            }
+        } else if mode == S_IFIFO && link.hasPrefix("/") {
+            file.type = .fifo
+            let regID = newID()
+            files.append(regEntry(id: regID, path: link, flags: flags, pos: 0, st: st))
+            var f = FifoEntry()
+            f.id = id; f.pipeID = UInt32(truncatingIfNeeded: st.st_ino); f.regfID = regID
+            file.fifo = f
+            if pipesWithData.insert(UInt64(st.st_ino)).inserted {
+                fifoData.append(try Self.peekPipe(pid: pid, fd: fd, pipeID: f.pipeID))
+            }
+        } else if mode == S_IFREG && MqueueDump.isMqueue(pid: pid, fd: fd) {
+            file.type = .ext
+            file.ext = try mqueues.dump(pid: pid, fd: fd, link: link, st: st, flags: flags, id: id)
+        } else if link.hasPrefix("/") && mode == S_IFREG && st.st_nlink == 0 {
+            let path = link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
+            file.type = .reg
+            file.reg = regEntry(id: id, path: path, flags: flags, pos: info.pos, st: st).reg
+            file.reg.mntID = Int32(info.mntId)
+            if pathIDs[Self.deletedKey(st)] != nil {
+                throw CheckpointError(.unsupported, "\(where_): deleted file \(path) is also mapped by a task dumped before this one: not supported")
+            }
+            try addGhost(for: id, source: "/proc/\(pid)/fd/\(fd)", what: "pid \(pid) fd \(fd)", st: st)
+        } else if mode == S_IFCHR, let tty = try terminals.entries(pid: pid, fd: fd, path: link, st: st, flags: flags, id: id,
+                                                                    regID: newID(), mntID: Int32(info.mntId)) {
+            files.append(tty.reg)
+            file = tty.tty
+        } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || (mode == S_IFCHR && Self.harmlessDevices.contains(link))) {
+            file.type = .reg
+            file.reg = regEntry(id: id, path: link, flags: flags, pos: info.pos, st: st).reg
+            // The mount tells, at restore, whether the path is the tree's or the host's.
+            file.reg.mntID = Int32(info.mntId)
+        } else if link.hasPrefix("socket:["), let usk = try unixSockets.entry(pid: pid, fd: fd, ino: UInt32(truncatingIfNeeded: st.st_ino), id: id, flags: flags) {
+            file.type = .unixsk; file.usk = usk
+        } else if mode == S_IFSOCK, let psk = try packets.entry(pid: pid, fd: fd, ino: UInt32(truncatingIfNeeded: st.st_ino), id: id, flags: flags) {
+            file.type = .packetsk; file.psk = psk
+        } else if mode == S_IFSOCK, let nlsk = try netlink.entry(pid: pid, fd: fd, ino: UInt32(truncatingIfNeeded: st.st_ino), id: id, flags: flags) {
+            file.type = .netlinksk; file.nlsk = nlsk
+        } else if mode == S_IFSOCK, let isk = try inet.entry(pid: pid, fd: fd, id: id, flags: flags, inode: UInt64(st.st_ino)) {
+            file.type = .inetsk
+            file.isk = isk
+        } else if mode == S_IFCHR {
+            throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
+        } else {
+            throw CheckpointError(.unsupported, "\(where_): \(link) is not supported yet")
+        }
+        files.append(file)
+        entry.id = id
+        entry.type = file.type
+        descriptions[key, default: []].append((pid, fd, id))
+        return entry
     }
 
     private func sameDescription(pid: Int32, fd: Int32, key: String) throws -> (id: UInt32, type: FdTypes)? {
@@ -237,7 +260,7 @@ final class FileTableDump {
     var recordMounts = true
 
     func write(to images: ImageDirectory) throws {
-        files += try unixSockets.finish(newID: newID, fileID: description(heldAs:))
+        files += try unixSockets.finish(newID: newID, fileID: inFlight)
         if !recordMounts {
             for i in files.indices where files[i].hasReg { files[i].reg.clearMntID() }
         }

@@ -16,7 +16,7 @@ final class UnixSocketDump {
         let id: UInt32, pid: Int32, fd: Int32
         let diag: UnixDiag
         let entry: UnixSkEntry
-        var place: String { "pid \(pid) fd \(fd)" }
+        var place: String { pid == getpid() ? "a socket in flight" : "pid \(pid) fd \(fd)" }
     }
 
     /// Dgram peers outside the tree may be reconnected by name at restore (CRIU's --ext-unix-sk).
@@ -35,7 +35,7 @@ final class UnixSocketDump {
     func entry(pid: Int32, fd: Int32, ino: UInt32, id: UInt32, flags: UInt32) throws -> UnixSkEntry? {
         if table == nil { table = try UnixDiag.all(netnsOf: pid) }
         guard let d = table?[ino] else { return nil }
-        let place = "pid \(pid) fd \(fd)"
+        let place = pid == getpid() ? "a socket in flight" : "pid \(pid) fd \(fd)"
         let sock = try Syscall.takeFd(pid: pid, fd: fd)
         defer { Glibc.close(sock) }
         var e = UnixSkEntry()
@@ -51,16 +51,26 @@ final class UnixSocketDump {
             // A connection not yet accepted: its peer is the listener it waits on.
             if let listener = table?.values.first(where: { $0.state == Self.listen && $0.icons.contains(ino) }) {
                 if d.wqueue != 0 {
-                    throw CheckpointError(.unsupported, "\(place): UNIX socket (inode \(ino)) sent data on a connection not yet accepted, which cannot be dumped")
+                    throw CheckpointError(.unsupported, "\(place): UNIX socket (inode \(ino)) sent data on a connection not yet accepted, which cannot be dumped: the kernel gives no way to read it but accept(2), which would take the connection from the process")
                 }
                 e.peer = listener.ino
             } else if d.shutdown != 3 {
                 throw CheckpointError(.unsupported, "\(place): connected UNIX socket (inode \(ino)) has no peer")
             }
         }
+        if d.type == UInt8(SOCK_DGRAM.rawValue) && d.peer == 0 && d.state == Self.established && Self.hasPeer(sock) {
+            // Connected to a socket since closed (a server that a client connected to is
+            // established too, but has no peer).
+            e.uflags |= UnixSocketFlags.peerClosed
+        }
         if d.state != Self.listen && d.rqueue != 0 { try peekQueue(sock, id: id, place: place, ino: ino) }
         dumped[ino] = Dumped(id: id, pid: pid, fd: fd, diag: d, entry: e)
         return e
+    }
+
+    private static func hasPeer(_ sock: Int32) -> Bool {
+        var sa = sockaddr_un(), len = socklen_t(MemoryLayout<sockaddr_un>.size)
+        return withUnsafeMutablePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(sock, $0, &len) == 0 } }
     }
 
     /// A path name's directory (for relative names), file mode and owner, and whether the
@@ -139,19 +149,21 @@ final class UnixSocketDump {
         return fds
     }
 
-    /// Names each fd in flight by the file id of the same open file description in the
-    /// tree (`fileID`); a description only the queue holds is refused.
-    private func resolveInFlight(_ fileID: (Int32) throws -> UInt32?) throws {
+    /// Names each fd in flight by the file id of its open file description: the tree's
+    /// entry when a task holds it, else one made for it (`fileID`). A socket only the queue
+    /// holds is dumped with its own queue, whose fds join the list (chains of sockets).
+    private func resolveInFlight(_ fileID: (Int32) throws -> UInt32) throws {
         defer { for f in inFlight { f.fds.forEach { Glibc.close($0) } }; inFlight = [] }
-        for f in inFlight {
+        var next = 0
+        while next < inFlight.count {
+            let f = inFlight[next]
+            next += 1
             var scm = ScmEntry()
             scm.type = 1 // SCM_RIGHTS
             for fd in f.fds {
-                guard let id = try fileID(fd) else {
-                    let what = (try? ProcTree.link("/proc/self/fd/\(fd)")) ?? "a file"
-                    throw CheckpointError(.unsupported, "\(f.place): UNIX socket (inode \(f.ino)) has a file descriptor in flight (SCM_RIGHTS, \(what)) that no process of the tree holds open, which cannot be dumped yet")
+                do { scm.rights.append(try fileID(fd)) } catch let e as CheckpointError {
+                    throw CheckpointError(e.code, "\(f.place): UNIX socket (inode \(f.ino)) queue: \(e.message)", errno: e.errno, cause: e)
                 }
-                scm.rights.append(id)
             }
             queues[f.packet].0.scm = [scm]
         }
@@ -160,20 +172,15 @@ final class UnixSocketDump {
     /// Checks what only the whole tree tells: every peer and every pending connection is
     /// inside it (or, with --ext-unix-sk, a named datagram peer outside), and so is every
     /// file in flight. Returns the files.img entries for those external peers.
-    func finish(newID: () -> UInt32, fileID: (Int32) throws -> UInt32?) throws -> [FileEntry] {
+    func finish(newID: () -> UInt32, fileID: (Int32) throws -> UInt32) throws -> [FileEntry] {
         try resolveInFlight(fileID)
         var externals: [UInt32: FileEntry] = [:]
-        let queued = Set(queues.map { $0.0.idFor })
         for d in dumped.values.sorted(by: { $0.id < $1.id }) {
             let peer = d.entry.peer
             if d.diag.state == Self.listen {
                 for icon in d.diag.icons where dumped[icon] == nil {
                     throw CheckpointError(.unsupported, "\(d.place): listening UNIX socket (inode \(d.diag.ino)) has a pending connection from outside the dumped tree (inode \(icon))")
                 }
-            }
-            if d.diag.type == UInt8(SOCK_DGRAM.rawValue) && queued.contains(d.id) && d.entry.name.isEmpty
-                && dumped[peer]?.entry.peer != d.diag.ino {
-                throw CheckpointError(.unsupported, "\(d.place): UNIX datagram socket (inode \(d.diag.ino)) has queued datagrams but neither a name nor a paired peer to re-send them from")
             }
             if let p = dumped[peer], p.entry.peer != d.diag.ino, p.entry.name.isEmpty {
                 throw CheckpointError(.unsupported, "\(d.place): UNIX socket (inode \(d.diag.ino)) is connected to an unnamed socket (inode \(peer)) that is connected elsewhere, which cannot be rebuilt")
@@ -203,4 +210,10 @@ final class UnixSocketDump {
         for (e, d) in queues { try w.append(e); try w.appendRaw(d) }
         try w.close()
     }
+}
+
+extension UnixSocketFlags {
+    /// Ours, beside CRIU's: a datagram socket whose peer was closed (a send is refused
+    /// with ECONNREFUSED, once). CRIU reads it as unconnected.
+    static let peerClosed: UInt32 = 1 << 8
 }

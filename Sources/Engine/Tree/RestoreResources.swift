@@ -91,6 +91,8 @@ final class RestoreResources {
         case .pipe: fd = try pipeEnd(file.pipe)
         case .fifo: fd = try openFifo(file.fifo)
         case .inetsk: fd = try inet.open(file.isk)
+        case .packetsk: fd = try PacketSocketRestore.open(file.psk, rootPid: rootPid)
+        case .netlinksk: fd = try NetlinkSocketRestore.open(file.nlsk, rootPid: rootPid)
         case .unixsk: fd = try unixSockets.fd(for: id, rootPid: rootPid, rootDir: rootDir, files: self.fd(for:))
         case .tty: return try terminals.fd(for: id) { self.openPath($0, $1) }
         case .ext: fd = try mqueues.open(id, namespaceOf: rootPid)
