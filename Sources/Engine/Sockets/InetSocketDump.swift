@@ -63,19 +63,21 @@ final class InetSocketDump {
             t.cork = try s.bool(SocketOption.solTCP, SocketOption.tcpCork, "TCP_CORK")
             e.tcpOpts = t
             switch e.state {
-            case SocketState.close: break
+            case SocketState.close:
+                if let sd = try closedConnection(ours, conn: conn, owner: owner) { e.shutdown = sd }
             case SocketState.listen:
                 if let pending = known?.rqueue, pending > 0 {
                     throw CheckpointError(.unsupported, "\(owner): TCP listener \(TcpConnection.endpoint(local.onTheWire.text, local.port, local.onTheWire.family)) has \(pending) connections not yet accepted, which cannot be dumped")
                 }
-            case SocketState.established:
+            case let st where FinState.repairable.contains(st):
                 guard allowEstablished else {
-                    throw CheckpointError(.unsupported, "\(owner): TCP connection \(conn) is established; dump with --tcp-established")
+                    let what = st == SocketState.established ? "established" : "in state \(SocketState.names[st] ?? "\(st)")"
+                    throw CheckpointError(.unsupported, "\(owner): TCP connection \(conn) is \(what); dump with --tcp-established")
                 }
                 keep = true
-                try repair(ours, conn: conn, pid: pid, ino: e.ino, reuseaddr: e.opts.reuseaddr, owner: owner)
+                try repair(ours, conn: conn, state: st, pid: pid, ino: e.ino, reuseaddr: e.opts.reuseaddr, owner: owner)
             default:
-                throw CheckpointError(.unsupported, "\(owner): TCP socket \(conn) is in state \(SocketState.names[e.state] ?? "\(e.state)"), which cannot be dumped (only listening, established and closed TCP sockets)")
+                throw CheckpointError(.unsupported, "\(owner): TCP socket \(conn) is in state \(SocketState.names[e.state] ?? "\(e.state)"), which cannot be dumped")
             }
         } else {
             if let k = known, k.wqueue > 0 {
@@ -89,7 +91,21 @@ final class InetSocketDump {
     }
 
     /// Locks the connection, puts it into repair mode and reads its state and queues.
-    private func repair(_ fd: Int32, conn: TcpConnection, pid: Int32, ino: UInt32, reuseaddr: Bool, owner: String) throws {
+    /// A TCP socket in CLOSE state whose receive side is shut (poll's RDHUP) was a
+    /// connection, closed or reset: it keeps failing writes (EPIPE) and reading EOF, which
+    /// a new socket gets from shutdown(2). An error not yet read (ECONNRESET) cannot be set
+    /// again on a socket: refused.
+    private func closedConnection(_ fd: Int32, conn: TcpConnection, owner: String) throws -> SkShutdown? {
+        let rdhup: Int16 = 0x2000  // POLLRDHUP, which Glibc's module does not export
+        var p = pollfd(fd: fd, events: Int16(POLLIN) | rdhup, revents: 0)
+        guard poll(&p, 1, 0) == 1 else { return nil }
+        if p.revents & Int16(POLLERR) != 0 {
+            throw CheckpointError(.unsupported, "\(owner): TCP socket \(conn) was reset and its error is not yet read (SO_ERROR), which no socket call can set again")
+        }
+        return p.revents & rdhup != 0 ? .both : nil
+    }
+
+    private func repair(_ fd: Int32, conn: TcpConnection, state: UInt32, pid: Int32, ino: UInt32, reuseaddr: Bool, owner: String) throws {
         let lock = NetworkLock(netns: Self.foreignNetns(pid))
         var r = RepairedConnection(fd: fd, connection: conn, lock: lock, reuseaddr: reuseaddr)
         do {
@@ -102,7 +118,7 @@ final class InetSocketDump {
             throw error
         }
         repaired.append(r)
-        let stream = try TcpRepairState.read(fd, owner: "\(owner) (TCP connection \(conn))")
+        let stream = try TcpRepairState.read(fd, state: state, owner: "\(owner) (TCP connection \(conn))")
         streams.append((ino, stream.entry, stream.inq, stream.outq))
         log.info("\(owner): TCP connection \(conn) locked and in repair mode: \(stream.inq.count) bytes to read, \(stream.outq.count) to send")
     }

@@ -14,6 +14,9 @@ final class InetSocketRestore {
     /// A task whose network namespace the sockets belong in; nil for ours.
     var netnsPid: Int32?
     private var made: [(fd: Int32, entry: InetSkEntry, repair: Bool)] = []
+    /// Connections this restore locked (after a dump that left the tree running).
+    private var lockedHere: [TcpConnection] = []
+    private var lock: NetworkLock { NetworkLock(netns: netnsPid.map { "/proc/\($0)/ns/net" }) }
 
     init(images: CheckpointImages) { self.images = images }
 
@@ -49,6 +52,9 @@ final class InetSocketRestore {
         if connection && !allowEstablished {
             throw CheckpointError(.invalidArgument, "the images hold the established TCP connection \(conn); restore with --tcp-established")
         }
+        // Until every socket is back, nothing may answer for the connection: a segment from
+        // a socket already made would meet a port still closed and be reset.
+        if connection, try lock.lockIfMissing(conn) { lockedHere.append(conn) }
         let fd = try makeSocket(family, Int32(e.type), Int32(e.proto), conn)
         do {
             try configure(fd, e, local: local, peer: peer, conn: conn, connection: connection)
@@ -73,10 +79,13 @@ final class InetSocketRestore {
                 throw CheckpointError(.image, "image \(ImageName.tcpStream(e.ino)): missing for TCP connection \(conn)")
             }
             try s.set(O.solTCP, O.tcpRepair, 1, "TCP_REPAIR")
-            try stream.restoreSequences(s)
+            try stream.restoreSequences(s, state: e.state)
             try bind(s, local, e)
             try connect(s, peer)
-            try stream.restoreConnection(s)
+            let segment = TcpSegment(peer: peer, local: local)
+            try stream.restoreConnection(s, state: e.state) { flags, seq, ack, window in
+                try segment.send(flags: flags, seq: seq, ack: ack, window: window, netnsPid: self.netnsPid, owner: s.owner)
+            }
         } else {
             if e.srcPort != 0 { try bind(s, local, e) }
             if e.state == SocketState.listen {
@@ -92,8 +101,11 @@ final class InetSocketRestore {
             if e.tcpOpts.nodelay { try s.set(O.solTCP, O.tcpNodelay, 1, "TCP_NODELAY") }
             if e.tcpOpts.cork { try s.set(O.solTCP, O.tcpCork, 1, "TCP_CORK") }
         }
-        if e.hasShutdown && e.shutdown != .none && e.proto != UInt32(IPPROTO_TCP) {
-            if Glibc.shutdown(fd, Int32(e.shutdown.rawValue - 1)) != 0 { throw CheckpointError.errno("\(s.owner): shutdown") }
+        if e.hasShutdown && e.shutdown != .none && !connection {
+            // A closed TCP connection: shutdown marks the new socket so, though it says ENOTCONN.
+            if Glibc.shutdown(fd, Int32(e.shutdown.rawValue - 1)) != 0 && !(errno == ENOTCONN && e.proto == UInt32(IPPROTO_TCP)) {
+                throw CheckpointError.errno("\(s.owner): shutdown")
+            }
         }
     }
 
@@ -139,7 +151,8 @@ final class InetSocketRestore {
 
     /// Removes the dump's network lock of every restored connection.
     func unlock(log: Log) throws {
-        let lock = NetworkLock(netns: netnsPid.map { "/proc/\($0)/ns/net" })
+        let lock = self.lock
+        lockedHere = []
         for m in made where m.repair {
             let e = m.entry, family = Int32(e.family)
             let conn = TcpConnection(local: InetAddress(family: family, words: e.srcAddr, port: e.srcPort),
@@ -147,5 +160,11 @@ final class InetSocketRestore {
             try lock.unlock(conn)
             log.info("TCP connection \(conn) unlocked")
         }
+    }
+
+    /// A failed restore: the rules it added go; those a killing dump left stay for the next try.
+    func unlockAfterFailure(log: Log) {
+        for c in lockedHere { do { try lock.unlock(c) } catch { log.error("\(error)") } }
+        lockedHere = []
     }
 }

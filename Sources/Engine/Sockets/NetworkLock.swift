@@ -37,6 +37,17 @@ public struct NetworkLock {
         for rule in rules(c) { try iptables(c, ["-I"] + rule, "lock") }
     }
 
+    /// Adds the rules not already there (a killing dump keeps them for the restore);
+    /// true when any was added.
+    public func lockIfMissing(_ c: TcpConnection) throws -> Bool {
+        var added = false
+        for rule in rules(c) where (try? iptables(c, ["-C"] + rule, "check")) == nil {
+            try iptables(c, ["-I"] + rule, "lock")
+            added = true
+        }
+        return added
+    }
+
     /// Removes the rules; a rule already gone is no error (a second unlock).
     public func unlock(_ c: TcpConnection) throws {
         for rule in rules(c) where (try? iptables(c, ["-C"] + rule, "check")) != nil {
@@ -45,7 +56,8 @@ public struct NetworkLock {
     }
 
     private func rules(_ c: TcpConnection) -> [[String]] {
-        let tail = ["-m", "comment", "--comment", Self.comment, "-j", "DROP"]
+        // Segments a restore forges for the connection (TcpSegment) carry the mark.
+        let tail = ["-m", "mark", "!", "--mark", "\(TcpSegment.mark)", "-m", "comment", "--comment", Self.comment, "-j", "DROP"]
         return [
             ["INPUT", "-p", "tcp", "-s", c.peer, "--sport", "\(c.peerPort)", "-d", c.local, "--dport", "\(c.localPort)"] + tail,
             ["OUTPUT", "-p", "tcp", "-s", c.local, "--sport", "\(c.localPort)", "-d", c.peer, "--dport", "\(c.peerPort)"] + tail,

@@ -1,0 +1,59 @@
+// TCP connections in every state, both ends inside the dumped tree on loopback, across a
+// real dump and restore: the workloads check states, queued bytes, EOFs and errors.
+
+import LinuxKernel
+import Foundation
+import SystemTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Workload {
+    static func tcpStates(_ family: String) -> Workload { Workload(name: "tcp-states", args: [family]) }
+}
+
+@Suite("inet socket states", .serialized)
+struct InetStatesWorkloadTests {
+    @Test("TCP in FIN_WAIT1/2, CLOSE_WAIT, CLOSING, LAST_ACK, reset, full queues, unconnected and bound",
+          arguments: ["4", "6", "m"], Mode.allCases)
+    func states(_ family: String, _ mode: Mode) async throws {
+        try await checkpointRestore(.tcpStates(family), mode, dump: ["--tcp-established"], restore: ["--tcp-established"])
+    }
+}
+
+/// checkpointRestore with options for dump and restore.
+func checkpointRestore(_ w: Workload, _ mode: Mode, dump: [String], restore: [String], resultTimeout: Double = 30) async throws {
+    try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
+    let run = try WorkloadRun(w)
+    defer { run.cleanup() }
+    try run.start()
+    try await run.waitReady()
+    let d = await CLI.run(["dump", "-t", "\(run.rootPid)", "-D", run.images, "-o", run.dumpLog, "-v4"] + dump
+                          + (mode == .leaveRunning ? ["--leave-running"] : []), outputDir: run.base)
+    try #require(d.status == 0, "dump failed\n\(d)\n\(run.diagnostics())")
+    let left = mode == .kill ? await run.reapOriginal() : await run.killOriginal()
+    try #require(left.isEmpty, "original processes \(left) still exist\n\(run.diagnostics())")
+    let r = await CLI.run(["restore", "-D", run.images, "-d", "--pidfile", run.pidfile, "-o", run.restoreLog, "-v4"] + restore,
+                          outputDir: run.base)
+    try #require(r.status == 0, "restore failed\n\(r)\n\(run.diagnostics())")
+    await run.expectPass("\(w.testDescription) after \(mode.testDescription) dump + restore", timeout: resultTimeout)
+}
+
+extension InetStatesWorkloadTests {
+    @Test("without --tcp-established a half-closed connection refuses the dump in one line; the workload runs on")
+    func halfClosedRefused() async throws {
+        let run = try WorkloadRun(.tcpStates("4"))
+        defer { run.cleanup() }
+        try run.start()
+        try await run.waitReady()
+        let d = await CLI.run(["dump", "-t", "\(run.rootPid)", "-D", run.images, "-o", run.dumpLog], outputDir: run.base)
+        #expect(d.status != 0)
+        let line = d.stderrLines.last.map(String.init) ?? ""
+        #expect(line.contains("pid \(run.rootPid) fd ") && line.contains(": TCP connection 127.0.0.1:")
+                && line.hasSuffix("is in state FIN_WAIT2; dump with --tcp-established"), "\(d)")
+        #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
+        #expect(run.runningUntraced() == nil)
+        await run.expectPass("tcp-states after a refused dump")
+    }
+}
