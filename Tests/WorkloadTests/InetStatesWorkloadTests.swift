@@ -57,3 +57,25 @@ extension InetStatesWorkloadTests {
         await run.expectPass("tcp-states after a refused dump")
     }
 }
+
+extension InetStatesWorkloadTests {
+    @Test("connections not yet accepted come back with their queued bytes (a dump that ends the tree)")
+    func inFlight() async throws {
+        try await checkpointRestore(Workload(name: "tcp-inflight"), .kill, dump: ["--tcp-established"], restore: ["--tcp-established"])
+    }
+
+    @Test("a leave-running dump refuses connections not yet accepted in one line and leaves them queued")
+    func inFlightLeaveRunning() async throws {
+        let run = try WorkloadRun(Workload(name: "tcp-inflight"))
+        defer { run.cleanup() }
+        try run.start()
+        try await run.waitReady()
+        let d = await CLI.run(["dump", "-t", "\(run.rootPid)", "-D", run.images, "-o", run.dumpLog, "--tcp-established", "--leave-running"],
+                              outputDir: run.base)
+        #expect(d.status != 0)
+        let line = d.stderrLines.last.map(String.init) ?? ""
+        #expect(line.contains(": TCP listener 127.0.0.1:") && line.hasSuffix("has 2 connections not yet accepted, which only a dump that ends the tree can take off it (or dump with --skip-in-flight)"), "\(d)")
+        #expect(run.runningUntraced() == nil)
+        await run.expectPass("tcp-inflight after a refused dump")
+    }
+}

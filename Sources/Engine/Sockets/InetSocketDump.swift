@@ -16,6 +16,11 @@ final class InetSocketDump {
     /// Established connections we hold in repair mode behind a network lock.
     private(set) var repaired: [RepairedConnection] = []
     private var diag: [String: [UInt32: InetDiag]] = [:]
+    /// A dump that ends the tree takes connections not yet accepted off their listeners.
+    var takesPending = false
+    /// CRIU's --skip-in-flight: connections not yet accepted are left out.
+    var skipInFlight = false
+    let pending = TcpPendingConnections()
 
     init(allowEstablished: Bool, log: Log) {
         self.allowEstablished = allowEstablished
@@ -66,8 +71,15 @@ final class InetSocketDump {
             case SocketState.close:
                 if let sd = try closedConnection(ours, conn: conn, owner: owner) { e.shutdown = sd }
             case SocketState.listen:
-                if let pending = known?.rqueue, pending > 0 {
-                    throw CheckpointError(.unsupported, "\(owner): TCP listener \(TcpConnection.endpoint(local.onTheWire.text, local.port, local.onTheWire.family)) has \(pending) connections not yet accepted, which cannot be dumped")
+                if let count = known?.rqueue, count > 0 {
+                    let listener = "TCP listener \(TcpConnection.endpoint(local.onTheWire.text, local.port, local.onTheWire.family))"
+                    if skipInFlight {
+                        log.warn("\(owner): \(listener): \(count) connections not yet accepted are left out (--skip-in-flight)")
+                    } else if !takesPending {
+                        throw CheckpointError(.unsupported, "\(owner): \(listener) has \(count) connections not yet accepted, which only a dump that ends the tree can take off it (or dump with --skip-in-flight)")
+                    } else {
+                        try pending.take(from: ours, count: count, owner: owner, log: log)
+                    }
                 }
             case let st where FinState.repairable.contains(st):
                 guard allowEstablished else {
@@ -128,6 +140,7 @@ final class InetSocketDump {
     func release() {
         for r in repaired { r.release(log: log) }
         repaired = []
+        pending.close()
     }
 
     /// The tree was killed: the sockets close silently in repair mode (no FIN, no reset)
@@ -135,10 +148,11 @@ final class InetSocketDump {
     func closeKeepingLock() {
         for r in repaired { close(r.fd) }
         repaired = []
+        pending.close()
     }
 
     func write(to images: ImageDirectory) throws {
-        for s in streams {
+        for s in streams + pending.entries.map({ ($0.entry.ino, $0.stream.entry, $0.stream.inq, $0.stream.outq) }) {
             let w = try images.writer(.tcpStream(s.ino))
             try w.append(s.entry)
             try w.appendRaw(s.inq)
@@ -162,7 +176,7 @@ final class InetSocketDump {
         return theirs == ours ? nil : "/proc/\(pid)/ns/net"
     }
 
-    private static func name(_ fd: Int32, family: Int32, peer: Bool, _ owner: String) throws -> InetAddress {
+    static func name(_ fd: Int32, family: Int32, peer: Bool, _ owner: String) throws -> InetAddress {
         var b = [UInt8](repeating: 0, count: 128)
         var len = socklen_t(b.count)
         let r = b.withUnsafeMutableBytes { p in

@@ -17,6 +17,20 @@ final class InetSocketRestore {
     /// Connections this restore locked (after a dump that left the tree running).
     private var lockedHere: [TcpConnection] = []
     private var lock: NetworkLock { NetworkLock(netns: netnsPid.map { "/proc/\($0)/ns/net" }) }
+    /// Connections not yet accepted at the dump (entries no fd names: TcpPendingConnections),
+    /// by their connection as their client sees it.
+    private lazy var pendingByClient: [String: InetSkEntry] = {
+        let named = Set(images.processes.flatMap { $0.fds.map(\.id) })
+        var out: [String: InetSkEntry] = [:]
+        for f in images.files.values where f.type == .inetsk && !named.contains(f.id) && Self.isConnection(f.isk) {
+            let family = Int32(f.isk.family)
+            out[TcpConnection(local: InetAddress(family: family, words: f.isk.dstAddr, port: f.isk.dstPort),
+                              peer: InetAddress(family: family, words: f.isk.srcAddr, port: f.isk.srcPort)).description] = f.isk
+        }
+        return out
+    }()
+    /// Clients of such connections: they connect for real once their listener is back.
+    private var clientsOfPending: [(fd: Int32, entry: InetSkEntry, conn: TcpConnection, pending: InetSkEntry)] = []
 
     init(images: CheckpointImages) { self.images = images }
 
@@ -54,11 +68,13 @@ final class InetSocketRestore {
         }
         // Until every socket is back, nothing may answer for the connection: a segment from
         // a socket already made would meet a port still closed and be reset.
-        if connection, try lock.lockIfMissing(conn) { lockedHere.append(conn) }
+        let pending = connection ? pendingByClient[conn.description] : nil
+        if connection, pending == nil, try lock.lockIfMissing(conn) { lockedHere.append(conn) }
         let fd = try makeSocket(family, Int32(e.type), Int32(e.proto), conn)
         do {
-            try configure(fd, e, local: local, peer: peer, conn: conn, connection: connection)
-            made.append((fd, e, connection))
+            try configure(fd, e, local: local, peer: peer, conn: conn, connection: connection && pending == nil, connectLater: pending != nil)
+            if let pending { clientsOfPending.append((fd, e, conn, pending)) }
+            made.append((fd, e, connection && pending == nil))
             return fd
         } catch {
             close(fd)
@@ -66,7 +82,7 @@ final class InetSocketRestore {
         }
     }
 
-    private func configure(_ fd: Int32, _ e: InetSkEntry, local: InetAddress, peer: InetAddress, conn: TcpConnection, connection: Bool) throws {
+    private func configure(_ fd: Int32, _ e: InetSkEntry, local: InetAddress, peer: InetAddress, conn: TcpConnection, connection: Bool, connectLater: Bool) throws {
         typealias O = SocketOption
         let s = SocketOption(fd: fd, owner: "\(e.proto == UInt32(IPPROTO_TCP) ? "TCP" : "UDP") socket \(conn)")
         if e.v6Only { try s.set(O.solIPv6, O.ipv6V6only, 1, "IPV6_V6ONLY") }
@@ -91,7 +107,7 @@ final class InetSocketRestore {
             if e.state == SocketState.listen {
                 if listen(fd, Int32(bitPattern: e.backlog)) != 0 { throw CheckpointError.errno("\(s.owner): listen") }
             }
-            if e.dstPort != 0 { try connect(s, peer) }
+            if e.dstPort != 0 && !connectLater { try connect(s, peer) }
         }
         if fcntl(fd, F_SETFL, Int32(bitPattern: e.flags) & ~O_ACCMODE) != 0 { throw CheckpointError.errno("\(s.owner): set file flags") }
         if e.ipOpts.freebind { try s.set(O.solIP, O.ipFreebind, 1, "IP_FREEBIND") }
@@ -140,6 +156,7 @@ final class InetSocketRestore {
     /// Every task holds its sockets: the reuse options get their dumped values and the
     /// connections leave repair mode (the kernel resets SO_REUSEADDR then, so that first).
     func finish(log: Log) throws {
+        for c in clientsOfPending { try connectPending(c, log: log) }
         for m in made {
             let s = SocketOption(fd: m.fd, owner: "socket \(m.entry.ino)")
             if m.repair { try s.set(SocketOption.solTCP, SocketOption.tcpRepair, 0, "TCP_REPAIR off") }
@@ -166,5 +183,36 @@ final class InetSocketRestore {
     func unlockAfterFailure(log: Log) {
         for c in lockedHere { do { try lock.unlock(c) } catch { log.error("\(error)") } }
         lockedHere = []
+    }
+
+    /// The client of a connection not yet accepted connects again (the lock a killing dump
+    /// left for it goes first) and sends what the connection held, then what it had not
+    /// yet delivered itself: the listener queues the connection with those bytes.
+    private func connectPending(_ c: (fd: Int32, entry: InetSkEntry, conn: TcpConnection, pending: InetSkEntry), log: Log) throws {
+        let owner = "TCP connection \(c.conn) (not yet accepted at the dump)"
+        guard let mine = images.tcpStreams[c.entry.ino], let theirs = images.tcpStreams[c.pending.ino] else {
+            throw CheckpointError(.image, "\(owner): tcp-stream image missing")
+        }
+        guard mine.inq.isEmpty, c.entry.state == SocketState.established || c.entry.state == 5 /* FIN_WAIT2 */ else {
+            throw CheckpointError(.image, "\(owner): a client in state \(c.entry.state) with \(mine.inq.count) bytes received cannot be connected again")
+        }
+        try lock.unlock(c.conn)
+        let addr = InetAddress(family: Int32(c.entry.family), words: c.entry.dstAddr, port: c.entry.dstPort).sockaddr
+        let r = addr.withUnsafeBytes { Glibc.connect(c.fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(addr.count)) }
+        if r != 0 && errno != EINPROGRESS { throw CheckpointError.errno("\(owner): connect") }
+        let data = theirs.inq + mine.outq
+        var off = 0
+        let deadline = Date().addingTimeInterval(10)
+        while off < data.count || r != 0 && off == 0 && data.isEmpty {
+            var p = pollfd(fd: c.fd, events: Int16(POLLOUT), revents: 0)
+            guard Date() < deadline, poll(&p, 1, 100) >= 0 else { throw CheckpointError(.kernel, "\(owner): \(off) of \(data.count) bytes sent in 10 s") }
+            if p.revents & Int16(POLLOUT) == 0 { continue }
+            if data.isEmpty { break }
+            let n = data[off...].withUnsafeBytes { Glibc.send(c.fd, $0.baseAddress, data.count - off, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            if n < 0 && errno != EAGAIN { throw CheckpointError.errno("\(owner): send the queued bytes") }
+            if n > 0 { off += n }
+        }
+        if c.entry.state == 5, Glibc.shutdown(c.fd, Int32(SHUT_WR)) != 0 { throw CheckpointError.errno("\(owner): shutdown") }
+        log.info("\(owner): connected again, \(data.count) bytes queued")
     }
 }

@@ -64,6 +64,7 @@ public enum Dumper {
         stats.freezingTime = micros(since: freezeStart)
         let frozenStart = DispatchTime.now()
         let inet = InetSocketDump(allowEstablished: options.tcpEstablished, log: log)
+        inet.takesPending = !(options.leaveRunning || options.leaveStopped)
         log.info("seized \(tree.processes.count) processes in \(stats.freezingTime) us")
         do {
             try options.notify?("network-lock", nil)
