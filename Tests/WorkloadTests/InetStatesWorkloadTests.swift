@@ -23,7 +23,9 @@ struct InetStatesWorkloadTests {
 }
 
 /// checkpointRestore with options for dump and restore.
-func checkpointRestore(_ w: Workload, _ mode: Mode, dump: [String], restore: [String], resultTimeout: Double = 30) async throws {
+/// `between` runs after the dump, once the original is gone.
+func checkpointRestore(_ w: Workload, _ mode: Mode, dump: [String], restore: [String], resultTimeout: Double = 30,
+                       between: (WorkloadRun) throws -> Void = { _ in }) async throws {
     try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
     let run = try WorkloadRun(w)
     defer { run.cleanup() }
@@ -34,6 +36,7 @@ func checkpointRestore(_ w: Workload, _ mode: Mode, dump: [String], restore: [St
     try #require(d.status == 0, "dump failed\n\(d)\n\(run.diagnostics())")
     let left = mode == .kill ? await run.reapOriginal() : await run.killOriginal()
     try #require(left.isEmpty, "original processes \(left) still exist\n\(run.diagnostics())")
+    try between(run)
     let r = await CLI.run(["restore", "-D", run.images, "-d", "--pidfile", run.pidfile, "-o", run.restoreLog, "-v4"] + restore,
                           outputDir: run.base)
     try #require(r.status == 0, "restore failed\n\(r)\n\(run.diagnostics())")

@@ -20,6 +20,9 @@ final class InetSocketDump {
     var takesPending = false
     /// CRIU's --skip-in-flight: connections not yet accepted are left out.
     var skipInFlight = false
+    /// CRIU's --tcp-close: connections go without their state and are not locked.
+    var tcpClose = false
+    var lockMethod = NetworkLockMethod.iptables
     let pending = TcpPendingConnections()
 
     init(allowEstablished: Bool, log: Log) {
@@ -82,6 +85,7 @@ final class InetSocketDump {
                     }
                 }
             case let st where FinState.repairable.contains(st):
+                if tcpClose { break }
                 guard allowEstablished else {
                     let what = st == SocketState.established ? "established" : "in state \(SocketState.names[st] ?? "\(st)")"
                     throw CheckpointError(.unsupported, "\(owner): TCP connection \(conn) is \(what); dump with --tcp-established")
@@ -118,7 +122,7 @@ final class InetSocketDump {
     }
 
     private func repair(_ fd: Int32, conn: TcpConnection, state: UInt32, pid: Int32, ino: UInt32, reuseaddr: Bool, owner: String) throws {
-        let lock = NetworkLock(netns: Self.foreignNetns(pid))
+        let lock = NetworkLock(netns: Self.foreignNetns(pid), method: lockMethod)
         var r = RepairedConnection(fd: fd, connection: conn, lock: lock, reuseaddr: reuseaddr)
         do {
             try lock.lock(conn)

@@ -11,12 +11,16 @@ final class InetSocketRestore {
     let images: CheckpointImages
     /// Established connections in the images may be restored (CRIU's --tcp-established).
     var allowEstablished = false
+    /// CRIU's --tcp-close: connections come back closed (EOF to read, EPIPE to write).
+    var closeConnections = false
+    var lockMethod = NetworkLockMethod.iptables
+    private var closedHere: [TcpConnection] = []
     /// A task whose network namespace the sockets belong in; nil for ours.
     var netnsPid: Int32?
     private var made: [(fd: Int32, entry: InetSkEntry, repair: Bool)] = []
     /// Connections this restore locked (after a dump that left the tree running).
     private var lockedHere: [TcpConnection] = []
-    private var lock: NetworkLock { NetworkLock(netns: netnsPid.map { "/proc/\($0)/ns/net" }) }
+    private var lock: NetworkLock { NetworkLock(netns: netnsPid.map { "/proc/\($0)/ns/net" }, method: lockMethod) }
     /// Connections not yet accepted at the dump (entries no fd names: TcpPendingConnections),
     /// by their connection as their client sees it.
     private lazy var pendingByClient: [String: InetSkEntry] = {
@@ -41,7 +45,8 @@ final class InetSocketRestore {
     /// The tcp-stream images of every connection in files.img, by socket inode.
     static func readStreams(_ files: [UInt32: FileEntry], _ dir: ImageDirectory) throws -> [UInt32: TcpRepairState] {
         var out: [UInt32: TcpRepairState] = [:]
-        for f in files.values where f.type == .inetsk && isConnection(f.isk) {
+        // --tcp-close dumps keep no stream: such connections can only come back closed.
+        for f in files.values where f.type == .inetsk && isConnection(f.isk) && dir.exists(.tcpStream(f.isk.ino)) {
             var r = try dir.reader(.tcpStream(f.isk.ino))
             do {
                 let e = try r.one(TcpStreamEntry.self)
@@ -51,7 +56,8 @@ final class InetSocketRestore {
         return out
     }
 
-    func open(_ e: InetSkEntry) throws -> Int32 {
+    func open(_ dumped: InetSkEntry) throws -> Int32 {
+        var e = dumped
         let family = Int32(e.family)
         guard family == AF_INET || family == AF_INET6, e.type == UInt32(SOCK_STREAM.rawValue) || e.type == UInt32(SOCK_DGRAM.rawValue) else {
             throw CheckpointError(.image, "files.img: inet socket \(e.id) of family \(e.family), type \(e.type) cannot be restored")
@@ -62,7 +68,17 @@ final class InetSocketRestore {
             throw CheckpointError(.image, "files.img: inet socket \(e.id) has addresses of the wrong length")
         }
         let conn = TcpConnection(local: local, peer: peer)
-        let connection = Self.isConnection(e)
+        var connection = Self.isConnection(e)
+        if connection && (closeConnections || images.tcpStreams[e.ino] == nil) {
+            guard closeConnections else {
+                throw CheckpointError(.image, "image \(ImageName.tcpStream(e.ino)): missing for TCP connection \(conn) (dumped with --tcp-close?); restore with --tcp-close")
+            }
+            connection = false
+            closedHere.append(conn)
+            e.shutdown = .both
+            // A closed socket holds no port: it neither binds nor connects.
+            e.srcPort = 0; e.dstPort = 0
+        }
         if connection && !allowEstablished {
             throw CheckpointError(.invalidArgument, "the images hold the established TCP connection \(conn); restore with --tcp-established")
         }
@@ -170,6 +186,7 @@ final class InetSocketRestore {
     func unlock(log: Log) throws {
         let lock = self.lock
         lockedHere = []
+        for c in closedHere { try lock.unlock(c) }
         for m in made where m.repair {
             let e = m.entry, family = Int32(e.family)
             let conn = TcpConnection(local: InetAddress(family: family, words: e.srcAddr, port: e.srcPort),

@@ -48,6 +48,9 @@ int main(int argc, char **argv)
     if (write(c1, big, BIG) != BIG || write(c2, "second", 6) != 6) { perror("write"); return 2; }
     shutdown(c2, SHUT_WR);
     wl_sleep_ms(50);
+    char pbuf[16];
+    snprintf(pbuf, sizeof pbuf, "%d\n", port(l, 0));
+    wl_write_file("port", pbuf);
     wl_ready();
     wl_wait_go();
 

@@ -219,6 +219,9 @@ int main(int argc, char **argv)
         ports[i][1] = port(want[i].fd, 1);
     }
     printf("queued: p2 %ld p3 %ld p4 %ld p6 %ld/%ld\n", n2, n3, n4, n6c, n6s);
+    char pbuf[16];
+    snprintf(pbuf, sizeof pbuf, "%d\n", port(l, 0));
+    wl_write_file("port", pbuf);
     wl_ready();
     wl_wait_go();
 
