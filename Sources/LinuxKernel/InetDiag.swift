@@ -12,6 +12,10 @@ public struct InetDiag {
     public let wqueue: UInt32
     /// sk_shutdown: bit 0 receive side, bit 1 send side.
     public let shutdown: UInt8?
+    /// The peer's address (16 bytes, IPv4 in the first 4) and port: a connection not yet
+    /// made (SYN_SENT) has them though getpeername(2) says ENOTCONN.
+    public let peer: [UInt8]
+    public let peerPort: UInt16
 
     public static let attrShutdown: UInt16 = 8
 
@@ -26,7 +30,8 @@ public struct InetDiag {
         // wqueue, uid, inode.
         for m in try SockDiag.dump(request: req, headerSize: 72, netnsOf: pid) {
             let s = InetDiag(family: m.u8(0), state: m.u8(1), inode: m.u32(68), rqueue: m.u32(56), wqueue: m.u32(60),
-                             shutdown: m.attributes[attrShutdown]?.first)
+                             shutdown: m.attributes[attrShutdown]?.first,
+                             peer: (24..<40).map { m.u8($0) }, peerPort: UInt16(m.u8(6)) << 8 | UInt16(m.u8(7)))
             out[s.inode] = s
         }
         return out

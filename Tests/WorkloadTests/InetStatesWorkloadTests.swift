@@ -82,3 +82,10 @@ extension InetStatesWorkloadTests {
         await run.expectPass("tcp-inflight after a refused dump")
     }
 }
+
+extension InetStatesWorkloadTests {
+    @Test("a connect in SYN_SENT (its SYN dropped by a full backlog) connects after restore")
+    func synSent() async throws {
+        try await checkpointRestore(Workload(name: "tcp-syn-sent"), .kill, dump: ["--tcp-established"], restore: ["--tcp-established"])
+    }
+}

@@ -51,10 +51,13 @@ final class InetSocketDump {
         e.family = UInt32(family); e.type = UInt32(type); e.proto = UInt32(proto)
         e.flags = flags; e.fown = FownEntry.none
         let local = try Self.name(ours, family: family, peer: false, owner)
-        let peer = try Self.name(ours, family: family, peer: true, owner)
+        var peer = try Self.name(ours, family: family, peer: true, owner)
+        let known = try diagnosed(pid: pid, family: family, proto: proto)[e.ino]
+        if tcp, peer.port == 0, let k = known, k.state == UInt8(FinState.synSent), k.peerPort != 0 {
+            peer = InetAddress(sockaddr: [0, 0, UInt8(k.peerPort >> 8), UInt8(k.peerPort & 0xff)] + (family == AF_INET6 ? [0, 0, 0, 0] : []) + k.peer, family: family)
+        }
         e.srcAddr = local.words; e.srcPort = local.port
         e.dstAddr = peer.words; e.dstPort = peer.port
-        let known = try diagnosed(pid: pid, family: family, proto: proto)[e.ino]
         e.state = tcp ? UInt32(try s.bytes(SocketOption.solTCP, SocketOption.tcpInfo, 8, "TCP_INFO")[0])
                       : UInt32(known?.state ?? UInt8(peer.port != 0 ? SocketState.established : SocketState.close))
         e.backlog = e.state == SocketState.listen ? known?.wqueue ?? 0 : 0

@@ -113,7 +113,15 @@ final class InetSocketRestore {
             try s.set(O.solTCP, O.tcpRepair, 1, "TCP_REPAIR")
             try stream.restoreSequences(s, state: e.state)
             try bind(s, local, e)
-            try connect(s, peer)
+            if e.state == FinState.synSent {
+                // The SYN goes out again (into the lock), from the sequence number it had.
+                if fcntl(fd, F_SETFL, O_NONBLOCK) != 0 { throw CheckpointError.errno("\(s.owner): set O_NONBLOCK") }
+                try s.set(O.solTCP, O.tcpRepair, 0, "TCP_REPAIR off")
+                try connect(s, peer, inProgress: true)
+                try s.set(O.solTCP, O.tcpRepair, 1, "TCP_REPAIR")
+            } else {
+                try connect(s, peer)
+            }
             let segment = TcpSegment(peer: peer, local: local)
             try stream.restoreConnection(s, state: e.state) { flags, seq, ack, window in
                 try segment.send(flags: flags, seq: seq, ack: ack, window: window, netnsPid: self.netnsPid, owner: s.owner)
@@ -162,9 +170,10 @@ final class InetSocketRestore {
         if a.family == AF_INET6 && !e.ipOpts.freebind { try s.set(SocketOption.solIP, SocketOption.ipFreebind, 0, "IP_FREEBIND") }
     }
 
-    private func connect(_ s: SocketOption, _ a: InetAddress) throws {
+    private func connect(_ s: SocketOption, _ a: InetAddress, inProgress: Bool = false) throws {
         let addr = a.sockaddr
-        if Glibc.connect(s.fd, addr.withUnsafeBytes { $0.baseAddress!.assumingMemoryBound(to: sockaddr.self) }, socklen_t(addr.count)) != 0 {
+        if Glibc.connect(s.fd, addr.withUnsafeBytes { $0.baseAddress!.assumingMemoryBound(to: sockaddr.self) }, socklen_t(addr.count)) != 0
+            && !(inProgress && errno == EINPROGRESS) {
             throw CheckpointError.errno("\(s.owner): connect")
         }
     }

@@ -201,5 +201,5 @@ enum FinState {
     static let receivedFirst: Set<UInt32> = [8, 9, 7]    // CLOSE_WAIT, LAST_ACK, CLOSE
     static let receivedSecond: Set<UInt32> = [11]        // CLOSING
     /// The states a connection can be dumped in through repair mode.
-    static let repairable: Set<UInt32> = [1, 4, 5, 8, 9, 11]
+    static let repairable: Set<UInt32> = [1, 2, 4, 5, 8, 9, 11]
 }
