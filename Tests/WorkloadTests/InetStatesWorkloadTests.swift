@@ -89,3 +89,25 @@ extension InetStatesWorkloadTests {
         try await checkpointRestore(Workload(name: "tcp-syn-sent"), .kill, dump: ["--tcp-established"], restore: ["--tcp-established"])
     }
 }
+
+extension InetStatesWorkloadTests {
+    @Test("a connection not yet accepted from a client outside the tree refuses the dump and stays queued")
+    func inFlightFromOutside() async throws {
+        let run = try WorkloadRun(Workload(name: "tcp-inflight"))
+        defer { run.cleanup() }
+        try run.start()
+        try await run.waitReady()
+        let port = Int((Proc.read(run.dir + "/port") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let outsider = try TestSocket.connect(family: AF_INET, port: port, rcvbuf: 0)
+        defer { outsider.close() }
+        let d = await CLI.run(["dump", "-t", "\(run.rootPid)", "-D", run.images, "-o", run.dumpLog, "--tcp-established"], outputDir: run.base)
+        #expect(d.status != 0)
+        let line = d.stderrLines.last.map(String.init) ?? ""
+        #expect(line.contains("has a connection not yet accepted from 127.0.0.1:\(outsider.localPort), outside the dumped tree"), "\(d)")
+        #expect(run.runningUntraced() == nil)
+        // The workload finds its own two connections intact, and ours still queued after them.
+        run.go()
+        let r = await run.waitResult(timeout: 20)
+        #expect(r == "FAIL: a third connection was pending\n", "\(r ?? "no result")\n\(run.diagnostics())")
+    }
+}

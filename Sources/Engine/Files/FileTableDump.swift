@@ -216,7 +216,7 @@ final class FileTableDump {
 
     func write(to images: ImageDirectory) throws {
         files += try unixSockets.finish(newID: newID, fileID: description(heldAs:))
-        files += inet.pending.fileEntries(newID: newID)
+        files += try inet.pendingEntries(newID: newID)
         if !recordMounts {
             for i in files.indices where files[i].hasReg { files[i].reg.clearMntID() }
         }

@@ -24,6 +24,10 @@ final class InetSocketDump {
     var tcpClose = false
     var lockMethod = NetworkLockMethod.iptables
     let pending = TcpPendingConnections()
+    /// Listeners whose queued connections are taken once every socket of the tree is known.
+    private var pendingListeners: [(fd: Int32, count: UInt32, owner: String, local: InetAddress, pid: Int32, proto: Int32)] = []
+    /// Every dumped TCP connection, as TcpConnection describes it.
+    private var dumped: Set<String> = []
 
     init(allowEstablished: Bool, log: Log) {
         self.allowEstablished = allowEstablished
@@ -68,6 +72,7 @@ final class InetSocketDump {
         if family == AF_INET, case let tos = try s.int(SocketOption.solIP, SocketOption.ipTos, "IP_TOS"), tos != 0 { ip.tos = UInt32(tos) }
         e.ipOpts = ip
         let conn = TcpConnection(local: local, peer: peer)
+        if tcp && peer.port != 0 { dumped.insert(conn.description) }
         if tcp {
             var t = TcpOptsEntry()
             t.nodelay = try s.bool(SocketOption.solTCP, SocketOption.tcpNodelay, "TCP_NODELAY")
@@ -81,10 +86,13 @@ final class InetSocketDump {
                     let listener = "TCP listener \(TcpConnection.endpoint(local.onTheWire.text, local.port, local.onTheWire.family))"
                     if skipInFlight {
                         log.warn("\(owner): \(listener): \(count) connections not yet accepted are left out (--skip-in-flight)")
+                    } else if !allowEstablished {
+                        throw CheckpointError(.unsupported, "\(owner): \(listener) has \(count) connections not yet accepted; dump with --tcp-established (or --skip-in-flight)")
                     } else if !takesPending {
                         throw CheckpointError(.unsupported, "\(owner): \(listener) has \(count) connections not yet accepted, which only a dump that ends the tree can take off it (or dump with --skip-in-flight)")
                     } else {
-                        try pending.take(from: ours, count: count, owner: owner, log: log)
+                        keep = true
+                        pendingListeners.append((ours, count, owner, local, pid, proto))
                     }
                 }
             case let st where FinState.repairable.contains(st):
@@ -144,7 +152,31 @@ final class InetSocketDump {
 
     /// A failed dump, or one that leaves the tree running: every connection leaves repair
     /// mode and its lock, and continues where it was.
+    /// The connections queued on the tree's listeners, once every socket is known: each
+    /// must come from a client in the tree (the restore connects it again), else nothing
+    /// is taken and the dump is refused.
+    func pendingEntries(newID: () -> UInt32) throws -> [FileEntry] {
+        for l in pendingListeners {
+            let listener = "TCP listener \(TcpConnection.endpoint(l.local.onTheWire.text, l.local.port, l.local.onTheWire.family))"
+            for d in try InetDiag.all(family: Int32(l.local.family), proto: l.proto, inNetnsOf: l.pid)
+            where d.inode == 0 && (d.state == 1 || d.state == 8) && UInt32(d.localPort) == l.local.port {
+                let family = Int32(d.family)
+                let pad: [UInt8] = family == AF_INET6 ? [0, 0, 0, 0] : []
+                let server = InetAddress(sockaddr: [0, 0, UInt8(d.localPort >> 8), UInt8(d.localPort & 0xff)] + pad + d.local, family: family)
+                let client = InetAddress(sockaddr: [0, 0, UInt8(d.peerPort >> 8), UInt8(d.peerPort & 0xff)] + pad + d.peer, family: family)
+                let seen = TcpConnection(local: client, peer: server)
+                guard dumped.contains(seen.description) else {
+                    throw CheckpointError(.unsupported, "\(l.owner): \(listener) has a connection not yet accepted from \(TcpConnection.endpoint(seen.local, seen.localPort, seen.family)), outside the dumped tree, which cannot be made again (dump with --skip-in-flight)")
+                }
+            }
+        }
+        for l in pendingListeners { try pending.take(from: l.fd, count: l.count, owner: l.owner, log: log) }
+        return pending.fileEntries(newID: newID)
+    }
+
     func release() {
+        for l in pendingListeners { close(l.fd) }
+        pendingListeners = []
         for r in repaired { r.release(log: log) }
         repaired = []
         pending.close()
@@ -153,6 +185,8 @@ final class InetSocketDump {
     /// The tree was killed: the sockets close silently in repair mode (no FIN, no reset)
     /// and the lock stays until the restore removes it.
     func closeKeepingLock() {
+        for l in pendingListeners { close(l.fd) }
+        pendingListeners = []
         for r in repaired { close(r.fd) }
         repaired = []
         pending.close()
