@@ -91,3 +91,12 @@ enum Tool {
 
     static func nft(_ command: String) -> Bool { run(["/usr/sbin/nft", command]).0 == 0 }
 }
+
+@Suite("inet socket kinds", .serialized)
+struct InetKindsWorkloadTests {
+    @Test("raw IPv4/IPv6 and IPPROTO_RAW sockets, UDP-lite, IP and IPv6 options, IP_FREEBIND to an absent address, a BPF filter",
+          arguments: Mode.allCases)
+    func kinds(_ mode: Mode) async throws {
+        try await checkpointRestore(Workload(name: "inet-kinds"), mode)
+    }
+}

@@ -47,8 +47,9 @@ final class InetSocketDump {
         let proto = try s.int(SocketOption.solSocket, SocketOption.soProtocol, "SO_PROTOCOL")
         let tcp = type == Int32(SOCK_STREAM.rawValue) && proto == Int32(IPPROTO_TCP)
         let udp = type == Int32(SOCK_DGRAM.rawValue) && (proto == Int32(IPPROTO_UDP) || proto == 136 /* UDPLITE */)
-        guard tcp || udp else {
-            throw CheckpointError(.unsupported, "\(owner): inet socket of type \(type), protocol \(proto) is not supported (only TCP and UDP)")
+        let raw = type == Int32(SOCK_RAW.rawValue)
+        guard tcp || udp || raw else {
+            throw CheckpointError(.unsupported, "\(owner): inet socket of type \(type), protocol \(proto) is not supported (TCP, UDP, UDP-lite and raw)")
         }
         var e = InetSkEntry()
         e.id = id; e.ino = UInt32(truncatingIfNeeded: inode)
@@ -56,21 +57,19 @@ final class InetSocketDump {
         e.flags = flags; e.fown = FownEntry.none
         let local = try Self.name(ours, family: family, peer: false, owner)
         var peer = try Self.name(ours, family: family, peer: true, owner)
-        let known = try diagnosed(pid: pid, family: family, proto: proto)[e.ino]
+        if raw, let words = Self.rawPeer(pid: pid, family: family, inode: inode) { peer = InetAddress(family: family, words: words, port: 0) }
+        let known = raw ? nil : try diagnosed(pid: pid, family: family, proto: proto)[e.ino]
         if tcp, peer.port == 0, let k = known, k.state == UInt8(FinState.synSent), k.peerPort != 0 {
             peer = InetAddress(sockaddr: [0, 0, UInt8(k.peerPort >> 8), UInt8(k.peerPort & 0xff)] + (family == AF_INET6 ? [0, 0, 0, 0] : []) + k.peer, family: family)
         }
         e.srcAddr = local.words; e.srcPort = local.port
         e.dstAddr = peer.words; e.dstPort = peer.port
         e.state = tcp ? UInt32(try s.bytes(SocketOption.solTCP, SocketOption.tcpInfo, 8, "TCP_INFO")[0])
-                      : UInt32(known?.state ?? UInt8(peer.port != 0 ? SocketState.established : SocketState.close))
+                      : UInt32(known?.state ?? UInt8(peer.port != 0 || raw && peer.words.contains { $0 != 0 } ? SocketState.established : SocketState.close))
         e.backlog = e.state == SocketState.listen ? known?.wqueue ?? 0 : 0
         e.opts = try SkOptsEntry.read(s, tcp: tcp)
         if family == AF_INET6 { e.v6Only = try s.bool(SocketOption.solIPv6, SocketOption.ipv6V6only, "IPV6_V6ONLY") }
-        var ip = IpOptsEntry()
-        if try s.bool(SocketOption.solIP, SocketOption.ipFreebind, "IP_FREEBIND") { ip.freebind = true }
-        if family == AF_INET, case let tos = try s.int(SocketOption.solIP, SocketOption.ipTos, "IP_TOS"), tos != 0 { ip.tos = UInt32(tos) }
-        e.ipOpts = ip
+        e.ipOpts = try IpOptsEntry.read(s, family: family, type: type, proto: proto)
         let conn = TcpConnection(local: local, peer: peer)
         if tcp && peer.port != 0 { dumped.insert(conn.description) }
         if tcp {
@@ -113,7 +112,7 @@ final class InetSocketDump {
             if let k = known, k.rqueue > 0 { log.warn("\(owner): \(k.rqueue) bytes of unread datagrams are dropped, as CRIU does") }
             if let sd = known?.shutdown, sd != 0 { e.shutdown = SkShutdown(rawValue: Int(sd & 3)) ?? .none }
         }
-        log.info("\(owner): \(tcp ? "TCP" : "UDP") socket \(conn), state \(SocketState.names[e.state] ?? "\(e.state)")")
+        log.info("\(owner): \(tcp ? "TCP" : raw ? "raw" : "UDP") socket \(conn), state \(SocketState.names[e.state] ?? "\(e.state)")")
         return e
     }
 
@@ -209,6 +208,22 @@ final class InetSocketDump {
         let d = try InetDiag.sockets(family: family, proto: proto, inNetnsOf: pid)
         diag[key] = d
         return d
+    }
+
+    /// A raw socket's peer (connect(2) of a raw socket): getpeername says ENOTCONN, as it
+    /// has no port, so it comes from /proc/PID/net/raw(6), whose rem_address prints the
+    /// address words as they sit in memory, as inet_sk_entry holds them.
+    static func rawPeer(pid: Int32, family: Int32, inode: UInt64) -> [UInt32]? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/net/raw\(family == AF_INET6 ? "6" : "")", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n").dropFirst() {
+            let f = line.split(separator: " ")
+            guard f.count > 9, UInt64(f[9]) == inode, let hex = f[2].split(separator: ":").first else { continue }
+            let words = stride(from: 0, to: hex.count, by: 8).compactMap { i in
+                UInt32(hex[hex.index(hex.startIndex, offsetBy: i)..<hex.index(hex.startIndex, offsetBy: i + 8)], radix: 16)
+            }
+            return words.contains { $0 != 0 } ? words : nil
+        }
+        return nil
     }
 
     /// /proc/PID/ns/net when it is not our own network namespace.

@@ -59,7 +59,7 @@ final class InetSocketRestore {
     func open(_ dumped: InetSkEntry) throws -> Int32 {
         var e = dumped
         let family = Int32(e.family)
-        guard family == AF_INET || family == AF_INET6, e.type == UInt32(SOCK_STREAM.rawValue) || e.type == UInt32(SOCK_DGRAM.rawValue) else {
+        guard family == AF_INET || family == AF_INET6, [SOCK_STREAM, SOCK_DGRAM, SOCK_RAW].contains(where: { e.type == UInt32($0.rawValue) }) else {
             throw CheckpointError(.image, "files.img: inet socket \(e.id) of family \(e.family), type \(e.type) cannot be restored")
         }
         let local = InetAddress(family: family, words: e.srcAddr, port: e.srcPort)
@@ -127,15 +127,17 @@ final class InetSocketRestore {
                 try segment.send(flags: flags, seq: seq, ack: ack, window: window, netnsPid: self.netnsPid, owner: s.owner)
             }
         } else {
-            if e.srcPort != 0 { try bind(s, local, e) }
+            let raw = e.type == UInt32(SOCK_RAW.rawValue)
+            // A raw socket's "port" is its protocol: it is bound when it has an address.
+            if raw ? local.words.contains(where: { $0 != 0 }) : e.srcPort != 0 { try bind(s, local, e) }
             if e.state == SocketState.listen {
                 if listen(fd, Int32(bitPattern: e.backlog)) != 0 { throw CheckpointError.errno("\(s.owner): listen") }
             }
-            if e.dstPort != 0 && !connectLater { try connect(s, peer) }
+            if (e.dstPort != 0 || raw && e.state == SocketState.established) && !connectLater { try connect(s, peer) }
         }
         if fcntl(fd, F_SETFL, Int32(bitPattern: e.flags) & ~O_ACCMODE) != 0 { throw CheckpointError.errno("\(s.owner): set file flags") }
-        if e.ipOpts.freebind { try s.set(O.solIP, O.ipFreebind, 1, "IP_FREEBIND") }
-        if e.ipOpts.hasTos { try s.set(O.solIP, O.ipTos, Int32(bitPattern: e.ipOpts.tos), "IP_TOS") }
+        if e.ipOpts.freebind { try IpOptsEntry.setFreebind(s, family: Int32(e.family), true) }
+        try e.ipOpts.apply(s, family: Int32(e.family))
         try e.opts.apply(s)
         if e.hasTcpOpts && !connection {
             if e.tcpOpts.nodelay { try s.set(O.solTCP, O.tcpNodelay, 1, "TCP_NODELAY") }
@@ -161,13 +163,14 @@ final class InetSocketRestore {
     }
 
     private func bind(_ s: SocketOption, _ a: InetAddress, _ e: InetSkEntry) throws {
-        // An IPv6 address may still be tentative in a fresh namespace: bind freely.
-        if a.family == AF_INET6 && !e.ipOpts.freebind { try s.set(SocketOption.solIP, SocketOption.ipFreebind, 1, "IP_FREEBIND") }
+        // An IPv6 address may still be tentative in a fresh namespace: bind freely. A
+        // socket that had IP_FREEBIND may be bound to an address this host lacks.
+        if a.family == AF_INET6 || e.ipOpts.freebind { try IpOptsEntry.setFreebind(s, family: a.family, true) }
         let addr = a.sockaddr
         if Glibc.bind(s.fd, addr.withUnsafeBytes { $0.baseAddress!.assumingMemoryBound(to: sockaddr.self) }, socklen_t(addr.count)) != 0 {
             throw CheckpointError.errno("\(s.owner): bind")
         }
-        if a.family == AF_INET6 && !e.ipOpts.freebind { try s.set(SocketOption.solIP, SocketOption.ipFreebind, 0, "IP_FREEBIND") }
+        if a.family == AF_INET6 && !e.ipOpts.freebind { try IpOptsEntry.setFreebind(s, family: a.family, false) }
     }
 
     private func connect(_ s: SocketOption, _ a: InetAddress, inProgress: Bool = false) throws {
