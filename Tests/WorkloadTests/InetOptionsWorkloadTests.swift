@@ -100,3 +100,34 @@ struct InetKindsWorkloadTests {
         try await checkpointRestore(Workload(name: "inet-kinds"), mode)
     }
 }
+
+extension InetKindsWorkloadTests {
+    /// Ping sockets need the group in net.ipv4.ping_group_range ("1 0", nobody, by default).
+    static func withPingAllowed(_ body: () async throws -> Void) async throws {
+        let path = "/proc/sys/net/ipv4/ping_group_range"
+        let before = Proc.read(path) ?? "1\t0\n"
+        try "0 0".write(toFile: path, atomically: false, encoding: .utf8)
+        defer { try? before.write(toFile: path, atomically: false, encoding: .utf8) }
+        try await body()
+    }
+
+    @Test("ICMP echo sockets (IPv4, IPv6) keep their identifiers and get replies", arguments: Mode.allCases)
+    func ping(_ mode: Mode) async throws {
+        try await Self.withPingAllowed { try await checkpointRestore(Workload(name: "inet-ping"), mode) }
+    }
+
+    @Test("a locked socket filter (SO_LOCK_FILTER) refuses the dump in one line; the workload runs on")
+    func lockedFilter() async throws {
+        try await Self.withPingAllowed {
+            let run = try WorkloadRun(Workload(name: "inet-ping", args: ["lock"]))
+            defer { run.cleanup() }
+            try run.start()
+            try await run.waitReady()
+            let d = await run.dump(leaveRunning: false)
+            #expect(d.status != 0)
+            #expect(d.stderrLines.last?.hasSuffix("its socket filter is locked (SO_LOCK_FILTER), which CRIU's image has no field for") == true, "\(d)")
+            #expect(run.runningUntraced() == nil)
+            await run.expectPass("inet-ping after a refused dump")
+        }
+    }
+}

@@ -48,8 +48,10 @@ final class InetSocketDump {
         let tcp = type == Int32(SOCK_STREAM.rawValue) && proto == Int32(IPPROTO_TCP)
         let udp = type == Int32(SOCK_DGRAM.rawValue) && (proto == Int32(IPPROTO_UDP) || proto == 136 /* UDPLITE */)
         let raw = type == Int32(SOCK_RAW.rawValue)
-        guard tcp || udp || raw else {
-            throw CheckpointError(.unsupported, "\(owner): inet socket of type \(type), protocol \(proto) is not supported (TCP, UDP, UDP-lite and raw)")
+        // ICMP echo ("ping") sockets: datagrams whose port is the echo identifier.
+        let ping = type == Int32(SOCK_DGRAM.rawValue) && proto == (family == AF_INET6 ? Int32(IPPROTO_ICMPV6) : Int32(IPPROTO_ICMP))
+        guard tcp || udp || raw || ping else {
+            throw CheckpointError(.unsupported, "\(owner): inet socket of type \(type), protocol \(proto) is not supported (TCP, UDP, UDP-lite, ICMP echo and raw)")
         }
         var e = InetSkEntry()
         e.id = id; e.ino = UInt32(truncatingIfNeeded: inode)
@@ -58,7 +60,7 @@ final class InetSocketDump {
         let local = try Self.name(ours, family: family, peer: false, owner)
         var peer = try Self.name(ours, family: family, peer: true, owner)
         if raw, let words = Self.rawPeer(pid: pid, family: family, inode: inode) { peer = InetAddress(family: family, words: words, port: 0) }
-        let known = raw ? nil : try diagnosed(pid: pid, family: family, proto: proto)[e.ino]
+        let known = raw || ping ? nil : try diagnosed(pid: pid, family: family, proto: proto)[e.ino]
         if tcp, peer.port == 0, let k = known, k.state == UInt8(FinState.synSent), k.peerPort != 0 {
             peer = InetAddress(sockaddr: [0, 0, UInt8(k.peerPort >> 8), UInt8(k.peerPort & 0xff)] + (family == AF_INET6 ? [0, 0, 0, 0] : []) + k.peer, family: family)
         }
