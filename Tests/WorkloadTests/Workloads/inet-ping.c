@@ -1,7 +1,8 @@
 /* inet-ping: ICMP echo ("ping") sockets, IPv4 and IPv6, bound to loopback with an echo
  * identifier of their own (the port). After go: the identifiers are kept and an echo
  * request sent on each gets its reply. With argv[2] "lock": a UDP socket whose BPF
- * filter is locked (SO_LOCK_FILTER), which a dump must refuse. */
+ * filter is locked (SO_LOCK_FILTER), which a dump must refuse; "recverr": IP_RECVERR on
+ * the IPv4 one, refused too. */
 #include "workload.h"
 #include <arpa/inet.h>
 #include <linux/filter.h>
@@ -47,6 +48,10 @@ int main(int argc, char **argv)
     struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(4343), .sin6_addr = IN6ADDR_LOOPBACK_INIT };
     if (p4 < 0 || p6 < 0 || bind(p4, (struct sockaddr *)&a4, sizeof a4) != 0 || bind(p6, (struct sockaddr *)&a6, sizeof a6) != 0) {
         perror("ping socket"); return 2;
+    }
+    if (argc > 2 && strcmp(argv[2], "recverr") == 0) {
+        int one = 1;
+        if (setsockopt(p4, IPPROTO_IP, IP_RECVERR, &one, sizeof one) != 0) { perror("IP_RECVERR"); return 2; }
     }
     if (argc > 2 && strcmp(argv[2], "lock") == 0) {
         int u = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
