@@ -2,7 +2,7 @@
  * identifier of their own (the port). After go: the identifiers are kept and an echo
  * request sent on each gets its reply. With argv[2] "lock": a UDP socket whose BPF
  * filter is locked (SO_LOCK_FILTER), which a dump must refuse; "recverr": IP_RECVERR on
- * the IPv4 one, refused too. */
+ * the IPv4 one; "mcast": a UDP socket that joined 239.1.2.3 on lo; refused too. */
 #include "workload.h"
 #include <arpa/inet.h>
 #include <linux/filter.h>
@@ -52,6 +52,12 @@ int main(int argc, char **argv)
     if (argc > 2 && strcmp(argv[2], "recverr") == 0) {
         int one = 1;
         if (setsockopt(p4, IPPROTO_IP, IP_RECVERR, &one, sizeof one) != 0) { perror("IP_RECVERR"); return 2; }
+    }
+    if (argc > 2 && strcmp(argv[2], "mcast") == 0) {
+        int u = socket(AF_INET, SOCK_DGRAM, 0);
+        struct ip_mreqn m = { .imr_ifindex = 1 };
+        inet_pton(AF_INET, "239.1.2.3", &m.imr_multiaddr);
+        if (setsockopt(u, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) != 0) { perror("IP_ADD_MEMBERSHIP"); return 2; }
     }
     if (argc > 2 && strcmp(argv[2], "lock") == 0) {
         int u = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
