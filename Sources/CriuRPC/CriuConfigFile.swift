@@ -43,7 +43,15 @@ enum CriuConfigFile {
         case "force-irmap": o.forceIrmap = true
         case "enable-fs": o.enableFs += try needValue().split(separator: ",").map(String.init)
         case "lsm-profile": o.lsmProfile = try needValue()
-        case "display-stats", "skip-in-flight", "weak-sysctls": break
+        case "display-stats", "weak-sysctls": break
+        case "skip-in-flight": o.tcpSkipInFlight = true
+        case "network-lock":
+            switch try needValue() {
+            case "iptables": o.networkLock = .iptables
+            case "nftables": o.networkLock = .nftables
+            case "skip", "none": o.networkLock = .skip
+            default: throw CheckpointError(.invalidArgument, "config_file \(where_): network-lock \(value): expected iptables, nftables or skip")
+            }
         case "log-file": o.logFile = try needValue()
         case "v0", "v1", "v2", "v3", "v4": o.logLevel = Int32(String(name.dropFirst()))!
         case "timeout": o.timeout = UInt32(try needValue()) ?? 0

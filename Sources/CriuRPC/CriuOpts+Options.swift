@@ -107,6 +107,9 @@ extension CriuOpts {
         o.orphanPtsMaster = orphanPtsMaster
         o.fileLocks = fileLocks
         o.tcpEstablished = tcpEstablished
+        o.tcpClose = tcpClose
+        o.skipInFlight = tcpSkipInFlight
+        o.networkLock = networkLockMethod
         if hasFreezeCgroup && !freezeCgroup.isEmpty { o.freezeCgroup = freezeCgroup }
         if hasRoot && !root.isEmpty { o.root = root }
         o.externalMounts = try externalMounts()
@@ -124,6 +127,8 @@ extension CriuOpts {
         o.shellJob = shellJob
         o.fileLocks = fileLocks
         o.tcpEstablished = tcpEstablished
+        o.tcpClose = tcpClose
+        o.networkLock = networkLockMethod
         if hasRoot && !root.isEmpty { o.root = root }
         o.restoreSibling = rstSibling
         o.externalMounts = try externalMounts()
@@ -146,21 +151,26 @@ extension CriuOpts {
         (try? String(contentsOfFile: "/sys/module/apparmor/parameters/enabled", encoding: .utf8))?.hasPrefix("Y") ?? false
     }
 
+    var networkLockMethod: NetworkLockMethod {
+        switch networkLock {
+        case .nftables: return .nftables
+        case .skip: return .skip
+        default: return .iptables
+        }
+    }
+
     /// The options CRIU has and we accept without acting on them, for the log.
     public var ignoredOptions: [String] {
         var out: [String] = []
         if evasiveDevices { out.append("evasive_devices") }
         if autoDedup { out.append("auto_dedup") }
-        if tcpClose { out.append("tcp_close") }
         if hasTimeout { out.append("timeout \(timeout)") }
         if linkRemap { out.append("link_remap") }
-        if hasNetworkLock { out.append("network_lock \(networkLock)") }
         if hasManageCgroupsMode { out.append("manage_cgroups_mode \(manageCgroupsMode)") }
         if hasCgroupProps || hasCgroupPropsFile || !cgroupDumpController.isEmpty { out.append("cgroup_props") }
         if hasGhostLimit { out.append("ghost_limit") }
         if !irmapScanPaths.isEmpty || forceIrmap { out.append("irmap") }
         if weakSysctls { out.append("weak_sysctls") }
-        if tcpSkipInFlight { out.append("tcp_skip_in_flight") }
         if hasPreDumpMode { out.append("pre_dump_mode") }
         // Permissions CRIU needs to dump such mounts; the engine dumps them without asking.
         if extSharing { out.append("ext_sharing") }

@@ -48,6 +48,9 @@ struct CriuOptions: ParsableArguments {
     @Option(name: .customLong("lsm-profile"), help: "TYPE:NAME of the restored tasks' security profile.")
     var lsmProfile: String?
 
+    @Flag(name: .customLong("tcp-close"), help: "Dump TCP connections without their state (no lock); restore them closed.")
+    var tcpClose = false
+
     @Option(name: .customLong("network-lock"), help: "iptables, nftables or skip.")
     var networkLock: String?
 
@@ -94,6 +97,7 @@ struct CriuOptions: ParsableArguments {
         if linkRemap { o.linkRemap = true }
         if forceIrmap { o.forceIrmap = true }
         if skipInFlight { o.tcpSkipInFlight = true }
+        if tcpClose { o.tcpClose = true }
         if evasiveDevices { o.evasiveDevices = true }
         if weakSysctls { o.weakSysctls = true }
         for ns in emptyNs {

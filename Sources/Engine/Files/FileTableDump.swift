@@ -261,6 +261,7 @@ final class FileTableDump {
 
     func write(to images: ImageDirectory) throws {
         files += try unixSockets.finish(newID: newID, fileID: inFlight)
+        files += try inet.pendingEntries(newID: newID)
         if !recordMounts {
             for i in files.indices where files[i].hasReg { files[i].reg.clearMntID() }
         }

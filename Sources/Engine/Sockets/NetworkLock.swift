@@ -18,34 +18,84 @@ public struct TcpConnection: CustomStringConvertible {
     }
 }
 
-/// CRIU's network lock for single connections (its iptables method): while a connection
-/// is dumped, and on restore until its socket is back, rules in the connection's network
-/// namespace drop its packets both ways, so the peer sees neither a reset from a missing
-/// socket nor anything of the restore. The rules are kept after a dump that kills the
-/// tree and removed by the restore, or at once when the dump fails or leaves the tree
-/// running.
+/// How connections are locked: CRIU's --network-lock.
+public enum NetworkLockMethod: String, Sendable {
+    case iptables, nftables, skip
+}
+
+/// CRIU's network lock for single connections: while a connection is dumped, and on
+/// restore until its socket is back, rules in the connection's network namespace drop
+/// its packets both ways, so the peer sees neither a reset from a missing socket nor
+/// anything of the restore. The rules are kept after a dump that kills the tree and
+/// removed by the restore, or at once when the dump fails or leaves the tree running.
+/// iptables: two DROP rules per connection in INPUT and OUTPUT. nftables: the same two in
+/// base chains of a table of our own, named by a comment per connection; they match no
+/// conntrack state, so what other tables do with conntrack changes nothing. skip: the
+/// caller locks the network itself (runc does, for a container's namespace).
 public struct NetworkLock {
     /// A file naming the network namespace of the connections (/proc/PID/ns/net); nil
     /// for our own.
     public let netns: String?
+    public let method: NetworkLockMethod
 
-    public init(netns: String?) { self.netns = netns }
+    public init(netns: String?, method: NetworkLockMethod = .iptables) {
+        self.netns = netns
+        self.method = method
+    }
 
     static let comment = "ocicheckpoint-tcp-lock"
+    static let table = "ocicheckpoint-lock"
 
     public func lock(_ c: TcpConnection) throws {
-        for rule in rules(c) { try iptables(c, ["-I"] + rule, "lock") }
+        switch method {
+        case .iptables: for rule in rules(c) { try iptables(c, ["-I"] + rule, "lock") }
+        case .nftables: try nftLock(c)
+        case .skip: break
+        }
+    }
+
+    /// Adds the rules not already there (a killing dump keeps them for the restore);
+    /// true when any was added.
+    public func lockIfMissing(_ c: TcpConnection) throws -> Bool {
+        switch method {
+        case .iptables:
+            var added = false
+            for rule in rules(c) where (try? iptables(c, ["-C"] + rule, "check")) == nil {
+                try iptables(c, ["-I"] + rule, "lock")
+                added = true
+            }
+            return added
+        case .nftables:
+            if try !nftHandles(c).isEmpty { return false }
+            try nftLock(c)
+            return true
+        case .skip: return false
+        }
     }
 
     /// Removes the rules; a rule already gone is no error (a second unlock).
     public func unlock(_ c: TcpConnection) throws {
-        for rule in rules(c) where (try? iptables(c, ["-C"] + rule, "check")) != nil {
-            try iptables(c, ["-D"] + rule, "unlock")
+        switch method {
+        case .iptables:
+            for rule in rules(c) where (try? iptables(c, ["-C"] + rule, "check")) != nil {
+                try iptables(c, ["-D"] + rule, "unlock")
+            }
+        case .nftables:
+            for (chain, handle) in try nftHandles(c) {
+                try run(c, ["nft", "delete", "rule", "inet", Self.table, chain, "handle", handle], "unlock")
+            }
+            // The last connection out takes the table along.
+            let (status, text) = try Command.run(prefix + [tool("nft"), "list", "table", "inet", Self.table], lines: .max)
+            if status == 0 && !text.contains(Self.comment) {
+                try run(c, ["nft", "delete", "table", "inet", Self.table], "unlock")
+            }
+        case .skip: break
         }
     }
 
     private func rules(_ c: TcpConnection) -> [[String]] {
-        let tail = ["-m", "comment", "--comment", Self.comment, "-j", "DROP"]
+        // Segments a restore forges for the connection (TcpSegment) carry the mark.
+        let tail = ["-m", "mark", "!", "--mark", "\(TcpSegment.mark)", "-m", "comment", "--comment", Self.comment, "-j", "DROP"]
         return [
             ["INPUT", "-p", "tcp", "-s", c.peer, "--sport", "\(c.peerPort)", "-d", c.local, "--dport", "\(c.localPort)"] + tail,
             ["OUTPUT", "-p", "tcp", "-s", c.local, "--sport", "\(c.localPort)", "-d", c.peer, "--dport", "\(c.peerPort)"] + tail,
@@ -53,14 +103,48 @@ public struct NetworkLock {
     }
 
     private func iptables(_ c: TcpConnection, _ args: [String], _ what: String) throws {
-        let tool = c.family == AF_INET6 ? "ip6tables" : "iptables"
-        let candidates: [String] = ["/usr/sbin/\(tool)", "/sbin/\(tool)"]
-        let path = candidates.first { access($0, X_OK) == 0 }
-        guard let path else {
-            throw CheckpointError(.notFound, "\(what) TCP connection \(c): \(tool) is not installed (apt-get install iptables)")
+        try run(c, [c.family == AF_INET6 ? "ip6tables" : "iptables", "-w"] + args, what)
+    }
+
+    private func nftComment(_ c: TcpConnection) -> String { "\(Self.comment) \(c)" }
+
+    private func nftLock(_ c: TcpConnection) throws {
+        let ip = c.family == AF_INET6 ? "ip6" : "ip"
+        try run(c, ["nft", "add", "table", "inet", Self.table], "lock")
+        for (chain, hook) in [("input", "input"), ("output", "output")] {
+            try run(c, ["nft", "add", "chain", "inet", Self.table, chain, "{ type filter hook \(hook) priority -150 ; policy accept ; }"], "lock")
         }
-        var argv: [String] = [path, "-w"] + args
-        if let netns { argv = ["/usr/bin/nsenter", "--net=\(netns)"] + argv }
+        let mark = "meta mark != \(TcpSegment.mark) drop comment \"\(nftComment(c))\""
+        try run(c, ["nft", "add rule inet \(Self.table) input \(ip) saddr \(c.peer) \(ip) daddr \(c.local) tcp sport \(c.peerPort) tcp dport \(c.localPort) \(mark)"], "lock")
+        try run(c, ["nft", "add rule inet \(Self.table) output \(ip) saddr \(c.local) \(ip) daddr \(c.peer) tcp sport \(c.localPort) tcp dport \(c.peerPort) \(mark)"], "lock")
+    }
+
+    /// The rules of the connection in our table, as (chain, handle).
+    private func nftHandles(_ c: TcpConnection) throws -> [(String, String)] {
+        let (status, text) = try Command.run(prefix + [tool("nft"), "-a", "list", "table", "inet", Self.table], lines: .max)
+        guard status == 0 else { return [] }  // no table: no rules
+        var chain = "", out: [(String, String)] = []
+        let tag = "comment \"\(nftComment(c))\""
+        for line in text.split(separator: "\n") {
+            let t = line.trimmingCharacters(in: .whitespaces)
+            if t.hasPrefix("chain ") { chain = String(t.dropFirst(6).prefix { $0 != " " }) }
+            if t.contains(tag), let r = t.range(of: "# handle ") { out.append((chain, String(t[r.upperBound...]))) }
+        }
+        return out
+    }
+
+    private var prefix: [String] { netns.map { ["/usr/bin/nsenter", "--net=\($0)"] } ?? [] }
+
+    private func tool(_ name: String) -> String {
+        ["/usr/sbin/\(name)", "/sbin/\(name)"].first { access($0, X_OK) == 0 } ?? name
+    }
+
+    private func run(_ c: TcpConnection, _ args: [String], _ what: String) throws {
+        let path = tool(args[0])
+        guard path.hasPrefix("/") else {
+            throw CheckpointError(.notFound, "\(what) TCP connection \(c): \(args[0]) is not installed")
+        }
+        let argv = prefix + [path] + args.dropFirst()
         let (status, output) = try Command.run(argv)
         guard status == 0 else {
             throw CheckpointError(.kernel, "\(what) TCP connection \(c): \(argv.joined(separator: " ")) exited with \(status): \(output)")
@@ -71,7 +155,8 @@ public struct NetworkLock {
 /// Runs a short command without Foundation's Process (whose child watching could race
 /// with the engine's own waitpid calls), stderr and stdout captured.
 public enum Command {
-    public static func run(_ argv: [String]) throws -> (Int32, String) {
+    /// The last `lines` lines of the output come back.
+    public static func run(_ argv: [String], lines: Int = 2) throws -> (Int32, String) {
         let fds = try Syscall.pipe("pipe for \(argv[0])")
         var fa = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)
@@ -94,7 +179,7 @@ public enum Command {
         var st: Int32 = 0
         _ = Syscall.valueOrErrno { waitpid(pid, &st, 0) }
         let status = st & 0x7f == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
-        let text = String(decoding: output, as: UTF8.self).split(separator: "\n").suffix(2).joined(separator: "; ")
+        let text = String(decoding: output, as: UTF8.self).split(separator: "\n").suffix(lines).joined(separator: lines == 2 ? "; " : "\n")
         return (status, text)
     }
 }

@@ -47,12 +47,38 @@ extension SkOptsEntry {
             e.tcpKeepidle = UInt32(bitPattern: try s.int(O.solTCP, O.tcpKeepidle, "TCP_KEEPIDLE"))
             e.tcpKeepintvl = UInt32(bitPattern: try s.int(O.solTCP, O.tcpKeepintvl, "TCP_KEEPINTVL"))
         }
-        // A socket filter would need its BPF program carried over: refused until it is.
-        var len = socklen_t(0)
-        if getsockopt(s.fd, O.solSocket, O.soGetFilter, nil, &len) == 0 && len > 0 {
-            throw CheckpointError(.unsupported, "\(s.owner): the socket has a BPF filter attached (SO_ATTACH_FILTER), which cannot be dumped yet")
-        }
+        e.soFilter = try filter(s)
         return e
+    }
+
+    static let soLockFilter: Int32 = 44
+
+    /// A classic BPF filter (SO_ATTACH_FILTER) as SO_GET_FILTER returns it: one sock_filter
+    /// (code, jt, jf, k) per fixed64, as CRIU writes so_filter. An eBPF program
+    /// (SO_ATTACH_BPF) reads back as nothing classic: refused, as is a locked filter,
+    /// which CRIU's image has no field for.
+    private static func filter(_ s: SocketOption) throws -> [UInt64] {
+        var count = socklen_t(0)
+        guard getsockopt(s.fd, O.solSocket, O.soGetFilter, nil, &count) == 0, count > 0 else { return [] }
+        var insns = [UInt64](repeating: 0, count: Int(count))
+        var len = count
+        if getsockopt(s.fd, O.solSocket, O.soGetFilter, &insns, &len) != 0 {
+            throw CheckpointError.errno("\(s.owner): getsockopt SO_GET_FILTER (an eBPF program cannot be read back)")
+        }
+        if try s.bool(O.solSocket, soLockFilter, "SO_LOCK_FILTER") {
+            throw CheckpointError(.unsupported, "\(s.owner): its socket filter is locked (SO_LOCK_FILTER), which CRIU's image has no field for")
+        }
+        return Array(insns.prefix(Int(len)))
+    }
+
+    /// SO_ATTACH_FILTER with the dumped program (struct sock_fprog: length, pointer).
+    private func attachFilter(_ s: SocketOption) throws {
+        var insns = soFilter
+        let rc = insns.withUnsafeMutableBytes { p -> Int32 in
+            var prog = bytes(UInt16(soFilter.count)) + [UInt8](repeating: 0, count: 6) + bytes(UInt(bitPattern: p.baseAddress))
+            return setsockopt(s.fd, O.solSocket, O.soGetFilter /* SO_ATTACH_FILTER */, &prog, socklen_t(prog.count))
+        }
+        if rc != 0 { throw CheckpointError.errno("\(s.owner): setsockopt SO_ATTACH_FILTER (\(soFilter.count) instructions)") }
     }
 
     /// An external peer's entry: nothing of it is set at restore.
@@ -91,6 +117,7 @@ extension SkOptsEntry {
         if hasTcpKeepcnt { try s.set(O.solTCP, O.tcpKeepcnt, Int32(bitPattern: tcpKeepcnt), "TCP_KEEPCNT") }
         if hasTcpKeepidle { try s.set(O.solTCP, O.tcpKeepidle, Int32(bitPattern: tcpKeepidle), "TCP_KEEPIDLE") }
         if hasTcpKeepintvl { try s.set(O.solTCP, O.tcpKeepintvl, Int32(bitPattern: tcpKeepintvl), "TCP_KEEPINTVL") }
+        if !soFilter.isEmpty { try attachFilter(s) }
     }
 
     private static func timeval(_ s: SocketOption, _ name: Int32, _ what: String) throws -> (UInt64, UInt64) {

@@ -18,17 +18,23 @@ struct TcpRepairState {
     var inq: Data
     var outq: Data
 
-    /// Reads a socket already in repair mode.
-    static func read(_ fd: Int32, owner: String) throws -> TcpRepairState {
+    /// Reads a socket already in repair mode, in `state` (which it must not have left).
+    /// A FIN in the send queue takes a sequence number but holds no data: it is not
+    /// counted in the queue lengths, as soccr does (the sequence numbers keep it).
+    static func read(_ fd: Int32, state: UInt32, owner: String) throws -> TcpRepairState {
         let s = SocketOption(fd: fd, owner: owner)
         let info = try s.bytes(O.solTCP, O.tcpInfo, 8, "TCP_INFO")
-        guard info[0] == 1 /* ESTABLISHED */ else {
-            throw CheckpointError(.invalidState, "\(owner): left the established state while it was dumped (state \(info[0]))")
+        guard UInt32(info[0]) == state else {
+            throw CheckpointError(.invalidState, "\(owner): left the state \(SocketState.names[state] ?? "\(state)") while it was dumped (now \(SocketState.names[UInt32(info[0])] ?? "\(info[0])"))")
         }
         var e = TcpStreamEntry()
         let inqLen = try ioctlInt(fd, siocinq, "SIOCINQ", owner)
-        let outqLen = try ioctlInt(fd, siocoutq, "SIOCOUTQ", owner)
+        var outqLen = try ioctlInt(fd, siocoutq, "SIOCOUTQ", owner)
         e.unsqLen = try ioctlInt(fd, siocoutqnsd, "SIOCOUTQNSD", owner)
+        if FinState.sentFirst.contains(state) || FinState.sentSecond.contains(state) {
+            if outqLen > 0 { outqLen -= 1 }
+            if e.unsqLen > 0 { e.unsqLen -= 1 }
+        }
         let (inSeq, inq) = try queue(s, recvQueue, length: inqLen)
         let (outSeq, outq) = try queue(s, sendQueue, length: outqLen)
         e.inqLen = inqLen; e.inqSeq = inSeq
@@ -77,14 +83,58 @@ struct TcpRepairState {
 
     // MARK: - Restore
 
-    /// Before bind and connect: where both queues start.
-    func restoreSequences(_ s: SocketOption) throws {
-        try setQueue(s, Self.recvQueue, seq: entry.inqSeq &- entry.inqLen)
-        try setQueue(s, Self.sendQueue, seq: entry.outqSeq &- entry.outqLen)
+    /// rcv_nxt before the peer's FIN, if one was received.
+    private func receivedUpTo(_ state: UInt32) -> UInt32 {
+        entry.inqSeq &- (FinState.receivedFirst.contains(state) || FinState.receivedSecond.contains(state) ? 1 : 0)
     }
 
-    /// After connect (still in repair mode, nothing is sent): options, queues, window.
-    func restoreConnection(_ s: SocketOption) throws {
+    /// snd_una: where the send queue starts (our FIN, if sent, is after it).
+    private func unacknowledged(_ state: UInt32) -> UInt32 {
+        let fin: UInt32 = FinState.sentFirst.contains(state) || FinState.sentSecond.contains(state) ? 1 : 0
+        return entry.outqSeq &- fin &- entry.outqLen
+    }
+
+    /// Before bind and connect: where both queues start (a SYN not yet answered takes
+    /// one sequence number before the first byte).
+    func restoreSequences(_ s: SocketOption, state: UInt32) throws {
+        try setQueue(s, Self.recvQueue, seq: receivedUpTo(state) &- entry.inqLen)
+        try setQueue(s, Self.sendQueue, seq: unacknowledged(state) &- (state == FinState.synSent ? 1 : 0))
+    }
+
+    /// After connect (still in repair mode, nothing is sent): options, queues, window, and
+    /// the FINs of a half-closed connection: ours by shutdown(2), the peer's as a forged
+    /// segment, in the order the state was reached (soccr's libsoccr_restore).
+    func restoreConnection(_ s: SocketOption, state: UInt32, peerSegment: (UInt8, UInt32, UInt32, UInt16) throws -> Void) throws {
+        if state != FinState.synSent { try restoreOptions(s) }
+        try restoreQueues(s)
+        if entry.hasSndWnd && state != FinState.synSent {
+            let fin: UInt32 = FinState.receivedFirst.contains(state) || FinState.receivedSecond.contains(state) ? 1 : 0
+            let w = [entry.sndWl1, entry.sndWnd, entry.maxWindow, entry.rcvWnd &+ fin, entry.rcvWup &- fin].flatMap { bytes($0) }
+            try s.set(O.solTCP, O.tcpRepairWindow, bytes: w, "TCP_REPAIR_WINDOW")
+        }
+        if entry.nodelay { try s.set(O.solTCP, O.tcpNodelay, 1, "TCP_NODELAY") }
+        let window = UInt16(clamping: entry.sndWnd >> (entry.optMask & Self.optWscale != 0 ? entry.sndWscale : 0))
+        let finAcked = FinState.sentAcked.contains(state)
+        if FinState.sentFirst.contains(state) { try shutdownInSendQueue(s, acked: finAcked) }
+        if FinState.receivedFirst.contains(state) || FinState.receivedSecond.contains(state) {
+            try peerSegment(TcpSegment.fin | TcpSegment.ack, receivedUpTo(state), unacknowledged(state), window)
+        }
+        if FinState.sentSecond.contains(state) { try shutdownInSendQueue(s, acked: finAcked) }
+        if finAcked {
+            try peerSegment(TcpSegment.ack, entry.inqSeq, unacknowledged(state) &+ 1, window)
+        }
+        if entry.cork { try s.set(O.solTCP, O.tcpCork, 1, "TCP_CORK") }
+    }
+
+    /// Our FIN, as sent (in the send queue's repair mode) when the peer has acknowledged
+    /// it, else queued to go out.
+    private func shutdownInSendQueue(_ s: SocketOption, acked: Bool) throws {
+        try s.set(O.solTCP, O.tcpRepairQueue, acked ? Self.sendQueue : 0, "TCP_REPAIR_QUEUE")
+        if Glibc.shutdown(s.fd, Int32(SHUT_WR)) != 0 { throw CheckpointError.errno("\(s.owner): shutdown for the FIN it had sent") }
+        try s.set(O.solTCP, O.tcpRepairQueue, 0, "TCP_REPAIR_QUEUE (none)")
+    }
+
+    private func restoreOptions(_ s: SocketOption) throws {
         var opts: [UInt8] = []
         func add(_ code: UInt32, _ val: UInt32) { opts += bytes(code) + bytes(val) }
         if entry.optMask & Self.optSack != 0 { add(4 /* TCPOPT_SACK_PERM */, 0) }
@@ -93,6 +143,9 @@ struct TcpRepairState {
         add(2 /* TCPOPT_MAXSEG */, entry.mssClamp)
         try s.set(O.solTCP, O.tcpRepairOptions, bytes: opts, "TCP_REPAIR_OPTIONS")
         if entry.hasTimestamp { try s.set(O.solTCP, O.tcpTimestamp, Int32(bitPattern: entry.timestamp), "TCP_TIMESTAMP") }
+    }
+
+    private func restoreQueues(_ s: SocketOption) throws {
         // Room for both queues: the final buffer sizes are set with the other options.
         try s.set(O.solSocket, O.soSndbufforce, Int32(clamping: outq.count + 65536), "SO_SNDBUFFORCE")
         try s.set(O.solSocket, O.soRcvbufforce, Int32(clamping: inq.count + 65536), "SO_RCVBUFFORCE")
@@ -113,12 +166,6 @@ struct TcpRepairState {
             try send(s, outq.suffix(unsent), "unsent part of the send queue")
             try s.set(O.solTCP, O.tcpRepair, 1, "TCP_REPAIR")
         }
-        if entry.hasSndWnd {
-            let w = [entry.sndWl1, entry.sndWnd, entry.maxWindow, entry.rcvWnd, entry.rcvWup].flatMap { bytes($0) }
-            try s.set(O.solTCP, O.tcpRepairWindow, bytes: w, "TCP_REPAIR_WINDOW")
-        }
-        if entry.nodelay { try s.set(O.solTCP, O.tcpNodelay, 1, "TCP_NODELAY") }
-        if entry.cork { try s.set(O.solTCP, O.tcpCork, 1, "TCP_CORK") }
     }
 
     private func setQueue(_ s: SocketOption, _ q: Int32, seq: UInt32) throws {
@@ -141,4 +188,18 @@ struct TcpRepairState {
             off += r
         }
     }
+}
+
+/// Where the FINs of a half-closed connection sit, by TCP state (soccr's SNDQ_*/RCVQ_*):
+/// ours in the send queue first or after the peer's, acknowledged or not; the peer's
+/// received first or second.
+enum FinState {
+    static let synSent: UInt32 = 2
+    static let sentFirst: Set<UInt32> = [4, 5, 11]       // FIN_WAIT1, FIN_WAIT2, CLOSING
+    static let sentSecond: Set<UInt32> = [9, 7]          // LAST_ACK, CLOSE
+    static let sentAcked: Set<UInt32> = [5, 7]           // FIN_WAIT2, CLOSE
+    static let receivedFirst: Set<UInt32> = [8, 9, 7]    // CLOSE_WAIT, LAST_ACK, CLOSE
+    static let receivedSecond: Set<UInt32> = [11]        // CLOSING
+    /// The states a connection can be dumped in through repair mode.
+    static let repairable: Set<UInt32> = [1, 2, 4, 5, 8, 9, 11]
 }

@@ -16,6 +16,11 @@ public struct DumpOptions {
     public var fileLocks = false
     /// Established TCP connections are dumped through repair mode (CRIU's --tcp-established).
     public var tcpEstablished = false
+    /// CRIU's --tcp-close: connections are written without their state and not locked.
+    public var tcpClose = false
+    /// CRIU's --skip-in-flight: connections not yet accepted are left out.
+    public var skipInFlight = false
+    public var networkLock = NetworkLockMethod.iptables
     /// A cgroup freezer (v1 freezer.state or v2 cgroup.freeze directory) to freeze the
     /// tree with before seizing; always thawed again. `freezer` is what freezes it.
     public var freezeCgroup: String?
@@ -65,6 +70,10 @@ public enum Dumper {
         stats.freezingTime = micros(since: freezeStart)
         let frozenStart = DispatchTime.now()
         let inet = InetSocketDump(allowEstablished: options.tcpEstablished, log: log)
+        inet.takesPending = !(options.leaveRunning || options.leaveStopped)
+        inet.skipInFlight = options.skipInFlight
+        inet.tcpClose = options.tcpClose
+        inet.lockMethod = options.networkLock
         log.info("seized \(tree.processes.count) processes in \(stats.freezingTime) us")
         do {
             try options.notify?("network-lock", nil)

@@ -29,9 +29,12 @@ final class RestoreResources {
         inherited = session.options.inheritFds
         inet = InetSocketRestore(images: images)
         inet.allowEstablished = session.options.tcpEstablished
+        inet.closeConnections = session.options.tcpClose
+        inet.lockMethod = session.options.networkLock
         terminals = try TtyRestore(images: images, session: session)
         // Message queues made in the tree's ipc namespace outlive its tasks.
         session.onRollBack { [weak self] in self?.mqueues.removeCreated() }
+        session.onRollBack { [weak self] in if let self { self.inet.unlockAfterFailure(log: self.session.log) } }
     }
 
     /// The restored tree's own root (a task's /proc/PID/root) when it has a mount

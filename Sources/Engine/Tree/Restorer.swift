@@ -16,6 +16,9 @@ public struct RestoreOptions {
     public var fileLocks = false
     /// Established TCP connections in the images may be restored (CRIU's --tcp-established).
     public var tcpEstablished = false
+    /// CRIU's --tcp-close: connections come back closed.
+    public var tcpClose = false
+    public var networkLock = NetworkLockMethod.iptables
     /// Directory to become the tree's root (runc: /run/runc/ID/criu-root).
     public var root: String?
     /// The restored root becomes a child of our parent, not of us (CRIU's rst_sibling).
