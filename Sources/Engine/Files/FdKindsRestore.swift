@@ -11,6 +11,9 @@ final class FdKindsRestore {
     var hostPids: [Int32: Int32] = [:]
     var memfdObjects: [UInt64: Int32] = [:]   // memfd inode id -> our fd (memfd_create)
     var pendingSeals: [(fd: Int32, seals: Int32, name: String)] = []
+    /// Owners, signals and O_ASYNC to set once every thread exists (FileOwner).
+    var pendingOwners: [(fd: Int32, fown: FownEntry, what: String)] = []
+    var armedAsync: Set<UInt32> = []   // file ids whose O_ASYNC a task has set
     /// The pages images, mapped on the first memfd that has contents.
     var pages: PagesImage?
 

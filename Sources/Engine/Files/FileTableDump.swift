@@ -8,11 +8,17 @@ import ProcFS
 /// open file description) and fdinfo-N.img (one entry per fd), plus pipe/FIFO contents
 /// and the contents of deleted-but-open files.
 final class FileTableDump {
-    private(set) var files: [FileEntry] = []
+    var files: [FileEntry] = []
     private(set) var pipeData: [(PipeDataEntry, Data)] = []
     private(set) var fifoData: [(PipeDataEntry, Data)] = []
-    private(set) var ghosts: [(id: UInt32, entry: GhostFileEntry, content: Data)] = []
-    private(set) var remaps: [RemapFilePathEntry] = []
+    var ghosts: [GhostFileSource] = []
+    var ghostIDs: [String: UInt32] = [:]   // (dev, ino) of a deleted file -> its ghost id
+    var remaps: [RemapFilePathEntry] = []
+    /// --ghost-limit: the largest deleted file whose contents go into the image.
+    var ghostLimit = FileTableDump.defaultGhostLimit
+    /// --link-remap: a deleted file still linked elsewhere gets a link of its own.
+    var linkRemaps = false
+    var createdLinks: [String] = []
     private var nextID: UInt32 = 1
     /// Descriptions seen so far, by (dev, ino): candidates for kcmp.
     private var descriptions: [String: [(pid: Int32, fd: Int32, id: UInt32)]] = [:]
@@ -26,10 +32,12 @@ final class FileTableDump {
 
     init(inet: InetSocketDump) { self.inet = inet }
 
+    deinit { for g in ghosts { close(g.fd) } }
+
     /// Character devices that carry no state and exist on every machine.
     static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
 
-    private func newID() -> UInt32 { defer { nextID += 1 }; return nextID }
+    func newID() -> UInt32 { defer { nextID += 1 }; return nextID }
 
     /// A regular file or directory by path (mapped files, exe, cwd, root): one entry per path.
     func pathEntry(_ path: String, flags: UInt32 = UInt32(O_RDONLY)) -> UInt32 {
@@ -108,12 +116,12 @@ final class FileTableDump {
             } else if mode == S_IFREG && MqueueDump.isMqueue(pid: pid, fd: fd) {
                 file.type = .ext
                 file.ext = try mqueues.dump(pid: pid, fd: fd, link: link, st: st, flags: flags, id: id)
-            } else if link.hasPrefix("/") && mode == S_IFREG && st.st_nlink == 0 {
+            } else if link.hasPrefix("/") && mode == S_IFREG && Self.isDeleted(link, pid: pid, st: st) {
                 let path = link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
                 file.type = .reg
                 file.reg = regEntry(id: id, path: path, flags: flags, pos: info.pos, st: st).reg
                 file.reg.mntID = Int32(info.mntId)
-                try addGhost(for: id, pid: pid, fd: fd, st: st)
+                try remapDeleted(id: id, pid: pid, fd: fd, path: path, st: st, mntID: Int32(info.mntId), at: where_)
             } else if mode == S_IFCHR, let tty = try terminals.entries(pid: pid, fd: fd, path: link, st: st, flags: flags, id: id,
                                                                         regID: newID(), mntID: Int32(info.mntId)) {
                 files.append(tty.reg)
@@ -132,6 +140,13 @@ final class FileTableDump {
                 throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
             } else {
                 throw CheckpointError(.unsupported, "\(where_): \(link) is not supported yet")
+            }
+            if let fown = try FileOwner.dump(pid: pid, fd: fd, treeTids: kinds.treeTids, at: where_) {
+                if file.type == .fifo, let i = files.firstIndex(where: { $0.id == file.fifo.regfID }) {
+                    files[i].owner = fown
+                } else {
+                    file.owner = fown
+                }
             }
             files.append(file)
             entry.id = id
@@ -168,20 +183,14 @@ final class FileTableDump {
         return f
     }
 
-    private func addGhost(for id: UInt32, pid: Int32, fd: Int32, st: stat) throws {
-        let path = "/proc/\(pid)/fd/\(fd)"
-        guard let content = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError.errno("read deleted file behind pid \(pid) fd \(fd)")
-        }
-        let ghostID = newID()
-        var g = GhostFileEntry()
-        g.uid = st.st_uid; g.gid = st.st_gid; g.mode = st.st_mode
-        g.dev = UInt32(truncatingIfNeeded: st.st_dev); g.ino = UInt64(st.st_ino)
-        g.size = UInt64(content.count); g.chunks = false
-        ghosts.append((ghostID, g, content))
-        var r = RemapFilePathEntry()
-        r.origID = id; r.remapID = ghostID; r.remapType = .ghost
-        remaps.append(r)
+    /// Whether the file behind `link` has no name left at its path: no links at all, or
+    /// " (deleted)" and the path (in the task's root) is another inode or none.
+    static func isDeleted(_ link: String, pid: Int32, st: stat) -> Bool {
+        if st.st_nlink == 0 { return true }
+        guard link.hasSuffix(" (deleted)") else { return false }
+        var now = stat()
+        let path = "/proc/\(pid)/root" + link.dropLast(" (deleted)".count)
+        return stat(path, &now) != 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino
     }
 
     /// The unread bytes of a pipe, without consuming them: a second reader is opened
@@ -228,12 +237,7 @@ final class FileTableDump {
         try mqueues.write(to: images)
         try writeKinds(to: images)
         try inet.write(to: images)
-        for g in ghosts {
-            let w = try images.writer(.ghostFile(g.id))
-            try w.append(g.entry)
-            try w.appendRaw(g.content)
-            try w.close()
-        }
+        try writeGhosts(to: images)
     }
 
     private func writeData(_ image: ImageName, _ items: [(PipeDataEntry, Data)], _ images: ImageDirectory) throws {

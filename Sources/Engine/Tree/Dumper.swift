@@ -34,6 +34,10 @@ public struct DumpOptions {
     public var emptyNamespaces: UInt64 = 0
     /// UNIX datagram sockets may be connected to named peers outside the tree (CRIU's ext_unix_sk).
     public var extUnixSk = false
+    /// The largest deleted-but-open file saved in the images (CRIU's --ghost-limit, 1 MiB).
+    public var ghostLimit: UInt64 = 1 << 20
+    /// A deleted file still linked under another name gets a link of its own (--link-remap).
+    public var linkRemap = false
     /// Namespaces the caller owns and gives back at restore, "net[INODE]" -> key written in
     /// the images (CRIU's external net[INODE]:KEY; runc: extRootNetNS).
     public var externalNamespaces: [String: String] = [:]
@@ -181,11 +185,17 @@ public enum Dumper {
         let locks = FileLocksDump(enabled: options.fileLocks)
         let files = FileTableDump(inet: inet)
         files.unixSockets.allowExternal = options.extUnixSk
+        files.ghostLimit = options.ghostLimit
+        files.linkRemaps = options.linkRemap
+        var collected = false
+        // A failed dump leaves no link of its own behind (--link-remap).
+        defer { if !collected { files.removeLinkRemaps() } }
         let memory = MemoryDump(images: images, files: files)
         let seccomp = SeccompDump()
         var pstree: [PstreeEntry] = []
         var memTime: UInt64 = 0
         files.kinds.treePids = Dictionary(uniqueKeysWithValues: tree.processes.map { ($0.pid, $0.vpid) })
+        files.kinds.treeTids = Dictionary(tree.processes.flatMap { zip($0.threads, $0.vthreads) }) { a, _ in a }
         for p in tree.processes {
             var entry = PstreeEntry()
             entry.pid = UInt32(p.vpid)
@@ -235,6 +245,7 @@ public enum Dumper {
         try seccomp.write(to: images)
         try images.write(.pstree, pstree)
         memdumpTime = UInt32(min(memTime, UInt64(UInt32.max)))
+        collected = true
         return memory.stats
     }
 

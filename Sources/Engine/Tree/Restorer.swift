@@ -83,6 +83,7 @@ public enum Restorer {
                 try rebuild(p, resources: resources, pages: pages, selfPidfd: selfPidfd)
                 stats.pagesRestored += p.image.pagemap.reduce(0) { $0 + $1.nrPages }
             }
+            try resources.finishFiles(hostTids: Dictionary(processes.flatMap { $0.threads }) { a, _ in a })
             try resources.sealMemfds()
             for p in processes.reversed() where p.image.isZombie { try p.becomeZombie() }
             let live = processes.filter { !$0.image.isZombie }

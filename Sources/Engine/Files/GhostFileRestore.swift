@@ -1,0 +1,103 @@
+import Foundation
+import LinuxKernel
+import CShim
+import Images
+
+/// A deleted file as its ghost image holds it: the entry and its data runs (a file saved
+/// without chunks, as CRIU writes small ones, is one run from offset 0).
+struct GhostFile {
+    let remapID: UInt32
+    let entry: GhostFileEntry
+    let runs: [(offset: UInt64, bytes: Data)]
+
+    static func read(_ remapID: UInt32, _ dir: ImageDirectory) throws -> GhostFile {
+        var reader = try dir.reader(.ghostFile(remapID))
+        do {
+            let g = try reader.one(GhostFileEntry.self)
+            guard g.hasChunks && g.chunks else {
+                return GhostFile(remapID: remapID, entry: g, runs: [(0, try reader.raw(g.hasSize ? Int(g.size) : reader.remaining))])
+            }
+            guard g.hasSize else { throw ImageError(reader.path, "ghost file in chunks without a size") }
+            var runs: [(UInt64, Data)] = []
+            while let c = try reader.next(GhostChunkEntry.self) {
+                guard c.off <= g.size && c.len <= g.size - c.off else {
+                    throw ImageError(reader.path, "ghost chunk \(c.off)+\(c.len) past the file's size \(g.size)")
+                }
+                runs.append((c.off, try reader.raw(Int(c.len))))
+            }
+            return GhostFile(remapID: remapID, entry: g, runs: runs)
+        } catch let e as ImageError { throw e.checkpointError }
+    }
+
+    /// The ghost files by the id of each file entry they stand for (one image may serve several).
+    static func readAll(_ remaps: [RemapFilePathEntry], _ dir: ImageDirectory) throws -> [UInt32: GhostFile] {
+        var byRemap: [UInt32: GhostFile] = [:]
+        var out: [UInt32: GhostFile] = [:]
+        for r in remaps where r.remapType == .ghost {
+            if byRemap[r.remapID] == nil { byRemap[r.remapID] = try read(r.remapID, dir) }
+            out[r.origID] = byRemap[r.remapID]
+        }
+        return out
+    }
+}
+
+extension RestoreResources {
+    /// The path (in the tree's root) where the deleted file `name` stands again until the
+    /// restore ends: made once per ghost, so every description of it opens one inode. It
+    /// takes its old name when that is free, as CRIU does, so the fds show "NAME (deleted)".
+    func ghostPath(_ g: GhostFile, name: String) throws -> String {
+        if let p = ghostPaths[g.remapID] { return p }
+        var path = name + ".ocicheckpoint-ghost-\(getpid())-\(g.remapID)"
+        let fd = openPath(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd < 0 { throw CheckpointError.errno("recreate deleted file \(name) as \(path)") }
+        defer { close(fd) }
+        ghostPaths[g.remapID] = path
+        let e = g.entry
+        do {
+            try Syscall.retrying("size deleted file \(name) to \(e.size)") { ftruncate(fd, off_t(e.size)) }
+            for run in g.runs {
+                let n = run.bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, run.bytes.count, off_t(run.offset)) }
+                if n != run.bytes.count { throw CheckpointError.errno("write deleted file \(name) at \(run.offset)") }
+            }
+            // chown first: it clears set-uid bits that chmod sets.
+            try Syscall.retrying("chown deleted file \(name)") { fchown(fd, e.uid, e.gid) }
+            try Syscall.retrying("chmod deleted file \(name)") { fchmod(fd, mode_t(e.mode & 0o7777)) }
+            if e.hasMtim {
+                var times = [Glibc.timespec(tv_sec: Int(e.atim.tvSec), tv_nsec: Int(e.atim.tvUsec) * 1000),
+                             Glibc.timespec(tv_sec: Int(e.mtim.tvSec), tv_nsec: Int(e.mtim.tvUsec) * 1000)]
+                try Syscall.retrying("set times of deleted file \(name)") { futimens(fd, &times) }
+            }
+        } catch {
+            unlink(rootPath + path)
+            ghostPaths[g.remapID] = nil
+            throw error
+        }
+        if link(rootPath + path, rootPath + name) == 0 {
+            unlink(rootPath + path)
+            path = name
+            ghostPaths[g.remapID] = path
+        }
+        return path
+    }
+
+    /// The path of the link the dump made for deleted file `id` (--link-remap), if any.
+    func linkRemapPath(for id: UInt32) -> String? {
+        guard let remapID = images.linkRemaps[id], let f = images.files[remapID], f.type == .reg else { return nil }
+        linkRemapPaths.insert(f.reg.name)
+        return f.reg.name
+    }
+
+    /// Once every task holds its files: owners set, and the names that stood for deleted
+    /// files removed, so they are deleted again.
+    func finishFiles(hostTids: [Int32: Int32]) throws {
+        try restoreOwners(hostTids: hostTids)
+        removeDeletedNames()
+    }
+
+    func removeDeletedNames() {
+        for p in ghostPaths.values { unlink(rootPath + p) }
+        for p in linkRemapPaths { unlink(rootPath + p) }
+        ghostPaths = [:]
+        linkRemapPaths = []
+    }
+}

@@ -1,0 +1,48 @@
+// Files restored as they were: pipes with every kind of shared end, fd owners, deleted
+// files with their holes, and the refusals of what cannot be carried.
+
+import Foundation
+import SystemTestSupport
+import Testing
+
+extension Workload {
+    static let pipeEnds = Workload(name: "pipe-ends")
+    static let fown = Workload(name: "fown")
+    static let ghost = Workload(name: "ghost", dumpArgs: ["--ghost-limit", "2G"])
+    static let ghostLinked = Workload(name: "ghost", args: ["linked"], dumpArgs: ["--ghost-limit", "2G", "--link-remap"])
+    static let ghostOverLimit = Workload(name: "ghost")
+    static let ghostLinkedWithoutRemap = Workload(name: "ghost", args: ["linked"], dumpArgs: ["--ghost-limit", "2G"])
+}
+
+extension CheckpointRestoreTests {
+    @Suite("file state")
+    struct FileState {
+        @Test("pipes: flags per description, capacity, bytes in order across shared and dup'ed ends", arguments: Mode.allCases)
+        func pipeEnds(_ mode: Mode) async throws { try await checkpointRestore(.pipeEnds, mode) }
+
+        @Test("fd owners: F_SETOWN_EX pid and process group, F_SETSIG, owner uids, O_ASYNC signals", arguments: Mode.allCases)
+        func fown(_ mode: Mode) async throws { try await checkpointRestore(.fown, mode) }
+
+        @Test("deleted files: 1.5 GiB sparse with its holes, mode, owner, mtime, two descriptions one inode; a new file at the old name", arguments: Mode.allCases)
+        func ghost(_ mode: Mode) async throws { try await checkpointRestore(.ghost, mode) }
+
+        @Test("a deleted file still linked elsewhere stays one inode with its other name (--link-remap)", arguments: Mode.allCases)
+        func ghostLinked(_ mode: Mode) async throws { try await checkpointRestore(.ghostLinked, mode) }
+
+        @Test("refused at dump with one line; the workload keeps running",
+              arguments: zip([Workload.ghostOverLimit, .ghostLinkedWithoutRemap],
+                             ["over the ghost file limit of 1048576 (--ghost-limit)", "dump with --link-remap"]))
+        func refused(_ w: Workload, _ reason: String) async throws {
+            try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
+            let run = try WorkloadRun(w)
+            defer { run.cleanup() }
+            try run.start()
+            try await run.waitReady()
+            let d = await run.dump(leaveRunning: false)
+            #expect(d.status == 1, "the dump did not fail\n\(run.diagnostics())")
+            #expect(d.stderrLines.count == 1 && d.stderr.contains(reason), "stderr: \(d.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
+            await run.expectPass("\(w.testDescription) after the refused dump")
+        }
+    }
+}
