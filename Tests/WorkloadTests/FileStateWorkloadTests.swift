@@ -10,6 +10,7 @@ extension Workload {
     static let fown = Workload(name: "fown")
     static let ghost = Workload(name: "ghost", dumpArgs: ["--ghost-limit", "2G"])
     static let ghostLinked = Workload(name: "ghost", args: ["linked"], dumpArgs: ["--ghost-limit", "2G", "--link-remap"])
+    static let deletedDirs = Workload(name: "deleted-dirs")
     static let ghostOverLimit = Workload(name: "ghost")
     static let ghostLinkedWithoutRemap = Workload(name: "ghost", args: ["linked"], dumpArgs: ["--ghost-limit", "2G"])
 }
@@ -28,6 +29,9 @@ extension CheckpointRestoreTests {
 
         @Test("a deleted file still linked elsewhere stays one inode with its other name (--link-remap)", arguments: Mode.allCases)
         func ghostLinked(_ mode: Mode) async throws { try await checkpointRestore(.ghostLinked, mode) }
+
+        @Test("removed cwd and directory fd, unlinked FIFO with queued bytes, deleted device node", arguments: Mode.allCases)
+        func deletedDirs(_ mode: Mode) async throws { try await checkpointRestore(.deletedDirs, mode) }
 
         @Test("refused at dump with one line; the workload keeps running",
               arguments: zip([Workload.ghostOverLimit, .ghostLinkedWithoutRemap],

@@ -22,7 +22,7 @@ final class FileTableDump {
     private var nextID: UInt32 = 1
     /// Descriptions seen so far, by (dev, ino): candidates for kcmp.
     private var descriptions: [String: [(pid: Int32, fd: Int32, id: UInt32)]] = [:]
-    private var pathIDs: [String: UInt32] = [:]
+    var pathIDs: [String: UInt32] = [:]
     private var pipesWithData: Set<UInt64> = []
     let unixSockets = UnixSocketDump()
     let terminals = TtyDump()
@@ -106,7 +106,10 @@ final class FileTableDump {
             } else if mode == S_IFIFO && link.hasPrefix("/") {
                 file.type = .fifo
                 let regID = newID()
-                files.append(regEntry(id: regID, path: link, flags: flags, pos: 0, st: st))
+                let deleted = Self.isDeleted(link, pid: pid, st: st)
+                let path = deleted ? Self.deletedPath(link) : link
+                files.append(regEntry(id: regID, path: path, flags: flags, pos: 0, st: st))
+                if deleted { try remapDeleted(id: regID, pid: pid, fd: fd, path: path, st: st, mntID: Int32(info.mntId), at: where_) }
                 var f = FifoEntry()
                 f.id = id; f.pipeID = UInt32(truncatingIfNeeded: st.st_ino); f.regfID = regID
                 file.fifo = f
@@ -116,8 +119,8 @@ final class FileTableDump {
             } else if mode == S_IFREG && MqueueDump.isMqueue(pid: pid, fd: fd) {
                 file.type = .ext
                 file.ext = try mqueues.dump(pid: pid, fd: fd, link: link, st: st, flags: flags, id: id)
-            } else if link.hasPrefix("/") && mode == S_IFREG && Self.isDeleted(link, pid: pid, st: st) {
-                let path = link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
+            } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || Self.isHarmless(st)) && Self.isDeleted(link, pid: pid, st: st) {
+                let path = Self.deletedPath(link)
                 file.type = .reg
                 file.reg = regEntry(id: id, path: path, flags: flags, pos: info.pos, st: st).reg
                 file.reg.mntID = Int32(info.mntId)
@@ -182,6 +185,18 @@ final class FileTableDump {
         f.type = .reg; f.id = id; f.reg = reg
         return f
     }
+
+    static func deletedPath(_ link: String) -> String {
+        link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
+    }
+
+    /// The device numbers of harmlessDevices: a deleted node of one is made again.
+    static let harmlessRdevs: Set<UInt64> = Set(harmlessDevices.compactMap { p in
+        var st = stat()
+        return stat(p, &st) == 0 ? UInt64(st.st_rdev) : nil
+    })
+
+    static func isHarmless(_ st: stat) -> Bool { st.st_mode & S_IFMT == S_IFCHR && harmlessRdevs.contains(UInt64(st.st_rdev)) }
 
     /// Whether the file behind `link` has no name left at its path: no links at all, or
     /// " (deleted)" and the path (in the task's root) is another inode or none.

@@ -2,6 +2,7 @@ import Foundation
 import LinuxKernel
 import CShim
 import Images
+import ProcFS
 
 /// A deleted file saved in the image (ghost-file-ID.img), one per inode: its data runs as
 /// SEEK_DATA/SEEK_HOLE find them, so holes stay holes and a sparse file of any apparent
@@ -36,16 +37,22 @@ extension FileTableDump {
     private func ghost(pid: Int32, fd: Int32, path: String, st: stat, at: String) throws -> UInt32 {
         let inode = "\(st.st_dev):\(st.st_ino)"
         if let id = ghostIDs[inode] { return id }
-        if UInt64(st.st_size) > ghostLimit {
-            throw CheckpointError(.unsupported, "\(at): deleted file \(path) has \(st.st_size) bytes, over the ghost file limit of \(ghostLimit) (--ghost-limit)")
-        }
-        let ours = open("/proc/\(pid)/fd/\(fd)", O_RDONLY | O_CLOEXEC)
-        if ours < 0 { throw CheckpointError.errno("open deleted file \(path) behind \(at)") }
         var g = GhostFileEntry()
         g.uid = st.st_uid; g.gid = st.st_gid; g.mode = st.st_mode
         g.dev = UInt32(truncatingIfNeeded: st.st_dev); g.ino = UInt64(st.st_ino)
         g.atim = Self.time(st.st_atim); g.mtim = Self.time(st.st_mtim)
-        g.chunks = true; g.size = UInt64(st.st_size)
+        var ours: Int32 = -1
+        // Directories, FIFOs and device nodes are made again empty (mkdir, mknod).
+        if st.st_mode & S_IFMT == S_IFREG {
+            if UInt64(st.st_size) > ghostLimit {
+                throw CheckpointError(.unsupported, "\(at): deleted file \(path) has \(st.st_size) bytes, over the ghost file limit of \(ghostLimit) (--ghost-limit)")
+            }
+            ours = open("/proc/\(pid)/fd/\(fd)", O_RDONLY | O_CLOEXEC)
+            if ours < 0 { throw CheckpointError.errno("open deleted file \(path) behind \(at)") }
+            g.chunks = true; g.size = UInt64(st.st_size)
+        } else if st.st_mode & S_IFMT == S_IFCHR || st.st_mode & S_IFMT == S_IFBLK {
+            g.rdev = UInt32(truncatingIfNeeded: st.st_rdev)
+        }
         let id = newID()
         ghosts.append(GhostFileSource(id: id, entry: g, fd: ours))
         ghostIDs[inode] = id
@@ -79,6 +86,27 @@ extension FileTableDump {
         return id
     }
 
+    /// The file entry for `pid`'s cwd or root ("cwd", "root"): a directory removed while in
+    /// use is made again empty at restore and removed once the task is in it.
+    func placeEntry(of pid: Int32, _ which: String) throws -> UInt32 {
+        let link = try ProcTree.link("/proc/\(pid)/\(which)")
+        var st = stat()
+        guard stat("/proc/\(pid)/\(which)", &st) == 0, st.st_nlink == 0 else {
+            return pathEntry(link, flags: UInt32(O_RDONLY | O_DIRECTORY))
+        }
+        let path = link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
+        if let id = pathIDs[link] { return id }
+        let id = newID()
+        var f = FileEntry()
+        f.type = .reg; f.id = id
+        f.reg.id = id; f.reg.flags = UInt32(O_RDONLY | O_DIRECTORY); f.reg.pos = 0; f.reg.fown = FownEntry.none
+        f.reg.name = path; f.reg.size = UInt64(st.st_size); f.reg.mode = st.st_mode
+        files.append(f)
+        pathIDs[link] = id
+        try remapDeleted(id: id, pid: pid, fd: -1, path: path, st: st, mntID: 0, at: "pid \(pid) \(which)")
+        return id
+    }
+
     /// The links made for --link-remap, removed when the dump fails.
     func removeLinkRemaps() {
         for p in createdLinks { unlink(p) }
@@ -90,6 +118,7 @@ extension FileTableDump {
         for g in ghosts {
             let w = try images.writer(.ghostFile(g.id))
             try w.append(g.entry)
+            if g.fd < 0 { try w.close(); continue }
             var hole: off_t = 0
             let size = off_t(g.entry.size)
             while hole < size {

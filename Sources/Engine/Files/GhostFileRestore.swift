@@ -48,36 +48,71 @@ extension RestoreResources {
     func ghostPath(_ g: GhostFile, name: String) throws -> String {
         if let p = ghostPaths[g.remapID] { return p }
         var path = name + ".ocicheckpoint-ghost-\(getpid())-\(g.remapID)"
-        let fd = openPath(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        if fd < 0 { throw CheckpointError.errno("recreate deleted file \(name) as \(path)") }
-        defer { close(fd) }
-        ghostPaths[g.remapID] = path
         let e = g.entry
+        let type = mode_t(e.mode) & S_IFMT
+        try make(g, at: path, name: name)
+        ghostPaths[g.remapID] = path
         do {
-            try Syscall.retrying("size deleted file \(name) to \(e.size)") { ftruncate(fd, off_t(e.size)) }
-            for run in g.runs {
-                let n = run.bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, run.bytes.count, off_t(run.offset)) }
-                if n != run.bytes.count { throw CheckpointError.errno("write deleted file \(name) at \(run.offset)") }
-            }
+            let full = rootPath + path
             // chown first: it clears set-uid bits that chmod sets.
-            try Syscall.retrying("chown deleted file \(name)") { fchown(fd, e.uid, e.gid) }
-            try Syscall.retrying("chmod deleted file \(name)") { fchmod(fd, mode_t(e.mode & 0o7777)) }
+            try Syscall.retrying("chown deleted \(name)") { lchown(full, e.uid, e.gid) }
+            try Syscall.retrying("chmod deleted \(name)") { chmod(full, mode_t(e.mode & 0o7777)) }
             if e.hasMtim {
                 var times = [Glibc.timespec(tv_sec: Int(e.atim.tvSec), tv_nsec: Int(e.atim.tvUsec) * 1000),
                              Glibc.timespec(tv_sec: Int(e.mtim.tvSec), tv_nsec: Int(e.mtim.tvUsec) * 1000)]
-                try Syscall.retrying("set times of deleted file \(name)") { futimens(fd, &times) }
+                try Syscall.retrying("set times of deleted \(name)") { utimensat(AT_FDCWD, full, &times, AT_SYMLINK_NOFOLLOW) }
             }
         } catch {
-            unlink(rootPath + path)
-            ghostPaths[g.remapID] = nil
+            removeDeletedNames()
             throw error
         }
-        if link(rootPath + path, rootPath + name) == 0 {
-            unlink(rootPath + path)
+        let free: Bool
+        if type == S_IFDIR {
+            free = Self.renameNoReplace(rootPath + path, rootPath + name)
+        } else {
+            free = link(rootPath + path, rootPath + name) == 0
+            if free { unlink(rootPath + path) }
+        }
+        if free {
             path = name
             ghostPaths[g.remapID] = path
         }
         return path
+    }
+
+    /// The deleted file itself at `path`: a regular file with its data runs and holes, an
+    /// empty directory, or a FIFO or device node.
+    private func make(_ g: GhostFile, at path: String, name: String) throws {
+        let e = g.entry
+        switch mode_t(e.mode) & S_IFMT {
+        case S_IFDIR:
+            try Syscall.retrying("recreate deleted directory \(name) as \(path)") { mkdir(rootPath + path, 0o700) }
+        case S_IFIFO, S_IFCHR, S_IFBLK:
+            try Syscall.retrying("recreate deleted \(name) as \(path)") { mknod(rootPath + path, mode_t(e.mode) & S_IFMT | 0o600, dev_t(e.rdev)) }
+        default:
+            let fd = openPath(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+            if fd < 0 { throw CheckpointError.errno("recreate deleted file \(name) as \(path)") }
+            defer { close(fd) }
+            do {
+                try Syscall.retrying("size deleted file \(name) to \(e.size)") { ftruncate(fd, off_t(e.size)) }
+                for run in g.runs {
+                    let n = run.bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, run.bytes.count, off_t(run.offset)) }
+                    if n != run.bytes.count { throw CheckpointError.errno("write deleted file \(name) at \(run.offset)") }
+                }
+            } catch {
+                unlink(rootPath + path)
+                throw error
+            }
+        }
+    }
+
+    /// renameat2(RENAME_NOREPLACE): a directory cannot be linked to its old name.
+    private static func renameNoReplace(_ from: String, _ to: String) -> Bool {
+        from.withCString { f in
+            to.withCString { t in
+                Syscall.result(316 /* renameat2 */, Int(AT_FDCWD), Int(bitPattern: f), Int(AT_FDCWD), Int(bitPattern: t), 1) == .success(0)
+            }
+        }
     }
 
     /// The path of the link the dump made for deleted file `id` (--link-remap), if any.
@@ -95,7 +130,7 @@ extension RestoreResources {
     }
 
     func removeDeletedNames() {
-        for p in ghostPaths.values { unlink(rootPath + p) }
+        for p in ghostPaths.values where unlink(rootPath + p) != 0 && errno == EISDIR { rmdir(rootPath + p) }
         for p in linkRemapPaths { unlink(rootPath + p) }
         ghostPaths = [:]
         linkRemapPaths = []

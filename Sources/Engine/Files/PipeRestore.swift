@@ -67,12 +67,13 @@ final class PipeRestore {
         return fd
     }
 
-    /// A new description of the FIFO `f` at `reg.name`, opened with `open` (in the tree's root).
-    func fifo(_ f: FifoEntry, _ reg: RegFileEntry, open openPath: (String, Int32) -> Int32) throws -> Int32 {
+    /// A new description of the FIFO `f` at `path` (its name, or the one made for it when
+    /// it was deleted), opened with `open` (in the tree's root).
+    func fifo(_ f: FifoEntry, _ reg: RegFileEntry, at path: String, open openPath: (String, Int32) -> Int32) throws -> Int32 {
         // One read-write holder per FIFO keeps its buffer alive and lets the final opens
         // (through /proc, with the dumped access mode) proceed without blocking.
         if fifoHolders[f.pipeID] == nil {
-            let holder = openPath(reg.name, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+            let holder = openPath(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)
             if holder < 0 { throw CheckpointError.errno("open FIFO \(reg.name)") }
             fifoHolders[f.pipeID] = holder
             if let q = fifoQueued[f.pipeID] { try Self.fill(holder, q, "FIFO \(reg.name)") }

@@ -251,8 +251,8 @@ public enum Dumper {
 
     private static func fsEntry(_ pid: Int32, status: TaskStatus, files: FileTableDump) throws -> FsEntry {
         var fs = FsEntry()
-        fs.cwdID = files.pathEntry(try ProcTree.link("/proc/\(pid)/cwd"), flags: UInt32(O_RDONLY | O_DIRECTORY))
-        fs.rootID = files.pathEntry(try ProcTree.link("/proc/\(pid)/root"), flags: UInt32(O_RDONLY | O_DIRECTORY))
+        fs.cwdID = try files.placeEntry(of: pid, "cwd")
+        fs.rootID = try files.placeEntry(of: pid, "root")
         fs.umask = status.umask
         return fs
     }

@@ -124,7 +124,8 @@ final class RestoreResources {
         guard let regFile = images.files[f.regfID], regFile.type == .reg else {
             throw CheckpointError(.image, "files.img: FIFO \(f.id) names no path entry")
         }
-        return try pipes.fifo(f, regFile.reg) { self.openPath($0, $1) }
+        let path = try images.ghosts[f.regfID].map { try ghostPath($0, name: regFile.reg.name) } ?? linkRemapPath(for: f.regfID)
+        return try pipes.fifo(f, regFile.reg, at: path ?? regFile.reg.name) { self.openPath($0, $1) }
     }
 
     /// Our fd on a new shared memory object for `shmid`, `size` bytes, filled from its
