@@ -11,6 +11,8 @@ extension Workload {
     static let ghost = Workload(name: "ghost", dumpArgs: ["--ghost-limit", "2G"])
     static let ghostLinked = Workload(name: "ghost", args: ["linked"], dumpArgs: ["--ghost-limit", "2G", "--link-remap"])
     static let deletedDirs = Workload(name: "deleted-dirs")
+    static let ptyOwner = Workload(name: "pty-owner")
+    static let memfdSeals = Workload(name: "memfd-seals")
     static let ghostOverLimit = Workload(name: "ghost")
     static let ghostLinkedWithoutRemap = Workload(name: "ghost", args: ["linked"], dumpArgs: ["--ghost-limit", "2G"])
 }
@@ -32,6 +34,12 @@ extension CheckpointRestoreTests {
 
         @Test("removed cwd and directory fd, unlinked FIFO with queued bytes, deleted device node", arguments: Mode.allCases)
         func deletedDirs(_ mode: Mode) async throws { try await checkpointRestore(.deletedDirs, mode) }
+
+        @Test("pty slave keeps its owner, group and mode", arguments: Mode.allCases)
+        func ptyOwner(_ mode: Mode) async throws { try await checkpointRestore(.ptyOwner, mode) }
+
+        @Test("memfds: every creation flag and seal set, mode and owner", arguments: Mode.allCases)
+        func memfdSeals(_ mode: Mode) async throws { try await checkpointRestore(.memfdSeals, mode) }
 
         @Test("refused at dump with one line; the workload keeps running",
               arguments: zip([Workload.ghostOverLimit, .ghostLinkedWithoutRemap],
