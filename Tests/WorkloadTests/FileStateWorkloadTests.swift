@@ -13,6 +13,7 @@ extension Workload {
     static let deletedDirs = Workload(name: "deleted-dirs")
     static let ptyOwner = Workload(name: "pty-owner")
     static let memfdSeals = Workload(name: "memfd-seals")
+    static let pidfdDead = Workload(name: "pidfd-dead")
     static let ghostOverLimit = Workload(name: "ghost")
     static let ghostLinkedWithoutRemap = Workload(name: "ghost", args: ["linked"], dumpArgs: ["--ghost-limit", "2G"])
 }
@@ -40,6 +41,9 @@ extension CheckpointRestoreTests {
 
         @Test("memfds: every creation flag and seal set, mode and owner", arguments: Mode.allCases)
         func memfdSeals(_ mode: Mode) async throws { try await checkpointRestore(.memfdSeals, mode) }
+
+        @Test("pidfds of a reaped child; O_PATH fds of a symlink, its target and a directory", arguments: Mode.allCases)
+        func pidfdDead(_ mode: Mode) async throws { try await checkpointRestore(.pidfdDead, mode) }
 
         @Test("refused at dump with one line; the workload keeps running",
               arguments: zip([Workload.ghostOverLimit, .ghostLinkedWithoutRemap],

@@ -16,7 +16,12 @@ enum FileOwner {
         let ours = try Syscall.takeFd(pid: pid, fd: fd)
         defer { close(ours) }
         var owner: (type: Int32, pid: Int32) = (0, 0)
-        try Syscall.retrying("F_GETOWN_EX of \(at)") { fcntl(ours, getOwnEx, &owner) }
+        // An O_PATH fd has no owner to ask for (EBADF).
+        switch Syscall.valueOrErrno({ fcntl(ours, getOwnEx, &owner) }) {
+        case .failure(.EBADF): return nil
+        case .failure(let err): throw CheckpointError.errno("F_GETOWN_EX of \(at)", err)
+        case .success: break
+        }
         let signum = try Syscall.retrying("F_GETSIG of \(at)") { fcntl(ours, getSig) }
         if owner.pid == 0 && signum == 0 { return nil }
         var fown = FownEntry.none

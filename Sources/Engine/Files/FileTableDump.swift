@@ -129,7 +129,8 @@ final class FileTableDump {
                                                                         regID: newID(), mntID: Int32(info.mntId)) {
                 files.append(tty.reg)
                 file = tty.tty
-            } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || (mode == S_IFCHR && Self.harmlessDevices.contains(link))) {
+            } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || (mode == S_IFCHR && Self.harmlessDevices.contains(link))
+                                              || (mode == S_IFLNK && Int32(bitPattern: flags) & OpenFlag.path != 0)) {
                 file.type = .reg
                 file.reg = regEntry(id: id, path: link, flags: flags, pos: info.pos, st: st).reg
                 // The mount tells, at restore, whether the path is the tree's or the host's.
