@@ -14,6 +14,8 @@ extension Workload {
     static let ptyOwner = Workload(name: "pty-owner")
     static let memfdSeals = Workload(name: "memfd-seals")
     static let pidfdDead = Workload(name: "pidfd-dead")
+    static let lease = Workload(name: "lease", dumpArgs: ["--file-locks"], restoreArgs: ["--file-locks"])
+    static let leaseBreaking = Workload(name: "lease", args: ["breaking"], dumpArgs: ["--file-locks"])
     static let ghostOverLimit = Workload(name: "ghost")
     static let ghostLinkedWithoutRemap = Workload(name: "ghost", args: ["linked"], dumpArgs: ["--ghost-limit", "2G"])
 }
@@ -45,9 +47,13 @@ extension CheckpointRestoreTests {
         @Test("pidfds of a reaped child; O_PATH fds of a symlink, its target and a directory", arguments: Mode.allCases)
         func pidfdDead(_ mode: Mode) async throws { try await checkpointRestore(.pidfdDead, mode) }
 
+        @Test("read and write leases come back without a break signal; a later open breaks the write lease", arguments: Mode.allCases)
+        func lease(_ mode: Mode) async throws { try await checkpointRestore(.lease, mode) }
+
         @Test("refused at dump with one line; the workload keeps running",
-              arguments: zip([Workload.ghostOverLimit, .ghostLinkedWithoutRemap],
-                             ["over the ghost file limit of 1048576 (--ghost-limit)", "dump with --link-remap"]))
+              arguments: zip([Workload.ghostOverLimit, .ghostLinkedWithoutRemap, .leaseBreaking],
+                             ["over the ghost file limit of 1048576 (--ghost-limit)", "dump with --link-remap",
+                              "a lease being broken (BREAKING) cannot be restored without signalling its holder again"]))
         func refused(_ w: Workload, _ reason: String) async throws {
             try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
             let run = try WorkloadRun(w)
