@@ -16,6 +16,7 @@ extension Workload {
     static let pidfdDead = Workload(name: "pidfd-dead")
     static let lease = Workload(name: "lease", dumpArgs: ["--file-locks"], restoreArgs: ["--file-locks"])
     static let leaseBreaking = Workload(name: "lease", args: ["breaking"], dumpArgs: ["--file-locks"])
+    static let nsfd = Workload(name: "nsfd")
     static let ghostOverLimit = Workload(name: "ghost")
     static let ghostLinkedWithoutRemap = Workload(name: "ghost", args: ["linked"], dumpArgs: ["--ghost-limit", "2G"])
 }
@@ -49,6 +50,9 @@ extension CheckpointRestoreTests {
 
         @Test("read and write leases come back without a break signal; a later open breaks the write lease", arguments: Mode.allCases)
         func lease(_ mode: Mode) async throws { try await checkpointRestore(.lease, mode) }
+
+        @Test("fds on /proc/self/ns files name the same namespaces after restore", arguments: Mode.allCases)
+        func nsfd(_ mode: Mode) async throws { try await checkpointRestore(.nsfd, mode) }
 
         @Test("refused at dump with one line; the workload keeps running",
               arguments: zip([Workload.ghostOverLimit, .ghostLinkedWithoutRemap, .leaseBreaking],

@@ -39,6 +39,7 @@ extension RestoreResources {
         case .fanotify: fd = try openFanotify(file.ffy, what)
         case .memfd: fd = try openMemfd(file.memfd, what)
         case .pidfd: fd = try openPidfd(file.pidfd, what)
+        case .ns: fd = try openNamespaceFile(file.nsf, what)
         default: throw CheckpointError(.unsupported, "\(what) cannot be restored yet")
         }
         return fd

@@ -19,6 +19,8 @@ final class FileTableDump {
     /// --link-remap: a deleted file still linked elsewhere gets a link of its own.
     var linkRemaps = false
     var createdLinks: [String] = []
+    /// Namespace files whose ns id is known once every task's namespaces are numbered.
+    var pendingNamespaces: [(id: UInt32, kind: NamespaceKind, inode: UInt64, at: String)] = []
     private var nextID: UInt32 = 1
     /// Descriptions seen so far, by (dev, ino): candidates for kcmp.
     private var descriptions: [String: [(pid: Int32, fd: Int32, id: UInt32)]] = [:]
@@ -140,6 +142,8 @@ final class FileTableDump {
             } else if mode == S_IFSOCK, let isk = try inet.entry(pid: pid, fd: fd, id: id, flags: flags, inode: UInt64(st.st_ino)) {
                 file.type = .inetsk
                 file.isk = isk
+            } else if let ns = Self.namespace(ofLink: link) {
+                file = namespaceFile(kind: ns.kind, inode: ns.inode, id: id, flags: flags, at: where_)
             } else if mode == S_IFCHR {
                 throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
             } else {

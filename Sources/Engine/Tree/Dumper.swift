@@ -239,6 +239,7 @@ public enum Dumper {
         try files.mqueues.checkUnopened(rootPid: tree.root.pid)
         for m in files.kinds.memfdContents { try memory.dumpShmem(path: m.path, shmid: m.shmid) }
         files.recordMounts = (try? ProcTree.link("/proc/\(tree.root.pid)/ns/mnt")) != (try? ProcTree.link("/proc/self/ns/mnt"))
+        try files.resolveNamespaceFiles { namespaces.id(ofInode: $0) }
         try files.write(to: images)
         try locks.checkAllFound(tree)
         try locks.write(to: images)
