@@ -17,6 +17,7 @@ extension Workload {
     static let lease = Workload(name: "lease", dumpArgs: ["--file-locks"], restoreArgs: ["--file-locks"])
     static let leaseBreaking = Workload(name: "lease", args: ["breaking"], dumpArgs: ["--file-locks"])
     static let nsfd = Workload(name: "nsfd")
+    static let deletedMap = Workload(name: "deleted-map")
     static let ghostOverLimit = Workload(name: "ghost")
     static let ghostLinkedWithoutRemap = Workload(name: "ghost", args: ["linked"], dumpArgs: ["--ghost-limit", "2G"])
 }
@@ -53,6 +54,9 @@ extension CheckpointRestoreTests {
 
         @Test("fds on /proc/self/ns files name the same namespaces after restore", arguments: Mode.allCases)
         func nsfd(_ mode: Mode) async throws { try await checkpointRestore(.nsfd, mode) }
+
+        @Test("shared and private mappings of deleted files: contents, write-through, still deleted", arguments: Mode.allCases)
+        func deletedMap(_ mode: Mode) async throws { try await checkpointRestore(.deletedMap, mode) }
 
         @Test("refused at dump with one line; the workload keeps running",
               arguments: zip([Workload.ghostOverLimit, .ghostLinkedWithoutRemap, .leaseBreaking],

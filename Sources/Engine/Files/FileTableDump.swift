@@ -111,7 +111,7 @@ final class FileTableDump {
                 let deleted = Self.isDeleted(link, pid: pid, st: st)
                 let path = deleted ? Self.deletedPath(link) : link
                 files.append(regEntry(id: regID, path: path, flags: flags, pos: 0, st: st))
-                if deleted { try remapDeleted(id: regID, pid: pid, fd: fd, path: path, st: st, mntID: Int32(info.mntId), at: where_) }
+                if deleted { try remapDeleted(id: regID, pid: pid, source: "/proc/\(pid)/fd/\(fd)", path: path, st: st, mntID: Int32(info.mntId), at: where_) }
                 var f = FifoEntry()
                 f.id = id; f.pipeID = UInt32(truncatingIfNeeded: st.st_ino); f.regfID = regID
                 file.fifo = f
@@ -126,7 +126,7 @@ final class FileTableDump {
                 file.type = .reg
                 file.reg = regEntry(id: id, path: path, flags: flags, pos: info.pos, st: st).reg
                 file.reg.mntID = Int32(info.mntId)
-                try remapDeleted(id: id, pid: pid, fd: fd, path: path, st: st, mntID: Int32(info.mntId), at: where_)
+                try remapDeleted(id: id, pid: pid, source: "/proc/\(pid)/fd/\(fd)", path: path, st: st, mntID: Int32(info.mntId), at: where_)
             } else if mode == S_IFCHR, let tty = try terminals.entries(pid: pid, fd: fd, path: link, st: st, flags: flags, id: id,
                                                                         regID: newID(), mntID: Int32(info.mntId)) {
                 files.append(tty.reg)

@@ -21,20 +21,21 @@ extension FileTableDump {
     /// The remap of a deleted-but-open regular file `id`: with no link left, its contents go
     /// into a ghost file; still linked under another name, a link made now keeps it
     /// reachable (--link-remap), so the restore opens the same inode.
-    func remapDeleted(id: UInt32, pid: Int32, fd: Int32, path: String, st: stat, mntID: Int32, at: String) throws {
+    /// `source` opens the deleted inode (/proc/PID/fd/N, /proc/PID/map_files/A-B).
+    func remapDeleted(id: UInt32, pid: Int32, source: String, path: String, st: stat, mntID: Int32, at: String) throws {
         var r = RemapFilePathEntry()
         r.origID = id
         if st.st_nlink > 0 {
             r.remapType = .linked
-            r.remapID = try linkRemap(pid: pid, fd: fd, path: path, st: st, mntID: mntID, at: at)
+            r.remapID = try linkRemap(pid: pid, source: source, path: path, st: st, mntID: mntID, at: at)
         } else {
             r.remapType = .ghost
-            r.remapID = try ghost(pid: pid, fd: fd, path: path, st: st, at: at)
+            r.remapID = try ghost(source: source, path: path, st: st, at: at)
         }
         remaps.append(r)
     }
 
-    private func ghost(pid: Int32, fd: Int32, path: String, st: stat, at: String) throws -> UInt32 {
+    private func ghost(source: String, path: String, st: stat, at: String) throws -> UInt32 {
         let inode = "\(st.st_dev):\(st.st_ino)"
         if let id = ghostIDs[inode] { return id }
         var g = GhostFileEntry()
@@ -47,7 +48,7 @@ extension FileTableDump {
             if UInt64(st.st_size) > ghostLimit {
                 throw CheckpointError(.unsupported, "\(at): deleted file \(path) has \(st.st_size) bytes, over the ghost file limit of \(ghostLimit) (--ghost-limit)")
             }
-            ours = open("/proc/\(pid)/fd/\(fd)", O_RDONLY | O_CLOEXEC)
+            ours = open(source, O_RDONLY | O_CLOEXEC)
             if ours < 0 { throw CheckpointError.errno("open deleted file \(path) behind \(at)") }
             g.chunks = true; g.size = UInt64(st.st_size)
         } else if st.st_mode & S_IFMT == S_IFCHR || st.st_mode & S_IFMT == S_IFBLK {
@@ -65,7 +66,7 @@ extension FileTableDump {
         return v
     }
 
-    private func linkRemap(pid: Int32, fd: Int32, path: String, st: stat, mntID: Int32, at: String) throws -> UInt32 {
+    private func linkRemap(pid: Int32, source: String, path: String, st: stat, mntID: Int32, at: String) throws -> UInt32 {
         guard linkRemaps else {
             throw CheckpointError(.unsupported, "\(at): \(path) was deleted but is still linked under another name; dump with --link-remap")
         }
@@ -73,7 +74,7 @@ extension FileTableDump {
         let dir = (path as NSString).deletingLastPathComponent
         let remapPath = (dir == "/" ? "" : dir) + "/link_remap.\(id)"
         let hostPath = "/proc/\(pid)/root" + remapPath
-        if linkat(AT_FDCWD, "/proc/\(pid)/fd/\(fd)", AT_FDCWD, hostPath, AT_SYMLINK_FOLLOW) != 0 {
+        if linkat(AT_FDCWD, source, AT_FDCWD, hostPath, AT_SYMLINK_FOLLOW) != 0 {
             throw CheckpointError.errno("link \(at) (\(path), deleted) to \(remapPath)")
         }
         createdLinks.append(hostPath)
@@ -103,7 +104,27 @@ extension FileTableDump {
         f.reg.name = path; f.reg.size = UInt64(st.st_size); f.reg.mode = st.st_mode
         files.append(f)
         pathIDs[link] = id
-        try remapDeleted(id: id, pid: pid, fd: -1, path: path, st: st, mntID: 0, at: "pid \(pid) \(which)")
+        try remapDeleted(id: id, pid: pid, source: "/proc/\(pid)/\(which)", path: path, st: st, mntID: 0, at: "pid \(pid) \(which)")
+        return id
+    }
+
+    /// The file entry a mapping of a deleted file names (one per inode and access): the
+    /// file comes back as a ghost or link remap, so the restore maps it like any file.
+    func deletedMappingEntry(pid: Int32, area: MemoryArea, flags: UInt32) throws -> UInt32 {
+        let source = "/proc/\(pid)/map_files/\(String(area.start, radix: 16))-\(String(area.end, radix: 16))"
+        var st = stat()
+        if stat(source, &st) != 0 { throw CheckpointError.errno("stat \(source)") }
+        let key = "deleted-map:\(st.st_dev):\(st.st_ino):\(flags)"
+        if let id = pathIDs[key] { return id }
+        let path = Self.deletedPath(area.path)
+        let id = newID()
+        var f = FileEntry()
+        f.type = .reg; f.id = id
+        f.reg.id = id; f.reg.flags = flags; f.reg.pos = 0; f.reg.fown = FownEntry.none
+        f.reg.name = path; f.reg.size = UInt64(st.st_size); f.reg.mode = st.st_mode
+        files.append(f)
+        pathIDs[key] = id
+        try remapDeleted(id: id, pid: pid, source: source, path: path, st: st, mntID: 0, at: "pid \(pid) mapping \(area.start.hex)")
         return id
     }
 

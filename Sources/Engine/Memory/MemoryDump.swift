@@ -110,7 +110,9 @@ final class MemoryDump {
                 let wantsWrite = area.shared && area.vmFlags.contains("mw")
                 v.shmid = UInt64(files.pathEntry(area.path, flags: UInt32(wantsWrite ? O_RDWR : O_RDONLY)))
             } else if area.isFileBacked {
-                throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) of deleted file \(area.path) is not supported yet")
+                v.status = VmaStatus.regular | (area.shared ? VmaStatus.fileShared : VmaStatus.filePrivate)
+                let wantsWrite = area.shared && area.vmFlags.contains("mw")
+                v.shmid = UInt64(try files.deletedMappingEntry(pid: pid, area: area, flags: UInt32(wantsWrite ? O_RDWR : O_RDONLY)))
             } else if area.shared {
                 throw CheckpointError(.unsupported, "pid \(pid): shared mapping \(area.start.hex)-\(area.end.hex) \(area.path) is not supported")
             } else {
