@@ -48,7 +48,7 @@ final class FileTableDump {
         var reg = RegFileEntry()
         reg.id = id; reg.flags = flags; reg.pos = 0; reg.fown = FownEntry.none; reg.name = path
         var st = stat()
-        if stat(path, &st) == 0 { reg.size = UInt64(st.st_size); reg.mode = st.st_mode }
+        if stat(path, &st) == 0 { reg.setSize(st); reg.mode = st.st_mode }
         var f = FileEntry()
         f.type = .reg; f.id = id; f.reg = reg
         files.append(f)
@@ -185,7 +185,7 @@ final class FileTableDump {
     private func regEntry(id: UInt32, path: String, flags: UInt32, pos: UInt64, st: stat) -> FileEntry {
         var reg = RegFileEntry()
         reg.id = id; reg.flags = flags; reg.pos = pos; reg.fown = FownEntry.none; reg.name = path
-        reg.size = UInt64(st.st_size); reg.mode = st.st_mode
+        reg.setSize(st); reg.mode = st.st_mode
         var f = FileEntry()
         f.type = .reg; f.id = id; f.reg = reg
         return f
@@ -264,6 +264,14 @@ final class FileTableDump {
         let w = try images.writer(image)
         for (e, d) in items { try w.append(e); try w.appendRaw(d) }
         try w.close()
+    }
+}
+
+extension RegFileEntry {
+    /// The size, for regular files only, as CRIU records it: its restore checks the size of
+    /// what it opens, and a directory made again (a removed cwd) has another size.
+    mutating func setSize(_ st: stat) {
+        if st.st_mode & S_IFMT == S_IFREG { size = UInt64(st.st_size) }
     }
 }
 

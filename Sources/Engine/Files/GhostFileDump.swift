@@ -80,7 +80,7 @@ extension FileTableDump {
         createdLinks.append(hostPath)
         var reg = RegFileEntry()
         reg.id = id; reg.flags = UInt32(O_RDONLY); reg.pos = 0; reg.fown = FownEntry.none; reg.name = remapPath
-        reg.size = UInt64(st.st_size); reg.mode = st.st_mode; reg.mntID = mntID
+        reg.setSize(st); reg.mode = st.st_mode; reg.mntID = mntID
         var f = FileEntry()
         f.type = .reg; f.id = id; f.reg = reg
         files.append(f)
@@ -101,7 +101,7 @@ extension FileTableDump {
         var f = FileEntry()
         f.type = .reg; f.id = id
         f.reg.id = id; f.reg.flags = UInt32(O_RDONLY | O_DIRECTORY); f.reg.pos = 0; f.reg.fown = FownEntry.none
-        f.reg.name = path; f.reg.size = UInt64(st.st_size); f.reg.mode = st.st_mode
+        f.reg.name = path; f.reg.setSize(st); f.reg.mode = st.st_mode
         files.append(f)
         pathIDs[link] = id
         try remapDeleted(id: id, pid: pid, source: "/proc/\(pid)/\(which)", path: path, st: st, mntID: 0, at: "pid \(pid) \(which)")
@@ -121,7 +121,7 @@ extension FileTableDump {
         var f = FileEntry()
         f.type = .reg; f.id = id
         f.reg.id = id; f.reg.flags = flags; f.reg.pos = 0; f.reg.fown = FownEntry.none
-        f.reg.name = path; f.reg.size = UInt64(st.st_size); f.reg.mode = st.st_mode
+        f.reg.name = path; f.reg.setSize(st); f.reg.mode = st.st_mode
         files.append(f)
         pathIDs[key] = id
         try remapDeleted(id: id, pid: pid, source: source, path: path, st: st, mntID: 0, at: "pid \(pid) mapping \(area.start.hex)")

@@ -42,42 +42,39 @@ struct GhostFile {
 }
 
 extension RestoreResources {
-    /// The path (in the tree's root) where the deleted file `name` stands again until the
-    /// restore ends: made once per ghost, so every description of it opens one inode. It
-    /// takes its old name when that is free, as CRIU does, so the fds show "NAME (deleted)".
+    /// The path that opens the deleted file `name` again (/proc/self/fd of an O_PATH fd
+    /// of ours): made once per ghost, so every description of it opens one inode. It is
+    /// made under its old name and unlinked there, so the fds show "NAME (deleted)" as
+    /// before; a file that stands at that name now is swapped out for the moment
+    /// (RENAME_EXCHANGE) and put back.
     func ghostPath(_ g: GhostFile, name: String) throws -> String {
-        if let p = ghostPaths[g.remapID] { return p }
-        var path = name + ".ocicheckpoint-ghost-\(getpid())-\(g.remapID)"
+        if let fd = ghostAnchors[g.remapID] { return "/proc/self/fd/\(fd)" }
+        let temp = name + ".ocicheckpoint-ghost-\(getpid())-\(g.remapID)"
         let e = g.entry
-        let type = mode_t(e.mode) & S_IFMT
-        try make(g, at: path, name: name)
-        ghostPaths[g.remapID] = path
-        do {
-            let full = rootPath + path
-            // chown first: it clears set-uid bits that chmod sets.
-            try Syscall.retrying("chown deleted \(name)") { lchown(full, e.uid, e.gid) }
-            try Syscall.retrying("chmod deleted \(name)") { chmod(full, mode_t(e.mode & 0o7777)) }
-            if e.hasMtim {
-                var times = [Glibc.timespec(tv_sec: Int(e.atim.tvSec), tv_nsec: Int(e.atim.tvUsec) * 1000),
-                             Glibc.timespec(tv_sec: Int(e.mtim.tvSec), tv_nsec: Int(e.mtim.tvUsec) * 1000)]
-                try Syscall.retrying("set times of deleted \(name)") { utimensat(AT_FDCWD, full, &times, AT_SYMLINK_NOFOLLOW) }
-            }
-        } catch {
-            removeDeletedNames()
-            throw error
+        let isDir = mode_t(e.mode) & S_IFMT == S_IFDIR
+        try make(g, at: temp, name: name)
+        var at = temp, exchanged = false
+        defer {
+            _ = isDir ? rmdir(rootPath + at) : unlink(rootPath + at)
+            if exchanged { Glibc.rename(rootPath + temp, rootPath + name) }
         }
-        let free: Bool
-        if type == S_IFDIR {
-            free = Self.renameNoReplace(rootPath + path, rootPath + name)
-        } else {
-            free = link(rootPath + path, rootPath + name) == 0
-            if free { unlink(rootPath + path) }
+        let full = rootPath + temp
+        // chown first: it clears set-uid bits that chmod sets.
+        try Syscall.retrying("chown deleted \(name)") { lchown(full, e.uid, e.gid) }
+        try Syscall.retrying("chmod deleted \(name)") { chmod(full, mode_t(e.mode & 0o7777)) }
+        if e.hasMtim {
+            var times = [Glibc.timespec(tv_sec: Int(e.atim.tvSec), tv_nsec: Int(e.atim.tvUsec) * 1000),
+                         Glibc.timespec(tv_sec: Int(e.mtim.tvSec), tv_nsec: Int(e.mtim.tvUsec) * 1000)]
+            try Syscall.retrying("set times of deleted \(name)") { utimensat(AT_FDCWD, full, &times, AT_SYMLINK_NOFOLLOW) }
         }
-        if free {
-            path = name
-            ghostPaths[g.remapID] = path
+        if Self.renameat2(full, rootPath + name, flags: Self.noReplace) {
+            at = name
+        } else if errno == EEXIST && Self.renameat2(full, rootPath + name, flags: Self.exchange) {
+            at = name; exchanged = true
         }
-        return path
+        let anchor = try Syscall.retrying("open deleted \(name) again") { open(rootPath + at, OpenFlag.path | O_NOFOLLOW | O_CLOEXEC) }
+        ghostAnchors[g.remapID] = anchor
+        return "/proc/self/fd/\(anchor)"
     }
 
     /// The deleted file itself at `path`: a regular file with its data runs and holes, an
@@ -106,13 +103,17 @@ extension RestoreResources {
         }
     }
 
-    /// renameat2(RENAME_NOREPLACE): a directory cannot be linked to its old name.
-    private static func renameNoReplace(_ from: String, _ to: String) -> Bool {
-        from.withCString { f in
+    private static let noReplace = 1, exchange = 2   // RENAME_NOREPLACE, RENAME_EXCHANGE
+
+    /// renameat2(2), which has no libc wrapper here.
+    private static func renameat2(_ from: String, _ to: String, flags: Int) -> Bool {
+        let r = from.withCString { f in
             to.withCString { t in
-                Syscall.result(316 /* renameat2 */, Int(AT_FDCWD), Int(bitPattern: f), Int(AT_FDCWD), Int(bitPattern: t), 1) == .success(0)
+                Syscall.result(316 /* renameat2 */, Int(AT_FDCWD), Int(bitPattern: f), Int(AT_FDCWD), Int(bitPattern: t), flags)
             }
         }
+        if case .failure(let err) = r { errno = err.rawValue; return false }
+        return true
     }
 
     /// The path of the link the dump made for deleted file `id` (--link-remap), if any.
@@ -122,17 +123,17 @@ extension RestoreResources {
         return f.reg.name
     }
 
-    /// Once every task holds its files: owners set, and the names that stood for deleted
-    /// files removed, so they are deleted again.
+    /// Once every task holds its files: owners set, and the links made for deleted files
+    /// removed, so they are deleted again.
     func finishFiles(hostTids: [Int32: Int32]) throws {
         try restoreOwners(hostTids: hostTids)
         removeDeletedNames()
     }
 
     func removeDeletedNames() {
-        for p in ghostPaths.values where unlink(rootPath + p) != 0 && errno == EISDIR { rmdir(rootPath + p) }
         for p in linkRemapPaths { unlink(rootPath + p) }
-        ghostPaths = [:]
         linkRemapPaths = []
+        for fd in ghostAnchors.values { close(fd) }
+        ghostAnchors = [:]
     }
 }

@@ -11,9 +11,9 @@ final class RestoreResources {
     private(set) var shmemFds: [UInt64: Int32] = [:]  // shmid -> our fd on the shmem object
     private lazy var pipes = PipeRestore(pipes: images.pipeData, fifos: images.fifoData)
     private var mappings: [(UnsafeMutableRawPointer, Int)] = []
-    /// Names that stand for deleted files while the restore runs (ghost id -> path), and
-    /// the links the dump made (--link-remap): removed by finishFiles.
-    var ghostPaths: [UInt32: String] = [:]
+    /// Our O_PATH fds on deleted files made again (ghost id -> fd), and the links the dump
+    /// made (--link-remap): closed and removed by finishFiles.
+    var ghostAnchors: [UInt32: Int32] = [:]
     var linkRemapPaths: Set<String> = []
     let kinds = FdKindsRestore()
     let images: CheckpointImages
@@ -108,10 +108,15 @@ final class RestoreResources {
     private static let openOnly = UInt32(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC | O_ASYNC)
 
     private func openRegular(_ reg: RegFileEntry, ghost: GhostFile?) throws -> Int32 {
-        let remapped = try ghost.map { try ghostPath($0, name: reg.name) } ?? linkRemapPath(for: reg.id)
-        // A name made for a deleted file is in the tree's root, whatever mount it was on.
-        let mount = reg.hasMntID && remapped == nil ? reg.mntID : nil
-        let fd = openPath(remapped ?? reg.name, Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC, mount: mount)
+        let flags = Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC
+        let fd: Int32
+        if let ghost {
+            fd = open(try ghostPath(ghost, name: reg.name), flags)
+        } else {
+            // A link made for a deleted file is in the tree's root, whatever mount it was on.
+            let remapped = linkRemapPath(for: reg.id)
+            fd = openPath(remapped ?? reg.name, flags, mount: reg.hasMntID && remapped == nil ? reg.mntID : nil)
+        }
         if fd < 0 { throw CheckpointError.errno("open \(reg.name)") }
         if reg.pos != 0 && lseek(fd, off_t(reg.pos), SEEK_SET) < 0 {
             close(fd)
@@ -124,8 +129,10 @@ final class RestoreResources {
         guard let regFile = images.files[f.regfID], regFile.type == .reg else {
             throw CheckpointError(.image, "files.img: FIFO \(f.id) names no path entry")
         }
-        let path = try images.ghosts[f.regfID].map { try ghostPath($0, name: regFile.reg.name) } ?? linkRemapPath(for: f.regfID)
-        return try pipes.fifo(f, regFile.reg, at: path ?? regFile.reg.name) { self.openPath($0, $1) }
+        if let ghost = images.ghosts[f.regfID] {
+            return try pipes.fifo(f, regFile.reg, at: try ghostPath(ghost, name: regFile.reg.name)) { open($0, $1) }
+        }
+        return try pipes.fifo(f, regFile.reg, at: linkRemapPath(for: f.regfID) ?? regFile.reg.name) { self.openPath($0, $1) }
     }
 
     /// Our fd on a new shared memory object for `shmid`, `size` bytes, filled from its
