@@ -56,6 +56,7 @@ enum CriuConfigFile {
         case "v0", "v1", "v2", "v3", "v4": o.logLevel = Int32(String(name.dropFirst()))!
         case "timeout": o.timeout = UInt32(try needValue()) ?? 0
         case "root": o.root = try needValue()
+        case "ghost-limit": o.ghostLimit = try CriuOpts.size(try needValue(), option: "config_file \(where_): ghost-limit")
         case "freeze-cgroup": o.freezeCgroup = try needValue()
         case "external": o.external.append(try needValue())
         case "ext-mount-map":

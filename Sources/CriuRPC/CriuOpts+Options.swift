@@ -110,6 +110,8 @@ extension CriuOpts {
         o.tcpClose = tcpClose
         o.skipInFlight = tcpSkipInFlight
         o.networkLock = networkLockMethod
+        o.ghostLimit = UInt64(ghostLimit)
+        o.linkRemap = linkRemap
         if hasFreezeCgroup && !freezeCgroup.isEmpty { o.freezeCgroup = freezeCgroup }
         if hasRoot && !root.isEmpty { o.root = root }
         o.externalMounts = try externalMounts()
@@ -165,10 +167,8 @@ extension CriuOpts {
         if evasiveDevices { out.append("evasive_devices") }
         if autoDedup { out.append("auto_dedup") }
         if hasTimeout { out.append("timeout \(timeout)") }
-        if linkRemap { out.append("link_remap") }
         if hasManageCgroupsMode { out.append("manage_cgroups_mode \(manageCgroupsMode)") }
         if hasCgroupProps || hasCgroupPropsFile || !cgroupDumpController.isEmpty { out.append("cgroup_props") }
-        if hasGhostLimit { out.append("ghost_limit") }
         if !irmapScanPaths.isEmpty || forceIrmap { out.append("irmap") }
         if weakSysctls { out.append("weak_sysctls") }
         if hasPreDumpMode { out.append("pre_dump_mode") }
@@ -178,5 +178,16 @@ extension CriuOpts {
         if !enableFs.isEmpty { out.append("enable_fs \(enableFs.joined(separator: ","))") }
         if !lsmProfile.isEmpty { out.append("lsm_profile \(lsmProfile) (AppArmor is off: every task is unconfined)") }
         return out
+    }
+
+    /// A size as CRIU's --ghost-limit takes it: bytes, or a number with K, M or G.
+    public static func size(_ text: String, option: String) throws -> UInt32 {
+        let units: [Character: UInt64] = ["K": 1 << 10, "k": 1 << 10, "M": 1 << 20, "m": 1 << 20, "G": 1 << 30, "g": 1 << 30]
+        let unit = text.last.flatMap { units[$0] }
+        guard let n = UInt64(unit == nil ? text : String(text.dropLast())), n.multipliedReportingOverflow(by: unit ?? 1).partialValue <= UInt64(UInt32.max),
+              !n.multipliedReportingOverflow(by: unit ?? 1).overflow else {
+            throw CheckpointError(.invalidArgument, "\(option) \(text): expected a size below 4G (bytes, or with K, M or G)")
+        }
+        return UInt32(n * (unit ?? 1))
     }
 }

@@ -22,7 +22,7 @@ public enum TaskState {
 
 /// file_lock_entry.flag: the kernel's FL_* kind of lock (criu/include/file-lock.h).
 public enum FileLockFlags {
-    public static let posix: UInt32 = 1, flock: UInt32 = 2, ofd: UInt32 = 4
+    public static let posix: UInt32 = 1, flock: UInt32 = 2, ofd: UInt32 = 4, lease: UInt32 = 8
 }
 
 /// unix_sk_entry.uflags (criu/include/sockets.h, USK_*).

@@ -31,8 +31,10 @@ struct CriuOptions: ParsableArguments {
     @Flag(name: .customLong("enable-external-masters"), help: "Allow external mounts that are slaves of outside mounts.")
     var externalMasters = false
 
-    @Flag(name: .customLong("link-remap"), help: "Allow link remapping of deleted files (the engine saves their contents instead).")
+    @Flag(name: .customLong("link-remap"), help: "A deleted file still linked under another name gets a link of its own (link_remap.N beside it) until the restore.")
     var linkRemap = false
+    @Option(name: .customLong("ghost-limit"), help: "The largest deleted-but-open file whose contents go into the images (bytes, or with K, M, G; default 1M).")
+    var ghostLimit: String?
     @Flag(name: .customLong("force-irmap"), help: "Resolve inotify watch paths (the engine always does, through file handles).")
     var forceIrmap = false
     @Flag(name: .customLong("skip-in-flight"), help: "Leave out TCP connections not yet accepted.")
@@ -95,6 +97,7 @@ struct CriuOptions: ParsableArguments {
         if externalSharing { o.extSharing = true }
         if externalMasters { o.extMasters = true }
         if linkRemap { o.linkRemap = true }
+        if let ghostLimit { o.ghostLimit = try CriuOpts.size(ghostLimit, option: "--ghost-limit") }
         if forceIrmap { o.forceIrmap = true }
         if skipInFlight { o.tcpSkipInFlight = true }
         if tcpClose { o.tcpClose = true }

@@ -45,7 +45,7 @@ struct CriuCommandLineTests {
         #expect(FileManager.default.fileExists(atPath: images + "/inventory.img"))
         #expect(FileManager.default.fileExists(atPath: work + "/stats-dump"), "stats go to -W")
         let log = readFile(work + "/dump.log") ?? ""
-        #expect(log.contains("accepted, not acted on: link_remap"), "the log names what was accepted without effect")
+        #expect(log.contains("accepted, not acted on: ") && log.contains(" irmap"), "the log names what was accepted without effect")
         #expect(Self.state(child) == "T", "--leave-stopped: state \(Self.state(child))")
         #expect(procStatus(child)["TracerPid"] == "0")
 

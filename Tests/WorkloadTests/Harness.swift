@@ -23,6 +23,9 @@ struct Workload: Sendable, CustomTestStringConvertible {
     let name: String
     var args: [String] = []
     var cflags: [String] = []
+    /// Options the dump of this workload needs (--ghost-limit, --link-remap...), and its restore.
+    var dumpArgs: [String] = []
+    var restoreArgs: [String] = []
 
     var testDescription: String { args.isEmpty ? name : "\(name) \(args.joined(separator: " "))" }
 
@@ -297,6 +300,7 @@ final class WorkloadRun {
     func dump(leaveRunning: Bool, fault: String? = nil, into imageDir: String? = nil, timeout: Double = 300) async -> CLIResult {
         var args = ["dump", "-t", "\(rootPid)", "-D", imageDir ?? images, "-o", dumpLog, "-v4"]
         if leaveRunning { args.append("--leave-running") }
+        args += workload.dumpArgs
         let r = await CLI.run(args, env: fault.map { ["OCICHECKPOINT_FAULT": $0] } ?? [:], outputDir: base, timeout: timeout)
         transcript.append(r.description)
         return r
@@ -304,7 +308,7 @@ final class WorkloadRun {
 
     func restore(fault: String? = nil, timeout: Double = 300) async -> CLIResult {
         unlink(pidfile)
-        let args = ["restore", "-D", images, "-d", "--pidfile", pidfile, "-o", restoreLog, "-v4"]
+        let args = ["restore", "-D", images, "-d", "--pidfile", pidfile, "-o", restoreLog, "-v4"] + workload.restoreArgs
         let r = await CLI.run(args, env: fault.map { ["OCICHECKPOINT_FAULT": $0] } ?? [:], outputDir: base, timeout: timeout)
         transcript.append(r.description)
         return r

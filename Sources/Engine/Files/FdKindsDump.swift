@@ -9,6 +9,8 @@ import ProcFS
 final class FdKindsDump {
     /// Host pid -> pid in the tree's own namespace: a pidfd may only name one of these.
     var treePids: [Int32: Int32] = [:]
+    /// Host tid -> tid in the tree's namespace, for every thread (owners of files).
+    var treeTids: [Int32: Int32] = [:]
     var memfdInodes: [MemfdInodeEntry] = []
     /// memfd contents to copy while the tree is still frozen: the object's path, its shmid.
     var memfdContents: [(path: String, shmid: UInt64)] = []

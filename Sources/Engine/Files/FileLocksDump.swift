@@ -52,9 +52,14 @@ final class FileLocksDump {
         case "POSIX": e.flag = FileLockFlags.posix
         case "FLOCK": e.flag = FileLockFlags.flock
         case "OFDLCK": e.flag = FileLockFlags.ofd
+        case "LEASE": e.flag = FileLockFlags.lease
         default: throw CheckpointError(.unsupported, "pid \(pid) fd \(fd): a \(f[2]) lock (\(f[3])) cannot be dumped")
         }
-        guard f[3] == "ADVISORY" else { throw CheckpointError(.unsupported, "pid \(pid) fd \(fd): a \(f[3]) \(f[2]) lock cannot be dumped") }
+        if e.flag == FileLockFlags.lease && f[3] != "ACTIVE" {
+            // Putting a break back would signal the holder again (CRIU's restore does).
+            throw CheckpointError(.unsupported, "pid \(pid) fd \(fd): a lease being broken (\(f[3])) cannot be restored without signalling its holder again")
+        }
+        guard f[3] == "ADVISORY" || e.flag == FileLockFlags.lease else { throw CheckpointError(.unsupported, "pid \(pid) fd \(fd): a \(f[3]) \(f[2]) lock cannot be dumped") }
         switch f[4] {
         case "READ": e.type = UInt32(F_RDLCK)
         case "WRITE": e.type = UInt32(F_WRLCK)
@@ -68,7 +73,7 @@ final class FileLocksDump {
         }
         let dev = f[6].split(separator: ":")
         guard dev.count == 3 else { throw bad() }
-        let names = [FileLockFlags.posix: "POSIX", FileLockFlags.flock: "flock", FileLockFlags.ofd: "OFD"]
+        let names = [FileLockFlags.posix: "POSIX", FileLockFlags.flock: "flock", FileLockFlags.ofd: "OFD", FileLockFlags.lease: "lease"]
         return (e, names[e.flag]!, "\(dev[0]):\(dev[1]):\(dev[2])")
     }
 

@@ -8,15 +8,23 @@ import ProcFS
 /// open file description) and fdinfo-N.img (one entry per fd), plus pipe/FIFO contents
 /// and the contents of deleted-but-open files.
 final class FileTableDump {
-    private(set) var files: [FileEntry] = []
+    var files: [FileEntry] = []
     private(set) var pipeData: [(PipeDataEntry, Data)] = []
     private(set) var fifoData: [(PipeDataEntry, Data)] = []
-    private(set) var ghosts: [(id: UInt32, entry: GhostFileEntry, content: Data)] = []
-    private(set) var remaps: [RemapFilePathEntry] = []
+    var ghosts: [GhostFileSource] = []
+    var ghostIDs: [String: UInt32] = [:]   // (dev, ino) of a deleted file -> its ghost id
+    var remaps: [RemapFilePathEntry] = []
+    /// --ghost-limit: the largest deleted file whose contents go into the image.
+    var ghostLimit = FileTableDump.defaultGhostLimit
+    /// --link-remap: a deleted file still linked elsewhere gets a link of its own.
+    var linkRemaps = false
+    var createdLinks: [String] = []
+    /// Namespace files whose ns id is known once every task's namespaces are numbered.
+    var pendingNamespaces: [(id: UInt32, kind: NamespaceKind, inode: UInt64, at: String)] = []
     private var nextID: UInt32 = 1
     /// Descriptions seen so far, by (dev, ino): candidates for kcmp.
     private var descriptions: [String: [(pid: Int32, fd: Int32, id: UInt32)]] = [:]
-    private var pathIDs: [String: UInt32] = [:]
+    var pathIDs: [String: UInt32] = [:]
     private var pipesWithData: Set<UInt64> = []
     let unixSockets = UnixSocketDump()
     let terminals = TtyDump()
@@ -28,10 +36,12 @@ final class FileTableDump {
 
     init(inet: InetSocketDump) { self.inet = inet }
 
+    deinit { for g in ghosts { close(g.fd) } }
+
     /// Character devices that carry no state and exist on every machine.
     static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
 
-    private func newID() -> UInt32 { defer { nextID += 1 }; return nextID }
+    func newID() -> UInt32 { defer { nextID += 1 }; return nextID }
 
     /// A regular file or directory by path (mapped files, exe, cwd, root): one entry per path.
     func pathEntry(_ path: String, flags: UInt32 = UInt32(O_RDONLY)) -> UInt32 {
@@ -40,7 +50,7 @@ final class FileTableDump {
         var reg = RegFileEntry()
         reg.id = id; reg.flags = flags; reg.pos = 0; reg.fown = FownEntry.none; reg.name = path
         var st = stat()
-        if stat(path, &st) == 0 { reg.size = UInt64(st.st_size); reg.mode = st.st_mode }
+        if stat(path, &st) == 0 { reg.setSize(st); reg.mode = st.st_mode }
         var f = FileEntry()
         f.type = .reg; f.id = id; f.reg = reg
         files.append(f)
@@ -119,7 +129,10 @@ final class FileTableDump {
         } else if mode == S_IFIFO && link.hasPrefix("/") {
             file.type = .fifo
             let regID = newID()
-            files.append(regEntry(id: regID, path: link, flags: flags, pos: 0, st: st))
+            let deleted = Self.isDeleted(link, pid: pid, st: st)
+            let path = deleted ? Self.deletedPath(link) : link
+            files.append(regEntry(id: regID, path: path, flags: flags, pos: 0, st: st))
+            if deleted { try remapDeleted(id: regID, pid: pid, source: "/proc/\(pid)/fd/\(fd)", path: path, st: st, mntID: Int32(info.mntId), at: where_) }
             var f = FifoEntry()
             f.id = id; f.pipeID = UInt32(truncatingIfNeeded: st.st_ino); f.regfID = regID
             file.fifo = f
@@ -129,20 +142,18 @@ final class FileTableDump {
         } else if mode == S_IFREG && MqueueDump.isMqueue(pid: pid, fd: fd) {
             file.type = .ext
             file.ext = try mqueues.dump(pid: pid, fd: fd, link: link, st: st, flags: flags, id: id)
-        } else if link.hasPrefix("/") && mode == S_IFREG && st.st_nlink == 0 {
-            let path = link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
+        } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || Self.isHarmless(st)) && Self.isDeleted(link, pid: pid, st: st) {
+            let path = Self.deletedPath(link)
             file.type = .reg
             file.reg = regEntry(id: id, path: path, flags: flags, pos: info.pos, st: st).reg
             file.reg.mntID = Int32(info.mntId)
-            if pathIDs[Self.deletedKey(st)] != nil {
-                throw CheckpointError(.unsupported, "\(where_): deleted file \(path) is also mapped by a task dumped before this one: not supported")
-            }
-            try addGhost(for: id, source: "/proc/\(pid)/fd/\(fd)", what: "pid \(pid) fd \(fd)", st: st)
+            try remapDeleted(id: id, pid: pid, source: "/proc/\(pid)/fd/\(fd)", path: path, st: st, mntID: Int32(info.mntId), at: where_)
         } else if mode == S_IFCHR, let tty = try terminals.entries(pid: pid, fd: fd, path: link, st: st, flags: flags, id: id,
                                                                     regID: newID(), mntID: Int32(info.mntId)) {
             files.append(tty.reg)
             file = tty.tty
-        } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || (mode == S_IFCHR && Self.harmlessDevices.contains(link))) {
+        } else if link.hasPrefix("/") && (mode == S_IFREG || mode == S_IFDIR || (mode == S_IFCHR && Self.harmlessDevices.contains(link))
+                                          || (mode == S_IFLNK && Int32(bitPattern: flags) & OpenFlag.path != 0)) {
             file.type = .reg
             file.reg = regEntry(id: id, path: link, flags: flags, pos: info.pos, st: st).reg
             // The mount tells, at restore, whether the path is the tree's or the host's.
@@ -156,10 +167,19 @@ final class FileTableDump {
         } else if mode == S_IFSOCK, let isk = try inet.entry(pid: pid, fd: fd, id: id, flags: flags, inode: UInt64(st.st_ino)) {
             file.type = .inetsk
             file.isk = isk
+        } else if let ns = Self.namespace(ofLink: link) {
+            file = namespaceFile(kind: ns.kind, inode: ns.inode, id: id, flags: flags, at: where_)
         } else if mode == S_IFCHR {
             throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
         } else {
             throw CheckpointError(.unsupported, "\(where_): \(link) is not supported yet")
+        }
+        if let fown = try FileOwner.dump(pid: pid, fd: fd, treeTids: kinds.treeTids, at: where_) {
+            if file.type == .fifo, let i = files.firstIndex(where: { $0.id == file.fifo.regfID }) {
+                files[i].owner = fown
+            } else {
+                file.owner = fown
+            }
         }
         files.append(file)
         entry.id = id
@@ -188,45 +208,32 @@ final class FileTableDump {
     private func regEntry(id: UInt32, path: String, flags: UInt32, pos: UInt64, st: stat) -> FileEntry {
         var reg = RegFileEntry()
         reg.id = id; reg.flags = flags; reg.pos = pos; reg.fown = FownEntry.none; reg.name = path
-        reg.size = UInt64(st.st_size); reg.mode = st.st_mode
+        reg.setSize(st); reg.mode = st.st_mode
         var f = FileEntry()
         f.type = .reg; f.id = id; f.reg = reg
         return f
     }
 
-    /// The entry a mapping of a deleted regular file (`path`: its /proc/PID/map_files link)
-    /// maps from: the tree's open description of that file when a task dumped so far
-    /// holds one, else one ghost entry per file, so every mapping shares one file again.
-    func deletedMappingEntry(path: String, name: String, flags: UInt32) throws -> UInt32 {
-        var st = stat()
-        if stat(path, &st) != 0 { throw CheckpointError.errno("stat \(path)") }
-        guard st.st_mode & S_IFMT == S_IFREG else {
-            throw CheckpointError(.unsupported, "mapping \(path) of \(name) (deleted) is not a regular file: not supported")
-        }
-        if let open = descriptions["\(st.st_dev):\(st.st_ino)"]?.first { return open.id }
-        if let id = pathIDs[Self.deletedKey(st)] { return id }
-        let id = newID()
-        files.append(regEntry(id: id, path: name, flags: flags, pos: 0, st: st))
-        try addGhost(for: id, source: path, what: "mapping \(path)", st: st)
-        pathIDs[Self.deletedKey(st)] = id
-        return id
+    static func deletedPath(_ link: String) -> String {
+        link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
     }
 
-    private static func deletedKey(_ st: stat) -> String { "deleted-mapping:\(st.st_dev):\(st.st_ino)" }
+    /// The device numbers of harmlessDevices: a deleted node of one is made again.
+    static let harmlessRdevs: Set<UInt64> = Set(harmlessDevices.compactMap { p in
+        var st = stat()
+        return stat(p, &st) == 0 ? UInt64(st.st_rdev) : nil
+    })
 
-    private func addGhost(for id: UInt32, source path: String, what: String, st: stat) throws {
-        guard let content = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError.errno("read deleted file behind \(what)")
-        }
-        let ghostID = newID()
-        var g = GhostFileEntry()
-        g.uid = st.st_uid; g.gid = st.st_gid; g.mode = st.st_mode
-        g.dev = UInt32(truncatingIfNeeded: st.st_dev); g.ino = UInt64(st.st_ino)
-        g.size = UInt64(content.count); g.chunks = false
-        ghosts.append((ghostID, g, content))
-        var r = RemapFilePathEntry()
-        r.origID = id; r.remapID = ghostID; r.remapType = .ghost
-        remaps.append(r)
+    static func isHarmless(_ st: stat) -> Bool { st.st_mode & S_IFMT == S_IFCHR && harmlessRdevs.contains(UInt64(st.st_rdev)) }
+
+    /// Whether the file behind `link` has no name left at its path: no links at all, or
+    /// " (deleted)" and the path (in the task's root) is another inode or none.
+    static func isDeleted(_ link: String, pid: Int32, st: stat) -> Bool {
+        if st.st_nlink == 0 { return true }
+        guard link.hasSuffix(" (deleted)") else { return false }
+        var now = stat()
+        let path = "/proc/\(pid)/root" + link.dropLast(" (deleted)".count)
+        return stat(path, &now) != 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino
     }
 
     /// The unread bytes of a pipe, without consuming them: a second reader is opened
@@ -274,18 +281,21 @@ final class FileTableDump {
         try mqueues.write(to: images)
         try writeKinds(to: images)
         try inet.write(to: images)
-        for g in ghosts {
-            let w = try images.writer(.ghostFile(g.id))
-            try w.append(g.entry)
-            try w.appendRaw(g.content)
-            try w.close()
-        }
+        try writeGhosts(to: images)
     }
 
     private func writeData(_ image: ImageName, _ items: [(PipeDataEntry, Data)], _ images: ImageDirectory) throws {
         let w = try images.writer(image)
         for (e, d) in items { try w.append(e); try w.appendRaw(d) }
         try w.close()
+    }
+}
+
+extension RegFileEntry {
+    /// The size, for regular files only, as CRIU records it: its restore checks the size of
+    /// what it opens, and a directory made again (a removed cwd) has another size.
+    mutating func setSize(_ st: stat) {
+        if st.st_mode & S_IFMT == S_IFREG { size = UInt64(st.st_size) }
     }
 }
 

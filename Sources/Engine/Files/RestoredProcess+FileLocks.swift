@@ -5,9 +5,11 @@ import ProcFS
 
 extension RestoredProcess {
     private static let fOFDSetlk: UInt64 = 37
+    private static let fSetLease: UInt64 = 1024
 
     /// The file locks this process held, taken again on its restored fds: flock(2) for
-    /// flock locks, fcntl F_SETLK for POSIX and F_OFD_SETLK for OFD locks. Never waits: a
+    /// flock locks, fcntl F_SETLK for POSIX, F_OFD_SETLK for OFD locks, F_SETLEASE for
+    /// leases. Never waits: a
     /// lock someone else holds now fails the restore, naming the file.
     func restoreFileLocks(_ locks: [FileLockEntry]) throws {
         for l in locks where l.pid == pid {
@@ -22,6 +24,9 @@ extension RestoredProcess {
                 let addr = try put(lock, at: 0)
                 let cmd = l.flag & FileLockFlags.ofd != 0 ? Self.fOFDSetlk : UInt64(F_SETLK)
                 r = try callRaw(SyscallNumber.fcntl, [UInt64(l.fd), cmd, addr])
+            } else if l.flag & FileLockFlags.lease != 0 {
+                // Taken by the task itself: F_SETLEASE makes the caller the file's owner.
+                r = try callRaw(SyscallNumber.fcntl, [UInt64(l.fd), Self.fSetLease, UInt64(l.type)])
             } else {
                 throw CheckpointError(.image, "filelocks.img: pid \(pid) fd \(l.fd): unknown lock kind \(l.flag)")
             }

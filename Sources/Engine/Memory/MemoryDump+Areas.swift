@@ -52,9 +52,7 @@ extension MemoryDump {
                 // A deleted file: carried as a ghost file, shared by every mapping and fd on it.
                 v.status = VmaStatus.regular | (area.shared ? VmaStatus.fileShared : VmaStatus.filePrivate)
                 let wantsWrite = area.shared && area.vmFlags.contains("mw")
-                v.shmid = UInt64(try files.deletedMappingEntry(path: "/proc/\(pid)/map_files/\(String(area.start, radix: 16))-\(String(area.end, radix: 16))",
-                                                               name: area.filePath,
-                                                               flags: UInt32(wantsWrite ? O_RDWR : O_RDONLY)))
+                v.shmid = UInt64(try files.deletedMappingEntry(pid: pid, area: area, flags: UInt32(wantsWrite ? O_RDWR : O_RDONLY)))
             } else if area.shared && area.path.hasPrefix("socket:[") {
                 throw CheckpointError(.unsupported, "pid \(pid): packet ring \(area.path) mapped at \(area.start.hex)-\(area.end.hex) cannot be dumped: the kernel's position in the ring can be neither read nor set, so the process would wait on another frame than the kernel fills")
             } else if area.shared {

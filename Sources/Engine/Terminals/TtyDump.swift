@@ -89,6 +89,8 @@ final class TtyDump {
         info.termiosLocked = try terminal.termios(locked: true)
         info.winsize = try terminal.winsize()
         info.sid = 0; info.pgrp = 0
+        // The slave's owner, as CRIU keeps it (grantpt gives it to the user of a login).
+        if id & 1 == 0 { info.uid = st.st_uid; info.gid = st.st_gid }
         return info
     }
 

@@ -18,6 +18,7 @@ final class TtyRestore {
     private var flags: [UInt32: UInt32] = [:]          // tty file id -> open flags
     private var masters: [UInt32: Int32] = [:]         // pty index -> our master (or outside slave)
     private var fds: [UInt32: Int32] = [:]             // tty file id -> our fd
+    private var slaveModes: [UInt32: UInt32] = [:]     // slave tty-info id -> mode of /dev/pts/N
     private var outsideSlave: Int32 = -1
     private var restorersOwn: Set<UInt32> = []
     /// Ptys a restored session leader took as its controlling terminal.
@@ -33,6 +34,7 @@ final class TtyRestore {
         for f in images.files.values where f.type == .tty {
             fileInfo[f.id] = f.tty.ttyInfoID
             flags[f.id] = f.tty.flags
+            if f.tty.ttyInfoID & 1 == 0, let reg = images.files[f.tty.regfID], reg.reg.hasMode { slaveModes[f.tty.ttyInfoID] = reg.reg.mode }
         }
         guard !fileInfo.isEmpty else { return }
         for i in try images.dir.read(.ttyInfo, as: TtyInfoEntry.self) {
@@ -94,6 +96,7 @@ final class TtyRestore {
         }
         if let slaveInfo, let slave = firstSlave {
             try apply(slaveInfo, to: slave)
+            try restoreOwner(slaveInfo, of: slave)
             if let bytes = data[slaveInfo.id] { try master.write(bytes) }
             if let bytes = data[masterInfo!.id] { try slave.write(bytes) }
             if slaveInfo.exclusive { try slave.ioctl("TIOCEXCL", Terminal.Request.tiocexcl) }
@@ -177,6 +180,16 @@ final class TtyRestore {
         if info.hasTermiosLocked { try t.setTermios(info.termiosLocked, locked: true) }
         try t.setTermios(info.termios)
         try t.setWinsize(info.winsize)
+    }
+
+    /// The slave's owner and mode (/dev/pts/N is made anew, owned by the restorer).
+    private func restoreOwner(_ info: TtyInfoEntry, of slave: Terminal) throws {
+        if info.hasUid && info.hasGid, fchown(slave.fd, info.uid, info.gid) != 0 {
+            throw CheckpointError.errno("chown \(slave.name) to \(info.uid):\(info.gid)")
+        }
+        if let mode = slaveModes[info.id], fchmod(slave.fd, mode_t(mode & 0o7777)) != 0 {
+            throw CheckpointError.errno("chmod \(slave.name)")
+        }
     }
 
     /// Another open file description of the same terminal, with its own flags.

@@ -32,10 +32,11 @@ struct CheckpointImages {
     let inventory: InventoryEntry
     var processes: [Process] = []
     var files: [UInt32: FileEntry] = [:]
-    var pipeData: [UInt32: Data] = [:]
-    var fifoData: [UInt32: Data] = [:]
+    var pipeData: [UInt32: QueuedPipe] = [:]
+    var fifoData: [UInt32: QueuedPipe] = [:]
     var skQueues: [UInt32: [UnixSocketRestore.Packet]] = [:]   // queued packets by receiving socket id
-    var ghosts: [UInt32: (GhostFileEntry, Data)] = [:]   // by the id of the file they stand for
+    var ghosts: [UInt32: GhostFile] = [:]   // by the id of the file they stand for
+    var linkRemaps: [UInt32: UInt32] = [:]   // deleted file id -> the id of its link (--link-remap)
     /// Shared anonymous memory by shmid: data runs (object offset, pages image offset, length).
     var shmem: [UInt64: (pagesID: UInt32, runs: [PagemapEntry])] = [:]
     var seccompFilters: [SeccompFilter] = []
@@ -63,19 +64,14 @@ struct CheckpointImages {
         }
         guard !processes.isEmpty else { throw CheckpointError(.image, "image \(dir.file(.pstree)): no processes") }
         for f in try dir.read(.files, as: FileEntry.self) { files[f.id] = f }
-        pipeData = try Self.data(.pipesData, dir)
-        fifoData = try Self.data(.fifoData, dir)
+        pipeData = try PipeRestore.read(.pipesData, dir)
+        fifoData = try PipeRestore.read(.fifoData, dir)
         skQueues = try UnixSocketRestore.queues(dir)
         tcpStreams = try InetSocketRestore.readStreams(files, dir)
         // CRIU leaves out list images that would be empty.
         let remaps = dir.exists(.remapFpath) ? try dir.read(.remapFpath, as: RemapFilePathEntry.self) : []
-        for r in remaps where r.remapType == .ghost {
-            var reader = try dir.reader(.ghostFile(r.remapID))
-            do {
-                let g = try reader.one(GhostFileEntry.self)
-                ghosts[r.origID] = (g, try Self.ghostContents(g, &reader))
-            } catch let e as ImageError { throw e.checkpointError }
-        }
+        ghosts = try GhostFile.readAll(remaps, dir)
+        for r in remaps where r.remapType == .linked { linkRemaps[r.origID] = r.remapID }
         for p in processes where !p.isZombie {
             for vma in p.mm.vmas where vma.status & VmaStatus.anonShared != 0 && vma.status & VmaStatus.sysvIPC == 0 && shmem[vma.shmid] == nil {
                 var r = try dir.reader(.pagemapShmem(vma.shmid))
@@ -140,22 +136,6 @@ struct CheckpointImages {
         return p
     }
 
-    /// A deleted file's contents: the raw bytes after the entry (to the end of the image
-    /// when it gives no size, as CRIU writes small files), or chunks of data at offsets
-    /// with holes between them (CRIU, for files of 12 KiB and more).
-    static func ghostContents(_ g: GhostFileEntry, _ reader: inout ImageReader) throws -> Data {
-        guard g.hasChunks && g.chunks else { return try reader.raw(g.hasSize ? Int(g.size) : reader.remaining) }
-        guard g.hasSize else { throw ImageError(reader.path, "ghost file in chunks without a size") }
-        var content = Data(count: Int(g.size))
-        while let c = try reader.next(GhostChunkEntry.self) {
-            guard c.off + c.len <= g.size else {
-                throw ImageError(reader.path, "ghost chunk \(c.off)+\(c.len) past the file's size \(g.size)")
-            }
-            content.replaceSubrange(Int(c.off)..<Int(c.off + c.len), with: try reader.raw(Int(c.len)))
-        }
-        return content
-    }
-
     /// The areas and page runs of one process before anything is mapped: areas page-aligned,
     /// non-empty and apart, every run of pages inside the areas, no count that overflows.
     /// A damaged image is a one-line error here, never a trap or a wrong mapping later.
@@ -210,16 +190,6 @@ struct CheckpointImages {
             }
             return run
         }
-    }
-
-    private static func data(_ image: ImageName, _ dir: ImageDirectory) throws -> [UInt32: Data] {
-        var out: [UInt32: Data] = [:]
-        guard dir.exists(image) else { return out }
-        var r = try dir.reader(image)
-        do {
-            while let e = try r.next(PipeDataEntry.self) { out[e.pipeID] = try r.raw(Int(e.bytes)) }
-        } catch let e as ImageError { throw e.checkpointError }
-        return out
     }
 
     /// Every pages image must hold exactly the pages its pagemap announces.

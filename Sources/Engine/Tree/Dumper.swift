@@ -39,6 +39,10 @@ public struct DumpOptions {
     public var emptyNamespaces: UInt64 = 0
     /// UNIX datagram sockets may be connected to named peers outside the tree (CRIU's ext_unix_sk).
     public var extUnixSk = false
+    /// The largest deleted-but-open file saved in the images (CRIU's --ghost-limit, 1 MiB).
+    public var ghostLimit: UInt64 = 1 << 20
+    /// A deleted file still linked under another name gets a link of its own (--link-remap).
+    public var linkRemap = false
     /// Namespaces the caller owns and gives back at restore, "net[INODE]" -> key written in
     /// the images (CRIU's external net[INODE]:KEY; runc: extRootNetNS).
     public var externalNamespaces: [String: String] = [:]
@@ -195,11 +199,17 @@ public enum Dumper {
         let locks = FileLocksDump(enabled: options.fileLocks)
         let files = FileTableDump(inet: inet)
         files.unixSockets.allowExternal = options.extUnixSk
+        files.ghostLimit = options.ghostLimit
+        files.linkRemaps = options.linkRemap
+        var collected = false
+        // A failed dump leaves no link of its own behind (--link-remap).
+        defer { if !collected { files.removeLinkRemaps() } }
         let memory = MemoryDump(images: images, files: files)
         let seccomp = SeccompDump()
         var pstree: [PstreeEntry] = []
         var memTime: UInt64 = 0
         files.kinds.treePids = Dictionary(uniqueKeysWithValues: tree.processes.map { ($0.pid, $0.vpid) })
+        files.kinds.treeTids = Dictionary(tree.processes.flatMap { zip($0.threads, $0.vthreads) }) { a, _ in a }
         for p in tree.processes {
             var entry = PstreeEntry()
             entry.pid = UInt32(p.vpid)
@@ -243,19 +253,21 @@ public enum Dumper {
         try files.mqueues.checkUnopened(rootPid: tree.root.pid)
         for m in files.kinds.memfdContents { try memory.dumpShmem(path: m.path, shmid: m.shmid) }
         files.recordMounts = (try? ProcTree.link("/proc/\(tree.root.pid)/ns/mnt")) != (try? ProcTree.link("/proc/self/ns/mnt"))
+        try files.resolveNamespaceFiles { namespaces.id(ofInode: $0) }
         try files.write(to: images)
         try locks.checkAllFound(tree)
         try locks.write(to: images)
         try seccomp.write(to: images)
         try images.write(.pstree, pstree)
         memdumpTime = UInt32(min(memTime, UInt64(UInt32.max)))
+        collected = true
         return memory.stats
     }
 
     private static func fsEntry(_ pid: Int32, status: TaskStatus, files: FileTableDump) throws -> FsEntry {
         var fs = FsEntry()
-        fs.cwdID = files.pathEntry(try ProcTree.link("/proc/\(pid)/cwd"), flags: UInt32(O_RDONLY | O_DIRECTORY))
-        fs.rootID = files.pathEntry(try ProcTree.link("/proc/\(pid)/root"), flags: UInt32(O_RDONLY | O_DIRECTORY))
+        fs.cwdID = try files.placeEntry(of: pid, "cwd")
+        fs.rootID = try files.placeEntry(of: pid, "root")
         fs.umask = status.umask
         return fs
     }

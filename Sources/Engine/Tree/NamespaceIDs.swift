@@ -27,6 +27,9 @@ public struct NamespaceIDs {
         return ids
     }
 
+    /// The id of the namespace with inode `inode`, if a task of the tree is in it.
+    public func id(ofInode inode: UInt64) -> UInt32? { byInode[inode] }
+
     /// ids-PID.img of task `pid`: its mm, files, fs and sighand ids are `kobj` (the pid in
     /// the tree's namespace, which also names fdinfo-ID.img, as CRIU reads it).
     mutating func ids(for pid: Int32, kobj: Int32) throws -> TaskKobjIdsEntry {

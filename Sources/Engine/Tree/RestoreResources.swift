@@ -9,10 +9,12 @@ import Images
 final class RestoreResources {
     private(set) var fds: [UInt32: Int32] = [:]       // file id -> our fd
     private(set) var shmemFds: [UInt64: Int32] = [:]  // shmid -> our fd on the shmem object
-    private var pipes: [UInt32: (read: Int32, write: Int32)] = [:]
-    private var fifoHolders: [UInt32: Int32] = [:]   // pipe id -> read-write FIFO holder
+    private lazy var pipes = PipeRestore(pipes: images.pipeData, fifos: images.fifoData)
     private var mappings: [(UnsafeMutableRawPointer, Int)] = []
-    private var ghostPaths: [String] = []
+    /// Our O_PATH fds on deleted files made again (ghost id -> fd), and the links the dump
+    /// made (--link-remap): closed and removed by finishFiles.
+    var ghostAnchors: [UInt32: Int32] = [:]
+    var linkRemapPaths: Set<String> = []
     let kinds = FdKindsRestore()
     let images: CheckpointImages
     /// A restored task in the tree's namespaces (the root), for what is made inside them.
@@ -33,7 +35,7 @@ final class RestoreResources {
         inet.lockMethod = session.options.networkLock
         terminals = try TtyRestore(images: images, session: session)
         // Message queues made in the tree's ipc namespace outlive its tasks.
-        session.onRollBack { [weak self] in self?.mqueues.removeCreated() }
+        session.onRollBack { [weak self] in self?.mqueues.removeCreated(); self?.removeDeletedNames() }
         session.onRollBack { [weak self] in if let self { self.inet.unlockAfterFailure(log: self.session.log) } }
     }
 
@@ -43,7 +45,7 @@ final class RestoreResources {
     /// The restored root task (host pid): sockets are made in its network namespace.
     var rootPid: Int32 { session.rootPid != 0 ? session.rootPid : getpid() }
     private lazy var unixSockets = UnixSocketRestore(images: images)
-    private var rootPath = ""
+    private(set) var rootPath = ""
 
     /// Mount ids of the tree's own mounts (mountpoints-N.img): a file on any other mount
     /// was the host's (a container's stdout file, say) and is opened on the host.
@@ -72,8 +74,6 @@ final class RestoreResources {
         if rootDir >= 0 { close(rootDir) }
         for fd in fds.values { close(fd) }
         for fd in shmemFds.values { close(fd) }
-        for (r, w) in pipes.values { close(r); close(w) }
-        for fd in fifoHolders.values { close(fd) }
         for (p, n) in mappings { munmap(p, n) }
     }
 
@@ -91,44 +91,38 @@ final class RestoreResources {
         let fd: Int32
         switch file.type {
         case .reg: fd = try openRegular(file.reg, ghost: images.ghosts[id])
-        case .pipe: fd = try pipeEnd(file.pipe)
+        case .pipe: fd = try pipes.end(file.pipe)
         case .fifo: fd = try openFifo(file.fifo)
         case .inetsk: fd = try inet.open(file.isk)
         case .packetsk: fd = try PacketSocketRestore.open(file.psk, rootPid: rootPid)
         case .netlinksk: fd = try NetlinkSocketRestore.open(file.nlsk, rootPid: rootPid)
         case .unixsk: fd = try unixSockets.fd(for: id, rootPid: rootPid, rootDir: rootDir, files: self.fd(for:))
-        case .tty: return try terminals.fd(for: id) { self.openPath($0, $1) }
+        case .tty:
+            let fd = try terminals.fd(for: id) { self.openPath($0, $1) }
+            try noteOwner(of: file, fd: fd)
+            return fd
         case .ext: fd = try mqueues.open(id, namespaceOf: rootPid)
         default: fd = try openKind(file)
         }
         fds[id] = fd
+        try noteOwner(of: file, fd: fd)
         return fd
     }
 
-    private static let openOnly = UInt32(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
+    /// open(2) takes O_ASYNC without arming it; restoreOwners sets it with F_SETFL.
+    private static let openOnly = UInt32(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC | O_ASYNC)
 
-    private func openRegular(_ reg: RegFileEntry, ghost: (GhostFileEntry, Data)?) throws -> Int32 {
-        var path = reg.name
-        if let (g, content) = ghost {
-            // A deleted-but-open file: recreate it beside its old name, open it, unlink it.
-            path = reg.name + ".ocicheckpoint-ghost-\(getpid())-\(reg.id)"
-            let tmp = openPath(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode_t(g.mode & 0o7777))
-            if tmp < 0 { throw CheckpointError.errno("recreate deleted file \(reg.name) as \(path)") }
-            let ok = content.withUnsafeBytes { write(tmp, $0.baseAddress, content.count) } == content.count
-            fchown(tmp, g.uid, g.gid)
-            close(tmp)
-            if !ok { unlink(rootPath + path); throw CheckpointError.errno("write deleted file \(reg.name)") }
-            // Opened under its old name when that is free, as CRIU does, so that the fd
-            // shows the same "NAME (deleted)" path as before the dump.
-            if link(rootPath + path, rootPath + reg.name) == 0 {
-                unlink(rootPath + path)
-                path = reg.name
-            }
+    private func openRegular(_ reg: RegFileEntry, ghost: GhostFile?) throws -> Int32 {
+        let flags = Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC
+        let fd: Int32
+        if let ghost {
+            fd = open(try ghostPath(ghost, name: reg.name), flags)
+        } else {
+            // A link made for a deleted file is in the tree's root, whatever mount it was on.
+            let remapped = linkRemapPath(for: reg.id)
+            fd = openPath(remapped ?? reg.name, flags, mount: reg.hasMntID && remapped == nil ? reg.mntID : nil)
         }
-        let fd = openPath(path, Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC, mount: reg.hasMntID ? reg.mntID : nil)
-        let err = errno
-        if ghost != nil { unlink(rootPath + path) }
-        if fd < 0 { throw CheckpointError.errno("open \(reg.name)", err) }
+        if fd < 0 { throw CheckpointError.errno("open \(reg.name)") }
         if reg.pos != 0 && lseek(fd, off_t(reg.pos), SEEK_SET) < 0 {
             close(fd)
             throw CheckpointError.errno("seek \(reg.name) to \(reg.pos)")
@@ -136,43 +130,14 @@ final class RestoreResources {
         return fd
     }
 
-    private func pipeEnd(_ p: PipeEntry) throws -> Int32 {
-        if pipes[p.pipeID] == nil {
-            let ends = try Syscall.pipe("pipe2 for pipe \(p.pipeID)")
-            pipes[p.pipeID] = (ends[0], ends[1])
-            if let data = images.pipeData[p.pipeID] { try fill(ends[1], data, "pipe \(p.pipeID)") }
-        }
-        let pair = pipes[p.pipeID]!
-        let accMode = Int32(p.flags) & O_ACCMODE
-        let fd = fcntl(accMode == O_WRONLY ? pair.write : pair.read, F_DUPFD_CLOEXEC, 0)
-        if fd < 0 { throw CheckpointError.errno("dup pipe \(p.pipeID)") }
-        if fcntl(fd, F_SETFL, Int32(bitPattern: p.flags) & ~O_ACCMODE) != 0 { throw CheckpointError.errno("set flags of pipe \(p.pipeID)") }
-        return fd
-    }
-
     private func openFifo(_ f: FifoEntry) throws -> Int32 {
         guard let regFile = images.files[f.regfID], regFile.type == .reg else {
             throw CheckpointError(.image, "files.img: FIFO \(f.id) names no path entry")
         }
-        let reg = regFile.reg
-        // One read-write holder per FIFO keeps its buffer alive and lets the final opens
-        // (through /proc, with the dumped access mode) proceed without blocking.
-        if fifoHolders[f.pipeID] == nil {
-            let holder = openPath(reg.name, O_RDWR | O_NONBLOCK | O_CLOEXEC)
-            if holder < 0 { throw CheckpointError.errno("open FIFO \(reg.name)") }
-            fifoHolders[f.pipeID] = holder
-            if let data = images.fifoData[f.pipeID] { try fill(holder, data, "FIFO \(reg.name)") }
+        if let ghost = images.ghosts[f.regfID] {
+            return try pipes.fifo(f, regFile.reg, at: try ghostPath(ghost, name: regFile.reg.name)) { open($0, $1) }
         }
-        let fd = open("/proc/self/fd/\(fifoHolders[f.pipeID]!)", (Int32(bitPattern: reg.flags) & ~Int32(bitPattern: Self.openOnly)) | O_CLOEXEC)
-        if fd < 0 { throw CheckpointError.errno("open FIFO \(reg.name)") }
-        return fd
-    }
-
-    private func fill(_ fd: Int32, _ data: Data, _ what: String) throws {
-        // Grow only: a smaller pipe would be full (not writable) with less data than before.
-        if data.count > fcntl(fd, FileControl.getPipeSize) { _ = fcntl(fd, FileControl.setPipeSize, Int32(data.count)) }
-        let n = data.withUnsafeBytes { write(fd, $0.baseAddress, data.count) }
-        if n != data.count { throw CheckpointError.errno("refill \(what) with \(data.count) bytes") }
+        return try pipes.fifo(f, regFile.reg, at: linkRemapPath(for: f.regfID) ?? regFile.reg.name) { self.openPath($0, $1) }
     }
 
     /// Our fd on a new shared memory object for `shmid`, `size` bytes, filled from its

@@ -104,6 +104,7 @@ final class RestoredProcess: TaskControl {
 
     func installFiles(resources: RestoreResources, pidfd: Int32) throws {
         try installFds(image.fds) { try takeFd(try resources.fd(for: $0.id), pidfd: pidfd) }
+        try armAsync(resources: resources)
         try registerEpollTargets(resources: resources)
         let cwd = try takeFd(try resources.fd(for: image.fs.cwdID), pidfd: pidfd)
         var root: Int32?

@@ -91,6 +91,7 @@ public enum Restorer {
             }
             stats.pagesCompared = inheritance.pagesCompared
             stats.pagesSkippedCow = inheritance.pagesSkippedCow
+            try resources.finishFiles(hostTids: Dictionary(processes.flatMap { $0.threads }) { a, _ in a })
             try resources.sealMemfds()
             for p in processes.reversed() where p.image.isZombie { try p.becomeZombie() }
             let live = processes.filter { !$0.image.isZombie }
