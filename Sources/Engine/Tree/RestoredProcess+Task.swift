@@ -15,6 +15,8 @@ extension RestoredProcess {
         try setMMMap(image.mm, exe: try takeFd(try resources.fd(for: image.mm.exeFileID), pidfd: pidfd))
         try call("prctl(PR_SET_DUMPABLE)", SyscallNumber.prctl, 4, UInt64(max(image.mm.dumpable, 0)))
         if tc.childSubreaper { try call("prctl(PR_SET_CHILD_SUBREAPER)", SyscallNumber.prctl, 36, 1) }
+        try restoreLoginuid(pidfd: pidfd)
+        try restoreMembarriers(tc.membarrierRegistrationMask)
         if tc.hasOomScoreAdj {
             try? "\(tc.oomScoreAdj)".write(toFile: "/proc/\(hostPid)/oom_score_adj", atomically: false, encoding: .utf8)
         }
@@ -43,16 +45,7 @@ extension RestoredProcess {
         guard let core = image.cores[vtid] else { return }
         let tcore = core.threadCore
         try setThreadState(core, vtid: vtid, on: tid, parentRestored: image.entry.ppid != 0)
-        // Scheduling is set from outside, on the thread's host tid.
-        if tcore.schedPolicy != 0 {
-            var prio = Int32(tcore.schedPrio)
-            try withUnsafeMutablePointer(to: &prio) {
-                _ = try Syscall.raw("sched_setscheduler of tid \(vtid) to policy \(tcore.schedPolicy)", SyscallNumber.schedSetscheduler, Int(tid), Int(tcore.schedPolicy), Int(bitPattern: $0))
-            }
-        }
-        if tcore.schedNice != 0 {
-            try Syscall.raw("setpriority of tid \(vtid) to \(tcore.schedNice)", SyscallNumber.setpriority, 0 /* PRIO_PROCESS */, Int(tid), Int(tcore.schedNice))
-        }
+        try ThreadScheduling.apply(tcore, tid: tid, vtid: vtid)
         var xstate = try Ptrace(tid).xstate()
         core.threadInfo.fpregs.apply(to: &xstate)
         try Ptrace(tid).setXstate(xstate)
@@ -87,9 +80,19 @@ extension RestoredProcess {
            filters[Int(leader.seccompFilter)].flags & SeccompFlag.tsync != 0 {
             tcore = leader
         }
-        guard tcore.seccompMode == .filter else { return }
+        guard tcore.seccompMode != .disabled else { return }
+        // The syscalls still to come (other threads' state, the stub's munmap) must pass
+        // the filters and strict mode: seccomp waits until we detach.
+        try Ptrace(thread.host).setOptions(Self.tracing | Ptrace.optSuspendSeccomp)
+        if tcore.seccompMode == .strict {
+            try call("prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT)", on: thread.host, SyscallNumber.prctl, 22, 1)
+            return
+        }
         try installSeccomp(filters, newest: tcore.seccompFilter, vtid: thread.virtual, on: thread.host)
     }
+
+    /// What the restorer traces its stubs with.
+    static let tracing = Ptrace.optExitKill | Ptrace.optTraceClone | Ptrace.optTraceFork | Ptrace.optTraceVfork | Ptrace.optTraceSysGood
 
     static func caps(_ words: [UInt32]) -> UInt64 { UInt64(words[safe: 0]) | UInt64(words[safe: 1]) << 32 }
 
@@ -123,19 +126,6 @@ extension RestoredProcess {
         var regs = r.rewoundToRestartSyscall
         regs.orig_rax = UInt64.max
         return regs
-    }
-
-    /// Zombies: the process exists only to leave its exit status to its parent. The
-    /// injector, as tracer, collects the exit and so hands the zombie to its real parent.
-    func becomeZombie() throws {
-        let status = image.main.tc.exitCode
-        let injector = try SyscallInjector(tid: hostPid, codeAddress: stub)
-        if status & 0x7f == 0 {
-            _ = try? injector.callRaw(SyscallNumber.exitGroup, [UInt64(status >> 8)])
-        } else {
-            try Ptrace(hostPid).setSigmask(0)
-            _ = try? injector.callRaw(SyscallNumber.kill, [UInt64(pid), UInt64(status & 0x7f)])
-        }
     }
 }
 

@@ -84,7 +84,7 @@ public enum Restorer {
                 stats.pagesRestored += p.image.pagemap.reduce(0) { $0 + $1.nrPages }
             }
             try resources.sealMemfds()
-            for p in processes.reversed() where p.image.isZombie { try p.becomeZombie() }
+            for p in processes.reversed() where p.image.isZombie { try p.becomeZombie(pidfd: selfPidfd) }
             let live = processes.filter { !$0.image.isZombie }
             for p in live { try p.finish() }
             try resources.inet.finish(log: log)
@@ -159,10 +159,7 @@ public enum Restorer {
                 try Ptrace(tid).setSigmask(p.image.blockedSignals(vtid))
             }
         }
-        for p in live {
-            let stopped = p.image.main.tc.taskState == TaskState.stopped
-            for (_, tid) in p.threads { try Ptrace(tid).detach(signal: stopped && tid == p.hostPid ? SIGSTOP : 0) }
-        }
+        for p in live { try p.letGo() }
     }
 
     private static func writeStats(_ stats: RestoreStatsEntry, _ session: RestoreSession) {
@@ -229,7 +226,7 @@ public enum Restorer {
         if r < 0 { throw CheckpointError.errno("clone3 of the root task (pid \(root.pid), flags \(flags.hex))", -r) }
         let ptrace = Ptrace(r)
         do {
-            try ptrace.seize(options: Ptrace.optExitKill | Ptrace.optTraceClone | Ptrace.optTraceFork | Ptrace.optTraceVfork | Ptrace.optTraceSysGood)
+            try ptrace.seize(options: RestoredProcess.tracing)
             try ptrace.interrupt()
             while true {
                 guard let ev = try TaskEvent.wait(r) else { continue }
