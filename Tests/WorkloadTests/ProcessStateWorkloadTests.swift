@@ -15,6 +15,7 @@ extension Workload {
     static let schedIds = Workload(name: "sched-ids")
     static let seccompThreads = Workload(name: "seccomp-threads")
     static let seccompStrict = Workload(name: "seccomp-threads", args: ["strict"])
+    static let seccompTsync = Workload(name: "seccomp-threads", args: ["tsync"])
 }
 
 @Suite("process state", .serialized)
@@ -27,9 +28,13 @@ struct ProcessStateTests {
           arguments: Mode.allCases)
     func schedIds(_ mode: Mode) async throws { try await checkpointRestore(.schedIds, mode) }
 
-    @Test("a seccomp filter installed with TSYNC and a second one in one thread only; the process exits after",
+    @Test("a seccomp filter installed with TSYNC and a second one in one thread only; a later TSYNC names that thread",
           arguments: Mode.allCases)
     func seccompThreads(_ mode: Mode) async throws { try await checkpointRestore(.seccompThreads, mode) }
+
+    @Test("threads keep sharing a filter: one installed with TSYNC after the restore reaches them all",
+          arguments: Mode.allCases)
+    func seccompTsync(_ mode: Mode) async throws { try await checkpointRestore(.seccompTsync, mode) }
 
     @Test("a child in seccomp strict mode waiting in read() stays in strict mode", arguments: Mode.allCases)
     func seccompStrict(_ mode: Mode) async throws { try await checkpointRestore(.seccompStrict, mode) }

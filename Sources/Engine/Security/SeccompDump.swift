@@ -11,13 +11,16 @@ final class SeccompDump {
     /// Adds the filter chain of `tid` and returns the index of its newest filter.
     func add(tid: Int32) throws -> UInt32 {
         let ptrace = Ptrace(tid)
-        var chain: [([UInt8], UInt64)] = []  // newest first, as the kernel numbers them
+        // Oldest first: PTRACE_SECCOMP_GET_FILTER counts from the first filter installed.
+        // (Read newest first, a thread with two filters came back with them swapped, so
+        // the later one no longer won a tie of actions and no longer shared the first.)
+        var chain: [([UInt8], UInt64)] = []
         while let program = try ptrace.seccompFilter(chain.count) {
             chain.append((program, try ptrace.seccompFlags(chain.count)))
         }
         guard !chain.isEmpty else { throw CheckpointError(.invalidState, "tid \(tid) is in seccomp filter mode but shows no filter") }
         var prev: UInt32? = nil
-        for (program, flags) in chain.reversed() {
+        for (program, flags) in chain {
             let data = Data(program)
             if let i = filters.firstIndex(where: { $0.filter == data && $0.flags == UInt32(flags) && ($0.hasPrev ? $0.prev : nil) == prev }) {
                 prev = UInt32(i)

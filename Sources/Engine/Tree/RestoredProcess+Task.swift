@@ -31,8 +31,10 @@ extension RestoredProcess {
         return old
     }
 
-    /// Creates the other threads of this process with their original TIDs.
-    func createThreads() throws {
+    /// Creates the other threads of this process with their original TIDs, after the
+    /// seccomp filters every thread shares, which they inherit as shared filters.
+    func createThreads(filters: [SeccompFilter]) throws {
+        try installSharedSeccomp(filters)
         for tid in image.entry.threads.map({ Int32($0) }) where tid != pid {
             try createChild(pid: tid, thread: true)
         }
@@ -67,28 +69,6 @@ extension RestoredProcess {
             try restoreSeccomp(thread, filters: filters)
             try setCreds(creds, on: thread.host, restorer: restorer)
         }
-    }
-
-    /// Installs the thread's seccomp filters, oldest first. Last of all injected syscalls
-    /// of the thread, since a filter may forbid the ones we use.
-    func restoreSeccomp(_ thread: (virtual: Int32, host: Int32), filters: [SeccompFilter]) throws {
-        guard var tcore = image.cores[thread.virtual]?.threadCore else { return }
-        // CRIU saves threads that share the leader's filters with none of their own and
-        // marks the leader's TSYNC: its restore lets the leader's install reach them.
-        let leader = image.main.threadCore
-        if tcore.seccompMode != .filter, leader.seccompMode == .filter, Int(leader.seccompFilter) < filters.count,
-           filters[Int(leader.seccompFilter)].flags & SeccompFlag.tsync != 0 {
-            tcore = leader
-        }
-        guard tcore.seccompMode != .disabled else { return }
-        // The syscalls still to come (other threads' state, the stub's munmap) must pass
-        // the filters and strict mode: seccomp waits until we detach.
-        try Ptrace(thread.host).setOptions(Self.tracing | Ptrace.optSuspendSeccomp)
-        if tcore.seccompMode == .strict {
-            try call("prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT)", on: thread.host, SyscallNumber.prctl, 22, 1)
-            return
-        }
-        try installSeccomp(filters, newest: tcore.seccompFilter, vtid: thread.virtual, on: thread.host)
     }
 
     /// What the restorer traces its stubs with.

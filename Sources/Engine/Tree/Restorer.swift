@@ -134,7 +134,7 @@ public enum Restorer {
         try p.restoreForegroundGroup(resources: resources, pidfd: pidfd)
         try p.restoreTaskState(resources: resources, pidfd: pidfd)
         try p.call("close pidfd", SyscallNumber.close, UInt64(pidfd))
-        try p.createThreads()
+        try p.createThreads(filters: resources.images.seccompFilters)
         session.created(p.threads.map(\.host))
         try p.blockSignals()
         for t in p.threads { try p.restoreThreadState(t) }

@@ -261,18 +261,25 @@ extension TaskControl {
 
     // MARK: - Seccomp
 
-    /// Installs on thread `tid` the chain of filters that ends at `newest` (an index into
+    /// The indexes of the chain of filters that ends at `newest` (an index into
     /// seccomp.img's filters, each naming its predecessor), oldest first.
-    func installSeccomp(_ filters: [SeccompFilter], newest: UInt32, vtid: Int32, on tid: Int32) throws {
-        var chain: [SeccompFilter] = []
+    func seccompChain(_ filters: [SeccompFilter], newest: UInt32, vtid: Int32) throws -> [Int] {
+        var chain: [Int] = []
         var index: UInt32? = newest
         while let i = index {
             guard Int(i) < filters.count, chain.count <= filters.count else {
                 throw CheckpointError(.image, "seccomp.img: tid \(vtid) names filter \(i), which is not there")
             }
-            chain.insert(filters[Int(i)], at: 0)
+            chain.insert(Int(i), at: 0)
             index = filters[Int(i)].hasPrev ? filters[Int(i)].prev : nil
         }
+        return chain
+    }
+
+    /// Installs on thread `tid` the chain of filters that ends at `newest`, oldest first,
+    /// but the first `skipping`, which the thread already shares.
+    func installSeccomp(_ filters: [SeccompFilter], newest: UInt32, vtid: Int32, on tid: Int32, skipping: Int = 0) throws {
+        let chain = try seccompChain(filters, newest: newest, vtid: vtid).dropFirst(skipping).map { filters[$0] }
         for f in chain {
             let program = try put([UInt8](f.filter), at: 4096)
             let fprog = try put(bytes(UInt16(f.filter.count / 8)) + [UInt8](repeating: 0, count: 6) + bytes(program), at: 0)

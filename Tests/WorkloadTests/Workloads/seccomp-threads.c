@@ -1,10 +1,12 @@
 /* seccomp-threads: filters per thread. The main thread installs F1 (uname fails with
  * EPERM) with SECCOMP_FILTER_FLAG_TSYNC while two threads run, so all three share it;
- * thread B then adds F2 (getpgrp fails with EACCES) for itself alone. With "strict", a
- * child enters strict mode and waits in read(): after go it must still be in strict
- * mode (a byte read and echoed, then getpid kills it with SIGKILL).
- * After go: each thread sees exactly its filters; the process exits (exit_group from
- * main, with the threads still running) and the parent's wait sees it. */
+ * thread B then adds F2 (getpgrp fails with EACCES) and F2u (uname fails with EACCES,
+ * which wins over F1's EPERM as the newer filter) for itself alone (not with "tsync").
+ * With "strict", a child enters strict mode and waits in read(): after go it must still
+ * be in strict mode (a byte read and echoed, then getpid kills it with SIGKILL).
+ * After go: each thread sees exactly its filters, and main installs F3 (getppid fails
+ * with EIO) with TSYNC, which works only if the threads still share F1 with main: it
+ * must fail naming thread B when B has F2, and reach every thread with "tsync". */
 #include "workload.h"
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -28,18 +30,26 @@ static int install(int nr, int err, unsigned flags)
     return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 }
 
-static volatile int phase, seen[2], extra_installed;
-static volatile int result[2] = { -1, -1 };
+static volatile int phase, seen[2], extra_installed, own_filter = 1;
+static volatile int result[2] = { -1, -1 }, getppid_filtered[2] = { -1, -1 };
+static volatile pid_t tid[2];
 
 static void *worker(void *arg)
 {
     int i = (int)(long)arg;
+    tid[i] = gettid();
     while (phase < 1) usleep(1000);
-    if (i == 1 && install(SYS_getpgrp, EACCES, 0) != 0) wl_fail("F2 in thread B: %s", strerror(errno));
+    if (i == 1 && own_filter && (install(SYS_getpgrp, EACCES, 0) != 0 || install(SYS_uname, EACCES, 0) != 0))
+        wl_fail("F2 in thread B: %s", strerror(errno));
     if (i == 1) extra_installed = 1;
     while (phase < 2) usleep(1000);
-    result[i] = uname_filtered() * 2 + getpgrp_filtered();
+    struct utsname u;
+    errno = 0;
+    int unamed = uname(&u) == -1 ? errno : 0;
+    result[i] = (unamed == EPERM) * 2 + getpgrp_filtered() + (unamed == EACCES) * 4;
     seen[i] = 1;
+    while (phase < 3) usleep(1000);
+    getppid_filtered[i] = syscall(SYS_getppid) == -1 && errno == EIO;
     for (;;) pause();
     return NULL;
 }
@@ -66,6 +76,7 @@ int main(int argc, char **argv)
 {
     wl_init(argc, argv);
     int strict = argc > 2 && strcmp(argv[2], "strict") == 0;
+    own_filter = !(argc > 2 && strcmp(argv[2], "tsync") == 0);
     pid_t pids[2] = { getpid(), 0 };
     int to = -1, from = -1;
     if (strict) pids[1] = strict_child(&to, &from);
@@ -96,7 +107,14 @@ int main(int argc, char **argv)
     while (!seen[0] || !seen[1]) usleep(1000);
     if (!uname_filtered() || getpgrp_filtered()) wl_fail("main thread: uname filtered %d, getpgrp filtered %d (want 1, 0)", uname_filtered(), getpgrp_filtered());
     if (result[0] != 2) wl_fail("thread A: uname/getpgrp filtered %d (want uname only)", result[0]);
-    if (result[1] != 3) wl_fail("thread B: uname/getpgrp filtered %d (want both)", result[1]);
+    if (result[1] != (own_filter ? 5 : 2)) wl_fail("thread B: uname EACCES/EPERM/getpgrp filtered %d (want %d)", result[1], own_filter ? 5 : 2);
+    long r = install(SYS_getppid, EIO, SECCOMP_FILTER_FLAG_TSYNC);
+    if (own_filter && r != tid[1]) wl_fail("F3 with TSYNC returned %ld, want thread B's tid %d", r, tid[1]);
+    if (!own_filter && r != 0) wl_fail("F3 with TSYNC returned %ld (%s), want 0: the threads no longer share F1", r, r < 0 ? strerror(errno) : "a thread's tid");
+    phase = 3;
+    while (getppid_filtered[0] < 0 || getppid_filtered[1] < 0) usleep(1000);
+    if (getppid_filtered[0] != !own_filter || getppid_filtered[1] != !own_filter)
+        wl_fail("after F3: getppid filtered in A %d, B %d (want %d)", getppid_filtered[0], getppid_filtered[1], !own_filter);
     if (strict) {
         char x = 'a';
         if (write(to, &x, 1) != 1 || read(from, &x, 1) != 1 || x != 'b') wl_fail("strict child did not echo");
