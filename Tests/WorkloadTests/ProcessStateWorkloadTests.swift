@@ -16,6 +16,7 @@ extension Workload {
     static let seccompThreads = Workload(name: "seccomp-threads")
     static let seccompStrict = Workload(name: "seccomp-threads", args: ["strict"])
     static let seccompTsync = Workload(name: "seccomp-threads", args: ["tsync"])
+    static let credsLimits = Workload(name: "creds-limits")
 }
 
 @Suite("process state", .serialized)
@@ -38,4 +39,30 @@ struct ProcessStateTests {
 
     @Test("a child in seccomp strict mode waiting in read() stays in strict mode", arguments: Mode.allCases)
     func seccompStrict(_ mode: Mode) async throws { try await checkpointRestore(.seccompStrict, mode) }
+
+    @Test("uids and capabilities per thread, securebits, a child that left root with mlock'ed memory, rlimits, dumpable",
+          arguments: Mode.allCases)
+    func credsLimits(_ mode: Mode) async throws { try await checkpointRestore(.credsLimits, mode) }
+
+    /// CRIU cannot dump this tree without CAP_SYS_RESOURCE ("Can't get rlimit": prlimit on a
+    /// task of another uid); the limits come from /proc here, so a dumper without it works.
+    @Test("the same tree dumped by a dumper without CAP_SYS_RESOURCE")
+    func credsLimitsWithoutSysResource() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "setpriv (util-linux) is not installed")
+        let run = try WorkloadRun(.credsLimits)
+        defer { run.cleanup() }
+        try run.start()
+        try await run.waitReady()
+        let out = run.base + "/dump.out"
+        let pid = try Proc.spawn(["/usr/bin/setpriv", "--bounding-set", "-sys_resource", "--inh-caps", "-sys_resource", Paths.binary,
+                                  "dump", "-t", "\(run.rootPid)", "-D", run.images, "-o", run.dumpLog, "-v4"], stdout: out)
+        let st = await Proc.wait(pid, timeout: 120)
+        try #require(st?.exited == true && st?.code == 0, "dump without CAP_SYS_RESOURCE failed: \(Proc.read(out) ?? "")\n\(run.diagnostics())")
+        let left = await run.reapOriginal()
+        try #require(left.isEmpty, "original processes \(left) still exist\n\(run.diagnostics())")
+        let r = await run.restore()
+        try #require(r.status == 0, "restore failed\n\(run.diagnostics())")
+        await run.expectPass("creds-limits dumped without CAP_SYS_RESOURCE")
+    }
 }

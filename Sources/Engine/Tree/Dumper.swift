@@ -219,7 +219,7 @@ public enum Dumper {
 
             let memStart = DispatchTime.now()
             let areas = try ProcMaps.read(pid: p.pid)
-            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: areas)
+            let vmas = ResourceLimits.markLocked(try memory.dump(pid: p.pid, name: p.vpid, areas: areas), areas: areas)
             memTime += UInt64(micros(since: memStart))
             try images.write(.mm(p.vpid), [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")

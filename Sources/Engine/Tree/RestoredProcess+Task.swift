@@ -69,6 +69,8 @@ extension RestoredProcess {
             try restoreSeccomp(thread, filters: filters)
             try setCreds(creds, on: thread.host, restorer: restorer)
         }
+        // A change of uid or gid makes the mm non-dumpable (suid_dumpable): set it again.
+        try call("prctl(PR_SET_DUMPABLE)", on: thread.host, SyscallNumber.prctl, 4, UInt64(max(image.mm.dumpable, 0)))
     }
 
     /// What the restorer traces its stubs with.

@@ -196,7 +196,7 @@ extension TaskControl {
         let ids = [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid]
         let sameCaps = RestoredProcess.caps(c.capEff) == ours.capEff && RestoredProcess.caps(c.capPrm) == ours.capPrm
             && RestoredProcess.caps(c.capInh) == ours.capInh && RestoredProcess.caps(c.capBnd) == ours.capBnd && RestoredProcess.caps(c.capAmb) == ours.capAmb
-        guard ids.contains(where: { $0 != 0 }) || !sameCaps || !c.groups.isEmpty else { return }
+        guard ids.contains(where: { $0 != 0 }) || !sameCaps || !c.groups.isEmpty || c.secbits != 0 else { return }
         // The bounding set first: dropping from it needs CAP_SETPCAP, which the stub still has.
         let bounding = RestoredProcess.caps(c.capBnd)
         for cap in 0..<64 where ours.capBnd & (1 << cap) != 0 && bounding & (1 << cap) == 0 {
@@ -204,7 +204,14 @@ extension TaskControl {
         }
         let groups = try put(c.groups.flatMap(bytes), at: 0)
         try call("setgroups", on: tid, SyscallNumber.setgroups, UInt64(c.groups.count), groups)
-        try call("prctl(PR_SET_KEEPCAPS)", on: tid, SyscallNumber.prctl, 8, 1)
+        // Capabilities survive the uid change through keep-caps; the dumped securebits are
+        // set while the stub still has CAP_SETPCAP, keep-caps cleared after unless dumped.
+        let keepCaps: UInt64 = 1 << 4
+        if c.secbits != 0 {
+            try call("prctl(PR_SET_SECUREBITS, \(c.secbits))", on: tid, SyscallNumber.prctl, 28, UInt64(c.secbits) | keepCaps)
+        } else {
+            try call("prctl(PR_SET_KEEPCAPS)", on: tid, SyscallNumber.prctl, 8, 1)
+        }
         try call("setresgid", on: tid, SyscallNumber.setresgid, UInt64(c.gid), UInt64(c.egid), UInt64(c.sgid))
         try call("setresuid", on: tid, SyscallNumber.setresuid, UInt64(c.uid), UInt64(c.euid), UInt64(c.suid))
         let header = try put(bytes(UInt32(0x2008_0522)) + bytes(Int32(0)), at: 0)
@@ -215,6 +222,7 @@ extension TaskControl {
         for cap in 0..<64 where ambient & (1 << cap) != 0 {
             try call("prctl(PR_CAP_AMBIENT_RAISE, \(cap))", on: tid, SyscallNumber.prctl, 47, 2, UInt64(cap), 0, 0)
         }
+        if UInt64(c.secbits) & keepCaps == 0 { try call("prctl(PR_SET_KEEPCAPS, 0)", on: tid, SyscallNumber.prctl, 8, 0) }
     }
 
     // MARK: - Threads

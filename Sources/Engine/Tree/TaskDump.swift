@@ -45,7 +45,7 @@ struct TaskDump {
         tc.blkSigset = try probe.originalMask(main)
         tc.comm = process.stat.comm
         tc.timers = timers
-        tc.rlimits = try rlimits(pid)
+        tc.rlimits = try ResourceLimits.read(pid)
         tc.childSubreaper = subreaper
         if membarriers > 0 { tc.membarrierRegistrationMask = UInt32(membarriers) }
         if let uid = UInt32((try? readProcFile("/proc/\(pid)/loginuid"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
@@ -82,6 +82,8 @@ struct TaskDump {
             priv.signals = try ptrace.pendingSignals(shared: false).map { var s = SiginfoEntry(); s.siginfo = Data($0); return s }
             tcore.signalsP = priv
             tcore.creds = creds(tstatus)
+            // Securebits (keep-caps, no-setuid-fixup, ...) are per thread and not in /proc.
+            tcore.creds.secbits = UInt32(try probe.inject(on: tid) { try $0.call("prctl(PR_GET_SECUREBITS)", on: tid, SyscallNumber.prctl, 27) })
             switch tstatus.seccomp {
             case 0: tcore.seccompMode = .disabled
             case 1: tcore.seccompMode = .strict
@@ -163,20 +165,6 @@ struct TaskDump {
         tc.comm = process.stat.comm
         core.tc = tc
         return core
-    }
-
-    static func rlimits(_ pid: Int32) throws -> TaskRlimitsEntry {
-        var out = TaskRlimitsEntry()
-        for res in 0..<16 {
-            var lim: (cur: UInt64, max: UInt64) = (0, 0)
-            try withUnsafeMutablePointer(to: &lim) {
-                try Syscall.raw("prlimit \(res) of pid \(pid)", SyscallNumber.prlimit64, Int(pid), res, 0, Int(bitPattern: $0))
-            }
-            var e = RlimitEntry()
-            e.cur = lim.cur; e.max = lim.max
-            out.rlimits.append(e)
-        }
-        return out
     }
 
     static func creds(_ s: TaskStatus) -> CredsEntry {
