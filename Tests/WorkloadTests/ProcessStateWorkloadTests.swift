@@ -17,6 +17,8 @@ extension Workload {
     static let seccompStrict = Workload(name: "seccomp-threads", args: ["strict"])
     static let seccompTsync = Workload(name: "seccomp-threads", args: ["tsync"])
     static let credsLimits = Workload(name: "creds-limits")
+    static let sharedFiles = Workload(name: "shared-tables", args: ["files"])
+    static let sharedFs = Workload(name: "shared-tables", args: ["fs"])
 }
 
 @Suite("process state", .serialized)
@@ -64,5 +66,21 @@ struct ProcessStateTests {
         let r = await run.restore()
         try #require(r.status == 0, "restore failed\n\(run.diagnostics())")
         await run.expectPass("creds-limits dumped without CAP_SYS_RESOURCE")
+    }
+
+    @Test("a shared fd table (CLONE_FILES) or fs (CLONE_FS) refuses the dump in one line; the workload keeps running",
+          arguments: zip([Workload.sharedFiles, .sharedFs], ["shares its fd table", "shares its cwd, root and umask"]))
+    func sharedTablesRefused(_ w: Workload, _ reason: String) async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
+        let run = try WorkloadRun(w)
+        defer { run.cleanup() }
+        try run.start()
+        try await run.waitReady()
+        let d = await run.dump(leaveRunning: false)
+        #expect(d.status == 1, "the dump did not fail\n\(run.diagnostics())")
+        #expect(d.stderrLines.count == 1 && d.stderr.contains(reason), "stderr: \(d.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
+        #expect(run.runningUntraced() == nil, "\(run.runningUntraced() ?? "")")
+        await run.expectPass("\(w.testDescription) after the refused dump")
     }
 }

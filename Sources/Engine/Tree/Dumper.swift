@@ -70,6 +70,7 @@ public enum Dumper {
             try FaultPoint.dumpAfterSeize.check()
             try checkSessions(tree, shellJob: options.shellJob)
             try checkNamespaces(tree)
+            try SharedTables.refuse(tree)
             var namespaces = NamespaceIDs()
             let memStats = try collect(tree, inet: inet, images: images, options: options, log: log, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
             stats.pagesScanned = memStats.pagesScanned
