@@ -19,6 +19,7 @@ extension Workload {
     static let credsLimits = Workload(name: "creds-limits")
     static let sharedFiles = Workload(name: "shared-tables", args: ["files"])
     static let sharedFs = Workload(name: "shared-tables", args: ["fs"])
+    static let sharedSiblings = Workload(name: "shared-tables", args: ["siblings"])
 }
 
 @Suite("process state", .serialized)
@@ -68,9 +69,15 @@ struct ProcessStateTests {
         await run.expectPass("creds-limits dumped without CAP_SYS_RESOURCE")
     }
 
-    @Test("a shared fd table (CLONE_FILES) or fs (CLONE_FS) refuses the dump in one line; the workload keeps running",
-          arguments: zip([Workload.sharedFiles, .sharedFs], ["shares its fd table", "shares its cwd, root and umask"]))
-    func sharedTablesRefused(_ w: Workload, _ reason: String) async throws {
+    @Test("an fd table shared with the parent (CLONE_FILES) stays shared", arguments: Mode.allCases)
+    func sharedFiles(_ mode: Mode) async throws { try await checkpointRestore(.sharedFiles, mode) }
+
+    @Test("cwd, root and umask shared with the parent (CLONE_FS) stay shared", arguments: Mode.allCases)
+    func sharedFs(_ mode: Mode) async throws { try await checkpointRestore(.sharedFs, mode) }
+
+    @Test("an fd table two siblings share without their parent refuses the dump in one line; the workload keeps running")
+    func sharedSiblingsRefused() async throws {
+        let w = Workload.sharedSiblings
         try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
         let run = try WorkloadRun(w)
         defer { run.cleanup() }
@@ -78,7 +85,7 @@ struct ProcessStateTests {
         try await run.waitReady()
         let d = await run.dump(leaveRunning: false)
         #expect(d.status == 1, "the dump did not fail\n\(run.diagnostics())")
-        #expect(d.stderrLines.count == 1 && d.stderr.contains(reason), "stderr: \(d.stderr)")
+        #expect(d.stderrLines.count == 1 && d.stderr.contains("which is not its parent"), "stderr: \(d.stderr)")
         #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
         #expect(run.runningUntraced() == nil, "\(run.runningUntraced() ?? "")")
         await run.expectPass("\(w.testDescription) after the refused dump")

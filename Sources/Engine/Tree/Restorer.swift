@@ -128,12 +128,12 @@ public enum Restorer {
         let session = resources.session
         try p.blockSignals()
         try p.moveSpecialAreas()
-        let pidfd = try p.placeRestorerPidfd(inherited: selfPidfd)
+        let pidfd = try p.restorerPidfd(inherited: selfPidfd)
         try p.buildMemory(resources: resources, pages: pages, pidfd: pidfd)
         try p.installFiles(resources: resources, pidfd: pidfd)
         try p.restoreForegroundGroup(resources: resources, pidfd: pidfd)
         try p.restoreTaskState(resources: resources, pidfd: pidfd)
-        try p.call("close pidfd", SyscallNumber.close, UInt64(pidfd))
+        try p.dropRestorerPidfd(pidfd)
         try p.createThreads(filters: resources.images.seccompFilters)
         session.created(p.threads.map(\.host))
         try p.blockSignals()
@@ -260,9 +260,11 @@ public enum Restorer {
                 try sessionMade(me)
             }
             for child in images.processes where Int32(child.entry.ppid) == image.pid && child.pid != root.pid {
-                let host = try me.createChild(pid: child.pid)
+                let sharing = me.sharingFlags(for: child, in: images.dir)
+                let host = try me.createChild(pid: child.pid, sharing: sharing)
                 session.created([host])
                 let task = try RestoredProcess(image: child, hostPid: host, stub: rootTask.stub)
+                me.adopt(task, sharing: sharing)
                 byPid[child.pid] = task
                 ordered.append(task)
             }
