@@ -13,18 +13,20 @@ extension RestoredProcess {
         var chains: [Int32: [Int]] = [:]
         for vtid in image.entry.threads.map({ Int32($0) }) {
             guard let tcore = effectiveSeccomp(vtid, filters), tcore.seccompMode == .filter else { continue }
-            chains[vtid] = try seccompChain(filters, newest: tcore.seccompFilter, vtid: vtid)
+            chains[vtid] = try seccompChain(filters, first: tcore.seccompFilter, vtid: vtid)
         }
         return chains
     }
 
-    /// The filters at the start of every thread's chain.
+    /// The filters at the start of every thread's chain, compared by program and flags:
+    /// CRIU writes a chain per thread even where the threads share it.
     func sharedSeccompPrefix(_ filters: [SeccompFilter]) throws -> [Int] {
         let chains = try seccompChains(filters)
         let all = image.entry.threads.map { chains[Int32($0)] ?? [] }
         guard var prefix = all.first else { return [] }
+        func same(_ a: Int, _ b: Int) -> Bool { filters[a].filter == filters[b].filter && filters[a].flags == filters[b].flags }
         for chain in all.dropFirst() {
-            prefix = Array(zip(prefix, chain).prefix { $0 == $1 }.map(\.0))
+            prefix = Array(zip(prefix, chain).prefix { same($0, $1) }.map(\.0))
         }
         return prefix
     }
@@ -34,9 +36,9 @@ extension RestoredProcess {
     /// syscalls still pass.
     func installSharedSeccomp(_ filters: [SeccompFilter]) throws {
         let prefix = try sharedSeccompPrefix(filters)
-        guard let newest = prefix.last else { return }
+        guard !prefix.isEmpty else { return }
         try Ptrace(hostPid).setOptions(Self.tracing | Ptrace.optSuspendSeccomp)
-        try installSeccomp(filters, newest: UInt32(newest), vtid: pid, on: hostPid)
+        for f in prefix.map({ filters[$0] }) { try installFilter(f, on: hostPid) }
     }
 
     /// The rest of the thread's filters (or strict mode). Last of all injected syscalls of
@@ -49,7 +51,7 @@ extension RestoredProcess {
             return
         }
         let shared = try sharedSeccompPrefix(filters).count
-        try installSeccomp(filters, newest: tcore.seccompFilter, vtid: thread.virtual, on: thread.host, skipping: shared)
+        try installSeccomp(filters, first: tcore.seccompFilter, vtid: thread.virtual, on: thread.host, skipping: shared)
     }
 
     /// The thread's seccomp state. CRIU saves threads that share the leader's filters with

@@ -269,30 +269,34 @@ extension TaskControl {
 
     // MARK: - Seccomp
 
-    /// The indexes of the chain of filters that ends at `newest` (an index into
-    /// seccomp.img's filters, each naming its predecessor), oldest first.
-    func seccompChain(_ filters: [SeccompFilter], newest: UInt32, vtid: Int32) throws -> [Int] {
+    /// The indexes of the chain of filters that starts at `first` (the thread's, in
+    /// seccomp.img), in the order to install them: CRIU links each filter to the next
+    /// newer one through `prev` (see SeccompDump).
+    func seccompChain(_ filters: [SeccompFilter], first: UInt32, vtid: Int32) throws -> [Int] {
         var chain: [Int] = []
-        var index: UInt32? = newest
+        var index: UInt32? = first
         while let i = index {
             guard Int(i) < filters.count, chain.count <= filters.count else {
                 throw CheckpointError(.image, "seccomp.img: tid \(vtid) names filter \(i), which is not there")
             }
-            chain.insert(Int(i), at: 0)
+            chain.append(Int(i))
             index = filters[Int(i)].hasPrev ? filters[Int(i)].prev : nil
         }
         return chain
     }
 
-    /// Installs on thread `tid` the chain of filters that ends at `newest`, oldest first,
+    /// Installs on thread `tid` the chain of filters that starts at `first`, oldest first,
     /// but the first `skipping`, which the thread already shares.
-    func installSeccomp(_ filters: [SeccompFilter], newest: UInt32, vtid: Int32, on tid: Int32, skipping: Int = 0) throws {
-        let chain = try seccompChain(filters, newest: newest, vtid: vtid).dropFirst(skipping).map { filters[$0] }
-        for f in chain {
-            let program = try put([UInt8](f.filter), at: 4096)
-            let fprog = try put(bytes(UInt16(f.filter.count / 8)) + [UInt8](repeating: 0, count: 6) + bytes(program), at: 0)
-            // TSYNC is dropped: each thread gets its chain installed by itself.
-            try call("seccomp(SET_MODE_FILTER)", on: tid, SyscallNumber.seccomp, 1, UInt64(f.flags & ~1), fprog)
+    func installSeccomp(_ filters: [SeccompFilter], first: UInt32, vtid: Int32, on tid: Int32, skipping: Int = 0) throws {
+        for f in try seccompChain(filters, first: first, vtid: vtid).dropFirst(skipping) {
+            try installFilter(filters[f], on: tid)
         }
+    }
+
+    /// One filter on thread `tid`. TSYNC is dropped: each thread gets its chain itself.
+    func installFilter(_ f: SeccompFilter, on tid: Int32) throws {
+        let program = try put([UInt8](f.filter), at: 4096)
+        let fprog = try put(bytes(UInt16(f.filter.count / 8)) + [UInt8](repeating: 0, count: 6) + bytes(program), at: 0)
+        try call("seccomp(SET_MODE_FILTER)", on: tid, SyscallNumber.seccomp, 1, UInt64(f.flags & ~1), fprog)
     }
 }
