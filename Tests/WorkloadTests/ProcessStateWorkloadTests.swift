@@ -13,6 +13,7 @@ import Glibc
 extension Workload {
     static let stopSignals = Workload(name: "stop-signals")
     static let schedIds = Workload(name: "sched-ids")
+    static let schedDeadline = Workload(name: "sched-ids", args: ["deadline"])
     static let seccompThreads = Workload(name: "seccomp-threads")
     static let seccompStrict = Workload(name: "seccomp-threads", args: ["strict"])
     static let seccompTsync = Workload(name: "seccomp-threads", args: ["tsync"])
@@ -31,6 +32,9 @@ struct ProcessStateTests {
     @Test("SCHED_OTHER/BATCH/IDLE/FIFO/RR per thread with nice, priority and SCHED_RESET_ON_FORK; loginuid; membarrier registrations",
           arguments: Mode.allCases)
     func schedIds(_ mode: Mode) async throws { try await checkpointRestore(.schedIds, mode) }
+
+    @Test("a thread under SCHED_DEADLINE refuses the dump in one line; it keeps running under it")
+    func schedDeadlineRefused() async throws { try await Self.refused(.schedDeadline, "SCHED_DEADLINE") }
 
     @Test("a seccomp filter installed with TSYNC and a second one in one thread only; a later TSYNC names that thread",
           arguments: Mode.allCases)
@@ -76,8 +80,11 @@ struct ProcessStateTests {
     func sharedFs(_ mode: Mode) async throws { try await checkpointRestore(.sharedFs, mode) }
 
     @Test("an fd table two siblings share without their parent refuses the dump in one line; the workload keeps running")
-    func sharedSiblingsRefused() async throws {
-        let w = Workload.sharedSiblings
+    func sharedSiblingsRefused() async throws { try await Self.refused(.sharedSiblings, "which is not its parent") }
+
+    /// start → ready → dump refused in one line naming `reason`, no inventory, every task
+    /// running untraced → go → PASS.
+    static func refused(_ w: Workload, _ reason: String) async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
         let run = try WorkloadRun(w)
         defer { run.cleanup() }
@@ -85,7 +92,7 @@ struct ProcessStateTests {
         try await run.waitReady()
         let d = await run.dump(leaveRunning: false)
         #expect(d.status == 1, "the dump did not fail\n\(run.diagnostics())")
-        #expect(d.stderrLines.count == 1 && d.stderr.contains("which is not its parent"), "stderr: \(d.stderr)")
+        #expect(d.stderrLines.count == 1 && d.stderr.contains(reason), "stderr: \(d.stderr)")
         #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
         #expect(run.runningUntraced() == nil, "\(run.runningUntraced() ?? "")")
         await run.expectPass("\(w.testDescription) after the refused dump")

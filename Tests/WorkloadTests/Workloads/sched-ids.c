@@ -71,9 +71,34 @@ static long loginuid(void)
 
 static int membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
 
+/* "deadline": one thread under SCHED_DEADLINE, which the dump refuses; the workload
+ * must keep running with it. */
+static void *deadline_thread(void *arg)
+{
+    (void)arg;
+    tids[1] = gettid();
+    struct sched_attr a = { .size = sizeof a, .sched_policy = 6 /* SCHED_DEADLINE */,
+                            .sched_runtime = 1000000, .sched_deadline = 10000000, .sched_period = 10000000 };
+    set_up[0] = syscall(SYS_sched_setattr, 0, &a, 0) == 0 ? 1 : -errno;
+    for (;;) pause();
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     wl_init(argc, argv);
+    if (argc > 2 && strcmp(argv[2], "deadline") == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, deadline_thread, NULL);
+        while (!set_up[0]) wl_sleep_ms(1);
+        if (set_up[0] < 0) { wl_fail("SCHED_DEADLINE: %s", strerror(-set_up[0])); wl_finish(); }
+        wl_ready();
+        wl_wait_go();
+        struct sched_attr a = { 0 };
+        if (syscall(SYS_sched_getattr, tids[1], &a, sizeof a, 0) != 0 || a.sched_policy != 6 || a.sched_runtime != 1000000)
+            wl_fail("the thread is no longer under SCHED_DEADLINE (policy %u)", a.sched_policy);
+        wl_finish();
+    }
     tids[0] = gettid();
     if (set_sched(0) != 0) { wl_fail("sched_setattr main: %s", strerror(errno)); wl_finish(); }
     for (int i = 1; i < NT; i++) {
