@@ -21,6 +21,7 @@ extension Workload {
     static let sharedFiles = Workload(name: "shared-tables", args: ["files"])
     static let sharedFs = Workload(name: "shared-tables", args: ["fs"])
     static let sharedSiblings = Workload(name: "shared-tables", args: ["siblings"])
+    static let userns = Workload(name: "userns")
 }
 
 @Suite("process state", .serialized)
@@ -81,6 +82,9 @@ struct ProcessStateTests {
 
     @Test("an fd table two siblings share without their parent refuses the dump in one line; the workload keeps running")
     func sharedSiblingsRefused() async throws { try await Self.refused(.sharedSiblings, "which is not its parent") }
+
+    @Test("a tree in a user namespace of its own refuses the dump in one line; it keeps its maps")
+    func userNamespaceRefused() async throws { try await Self.refused(.userns, "user namespace of its own") }
 
     /// start → ready → dump refused in one line naming `reason`, no inventory, every task
     /// running untraced → go → PASS.
