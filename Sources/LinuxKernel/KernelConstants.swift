@@ -27,6 +27,7 @@ public enum SeekWhence {
 /// kcmp(2) types.
 public enum KcmpType {
     public static let file = 0                        // KCMP_FILE
+    public static let files = 2, fs = 3               // KCMP_FILES, KCMP_FS
     public static let epollTfd = 7                    // KCMP_EPOLL_TFD
 }
 

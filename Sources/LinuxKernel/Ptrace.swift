@@ -30,6 +30,8 @@ public struct Ptrace {
     public static let setOptions = 0x4200, getEventMsg = 0x4201, secompGetFilter = 0x420c
     public static let optTraceSysGood = 0x01, optTraceFork = 0x02, optTraceVfork = 0x04
     public static let optTraceClone = 0x08, optExitKill = 0x100000
+    /// Seccomp does not apply to the tracee while it is traced with this (CAP_SYS_ADMIN).
+    public static let optSuspendSeccomp = 0x200000
     public static let eventFork = 1, eventVfork = 2, eventClone = 3, eventStop = 128
     public static let ntPrstatus: Int32 = 1, ntX86Xstate: Int32 = 0x202
 

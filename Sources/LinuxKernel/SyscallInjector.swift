@@ -1,8 +1,9 @@
 import Foundation
 
 /// Makes a stopped thread execute single syscalls: its registers are saved, the
-/// instruction pointer is moved to `syscall; int3` at `codeAddress`, the thread runs to the
-/// trap, and the result is read from rax. `restore()` puts the saved registers back.
+/// instruction pointer is moved to `syscall; int3` at `codeAddress`, the thread is stepped
+/// to the syscall's exit, and the result is read from rax. `restore()` puts the saved
+/// registers back.
 public final class SyscallInjector {
     /// The bytes the injector needs at `codeAddress`.
     public static let code: [UInt8] = [0x0f, 0x05, 0xcc] // syscall; int3
@@ -21,7 +22,12 @@ public final class SyscallInjector {
         saved = try Ptrace(tid).registers()
     }
 
-    /// Runs syscall `nr`; returns the raw result (a negative errno on failure).
+    /// Runs syscall `nr`; returns the raw result (a negative errno on failure). The thread
+    /// is stepped with PTRACE_SYSCALL to the syscall's exit stop: the int3 after it is
+    /// never reached, because a trap forces SIGTRAP on the thread, and a forced signal that
+    /// is blocked (as everything is while we inject) is unblocked and its handler reset to
+    /// SIG_DFL by the kernel: the task's own SIGTRAP handler and a pending SIGTRAP would
+    /// not survive the dump.
     public func callRaw(_ nr: Int, _ args: [UInt64]) throws -> Int64 {
         let ptrace = Ptrace(tid)
         var regs = saved
@@ -33,7 +39,8 @@ public final class SyscallInjector {
         regs.rip = codeAddress
         try ptrace.setRegisters(regs)
         newTasks = []
-        try ptrace.cont()
+        var entered = false
+        try ptrace.syscallStep()
         while true {
             guard let event = try TaskEvent.wait(tid) else { continue }
             switch event {
@@ -44,23 +51,25 @@ public final class SyscallInjector {
             case .stopped(let sig, let ev) where ev == Ptrace.eventFork || ev == Ptrace.eventClone || ev == Ptrace.eventVfork:
                 _ = sig
                 newTasks.append(Int32(truncatingIfNeeded: try ptrace.eventMessage()))
-                try ptrace.cont()
+                try ptrace.syscallStep()
             case .stopped(let sig, let ev) where ev != 0:
                 _ = sig
-                try ptrace.cont()
-            case .stopped(SIGTRAP, _):
+                try ptrace.syscallStep()
+            case .stopped(let sig, _) where sig & 0x7f == SIGTRAP:
                 let out = try ptrace.registers()
-                if out.rip != codeAddress + 3 {
-                    throw CheckpointError(.invalidState, "tid \(tid) trapped at \(out.rip.hex), not after the injected syscall")
+                if out.rip != codeAddress + 2 {
+                    throw CheckpointError(.invalidState, "tid \(tid) trapped at \(out.rip.hex), not in the injected syscall")
                 }
-                return Int64(bitPattern: out.rax)
+                if entered { return Int64(bitPattern: out.rax) }
+                entered = true
+                try ptrace.syscallStep()
             case .stopped(let sig, _):
                 if sig == SIGSEGV || sig == SIGBUS || sig == SIGILL {
                     let at = (try? ptrace.registers().rip) ?? 0
                     throw CheckpointError(.invalidState, "tid \(tid) got signal \(sig) at \(at.hex) during injected syscall \(nr)")
                 }
                 heldSignals.append(sig)
-                try ptrace.cont()
+                try ptrace.syscallStep()
             }
         }
     }
@@ -78,7 +87,24 @@ public final class SyscallInjector {
         return UInt64(bitPattern: r)
     }
 
+    /// Puts the saved registers back. A thread left in a syscall-exit stop would return
+    /// to user space without the kernel's restart of the syscall it was stopped in (the
+    /// registers say -ERESTARTSYS...): it is first made to trap again inside the signal
+    /// path (PTRACE_INTERRUPT), where it was seized, so that leaving that stop restarts
+    /// its syscall as it would have.
     public func restore() throws {
-        try Ptrace(tid).setRegisters(saved)
+        let ptrace = Ptrace(tid)
+        let now = try ptrace.registers()
+        if now.rip == codeAddress + 2 {
+            try ptrace.interrupt()
+            try ptrace.syscallStep()
+            while true {
+                guard let event = try TaskEvent.wait(tid) else { continue }
+                if case .stopped(_, Ptrace.eventStop) = event { break }
+                if case .stopped = event { try ptrace.syscallStep(); continue }
+                throw CheckpointError(.invalidState, "tid \(tid) ended while its registers were put back (\(event))")
+            }
+        }
+        try ptrace.setRegisters(saved)
     }
 }

@@ -257,7 +257,7 @@ struct RestoreDecisionTests {
         return c
     }
 
-    @Test("credentials equal to the restorer's need no syscall; others drop bounding caps first, capset last")
+    @Test("credentials equal to the restorer's need no syscall; others drop bounding caps first, capset, then keep-caps off")
     func credentials() throws {
         var ours = try TaskStatus.read(pid: getpid())
         ours.capEff = 0x1ff; ours.capPrm = 0x1ff; ours.capInh = 0; ours.capBnd = 0x1ff; ours.capAmb = 0
@@ -269,9 +269,10 @@ struct RestoreDecisionTests {
         try user.setCreds(Self.creds(uid: 1000, caps: 0x0ff), on: 77, restorer: ours)
         #expect(user.calls.allSatisfy { $0.tid == 77 })
         #expect(user.numbers == [SyscallNumber.prctl, SyscallNumber.setgroups, SyscallNumber.prctl,
-                                 SyscallNumber.setresgid, SyscallNumber.setresuid, SyscallNumber.capset])
+                                 SyscallNumber.setresgid, SyscallNumber.setresuid, SyscallNumber.capset, SyscallNumber.prctl])
         #expect(user.calls[0].args[0] == 24 && user.calls[0].args[1] == 8)     // PR_CAPBSET_DROP of cap 8 only
         #expect(user.calls[2].args[0] == 8 && user.calls[2].args[1] == 1)      // PR_SET_KEEPCAPS before the ids change
         #expect(Array(user.calls[4].args[0...2]) == [1000, 1000, 1000])
+        #expect(user.calls[6].args[0] == 8 && user.calls[6].args[1] == 0)      // keep-caps off again: not dumped
     }
 }

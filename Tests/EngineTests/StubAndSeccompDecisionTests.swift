@@ -39,12 +39,13 @@ struct StubAndSeccompDecisionTests {
         let task = RecordingTask()
         var lengths: [UInt16] = []
         task.kernel = { call, t in lengths.append((try? t.readValue(call.args[2], as: UInt16.self)) ?? 0) }
-        // Filter 2 is the newest; it follows 0, which follows nothing. Filter 1 belongs to another thread.
-        let filters = [Self.filter(16, prev: nil), Self.filter(24, prev: nil), Self.filter(32, prev: 0, flags: 1 /* TSYNC */ | 2)]
-        try task.installSeccomp(filters, newest: 2, vtid: 43, on: 501)
+        // The thread names its oldest filter, 2; as in CRIU's images its prev is the next
+        // newer one, 0, the last. Filter 1 belongs to another thread.
+        let filters = [Self.filter(32, prev: nil), Self.filter(24, prev: nil), Self.filter(16, prev: 0, flags: 1 /* TSYNC */ | 2)]
+        try task.installSeccomp(filters, first: 2, vtid: 43, on: 501)
         #expect(task.calls.map(\.tid) == [501, 501])
         #expect(task.calls.map { $0.args[0] } == [1, 1])       // SECCOMP_SET_MODE_FILTER
-        #expect(task.calls.map { $0.args[1] } == [0, 2])       // TSYNC dropped, other flags kept
+        #expect(task.calls.map { $0.args[1] } == [2, 0])       // TSYNC dropped, other flags kept
         #expect(lengths == [2, 4])                             // instructions: oldest first
     }
 
@@ -52,7 +53,7 @@ struct StubAndSeccompDecisionTests {
     func seccompMissingFilter() throws {
         let task = RecordingTask()
         #expect {
-            try task.installSeccomp([Self.filter(8, prev: 5)], newest: 0, vtid: 43, on: 501)
+            try task.installSeccomp([Self.filter(8, prev: 5)], first: 0, vtid: 43, on: 501)
         } throws: { ($0 as? CheckpointError)?.code == .image }
         #expect(task.calls.isEmpty)
     }

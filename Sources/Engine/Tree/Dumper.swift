@@ -206,6 +206,7 @@ public enum Dumper {
         defer { if !collected { files.removeLinkRemaps() } }
         let memory = MemoryDump(images: images, files: files)
         let seccomp = SeccompDump()
+        let shared = try SharedTables(tree)
         var pstree: [PstreeEntry] = []
         var memTime: UInt64 = 0
         files.kinds.treePids = Dictionary(uniqueKeysWithValues: tree.processes.map { ($0.pid, $0.vpid) })
@@ -235,10 +236,14 @@ public enum Dumper {
             }
             for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write(.core(vtid), [task.cores[tid]!]) }
             try images.write(.sigacts(p.vpid), task.sigactions)
-            try images.write(.ids(p.vpid), [try namespaces.ids(for: p.pid, kobj: p.vpid)])
-            let fds = try files.dump(pid: p.pid)
-            try images.write(.fdinfo(p.vpid), fds)
-            try locks.add(pid: p.pid, vpid: p.vpid, fds: fds)
+            var ids = try namespaces.ids(for: p.pid, kobj: p.vpid)
+            shared.apply(to: &ids, pid: p.pid)
+            try images.write(.ids(p.vpid), [ids])
+            if shared.ownsFiles(p.pid, vpid: p.vpid) {
+                let fds = try files.dump(pid: p.pid)
+                try images.write(.fdinfo(p.vpid), fds)
+                try locks.add(pid: p.pid, vpid: p.vpid, fds: fds)
+            }
             try images.write(.fs(p.vpid), [fsEntry(p.pid, status: status, files: files)])
 
             let memStart = DispatchTime.now()

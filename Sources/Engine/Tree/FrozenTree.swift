@@ -26,6 +26,14 @@ public final class FrozenTree {
     public private(set) var ownsPidNamespace = false
     /// /proc/PID/task/TID/status of every task, read once while the tree is seized.
     private var statuses: [Int32: TaskStatus] = [:]
+    /// The signal of each thread's first stop after the seize: SIGTRAP for a running
+    /// thread, the stop signal (SIGSTOP, SIGTSTP, ...) for one in a group stop.
+    private var seizeStops: [Int32: Int32] = [:]
+
+    /// The signal that stopped `tid` before the dump, nil when it was running.
+    public func stopSignal(_ tid: Int32) -> Int32? {
+        seizeStops[tid].flatMap { $0 == SIGTRAP ? nil : $0 }
+    }
 
     /// The status of thread `tid` of `pid` as read while seized (before any injection).
     public func status(_ pid: Int32, tid: Int32? = nil) throws -> TaskStatus {
@@ -125,7 +133,8 @@ public final class FrozenTree {
         while true {
             guard let event = try TaskEvent.wait(tid) else { continue }
             switch event {
-            case .stopped(_, Ptrace.eventStop):
+            case .stopped(let sig, Ptrace.eventStop):
+                seizeStops[tid] = sig
                 return
             case .stopped(let sig, _):
                 // A signal arrived first: let it be delivered, as if before the dump.

@@ -25,6 +25,8 @@ final class ProcessProbe: TaskControl {
         // Block every signal while we inject, so that none is delivered into our syscalls.
         for tid in threads {
             let ptrace = Ptrace(tid)
+            // A filter (or strict mode) would kill or fail the syscalls we inject.
+            if try TaskStatus.read(pid: pid, tid: tid).seccomp != 0 { try ptrace.setOptions(Ptrace.optSuspendSeccomp) }
             masks[tid] = try ptrace.sigmask()
             try ptrace.setSigmask(~UInt64(0))
         }

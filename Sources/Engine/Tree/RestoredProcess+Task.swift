@@ -15,6 +15,8 @@ extension RestoredProcess {
         try setMMMap(image.mm, exe: try takeFd(try resources.fd(for: image.mm.exeFileID), pidfd: pidfd))
         try call("prctl(PR_SET_DUMPABLE)", SyscallNumber.prctl, 4, UInt64(max(image.mm.dumpable, 0)))
         if tc.childSubreaper { try call("prctl(PR_SET_CHILD_SUBREAPER)", SyscallNumber.prctl, 36, 1) }
+        try restoreLoginuid(pidfd: pidfd)
+        try restoreMembarriers(tc.membarrierRegistrationMask)
         if tc.hasOomScoreAdj {
             try? "\(tc.oomScoreAdj)".write(toFile: "/proc/\(hostPid)/oom_score_adj", atomically: false, encoding: .utf8)
         }
@@ -29,8 +31,10 @@ extension RestoredProcess {
         return old
     }
 
-    /// Creates the other threads of this process with their original TIDs.
-    func createThreads() throws {
+    /// Creates the other threads of this process with their original TIDs, after the
+    /// seccomp filters every thread shares, which they inherit as shared filters.
+    func createThreads(filters: [SeccompFilter]) throws {
+        try installSharedSeccomp(filters)
         for tid in image.entry.threads.map({ Int32($0) }) where tid != pid {
             try createChild(pid: tid, thread: true)
         }
@@ -43,16 +47,7 @@ extension RestoredProcess {
         guard let core = image.cores[vtid] else { return }
         let tcore = core.threadCore
         try setThreadState(core, vtid: vtid, on: tid, parentRestored: image.entry.ppid != 0)
-        // Scheduling is set from outside, on the thread's host tid.
-        if tcore.schedPolicy != 0 {
-            var prio = Int32(tcore.schedPrio)
-            try withUnsafeMutablePointer(to: &prio) {
-                _ = try Syscall.raw("sched_setscheduler of tid \(vtid) to policy \(tcore.schedPolicy)", SyscallNumber.schedSetscheduler, Int(tid), Int(tcore.schedPolicy), Int(bitPattern: $0))
-            }
-        }
-        if tcore.schedNice != 0 {
-            try Syscall.raw("setpriority of tid \(vtid) to \(tcore.schedNice)", SyscallNumber.setpriority, 0 /* PRIO_PROCESS */, Int(tid), Int(tcore.schedNice))
-        }
+        try ThreadScheduling.apply(tcore, tid: tid, vtid: vtid)
         var xstate = try Ptrace(tid).xstate()
         core.threadInfo.fpregs.apply(to: &xstate)
         try Ptrace(tid).setXstate(xstate)
@@ -74,22 +69,12 @@ extension RestoredProcess {
             try restoreSeccomp(thread, filters: filters)
             try setCreds(creds, on: thread.host, restorer: restorer)
         }
+        // A change of uid or gid makes the mm non-dumpable (suid_dumpable): set it again.
+        try call("prctl(PR_SET_DUMPABLE)", on: thread.host, SyscallNumber.prctl, 4, UInt64(max(image.mm.dumpable, 0)))
     }
 
-    /// Installs the thread's seccomp filters, oldest first. Last of all injected syscalls
-    /// of the thread, since a filter may forbid the ones we use.
-    func restoreSeccomp(_ thread: (virtual: Int32, host: Int32), filters: [SeccompFilter]) throws {
-        guard var tcore = image.cores[thread.virtual]?.threadCore else { return }
-        // CRIU saves threads that share the leader's filters with none of their own and
-        // marks the leader's TSYNC: its restore lets the leader's install reach them.
-        let leader = image.main.threadCore
-        if tcore.seccompMode != .filter, leader.seccompMode == .filter, Int(leader.seccompFilter) < filters.count,
-           filters[Int(leader.seccompFilter)].flags & SeccompFlag.tsync != 0 {
-            tcore = leader
-        }
-        guard tcore.seccompMode == .filter else { return }
-        try installSeccomp(filters, newest: tcore.seccompFilter, vtid: thread.virtual, on: thread.host)
-    }
+    /// What the restorer traces its stubs with.
+    static let tracing = Ptrace.optExitKill | Ptrace.optTraceClone | Ptrace.optTraceFork | Ptrace.optTraceVfork | Ptrace.optTraceSysGood
 
     static func caps(_ words: [UInt32]) -> UInt64 { UInt64(words[safe: 0]) | UInt64(words[safe: 1]) << 32 }
 
@@ -123,19 +108,6 @@ extension RestoredProcess {
         var regs = r.rewoundToRestartSyscall
         regs.orig_rax = UInt64.max
         return regs
-    }
-
-    /// Zombies: the process exists only to leave its exit status to its parent. The
-    /// injector, as tracer, collects the exit and so hands the zombie to its real parent.
-    func becomeZombie() throws {
-        let status = image.main.tc.exitCode
-        let injector = try SyscallInjector(tid: hostPid, codeAddress: stub)
-        if status & 0x7f == 0 {
-            _ = try? injector.callRaw(SyscallNumber.exitGroup, [UInt64(status >> 8)])
-        } else {
-            try Ptrace(hostPid).setSigmask(0)
-            _ = try? injector.callRaw(SyscallNumber.kill, [UInt64(pid), UInt64(status & 0x7f)])
-        }
     }
 }
 

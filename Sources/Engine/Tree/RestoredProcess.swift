@@ -19,6 +19,10 @@ final class RestoredProcess: TaskControl {
     private(set) var memory: RemoteMemory
     /// Threads created so far: (tid in the tree's namespace, tid as the restorer sees it).
     private(set) var threads: [(virtual: Int32, host: Int32)]
+    /// The fd table this process shares with its parent or children (CLONE_FILES), and
+    /// whether it shares its parent's fs (CLONE_FS): see RestoredProcess+Sharing.
+    var filesShare: SharedFdTable?
+    var sharesParentFs = false
 
     init(image: CheckpointImages.Process, hostPid: Int32, stub: UInt64) throws {
         self.image = image
@@ -58,8 +62,8 @@ final class RestoredProcess: TaskControl {
     /// clone3 with set_tid inside this process: the child starts as a copy of this stub.
     /// Returns the child's pid as the restorer sees it.
     @discardableResult
-    func createChild(pid child: Int32, thread: Bool = false) throws -> Int32 {
-        let flags: UInt64 = thread ? CloneFlags.newThread.rawValue : 0
+    func createChild(pid child: Int32, thread: Bool = false, sharing: UInt64 = 0) throws -> Int32 {
+        let flags: UInt64 = (thread ? CloneFlags.newThread.rawValue : 0) | sharing
         let tidArray = try put(value: child, at: 512)
         var args = oc_clone_args()
         args.flags = flags
@@ -68,11 +72,19 @@ final class RestoredProcess: TaskControl {
         args.set_tid_size = 1
         let argsAddr = try put(value: args, at: 0)
         let injector = try SyscallInjector(tid: hostPid, codeAddress: stub)
-        let got: UInt64
-        do {
-            got = try injector.call("clone3 set_tid=\(child) in pid \(pid)", SyscallNumber.clone3, argsAddr, UInt64(MemoryLayout<oc_clone_args>.size))
-        } catch let e as CheckpointError where e.errno == .EEXIST {
-            throw CheckpointError(.busy, "pid \(child) is in use: cannot restore a task with that pid")
+        var got: UInt64 = 0
+        for attempt in 0... {
+            do {
+                got = try injector.call("clone3 set_tid=\(child) in pid \(pid)", SyscallNumber.clone3, argsAddr, UInt64(MemoryLayout<oc_clone_args>.size))
+                break
+            } catch let e as CheckpointError where e.errno == .EEXIST {
+                // The killed original may still be on its way out (a SCHED_IDLE thread
+                // on a busy machine waits for CPU time to exit): give it 3 s.
+                guard attempt < 150, Self.isDying(child) else {
+                    throw CheckpointError(.busy, "pid \(child) is in use: cannot restore a task with that pid")
+                }
+                usleep(20_000)
+            }
         }
         guard Int32(truncatingIfNeeded: got) == child, let host = injector.newTasks.first else {
             throw CheckpointError(.invalidState, "clone3 in pid \(pid) made task \(got), wanted \(child)")
@@ -84,6 +96,12 @@ final class RestoredProcess: TaskControl {
         }
         if thread { threads.append((child, host)) }
         return host
+    }
+
+    /// A task with SIGKILL pending, or already dead: its pid is about to be free.
+    static func isDying(_ tid: Int32) -> Bool {
+        guard let status = try? TaskStatus.read(pid: tid, tid: nil) else { return true }
+        return (status.sigPnd | status.shdPnd) & (1 << UInt64(SIGKILL - 1)) != 0 || status.state == "Z" || status.state == "X"
     }
 
     // MARK: - Files
@@ -102,16 +120,25 @@ final class RestoredProcess: TaskControl {
         return moved
     }
 
+    /// The fd table (unless the parent already filled the one this process shares), then
+    /// cwd, root and umask (unless shared with the parent's).
     func installFiles(resources: RestoreResources, pidfd: Int32) throws {
-        try installFds(image.fds) { try takeFd(try resources.fd(for: $0.id), pidfd: pidfd) }
-        try armAsync(resources: resources)
-        try registerEpollTargets(resources: resources)
+        if filesShare?.filled != true {
+            try installFds(image.fds) { try takeFd(try resources.fd(for: $0.id), pidfd: pidfd) }
+            try armAsync(resources: resources)
+            try registerEpollTargets(resources: resources)
+            filesShare?.filled = true
+        }
+        if !sharesParentFs { try installFs(resources: resources, pidfd: pidfd) }
+        try restoreFileLocks(resources.images.fileLocks)
+    }
+
+    private func installFs(resources: RestoreResources, pidfd: Int32) throws {
         let cwd = try takeFd(try resources.fd(for: image.fs.cwdID), pidfd: pidfd)
         var root: Int32?
         if let r = resources.images.files[image.fs.rootID], r.reg.name != "/" {
             root = try takeFd(try resources.fd(for: image.fs.rootID), pidfd: pidfd)
         }
         try setFs(root: root, cwd: cwd, umask: image.fs.umask)
-        try restoreFileLocks(resources.images.fileLocks)
     }
 }

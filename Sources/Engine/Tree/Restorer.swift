@@ -93,7 +93,7 @@ public enum Restorer {
             stats.pagesSkippedCow = inheritance.pagesSkippedCow
             try resources.finishFiles(hostTids: Dictionary(processes.flatMap { $0.threads }) { a, _ in a })
             try resources.sealMemfds()
-            for p in processes.reversed() where p.image.isZombie { try p.becomeZombie() }
+            for p in processes.reversed() where p.image.isZombie { try p.becomeZombie(pidfd: selfPidfd) }
             let live = processes.filter { !$0.image.isZombie }
             for p in live { try p.finish() }
             try resources.inet.finish(log: log)
@@ -136,13 +136,13 @@ public enum Restorer {
     private static func rebuild(_ p: RestoredProcess, resources: RestoreResources, pages: PagesImage, inheritance: MemoryInheritance, selfPidfd: Int32) throws {
         let session = resources.session
         try p.blockSignals()
-        let pidfd = try p.placeRestorerPidfd(inherited: selfPidfd)
+        let pidfd = try p.restorerPidfd(inherited: selfPidfd)
         try p.buildMemory(resources: resources, pages: pages, pidfd: pidfd, plan: inheritance)
         try p.installFiles(resources: resources, pidfd: pidfd)
         try p.restoreForegroundGroup(resources: resources, pidfd: pidfd)
         try p.restoreTaskState(resources: resources, pidfd: pidfd)
-        try p.call("close pidfd", SyscallNumber.close, UInt64(pidfd))
-        try p.createThreads()
+        try p.dropRestorerPidfd(pidfd)
+        try p.createThreads(filters: resources.images.seccompFilters)
         session.created(p.threads.map(\.host))
         try p.blockSignals()
         for t in p.threads { try p.restoreThreadState(t) }
@@ -167,10 +167,7 @@ public enum Restorer {
                 try Ptrace(tid).setSigmask(p.image.blockedSignals(vtid))
             }
         }
-        for p in live {
-            let stopped = p.image.main.tc.taskState == TaskState.stopped
-            for (_, tid) in p.threads { try Ptrace(tid).detach(signal: stopped && tid == p.hostPid ? SIGSTOP : 0) }
-        }
+        for p in live { try p.letGo() }
     }
 
     private static func writeStats(_ stats: RestoreStatsEntry, _ session: RestoreSession) {
@@ -237,7 +234,7 @@ public enum Restorer {
         if r < 0 { throw CheckpointError.errno("clone3 of the root task (pid \(root.pid), flags \(flags.hex))", -r) }
         let ptrace = Ptrace(r)
         do {
-            try ptrace.seize(options: Ptrace.optExitKill | Ptrace.optTraceClone | Ptrace.optTraceFork | Ptrace.optTraceVfork | Ptrace.optTraceSysGood)
+            try ptrace.seize(options: RestoredProcess.tracing)
             try ptrace.interrupt()
             while true {
                 guard let ev = try TaskEvent.wait(r) else { continue }
@@ -274,9 +271,11 @@ public enum Restorer {
             }
             try beforeChildren(me)
             for child in images.processes where Int32(child.entry.ppid) == image.pid && child.pid != root.pid {
-                let host = try me.createChild(pid: child.pid)
+                let sharing = me.sharingFlags(for: child, in: images.dir)
+                let host = try me.createChild(pid: child.pid, sharing: sharing)
                 session.created([host])
                 let task = try RestoredProcess(image: child, hostPid: host, stub: rootTask.stub)
+                me.adopt(task, sharing: sharing)
                 byPid[child.pid] = task
                 ordered.append(task)
             }

@@ -105,7 +105,7 @@ extension TaskControl {
         let ids = [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid]
         let sameCaps = RestoredProcess.caps(c.capEff) == ours.capEff && RestoredProcess.caps(c.capPrm) == ours.capPrm
             && RestoredProcess.caps(c.capInh) == ours.capInh && RestoredProcess.caps(c.capBnd) == ours.capBnd && RestoredProcess.caps(c.capAmb) == ours.capAmb
-        guard ids.contains(where: { $0 != 0 }) || !sameCaps || !c.groups.isEmpty else { return }
+        guard ids.contains(where: { $0 != 0 }) || !sameCaps || !c.groups.isEmpty || c.secbits != 0 else { return }
         // The bounding set first: dropping from it needs CAP_SETPCAP, which the stub still has.
         let bounding = RestoredProcess.caps(c.capBnd)
         for cap in 0..<64 where ours.capBnd & (1 << cap) != 0 && bounding & (1 << cap) == 0 {
@@ -113,7 +113,14 @@ extension TaskControl {
         }
         let groups = try put(c.groups.flatMap(bytes), at: 0)
         try call("setgroups", on: tid, SyscallNumber.setgroups, UInt64(c.groups.count), groups)
-        try call("prctl(PR_SET_KEEPCAPS)", on: tid, SyscallNumber.prctl, 8, 1)
+        // Capabilities survive the uid change through keep-caps; the dumped securebits are
+        // set while the stub still has CAP_SETPCAP, keep-caps cleared after unless dumped.
+        let keepCaps: UInt64 = 1 << 4
+        if c.secbits != 0 {
+            try call("prctl(PR_SET_SECUREBITS, \(c.secbits))", on: tid, SyscallNumber.prctl, 28, UInt64(c.secbits) | keepCaps)
+        } else {
+            try call("prctl(PR_SET_KEEPCAPS)", on: tid, SyscallNumber.prctl, 8, 1)
+        }
         try call("setresgid", on: tid, SyscallNumber.setresgid, UInt64(c.gid), UInt64(c.egid), UInt64(c.sgid))
         try call("setresuid", on: tid, SyscallNumber.setresuid, UInt64(c.uid), UInt64(c.euid), UInt64(c.suid))
         let header = try put(bytes(UInt32(0x2008_0522)) + bytes(Int32(0)), at: 0)
@@ -124,6 +131,7 @@ extension TaskControl {
         for cap in 0..<64 where ambient & (1 << cap) != 0 {
             try call("prctl(PR_CAP_AMBIENT_RAISE, \(cap))", on: tid, SyscallNumber.prctl, 47, 2, UInt64(cap), 0, 0)
         }
+        if UInt64(c.secbits) & keepCaps == 0 { try call("prctl(PR_SET_KEEPCAPS, 0)", on: tid, SyscallNumber.prctl, 8, 0) }
     }
 
     // MARK: - Threads
@@ -170,23 +178,34 @@ extension TaskControl {
 
     // MARK: - Seccomp
 
-    /// Installs on thread `tid` the chain of filters that ends at `newest` (an index into
-    /// seccomp.img's filters, each naming its predecessor), oldest first.
-    func installSeccomp(_ filters: [SeccompFilter], newest: UInt32, vtid: Int32, on tid: Int32) throws {
-        var chain: [SeccompFilter] = []
-        var index: UInt32? = newest
+    /// The indexes of the chain of filters that starts at `first` (the thread's, in
+    /// seccomp.img), in the order to install them: CRIU links each filter to the next
+    /// newer one through `prev` (see SeccompDump).
+    func seccompChain(_ filters: [SeccompFilter], first: UInt32, vtid: Int32) throws -> [Int] {
+        var chain: [Int] = []
+        var index: UInt32? = first
         while let i = index {
             guard Int(i) < filters.count, chain.count <= filters.count else {
                 throw CheckpointError(.image, "seccomp.img: tid \(vtid) names filter \(i), which is not there")
             }
-            chain.insert(filters[Int(i)], at: 0)
+            chain.append(Int(i))
             index = filters[Int(i)].hasPrev ? filters[Int(i)].prev : nil
         }
-        for f in chain {
-            let program = try put([UInt8](f.filter), at: 4096)
-            let fprog = try put(bytes(UInt16(f.filter.count / 8)) + [UInt8](repeating: 0, count: 6) + bytes(program), at: 0)
-            // TSYNC is dropped: each thread gets its chain installed by itself.
-            try call("seccomp(SET_MODE_FILTER)", on: tid, SyscallNumber.seccomp, 1, UInt64(f.flags & ~1), fprog)
+        return chain
+    }
+
+    /// Installs on thread `tid` the chain of filters that starts at `first`, oldest first,
+    /// but the first `skipping`, which the thread already shares.
+    func installSeccomp(_ filters: [SeccompFilter], first: UInt32, vtid: Int32, on tid: Int32, skipping: Int = 0) throws {
+        for f in try seccompChain(filters, first: first, vtid: vtid).dropFirst(skipping) {
+            try installFilter(filters[f], on: tid)
         }
+    }
+
+    /// One filter on thread `tid`. TSYNC is dropped: each thread gets its chain itself.
+    func installFilter(_ f: SeccompFilter, on tid: Int32) throws {
+        let program = try put([UInt8](f.filter), at: 4096)
+        let fprog = try put(bytes(UInt16(f.filter.count / 8)) + [UInt8](repeating: 0, count: 6) + bytes(program), at: 0)
+        try call("seccomp(SET_MODE_FILTER)", on: tid, SyscallNumber.seccomp, 1, UInt64(f.flags & ~1), fprog)
     }
 }

@@ -22,6 +22,7 @@ struct TaskDump {
         let handled = status.sigCgt | status.sigIgn | (1 << UInt64(SIGCHLD - 1))
         var timers = TaskTimersEntry()
         var subreaper = false
+        var membarriers: Int64 = -1
         try probe.inject(on: main) { task in
             out.sigactions = try sigactions(of: task, handled: handled)
             timers = try itimers(of: task)
@@ -30,18 +31,26 @@ struct TaskDump {
             out.dumpable = UInt32(try task.call("prctl(PR_GET_DUMPABLE)", SyscallNumber.prctl, 3))
             try task.call("prctl(PR_GET_CHILD_SUBREAPER)", SyscallNumber.prctl, 37, task.data)
             subreaper = try task.readValue(task.data, as: UInt32.self) != 0
+            // MEMBARRIER_CMD_GET_REGISTRATIONS (Linux 6.3): the REGISTER_* commands this mm took.
+            membarriers = try task.callRaw(on: nil, SyscallNumber.membarrier, [1 << 9, 0, 0])
         }
 
         var tc = TaskCoreEntry()
         tc.taskState = process.wasStopped ? TaskState.stopped : TaskState.alive
+        // The parent's wait reports the stop signal (WSTOPSIG): SIGTSTP is not SIGSTOP.
+        if process.wasStopped { tc.stopSigno = UInt32(tree.stopSignal(pid) ?? SIGSTOP) }
         tc.exitCode = 0
         tc.personality = UInt32(try readProcFile("/proc/\(pid)/personality").trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) ?? 0
         tc.flags = process.stat.flags
         tc.blkSigset = try probe.originalMask(main)
         tc.comm = process.stat.comm
         tc.timers = timers
-        tc.rlimits = try rlimits(pid)
+        tc.rlimits = try ResourceLimits.read(pid)
         tc.childSubreaper = subreaper
+        if membarriers > 0 { tc.membarrierRegistrationMask = UInt32(membarriers) }
+        if let uid = UInt32((try? readProcFile("/proc/\(pid)/loginuid"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
+            tc.loginuid = uid
+        }
         var shared = SignalQueueEntry()
         shared.signals = try Ptrace(main).pendingSignals(shared: true).map { var s = SiginfoEntry(); s.siginfo = Data($0); return s }
         tc.signalsS = shared
@@ -68,20 +77,21 @@ struct TaskDump {
             tcore.futexRla = head
             tcore.futexRlaLen = UInt32(len)
             tcore.blkSigset = try probe.originalMask(tid)
-            tcore.schedNice = Int32(tstat.nice)
-            tcore.schedPolicy = tstat.policy
-            tcore.schedPrio = tstat.rtPriority
+            try ThreadScheduling.read(tid: tid, pid: pid, into: &tcore)
             var priv = SignalQueueEntry()
             priv.signals = try ptrace.pendingSignals(shared: false).map { var s = SiginfoEntry(); s.siginfo = Data($0); return s }
             tcore.signalsP = priv
             tcore.creds = creds(tstatus)
+            // Securebits (keep-caps, no-setuid-fixup, ...) are per thread and not in /proc.
+            tcore.creds.secbits = UInt32(try probe.inject(on: tid) { try $0.call("prctl(PR_GET_SECUREBITS)", on: tid, SyscallNumber.prctl, 27) })
             switch tstatus.seccomp {
             case 0: tcore.seccompMode = .disabled
+            case 1: tcore.seccompMode = .strict
             case 2:
                 tcore.seccompMode = .filter
                 tcore.seccompFilter = try seccomp.add(tid: tid)
             default:
-                throw CheckpointError(.unsupported, "tid \(tid) of pid \(pid) runs in seccomp strict mode, which cannot be restored")
+                throw CheckpointError(.unsupported, "tid \(tid) of pid \(pid) shows seccomp mode \(tstatus.seccomp), unknown to this dumper")
             }
             if let conf = try? ptrace.rseqConfiguration(), conf.rseq_abi_pointer != 0 {
                 var rs = RseqEntry()
@@ -155,20 +165,6 @@ struct TaskDump {
         tc.comm = process.stat.comm
         core.tc = tc
         return core
-    }
-
-    static func rlimits(_ pid: Int32) throws -> TaskRlimitsEntry {
-        var out = TaskRlimitsEntry()
-        for res in 0..<16 {
-            var lim: (cur: UInt64, max: UInt64) = (0, 0)
-            try withUnsafeMutablePointer(to: &lim) {
-                try Syscall.raw("prlimit \(res) of pid \(pid)", SyscallNumber.prlimit64, Int(pid), res, 0, Int(bitPattern: $0))
-            }
-            var e = RlimitEntry()
-            e.cur = lim.cur; e.max = lim.max
-            out.rlimits.append(e)
-        }
-        return out
     }
 
     static func creds(_ s: TaskStatus) -> CredsEntry {
