@@ -25,13 +25,12 @@ struct MountsReader {
         }
     }
 
-    /// The image of the root task's mount namespace (inventory root_ids), or the only one.
+    /// The image of the root task's mount namespace, or the only one.
     private func imageName() throws -> ImageName? {
         let names = images.list(.mountpoints)
         guard !names.isEmpty else { return nil }
-        let inventory = try images.readOne(.inventory, as: InventoryEntry.self)
-        if inventory.hasRootIds, inventory.rootIds.hasMntNsID, names.contains(.mountpoints(inventory.rootIds.mntNsID)) {
-            return .mountpoints(inventory.rootIds.mntNsID)
+        if let id = try images.rootTaskIds()?[namespace: .mnt], names.contains(.mountpoints(id)) {
+            return .mountpoints(id)
         }
         return names[0]
     }

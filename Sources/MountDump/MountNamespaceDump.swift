@@ -46,15 +46,13 @@ public struct MountNamespaceDump: DumpExtension, RestoreExtension {
     }
 
     /// The mountpoints image of the root task's namespace: the only one, or the one the
-    /// inventory's root ids name when there are several.
+    /// root task's ids name when there are several.
     static func imageName(in images: ImageDirectory) throws -> ImageName? {
         let found = images.list(.mountpoints)
         if found.count <= 1 { return found.first }
-        if images.exists(.inventory),
-           let inventory = try? images.readOne(.inventory, as: InventoryEntry.self),
-           inventory.hasRootIds, found.contains(.mountpoints(inventory.rootIds.mntNsID)) {
-            return .mountpoints(inventory.rootIds.mntNsID)
+        if let id = try images.rootTaskIds()?[namespace: .mnt], found.contains(.mountpoints(id)) {
+            return .mountpoints(id)
         }
-        throw CheckpointError(.unsupported, "images in \(images.path) hold \(found.count) mount namespaces (\(found.map(\.fileName).joined(separator: ", "))); only the root task's is restored and the inventory does not name it")
+        throw CheckpointError(.unsupported, "images in \(images.path) hold \(found.count) mount namespaces (\(found.map(\.fileName).joined(separator: ", "))); only the root task's is restored and its ids image names none of them")
     }
 }

@@ -13,15 +13,12 @@ public enum NamespaceImageIDs {
         return numbering.ids(for: set)
     }
 
-    /// The id of the root task's `kind` namespace in a dump: from inventory.img when it is
-    /// there, else the id of the one `image` in the directory; nil when the dump has no
-    /// image of that kind.
+    /// The id of the root task's `kind` namespace in a dump: from the root task's ids image
+    /// when it is there, else the id of the one `image` in the directory; nil when the dump
+    /// has no image of that kind.
     public static func restoreID(_ kind: NamespaceKind, image: ImageKind, in images: ImageDirectory) throws -> UInt32? {
-        if images.exists(.inventory) {
-            let inv = try images.readOne(.inventory, as: InventoryEntry.self)
-            if inv.hasRootIds, let id = inv.rootIds[namespace: kind], images.exists(ImageName(image, id)) {
-                return id
-            }
+        if let id = try images.rootTaskIds()?[namespace: kind], images.exists(ImageName(image, id)) {
+            return id
         }
         let ids = images.list(image).compactMap { $0.id.flatMap { UInt32(exactly: $0) } }
         guard ids.count <= 1 else {

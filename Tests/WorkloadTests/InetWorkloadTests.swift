@@ -62,8 +62,15 @@ struct InetWorkloadTests {
     func refusedWithoutFlag() async throws {
         let s = try await InetSession.start()
         defer { s.cleanup() }
+        func sockets() -> Int {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(s.run.rootPid)/fd")) ?? [])
+                .filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(s.run.rootPid)/fd/\($0)"))?.hasPrefix("socket:[") == true }.count
+        }
+        let listening = sockets()
         let client = try TestSocket.connect(family: AF_INET, port: s.ports[0], rcvbuf: 0)
         defer { client.close() }
+        // Accepted, so the dump meets an established connection, not one still queued.
+        try #require(waitFor(10) { sockets() > listening }, "the workload did not accept the connection")
         let d = await s.dump([])
         #expect(d.status != 0)
         let line = d.stderrLines.last.map(String.init) ?? ""
