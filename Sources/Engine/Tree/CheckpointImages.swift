@@ -50,7 +50,7 @@ struct CheckpointImages {
         guard dir.exists(.inventory) else {
             throw CheckpointError(.image, "image directory \(dir.path): no \(ImageName.inventory) (not a complete dump)")
         }
-        inventory = try dir.readOne(.inventory, as: InventoryEntry.self)
+        inventory = try Self.readSole(dir, .inventory, as: InventoryEntry.self)
         guard inventory.imgVersion == 2 else {
             throw CheckpointError(.image, "image \(dir.file(.inventory)): unsupported image version \(inventory.imgVersion)")
         }
@@ -59,10 +59,12 @@ struct CheckpointImages {
             for id in Set([entry.pid] + entry.threads) where !seen.insert(id).inserted {
                 throw CheckpointError(.image, "image \(dir.file(.pstree)): pid \(id) appears twice")
             }
+            try Self.checkPstreeEntry(entry, dir)
             processes.append(try Self.process(entry, dir))
         }
         guard !processes.isEmpty else { throw CheckpointError(.image, "image \(dir.file(.pstree)): no processes") }
-        for f in try dir.read(.files, as: FileEntry.self) { files[f.id] = f }
+        try Self.checkTree(processes, dir)
+        files = try Self.readFiles(dir)
         pipeData = try Self.data(.pipesData, dir)
         fifoData = try Self.data(.fifoData, dir)
         skQueues = try UnixSocketRestore.queues(dir)
@@ -87,10 +89,12 @@ struct CheckpointImages {
             for fd in p.fds where files[fd.id] == nil {
                 throw CheckpointError(.image, "image \(dir.file(.fdinfo(p.filesID))): fd \(fd.fd) names file id \(fd.id), missing from \(ImageName.files)")
             }
+            try Self.checkMappings(p, files: files, dir)
         }
         try readMemfds()
+        try checkSharedMemory()
         if dir.exists(.seccomp) {
-            seccompFilters = try dir.readOne(.seccomp, as: SeccompEntry.self).seccompFilters
+            seccompFilters = try Self.readSole(dir, .seccomp, as: SeccompEntry.self).seccompFilters
         }
         if dir.exists(.fileLocks) { fileLocks = try dir.read(.fileLocks, as: FileLockEntry.self) }
         mqueues = try MqueueRestore.read(dir)
@@ -104,12 +108,13 @@ struct CheckpointImages {
         let pid = Int32(entry.pid)
         var cores: [Int32: CoreEntry] = [:]
         for tid in entry.threads {
-            let core = try dir.readOne(.core(tid), as: CoreEntry.self)
+            let core = try readSole(dir, .core(tid), as: CoreEntry.self)
             guard core.mtype == .x8664 else {
                 throw CheckpointError(.image, "image \(dir.file(.core(tid))): architecture \(core.mtype) cannot be restored on x86_64")
             }
             cores[Int32(tid)] = core
         }
+        try checkCores(cores, pid: pid, dir)
         guard let main = cores[pid], main.hasTc else {
             throw CheckpointError(.image, "image \(dir.file(.core(pid))): no task core for pid \(pid)")
         }
@@ -119,21 +124,26 @@ struct CheckpointImages {
         for (tid, core) in cores where !core.hasThreadInfo || !core.hasThreadCore {
             throw CheckpointError(.image, "image \(dir.file(.core(tid))): no registers for tid \(tid)")
         }
-        p.mm = try dir.readOne(.mm(pid), as: MmEntry.self)
+        p.mm = try readSole(dir, .mm(pid), as: MmEntry.self)
         var r = try dir.reader(.pagemap(pid))
         do {
             p.pagesID = try r.one(PagemapHead.self).pagesID
             p.pagemap = try Self.pagemapRuns(try r.all(PagemapEntry.self), image: dir.file(.pagemap(pid)))
+            try checkRuns(p.pagemap, image: dir.file(.pagemap(pid)))
         } catch let e as ImageError { throw e.checkpointError }
         try checkMemoryMap(p, pid: pid, dir)
         // fdinfo images are named by the fd table's id (CRIU shares one between tasks
         // made with CLONE_FILES); ids-PID.img gives it, the pid when there is none.
         p.filesID = try filesID(pid, main: main, dir)
         p.fds = try dir.read(.fdinfo(p.filesID), as: FdinfoEntry.self)
-        p.fs = try dir.readOne(.fs(pid), as: FsEntry.self)
+        try checkFds(p.fds, filesID: p.filesID, dir)
+        p.fs = try readSole(dir, .fs(pid), as: FsEntry.self)
         // CRIU 4 keeps sigactions in the task core; sigacts-PID.img is the older place.
         if dir.exists(.sigacts(pid)) || main.tc.sigactions.isEmpty {
             p.sigactions = try dir.read(.sigacts(pid), as: SaEntry.self)
+            guard p.sigactions.count <= ImageLimits.signals else {
+                throw CheckpointError(.image, "image \(dir.file(.sigacts(pid))): \(p.sigactions.count) sigactions, more than the \(ImageLimits.signals) signals")
+            }
         } else {
             p.sigactions = main.tc.sigactions
         }
@@ -144,20 +154,26 @@ struct CheckpointImages {
     /// when it gives no size, as CRIU writes small files), or chunks of data at offsets
     /// with holes between them (CRIU, for files of 12 KiB and more).
     static func ghostContents(_ g: GhostFileEntry, _ reader: inout ImageReader) throws -> Data {
-        guard g.hasChunks && g.chunks else { return try reader.raw(g.hasSize ? Int(g.size) : reader.remaining) }
+        let size = try checkGhostSize(g, path: reader.path)
+        guard g.hasChunks && g.chunks else {
+            let content = try reader.raw(g.hasSize ? size : reader.remaining)
+            guard reader.atEnd else { throw ImageError(reader.path, "\(reader.remaining) bytes after the file's \(size)") }
+            return content
+        }
         guard g.hasSize else { throw ImageError(reader.path, "ghost file in chunks without a size") }
-        var content = Data(count: Int(g.size))
+        var content = Data(count: size)
         while let c = try reader.next(GhostChunkEntry.self) {
-            guard c.off + c.len <= g.size else {
+            let (end, overflow) = c.off.addingReportingOverflow(c.len)
+            guard !overflow, end <= g.size else {
                 throw ImageError(reader.path, "ghost chunk \(c.off)+\(c.len) past the file's size \(g.size)")
             }
-            content.replaceSubrange(Int(c.off)..<Int(c.off + c.len), with: try reader.raw(Int(c.len)))
+            content.replaceSubrange(Int(c.off)..<Int(end), with: try reader.raw(Int(c.len)))
         }
         return content
     }
 
     /// The areas and page runs of one process before anything is mapped: areas page-aligned,
-    /// non-empty and apart, every run of pages inside the areas, no count that overflows.
+    /// non-empty and apart, every run of pages (bounded by checkRuns) inside the areas.
     /// A damaged image is a one-line error here, never a trap or a wrong mapping later.
     static func checkMemoryMap(_ p: Process, pid: Int32, _ dir: ImageDirectory) throws {
         let page: UInt64 = 4096
@@ -170,11 +186,7 @@ struct CheckpointImages {
             previousEnd = v.end
         }
         for run in p.pagemap {
-            let (length, overflow) = run.nrPages.multipliedReportingOverflow(by: page)
-            let (end, past) = run.vaddr.addingReportingOverflow(length)
-            guard !overflow, !past, run.vaddr % page == 0, run.nrPages > 0 else {
-                throw CheckpointError(.image, "image \(dir.file(.pagemap(pid))): \(run.nrPages) pages at \(run.vaddr.hex) do not fit in the address space")
-            }
+            let end = run.vaddr + run.nrPages * page
             // Inside areas that follow each other without a gap.
             var covered = run.vaddr
             for v in areas where v.start <= covered && covered < v.end {
@@ -190,7 +202,8 @@ struct CheckpointImages {
     /// The id of the fd table of `pid`: from ids-PID.img, else from its core, else the pid.
     static func filesID(_ pid: Int32, main: CoreEntry, _ dir: ImageDirectory) throws -> UInt32 {
         if dir.exists(.ids(pid)) {
-            let ids = try dir.readOne(.ids(pid), as: TaskKobjIdsEntry.self)
+            let ids = try readSole(dir, .ids(pid), as: TaskKobjIdsEntry.self)
+            try checkIds(ids, core: main, pid: pid, dir)
             if ids.hasFilesID { return ids.filesID }
         }
         if main.hasIds, main.ids.hasFilesID { return main.ids.filesID }
@@ -224,14 +237,23 @@ struct CheckpointImages {
     /// Every pages image must hold exactly the pages its pagemap announces.
     private func checkPagesImages() throws {
         var expected: [UInt32: UInt64] = [:]
-        for p in processes where !p.isZombie { expected[p.pagesID, default: 0] += p.pagemap.reduce(0) { $0 + $1.nrPages } }
-        for (_, s) in shmem { expected[s.pagesID, default: 0] += s.runs.reduce(0) { $0 + $1.nrPages } }
+        // Each pages image belongs to one pagemap: restore reads every one from offset 0.
+        var users: [UInt32: String] = [:]
+        func use(_ id: UInt32, _ pagemap: ImageName, _ runs: [PagemapEntry]) throws {
+            if let other = users.updateValue(pagemap.fileName, forKey: id) {
+                throw CheckpointError(.image, "image \(dir.file(pagemap)): pages_id \(id) is also the pages image of \(other)")
+            }
+            // checkRuns bounds every run to the address space: no sum of one pagemap overflows.
+            expected[id] = runs.reduce(0) { $0 + $1.nrPages }
+        }
+        for p in processes where !p.isZombie { try use(p.pagesID, .pagemap(p.pid), p.pagemap) }
+        for (shmid, s) in shmem { try use(s.pagesID, .pagemapShmem(shmid), s.runs) }
         for (id, pages) in expected {
             let path = dir.file(.pages(id))
             var st = stat()
             guard stat(path, &st) == 0 else { throw CheckpointError(.image, "image \(path): missing") }
-            if UInt64(st.st_size) != pages * 4096 {
-                throw CheckpointError(.image, "image \(path): \(st.st_size) bytes, the pagemap announces \(pages * 4096)")
+            if UInt64(st.st_size) != pages * ImageLimits.page {
+                throw CheckpointError(.image, "image \(path): \(st.st_size) bytes, its pagemap announces \(pages * ImageLimits.page)")
             }
         }
     }
