@@ -2,11 +2,27 @@ import CheckpointArchive
 import Foundation
 
 #if FUZZING
-// libFuzzer's main calls this for every input (built by scripts/fuzz.sh with -sanitize=fuzzer).
+// libFuzzer calls this for every input (built by scripts/fuzz.sh with -sanitize=fuzzer).
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
-    FuzzTarget.current.run(Data(bytes: bytes, count: count))
+public func fuzzOneInput(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    FuzzTarget.current.run(bytes.map { Data(bytes: $0, count: count) } ?? Data())
     return 0
+}
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>,
+                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+/// SwiftPM gives an executable its own entry point (its main is this module's), so the
+/// fuzzer's driver is started from here rather than from libFuzzer's main.
+@main
+enum FuzzMain {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(runFuzzerDriver(&argc, &argv, fuzzOneInput))
+    }
 }
 #else
 /// Without the fuzzer (a plain `swift build`): `checkpoint-fuzz TARGET FILE...` replays inputs,
