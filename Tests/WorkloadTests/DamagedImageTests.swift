@@ -25,10 +25,21 @@ struct ImageDamage: CustomTestStringConvertible, Sendable {
             try d.change(.mm(pid), MmEntry.self) { $0.vmas[0].end = $0.vmas[0].start - 4096 }
         },
         ImageDamage(name: "pages outside the areas") { d, pid, _ in try d.changePagemap(pid) { $0[0].vaddr = 0x1000 } },
-        ImageDamage(name: "huge page count") { d, pid, _ in try d.changePagemap(pid) { $0[0].nrPages = UInt64.max / 2 } },
-        ImageDamage(name: "pid twice in pstree") { d, _, _ in
+        ImageDamage(name: "huge page count") { d, pid, _ in
+            try d.changePagemap(pid) { $0[$0.count - 1].nrPages = UInt64.max / 2 }
+        },
+        ImageDamage(name: "thread listed as a process too") { d, pid, tid in
             let tree = try d.read(.pstree, as: PstreeEntry.self)
-            try d.write(.pstree, tree + [tree[0]])
+            var thread = tree[0]
+            (thread.pid, thread.ppid, thread.threads) = (UInt32(tid), UInt32(pid), [UInt32(tid)])
+            try d.write(.pstree, tree + [thread])
+            return .pstree
+        },
+        ImageDamage(name: "parent not in the tree") { d, _, _ in
+            let tree = try d.read(.pstree, as: PstreeEntry.self)
+            var child = tree[0]
+            (child.pid, child.ppid, child.threads) = (4_000_000, 1, [4_000_000])
+            try d.write(.pstree, tree + [child])
             return .pstree
         },
         // pagemap ↔ pages

@@ -38,30 +38,24 @@ extension CheckpointImages {
         } catch let e as ImageError { throw e.checkpointError }
     }
 
-    /// One pstree.img entry: pids the kernel could have given, the leader among its threads.
-    static func checkPstreeEntry(_ e: PstreeEntry, _ dir: ImageDirectory) throws {
+    /// One pstree.img entry: pids the kernel could have given, the leader among its threads,
+    /// its parent listed before it (restore forks each process from its parent), unless it
+    /// is the root.
+    static func checkPstreeEntry(_ e: PstreeEntry, parents earlier: Set<UInt32>?, _ dir: ImageDirectory) throws {
         let image = dir.file(.pstree)
         for (field, value) in [("pid", e.pid), ("ppid", e.ppid), ("pgid", e.pgid), ("sid", e.sid)] where value > ImageLimits.pid {
             throw CheckpointError(.image, "image \(image): \(field) \(value) of pid \(e.pid) is beyond the kernel's pid limit \(ImageLimits.pid)")
         }
         guard e.pid > 0 else { throw CheckpointError(.image, "image \(image): an entry with pid 0") }
+        if let earlier, !earlier.contains(e.ppid) {
+            throw CheckpointError(.image, "image \(image): ppid \(e.ppid) of pid \(e.pid) names no process listed before it")
+        }
         if e.threads == [0] || e.threads.isEmpty { return }   // a zombie, as CRIU lists one
         if let tid = e.threads.first(where: { $0 == 0 || $0 > ImageLimits.pid }) {
             throw CheckpointError(.image, "image \(image): thread \(tid) of pid \(e.pid) is not a pid the kernel gives")
         }
         guard e.threads.contains(e.pid) else {
             throw CheckpointError(.image, "image \(image): the threads of pid \(e.pid) leave out its leader")
-        }
-    }
-
-    /// The tree as restore builds it: every process's parent comes before it in pstree.img.
-    static func checkTree(_ processes: [Process], _ dir: ImageDirectory) throws {
-        var earlier = Set<UInt32>()
-        for (i, p) in processes.enumerated() {
-            if i > 0 && !earlier.contains(p.entry.ppid) {
-                throw CheckpointError(.image, "image \(dir.file(.pstree)): ppid \(p.entry.ppid) of pid \(p.pid) names no process listed before it")
-            }
-            earlier.insert(p.entry.pid)
         }
     }
 

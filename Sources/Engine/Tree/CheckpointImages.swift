@@ -54,16 +54,16 @@ struct CheckpointImages {
         guard inventory.imgVersion == 2 else {
             throw CheckpointError(.image, "image \(dir.file(.inventory)): unsupported image version \(inventory.imgVersion)")
         }
-        var seen = Set<UInt32>()
+        var seen = Set<UInt32>(), parents = Set<UInt32>()
         for entry in try dir.read(.pstree, as: PstreeEntry.self) {
             for id in Set([entry.pid] + entry.threads) where !seen.insert(id).inserted {
                 throw CheckpointError(.image, "image \(dir.file(.pstree)): pid \(id) appears twice")
             }
-            try Self.checkPstreeEntry(entry, dir)
+            try Self.checkPstreeEntry(entry, parents: processes.isEmpty ? nil : parents, dir)
             processes.append(try Self.process(entry, dir))
+            parents.insert(entry.pid)
         }
         guard !processes.isEmpty else { throw CheckpointError(.image, "image \(dir.file(.pstree)): no processes") }
-        try Self.checkTree(processes, dir)
         files = try Self.readFiles(dir)
         pipeData = try Self.data(.pipesData, dir)
         fifoData = try Self.data(.fifoData, dir)
