@@ -48,19 +48,21 @@ struct ImageDirectoryInput {
         return out
     }
 
-    /// Writes the files into `directory`, emptied first.
+    /// Writes the files into `directory`, emptied first; plain writes, as Foundation's
+    /// atomic ones (a temporary file, fsync, rename) would dominate each run.
     func write(into directory: String) {
         for old in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
             unlink(directory + "/" + old)
         }
-        for f in files {
-            let path = directory + "/" + f.name
-            if let contents = f.contents {
-                _ = FileManager.default.createFile(atPath: path, contents: contents)
-            } else {
-                let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-                if fd >= 0 { ftruncate(fd, off_t(f.size)); close(fd) }
-            }
-        }
+        for f in files { Self.write(f.contents, size: f.size, to: directory + "/" + f.name) }
+    }
+
+    /// `contents`, or a sparse file of `size` bytes.
+    static func write(_ contents: Data?, size: Int, to path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        guard let contents else { _ = ftruncate(fd, off_t(size)); return }
+        _ = contents.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
     }
 }

@@ -16,7 +16,9 @@ enum FuzzTarget: String, CaseIterable {
     case archive
 
     static var scratch: String = {
-        var t = Array("/tmp/checkpoint-fuzz-XXXXXX".utf8CString)
+        // tmpfs: every input is written out as files, and a disk would be the bottleneck.
+        let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
+        var t = Array("\(base)/checkpoint-fuzz-XXXXXX".utf8CString)
         let d = t.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
         atexit { if let d = FuzzTarget.scratchPath { try? FileManager.default.removeItem(atPath: d) } }
         scratchPath = d
@@ -67,7 +69,7 @@ enum FuzzTarget: String, CaseIterable {
 
     private static func archive(_ data: Data) {
         let file = scratch + "/input.tar"
-        _ = FileManager.default.createFile(atPath: file, contents: data)
+        ImageDirectoryInput.write(data, size: data.count, to: file)
         defer { unlink(file) }
         _ = try? CheckpointArchive.list(file)
         _ = try? CheckpointArchive.signer(of: file)
