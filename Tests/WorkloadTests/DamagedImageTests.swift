@@ -16,6 +16,7 @@ import Glibc
 /// thread `tid`), and the image the refusal must name.
 struct ImageDamage: CustomTestStringConvertible, Sendable {
     let name: String
+    var workload = Workload.threads
     let damage: @Sendable (ImageDirectory, _ pid: Int32, _ tid: Int32) throws -> ImageName
     var testDescription: String { name }
 
@@ -101,6 +102,13 @@ struct ImageDamage: CustomTestStringConvertible, Sendable {
             try d.write(.files, files + [files[0]])
             return .files
         },
+        ImageDamage(name: "pipe flags beyond an int", workload: .pipes) { d, _, _ in
+            var files = try d.read(.files, as: FileEntry.self)
+            let i = try #require(files.firstIndex { $0.type == .pipe })
+            files[i].pipe.flags = 0x8000_0001
+            try d.write(.files, files)
+            return .files
+        },
         ImageDamage(name: "file type without its entry") { d, _, _ in
             var files = try d.read(.files, as: FileEntry.self)
             let i = try #require(files.firstIndex { $0.type == .reg })
@@ -155,7 +163,7 @@ extension CheckpointRestoreTests {
               arguments: ImageDamage.all)
         func damagedImage(_ damage: ImageDamage) async throws {
             try Failures().requireBinary()
-            let run = try WorkloadRun(.threads)
+            let run = try WorkloadRun(damage.workload)
             defer { run.cleanup() }
             try run.start()
             try await run.waitReady()
@@ -166,7 +174,8 @@ extension CheckpointRestoreTests {
 
             let images = ImageDirectory(path: run.images)
             let pid = run.rootPid
-            let tid = try #require(try images.read(.pstree, as: PstreeEntry.self)[0].threads.first { $0 != UInt32(pid) })
+            let threads = try images.read(.pstree, as: PstreeEntry.self)[0].threads
+            let tid = threads.first { $0 != UInt32(pid) } ?? UInt32(pid)
             let named = try damage.damage(images, pid, Int32(tid)).fileName
             let before = run.imageSnapshot()
             let r = await run.restore()

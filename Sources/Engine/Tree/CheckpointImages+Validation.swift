@@ -134,6 +134,9 @@ extension CheckpointImages {
             guard f.hasPart else {
                 throw CheckpointError(.image, "image \(dir.file(.files)): file id \(f.id) of type \(f.type) has no \(f.type) entry")
             }
+            for (field, value) in f.intFields where value > UInt32(Int32.max) {
+                throw CheckpointError(.image, "image \(dir.file(.files)): \(field) \(value) of file id \(f.id) is beyond an int")
+            }
         }
         return files
     }
@@ -172,6 +175,17 @@ extension CheckpointImages {
 }
 
 extension FileEntry {
+    /// The fields restore hands the kernel as a C int (socket family, type and protocol,
+    /// open flags, epoll target fds).
+    var intFields: [(String, UInt32)] {
+        var fields: [(String, UInt32)] = []
+        if hasIsk { fields += [("family", isk.family), ("type", isk.type), ("proto", isk.proto), ("flags", isk.flags)] }
+        if hasUsk { fields += [("type", usk.type), ("flags", usk.flags)] }
+        if hasPipe { fields.append(("flags", pipe.flags)) }
+        if hasEpfd { fields += epfd.tfd.map { ("tfd", $0.tfd) } }
+        return fields
+    }
+
     /// Whether the entry holds the message its type names (reg for .reg, pipe for .pipe...).
     var hasPart: Bool {
         switch type {
