@@ -56,7 +56,8 @@ struct CheckpointImages {
         }
         var seen = Set<UInt32>(), parents = Set<UInt32>()
         for entry in try dir.read(.pstree, as: PstreeEntry.self) {
-            for id in Set([entry.pid] + entry.threads) where !seen.insert(id).inserted {
+            // A zombie's threads are [0] in CRIU's images: 0 is no pid, and may appear in each.
+            for id in Set([entry.pid] + entry.threads.filter { $0 != 0 }) where !seen.insert(id).inserted {
                 throw CheckpointError(.image, "image \(dir.file(.pstree)): pid \(id) appears twice")
             }
             try Self.checkPstreeEntry(entry, parents: processes.isEmpty ? nil : parents, dir)
