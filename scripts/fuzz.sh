@@ -10,6 +10,8 @@ SWIFT=${SWIFT:-swift}
 RUNS=${FUZZ_RUNS:-200000}
 TARGETS=${FUZZ_TARGETS:-images archive}
 BUILD=.build/fuzz
+# Swift's backtracer would take the trap's signal first; libFuzzer's handler saves the input.
+export SWIFT_BACKTRACE=enable=no
 
 "$SWIFT" build --build-path "$BUILD" --product CheckpointFuzz \
     -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
