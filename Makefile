@@ -16,7 +16,7 @@ APT_PACKAGES := \
 DEBUG_BIN := $(CURDIR)/.build/debug/ocicheckpoint
 RELEASE_BIN := $(CURDIR)/.build/release/ocicheckpoint
 
-.PHONY: deps build test demo bench clean
+.PHONY: deps build test fuzz demo bench clean
 
 # apt-get runs only when a package is missing, so repeated runs stay offline and fast.
 # Recommends come along on purpose: gcc brings libc6-dev, criu brings iproute2.
@@ -42,6 +42,12 @@ test: deps
 	# to dump a shell job from; the tests then get a session of their own.
 	OCICHECKPOINT_BIN=$(DEBUG_BIN) $$(test "$$(awk '{print $$6}' /proc/self/stat)" = 0 && echo setsid -w) \
 	    $(SWIFT) test --no-parallel
+
+# libFuzzer over image decoding, restore's image validation and archive reading, from the
+# seeds in Fuzz/corpus; a build of its own in .build/fuzz. CI runs a short pass.
+FUZZ_RUNS ?= 200000
+fuzz: deps
+	SWIFT=$(SWIFT) FUZZ_RUNS=$(FUZZ_RUNS) bash scripts/fuzz.sh
 
 demo: build
 	OCICHECKPOINT_BIN=$(DEBUG_BIN) bash scripts/demo.sh

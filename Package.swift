@@ -43,6 +43,12 @@ let package = Package(
                            "CheckpointArchive", "ContainerCheckpoint",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: v5),
+        // libFuzzer target over image decoding, validation and archive reading: scripts/fuzz.sh
+        // builds it with -sanitize=fuzzer; a plain build makes it a replayer of inputs.
+        .executableTarget(name: "CheckpointFuzz",
+                          dependencies: ["Engine", "Images", "LinuxKernel", "CheckpointArchive",
+                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                          path: "Fuzz/CheckpointFuzz", swiftSettings: v5),
         .testTarget(name: "ProcFSTests", dependencies: ["LinuxKernel", "ProcFS"], swiftSettings: v5),
         .testTarget(name: "CriuRPCTests", dependencies: ["LinuxKernel", "CriuRPC", "Engine", "Images", "SystemTestSupport"], swiftSettings: v5),
         .testTarget(name: "CheckpointArchiveTests", dependencies: ["LinuxKernel", "CheckpointArchive", "CArchive", "Engine", "Images", "SystemTestSupport"], swiftSettings: v5),

@@ -59,7 +59,7 @@ final class ArchiveExtractor {
     }
 
     private func place(_ entry: OpaquePointer, disk: OpaquePointer, root: String) throws {
-        guard let name = try MemberPath.normalize(String(cString: archive_entry_pathname(entry))) else {
+        guard let name = try MemberPath.normalize(memberPathname(entry)) else {
             return try reader.skipData()
         }
         // The signature, and only it, may follow the manifest: a member after it is unchecked.
@@ -115,7 +115,8 @@ final class ArchiveExtractor {
         case UInt32(Glibc.S_IFDIR):
             record.kind = .directory
         case UInt32(Glibc.S_IFLNK):
-            let target = String(cString: archive_entry_symlink(entry))
+            guard let link = archive_entry_symlink(entry) else { throw refusal("symlink \(name) has no target") }
+            let target = String(cString: link)
             try MemberPath.checkSymlink(name, target: target)
             record.kind = .symlink
             record.target = target

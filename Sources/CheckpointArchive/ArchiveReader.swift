@@ -107,3 +107,9 @@ final class ArchiveReader {
         throw ArchiveError.damaged(name, "\(step): \(reason)")
     }
 }
+
+/// A member's path from its header; "" when the header has none, where libarchive returns
+/// NULL (a damaged header) and String(cString:) would trap.
+func memberPathname(_ entry: OpaquePointer) -> String {
+    archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+}

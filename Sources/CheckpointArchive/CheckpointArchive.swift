@@ -85,7 +85,7 @@ public enum CheckpointArchive {
     static func manifestAndSignature(in reader: ArchiveReader) throws -> (manifest: Data?, signature: Data?) {
         var manifest: Data?, signature: Data?
         while let entry = try reader.next() {
-            let raw = String(cString: archive_entry_pathname(entry))
+            let raw = memberPathname(entry)
             let name: String?
             do { name = try MemberPath.normalize(raw) } catch let MemberPath.Refusal.reason(reason) {
                 throw ArchiveError.damaged(reader.name, reason)
@@ -120,7 +120,7 @@ public enum CheckpointArchive {
         let reader = try ArchiveReader(file: file)
         var members: [ArchiveMember] = []
         while let entry = try reader.next() {
-            let raw = String(cString: archive_entry_pathname(entry))
+            let raw = memberPathname(entry)
             let name: String?
             do { name = try MemberPath.normalize(raw) } catch let MemberPath.Refusal.reason(reason) {
                 throw ArchiveError.damaged("archive \(file)", reason)

@@ -50,7 +50,7 @@ public enum TarFile {
         }
         while let entry = try reader.next() {
             let name: String?
-            do { name = try MemberPath.normalize(String(cString: archive_entry_pathname(entry))) } catch let MemberPath.Refusal.reason(reason) {
+            do { name = try MemberPath.normalize(memberPathname(entry)) } catch let MemberPath.Refusal.reason(reason) {
                 throw ArchiveError.damaged(file, reason)
             }
             guard let name else { try reader.skipData(); continue }

@@ -290,53 +290,6 @@ extension CheckpointRestoreTests {
             #expect(survivors.isEmpty, "processes \(survivors) exist after the failed restore")
         }
 
-        @Test("damaged but well-formed images: restore names the image in one line, never traps, images untouched",
-              arguments: ["vma-end-below-start", "pages-outside-areas", "huge-page-count", "duplicate-pid"])
-        func damagedImage(_ damage: String) async throws {
-            try requireBinary()
-            let run = try WorkloadRun(.threads)
-            defer { run.cleanup() }
-            try run.start()
-            try await run.waitReady()
-            let d = await run.dump(leaveRunning: false)
-            try #require(d.status == 0, "dump failed\n\(run.diagnostics())")
-            let left = await run.reapOriginal()
-            try #require(left.isEmpty, "original processes \(left) still exist")
-
-            let images = ImageDirectory(path: run.images)
-            let pid = run.rootPid
-            let named: String
-            switch damage {
-            case "vma-end-below-start":
-                var mm = try images.readOne(.mm(pid), as: MmEntry.self)
-                mm.vmas[0].end = mm.vmas[0].start - 4096
-                try images.write(.mm(pid), [mm])
-                named = ImageName.mm(pid).fileName
-            case "pages-outside-areas", "huge-page-count":
-                var r = try images.reader(.pagemap(pid))
-                let head = try r.one(PagemapHead.self)
-                var entries = try r.all(PagemapEntry.self)
-                if damage == "huge-page-count" { entries[0].nrPages = UInt64.max / 2 } else { entries[0].vaddr = 0x1000 }
-                let w = try images.writer(.pagemap(pid))
-                try w.append(head)
-                for e in entries { try w.append(e) }
-                try w.close()
-                named = ImageName.pagemap(pid).fileName
-            default:
-                let tree = try images.read(.pstree, as: PstreeEntry.self)
-                try images.write(.pstree, tree + [tree[0]])
-                named = ImageName.pstree.fileName
-            }
-            let before = run.imageSnapshot()
-            let r = await run.restore()
-            expectOneLineError(r, run)
-            #expect(r.status == 1, "restore ended with \(r.status), not a one-line refusal: \(r.stderr.prefix(300))")
-            #expect(r.stderr.contains(named), "stderr does not name \(named): \(r.stderr)")
-            #expect(run.imageSnapshot() == before, "restore changed the image dir")
-            let survivors = await Proc.waitVanished(run.pids, timeout: 20)
-            #expect(survivors.isEmpty, "processes \(survivors) exist after the failed restore")
-        }
-
         @Test("fault during restore: created tasks die, images untouched, a second restore works",
               arguments: ["restore-after-fork", "restore-before-resume"], [Workload.threads, .tree])
         func restoreFault(_ fault: String, _ w: Workload) async throws {

@@ -15,12 +15,17 @@ struct GhostFile {
         do {
             let g = try reader.one(GhostFileEntry.self)
             guard g.hasChunks && g.chunks else {
-                return GhostFile(remapID: remapID, entry: g, runs: [(0, try reader.raw(g.hasSize ? Int(g.size) : reader.remaining))])
+                guard !g.hasSize || g.size <= UInt64(reader.remaining) else {
+                    throw ImageError(reader.path, "ghost file of \(g.size) bytes holds only \(reader.remaining)")
+                }
+                let content = try reader.raw(g.hasSize ? Int(g.size) : reader.remaining)
+                guard reader.atEnd else { throw ImageError(reader.path, "\(reader.remaining) bytes after the file's \(content.count)") }
+                return GhostFile(remapID: remapID, entry: g, runs: [(0, content)])
             }
             guard g.hasSize else { throw ImageError(reader.path, "ghost file in chunks without a size") }
             var runs: [(UInt64, Data)] = []
             while let c = try reader.next(GhostChunkEntry.self) {
-                guard c.off <= g.size && c.len <= g.size - c.off else {
+                guard c.off <= g.size && c.len <= g.size - c.off && c.len <= UInt64(reader.remaining) else {
                     throw ImageError(reader.path, "ghost chunk \(c.off)+\(c.len) past the file's size \(g.size)")
                 }
                 runs.append((c.off, try reader.raw(Int(c.len))))

@@ -51,19 +51,22 @@ struct CheckpointImages {
         guard dir.exists(.inventory) else {
             throw CheckpointError(.image, "image directory \(dir.path): no \(ImageName.inventory) (not a complete dump)")
         }
-        inventory = try dir.readOne(.inventory, as: InventoryEntry.self)
+        inventory = try Self.readSole(dir, .inventory, as: InventoryEntry.self)
         guard inventory.imgVersion == 2 else {
             throw CheckpointError(.image, "image \(dir.file(.inventory)): unsupported image version \(inventory.imgVersion)")
         }
-        var seen = Set<UInt32>()
+        var seen = Set<UInt32>(), parents = Set<UInt32>()
         for entry in try dir.read(.pstree, as: PstreeEntry.self) {
-            for id in Set([entry.pid] + entry.threads) where !seen.insert(id).inserted {
+            // A zombie's threads are [0] in CRIU's images: 0 is no pid, and may appear in each.
+            for id in Set([entry.pid] + entry.threads.filter { $0 != 0 }) where !seen.insert(id).inserted {
                 throw CheckpointError(.image, "image \(dir.file(.pstree)): pid \(id) appears twice")
             }
+            try Self.checkPstreeEntry(entry, parents: processes.isEmpty ? nil : parents, dir)
             processes.append(try Self.process(entry, dir))
+            parents.insert(entry.pid)
         }
         guard !processes.isEmpty else { throw CheckpointError(.image, "image \(dir.file(.pstree)): no processes") }
-        for f in try dir.read(.files, as: FileEntry.self) { files[f.id] = f }
+        files = try Self.readFiles(dir)
         pipeData = try PipeRestore.read(.pipesData, dir)
         fifoData = try PipeRestore.read(.fifoData, dir)
         skQueues = try UnixSocketRestore.queues(dir)
@@ -83,10 +86,12 @@ struct CheckpointImages {
             for fd in p.fds where files[fd.id] == nil {
                 throw CheckpointError(.image, "image \(dir.file(.fdinfo(p.filesID))): fd \(fd.fd) names file id \(fd.id), missing from \(ImageName.files)")
             }
+            try Self.checkMappings(p, files: files, dir)
         }
         try readMemfds()
+        try checkSharedMemory()
         if dir.exists(.seccomp) {
-            seccompFilters = try dir.readOne(.seccomp, as: SeccompEntry.self).seccompFilters
+            seccompFilters = try Self.readSole(dir, .seccomp, as: SeccompEntry.self).seccompFilters
         }
         if dir.exists(.fileLocks) { fileLocks = try dir.read(.fileLocks, as: FileLockEntry.self) }
         mqueues = try MqueueRestore.read(dir)
@@ -100,12 +105,13 @@ struct CheckpointImages {
         let pid = Int32(entry.pid)
         var cores: [Int32: CoreEntry] = [:]
         for tid in entry.threads {
-            let core = try dir.readOne(.core(tid), as: CoreEntry.self)
+            let core = try readSole(dir, .core(tid), as: CoreEntry.self)
             guard core.mtype == .x8664 else {
                 throw CheckpointError(.image, "image \(dir.file(.core(tid))): architecture \(core.mtype) cannot be restored on x86_64")
             }
             cores[Int32(tid)] = core
         }
+        try checkCores(cores, pid: pid, dir)
         guard let main = cores[pid], main.hasTc else {
             throw CheckpointError(.image, "image \(dir.file(.core(pid))): no task core for pid \(pid)")
         }
@@ -115,21 +121,26 @@ struct CheckpointImages {
         for (tid, core) in cores where !core.hasThreadInfo || !core.hasThreadCore {
             throw CheckpointError(.image, "image \(dir.file(.core(tid))): no registers for tid \(tid)")
         }
-        p.mm = try dir.readOne(.mm(pid), as: MmEntry.self)
+        p.mm = try readSole(dir, .mm(pid), as: MmEntry.self)
         var r = try dir.reader(.pagemap(pid))
         do {
             p.pagesID = try r.one(PagemapHead.self).pagesID
             p.pagemap = try Self.pagemapRuns(try r.all(PagemapEntry.self), image: dir.file(.pagemap(pid)))
+            try checkRuns(p.pagemap, image: dir.file(.pagemap(pid)))
         } catch let e as ImageError { throw e.checkpointError }
         try checkMemoryMap(p, pid: pid, dir)
         // fdinfo images are named by the fd table's id (CRIU shares one between tasks
         // made with CLONE_FILES); ids-PID.img gives it, the pid when there is none.
         p.filesID = try filesID(pid, main: main, dir)
         p.fds = try dir.read(.fdinfo(p.filesID), as: FdinfoEntry.self)
-        p.fs = try dir.readOne(.fs(pid), as: FsEntry.self)
+        try checkFds(p.fds, filesID: p.filesID, dir)
+        p.fs = try readSole(dir, .fs(pid), as: FsEntry.self)
         // CRIU 4 keeps sigactions in the task core; sigacts-PID.img is the older place.
         if dir.exists(.sigacts(pid)) || main.tc.sigactions.isEmpty {
             p.sigactions = try dir.read(.sigacts(pid), as: SaEntry.self)
+            guard p.sigactions.count <= ImageLimits.signals else {
+                throw CheckpointError(.image, "image \(dir.file(.sigacts(pid))): \(p.sigactions.count) sigactions, more than the \(ImageLimits.signals) signals")
+            }
         } else {
             p.sigactions = main.tc.sigactions
         }
@@ -137,7 +148,7 @@ struct CheckpointImages {
     }
 
     /// The areas and page runs of one process before anything is mapped: areas page-aligned,
-    /// non-empty and apart, every run of pages inside the areas, no count that overflows.
+    /// non-empty and apart, every run of pages (bounded by checkRuns) inside the areas.
     /// A damaged image is a one-line error here, never a trap or a wrong mapping later.
     static func checkMemoryMap(_ p: Process, pid: Int32, _ dir: ImageDirectory) throws {
         let page: UInt64 = 4096
@@ -151,11 +162,7 @@ struct CheckpointImages {
             previousEnd = v.end
         }
         for run in p.pagemap {
-            let (length, overflow) = run.nrPages.multipliedReportingOverflow(by: page)
-            let (end, past) = run.vaddr.addingReportingOverflow(length)
-            guard !overflow, !past, run.vaddr % page == 0, run.nrPages > 0 else {
-                throw CheckpointError(.image, "image \(dir.file(.pagemap(pid))): \(run.nrPages) pages at \(run.vaddr.hex) do not fit in the address space")
-            }
+            let end = run.vaddr + run.nrPages * page
             // Inside areas that follow each other without a gap.
             var covered = run.vaddr
             for v in areas where v.start <= covered && covered < v.end {
@@ -171,7 +178,8 @@ struct CheckpointImages {
     /// The id of the fd table of `pid`: from ids-PID.img, else from its core, else the pid.
     static func filesID(_ pid: Int32, main: CoreEntry, _ dir: ImageDirectory) throws -> UInt32 {
         if dir.exists(.ids(pid)) {
-            let ids = try dir.readOne(.ids(pid), as: TaskKobjIdsEntry.self)
+            let ids = try readSole(dir, .ids(pid), as: TaskKobjIdsEntry.self)
+            try checkIds(ids, core: main, pid: pid, dir)
             if ids.hasFilesID { return ids.filesID }
         }
         if main.hasIds, main.ids.hasFilesID { return main.ids.filesID }
@@ -195,14 +203,23 @@ struct CheckpointImages {
     /// Every pages image must hold exactly the pages its pagemap announces.
     private func checkPagesImages() throws {
         var expected: [UInt32: UInt64] = [:]
-        for p in processes where !p.isZombie { expected[p.pagesID, default: 0] += p.pagemap.reduce(0) { $0 + $1.nrPages } }
-        for (_, s) in shmem { expected[s.pagesID, default: 0] += s.runs.reduce(0) { $0 + $1.nrPages } }
+        // Each pages image belongs to one pagemap: restore reads every one from offset 0.
+        var users: [UInt32: String] = [:]
+        func use(_ id: UInt32, _ pagemap: ImageName, _ runs: [PagemapEntry]) throws {
+            if let other = users.updateValue(pagemap.fileName, forKey: id) {
+                throw CheckpointError(.image, "image \(dir.file(pagemap)): pages_id \(id) is also the pages image of \(other)")
+            }
+            // checkRuns bounds every run to the address space: no sum of one pagemap overflows.
+            expected[id] = runs.reduce(0) { $0 + $1.nrPages }
+        }
+        for p in processes where !p.isZombie { try use(p.pagesID, .pagemap(p.pid), p.pagemap) }
+        for (shmid, s) in shmem { try use(s.pagesID, .pagemapShmem(shmid), s.runs) }
         for (id, pages) in expected {
             let path = dir.file(.pages(id))
             var st = stat()
             guard stat(path, &st) == 0 else { throw CheckpointError(.image, "image \(path): missing") }
-            if UInt64(st.st_size) != pages * 4096 {
-                throw CheckpointError(.image, "image \(path): \(st.st_size) bytes, the pagemap announces \(pages * 4096)")
+            if UInt64(st.st_size) != pages * ImageLimits.page {
+                throw CheckpointError(.image, "image \(path): \(st.st_size) bytes, its pagemap announces \(pages * ImageLimits.page)")
             }
         }
     }
