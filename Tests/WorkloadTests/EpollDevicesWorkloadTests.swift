@@ -1,0 +1,35 @@
+// epoll registrations whose fd number was closed since (the file held by a dup), and
+// character devices reopened by path (console, virtual terminals): restored for real in
+// both modes, and what stays refused.
+
+import Foundation
+import SystemTestSupport
+import Testing
+
+extension Workload {
+    static let epollClosed = Workload(name: "epoll-closed")
+    static let epollOrphan = Workload(name: "epoll-closed", args: ["orphan"])
+}
+
+extension CheckpointRestoreTests {
+    @Suite("epoll closed targets and devices")
+    struct EpollDevices {
+        @Test("epoll: a registration by a closed fd number whose pipe a dup holds", arguments: Mode.allCases)
+        func epollClosed(_ mode: Mode) async throws { try await checkpointRestore(.epollClosed, mode) }
+
+        @Test("refused at dump with one line; the workload keeps running",
+              arguments: zip([Workload.epollOrphan], ["no fd of this process holds that file"]))
+        func refused(_ w: Workload, _ reason: String) async throws {
+            try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
+            let run = try WorkloadRun(w)
+            defer { run.cleanup() }
+            try run.start()
+            try await run.waitReady()
+            let d = await run.dump(leaveRunning: false)
+            #expect(d.status == 1, "the dump did not fail\n\(run.diagnostics())")
+            #expect(d.stderrLines.count == 1 && d.stderr.contains(reason), "stderr: \(d.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
+            await run.expectPass("\(w.testDescription) after the refused dump")
+        }
+    }
+}
