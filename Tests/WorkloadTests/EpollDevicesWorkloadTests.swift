@@ -9,6 +9,8 @@ import Testing
 extension Workload {
     static let epollClosed = Workload(name: "epoll-closed")
     static let epollOrphan = Workload(name: "epoll-closed", args: ["orphan"])
+    static let devices = Workload(name: "devices")
+    static let devicesKmsg = Workload(name: "devices", args: ["kmsg"])
 }
 
 extension CheckpointRestoreTests {
@@ -17,8 +19,11 @@ extension CheckpointRestoreTests {
         @Test("epoll: a registration by a closed fd number whose pipe a dup holds", arguments: Mode.allCases)
         func epollClosed(_ mode: Mode) async throws { try await checkpointRestore(.epollClosed, mode) }
 
+        @Test("console and virtual terminals reopened by path: same device, flags, offset", arguments: Mode.allCases)
+        func devices(_ mode: Mode) async throws { try await checkpointRestore(.devices, mode) }
+
         @Test("refused at dump with one line; the workload keeps running",
-              arguments: zip([Workload.epollOrphan], ["no fd of this process holds that file"]))
+              arguments: zip([Workload.epollOrphan, .devicesKmsg], ["no fd of this process holds that file", "character device /dev/kmsg"]))
         func refused(_ w: Workload, _ reason: String) async throws {
             try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
             let run = try WorkloadRun(w)
