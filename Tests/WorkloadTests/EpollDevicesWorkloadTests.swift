@@ -5,12 +5,16 @@
 import Foundation
 import SystemTestSupport
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension Workload {
     static let epollClosed = Workload(name: "epoll-closed")
     static let epollOrphan = Workload(name: "epoll-closed", args: ["orphan"])
     static let devices = Workload(name: "devices")
     static let devicesKmsg = Workload(name: "devices", args: ["kmsg"])
+    static let devicesAlone = Workload(name: "devices", args: ["alone"])
 }
 
 extension CheckpointRestoreTests {
@@ -20,10 +24,18 @@ extension CheckpointRestoreTests {
         func epollClosed(_ mode: Mode) async throws { try await checkpointRestore(.epollClosed, mode) }
 
         @Test("console and virtual terminals reopened by path: same device, flags, offset", arguments: Mode.allCases)
-        func devices(_ mode: Mode) async throws { try await checkpointRestore(.devices, mode) }
+        func devices(_ mode: Mode) async throws {
+            // Held outside the tree, as a getty or login shell holds them: a terminal's last
+            // close resets it, and the dump refuses one nothing else holds.
+            let held = ["/dev/console", "/dev/tty0", "/dev/tty1", "/dev/tty63"].map { (path: String) in open(path, O_WRONLY | O_NOCTTY) }
+            defer { for fd in held where fd >= 0 { close(fd) } }
+            try #require(held.allSatisfy { $0 >= 0 }, "cannot open the terminals")
+            try await checkpointRestore(.devices, mode)
+        }
 
         @Test("refused at dump with one line; the workload keeps running",
-              arguments: zip([Workload.epollOrphan, .devicesKmsg], ["no fd of this process holds that file", "character device /dev/kmsg"]))
+              arguments: zip([Workload.epollOrphan, .devicesKmsg, .devicesAlone],
+                             ["no fd of this process holds that file", "character device /dev/kmsg", "terminal /dev/tty62 is held by no process outside"]))
         func refused(_ w: Workload, _ reason: String) async throws {
             try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
             let run = try WorkloadRun(w)

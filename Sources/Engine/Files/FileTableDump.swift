@@ -119,6 +119,7 @@ final class FileTableDump {
         var file = FileEntry()
         file.id = id
         let mode = st.st_mode & S_IFMT
+        if Self.isHarmless(st) { try Self.checkTerminalOutlivesTree(st, link: link, treeTids: kinds.treeTids, at: where_) }
         if let kind = try kindEntry(link: link, pid: pid, fd: fd, id: id, info: info, st: st) {
             file = kind
         } else if link.hasPrefix("pipe:[") {

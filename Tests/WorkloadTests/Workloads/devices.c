@@ -1,12 +1,15 @@
 /* devices: the console and two virtual terminals opened O_NOCTTY with different flags
  * (one O_NONBLOCK|O_APPEND, one close-on-exec), and /dev/tty63 moved to a high fd.
  * After go: each fd is the same device (rdev), with the same status flags, fd flags,
- * offset (lseek result and errno) and fdinfo pos, and is still writable; the process
- * did not gain or lose a controlling terminal. With "kmsg", /dev/kmsg is open too (its read
- * position in the kernel log is the fd's state): the dump must refuse (no checks after go). */
+ * offset (lseek result and errno) and termios, and is still writable; the process
+ * did not gain or lose a controlling terminal. The test keeps the terminals open too, as a
+ * getty or a login shell would. With "kmsg" only /dev/kmsg is open (its read position in
+ * the kernel log is the fd's state), with "alone" only /dev/tty62, which no other process
+ * holds (its last close resets it): the dump must refuse either (no checks after go). */
 #include "workload.h"
+#include <termios.h>
 
-struct dev { const char *path; int flags, fd; struct stat st; int fl, fdfl; off_t off; int offErr; };
+struct dev { const char *path; int flags, fd; struct stat st; int fl, fdfl; off_t off; int offErr; struct termios tio; };
 
 static void probe(struct dev *d)
 {
@@ -16,11 +19,18 @@ static void probe(struct dev *d)
     d->off = lseek(d->fd, 0, SEEK_CUR);
     d->offErr = errno;
     fstat(d->fd, &d->st);
+    tcgetattr(d->fd, &d->tio);
 }
 
 int main(int argc, char **argv)
 {
     wl_init(argc, argv);
+    if (argc > 2) {
+        if (open(strcmp(argv[2], "kmsg") == 0 ? "/dev/kmsg" : "/dev/tty62", O_RDONLY | O_NOCTTY) < 0) { perror(argv[2]); return 2; }
+        wl_ready();
+        wl_wait_go();
+        wl_finish();
+    }
     struct dev devs[] = {
         { "/dev/console", O_WRONLY | O_NOCTTY },
         { "/dev/tty1", O_WRONLY | O_NOCTTY | O_NONBLOCK | O_APPEND },
@@ -34,14 +44,12 @@ int main(int argc, char **argv)
     }
     if (dup2(devs[3].fd, 70) != 70 || close(devs[3].fd)) { perror("dup2"); return 2; }
     devs[3].fd = 70;
-    if (argc > 2 && strcmp(argv[2], "kmsg") == 0 && open("/dev/kmsg", O_RDONLY) < 0) { perror("kmsg"); return 2; }
     struct dev before[4];
     for (int i = 0; i < n; i++) { probe(&devs[i]); before[i] = devs[i]; }
     int sidBefore = getsid(0), t = open("/dev/tty", O_RDONLY | O_NOCTTY), cttyBefore = t >= 0;
     if (t >= 0) close(t);
     wl_ready();
     wl_wait_go();
-    if (argc > 2) wl_finish();
 
     for (int i = 0; i < n; i++) {
         struct dev *b = &before[i], *a = &devs[i];
@@ -52,6 +60,7 @@ int main(int argc, char **argv)
         if (a->fdfl != b->fdfl) wl_fail("%s fd %d: fd flags %#x, before %#x", b->path, a->fd, a->fdfl, b->fdfl);
         if (a->off != b->off || a->offErr != b->offErr)
             wl_fail("%s fd %d: lseek %ld (%s), before %ld (%s)", b->path, a->fd, (long)a->off, strerror(a->offErr), (long)b->off, strerror(b->offErr));
+        if (memcmp(&a->tio, &b->tio, sizeof a->tio) != 0) wl_fail("%s fd %d: termios differ", b->path, a->fd);
         if (write(a->fd, "", 0) != 0) wl_fail("%s fd %d: write: %s", b->path, a->fd, strerror(errno));
     }
     if (getsid(0) != sidBefore) wl_fail("session %d, before %d", getsid(0), sidBefore);
