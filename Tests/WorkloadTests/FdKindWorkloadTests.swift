@@ -89,7 +89,7 @@ extension CheckpointRestoreTests {
 
         @Test("refused at dump with one line; the workload keeps running",
               arguments: zip([Workload.pidfdOutside, .epollReplaced, .inotifyPending],
-                             ["outside the dumped tree", "closed or replaced", "unread events"]))
+                             ["outside the dumped tree", "which the image cannot name", "unread events"]))
         func refused(_ w: Workload, _ reason: String) async throws {
             try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
             let run = try WorkloadRun(w)

@@ -40,11 +40,34 @@ extension RestoredProcess {
         }
         for (epfd, entry) in epolls.sorted(by: { depth($0.entry) < depth($1.entry) }) {
             for t in entry.tfd {
-                guard byFd[Int32(t.tfd)] != nil else {
-                    throw CheckpointError(.image, "pid \(pid): epoll fd \(epfd) watches fd \(t.tfd), which fdinfo-\(pid).img does not have")
-                }
                 let event = try put(bytes(t.events) + bytes(t.data), at: 0)  // struct epoll_event is packed
-                try call("epoll_ctl(\(epfd), ADD, \(t.tfd))", SyscallNumber.epollCtl, UInt64(epfd), 1 /* EPOLL_CTL_ADD */, UInt64(t.tfd), event)
+                let add = "epoll_ctl(\(epfd), ADD, \(t.tfd))"
+                if byFd[Int32(t.tfd)] != nil {
+                    try call(add, SyscallNumber.epollCtl, UInt64(epfd), 1 /* EPOLL_CTL_ADD */, UInt64(t.tfd), event)
+                    continue
+                }
+                // Closed since it was added: the file is lent the number it was registered by.
+                guard let holder = displacedHolder(t, byFd: byFd, resources: resources) else {
+                    throw CheckpointError(.image, "pid \(pid): epoll fd \(epfd) watches fd \(t.tfd), which fdinfo-\(pid).img does not have, nor a pipe of inode \(t.inode)")
+                }
+                try call("dup3(\(holder), \(t.tfd)) for \(add)", SyscallNumber.dup3, UInt64(holder), UInt64(t.tfd), UInt64(O_CLOEXEC))
+                defer { _ = try? callRaw(on: nil, SyscallNumber.close, [UInt64(t.tfd)]) }
+                try call(add, SyscallNumber.epollCtl, UInt64(epfd), 1 /* EPOLL_CTL_ADD */, UInt64(t.tfd), event)
+            }
+        }
+    }
+}
+
+extension RestoredProcess {
+    /// The lowest fd of this process on the pipe the registration watched (the dump made
+    /// sure it is the registration's file).
+    func displacedHolder(_ t: EventpollTfdEntry, byFd: [Int32: UInt32], resources: RestoreResources) -> Int32? {
+        byFd.keys.sorted().first { fd in
+            guard let id = byFd[fd], let f = resources.images.files[id] else { return false }
+            switch f.type {
+            case .pipe: return f.pipe.pipeID == UInt32(truncatingIfNeeded: t.inode)
+            case .fifo: return f.fifo.pipeID == UInt32(truncatingIfNeeded: t.inode)
+            default: return false
             }
         }
     }

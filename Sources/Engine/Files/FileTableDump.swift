@@ -38,8 +38,11 @@ final class FileTableDump {
 
     deinit { for g in ghosts { close(g.fd) } }
 
-    /// Character devices that carry no state and exist on every machine.
-    static let harmlessDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
+    /// Character devices that carry no state of the description and exist on every machine,
+    /// reopened by path: the console and virtual terminals too (their tty state is the
+    /// device's, not the fd's), as CRIU reopens them.
+    static let harmlessDevices: Set<String> = Set(["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/console"]
+                                                  + (0...63).map { "/dev/tty\($0)" })
 
     func newID() -> UInt32 { defer { nextID += 1 }; return nextID }
 
@@ -116,6 +119,7 @@ final class FileTableDump {
         var file = FileEntry()
         file.id = id
         let mode = st.st_mode & S_IFMT
+        if Self.isHarmless(st) { try Self.checkTerminalOutlivesTree(st, link: link, treeTids: kinds.treeTids, at: where_) }
         if let kind = try kindEntry(link: link, pid: pid, fd: fd, id: id, info: info, st: st) {
             file = kind
         } else if link.hasPrefix("pipe:[") {
@@ -170,7 +174,7 @@ final class FileTableDump {
         } else if let ns = Self.namespace(ofLink: link) {
             file = namespaceFile(kind: ns.kind, inode: ns.inode, id: id, flags: flags, at: where_)
         } else if mode == S_IFCHR {
-            throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported (only \(Self.harmlessDevices.sorted().joined(separator: ", ")))")
+            throw CheckpointError(.unsupported, "\(where_): character device \(link) is not supported: a reopened device may not have the state this one has (only /dev/null, zero, full, random, urandom, tty, console and tty0-63 are reopened)")
         } else {
             throw CheckpointError(.unsupported, "\(where_): \(link) is not supported yet")
         }

@@ -113,7 +113,8 @@ final class RestoreResources {
     private static let openOnly = UInt32(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC | O_ASYNC)
 
     private func openRegular(_ reg: RegFileEntry, ghost: GhostFile?) throws -> Int32 {
-        let flags = Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC
+        // O_NOCTTY: a terminal reopened by path must not become the restorer's ctty.
+        let flags = Int32(bitPattern: reg.flags & ~Self.openOnly) | O_CLOEXEC | O_NOCTTY
         let fd: Int32
         if let ghost {
             fd = open(try ghostPath(ghost, name: reg.name), flags)

@@ -4,7 +4,8 @@
  * with the same data, the outer epoll sees the inner one ready, the empty eventfd becomes
  * ready when written, and EPOLL_CTL_MOD/DEL work on the registered fd numbers.
  * With "replaced", the eventfd's fd is moved to another number first: the registration
- * then names a closed fd, which the dump must refuse (no checks after go). */
+ * then names a closed fd held by an eventfd, which the image cannot name: the dump
+ * must refuse (no checks after go). */
 #include "workload.h"
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
