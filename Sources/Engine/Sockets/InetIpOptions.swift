@@ -21,7 +21,7 @@ extension IpOptsEntry {
         if tos > 0 { ip.tos = UInt32(tos) }
         ip.ttl = UInt32(bitPattern: v6 ? try s.int(O.solIPv6, ipv6UnicastHops, "IPV6_UNICAST_HOPS") : try s.int(O.solIP, ipTtl, "IP_TTL"))
         if v6 ? try s.bool(O.solIPv6, ipv6Recvpktinfo, "IPV6_RECVPKTINFO") : try s.bool(O.solIP, ipPktinfo, "IP_PKTINFO") { ip.pktinfo = true }
-        try refuseUncarried(s, v6: v6)
+        try readBeyondCriu(&ip, s, v6: v6, stream: type == Int32(SOCK_STREAM.rawValue))
         guard type == Int32(SOCK_RAW.rawValue) else { return ip }
         var raw = IpOptsRawEntry()
         raw.hdrincl = v6 ? try s.bool(O.solIPv6, ipv6Hdrincl, "IPV6_HDRINCL") : try s.bool(O.solIP, ipHdrincl, "IP_HDRINCL")
@@ -29,23 +29,6 @@ extension IpOptsEntry {
         if let filter = try icmpFilter(s, v6: v6, proto: proto) { raw.icmpvFilter = filter }
         ip.raw = raw
         return ip
-    }
-
-    static let ipMtuDiscover: Int32 = 10, ipRecverr: Int32 = 11, ipv6MtuDiscover: Int32 = 23, ipv6Recverr: Int32 = 25
-
-    /// IP_RECVERR and a path-MTU mode set by the program have no field in CRIU's image:
-    /// they would come back at their defaults, so such a socket is refused.
-    private static func refuseUncarried(_ s: SocketOption, v6: Bool) throws {
-        let recverr = v6 ? try s.int(O.solIPv6, ipv6Recverr, "IPV6_RECVERR") : try s.int(O.solIP, ipRecverr, "IP_RECVERR")
-        if recverr != 0 {
-            throw CheckpointError(.unsupported, "\(s.owner): \(v6 ? "IPV6_RECVERR" : "IP_RECVERR") is set, which CRIU's image has no field for")
-        }
-        let pmtu = v6 ? try s.int(O.solIPv6, ipv6MtuDiscover, "IPV6_MTU_DISCOVER") : try s.int(O.solIP, ipMtuDiscover, "IP_MTU_DISCOVER")
-        // IPv6 sockets start at WANT; IPv4 ones at what ip_no_pmtu_disc says.
-        let noPmtuDisc = !v6 && (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_no_pmtu_disc", encoding: .utf8))?.hasPrefix("0") == false
-        if pmtu != (noPmtuDisc ? 0 /* DONT */ : 1 /* WANT */) {
-            throw CheckpointError(.unsupported, "\(s.owner): \(v6 ? "IPV6_MTU_DISCOVER" : "IP_MTU_DISCOVER") is \(pmtu), not the default, which CRIU's image has no field for")
-        }
     }
 
     /// The ICMP types a raw ICMP socket filters out: one word (IPv4) or eight (IPv6).
@@ -67,6 +50,7 @@ extension IpOptsEntry {
         if hasTos { try v6 ? s.set(O.solIPv6, Self.ipv6Tclass, Int32(bitPattern: tos), "IPV6_TCLASS") : s.set(O.solIP, O.ipTos, Int32(bitPattern: tos), "IP_TOS") }
         if hasTtl { try v6 ? s.set(O.solIPv6, Self.ipv6UnicastHops, Int32(bitPattern: ttl), "IPV6_UNICAST_HOPS") : s.set(O.solIP, Self.ipTtl, Int32(bitPattern: ttl), "IP_TTL") }
         if pktinfo { try v6 ? s.set(O.solIPv6, Self.ipv6Recvpktinfo, 1, "IPV6_RECVPKTINFO") : s.set(O.solIP, Self.ipPktinfo, 1, "IP_PKTINFO") }
+        try applyBeyondCriu(s, v6: v6)
         guard hasRaw else { return }
         if raw.hdrincl { try v6 ? s.set(O.solIPv6, Self.ipv6Hdrincl, 1, "IPV6_HDRINCL") : s.set(O.solIP, Self.ipHdrincl, 1, "IP_HDRINCL") }
         if raw.nodefrag { try s.set(O.solIP, Self.ipNodefrag, 1, "IP_NODEFRAG") }

@@ -1,19 +1,41 @@
 import Foundation
 import LinuxKernel
+import Images
 
 /// Multicast groups a socket joined. No call lists them, so each group the kernel keeps
 /// on an interface of the task's network namespace (/proc/PID/net/igmp, igmp6) is asked of
 /// the socket with MCAST_MSFILTER, which answers only for the socket's own memberships.
-/// CRIU's image has no field for them (the restore would leave the groups): refused.
+/// They ride in ip_opts_entry.mc_groups (ours) and are joined again with MCAST_JOIN_GROUP.
 enum InetMulticast {
-    static let mcastMsfilter: Int32 = 48
+    static let mcastJoinGroup: Int32 = 42, mcastMsfilter: Int32 = 48
 
-    static func refuseMemberships(_ s: SocketOption, family: Int32, pid: Int32) throws {
-        for (ifindex, group) in groups(pid: pid, v6: family == AF_INET6) where member(s.fd, family: family, ifindex: ifindex, group: group) {
-            var text = [CChar](repeating: 0, count: 64)
-            _ = inet_ntop(family, group, &text, socklen_t(text.count))
-            throw CheckpointError(.unsupported, "\(s.owner): it joined the multicast group \(String(cString: text)) (interface \(ifindex)), which CRIU's image has no field for")
+    /// Groups joined for every source. One with a source filter (IP_ADD_SOURCE_MEMBERSHIP,
+    /// MCAST_BLOCK_SOURCE, an INCLUDE mode) is refused: its sources are not kept.
+    static func memberships(_ s: SocketOption, family: Int32, pid: Int32) throws -> [IpMcGroupEntry] {
+        try groups(pid: pid, v6: family == AF_INET6).compactMap { ifindex, group in
+            guard let (mode, sources) = filter(s.fd, family: family, ifindex: ifindex, group: group) else { return nil }
+            if mode != 0 /* MCAST_EXCLUDE */ || sources != 0 {
+                var text = [CChar](repeating: 0, count: 64)
+                _ = inet_ntop(family, group, &text, socklen_t(text.count))
+                throw CheckpointError(.unsupported, "\(s.owner): it joined the multicast group \(String(cString: text)) (interface \(ifindex)) with a source filter, which is not carried")
+            }
+            var e = IpMcGroupEntry()
+            e.ifindex = ifindex
+            e.addr = stride(from: 0, to: group.count, by: 4).map { i in group.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i, as: UInt32.self) } }
+            return e
         }
+    }
+
+    /// struct group_req: interface, then the group as a sockaddr_storage at 8.
+    static func join(_ s: SocketOption, family: Int32, _ g: IpMcGroupEntry) throws {
+        var b = [UInt8](repeating: 0, count: 136)
+        b.replaceSubrange(0..<4, with: withUnsafeBytes(of: g.ifindex) { Array($0) })
+        b.replaceSubrange(8..<10, with: withUnsafeBytes(of: UInt16(family)) { Array($0) })
+        let group = g.addr.flatMap { w in withUnsafeBytes(of: w) { Array($0) } }
+        let at = family == AF_INET6 ? 16 : 12
+        guard group.count == (family == AF_INET6 ? 16 : 4) else { throw CheckpointError(.image, "\(s.owner): a multicast group of \(group.count) bytes") }
+        b.replaceSubrange(at..<at + group.count, with: group)
+        try s.set(family == AF_INET6 ? SocketOption.solIPv6 : SocketOption.solIP, mcastJoinGroup, bytes: b, "MCAST_JOIN_GROUP (interface \(g.ifindex))")
     }
 
     /// (interface index, group address bytes) of every group in the namespace.
@@ -38,14 +60,16 @@ enum InetMulticast {
         return out
     }
 
-    /// struct group_filter: interface, the group (a sockaddr_storage at 8), mode, count.
-    private static func member(_ fd: Int32, family: Int32, ifindex: UInt32, group: [UInt8]) -> Bool {
+    /// struct group_filter: interface, the group (a sockaddr_storage at 8), then mode and
+    /// source count at 136; nil when the socket is not a member.
+    private static func filter(_ fd: Int32, family: Int32, ifindex: UInt32, group: [UInt8]) -> (UInt32, UInt32)? {
         var b = [UInt8](repeating: 0, count: 272)
         b.replaceSubrange(0..<4, with: withUnsafeBytes(of: ifindex) { Array($0) })
         b.replaceSubrange(8..<10, with: withUnsafeBytes(of: UInt16(family)) { Array($0) })
         let at = family == AF_INET6 ? 16 : 12
         b.replaceSubrange(at..<at + group.count, with: group)
         var len = socklen_t(b.count)
-        return getsockopt(fd, family == AF_INET6 ? SocketOption.solIPv6 : SocketOption.solIP, mcastMsfilter, &b, &len) == 0
+        guard getsockopt(fd, family == AF_INET6 ? SocketOption.solIPv6 : SocketOption.solIP, mcastMsfilter, &b, &len) == 0 else { return nil }
+        return b.withUnsafeBytes { ($0.loadUnaligned(fromByteOffset: 136, as: UInt32.self), $0.loadUnaligned(fromByteOffset: 140, as: UInt32.self)) }
     }
 }

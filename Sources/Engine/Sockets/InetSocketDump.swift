@@ -72,7 +72,7 @@ final class InetSocketDump {
         e.opts = try SkOptsEntry.read(s, tcp: tcp)
         if family == AF_INET6 { e.v6Only = try s.bool(SocketOption.solIPv6, SocketOption.ipv6V6only, "IPV6_V6ONLY") }
         e.ipOpts = try IpOptsEntry.read(s, family: family, type: type, proto: proto)
-        if !tcp { try InetMulticast.refuseMemberships(s, family: family, pid: pid) }
+        if !tcp { e.ipOpts.mcGroups = try InetMulticast.memberships(s, family: family, pid: pid) }
         let conn = TcpConnection(local: local, peer: peer)
         if tcp && peer.port != 0 { dumped.insert(conn.description) }
         if tcp {

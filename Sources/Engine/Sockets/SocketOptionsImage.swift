@@ -48,15 +48,16 @@ extension SkOptsEntry {
             e.tcpKeepintvl = UInt32(bitPattern: try s.int(O.solTCP, O.tcpKeepintvl, "TCP_KEEPINTVL"))
         }
         e.soFilter = try filter(s)
+        // Ours (sk_opts_entry field 101): set after the filter is attached again.
+        if try s.bool(O.solSocket, soLockFilterOption, "SO_LOCK_FILTER") { e.soLockFilter = true }
         return e
     }
 
-    static let soLockFilter: Int32 = 44
+    static let soLockFilterOption: Int32 = 44
 
     /// A classic BPF filter (SO_ATTACH_FILTER) as SO_GET_FILTER returns it: one sock_filter
     /// (code, jt, jf, k) per fixed64, as CRIU writes so_filter. An eBPF program
-    /// (SO_ATTACH_BPF) reads back as nothing classic: refused, as is a locked filter,
-    /// which CRIU's image has no field for.
+    /// (SO_ATTACH_BPF) reads back as nothing classic: refused.
     private static func filter(_ s: SocketOption) throws -> [UInt64] {
         var count = socklen_t(0)
         guard getsockopt(s.fd, O.solSocket, O.soGetFilter, nil, &count) == 0, count > 0 else { return [] }
@@ -64,9 +65,6 @@ extension SkOptsEntry {
         var len = count
         if getsockopt(s.fd, O.solSocket, O.soGetFilter, &insns, &len) != 0 {
             throw CheckpointError.errno("\(s.owner): getsockopt SO_GET_FILTER (an eBPF program cannot be read back)")
-        }
-        if try s.bool(O.solSocket, soLockFilter, "SO_LOCK_FILTER") {
-            throw CheckpointError(.unsupported, "\(s.owner): its socket filter is locked (SO_LOCK_FILTER), which CRIU's image has no field for")
         }
         return Array(insns.prefix(Int(len)))
     }
@@ -118,6 +116,7 @@ extension SkOptsEntry {
         if hasTcpKeepidle { try s.set(O.solTCP, O.tcpKeepidle, Int32(bitPattern: tcpKeepidle), "TCP_KEEPIDLE") }
         if hasTcpKeepintvl { try s.set(O.solTCP, O.tcpKeepintvl, Int32(bitPattern: tcpKeepintvl), "TCP_KEEPINTVL") }
         if !soFilter.isEmpty { try attachFilter(s) }
+        if soLockFilter { try s.set(O.solSocket, Self.soLockFilterOption, 1, "SO_LOCK_FILTER") }
     }
 
     private static func timeval(_ s: SocketOption, _ name: Int32, _ what: String) throws -> (UInt64, UInt64) {

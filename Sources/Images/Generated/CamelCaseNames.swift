@@ -69,6 +69,7 @@ public typealias InheritFd = inherit_fd
 public typealias InotifyFileEntry = inotify_file_entry
 public typealias InotifyWdEntry = inotify_wd_entry
 public typealias InventoryEntry = inventory_entry
+public typealias IpMcGroupEntry = ip_mc_group_entry
 public typealias IpOptsEntry = ip_opts_entry
 public typealias IpOptsRawEntry = ip_opts_raw_entry
 public typealias IpcDescEntry = ipc_desc_entry

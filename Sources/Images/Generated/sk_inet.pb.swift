@@ -115,6 +115,54 @@ public nonisolated struct ip_opts_entry: Sendable {
   /// Clears the value of `ttl`. Subsequent reads from it will return its default value.
   public mutating func clearTtl() {self._ttl = nil}
 
+  /// Ours, not CRIU's (which skips unknown fields): options its image cannot hold.
+  public var recverr: Bool {
+    get {_recverr ?? false}
+    set {_recverr = newValue}
+  }
+  /// Returns true if `recverr` has been explicitly set.
+  public var hasRecverr: Bool {self._recverr != nil}
+  /// Clears the value of `recverr`. Subsequent reads from it will return its default value.
+  public mutating func clearRecverr() {self._recverr = nil}
+
+  public var pmtudisc: UInt32 {
+    get {_pmtudisc ?? 0}
+    set {_pmtudisc = newValue}
+  }
+  /// Returns true if `pmtudisc` has been explicitly set.
+  public var hasPmtudisc: Bool {self._pmtudisc != nil}
+  /// Clears the value of `pmtudisc`. Subsequent reads from it will return its default value.
+  public mutating func clearPmtudisc() {self._pmtudisc = nil}
+
+  public var mcTtl: UInt32 {
+    get {_mcTtl ?? 0}
+    set {_mcTtl = newValue}
+  }
+  /// Returns true if `mcTtl` has been explicitly set.
+  public var hasMcTtl: Bool {self._mcTtl != nil}
+  /// Clears the value of `mcTtl`. Subsequent reads from it will return its default value.
+  public mutating func clearMcTtl() {self._mcTtl = nil}
+
+  public var mcLoop: Bool {
+    get {_mcLoop ?? false}
+    set {_mcLoop = newValue}
+  }
+  /// Returns true if `mcLoop` has been explicitly set.
+  public var hasMcLoop: Bool {self._mcLoop != nil}
+  /// Clears the value of `mcLoop`. Subsequent reads from it will return its default value.
+  public mutating func clearMcLoop() {self._mcLoop = nil}
+
+  public var mcIf: UInt32 {
+    get {_mcIf ?? 0}
+    set {_mcIf = newValue}
+  }
+  /// Returns true if `mcIf` has been explicitly set.
+  public var hasMcIf: Bool {self._mcIf != nil}
+  /// Clears the value of `mcIf`. Subsequent reads from it will return its default value.
+  public mutating func clearMcIf() {self._mcIf = nil}
+
+  public var mcGroups: [ip_mc_group_entry] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -124,6 +172,35 @@ public nonisolated struct ip_opts_entry: Sendable {
   fileprivate var _pktinfo: Bool? = nil
   fileprivate var _tos: UInt32? = nil
   fileprivate var _ttl: UInt32? = nil
+  fileprivate var _recverr: Bool? = nil
+  fileprivate var _pmtudisc: UInt32? = nil
+  fileprivate var _mcTtl: UInt32? = nil
+  fileprivate var _mcLoop: Bool? = nil
+  fileprivate var _mcIf: UInt32? = nil
+}
+
+/// Ours: a multicast group a socket joined (any source), on an interface.
+public nonisolated struct ip_mc_group_entry: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var ifindex: UInt32 {
+    get {_ifindex ?? 0}
+    set {_ifindex = newValue}
+  }
+  /// Returns true if `ifindex` has been explicitly set.
+  public var hasIfindex: Bool {self._ifindex != nil}
+  /// Clears the value of `ifindex`. Subsequent reads from it will return its default value.
+  public mutating func clearIfindex() {self._ifindex = nil}
+
+  public var addr: [UInt32] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _ifindex: UInt32? = nil
 }
 
 public nonisolated struct inet_sk_entry: @unchecked Sendable {
@@ -363,7 +440,12 @@ nonisolated extension ip_opts_raw_entry: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension ip_opts_entry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = "ip_opts_entry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}freebind\0\u{2}\u{3}raw\0\u{1}pktinfo\0\u{1}tos\0\u{1}ttl\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}freebind\0\u{2}\u{3}raw\0\u{1}pktinfo\0\u{1}tos\0\u{1}ttl\0\u{2}^\u{1}recverr\0\u{1}pmtudisc\0\u{3}mc_ttl\0\u{3}mc_loop\0\u{3}mc_if\0\u{3}mc_groups\0")
+
+  public var isInitialized: Bool {
+    if !SwiftProtobuf.Internal.areAllInitialized(self.mcGroups) {return false}
+    return true
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -376,6 +458,12 @@ nonisolated extension ip_opts_entry: SwiftProtobuf.Message, SwiftProtobuf._Messa
       case 5: try { try decoder.decodeSingularBoolField(value: &self._pktinfo) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self._tos) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self._ttl) }()
+      case 101: try { try decoder.decodeSingularBoolField(value: &self._recverr) }()
+      case 102: try { try decoder.decodeSingularUInt32Field(value: &self._pmtudisc) }()
+      case 103: try { try decoder.decodeSingularUInt32Field(value: &self._mcTtl) }()
+      case 104: try { try decoder.decodeSingularBoolField(value: &self._mcLoop) }()
+      case 105: try { try decoder.decodeSingularUInt32Field(value: &self._mcIf) }()
+      case 106: try { try decoder.decodeRepeatedMessageField(value: &self.mcGroups) }()
       default: break
       }
     }
@@ -401,6 +489,24 @@ nonisolated extension ip_opts_entry: SwiftProtobuf.Message, SwiftProtobuf._Messa
     try { if let v = self._ttl {
       try visitor.visitSingularUInt32Field(value: v, fieldNumber: 7)
     } }()
+    try { if let v = self._recverr {
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 101)
+    } }()
+    try { if let v = self._pmtudisc {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 102)
+    } }()
+    try { if let v = self._mcTtl {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 103)
+    } }()
+    try { if let v = self._mcLoop {
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 104)
+    } }()
+    try { if let v = self._mcIf {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 105)
+    } }()
+    if !self.mcGroups.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.mcGroups, fieldNumber: 106)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -410,6 +516,56 @@ nonisolated extension ip_opts_entry: SwiftProtobuf.Message, SwiftProtobuf._Messa
     if lhs._pktinfo != rhs._pktinfo {return false}
     if lhs._tos != rhs._tos {return false}
     if lhs._ttl != rhs._ttl {return false}
+    if lhs._recverr != rhs._recverr {return false}
+    if lhs._pmtudisc != rhs._pmtudisc {return false}
+    if lhs._mcTtl != rhs._mcTtl {return false}
+    if lhs._mcLoop != rhs._mcLoop {return false}
+    if lhs._mcIf != rhs._mcIf {return false}
+    if lhs.mcGroups != rhs.mcGroups {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension ip_mc_group_entry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = "ip_mc_group_entry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ifindex\0\u{1}addr\0")
+
+  public var isInitialized: Bool {
+    if self._ifindex == nil {return false}
+    return true
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self._ifindex) }()
+      case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.addr) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._ifindex {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 1)
+    } }()
+    if !self.addr.isEmpty {
+      try visitor.visitRepeatedUInt32Field(value: self.addr, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: ip_mc_group_entry, rhs: ip_mc_group_entry) -> Bool {
+    if lhs._ifindex != rhs._ifindex {return false}
+    if lhs.addr != rhs.addr {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -496,6 +652,7 @@ nonisolated extension inet_sk_entry: SwiftProtobuf.Message, SwiftProtobuf._Messa
       if _storage._opts == nil {return false}
       if let v = _storage._fown, !v.isInitialized {return false}
       if let v = _storage._opts, !v.isInitialized {return false}
+      if let v = _storage._ipOpts, !v.isInitialized {return false}
       return true
     }
   }

@@ -260,6 +260,16 @@ public nonisolated struct sk_opts_entry: @unchecked Sendable {
   /// Clears the value of `soBufLock`. Subsequent reads from it will return its default value.
   public mutating func clearSoBufLock() {_uniqueStorage()._soBufLock = nil}
 
+  /// Ours, not CRIU's (which skips unknown fields).
+  public var soLockFilter: Bool {
+    get {_storage._soLockFilter ?? false}
+    set {_uniqueStorage()._soLockFilter = newValue}
+  }
+  /// Returns true if `soLockFilter` has been explicitly set.
+  public var hasSoLockFilter: Bool {_storage._soLockFilter != nil}
+  /// Clears the value of `soLockFilter`. Subsequent reads from it will return its default value.
+  public mutating func clearSoLockFilter() {_uniqueStorage()._soLockFilter = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -275,7 +285,7 @@ nonisolated extension sk_shutdown: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension sk_opts_entry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = "sk_opts_entry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}so_sndbuf\0\u{3}so_rcvbuf\0\u{3}so_snd_tmo_sec\0\u{3}so_snd_tmo_usec\0\u{3}so_rcv_tmo_sec\0\u{3}so_rcv_tmo_usec\0\u{1}reuseaddr\0\u{3}so_priority\0\u{3}so_rcvlowat\0\u{3}so_mark\0\u{3}so_passcred\0\u{3}so_passsec\0\u{3}so_dontroute\0\u{3}so_no_check\0\u{3}so_bound_dev\0\u{3}so_filter\0\u{3}so_reuseport\0\u{3}so_broadcast\0\u{3}so_keepalive\0\u{3}tcp_keepcnt\0\u{3}tcp_keepidle\0\u{3}tcp_keepintvl\0\u{3}so_oobinline\0\u{3}so_linger\0\u{3}so_buf_lock\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}so_sndbuf\0\u{3}so_rcvbuf\0\u{3}so_snd_tmo_sec\0\u{3}so_snd_tmo_usec\0\u{3}so_rcv_tmo_sec\0\u{3}so_rcv_tmo_usec\0\u{1}reuseaddr\0\u{3}so_priority\0\u{3}so_rcvlowat\0\u{3}so_mark\0\u{3}so_passcred\0\u{3}so_passsec\0\u{3}so_dontroute\0\u{3}so_no_check\0\u{3}so_bound_dev\0\u{3}so_filter\0\u{3}so_reuseport\0\u{3}so_broadcast\0\u{3}so_keepalive\0\u{3}tcp_keepcnt\0\u{3}tcp_keepidle\0\u{3}tcp_keepintvl\0\u{3}so_oobinline\0\u{3}so_linger\0\u{3}so_buf_lock\0\u{4}L\u{1}so_lock_filter\0")
 
   fileprivate class _StorageClass {
     var _soSndbuf: UInt32? = nil
@@ -303,6 +313,7 @@ nonisolated extension sk_opts_entry: SwiftProtobuf.Message, SwiftProtobuf._Messa
     var _soOobinline: UInt32? = nil
     var _soLinger: UInt32? = nil
     var _soBufLock: UInt32? = nil
+    var _soLockFilter: Bool? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -338,6 +349,7 @@ nonisolated extension sk_opts_entry: SwiftProtobuf.Message, SwiftProtobuf._Messa
       _soOobinline = source._soOobinline
       _soLinger = source._soLinger
       _soBufLock = source._soBufLock
+      _soLockFilter = source._soLockFilter
     }
   }
 
@@ -393,6 +405,7 @@ nonisolated extension sk_opts_entry: SwiftProtobuf.Message, SwiftProtobuf._Messa
         case 23: try { try decoder.decodeSingularUInt32Field(value: &_storage._soOobinline) }()
         case 24: try { try decoder.decodeSingularUInt32Field(value: &_storage._soLinger) }()
         case 25: try { try decoder.decodeSingularUInt32Field(value: &_storage._soBufLock) }()
+        case 101: try { try decoder.decodeSingularBoolField(value: &_storage._soLockFilter) }()
         default: break
         }
       }
@@ -480,6 +493,9 @@ nonisolated extension sk_opts_entry: SwiftProtobuf.Message, SwiftProtobuf._Messa
       try { if let v = _storage._soBufLock {
         try visitor.visitSingularUInt32Field(value: v, fieldNumber: 25)
       } }()
+      try { if let v = _storage._soLockFilter {
+        try visitor.visitSingularBoolField(value: v, fieldNumber: 101)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -514,6 +530,7 @@ nonisolated extension sk_opts_entry: SwiftProtobuf.Message, SwiftProtobuf._Messa
         if _storage._soOobinline != rhs_storage._soOobinline {return false}
         if _storage._soLinger != rhs_storage._soLinger {return false}
         if _storage._soBufLock != rhs_storage._soBufLock {return false}
+        if _storage._soLockFilter != rhs_storage._soLockFilter {return false}
         return true
       }
       if !storagesAreEqual {return false}

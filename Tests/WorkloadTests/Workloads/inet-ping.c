@@ -1,11 +1,9 @@
 /* inet-ping: ICMP echo ("ping") sockets, IPv4 and IPv6, bound to loopback with an echo
  * identifier of their own (the port). After go: the identifiers are kept and an echo
- * request sent on each gets its reply. With argv[2] "lock": a UDP socket whose BPF
- * filter is locked (SO_LOCK_FILTER), which a dump must refuse; "recverr": IP_RECVERR on
- * the IPv4 one; "mcast": a UDP socket that joined 239.1.2.3 on lo; refused too. */
+ * request sent on each gets its reply. With argv[2] "ssm": a UDP socket that joined
+ * 239.1.2.3 on lo for the source 127.0.0.1 only, which a dump must refuse. */
 #include "workload.h"
 #include <arpa/inet.h>
-#include <linux/filter.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
@@ -49,23 +47,11 @@ int main(int argc, char **argv)
     if (p4 < 0 || p6 < 0 || bind(p4, (struct sockaddr *)&a4, sizeof a4) != 0 || bind(p6, (struct sockaddr *)&a6, sizeof a6) != 0) {
         perror("ping socket"); return 2;
     }
-    if (argc > 2 && strcmp(argv[2], "recverr") == 0) {
-        int one = 1;
-        if (setsockopt(p4, IPPROTO_IP, IP_RECVERR, &one, sizeof one) != 0) { perror("IP_RECVERR"); return 2; }
-    }
-    if (argc > 2 && strcmp(argv[2], "mcast") == 0) {
+    if (argc > 2 && strcmp(argv[2], "ssm") == 0) {
         int u = socket(AF_INET, SOCK_DGRAM, 0);
-        struct ip_mreqn m = { .imr_ifindex = 1 };
+        struct ip_mreq_source m = { .imr_interface.s_addr = htonl(INADDR_LOOPBACK), .imr_sourceaddr.s_addr = htonl(INADDR_LOOPBACK) };
         inet_pton(AF_INET, "239.1.2.3", &m.imr_multiaddr);
-        if (setsockopt(u, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) != 0) { perror("IP_ADD_MEMBERSHIP"); return 2; }
-    }
-    if (argc > 2 && strcmp(argv[2], "lock") == 0) {
-        int u = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
-        struct sock_filter code[] = { BPF_STMT(BPF_RET | BPF_K, 0xffff) };
-        struct sock_fprog prog = { 1, code };
-        if (setsockopt(u, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0 || setsockopt(u, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof one) != 0) {
-            perror("SO_LOCK_FILTER"); return 2;
-        }
+        if (setsockopt(u, IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, &m, sizeof m) != 0) { perror("IP_ADD_SOURCE_MEMBERSHIP"); return 2; }
     }
     wl_ready();
     wl_wait_go();
