@@ -245,10 +245,17 @@ import Glibc
         try images.write(.mountpoints(5), [MntEntry]())
         let error = #expect(throws: CheckpointError.self) { try MountNamespaceDump().namespaceFlags(images: images) }
         #expect(error?.message.contains("hold 2 mount namespaces") == true)
+        // The dumper's own ids in the inventory name no tree namespace (CRIU writes them so).
         var inventory = InventoryEntry()
         inventory.imgVersion = 2
-        inventory.rootIds = Self.ids(mnt: 5)
+        inventory.rootIds = Self.ids(mnt: 3)
         try images.write(.inventory, [inventory])
+        var root = PstreeEntry()
+        root.pid = 42; root.ppid = 0; root.pgid = 42; root.sid = 42; root.threads = [42]
+        try images.write(.pstree, [root])
+        try images.write(.ids(42), [Self.ids(mnt: 4)])
+        #expect(throws: CheckpointError.self) { try MountNamespaceDump().namespaceFlags(images: images) }
+        try images.write(.ids(42), [Self.ids(mnt: 5)])
         #expect(try MountNamespaceDump().namespaceFlags(images: images) == CloneFlags.newNS.rawValue)
     }
 
