@@ -1,6 +1,7 @@
 import Foundation
 import LinuxKernel
 import CheckpointArchive
+import Images
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -162,8 +163,8 @@ extension CheckpointJournal {
         case (let s?, false):
             what += "; the container is \(s)"
         }
-        let images = contentInStaging + "/" + CheckpointLayout.images + "/inventory.img"
-        if !complete && status == nil && FileManager.default.fileExists(atPath: images) {
+        let images = ImageDirectory(path: contentInStaging + "/" + CheckpointLayout.images)
+        if !complete && status == nil && images.exists(.inventory) {
             what += "; its images are kept in \(contentInStaging)"
         } else if FileManager.default.fileExists(atPath: staging) {
             try? FileManager.default.removeItem(atPath: staging)

@@ -78,16 +78,7 @@ extension CheckpointRestoreTests {
                              ["over the ghost file limit of 1048576 (--ghost-limit)", "dump with --link-remap",
                               "a lease being broken (BREAKING) cannot be restored without signalling its holder again"]))
         func refused(_ w: Workload, _ reason: String) async throws {
-            try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
-            let run = try WorkloadRun(w)
-            defer { run.cleanup() }
-            try run.start()
-            try await run.waitReady()
-            let d = await run.dump(leaveRunning: false)
-            #expect(d.status == 1, "the dump did not fail\n\(run.diagnostics())")
-            #expect(d.stderrLines.count == 1 && d.stderr.contains(reason), "stderr: \(d.stderr)")
-            #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
-            await run.expectPass("\(w.testDescription) after the refused dump")
+            try await expectRefusedDump(w, reason)
         }
     }
 }

@@ -432,6 +432,22 @@ final class WorkloadRun {
 
 // MARK: - The common scenario
 
+/// start → ready → dump refused in one line naming `reason`, no inventory, every task
+/// running untraced → go → PASS.
+func expectRefusedDump(_ w: Workload, _ reason: String) async throws {
+    try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
+    let run = try WorkloadRun(w)
+    defer { run.cleanup() }
+    try run.start()
+    try await run.waitReady()
+    let d = await run.dump(leaveRunning: false)
+    #expect(d.status == 1, "the dump did not fail\n\(run.diagnostics())")
+    #expect(d.stderrLines.count == 1 && d.stderr.contains(reason), "stderr: \(d.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
+    #expect(run.runningUntraced() == nil, "\(run.runningUntraced() ?? "")")
+    await run.expectPass("\(w.testDescription) after the refused dump")
+}
+
 /// start → ready → dump (mode) → original gone → restore → go → PASS.
 func checkpointRestore(_ w: Workload, _ mode: Mode, resultTimeout: Double = 60) async throws {
     try #require(FileManager.default.isExecutableFile(atPath: Paths.binary),

@@ -35,7 +35,7 @@ struct ProcessStateTests {
     func schedIds(_ mode: Mode) async throws { try await checkpointRestore(.schedIds, mode) }
 
     @Test("a thread under SCHED_DEADLINE refuses the dump in one line; it keeps running under it")
-    func schedDeadlineRefused() async throws { try await Self.refused(.schedDeadline, "SCHED_DEADLINE") }
+    func schedDeadlineRefused() async throws { try await expectRefusedDump(.schedDeadline, "SCHED_DEADLINE") }
 
     @Test("a seccomp filter installed with TSYNC and a second one in one thread only; a later TSYNC names that thread",
           arguments: Mode.allCases)
@@ -81,26 +81,10 @@ struct ProcessStateTests {
     func sharedFs(_ mode: Mode) async throws { try await checkpointRestore(.sharedFs, mode) }
 
     @Test("an fd table two siblings share without their parent refuses the dump in one line; the workload keeps running")
-    func sharedSiblingsRefused() async throws { try await Self.refused(.sharedSiblings, "which is not its parent") }
+    func sharedSiblingsRefused() async throws { try await expectRefusedDump(.sharedSiblings, "which is not its parent") }
 
     @Test("a tree in a user namespace of its own refuses the dump in one line; it keeps its maps")
-    func userNamespaceRefused() async throws { try await Self.refused(.userns, "user namespace of its own") }
-
-    /// start → ready → dump refused in one line naming `reason`, no inventory, every task
-    /// running untraced → go → PASS.
-    static func refused(_ w: Workload, _ reason: String) async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
-        let run = try WorkloadRun(w)
-        defer { run.cleanup() }
-        try run.start()
-        try await run.waitReady()
-        let d = await run.dump(leaveRunning: false)
-        #expect(d.status == 1, "the dump did not fail\n\(run.diagnostics())")
-        #expect(d.stderrLines.count == 1 && d.stderr.contains(reason), "stderr: \(d.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: run.images + "/inventory.img"))
-        #expect(run.runningUntraced() == nil, "\(run.runningUntraced() ?? "")")
-        await run.expectPass("\(w.testDescription) after the refused dump")
-    }
+    func userNamespaceRefused() async throws { try await expectRefusedDump(.userns, "user namespace of its own") }
 }
 
 /// The same workloads between our engine and CRIU 4.2, both ways: the images use CRIU's
