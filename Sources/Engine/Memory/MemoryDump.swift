@@ -13,15 +13,14 @@ public struct MemoryStats {
 /// pages that carry data (present or swapped, never the shared zero page) into
 /// pagemap-PID.img + pages-N.img; shared anonymous memory once per object.
 final class MemoryDump {
-    let images: ImageDirectory
+    let transfer: PageTransfer
     let files: FileTableDump
     private(set) var stats = MemoryStats()
-    private var nextPagesID: UInt32 = 1
     private var dumpedShmem: Set<UInt64> = []
     static let pageSize: UInt64 = 4096
 
-    init(images: ImageDirectory, files: FileTableDump) {
-        self.images = images
+    init(transfer: PageTransfer, files: FileTableDump) {
+        self.transfer = transfer
         self.files = files
     }
 
@@ -65,16 +64,34 @@ final class MemoryDump {
         // Guard ranges after every area, as CRIU lists them.
         vmas += guards
         let memory = try RemoteMemory(pid: pid)
-        try writePages(pagemap: .pagemap(name), runs: runs, forced: forced, copyForced: { pieces, base in
-            // Unreadable areas: /proc/PID/mem reads them the way a debugger does.
-            var offset = 0
-            for (addr, len) in pieces {
-                let bytes = try memory.read(addr, count: len)
-                bytes.withUnsafeBytes { (base + offset).copyMemory(from: $0.baseAddress!, byteCount: len) }
-                offset += len
+        // Unreadable areas: /proc/PID/mem reads them the way a debugger does.
+        let forcedStarts = forced.map(\.0)
+        func isForced(_ addr: UInt64) -> Bool {
+            var low = 0, high = forcedStarts.count
+            while low < high { let mid = (low + high) / 2; if forcedStarts[mid] <= addr { low = mid + 1 } else { high = mid } }
+            return low > 0 && addr < forced[low - 1].0 + UInt64(forced[low - 1].1)
+        }
+        try writePages(.pagemap(name), runs: runs + forced) { pieces, base in
+            var offset = 0, index = 0
+            // Consecutive pieces of one kind go in one call.
+            while index < pieces.count {
+                let kind = isForced(pieces[index].0)
+                var end = index
+                while end < pieces.count && isForced(pieces[end].0) == kind { end += 1 }
+                let group = Array(pieces[index..<end])
+                if kind {
+                    var at = offset
+                    for (addr, len) in group {
+                        let bytes = try memory.read(addr, count: len)
+                        bytes.withUnsafeBytes { (base + at).copyMemory(from: $0.baseAddress!, byteCount: len) }
+                        at += len
+                    }
+                } else {
+                    try memory.copyOut(group, into: base + offset)
+                }
+                offset += group.reduce(0) { $0 + $1.1 }
+                index = end
             }
-        }) { pieces, base in
-            try memory.copyOut(pieces, into: base)
         }
         return vmas
     }
@@ -160,7 +177,7 @@ final class MemoryDump {
             runs.append((UInt64(data), end - Int(data)))
             pos = off_t(end)
         }
-        try writePages(pagemap: .pagemapShmem(shmid), runs: runs, forced: []) { pieces, base in
+        try writePages(.pagemapShmem(shmid), runs: runs) { pieces, base in
             var offset = 0
             for (start, len) in pieces {
                 let n = pread(fd, base + offset, len, off_t(start))
@@ -171,76 +188,10 @@ final class MemoryDump {
         }
     }
 
-    /// Writes a pagemap image and its pages image. The pages pass through a small buffer
-    /// that stays in cache: `copy` fills it with one chunk of ranges (`runs`, then
-    /// `forced` with `copyForced`), and a plain write moves it into the image, so each
-    /// byte of the image is written once.
-    private func writePages(pagemap: ImageName, runs: [(UInt64, Int)], forced: [(UInt64, Int)],
-                            copyForced: (([(UInt64, Int)], UnsafeMutableRawPointer) throws -> Void)? = nil,
-                            copy: ([(UInt64, Int)], UnsafeMutableRawPointer) throws -> Void) throws {
-        let id = nextPagesID
-        nextPagesID += 1
-        var head = PagemapHead()
-        head.pagesID = id
-        // In address order, as CRIU's restore walks them; readable and forced runs
-        // alternate in segments, each copied its own way.
-        let ordered = (runs.map { ($0.0, $0.1, false) } + forced.map { ($0.0, $0.1, true) }).sorted { $0.0 < $1.0 }
-        var segments: [(ranges: [(UInt64, Int)], forced: Bool)] = []
-        for (addr, len, isForced) in ordered {
-            if let last = segments.last, last.forced == isForced { segments[segments.count - 1].ranges.append((addr, len)) }
-            else { segments.append(([(addr, len)], isForced)) }
-        }
-        let w = try images.writer(pagemap)
-        try w.append(head)
-        for (addr, len, _) in ordered {
-            var e = PagemapEntry()
-            e.vaddr = addr; e.nrPages = UInt64(len) / Self.pageSize; e.flags = PageFlags.present
-            e.compatNrPages = UInt32(truncatingIfNeeded: min(e.nrPages, UInt64(UInt32.max)))
-            try w.append(e)
-        }
-        try w.close()
-
-        let path = images.file(.pages(id))
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        if fd < 0 { throw CheckpointError.errno("create \(path)") }
-        defer { close(fd) }
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.chunk, alignment: 4096)
-        defer { buffer.deallocate() }
-        var written = 0
-        for (ranges, isForced) in segments {
-            for piece in Self.chunks(ranges) {
-                if isForced, let copyForced { try copyForced(piece, buffer) } else { try copy(piece, buffer) }
-                let bytes = piece.reduce(0) { $0 + $1.1 }
-                var done = 0
-                while done < bytes {
-                    let n = try Syscall.retrying("write \(path) at \(written + done) bytes") { write(fd, buffer + done, bytes - done) }
-                    if n == 0 { throw CheckpointError.errno("write \(path) at \(written + done) bytes", .EIO) }
-                    done += n
-                }
-                written += bytes
-            }
-        }
-        if written > 0 && fsync(fd) != 0 { throw CheckpointError.errno("fsync \(path)") }
-        stats.pagesWritten += UInt64(written) / Self.pageSize
-    }
-
-    static let chunk = 2 << 20
-
-    /// `ranges` cut into groups of at most `chunk` bytes (splitting ranges where needed).
-    static func chunks(_ ranges: [(UInt64, Int)]) -> [[(UInt64, Int)]] {
-        var out: [[(UInt64, Int)]] = []
-        var current: [(UInt64, Int)] = []
-        var size = 0
-        for (start, length) in ranges {
-            var addr = start, left = length
-            while left > 0 {
-                let take = min(left, chunk - size)
-                current.append((addr, take))
-                size += take; addr += UInt64(take); left -= take
-                if size == chunk { out.append(current); current = []; size = 0 }
-            }
-        }
-        if !current.isEmpty { out.append(current) }
-        return out
+    /// The data runs of one pagemap, in address order, handed to the transfer.
+    private func writePages(_ pagemap: ImageName, runs: [(UInt64, Int)], copy: PageCopy) throws {
+        let ordered = runs.sorted { $0.0 < $1.0 }.map { PageRun(address: $0.0, length: $0.1) }
+        let bytes = try transfer.send(pagemap, runs: ordered, copy: copy)
+        stats.pagesWritten += UInt64(bytes) / Self.pageSize
     }
 }

@@ -204,7 +204,7 @@ public enum Dumper {
         var collected = false
         // A failed dump leaves no link of its own behind (--link-remap).
         defer { if !collected { files.removeLinkRemaps() } }
-        let memory = MemoryDump(images: images, files: files)
+        let memory = MemoryDump(transfer: LocalPageTransfer(images: images), files: files)
         let seccomp = SeccompDump()
         let shared = try SharedTables(tree)
         var pstree: [PstreeEntry] = []
