@@ -57,9 +57,7 @@ extension RestoredProcess {
             try memory.scatterIn(saved.pieces(within: rest.filter(MemoryInheritance.isPrivate).map { ($0.start, $0.end) }))
         })
         try restoreAioRings(saved)
-        for vma in early where vma.prot & UInt32(PROT_WRITE) == 0 {
-            try call("mprotect \(vma.start.hex)", SyscallNumber.mprotect, vma.start, vma.end - vma.start, UInt64(vma.prot))
-        }
+        try protect(early.filter { $0.prot & UInt32(PROT_WRITE) == 0 })
         try adviseAreas(vmas)
         try installGuards(vmas)
         // Either way: the stub inherited the restorer's setting.

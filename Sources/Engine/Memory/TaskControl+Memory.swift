@@ -10,11 +10,13 @@ extension TaskControl {
     func unmapAll(except keep: [(UInt64, UInt64)]) throws {
         let taskSize = RestoredProcess.taskSize
         var cursor: UInt64 = 0
+        var calls: [InjectedCall] = []
         for (start, end) in keep.sorted(by: { $0.0 < $1.0 }) + [(taskSize, taskSize)] {
-            if start > cursor { try call("munmap \(cursor.hex)-\(start.hex)", SyscallNumber.munmap, cursor, start - cursor) }
+            if start > cursor { calls.append(InjectedCall(what: "munmap \(cursor.hex)-\(start.hex)", nr: SyscallNumber.munmap, args: [cursor, start - cursor])) }
             cursor = max(cursor, end)
             if cursor >= taskSize { break }
         }
+        try callAll(calls)
     }
 
     /// Maps every dumped area (but vdso, vvar, vsyscall) at its address. An area that is
@@ -38,9 +40,12 @@ extension TaskControl {
             try mapArea(vma, prot: prot, fd: try fileFd(vma))
         }
         try fill()
-        for vma in writableForNow {
-            try call("mprotect \(vma.start.hex)", SyscallNumber.mprotect, vma.start, vma.end - vma.start, UInt64(vma.prot))
-        }
+        try protect(writableForNow)
+    }
+
+    /// Gives each area its dumped protection.
+    func protect(_ vmas: [VmaEntry]) throws {
+        try callAll(vmas.map { InjectedCall(what: "mprotect \($0.start.hex)", nr: SyscallNumber.mprotect, args: [$0.start, $0.end - $0.start, UInt64($0.prot)]) })
     }
 
     /// One area at its address with protection `prot`, from the task's `fd` (closed here)
@@ -61,19 +66,21 @@ extension TaskControl {
 
     /// MADV_GUARD_INSTALL over each guard range, once its area is mapped and filled.
     func installGuards(_ vmas: [VmaEntry]) throws {
-        for vma in vmas where vma.status & VmaStatus.guardRegion != 0 {
-            try call("madvise(MADV_GUARD_INSTALL) \(vma.start.hex)-\(vma.end.hex)", SyscallNumber.madvise, vma.start, vma.end - vma.start, 102)
-        }
+        try callAll(vmas.filter { $0.status & VmaStatus.guardRegion != 0 }.map { vma in
+            InjectedCall(what: "madvise(MADV_GUARD_INSTALL) \(vma.start.hex)-\(vma.end.hex)", nr: SyscallNumber.madvise, args: [vma.start, vma.end - vma.start, 102])
+        })
     }
 
     /// The madvise state of each area (vma.madv: bit N for advice N, as CRIU keeps it),
     /// given once every child that must not inherit an area (MADV_DONTFORK) exists.
     func adviseAreas(_ vmas: [VmaEntry]) throws {
+        var calls: [InjectedCall] = []
         for vma in vmas where vma.madv != 0 && vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall) == 0 {
             for advice in 0..<64 where vma.madv & (1 << UInt64(advice)) != 0 {
-                try call("madvise(\(advice)) \(vma.start.hex)-\(vma.end.hex)", SyscallNumber.madvise, vma.start, vma.end - vma.start, UInt64(advice))
+                calls.append(InjectedCall(what: "madvise(\(advice)) \(vma.start.hex)-\(vma.end.hex)", nr: SyscallNumber.madvise, args: [vma.start, vma.end - vma.start, UInt64(advice)]))
             }
         }
+        try callAll(calls)
     }
 
     /// Moves vvar, vvar_vclock and vdso (`current`, as the task's maps show them) to their

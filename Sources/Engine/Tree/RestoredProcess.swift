@@ -38,6 +38,52 @@ final class RestoredProcess: TaskControl {
 
     func write(_ address: UInt64, _ bytes: [UInt8]) throws { try memory.write(address, bytes) }
 
+    /// The stub's code: the injector's `syscall` at its start, the batch loop beside it.
+    static let stubCode = SyscallInjector.code + [UInt8](repeating: 0xcc, count: Int(SyscallBatch.codeOffset) - SyscallInjector.code.count) + SyscallBatch.code
+    /// Where batches and their data go in the stub, past what `put` uses.
+    static let batchArea: (offset: UInt64, size: Int) = (40960, 24576)
+
+    /// `calls` in as few resumes as the batch area allows (SyscallBatch).
+    func callAll(_ calls: [InjectedCall]) throws {
+        var start = 0
+        while start < calls.count {
+            let table = stub + Self.batchArea.offset
+            var size = SyscallBatch.entrySize, count = 0
+            while start + count < calls.count {
+                let need = SyscallBatch.entrySize + (calls[start + count].data.count + 7) & ~7
+                if size + need > Self.batchArea.size { break }
+                size += need; count += 1
+            }
+            let chunk = calls[start..<(start + max(count, 1))]
+            if count <= 1 {
+                // A lone call (or one whose data fills the area) goes the usual way.
+                try callAllOneByOne(Array(chunk))
+                start += chunk.count
+                continue
+            }
+            var data: [UInt8] = []
+            var entries: [(nr: Int, args: [UInt64])] = []
+            let dataStart = table + UInt64((count + 1) * SyscallBatch.entrySize)
+            for c in chunk {
+                var args = c.args
+                if !c.data.isEmpty {
+                    args[c.dataArgument] = dataStart + UInt64(data.count)
+                    data += c.data + [UInt8](repeating: 0, count: (8 - c.data.count % 8) % 8)
+                }
+                entries.append((c.nr, args))
+            }
+            try memory.write(table, SyscallBatch.table(entries) + data)
+            let results = try SyscallBatch.run(tid: hostPid, memory: memory, codeBase: stub, table: table, count: count)
+            // Back to a syscall-exit stop, where every other injection starts and ends.
+            _ = try callRaw(on: nil, SyscallNumber.getpid, [])
+            for (c, r) in zip(chunk, results) {
+                guard let r else { throw CheckpointError(.invalidState, "pid \(pid): \(c.what) was not run") }
+                if r < 0 && r > -4096 { throw CheckpointError.errno("\(c.what) in pid \(pid)", Int32(-r)) }
+            }
+            start += count
+        }
+    }
+
     func read(_ address: UInt64, count: Int) throws -> [UInt8] { try memory.read(address, count: count) }
 
     // MARK: - The stub's inheritance from the restorer

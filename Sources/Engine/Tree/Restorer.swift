@@ -222,7 +222,7 @@ public enum Restorer {
         let cloneParent: UInt64 = 0x8000
         let r = try NamespaceJoin.onOwnThread {
             for ext in options.extensions { try ext.prepareRootClone(session) }
-            let code = SyscallInjector.code
+            let code = RestoredProcess.stubCode
             let setTid: [Int32] = [root.pid]
             return setTid.withUnsafeBufferPointer { tids in
                 code.withUnsafeBufferPointer {

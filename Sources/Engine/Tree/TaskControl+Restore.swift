@@ -21,13 +21,15 @@ extension TaskControl {
     /// Sets every dumped sigaction that differs from the one the stub inherited.
     /// `inherited(sig)` is the stub's own (handler, flags, restorer, mask).
     func setSigactions(_ actions: [SaEntry], inherited: (Int32) -> [UInt64]) throws {
+        var calls: [InjectedCall] = []
         for (index, sa) in actions.enumerated() {
             let sig = RestoredProcess.dumpedSignals[index]
             let wanted = [sa.sigaction, sa.flags, sa.restorer, sa.mask]
             guard inherited(sig) != wanted else { continue }
-            let act = try put(wanted.flatMap(bytes), at: 0)
-            try call("rt_sigaction(\(sig))", SyscallNumber.rtSigaction, UInt64(sig), act, 0, 8)
+            calls.append(InjectedCall(what: "rt_sigaction(\(sig))", nr: SyscallNumber.rtSigaction, args: [UInt64(sig), 0, 0, 8],
+                                      data: wanted.flatMap(bytes), dataArgument: 1))
         }
+        try callAll(calls)
     }
 
     /// Arms ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF as dumped; a disarmed one is left alone.

@@ -16,6 +16,19 @@ protocol TaskControl: AnyObject {
     func callRaw(on tid: Int32?, _ nr: Int, _ args: [UInt64]) throws -> Int64
     func write(_ address: UInt64, _ bytes: [UInt8]) throws
     func read(_ address: UInt64, count: Int) throws -> [UInt8]
+    /// Runs `calls` in order in the main thread, stopping at the first failure (thrown).
+    /// Their results are not needed: a task may run them all with one resume.
+    func callAll(_ calls: [InjectedCall]) throws
+}
+
+/// A syscall for `callAll`. `data`, when given, is placed in the task and its address
+/// becomes argument `dataArgument`.
+struct InjectedCall {
+    var what: String
+    var nr: Int
+    var args: [UInt64]
+    var data: [UInt8] = []
+    var dataArgument = 0
 }
 
 extension TaskControl {
@@ -27,6 +40,18 @@ extension TaskControl {
             throw CheckpointError.errno("\(what()) in pid \(pid)\(tid.map { " (tid \($0))" } ?? "")", Int32(-r))
         }
         return UInt64(bitPattern: r)
+    }
+
+    func callAll(_ calls: [InjectedCall]) throws { try callAllOneByOne(calls) }
+
+    /// One injected syscall per call, each data in the scratch area in turn.
+    func callAllOneByOne(_ calls: [InjectedCall]) throws {
+        for c in calls {
+            var args = c.args
+            if !c.data.isEmpty { args[c.dataArgument] = try put(c.data, at: 0) }
+            let r = try callRaw(on: nil, c.nr, args)
+            if r < 0 && r > -4096 { throw CheckpointError.errno("\(c.what) in pid \(pid)", Int32(-r)) }
+        }
     }
 
     /// Writes `bytes` at `offset` in the scratch area; returns their address in the task.
