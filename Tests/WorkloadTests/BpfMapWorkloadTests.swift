@@ -1,0 +1,42 @@
+// BPF maps (issue 11): hash, array, per-CPU and LRU maps with their entries, flags, names,
+// frozen state and descriptions, restored for real in both modes; what is refused; and
+// the images interchanged with CRIU 4.2.
+
+import Foundation
+import SystemTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Workload {
+    static let bpfMap = Workload(name: "bpf_map")
+    static let bpfMapCriu = Workload(name: "bpf_map", args: ["criu"])
+    static let bpfRingbuf = Workload(name: "bpf_map", args: ["ringbuf"])
+    static let bpfMapped = Workload(name: "bpf_map", args: ["mmapped"])
+    static let bpfProg = Workload(name: "bpf_map", args: ["prog"])
+    static let bpfMapUsed = Workload(name: "bpf_map", args: ["used"])
+}
+
+extension CheckpointRestoreTests {
+    @Suite("BPF maps")
+    struct BpfMaps {
+        @Test("BPF maps: every entry, info, frozen, fd flags, shared descriptions, updates after", arguments: Mode.allCases)
+        func maps(_ mode: Mode) async throws { try await checkpointRestore(.bpfMap, mode) }
+
+        @Test("refused at dump with one line; the workload keeps running",
+              arguments: zip([Workload.bpfRingbuf, .bpfMapped, .bpfProg, .bpfMapUsed],
+                             ["'wl_ring' (ringbuf) cannot be dumped", "'wl_mapped' (array) is mmapable and mapped",
+                              "anon_inode:bpf-prog cannot be dumped", "'wl_kept' (hash) is used by BPF program"]))
+        func refused(_ w: Workload, _ reason: String) async throws {
+            try await expectRefusedDump(w, reason)
+        }
+    }
+}
+
+@Suite("CRIU 4.2 interop: BPF maps", .serialized, .enabled(if: ReferenceCriu.available, ReferenceCriu.reason))
+struct BpfMapInteropTests {
+    /// CRIU carries only hash and array maps: the "criu" variant has just those.
+    @Test("hash and array maps, frozen, with their entries", arguments: Direction.allCases)
+    func maps(_ d: Direction) async throws { try await crossRestore(.bpfMapCriu, d) }
+}
