@@ -1,8 +1,8 @@
-/* BPF maps made with bpf(2): a hash map (O_NONBLOCK, a dup without FD_CLOEXEC, a second
- * read-only description of the same map), an mmapable array (not mapped), a frozen
+/* BPF maps made with bpf(2): a hash map (O_NONBLOCK, a dup without FD_CLOEXEC, read-only
+ * and write-only descriptions of the same map), an mmapable array (not mapped), a frozen
  * hash, a preallocation-free hash left empty, per-CPU array and hash, an LRU hash.
  * After go: every map's info (type, sizes, max_entries, flags, name), every key and value,
- * the frozen state, the fd flags, that both descriptions still name one map, and that
+ * the frozen state, the fd flags, that the descriptions still name one map, and that
  * updates and deletes still work.
  * Arg "criu": only what CRIU 4.2 carries (hash and array maps, one description each).
  * Args "ringbuf", "mmapped", "prog", "used": a ring buffer, a mapped mmapable array, a
@@ -157,7 +157,9 @@ int main(int argc, char **argv)
     memset(&a, 0, sizeof a);
     a.map_id = map_info(hash).id; a.open_flags = BPF_F_RDONLY;
     int hash_ro = criu ? dup(hash) : (int)bpf(BPF_MAP_GET_FD_BY_ID, &a);
-    if (hash_ro < 0) { perror("BPF_MAP_GET_FD_BY_ID"); return 2; }
+    a.open_flags = BPF_F_WRONLY;
+    int hash_wo = criu ? dup(hash) : (int)bpf(BPF_MAP_GET_FD_BY_ID, &a);
+    if (hash_ro < 0 || hash_wo < 0) { perror("BPF_MAP_GET_FD_BY_ID"); return 2; }
 
     int array = map_create(BPF_MAP_TYPE_ARRAY, "wl_array", 4, 8, 32, BPF_F_MMAPABLE);
     for (uint32_t k = 0; k < 32; k++) { uint64_t v = 0x1000000000ULL * k + 3; map_update(array, &k, &v, BPF_ANY); }
@@ -170,7 +172,7 @@ int main(int argc, char **argv)
 
     int empty = map_create(BPF_MAP_TYPE_HASH, "wl_empty", 4, 4, 1024, BPF_F_NO_PREALLOC);
 
-    int pcpu = -1, pchash = -1, lru = -1;
+    int pcpu = -1, pchash = -1, lru = -1, wonly = -1;
     uint64_t cells[64];   /* per-CPU values: one 8-byte slot per possible CPU */
     if (!criu) {
         pcpu = map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "wl_pcpu", 4, 4, 8, 0);
@@ -185,6 +187,14 @@ int main(int argc, char **argv)
         }
         lru = map_create(BPF_MAP_TYPE_LRU_HASH, "wl_lru", 4, 4, 256, 0);
         for (uint32_t k = 0; k < 10; k++) { uint32_t v = ~k; map_update(lru, &k, &v, BPF_ANY); }
+        /* A map only a write-only description holds: its entries cannot be read through it. */
+        int full = map_create(BPF_MAP_TYPE_HASH, "wl_wonly", 4, 4, 8, 0);
+        for (uint32_t k = 1; k <= 3; k++) { uint32_t v = k * 11; map_update(full, &k, &v, BPF_ANY); }
+        memset(&a, 0, sizeof a);
+        a.map_id = map_info(full).id; a.open_flags = BPF_F_WRONLY;
+        wonly = (int)bpf(BPF_MAP_GET_FD_BY_ID, &a);
+        if (wonly < 0) { perror("BPF_MAP_GET_FD_BY_ID write-only"); return 2; }
+        close(full);
     }
 
     wl_ready();
@@ -199,11 +209,13 @@ int main(int argc, char **argv)
         expect_info(pchash, "wl_pchash", BPF_MAP_TYPE_PERCPU_HASH, 4, 8, 16, 0);
         expect_info(lru, "wl_lru", BPF_MAP_TYPE_LRU_HASH, 4, 4, 256, 0);
     }
-    if (map_info(hash).id != map_info(hash_ro).id) wl_fail("the read-only description names another map than the hash");
+    if (map_info(hash).id != map_info(hash_ro).id || map_info(hash).id != map_info(hash_wo).id)
+        wl_fail("the read-only or write-only description names another map than the hash");
 
     if (fcntl(hash, F_GETFL) != (O_RDWR | O_NONBLOCK)) wl_fail("hash fd flags %#o, want O_RDWR|O_NONBLOCK", fcntl(hash, F_GETFL));
     if (!(fcntl(hash, F_GETFD) & FD_CLOEXEC) || (fcntl(hash_dup, F_GETFD) & FD_CLOEXEC)) wl_fail("FD_CLOEXEC of the hash or its dup changed");
     if (!criu && (fcntl(hash_ro, F_GETFL) & O_ACCMODE) != O_RDONLY) wl_fail("read-only description has flags %#o", fcntl(hash_ro, F_GETFL));
+    if (!criu && (fcntl(hash_wo, F_GETFL) & O_ACCMODE) != O_WRONLY) wl_fail("write-only description has flags %#o", fcntl(hash_wo, F_GETFL));
     if ((fcntl(array, F_GETFL) & (O_ACCMODE | O_NONBLOCK)) != O_RDWR) wl_fail("array fd flags %#o", fcntl(array, F_GETFL));
 
     if (map_count(hash, 4) != 20) wl_fail("hash has %d entries, want 20", map_count(hash, 4));
@@ -235,6 +247,17 @@ int main(int argc, char **argv)
         if (map_lookup(pchash, &k, cells) != 0) { wl_fail("percpu hash key %u missing", k); break; }
         for (int c = 0; c < ncpu; c++) if (cells[c] != (((uint64_t)k << 32) | (uint32_t)c)) { wl_fail("percpu hash key %u cpu %d wrong", k, c); break; }
     }
+    if (!criu) {
+        memset(&a, 0, sizeof a);
+        a.map_id = map_info(wonly).id; a.open_flags = BPF_F_RDONLY;
+        int reader = (int)bpf(BPF_MAP_GET_FD_BY_ID, &a);
+        if ((fcntl(wonly, F_GETFL) & O_ACCMODE) != O_WRONLY) wl_fail("write-only map fd has flags %#o", fcntl(wonly, F_GETFL));
+        if (reader < 0 || map_count(reader, 4) != 3) wl_fail("write-only map has %d entries, want 3", reader < 0 ? -1 : map_count(reader, 4));
+        for (uint32_t k = 1; reader >= 0 && k <= 3; k++) {
+            uint32_t v = 0;
+            if (map_lookup(reader, &k, &v) != 0 || v != k * 11) { wl_fail("write-only map key %u = %u", k, v); break; }
+        }
+    }
     if (!criu && map_count(lru, 4) != 10) wl_fail("LRU hash has %d entries, want 10", map_count(lru, 4));
     for (uint32_t k = 0; !criu && k < 10; k++) {
         uint32_t v = 0;
@@ -246,8 +269,13 @@ int main(int argc, char **argv)
     if (map_update(hash_dup, &nk, &nv, BPF_NOEXIST) != 0) wl_fail("insert into the hash after restore: %s", strerror(errno));
     if (map_lookup(hash_ro, &nk, &got) != 0 || memcmp(&got, &nv, sizeof got) != 0) wl_fail("new key not seen through the read-only description");
     if (!criu && (map_update(hash_ro, &nk, &nv, BPF_ANY) == 0 || errno != EPERM)) wl_fail("update through the read-only description was allowed");
+    struct value wv = hash_value(8);
+    uint32_t wk = 8;
+    if (!criu && (map_lookup(hash_wo, &nk, &got) == 0 || errno != EPERM)) wl_fail("lookup through the write-only description was allowed");
+    if (map_update(hash_wo, &wk, &wv, BPF_NOEXIST) != 0 || map_lookup(hash, &wk, &got) != 0 || memcmp(&got, &wv, sizeof got) != 0)
+        wl_fail("insert through the write-only description not seen in the hash: %s", strerror(errno));
     uint32_t dk = 100;
-    if (map_delete(hash, &dk) != 0 || map_count(hash, 4) != 20) wl_fail("delete from the hash after restore failed");
+    if (map_delete(hash, &dk) != 0 || map_count(hash, 4) != 21) wl_fail("delete from the hash after restore failed");
     uint32_t ek = 5, ev = 55;
     if (map_update(empty, &ek, &ev, BPF_NOEXIST) != 0) wl_fail("insert into the empty map: %s", strerror(errno));
     uint32_t ak = 40; uint64_t av = 1;
