@@ -10,8 +10,8 @@ import ProcFS
 final class BpfMapDump {
     private var dumped: Set<UInt32> = []
     private var data: [(BpfmapDataEntry, BpfMapEntries)] = []
-    /// Map id -> a loaded program that uses it, asked once per dump.
-    private var programUsers: [UInt32: UInt32]?
+    /// Map id -> a holder outside the tree (BpfMapHolders).
+    private var holders: [UInt32: String]?
 
     func write(to images: ImageDirectory) throws {
         guard !data.isEmpty else { return }
@@ -29,38 +29,10 @@ final class BpfMapDump {
         data.append((e, entries))
     }
 
-    /// A loaded program that uses map `id`: it would keep the old map after a restore.
-    fileprivate func program(using id: UInt32) throws -> UInt32? {
-        if programUsers == nil { programUsers = try Self.mapsOfPrograms() }
-        return programUsers?[id]
-    }
-
-    private static func mapsOfPrograms() throws -> [UInt32: UInt32] {
-        var users: [UInt32: UInt32] = [:]
-        var next = Bpf.Attr()
-        while case .success = Bpf.result(Bpf.progGetNextID, &next) {
-            let prog = next.get(UInt32.self, at: 4)
-            next.set(prog, at: 0)
-            var byID = Bpf.Attr(); byID.set(prog, at: 0)
-            // A program unloaded since it was listed is no user.
-            guard case .success(let fd) = Bpf.result(Bpf.progGetFdByID, &byID) else { continue }
-            defer { close(Int32(fd)) }
-            var ids = [UInt32](repeating: 0, count: 64)
-            var info = [UInt8](repeating: 0, count: 64)
-            let n: UInt32 = try ids.withUnsafeMutableBytes { idBuf in
-                try info.withUnsafeMutableBytes { infoBuf in
-                    infoBuf.storeBytes(of: UInt32(64), toByteOffset: 52, as: UInt32.self)
-                    infoBuf.storeBytes(of: Bpf.address(idBuf), toByteOffset: 56, as: UInt64.self)
-                    var attr = Bpf.Attr()
-                    attr.set(UInt32(fd), at: 0); attr.set(UInt32(infoBuf.count), at: 4); attr.set(Bpf.address(infoBuf), at: 8)
-                    try Bpf.call("BPF_OBJ_GET_INFO_BY_FD of BPF program \(prog)", Bpf.objGetInfoByFd, &attr)
-                    return infoBuf.load(fromByteOffset: 52, as: UInt32.self)
-                }
-            }
-            // The kernel caps a program's maps at 64 (MAX_USED_MAPS).
-            for id in ids.prefix(Int(min(n, 64))) { users[id] = prog }
-        }
-        return users
+    /// Who holds map `id` outside the tree (`tree`: host pids), asked once per dump.
+    fileprivate func holder(of id: UInt32, tree: Set<Int32>) -> String? {
+        if holders == nil { holders = BpfMapHolders.find(outside: tree) }
+        return holders?[id]
     }
 }
 
@@ -83,8 +55,8 @@ extension FileTableDump {
         if info.flags & Bpf.mmapable != 0, (try? readProcFile("/proc/\(pid)/maps"))?.contains("anon_inode:bpf-map") ?? true {
             throw CheckpointError(.unsupported, "\(what) is mmapable and mapped into memory, which cannot be carried: the mapping would no longer be the map's")
         }
-        if let prog = try bpfMaps.program(using: info.id) {
-            throw CheckpointError(.unsupported, "\(what) is used by BPF program \(prog), which cannot be carried: the program would keep the old map")
+        if let holder = bpfMaps.holder(of: info.id, tree: Set(kinds.treePids.keys)) {
+            throw CheckpointError(.unsupported, "\(what) is also held by \(holder), which would keep the old map after a restore")
         }
         func field(_ key: String) throws -> String {
             guard let v = fdinfo.fields[key] else { throw CheckpointError(.kernel, "\(what): no \(key) line in fdinfo") }

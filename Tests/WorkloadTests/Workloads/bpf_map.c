@@ -5,10 +5,13 @@
  * the frozen state, the fd flags, that the descriptions still name one map, and that
  * updates and deletes still work.
  * Arg "criu": only what CRIU 4.2 carries (hash and array maps, one description each).
- * Args "ringbuf", "mmapped", "prog", "used": a ring buffer, a mapped mmapable array, a
- * program fd, a map used by a program attached to a socket: dumps of them are refused. */
+ * Args "ringbuf", "mmapped", "prog", "used", "inner", "outside", "pinned": a ring buffer,
+ * a mapped mmapable array, a program fd, a map used by a program attached to a socket,
+ * inside an array of maps, held by a process outside the tree, pinned in a BPF
+ * filesystem (mounted on DIR/bpffs): dumps of them are refused. */
 #include "workload.h"
 #include <linux/bpf.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 
 static long bpf(int cmd, union bpf_attr *a) { return syscall(SYS_bpf, cmd, a, sizeof *a); }
@@ -134,9 +137,34 @@ static int refused_variant(const char *what)
         int prog = prog_load(map);
         if (setsockopt(sv[0], SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof prog) != 0) { perror("SO_ATTACH_BPF"); exit(2); }
         close(prog);
+    } else if (strcmp(what, "inner") == 0) {
+        union bpf_attr a;
+        memset(&a, 0, sizeof a);
+        a.map_type = BPF_MAP_TYPE_ARRAY_OF_MAPS; a.key_size = 4; a.value_size = 4; a.max_entries = 1; a.inner_map_fd = map;
+        int outer = (int)bpf(BPF_MAP_CREATE, &a);
+        uint32_t zero = 0, inner = (uint32_t)map;
+        if (outer < 0 || map_update(outer, &zero, &inner, BPF_ANY) != 0) { perror("array of maps"); exit(2); }
+    } else if (strcmp(what, "outside") == 0) {
+        /* A grandchild, reparented away from the tree, keeps the map until go. */
+        pid_t child = fork();
+        if (child == 0) {
+            if (fork() == 0) { wl_write_file("holder", "up\n"); wl_wait_go(); _exit(0); }
+            _exit(0);
+        }
+        waitpid(child, NULL, 0);
+        struct stat st;
+        while (stat("holder", &st) != 0) wl_sleep_ms(5);
+    } else if (strcmp(what, "pinned") == 0) {
+        mkdir("bpffs", 0700);
+        if (mount("bpf", "bpffs", "bpf", 0, NULL) != 0) { perror("mount bpf"); exit(2); }
+        union bpf_attr a;
+        memset(&a, 0, sizeof a);
+        a.pathname = (uintptr_t)"bpffs/wl_kept"; a.bpf_fd = map;
+        if (bpf(BPF_OBJ_PIN, &a) != 0) { perror("BPF_OBJ_PIN"); umount2("bpffs", MNT_DETACH); exit(2); }
     }
     wl_ready();
     wl_wait_go();
+    if (strcmp(what, "pinned") == 0) umount2("bpffs", MNT_DETACH);
     if (map_lookup(map, &k, &got) != 0 || got != 42) wl_fail("map wl_kept lost its entry after a refused dump");
     wl_finish();
     return 0;
