@@ -3,6 +3,7 @@
 // the images interchanged with CRIU 4.2.
 
 import Foundation
+import Images
 import SystemTestSupport
 import Testing
 #if canImport(Glibc)
@@ -34,6 +35,21 @@ extension CheckpointRestoreTests {
                               "'wl_kept' (hash) is also held by pid", "'wl_kept' (hash) is also held by the pin /"]))
         func refused(_ w: Workload, _ reason: String) async throws {
             try await expectRefusedDump(w, reason)
+        }
+
+        @Test("bpfmap-data.img whose entries do not fit the map: restore names it in one line, before anything exists")
+        func damagedData() async throws {
+            let damage = ImageDamage(name: "one entry more than the bytes hold", workload: .bpfMapCriu) { d, _, _ in
+                var r = try d.reader(.bpfmapData)
+                var maps: [(BpfmapDataEntry, Data)] = []
+                while let e = try r.next(BpfmapDataEntry.self) { maps.append((e, try r.raw(Int(e.keysBytes + e.valuesBytes)))) }
+                maps[0].0.count += 1
+                let w = try d.writer(.bpfmapData)
+                for (e, bytes) in maps { try w.append(e); try w.appendRaw(bytes) }
+                try w.close()
+                return .bpfmapData
+            }
+            try await CheckpointRestoreTests.DamagedImages().damagedImage(damage)
         }
     }
 }
