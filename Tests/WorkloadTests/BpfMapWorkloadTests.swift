@@ -16,6 +16,7 @@ extension Workload {
     static let bpfRingbuf = Workload(name: "bpf_map", args: ["ringbuf"])
     static let bpfMapped = Workload(name: "bpf_map", args: ["mmapped"])
     static let bpfProg = Workload(name: "bpf_map", args: ["prog"])
+    static let bpfMapBtf = Workload(name: "bpf_map", args: ["btf"])
     static let bpfMapUsed = Workload(name: "bpf_map", args: ["used"])
     static let bpfMapInner = Workload(name: "bpf_map", args: ["inner"])
     static let bpfMapOutside = Workload(name: "bpf_map", args: ["outside"])
@@ -29,9 +30,10 @@ extension CheckpointRestoreTests {
         func maps(_ mode: Mode) async throws { try await checkpointRestore(.bpfMap, mode) }
 
         @Test("refused at dump with one line; the workload keeps running",
-              arguments: zip([Workload.bpfRingbuf, .bpfMapped, .bpfProg, .bpfMapUsed, .bpfMapInner, .bpfMapOutside, .bpfMapPinned],
+              arguments: zip([Workload.bpfRingbuf, .bpfMapped, .bpfProg, .bpfMapBtf, .bpfMapUsed, .bpfMapInner, .bpfMapOutside, .bpfMapPinned],
                              ["'wl_ring' (ringbuf) cannot be dumped", "'wl_mapped' (array) is mmapable and mapped",
-                              "anon_inode:bpf-prog cannot be dumped", "'wl_kept' (hash) is also held by BPF program", "'wl_kept' (hash) is also held by map-in-map",
+                              "anon_inode:bpf-prog cannot be dumped", "'wl_btf' (hash) has BTF",
+                              "'wl_kept' (hash) is also held by BPF program", "'wl_kept' (hash) is also held by map-in-map",
                               "'wl_kept' (hash) is also held by pid", "'wl_kept' (hash) is also held by the pin /"]))
         func refused(_ w: Workload, _ reason: String) async throws {
             try await expectRefusedDump(w, reason)

@@ -5,12 +5,14 @@
  * the frozen state, the fd flags, that the descriptions still name one map, and that
  * updates and deletes still work.
  * Arg "criu": only what CRIU 4.2 carries (hash and array maps, one description each).
- * Args "ringbuf", "mmapped", "prog", "used", "inner", "outside", "pinned": a ring buffer,
- * a mapped mmapable array, a program fd, a map used by a program attached to a socket,
+ * Args "ringbuf", "mmapped", "prog", "btf", "used", "inner", "outside", "pinned": a ring
+ * buffer, a mapped mmapable array, a program fd, a map with BTF types, a map used by a
+ * program attached to a socket,
  * inside an array of maps, held by a process outside the tree, pinned in a BPF
  * filesystem (mounted on DIR/bpffs): dumps of them are refused. */
 #include "workload.h"
 #include <linux/bpf.h>
+#include <linux/btf.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 
@@ -131,6 +133,23 @@ static int refused_variant(const char *what)
         int arr = map_create(BPF_MAP_TYPE_ARRAY, "wl_mapped", 4, 8, 512, BPF_F_MMAPABLE);
         if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, arr, 0) == MAP_FAILED) { perror("mmap map"); exit(2); }
     } else if (strcmp(what, "prog") == 0) prog_load(-1);
+    else if (strcmp(what, "btf") == 0) {
+        /* BTF with one type, a 32-bit signed int, as the map's key and value type. */
+        struct { struct btf_header h; struct btf_type t; uint32_t enc; char str[5]; } __attribute__((packed)) blob = {
+            { BTF_MAGIC, BTF_VERSION, 0, sizeof(struct btf_header), 0, sizeof(struct btf_type) + 4, sizeof(struct btf_type) + 4, 5 },
+            { .name_off = 1, .info = BTF_KIND_INT << 24, .size = 4 }, (BTF_INT_SIGNED << 24) | 32, "\0int" };
+        union bpf_attr a;
+        memset(&a, 0, sizeof a);
+        a.btf = (uintptr_t)&blob; a.btf_size = sizeof blob;
+        int btf = (int)bpf(BPF_BTF_LOAD, &a);
+        if (btf < 0) { perror("BPF_BTF_LOAD"); exit(2); }
+        memset(&a, 0, sizeof a);
+        a.map_type = BPF_MAP_TYPE_HASH; a.key_size = 4; a.value_size = 4; a.max_entries = 4;
+        a.btf_fd = btf; a.btf_key_type_id = 1; a.btf_value_type_id = 1;
+        strcpy(a.map_name, "wl_btf");
+        if (bpf(BPF_MAP_CREATE, &a) < 0) { perror("map with BTF"); exit(2); }
+        close(btf);
+    }
     else if (strcmp(what, "used") == 0) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) { perror("socketpair"); exit(2); }
