@@ -23,6 +23,9 @@ final class BpfMapDump {
     fileprivate func record(_ info: BpfMapInfo, from fd: Int32, cpus: Int, what: String) throws {
         guard dumped.insert(info.id).inserted else { return }
         let entries = try BpfMapEntries.read(fd, info, stride: info.valueStride(cpus: cpus), what)
+        guard entries.keys.count <= Int(UInt32.max), entries.values.count <= Int(UInt32.max) else {
+            throw CheckpointError(.unsupported, "\(what) holds \(entries.values.count) bytes of values, beyond the 4 GiB bpfmap-data.img can say")
+        }
         var e = BpfmapDataEntry()
         e.mapID = info.id; e.count = UInt32(entries.count)
         e.keysBytes = UInt32(entries.keys.count); e.valuesBytes = UInt32(entries.values.count)
@@ -117,7 +120,9 @@ extension BpfMapEntries {
             case .success, .failure(.ENOENT):
                 out.count += got
                 out.keys.append(contentsOf: keys.prefix(got * keySize)); out.values.append(contentsOf: values.prefix(got * stride))
+                // ENOENT ends the walk; so does a call that found nothing more.
                 if case .failure = r { return out }
+                if got == 0 { return out }
             // A hash bucket holds more entries than the chunk.
             case .failure(.ENOSPC) where got == 0: chunk *= 2; continue
             case .failure(let err) where !started && (err == .EINVAL || err == .EOPNOTSUPP || err == Bpf.notSupported):
