@@ -13,14 +13,14 @@ import Glibc
 extension Workload {
     static let bpfMap = Workload(name: "bpf_map")
     static let bpfMapCriu = Workload(name: "bpf_map", args: ["criu"])
-    static let bpfRingbuf = Workload(name: "bpf_map", args: ["ringbuf"])
-    static let bpfMapped = Workload(name: "bpf_map", args: ["mmapped"])
-    static let bpfProg = Workload(name: "bpf_map", args: ["prog"])
-    static let bpfMapBtf = Workload(name: "bpf_map", args: ["btf"])
-    static let bpfMapUsed = Workload(name: "bpf_map", args: ["used"])
-    static let bpfMapInner = Workload(name: "bpf_map", args: ["inner"])
-    static let bpfMapOutside = Workload(name: "bpf_map", args: ["outside"])
-    static let bpfMapPinned = Workload(name: "bpf_map", args: ["pinned"])
+    static let bpfRingbuf = Workload(name: "bpf_map_refused", args: ["ringbuf"])
+    static let bpfMapped = Workload(name: "bpf_map_refused", args: ["mmapped"])
+    static let bpfProg = Workload(name: "bpf_map_refused", args: ["prog"])
+    static let bpfMapBtf = Workload(name: "bpf_map_refused", args: ["btf"])
+    static let bpfMapUsed = Workload(name: "bpf_map_refused", args: ["used"])
+    static let bpfMapInner = Workload(name: "bpf_map_refused", args: ["inner"])
+    static let bpfMapOutside = Workload(name: "bpf_map_refused", args: ["outside"])
+    static let bpfMapPinned = Workload(name: "bpf_map_refused", args: ["pinned"])
 }
 
 extension CheckpointRestoreTests {

@@ -1,83 +1,12 @@
 /* BPF maps made with bpf(2): a hash map (O_NONBLOCK, a dup without FD_CLOEXEC, read-only
  * and write-only descriptions of the same map), an mmapable array (not mapped), a frozen
- * hash, a preallocation-free hash left empty, per-CPU array and hash, an LRU hash.
+ * hash, a preallocation-free hash left empty, per-CPU array and hash, an LRU hash, a map
+ * only a write-only description holds.
  * After go: every map's info (type, sizes, max_entries, flags, name), every key and value,
  * the frozen state, the fd flags, that the descriptions still name one map, and that
  * updates and deletes still work.
- * Arg "criu": only what CRIU 4.2 carries (hash and array maps, one description each).
- * Args "ringbuf", "mmapped", "prog", "btf", "used", "inner", "outside", "pinned": a ring
- * buffer, a mapped mmapable array, a program fd, a map with BTF types, a map used by a
- * program attached to a socket,
- * inside an array of maps, held by a process outside the tree, pinned in a BPF
- * filesystem (mounted on DIR/bpffs): dumps of them are refused. */
-#include "workload.h"
-#include <linux/bpf.h>
-#include <linux/btf.h>
-#include <sys/mount.h>
-#include <sys/socket.h>
-
-static long bpf(int cmd, union bpf_attr *a) { return syscall(SYS_bpf, cmd, a, sizeof *a); }
-
-static int map_create(int type, const char *name, int key, int value, int max, int flags)
-{
-    union bpf_attr a;
-    memset(&a, 0, sizeof a);
-    a.map_type = type; a.key_size = key; a.value_size = value; a.max_entries = max; a.map_flags = flags;
-    strncpy(a.map_name, name, sizeof a.map_name - 1);
-    int fd = (int)bpf(BPF_MAP_CREATE, &a);
-    if (fd < 0) { fprintf(stderr, "create %s: %s\n", name, strerror(errno)); exit(2); }
-    return fd;
-}
-
-static int map_update(int fd, const void *key, const void *value, int flags)
-{
-    union bpf_attr a;
-    memset(&a, 0, sizeof a);
-    a.map_fd = fd; a.key = (uintptr_t)key; a.value = (uintptr_t)value; a.flags = flags;
-    return (int)bpf(BPF_MAP_UPDATE_ELEM, &a);
-}
-
-static int map_lookup(int fd, const void *key, void *value)
-{
-    union bpf_attr a;
-    memset(&a, 0, sizeof a);
-    a.map_fd = fd; a.key = (uintptr_t)key; a.value = (uintptr_t)value;
-    return (int)bpf(BPF_MAP_LOOKUP_ELEM, &a);
-}
-
-static int map_delete(int fd, const void *key)
-{
-    union bpf_attr a;
-    memset(&a, 0, sizeof a);
-    a.map_fd = fd; a.key = (uintptr_t)key;
-    return (int)bpf(BPF_MAP_DELETE_ELEM, &a);
-}
-
-/* Entries in the map, by GET_NEXT_KEY. */
-static int map_count(int fd, int key_size)
-{
-    char key[64], next[64];
-    union bpf_attr a;
-    int n = 0;
-    for (;;) {
-        memset(&a, 0, sizeof a);
-        a.map_fd = fd; a.key = n ? (uintptr_t)key : 0; a.next_key = (uintptr_t)next;
-        if (bpf(BPF_MAP_GET_NEXT_KEY, &a) != 0) return errno == ENOENT ? n : -1;
-        memcpy(key, next, key_size);
-        n++;
-    }
-}
-
-static struct bpf_map_info map_info(int fd)
-{
-    struct bpf_map_info info;
-    union bpf_attr a;
-    memset(&info, 0, sizeof info);
-    memset(&a, 0, sizeof a);
-    a.info.bpf_fd = fd; a.info.info_len = sizeof info; a.info.info = (uintptr_t)&info;
-    if (bpf(BPF_OBJ_GET_INFO_BY_FD, &a) != 0) wl_fail("BPF_OBJ_GET_INFO_BY_FD fd %d: %s", fd, strerror(errno));
-    return info;
-}
+ * Arg "criu": only what CRIU 4.2 carries (hash and array maps, one description each). */
+#include "bpf_map.h"
 
 static int fdinfo_frozen(int fd)
 {
@@ -92,25 +21,6 @@ static int fdinfo_frozen(int fd)
     return p ? atoi(p + 7) : -1;
 }
 
-/* A socket filter that returns 0, loading `map` (if >= 0) so the program uses it. */
-static int prog_load(int map)
-{
-    struct bpf_insn insns[] = {
-        { .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = 1, .src_reg = BPF_PSEUDO_MAP_FD, .imm = map },
-        { 0 },
-        { .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
-        { .code = BPF_JMP | BPF_EXIT },
-    };
-    union bpf_attr a;
-    memset(&a, 0, sizeof a);
-    a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
-    a.insns = (uintptr_t)(map >= 0 ? insns : insns + 2); a.insn_cnt = map >= 0 ? 4 : 2;
-    a.license = (uintptr_t)"GPL";
-    int fd = (int)bpf(BPF_PROG_LOAD, &a);
-    if (fd < 0) { perror("BPF_PROG_LOAD"); exit(2); }
-    return fd;
-}
-
 struct value { uint64_t a; uint32_t b; uint32_t c; };
 static struct value hash_value(uint32_t k) { return (struct value){ k * 0x9E3779B97F4A7C15ULL, k ^ 0xabcd, k + 7 }; }
 
@@ -123,77 +33,10 @@ static void expect_info(int fd, const char *name, int type, int key, int value, 
                 fd, i.name, i.type, i.key_size, i.value_size, i.max_entries, i.map_flags, name, type, key, value, max, flags);
 }
 
-static int refused_variant(const char *what)
-{
-    int map = map_create(BPF_MAP_TYPE_HASH, "wl_kept", 4, 4, 8, 0);
-    uint32_t k = 1, v = 42, got = 0;
-    map_update(map, &k, &v, BPF_ANY);
-    if (strcmp(what, "ringbuf") == 0) map_create(BPF_MAP_TYPE_RINGBUF, "wl_ring", 0, 0, 4096, 0);
-    else if (strcmp(what, "mmapped") == 0) {
-        int arr = map_create(BPF_MAP_TYPE_ARRAY, "wl_mapped", 4, 8, 512, BPF_F_MMAPABLE);
-        if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, arr, 0) == MAP_FAILED) { perror("mmap map"); exit(2); }
-    } else if (strcmp(what, "prog") == 0) prog_load(-1);
-    else if (strcmp(what, "btf") == 0) {
-        /* BTF with one type, a 32-bit signed int, as the map's key and value type. */
-        struct { struct btf_header h; struct btf_type t; uint32_t enc; char str[5]; } __attribute__((packed)) blob = {
-            { BTF_MAGIC, BTF_VERSION, 0, sizeof(struct btf_header), 0, sizeof(struct btf_type) + 4, sizeof(struct btf_type) + 4, 5 },
-            { .name_off = 1, .info = BTF_KIND_INT << 24, .size = 4 }, (BTF_INT_SIGNED << 24) | 32, "\0int" };
-        union bpf_attr a;
-        memset(&a, 0, sizeof a);
-        a.btf = (uintptr_t)&blob; a.btf_size = sizeof blob;
-        int btf = (int)bpf(BPF_BTF_LOAD, &a);
-        if (btf < 0) { perror("BPF_BTF_LOAD"); exit(2); }
-        memset(&a, 0, sizeof a);
-        a.map_type = BPF_MAP_TYPE_HASH; a.key_size = 4; a.value_size = 4; a.max_entries = 4;
-        a.btf_fd = btf; a.btf_key_type_id = 1; a.btf_value_type_id = 1;
-        strcpy(a.map_name, "wl_btf");
-        if (bpf(BPF_MAP_CREATE, &a) < 0) { perror("map with BTF"); exit(2); }
-        close(btf);
-    }
-    else if (strcmp(what, "used") == 0) {
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) { perror("socketpair"); exit(2); }
-        int prog = prog_load(map);
-        if (setsockopt(sv[0], SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof prog) != 0) { perror("SO_ATTACH_BPF"); exit(2); }
-        close(prog);
-    } else if (strcmp(what, "inner") == 0) {
-        union bpf_attr a;
-        memset(&a, 0, sizeof a);
-        a.map_type = BPF_MAP_TYPE_ARRAY_OF_MAPS; a.key_size = 4; a.value_size = 4; a.max_entries = 1; a.inner_map_fd = map;
-        int outer = (int)bpf(BPF_MAP_CREATE, &a);
-        uint32_t zero = 0, inner = (uint32_t)map;
-        if (outer < 0 || map_update(outer, &zero, &inner, BPF_ANY) != 0) { perror("array of maps"); exit(2); }
-    } else if (strcmp(what, "outside") == 0) {
-        /* A grandchild, reparented away from the tree, keeps the map until go. */
-        pid_t child = fork();
-        if (child == 0) {
-            if (fork() == 0) { wl_write_file("holder", "up\n"); wl_wait_go(); _exit(0); }
-            _exit(0);
-        }
-        waitpid(child, NULL, 0);
-        struct stat st;
-        while (stat("holder", &st) != 0) wl_sleep_ms(5);
-    } else if (strcmp(what, "pinned") == 0) {
-        mkdir("bpffs", 0700);
-        if (mount("bpf", "bpffs", "bpf", 0, NULL) != 0) { perror("mount bpf"); exit(2); }
-        union bpf_attr a;
-        memset(&a, 0, sizeof a);
-        a.pathname = (uintptr_t)"bpffs/wl_kept"; a.bpf_fd = map;
-        if (bpf(BPF_OBJ_PIN, &a) != 0) { perror("BPF_OBJ_PIN"); umount2("bpffs", MNT_DETACH); exit(2); }
-    }
-    wl_ready();
-    wl_wait_go();
-    if (strcmp(what, "pinned") == 0) umount2("bpffs", MNT_DETACH);
-    if (map_lookup(map, &k, &got) != 0 || got != 42) wl_fail("map wl_kept lost its entry after a refused dump");
-    wl_finish();
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     wl_init(argc, argv);
     int criu = argc > 2 && strcmp(argv[2], "criu") == 0;
-    if (argc > 2 && !criu) return refused_variant(argv[2]);
     int ncpu = (int)sysconf(_SC_NPROCESSORS_CONF);
 
     int hash = map_create(BPF_MAP_TYPE_HASH, "wl_hash", 4, sizeof(struct value), 64, 0);
