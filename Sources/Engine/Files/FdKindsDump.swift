@@ -19,7 +19,7 @@ final class FdKindsDump {
 
 extension FileTableDump {
     /// The files.img entry of an eventfd, signalfd, timerfd, epoll, inotify, fanotify,
-    /// memfd or pidfd; nil when `link` names none of them.
+    /// memfd, pidfd or BPF map; nil when `link` names none of them.
     func kindEntry(link: String, pid: Int32, fd: Int32, id: UInt32, info: FdInfo, st: stat) throws -> FileEntry? {
         let at = "pid \(pid) fd \(fd)"
         let flags = info.flags & ~UInt32(O_CLOEXEC)
@@ -33,6 +33,8 @@ extension FileTableDump {
         case "anon_inode:inotify": f.type = .inotify; f.ify = try Self.inotify(info, pid: pid, fd: fd, id: id, flags: flags)
         case "anon_inode:[fanotify]": f.type = .fanotify; f.ffy = try Self.fanotify(info, pid: pid, fd: fd, id: id, flags: flags)
         case "anon_inode:[pidfd]": f.type = .pidfd; f.pidfd = try pidfd(info, id: id, flags: flags, at: at)
+        case "anon_inode:bpf-map": f.type = .bpfmap; f.bpf = try bpfMap(pid: pid, fd: fd, id: id, info: info, flags: flags)
+        case _ where link.hasPrefix("anon_inode:bpf") || link == "anon_inode:btf": throw Self.refuseBpfObject(link, at: at)
         default:
             guard link.hasPrefix("/memfd:"), st.st_nlink == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
             f.type = .memfd
@@ -44,6 +46,7 @@ extension FileTableDump {
     /// The memfd inodes, beside files.img (their contents go with the memory images).
     func writeKinds(to images: ImageDirectory) throws {
         if !kinds.memfdInodes.isEmpty { try images.write(.memfd, kinds.memfdInodes) }
+        try bpfMaps.write(to: images)
     }
 
     /// Bytes queued for reading on a notification fd (events the restore cannot recreate),

@@ -10,6 +10,7 @@ final class FdKindsRestore {
     /// Pid in the tree's namespace -> pid as the restorer sees it.
     var hostPids: [Int32: Int32] = [:]
     var memfdObjects: [UInt64: Int32] = [:]   // memfd inode id -> our fd (memfd_create)
+    var bpfMaps: [UInt32: (fd: Int32, id: UInt32)] = [:]   // dumped map id -> our fd on the new map, its id
     var pendingSeals: [(fd: Int32, seals: Int32, name: String)] = []
     /// Pidfds of exited and reaped processes of ours not yet handed out, by file id.
     var deadPidfds: [UInt32: Int32] = [:]
@@ -21,6 +22,7 @@ final class FdKindsRestore {
 
     deinit {
         for fd in memfdObjects.values { close(fd) }
+        for m in bpfMaps.values { close(m.fd) }
         for fd in deadPidfds.values { close(fd) }
     }
 }
@@ -40,6 +42,7 @@ extension RestoreResources {
         case .memfd: fd = try openMemfd(file.memfd, what)
         case .pidfd: fd = try openPidfd(file.pidfd, what)
         case .ns: fd = try openNamespaceFile(file.nsf, what)
+        case .bpfmap: fd = try openBpfMap(file.bpf, what)
         default: throw CheckpointError(.unsupported, "\(what) cannot be restored yet")
         }
         return fd

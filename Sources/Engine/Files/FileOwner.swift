@@ -76,6 +76,7 @@ extension FileEntry {
             case .fanotify: return ffy.fown
             case .memfd: return memfd.fown
             case .pidfd: return pidfd.fown
+            case .bpfmap: return bpf.fown
             default: return nil
             }
         }
@@ -95,6 +96,7 @@ extension FileEntry {
             case .fanotify: ffy.fown = f
             case .memfd: memfd.fown = f
             case .pidfd: pidfd.fown = f
+            case .bpfmap: bpf.fown = f
             default: break
             }
         }
@@ -116,6 +118,7 @@ extension FileEntry {
         case .fanotify: return ffy.flags
         case .memfd: return memfd.flags
         case .pidfd: return pidfd.flags
+        case .bpfmap: return bpf.flags
         default: return nil
         }
     }

@@ -30,6 +30,7 @@ final class FileTableDump {
     let terminals = TtyDump()
     let mqueues = MqueueDump()
     let kinds = FdKindsDump()
+    let bpfMaps = BpfMapDump()
     let packets = PacketSocketDump()
     let netlink = NetlinkSocketDump()
     let inet: InetSocketDump

@@ -43,6 +43,7 @@ struct CheckpointImages {
     var fileLocks: [FileLockEntry] = []
     var mqueues: [UInt32: (entry: MqueueEntry, messages: [Data])] = [:]
     var memfds: [UInt64: MemfdInodeEntry] = [:]   // by inode id
+    var bpfMaps: [UInt32: BpfMapEntries] = [:]   // entries by dumped map id
     /// Established TCP connections' repair state and queues, by socket inode.
     var tcpStreams: [UInt32: TcpRepairState] = [:]
 
@@ -95,6 +96,7 @@ struct CheckpointImages {
         }
         if dir.exists(.fileLocks) { fileLocks = try dir.read(.fileLocks, as: FileLockEntry.self) }
         mqueues = try MqueueRestore.read(dir)
+        bpfMaps = try BpfMapEntries.readAll(dir, files: files)
         try checkPagesImages()
     }
 
