@@ -90,6 +90,59 @@ struct PageServerWireTests {
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/parent")) == prev)
     }
 
+    static let criu = "/var/cache/ocicheckpoint/criu-4.2/criu/criu"
+
+    @Test("CRIU 4.2's page server takes our runs in the parent (it checks each is in its parent image)",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: criu), "no CRIU 4.2 at \(criu)"))
+    func criuServerParentRuns() throws {
+        let dir = try scratch(), prev = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir); try? FileManager.default.removeItem(atPath: prev) }
+        let pageSize = Int(MemoryDump.pageSize)
+        // The parent: pagemap-42 with the two pages the new dump leaves there, and their bytes.
+        var head = PagemapHead()
+        head.pagesID = 1
+        let w = try ImageDirectory(path: prev).writer(.pagemap(42))
+        try w.append(head)
+        for a: UInt64 in [0x20000, 0x900000] { try w.append(PagemapEntry(vaddr: a, nrPages: 1, flags: PageFlags.present)) }
+        try w.close()
+        try Data(count: 2 * pageSize).write(to: URL(fileURLWithPath: ImageDirectory(path: prev).file(.pages(1))))
+
+        let probe = try PageServer(images: ImageDirectory(path: dir), address: PageServerAddress(host: "127.0.0.1", port: 0), parent: nil, log: .silent)
+        let port = probe.port
+        _ = consume probe
+        let ps = Process()
+        ps.executableURL = URL(fileURLWithPath: Self.criu)
+        ps.arguments = ["page-server", "-D", dir, "--address", "127.0.0.1", "--port", "\(port)", "--prev-images-dir", prev,
+                        "-o", "ps.log", "-v4"]
+        try ps.run()
+        defer { if ps.isRunning { ps.terminate() } }
+        var transfer: RemotePageTransfer?
+        for _ in 0..<200 where transfer == nil {
+            transfer = try? RemotePageTransfer(connectingTo: PageServerAddress(host: "127.0.0.1", port: port))
+            if transfer == nil { usleep(20_000) }
+        }
+        let t = try #require(transfer, "CRIU's page server does not listen on \(port)")
+        let runs = [PageRun(address: 0x10000, length: 2 * pageSize), PageRun(address: 0x20000, length: pageSize, inParent: true),
+                    PageRun(address: 0x30000, length: pageSize), PageRun(address: 0x900000, length: pageSize, inParent: true)]
+        let sent = try t.send(.pagemap(42), runs: runs) { ranges, buffer in Self.fill(ranges, buffer) }
+        try t.finish()
+        ps.waitUntilExit()
+        #expect(ps.terminationStatus == 0, "CRIU's page server: \((try? String(contentsOfFile: dir + "/ps.log", encoding: .utf8))?.suffix(2000) ?? "")")
+
+        let images = ImageDirectory(path: dir)
+        var r = try images.reader(.pagemap(42))
+        let received = try r.one(PagemapHead.self)
+        let entries = try r.all(PagemapEntry.self)
+        #expect(entries.map { [$0.vaddr, $0.nrPages, UInt64($0.flags)] } == runs.map {
+            [$0.address, UInt64($0.length / pageSize), UInt64($0.inParent ? PageFlags.parent : PageFlags.present)]
+        })
+        let pages = try #require(FileManager.default.contents(atPath: images.file(.pages(received.pagesID))))
+        let expected = UnsafeMutableRawPointer.allocate(byteCount: sent, alignment: 8)
+        defer { expected.deallocate() }
+        Self.fill([(0x10000, 2 * pageSize), (0x30000, pageSize)], expected)
+        #expect(pages == Data(bytes: expected, count: sent))
+    }
+
     @Test("runs in the parent are refused when the server has no parent image for the pagemap")
     func noParent() throws {
         let dir = try scratch()
