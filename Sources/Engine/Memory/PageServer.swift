@@ -85,13 +85,11 @@ public final class PageServer {
             case PageServerCommand.open, PageServerCommand.open2:
                 try openPagemap(c.dstID)
                 if c.command == PageServerCommand.open2 {
-                    var hasParent: UInt8 = current!.hasParent ? 1 : 0
-                    try withUnsafeMutableBytes(of: &hasParent) { var iov = [iovec(iov_base: $0.baseAddress, iov_len: 1)]; try socket.send(&iov, what: "OPEN2's answer") }
+                    try socket.send(bytesOf: UInt8(current!.hasParent ? 1 : 0), what: "OPEN2's answer")
                 }
             case PageServerCommand.parent:
                 guard let name = PageServerCommand.pagemap(c.dstID) else { throw unknown(c, socket) }
-                var answer: Int32 = hasParent(name) ? 1 : 0
-                try withUnsafeMutableBytes(of: &answer) { var iov = [iovec(iov_base: $0.baseAddress, iov_len: 4)]; try socket.send(&iov, what: "PARENT's answer") }
+                try socket.send(bytesOf: Int32(hasParent(name) ? 1 : 0), what: "PARENT's answer")
             case PageServerCommand.addWithFlags, PageServerCommand.add, PageServerCommand.hole:
                 let flags = c.command == PageServerCommand.addWithFlags ? c.flags : c.command == PageServerCommand.add ? PageFlags.present : PageFlags.parent
                 // CRIU before OPEN2 sent pages without opening first.
@@ -100,8 +98,7 @@ public final class PageServer {
                 try current!.add(vaddr: c.vaddr, nrPages: c.nrPages, flags: flags, from: socket, pipe: pipe)
             case PageServerCommand.close, PageServerCommand.forceClose:
                 try closeCurrent()
-                var status: Int32 = 0
-                try withUnsafeMutableBytes(of: &status) { var iov = [iovec(iov_base: $0.baseAddress, iov_len: 4)]; try socket.send(&iov, what: "the final status") }
+                try socket.send(bytesOf: Int32(0), what: "the final status")
                 // CRIU waits for the dumper to hang up (no TIME_WAIT on this side).
                 var byte: UInt8 = 0
                 if try socket.receive(&byte, 1, what: "the hang-up") {

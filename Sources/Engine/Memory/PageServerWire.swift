@@ -83,12 +83,17 @@ struct PageServerSocket {
         }
     }
 
-    func send(_ command: PageServerCommand, what: @autoclosure () -> String) throws {
-        var w = command.words
-        try withUnsafeMutableBytes(of: &w) { raw in
+    /// The bytes of one value: a command's words, an answer byte or status word.
+    func send<T>(bytesOf value: T, what: @autoclosure () -> String) throws {
+        var v = value
+        try withUnsafeMutableBytes(of: &v) { raw in
             var iov = [iovec(iov_base: raw.baseAddress, iov_len: raw.count)]
             try send(&iov, what: what())
         }
+    }
+
+    func send(_ command: PageServerCommand, what: @autoclosure () -> String) throws {
+        try send(bytesOf: command.words, what: what())
     }
 
     /// Fills `count` bytes at `buffer`; false when the peer closed before the first byte.
