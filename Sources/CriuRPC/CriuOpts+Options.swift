@@ -11,7 +11,7 @@ extension CriuOpts {
     public func refuseUnsupported() throws {
         func refuse(_ m: String) throws -> Never { throw CheckpointError.refused(m) }
         if lazyPages { try refuse("lazy pages are not supported yet (lazy_pages)") }
-        if hasPs { try refuse("the page server is not supported yet (ps)") }
+        if hasPs && ps.hasFd { try refuse("a page server socket handed over (ps.fd) is not supported yet; give its address and port") }
         if trackMem { try refuse("memory tracking for pre-dump is not supported yet (track_mem)") }
         if hasParentImg && !parentImg.isEmpty { try refuse("dumps on a parent image are not supported yet (parent_img \(parentImg))") }
         if !joinNs.isEmpty {
@@ -119,6 +119,12 @@ extension CriuOpts {
         o.externalTerminals = try externalTerminals()
         o.autoExternalMounts = autoExternalMounts
         o.emptyNamespaces = UInt64(emptyNs)
+        if hasPs {
+            guard ps.hasPort, ps.port > 0, ps.port <= Int32(UInt16.max) else {
+                throw CheckpointError(.invalidArgument, "page server \(ps.address):\(ps.port): needs a port (1-65535)")
+            }
+            o.pageServer = PageServerAddress(host: ps.address.isEmpty ? nil : ps.address, port: UInt16(ps.port))
+        }
         return o
     }
 

@@ -56,7 +56,7 @@ public final class RPCService {
             case .preDump, .singlePreDump:
                 throw CheckpointError.refused("pre-dump is not supported yet (no memory tracking: this kernel has no soft-dirty)")
             case .pageServer, .pageServerChld:
-                throw CheckpointError.refused("the page server is not supported yet")
+                throw CheckpointError.refused("starting a page server over the RPC (PAGE_SERVER) is not supported yet: run `page-server`; dumps send to one through opts.ps")
             case .cpuinfoDump, .cpuinfoCheck:
                 throw CheckpointError.refused("cpuinfo images are not supported yet")
             case .notify:

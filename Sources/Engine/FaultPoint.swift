@@ -9,6 +9,10 @@ public enum FaultPoint: String, Sendable {
     case dumpAfterMemory = "dump-after-memory"
     case restoreAfterFork = "restore-after-fork"
     case restoreBeforeResume = "restore-before-resume"
+    /// The page server dies (SIGKILL) on its first pages, as a server lost mid-dump.
+    case pageServerKilled = "page-server-killed"
+
+    public var isSet: Bool { ProcessInfo.processInfo.environment["OCICHECKPOINT_FAULT"] == rawValue }
 
     public func check() throws {
         if ProcessInfo.processInfo.environment["OCICHECKPOINT_FAULT"] == rawValue {

@@ -129,7 +129,8 @@ struct CriuOptions: ParsableArguments {
         if trackMem { o.trackMem = true }
         if let prevImagesDir { o.parentImg = prevImagesDir }
         if lazyPages { o.lazyPages = true }
-        if pageServer || address != nil || port != nil {
+        // As in CRIU, --address and --port alone name no page server.
+        if pageServer {
             var ps = CriuPageServerInfo()
             if let address { ps.address = address }
             if let port { ps.port = port }

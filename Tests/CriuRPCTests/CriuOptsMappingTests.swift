@@ -70,7 +70,7 @@ struct CriuOptsMappingTests {
         case "lsm_profile": o.lsmProfile = "apparmor:docker-default"
         case "lazy_pages": o.lazyPages = true
         case "track_mem": o.trackMem = true
-        case "ps": o.ps.port = 1234
+        case "ps": o.ps.fd = 5  // a connected socket handed over; address and port are served
         case "join_ns":
             var j = JoinNamespace()
             j.ns = "net"
@@ -88,6 +88,19 @@ struct CriuOptsMappingTests {
         } catch {
             Issue.record("unexpected \(error)")
         }
+    }
+
+    @Test("runc's --page-server (ps address and port) reaches the dump; a ps without a port is refused")
+    func pageServer() throws {
+        var o = CriuOpts()
+        o.ps.address = "10.0.0.2"
+        o.ps.port = 27000
+        try o.refuseUnsupported()
+        let ps = try #require(try o.dumpOptions(imagesDir: "/img").pageServer)
+        #expect(ps.host == "10.0.0.2" && ps.port == 27000)
+        #expect(try CriuOpts().dumpOptions(imagesDir: "/img").pageServer == nil)
+        o.ps.port = 0
+        #expect(throws: CheckpointError.self) { try o.dumpOptions(imagesDir: "/img") }
     }
 
     @Test("leave_stopped and the mount permissions LXC passes are accepted; leave_stopped reaches the engine")

@@ -20,6 +20,12 @@ protocol PageTransfer: AnyObject {
     /// the bytes of those not in the parent, produced by `copy` one chunk at a time.
     /// Returns the number of bytes moved.
     func send(_ pagemap: ImageName, runs: [PageRun], copy: PageCopy) throws -> Int
+    /// After the last pagemap: the pages are stored (a page server has acknowledged them).
+    func finish() throws
+}
+
+extension PageTransfer {
+    func finish() throws {}
 }
 
 enum PageChunks {
@@ -63,11 +69,8 @@ final class LocalPageTransfer: PageTransfer {
         let w = try images.writer(pagemap)
         try w.append(head)
         for run in runs {
-            var e = PagemapEntry()
-            e.vaddr = run.address; e.nrPages = UInt64(run.length) / MemoryDump.pageSize
-            e.flags = run.inParent ? PageFlags.parent : PageFlags.present
-            e.compatNrPages = UInt32(truncatingIfNeeded: min(e.nrPages, UInt64(UInt32.max)))
-            try w.append(e)
+            try w.append(PagemapEntry(vaddr: run.address, nrPages: UInt64(run.length) / MemoryDump.pageSize,
+                                      flags: run.inParent ? PageFlags.parent : PageFlags.present))
         }
         try w.close()
 

@@ -51,6 +51,8 @@ public struct DumpOptions {
     /// Where stats-dump goes, as CRIU puts it in its work directory (podman reads it
     /// there); the image directory when not set.
     public var workDir: String?
+    /// Pages go to this page server (CRIU's --page-server), which writes pagemap-* and pages-*.
+    public var pageServer: PageServerAddress?
     public init(imagesDir: String) { self.imagesDir = imagesDir }
 }
 
@@ -204,7 +206,7 @@ public enum Dumper {
         var collected = false
         // A failed dump leaves no link of its own behind (--link-remap).
         defer { if !collected { files.removeLinkRemaps() } }
-        let memory = MemoryDump(transfer: LocalPageTransfer(images: images), files: files)
+        let memory = MemoryDump(transfer: try options.pageTransfer(images: images), files: files)
         let seccomp = SeccompDump()
         let shared = try SharedTables(tree)
         var pstree: [PstreeEntry] = []
@@ -265,6 +267,7 @@ public enum Dumper {
         try seccomp.write(to: images)
         try images.write(.pstree, pstree)
         memdumpTime = UInt32(min(memTime, UInt64(UInt32.max)))
+        try memory.transfer.finish()
         collected = true
         return memory.stats
     }
