@@ -1,0 +1,41 @@
+/* userns-refused: shapes of a user namespace the dump refuses; the workload must run on
+ * untouched. "nested": a user namespace inside another one (two levels below the dumper's).
+ * "tree": a user namespace without a pid namespace of its own and a child process. */
+#include "workload.h"
+#include <sched.h>
+
+static int put(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) return -1;
+    int ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* One level deeper, mapping our uid and gid 0 to the same ids of the parent. */
+static int enter(void)
+{
+    return unshare(CLONE_NEWUSER) || put("/proc/self/uid_map", "0 0 1\n") || put("/proc/self/setgroups", "deny")
+        || put("/proc/self/gid_map", "0 0 1\n");
+}
+
+int main(int argc, char **argv)
+{
+    wl_init(argc, argv);
+    int nested = argc > 2 && strcmp(argv[2], "nested") == 0;
+    if (enter() || (nested && enter())) { wl_fail("entering a user namespace: %s", strerror(errno)); wl_finish(); }
+    char before[64];
+    int n = readlink("/proc/self/ns/user", before, sizeof before - 1);
+    before[n > 0 ? n : 0] = 0;
+    pid_t pids[2] = { getpid(), nested ? 0 : fork() };
+    if (pids[1] == 0 && !nested) { for (;;) pause(); }
+    wl_ready_pids(pids, nested ? 1 : 2);
+    wl_wait_go();
+    char after[64];
+    n = readlink("/proc/self/ns/user", after, sizeof after - 1);
+    after[n > 0 ? n : 0] = 0;
+    if (strcmp(before, after)) wl_fail("user namespace changed: %s, was %s", after, before);
+    if (!nested && (kill(pids[1], SIGKILL) || waitpid(pids[1], NULL, 0) != pids[1])) wl_fail("child: %s", strerror(errno));
+    wl_finish();
+}
