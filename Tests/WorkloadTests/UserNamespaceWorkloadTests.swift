@@ -60,6 +60,9 @@ struct UserNamespaceTests {
         _ = await Proc.waitVanished([restored], timeout: 10)
     }
 
+    @Test("CRIU 4.2's dump of a process in a user namespace (several extents, credentials inside) restores with ours")
+    func criuDumpRestoresHere() async throws { try await crossRestore(.usernsCreds, .criuToOurs) }
+
     @Test("a user namespace nested two levels below the dumper's refuses the dump in one line; the workload keeps running")
     func nestedRefused() async throws { try await expectRefusedDump(.usernsNested, "nested more than one level") }
 
