@@ -14,6 +14,7 @@ extension Workload {
     static let usernsPidns = Workload(name: "userns-pidns")
     static let usernsNested = Workload(name: "userns-refused", args: ["nested"])
     static let usernsTree = Workload(name: "userns-refused", args: ["tree"])
+    static let usernsForeignNet = Workload(name: "userns-refused", args: ["foreign"])
 }
 
 @Suite("user namespaces", .serialized)
@@ -25,7 +26,7 @@ struct UserNamespaceTests {
           arguments: Mode.allCases)
     func credentials(_ mode: Mode) async throws { try await checkpointRestore(.usernsCreds, mode) }
 
-    @Test("rootless podman's shape: init of pid, net, uts and ipc namespaces made inside a user namespace, with a worker; each restored namespace is owned by the restored user namespace",
+    @Test("rootless podman's shape: init of pid, net, uts and ipc namespaces made inside a user namespace, with a two-threaded worker; each restored namespace is owned by the restored user namespace",
           arguments: Mode.allCases)
     func namespacesInside(_ mode: Mode) async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
@@ -68,4 +69,7 @@ struct UserNamespaceTests {
 
     @Test("a user namespace without a pid namespace of its own holding two processes refuses the dump in one line")
     func treeWithoutPidNamespaceRefused() async throws { try await expectRefusedDump(.usernsTree, "without a pid namespace of their own") }
+
+    @Test("a net namespace made before the user namespace (owned by the dumper's) refuses the dump in one line")
+    func foreignOwnerRefused() async throws { try await expectRefusedDump(.usernsForeignNet, "owned by another user namespace") }
 }

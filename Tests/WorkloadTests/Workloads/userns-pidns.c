@@ -1,7 +1,8 @@
 /* userns-pidns: rootless podman's shape. The launcher clones the tree's init with new user,
  * pid, net, uts and ipc namespaces in one call (the kernel makes the user namespace first
  * and the others owned by it) and writes its maps from outside; init (pid 1) names its
- * host, forks a worker (pid 2) that counts in memory shared with it, and drops to uid 1000.
+ * host, drops to uid 1000 and forks a worker (pid 2) whose two threads count in memory
+ * shared with it.
  * DIR/ready lists init's pid as the launcher sees it; the launcher waits for it and ends.
  * After go, init checks the maps, setgroups, its credentials, that each of its namespaces
  * is owned by its user namespace (NS_GET_USERNS) created by uid 0 (NS_GET_OWNER_UID),
@@ -10,6 +11,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <linux/nsfs.h>
+#include <pthread.h>
 
 static const char *uid_map = "0 0 1\n1 100001 65535\n";
 static const char *gid_map = "0 0 1\n1 100001 65535\n";
@@ -70,6 +72,12 @@ static void state(char *out, size_t size)
 static int maps_pipe[2], ready_pipe[2];
 static volatile unsigned long *counter;
 
+static void *count(void *arg)
+{
+    for (;;) { (*(volatile unsigned long *)arg)++; wl_sleep_ms(1); }
+    return NULL;
+}
+
 static int init_main(void *arg)
 {
     (void)arg;
@@ -82,20 +90,22 @@ static int init_main(void *arg)
     if (setresgid(1000, 1000, 1000) || setresuid(1000, 1000, 1000)) { perror("setresuid"); _exit(3); }
     pid_t worker = fork();
     if (worker == 0) {
-        for (;;) { (*counter)++; wl_sleep_ms(1); }
+        pthread_t t;
+        if (pthread_create(&t, NULL, count, (void *)(counter + 1))) _exit(5);
+        count((void *)counter);
     }
     char before[4096], after[4096];
     state(before, sizeof before);
     if (write(ready_pipe[1], "r", 1) != 1) _exit(4);
     close(ready_pipe[1]);
     wl_wait_go();
-    unsigned long seen = *counter;
+    unsigned long seen = *counter, seen_thread = counter[1];
     wl_sleep_ms(50);
     state(after, sizeof after);
     if (strcmp(before, after)) wl_fail("state changed:\n%s\n%s", before, after);
     else if (strstr(after, "NOT OWNED")) wl_fail("a namespace is not owned by the user namespace: %s", after);
     else if (kill(worker, 0) || worker != 2) wl_fail("worker %d gone: %s", worker, strerror(errno));
-    else if (*counter == seen) wl_fail("the worker stopped counting at %lu", seen);
+    else if (*counter == seen || counter[1] == seen_thread) wl_fail("the worker stopped counting at %lu/%lu", seen, seen_thread);
     kill(worker, SIGKILL);
     wl_finish();
     return 0;

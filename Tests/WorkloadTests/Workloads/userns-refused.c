@@ -1,6 +1,7 @@
 /* userns-refused: shapes of a user namespace the dump refuses; the workload must run on
  * untouched. "nested": a user namespace inside another one (two levels below the dumper's).
- * "tree": a user namespace without a pid namespace of its own and a child process. */
+ * "tree": a user namespace without a pid namespace of its own and a child process.
+ * "foreign": a net namespace made before the user namespace, so owned by the dumper's. */
 #include "workload.h"
 #include <sched.h>
 
@@ -23,19 +24,19 @@ static int enter(void)
 int main(int argc, char **argv)
 {
     wl_init(argc, argv);
-    int nested = argc > 2 && strcmp(argv[2], "nested") == 0;
-    if (enter() || (nested && enter())) { wl_fail("entering a user namespace: %s", strerror(errno)); wl_finish(); }
+    int nested = argc > 2 && strcmp(argv[2], "nested") == 0, tree = argc > 2 && strcmp(argv[2], "tree") == 0;
+    if ((!tree && !nested && unshare(CLONE_NEWNET)) || enter() || (nested && enter())) { wl_fail("entering a user namespace: %s", strerror(errno)); wl_finish(); }
     char before[64];
     int n = readlink("/proc/self/ns/user", before, sizeof before - 1);
     before[n > 0 ? n : 0] = 0;
-    pid_t pids[2] = { getpid(), nested ? 0 : fork() };
-    if (pids[1] == 0 && !nested) { for (;;) pause(); }
-    wl_ready_pids(pids, nested ? 1 : 2);
+    pid_t pids[2] = { getpid(), tree ? fork() : 0 };
+    if (pids[1] == 0 && tree) { for (;;) pause(); }
+    wl_ready_pids(pids, tree ? 2 : 1);
     wl_wait_go();
     char after[64];
     n = readlink("/proc/self/ns/user", after, sizeof after - 1);
     after[n > 0 ? n : 0] = 0;
     if (strcmp(before, after)) wl_fail("user namespace changed: %s, was %s", after, before);
-    if (!nested && (kill(pids[1], SIGKILL) || waitpid(pids[1], NULL, 0) != pids[1])) wl_fail("child: %s", strerror(errno));
+    if (tree && (kill(pids[1], SIGKILL) || waitpid(pids[1], NULL, 0) != pids[1])) wl_fail("child: %s", strerror(errno));
     wl_finish();
 }
