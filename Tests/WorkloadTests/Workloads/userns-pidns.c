@@ -1,17 +1,21 @@
 /* userns-pidns: rootless podman's shape. The launcher clones the tree's init with new user,
  * pid, net, uts and ipc namespaces in one call (the kernel makes the user namespace first
  * and the others owned by it) and writes its maps from outside; init (pid 1) names its
- * host, drops to uid 1000 and forks a worker (pid 2) whose two threads count in memory
- * shared with it.
+ * host, makes a SysV message queue (a message queued) and an attached shm segment and gives
+ * them to uid 1000, drops to uid 1000 and forks a worker (pid 2) whose two threads count in
+ * memory shared with it.
  * DIR/ready lists init's pid as the launcher sees it; the launcher waits for it and ends.
  * After go, init checks the maps, setgroups, its credentials, that each of its namespaces
  * is owned by its user namespace (NS_GET_USERNS) created by uid 0 (NS_GET_OWNER_UID),
- * and that the worker still counts. */
+ * the SysV objects' owners, modes and contents, and that the worker still counts. */
 #include "workload.h"
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <linux/nsfs.h>
 #include <pthread.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/shm.h>
 
 static const char *uid_map = "0 0 1\n1 100001 65535\n";
 static const char *gid_map = "0 0 1\n1 100001 65535\n";
@@ -32,6 +36,8 @@ static void slurp(const char *path, char *out, size_t size)
     out[n > 0 ? n : 0] = 0;
     if (fd >= 0) close(fd);
 }
+
+static int msq = -1, shm = -1;
 
 static ino_t inode(int fd)
 {
@@ -67,6 +73,14 @@ static void state(char *out, size_t size)
         if (ns >= 0) close(ns);
     }
     close(user);
+    struct msqid_ds m;
+    struct shmid_ds sh;
+    if (msgctl(msq, IPC_STAT, &m) == 0 && shmctl(shm, IPC_STAT, &sh) == 0)
+        snprintf(out + off, size - off, "msq %d uid %d cuid %d mode %o n %lu|shm %d uid %d mode %o size %zu",
+                 msq, (int)m.msg_perm.uid, (int)m.msg_perm.cuid, m.msg_perm.mode, (unsigned long)m.msg_qnum,
+                 shm, (int)sh.shm_perm.uid, sh.shm_perm.mode, sh.shm_segsz);
+    else
+        snprintf(out + off, size - off, "IPC_STAT: %s", strerror(errno));
 }
 
 static int maps_pipe[2], ready_pipe[2];
@@ -87,6 +101,19 @@ static int init_main(void *arg)
     close(maps_pipe[0]);
     setsid();
     if (sethostname("inside-userns", 13)) { perror("sethostname"); _exit(2); }
+    /* SysV objects of the ipc namespace, made by uid 0 inside and handed to uid 1000 */
+    struct { long type; char text[8]; } msg = { 7, "queued" };
+    msq = msgget(IPC_PRIVATE, 0660);
+    shm = shmget(IPC_PRIVATE, 8192, 0640);
+    char *seg = shm < 0 ? NULL : shmat(shm, NULL, 0);
+    struct msqid_ds m;
+    if (msq < 0 || seg == (void *)-1 || !seg || msgsnd(msq, &msg, sizeof msg.text, 0) || msgctl(msq, IPC_STAT, &m)) { perror("sysv"); _exit(6); }
+    struct shmid_ds sh;
+    m.msg_perm.uid = 1000;
+    if (msgctl(msq, IPC_SET, &m) || shmctl(shm, IPC_STAT, &sh)) { perror("IPC_SET"); _exit(6); }
+    sh.shm_perm.uid = 1000;
+    if (shmctl(shm, IPC_SET, &sh)) { perror("IPC_SET"); _exit(6); }
+    strcpy(seg, "shared segment");
     if (setresgid(1000, 1000, 1000) || setresuid(1000, 1000, 1000)) { perror("setresuid"); _exit(3); }
     pid_t worker = fork();
     if (worker == 0) {
@@ -102,7 +129,11 @@ static int init_main(void *arg)
     unsigned long seen = *counter, seen_thread = counter[1];
     wl_sleep_ms(50);
     state(after, sizeof after);
-    if (strcmp(before, after)) wl_fail("state changed:\n%s\n%s", before, after);
+    if (strcmp(seg, "shared segment")) wl_fail("segment holds '%s'", seg);
+    else if (msgrcv(msq, &msg, sizeof msg.text, 7, IPC_NOWAIT) != sizeof msg.text || strcmp(msg.text, "queued"))
+        wl_fail("message: %s", strerror(errno));
+    else if (strstr(after, "IPC_STAT")) wl_fail("%s", after);
+    else if (strcmp(before, after)) wl_fail("state changed:\n%s\n%s", before, after);
     else if (strstr(after, "NOT OWNED")) wl_fail("a namespace is not owned by the user namespace: %s", after);
     else if (kill(worker, 0) || worker != 2) wl_fail("worker %d gone: %s", worker, strerror(errno));
     else if (*counter == seen || counter[1] == seen_thread) wl_fail("the worker stopped counting at %lu/%lu", seen, seen_thread);
