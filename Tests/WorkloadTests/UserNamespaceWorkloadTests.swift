@@ -15,6 +15,7 @@ extension Workload {
     static let usernsNested = Workload(name: "userns-refused", args: ["nested"])
     static let usernsTree = Workload(name: "userns-refused", args: ["tree"])
     static let usernsForeignNet = Workload(name: "userns-refused", args: ["foreign"])
+    static let usernsMountNamespace = Workload(name: "userns-refused", args: ["mnt"])
 }
 
 @Suite("user namespaces", .serialized)
@@ -72,4 +73,7 @@ struct UserNamespaceTests {
 
     @Test("a net namespace made before the user namespace (owned by the dumper's) refuses the dump in one line")
     func foreignOwnerRefused() async throws { try await expectRefusedDump(.usernsForeignNet, "owned by another user namespace") }
+
+    @Test("a mount namespace made inside the user namespace refuses the dump in one line")
+    func mountNamespaceRefused() async throws { try await expectRefusedDump(.usernsMountNamespace, "mount namespace inside a user namespace") }
 }

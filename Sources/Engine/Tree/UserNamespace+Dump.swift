@@ -10,7 +10,8 @@ extension UserNamespace {
     /// the shapes the restore cannot rebuild: a namespace nested deeper than one level, a
     /// namespace of the root owned by another user namespace than the tree's (the restore
     /// creates every namespace from inside the new one), a time namespace (its offsets are
-    /// written before the user namespace exists), and more than one task without a pid
+    /// written before the user namespace exists), a mount namespace (a copy of the host's
+    /// mount tree, which the mount module does not dump), and more than one task without a pid
     /// namespace of the tree's own (clone3 with set_tid in ours needs CAP_CHECKPOINT_RESTORE
     /// in our user namespace, which no task inside has).
     static func dumped(_ tree: FrozenTree) throws -> UserNamespace? {
@@ -25,6 +26,9 @@ extension UserNamespace {
         for kind in root.external(to: own) where kind != .user {
             if kind == .time {
                 throw CheckpointError(.unsupported, "pid \(pid): a time namespace inside a user namespace cannot be restored (its offsets are set before the user namespace exists)")
+            }
+            if kind == .mnt {
+                throw CheckpointError(.unsupported, "pid \(pid): a mount namespace inside a user namespace is not restored yet (a copy of the host's mount tree)")
             }
             let owner = try relative(nsGetUserns, of: "/proc/\(pid)/ns/\(kind.rawValue)", "the owner of the \(kind.rawValue) namespace of pid \(pid)")
             guard owner == userns else {

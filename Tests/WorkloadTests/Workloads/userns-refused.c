@@ -1,7 +1,8 @@
 /* userns-refused: shapes of a user namespace the dump refuses; the workload must run on
  * untouched. "nested": a user namespace inside another one (two levels below the dumper's).
  * "tree": a user namespace without a pid namespace of its own and a child process.
- * "foreign": a net namespace made before the user namespace, so owned by the dumper's. */
+ * "foreign": a net namespace made before the user namespace, so owned by the dumper's.
+ * "mnt": a mount namespace made inside the user namespace (unshare -Um). */
 #include "workload.h"
 #include <sched.h>
 
@@ -24,8 +25,9 @@ static int enter(void)
 int main(int argc, char **argv)
 {
     wl_init(argc, argv);
-    int nested = argc > 2 && strcmp(argv[2], "nested") == 0, tree = argc > 2 && strcmp(argv[2], "tree") == 0;
-    if ((!tree && !nested && unshare(CLONE_NEWNET)) || enter() || (nested && enter())) { wl_fail("entering a user namespace: %s", strerror(errno)); wl_finish(); }
+    const char *shape = argc > 2 ? argv[2] : "";
+    int nested = !strcmp(shape, "nested"), tree = !strcmp(shape, "tree"), mnt = !strcmp(shape, "mnt");
+    if ((!strcmp(shape, "foreign") && unshare(CLONE_NEWNET)) || enter() || (nested && enter()) || (mnt && unshare(CLONE_NEWNS))) { wl_fail("entering a user namespace: %s", strerror(errno)); wl_finish(); }
     char before[64];
     int n = readlink("/proc/self/ns/user", before, sizeof before - 1);
     before[n > 0 ? n : 0] = 0;
