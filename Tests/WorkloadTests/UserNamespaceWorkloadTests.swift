@@ -27,7 +27,7 @@ struct UserNamespaceTests {
           arguments: Mode.allCases)
     func credentials(_ mode: Mode) async throws { try await checkpointRestore(.usernsCreds, mode) }
 
-    @Test("rootless podman's shape: init of pid, net, uts and ipc namespaces made inside a user namespace, with a two-threaded worker; each restored namespace is owned by the restored user namespace",
+    @Test("rootless podman's shape: init of pid, net, uts, ipc and cgroup namespaces made inside a user namespace, with a two-threaded worker; each restored namespace is owned by the restored user namespace",
           arguments: Mode.allCases)
     func namespacesInside(_ mode: Mode) async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
@@ -74,6 +74,6 @@ struct UserNamespaceTests {
     @Test("a net namespace made before the user namespace (owned by the dumper's) refuses the dump in one line")
     func foreignOwnerRefused() async throws { try await expectRefusedDump(.usernsForeignNet, "owned by another user namespace") }
 
-    @Test("a mount namespace made inside the user namespace refuses the dump in one line")
-    func mountNamespaceRefused() async throws { try await expectRefusedDump(.usernsMountNamespace, "mount namespace inside a user namespace") }
+    @Test("a mount namespace inside the user namespace that copies the host's mount tree refuses the dump in one line")
+    func mountNamespaceRefused() async throws { try await expectRefusedDump(.usernsMountNamespace, "copies the host's mount tree") }
 }

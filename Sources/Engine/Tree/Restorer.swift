@@ -78,6 +78,7 @@ public enum Restorer {
             let root = try spawnRoot(images, stub: stub, flags: flags, session: session, userns: userns, socket: socket)
             try root.cleanInheritance(keeping: selfPidfd)
             try setUpNamespaces(root: root, flags: flags, resources: resources)
+            try root.ownCgroupNamespace()
             let processes = try createTree(images, root: root, session: session, beforeChildren: {
                 try $0.prepareSharedMemory(inheritance, resources: resources, pages: pages, pidfd: selfPidfd)
             }) { leader in

@@ -10,8 +10,10 @@ extension UserNamespace {
     /// the shapes the restore cannot rebuild: a namespace nested deeper than one level, a
     /// namespace of the root owned by another user namespace than the tree's (the restore
     /// creates every namespace from inside the new one), a time namespace (its offsets are
-    /// written before the user namespace exists), a mount namespace (a copy of the host's
-    /// mount tree, which the mount module does not dump), and more than one task without a pid
+    /// written before the user namespace exists), a mount namespace that copies the host's
+    /// mount tree (which the mount module does not dump; a container's is fine), a cgroup
+    /// namespace whose root is not the root task's cgroup (restored from inside, it is rooted
+    /// there), and more than one task without a pid
     /// namespace of the tree's own (clone3 with set_tid in ours needs CAP_CHECKPOINT_RESTORE
     /// in our user namespace, which no task inside has).
     static func dumped(_ tree: FrozenTree) throws -> UserNamespace? {
@@ -27,8 +29,11 @@ extension UserNamespace {
             if kind == .time {
                 throw CheckpointError(.unsupported, "pid \(pid): a time namespace inside a user namespace cannot be restored (its offsets are set before the user namespace exists)")
             }
-            if kind == .mnt {
-                throw CheckpointError(.unsupported, "pid \(pid): a mount namespace inside a user namespace is not restored yet (a copy of the host's mount tree)")
+            if kind == .mnt, try sameFile("/proc/\(pid)/root", "/") {
+                throw CheckpointError(.unsupported, "pid \(pid): its mount namespace inside a user namespace copies the host's mount tree (no root of its own); only a container's mount tree is restored there")
+            }
+            if kind == .cgroup, try !atCgroupNamespaceRoot(pid) {
+                throw CheckpointError(.unsupported, "pid \(pid): its cgroups are below the root of its cgroup namespace; inside a user namespace that namespace is restored rooted at the task's cgroups")
             }
             let owner = try relative(nsGetUserns, of: "/proc/\(pid)/ns/\(kind.rawValue)", "the owner of the \(kind.rawValue) namespace of pid \(pid)")
             guard owner == userns else {
@@ -40,6 +45,20 @@ extension UserNamespace {
             throw CheckpointError(.unsupported, "pid \(pid): \(tasks) tasks in a user namespace without a pid namespace of their own; only a single-threaded process is restored there (clone3 set_tid in the host's pid namespace needs CAP_CHECKPOINT_RESTORE in the host's user namespace)")
         }
         return try read(pid: pid)
+    }
+
+    private static func sameFile(_ a: String, _ b: String) throws -> Bool {
+        var x = stat(), y = stat()
+        if stat(a, &x) != 0 { throw CheckpointError.errno("stat \(a)") }
+        if stat(b, &y) != 0 { throw CheckpointError.errno("stat \(b)") }
+        return x.st_dev == y.st_dev && x.st_ino == y.st_ino
+    }
+
+    /// /proc/PID/cgroup read from inside the task's cgroup namespace: "/" on every line
+    /// when the task is at the namespace's root.
+    private static func atCgroupNamespaceRoot(_ pid: Int32) throws -> Bool {
+        let lines = try NamespaceJoin.run(in: pid, [.cgroup]) { try readProcFile("/proc/\(pid)/cgroup") }
+        return lines.split(separator: "\n").allSatisfy { $0.split(separator: ":", maxSplits: 2).last == "/" }
     }
 
     /// The inode of the namespace an NS_GET_* ioctl on `path` gives.

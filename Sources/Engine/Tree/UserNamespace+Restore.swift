@@ -106,6 +106,15 @@ final class RestorerSocket {
 }
 
 extension RestoredProcess {
+    /// The cgroup namespace the thread that cloned the root made (CgroupsDump) is owned by
+    /// our user namespace: the root makes its own again from inside, rooted where setUp put
+    /// it, at its dumped cgroups, which the dump checked are its namespace's root.
+    func ownCgroupNamespace() throws {
+        guard userNamespace != nil,
+              try NamespaceSet.inode(of: .cgroup, pid: hostPid) != NamespaceSet.inode(of: .cgroup, pid: getpid()) else { return }
+        try call("unshare(CLONE_NEWCGROUP) inside the user namespace", SyscallNumber.unshare, CloneFlags.newCgroup.rawValue)
+    }
+
     func enter(_ userns: UserNamespace?, socket: RestorerSocket?) {
         userNamespace = userns
         restorerSocket = socket

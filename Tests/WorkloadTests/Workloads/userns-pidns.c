@@ -1,5 +1,5 @@
 /* userns-pidns: rootless podman's shape. The launcher clones the tree's init with new user,
- * pid, net, uts and ipc namespaces in one call (the kernel makes the user namespace first
+ * pid, net, uts, ipc and cgroup namespaces in one call (the kernel makes the user namespace first
  * and the others owned by it) and writes its maps from outside; init (pid 1) names its
  * host, makes a SysV message queue (a message queued) and an attached shm segment and gives
  * them to uid 1000, drops to uid 1000 and forks a worker (pid 2) whose two threads count in
@@ -64,8 +64,8 @@ static void state(char *out, size_t size)
     uid_t owner = (uid_t)-1;
     ioctl(user, NS_GET_OWNER_UID, &owner);
     off += snprintf(out + off, size - off, "owner uid %d|", (int)owner);
-    const char *kinds[] = { "pid", "net", "uts", "ipc" };
-    for (unsigned i = 0; i < 4; i++) {
+    const char *kinds[] = { "pid", "net", "uts", "ipc", "cgroup" };
+    for (unsigned i = 0; i < 5; i++) {
         snprintf(buf, sizeof buf, "/proc/self/ns/%s", kinds[i]);
         int ns = open(buf, O_RDONLY), by = ns < 0 ? -1 : ioctl(ns, NS_GET_USERNS);
         off += snprintf(out + off, size - off, "%s %s|", kinds[i], by >= 0 && inode(by) == inode(user) ? "owned" : "NOT OWNED");
@@ -150,7 +150,7 @@ int main(int argc, char **argv)
     if (pipe(maps_pipe) || pipe(ready_pipe) || chmod(".", 0777)) { perror("pipe"); return 2; }
     static char stack[256 * 1024];
     pid_t init = clone(init_main, stack + sizeof stack,
-                       CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD, NULL);
+                       CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | SIGCHLD, NULL);
     if (init < 0) { perror("clone"); return 2; }
     char path[64], c;
     snprintf(path, sizeof path, "/proc/%d/uid_map", init);
