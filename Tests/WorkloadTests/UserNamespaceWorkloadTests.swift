@@ -16,6 +16,7 @@ extension Workload {
     static let usernsTree = Workload(name: "userns-refused", args: ["tree"])
     static let usernsForeignNet = Workload(name: "userns-refused", args: ["foreign"])
     static let usernsMountNamespace = Workload(name: "userns-refused", args: ["mnt"])
+    static let usernsCgroupBelowRoot = Workload(name: "userns-refused", args: ["cgroup"])
 }
 
 @Suite("user namespaces", .serialized)
@@ -76,4 +77,8 @@ struct UserNamespaceTests {
 
     @Test("a mount namespace inside the user namespace that copies the host's mount tree refuses the dump in one line")
     func mountNamespaceRefused() async throws { try await expectRefusedDump(.usernsMountNamespace, "copies the host's mount tree") }
+
+    @Test("a cgroup namespace made inside whose root is above the root task's cgroup refuses the dump in one line",
+          .enabled(if: FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/cgroup.procs"), "needs the cgroup v1 pids hierarchy"))
+    func cgroupBelowRootRefused() async throws { try await expectRefusedDump(.usernsCgroupBelowRoot, "below the root of its cgroup namespace") }
 }
