@@ -13,9 +13,9 @@ extension UserNamespace {
     /// written before the user namespace exists), a mount namespace that copies the host's
     /// mount tree (which the mount module does not dump; a container's is fine), a cgroup
     /// namespace whose root is not the root task's cgroup (restored from inside, it is rooted
-    /// there), and more than one task without a pid
-    /// namespace of the tree's own (clone3 with set_tid in ours needs CAP_CHECKPOINT_RESTORE
-    /// in our user namespace, which no task inside has).
+    /// there), and more than one task without a pid namespace of the tree's own (clone3 with
+    /// set_tid in ours needs CAP_CHECKPOINT_RESTORE in our user namespace, which no task
+    /// inside has).
     static func dumped(_ tree: FrozenTree) throws -> UserNamespace? {
         let pid = tree.root.pid
         let root = try NamespaceSet.read(pid: pid)
