@@ -51,7 +51,7 @@ public enum CriuFeatures {
         case "mem_dirty_track", "pidfd_store", "pagemap_scan", "pagemap_scan_guard_pages":
             return no("pre-dump with memory tracking is not implemented yet")
         case "uffd", "uffd-noncoop": return no("lazy restore (userfaultfd) is not implemented yet")
-        case "userns": return no("trees in a user namespace are refused")
+        case "userns": return yes("a tree in a user namespace one level below the caller's, its other namespaces owned by it")
         case "tun", "tun_ns": return no("tun devices are not carried")
         case "aio_remap": return no("AIO rings are not carried")
         case "loginuid": return no("loginuid is not carried")

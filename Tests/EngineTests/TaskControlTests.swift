@@ -56,9 +56,9 @@ struct TaskControlTests {
         #expect(try ProcMaps.read(pid: pid).map { "\($0.start)-\($0.end)" } == areasBefore)
     }
 
-    @Test("a tree in a user namespace is refused and keeps running, untraced")
+    @Test("a tree in a user namespace nested two levels deep is refused and keeps running, untraced")
     func userNamespaceRefused() throws {
-        let pid = try Self.spawnSleeper("exec unshare --user --map-root-user setsid sleep 600")
+        let pid = try Self.spawnSleeper("exec unshare --user --map-root-user unshare --user --map-root-user setsid sleep 600")
         defer { kill(pid, SIGKILL); waitpid(pid, nil, 0) }
         let dir = NSTemporaryDirectory() + "ocu-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }

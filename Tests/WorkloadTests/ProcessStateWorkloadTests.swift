@@ -21,7 +21,6 @@ extension Workload {
     static let sharedFiles = Workload(name: "shared-tables", args: ["files"])
     static let sharedFs = Workload(name: "shared-tables", args: ["fs"])
     static let sharedSiblings = Workload(name: "shared-tables", args: ["siblings"])
-    static let userns = Workload(name: "userns")
 }
 
 @Suite("process state", .serialized)
@@ -82,9 +81,6 @@ struct ProcessStateTests {
 
     @Test("an fd table two siblings share without their parent refuses the dump in one line; the workload keeps running")
     func sharedSiblingsRefused() async throws { try await expectRefusedDump(.sharedSiblings, "which is not its parent") }
-
-    @Test("a tree in a user namespace of its own refuses the dump in one line; it keeps its maps")
-    func userNamespaceRefused() async throws { try await expectRefusedDump(.userns, "user namespace of its own") }
 }
 
 /// The same workloads between our engine and CRIU 4.2, both ways: the images use CRIU's

@@ -86,9 +86,12 @@ public enum Dumper {
             try FaultPoint.dumpAfterSeize.check()
             try DumpClient.check()
             try checkSessions(tree, shellJob: options.shellJob)
-            try checkNamespaces(tree)
+            let userns = try checkNamespaces(tree)
             var namespaces = NamespaceIDs()
-            let memStats = try collect(tree, inet: inet, images: images, options: options, log: log, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
+            let memStats = try collect(tree, inet: inet, images: images, options: options, log: log, userns: userns, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
+            if let userns, let inode = try NamespaceSet.inode(of: .user, pid: tree.root.pid), let id = namespaces.id(ofInode: inode) {
+                try userns.write(to: images, id: id, log: log)
+            }
             stats.pagesScanned = memStats.pagesScanned
             stats.pagesWritten = memStats.pagesWritten
             stats.pagesSkippedParent = 0
@@ -184,20 +187,20 @@ public enum Dumper {
     }
 
     /// What the restore cannot rebuild yet must not be dumped as if it could: a user
-    /// namespace, and tasks whose namespaces differ from the root's.
-    private static func checkNamespaces(_ tree: FrozenTree) throws {
+    /// namespace of a shape it cannot make (see UserNamespace.dumped), and tasks whose
+    /// namespaces differ from the root's. Returns the tree's own user namespace.
+    private static func checkNamespaces(_ tree: FrozenTree) throws -> UserNamespace? {
         let root = try NamespaceSet.read(pid: tree.root.pid)
-        if root.inodes[.user] != (try NamespaceSet.read(pid: getpid())).inodes[.user] {
-            throw CheckpointError(.unsupported, "pid \(tree.root.pid) runs in a user namespace of its own, which cannot be restored yet")
-        }
+        let userns = try UserNamespace.dumped(tree)
         for p in tree.processes.dropFirst() where !p.isZombie {
             if let kind = try NamespaceSet.read(pid: p.pid).external(to: root).first {
                 throw CheckpointError(.unsupported, "pid \(p.pid): its \(kind.rawValue) namespace differs from the root's (nested namespaces cannot be restored yet)")
             }
         }
+        return userns
     }
 
-    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, options: DumpOptions, log: Log, namespaces: inout NamespaceIDs, memdumpTime: inout UInt32) throws -> MemoryStats {
+    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, options: DumpOptions, log: Log, userns: UserNamespace?, namespaces: inout NamespaceIDs, memdumpTime: inout UInt32) throws -> MemoryStats {
         let locks = FileLocksDump(enabled: options.fileLocks)
         let files = FileTableDump(inet: inet)
         files.unixSockets.allowExternal = options.extUnixSk
@@ -236,7 +239,7 @@ public enum Dumper {
                 probe.abandon(mainThread: p.pid)
                 throw error
             }
-            for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write(.core(vtid), [task.cores[tid]!]) }
+            for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write(.core(vtid), [userns.inside(task.cores[tid]!)]) }
             try images.write(.sigacts(p.vpid), task.sigactions)
             var ids = try namespaces.ids(for: p.pid, kobj: p.vpid)
             shared.apply(to: &ids, pid: p.pid)

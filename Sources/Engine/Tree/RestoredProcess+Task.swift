@@ -62,12 +62,14 @@ extension RestoredProcess {
             throw CheckpointError(.kernel, "cannot read /proc/self/status of the restorer for its capability sets")
         }
         let canInstallFilters = creds.noNewPrivs != 0 || Self.caps(creds.capEff) & (1 << 21 /* CAP_SYS_ADMIN */) != 0
+        let groupsInPlace = try userNamespace?.groupsInPlace(creds.groups, pid: pid, host: thread.host, hostPid: hostPid) ?? false
+        let set = { try self.setCreds(creds, on: thread.host, restorer: restorer, always: self.userNamespace != nil, groupsInPlace: groupsInPlace) }
         if canInstallFilters {
-            try setCreds(creds, on: thread.host, restorer: restorer)
+            try set()
             try restoreSeccomp(thread, filters: filters)
         } else {
             try restoreSeccomp(thread, filters: filters)
-            try setCreds(creds, on: thread.host, restorer: restorer)
+            try set()
         }
         // A change of uid or gid makes the mm non-dumpable (suid_dumpable): set it again.
         try call("prctl(PR_SET_DUMPABLE)", on: thread.host, SyscallNumber.prctl, 4, UInt64(max(image.mm.dumpable, 0)))

@@ -23,6 +23,10 @@ final class RestoredProcess: TaskControl {
     /// whether it shares its parent's fs (CLONE_FS): see RestoredProcess+Sharing.
     var filesShare: SharedFdTable?
     var sharesParentFs = false
+    /// The tree's own user namespace, and the socket that replaces the restorer's pidfd
+    /// there (UserNamespace+Restore); the children get the root's.
+    var userNamespace: UserNamespace?
+    var restorerSocket: RestorerSocket?
 
     init(image: CheckpointImages.Process, hostPid: Int32, stub: UInt64) throws {
         self.image = image
@@ -154,7 +158,8 @@ final class RestoredProcess: TaskControl {
 
     /// Our fd `ours` as a new fd in this process (lowest free number); the caller closes it.
     func takeFd(_ ours: Int32, pidfd: Int32) throws -> Int32 {
-        Int32(truncatingIfNeeded: try call("pidfd_getfd \(ours)", SyscallNumber.pidfdGetfd, UInt64(pidfd), UInt64(ours), 0))
+        if let socket = restorerSocket { return try receiveFd(ours, through: socket, channel: pidfd) }
+        return Int32(truncatingIfNeeded: try call("pidfd_getfd \(ours)", SyscallNumber.pidfdGetfd, UInt64(pidfd), UInt64(ours), 0))
     }
 
     /// The restorer's pidfd (inherited at `inherited`), moved above every fd the image

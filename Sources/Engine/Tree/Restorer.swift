@@ -58,24 +58,27 @@ public enum Restorer {
         let session = RestoreSession(options: options, log: log)
         let images = try CheckpointImages(dir: session.images)
         try checkOptions(images, session)
-        let flags = try namespaceFlags(images, session)
+        let userns = try UserNamespace.load(session.images)
+        let flags = try namespaceFlags(images, session) | (userns == nil ? 0 : CloneFlags.newUser.rawValue)
         if flags & CloneFlags.newPID.rawValue == 0 { try checkPidsFree(images) }
         let stub = try stubAddress(images)
         let resources = try RestoreResources(session: session, images: images)
         let pages = PagesImage(dir: images.dir)
         let inheritance = MemoryInheritance(images)
-        // Every restored task inherits this fd from the root stub and takes its files
-        // through it (pidfd_getfd), even inside a new pid namespace.
-        let selfPidfd = try Syscall.rawFd("pidfd_open of the restorer", SyscallNumber.pidfdOpen, Int(getpid()))
-        defer { close(selfPidfd) }
+        // Every restored task inherits this fd from the root stub and takes its files through
+        // it (pidfd_getfd), even in a new pid namespace; in a user namespace, a socket.
+        let socket = userns == nil ? nil : try RestorerSocket()
+        let selfPidfd = try socket?.theirs ?? Syscall.rawFd("pidfd_open of the restorer", SyscallNumber.pidfdOpen, Int(getpid()))
+        defer { if socket == nil { close(selfPidfd) } }
         for ext in options.extensions { session.onRollBack { ext.rollBack(session) } }
         var stats = RestoreStatsEntry()
         stats.pagesCompared = 0
         stats.pagesSkippedCow = 0
         do {
-            let root = try spawnRoot(images, stub: stub, flags: flags, session: session)
+            let root = try spawnRoot(images, stub: stub, flags: flags, session: session, userns: userns, socket: socket)
             try root.cleanInheritance(keeping: selfPidfd)
             try setUpNamespaces(root: root, flags: flags, resources: resources)
+            try root.ownCgroupNamespace()
             let processes = try createTree(images, root: root, session: session, beforeChildren: {
                 try $0.prepareSharedMemory(inheritance, resources: resources, pages: pages, pidfd: selfPidfd)
             }) { leader in
@@ -195,32 +198,18 @@ public enum Restorer {
         }
     }
 
-    /// A hole for the stub in every dumped address space and in ours.
-    private static func stubAddress(_ images: CheckpointImages) throws -> UInt64 {
-        var taken: [(UInt64, UInt64)] = images.processes.flatMap { $0.mm.vmas.map { ($0.start, $0.end) } }
-        taken += try ProcMaps.parse(maps: readProcFile("/proc/self/maps")).map { ($0.start, $0.end) }
-        let size = RestoredProcess.stubSize
-        var candidate: UInt64 = 0x1000_0000
-        while candidate < 0x7f00_0000_0000 {
-            let end = candidate + size
-            if let clash = taken.first(where: { $0.0 < end && $0.1 > candidate }) {
-                candidate = (clash.1 + 0xffff) & ~UInt64(0xffff)
-            } else {
-                return candidate
-            }
-        }
-        throw CheckpointError(.invalidState, "no free address range for the restore stub")
-    }
-
-    /// The root task: a stub made by clone3 in the namespaces `flags` names, seized by us.
+    /// The root task: a stub made by clone3 in the namespaces `flags` names, seized by us
+    /// (in a user namespace, with its maps written before anything runs inside).
     /// With rst_sibling it becomes a child of our parent (runc) rather than of us. The
     /// clone runs on a thread of its own, which the extensions may move into namespaces
     /// first; seizing works from any thread, so the tracer stays the calling one.
-    private static func spawnRoot(_ images: CheckpointImages, stub: UInt64, flags: UInt64, session: RestoreSession) throws -> RestoredProcess {
+    private static func spawnRoot(_ images: CheckpointImages, stub: UInt64, flags: UInt64, session: RestoreSession,
+                                  userns: UserNamespace?, socket: RestorerSocket?) throws -> RestoredProcess {
         let root = images.processes[0]
         let options = session.options
         let cloneParent: UInt64 = 0x8000
         let r = try NamespaceJoin.onOwnThread {
+            try userns?.prepareCloneThread(groups: root.main.threadCore.creds.groups)
             for ext in options.extensions { try ext.prepareRootClone(session) }
             let code = RestoredProcess.stubCode
             let setTid: [Int32] = [root.pid]
@@ -242,7 +231,9 @@ public enum Restorer {
                 if case .stopped(let sig, _) = ev { try ptrace.cont(signal: sig == SIGSTOP ? 0 : sig); continue }
                 throw CheckpointError(.invalidState, "restore stub \(r) ended before it was seized (\(ev))")
             }
+            try userns?.writeMaps(pid: r)
             let task = try RestoredProcess(image: root, hostPid: r, stub: stub)
+            task.enter(userns, socket: socket)
             session.rootPid = r
             session.created([r])
             return task
@@ -275,6 +266,7 @@ public enum Restorer {
                 let host = try me.createChild(pid: child.pid, sharing: sharing)
                 session.created([host])
                 let task = try RestoredProcess(image: child, hostPid: host, stub: rootTask.stub)
+                task.enter(rootTask.userNamespace, socket: rootTask.restorerSocket)
                 me.adopt(task, sharing: sharing)
                 byPid[child.pid] = task
                 ordered.append(task)

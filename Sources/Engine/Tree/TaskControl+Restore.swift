@@ -102,19 +102,23 @@ extension TaskControl {
 
     /// The stub has the restorer's credentials (`ours`); a thread whose dumped ones are the same
     /// (root with every capability, the common case) needs no change.
-    func setCreds(_ c: CredsEntry, on tid: Int32, restorer ours: TaskStatus) throws {
+    /// `always`: the task's ids are not the restorer's even when the images say 0 (a task in
+    /// its own user namespace); `groupsInPlace`: it has its groups already (setgroups denied).
+    func setCreds(_ c: CredsEntry, on tid: Int32, restorer ours: TaskStatus, always: Bool = false, groupsInPlace: Bool = false) throws {
         if c.noNewPrivs != 0 { try call("prctl(PR_SET_NO_NEW_PRIVS)", on: tid, SyscallNumber.prctl, 38, 1, 0, 0, 0) }
         let ids = [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid]
         let sameCaps = RestoredProcess.caps(c.capEff) == ours.capEff && RestoredProcess.caps(c.capPrm) == ours.capPrm
             && RestoredProcess.caps(c.capInh) == ours.capInh && RestoredProcess.caps(c.capBnd) == ours.capBnd && RestoredProcess.caps(c.capAmb) == ours.capAmb
-        guard ids.contains(where: { $0 != 0 }) || !sameCaps || !c.groups.isEmpty || c.secbits != 0 else { return }
+        guard always || ids.contains(where: { $0 != 0 }) || !sameCaps || !c.groups.isEmpty || c.secbits != 0 else { return }
         // The bounding set first: dropping from it needs CAP_SETPCAP, which the stub still has.
         let bounding = RestoredProcess.caps(c.capBnd)
         for cap in 0..<64 where ours.capBnd & (1 << cap) != 0 && bounding & (1 << cap) == 0 {
             try call("prctl(PR_CAPBSET_DROP, \(cap))", on: tid, SyscallNumber.prctl, 24, UInt64(cap))
         }
-        let groups = try put(c.groups.flatMap(bytes), at: 0)
-        try call("setgroups", on: tid, SyscallNumber.setgroups, UInt64(c.groups.count), groups)
+        if !groupsInPlace {
+            let groups = try put(c.groups.flatMap(bytes), at: 0)
+            try call("setgroups", on: tid, SyscallNumber.setgroups, UInt64(c.groups.count), groups)
+        }
         // Capabilities survive the uid change through keep-caps; the dumped securebits are
         // set while the stub still has CAP_SETPCAP, keep-caps cleared after unless dumped.
         let keepCaps: UInt64 = 1 << 4

@@ -72,9 +72,21 @@ public nonisolated struct userns_entry: Sendable {
 
   public var gidMap: [uid_gid_extent] = []
 
+  /// Ours, not CRIU's (which skips unknown fields): /proc/PID/setgroups says "deny".
+  public var setgroupsDeny: Bool {
+    get {_setgroupsDeny ?? false}
+    set {_setgroupsDeny = newValue}
+  }
+  /// Returns true if `setgroupsDeny` has been explicitly set.
+  public var hasSetgroupsDeny: Bool {self._setgroupsDeny != nil}
+  /// Clears the value of `setgroupsDeny`. Subsequent reads from it will return its default value.
+  public mutating func clearSetgroupsDeny() {self._setgroupsDeny = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _setgroupsDeny: Bool? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -132,7 +144,7 @@ nonisolated extension uid_gid_extent: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension userns_entry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = "userns_entry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}uid_map\0\u{3}gid_map\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}uid_map\0\u{3}gid_map\0\u{4}c\u{1}setgroups_deny\0")
 
   public var isInitialized: Bool {
     if !SwiftProtobuf.Internal.areAllInitialized(self.uidMap) {return false}
@@ -148,6 +160,7 @@ nonisolated extension userns_entry: SwiftProtobuf.Message, SwiftProtobuf._Messag
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.uidMap) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.gidMap) }()
+      case 101: try { try decoder.decodeSingularBoolField(value: &self._setgroupsDeny) }()
       default: break
       }
     }
@@ -160,12 +173,16 @@ nonisolated extension userns_entry: SwiftProtobuf.Message, SwiftProtobuf._Messag
     if !self.gidMap.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.gidMap, fieldNumber: 2)
     }
+    try { if let v = self._setgroupsDeny {
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 101)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: userns_entry, rhs: userns_entry) -> Bool {
     if lhs.uidMap != rhs.uidMap {return false}
     if lhs.gidMap != rhs.gidMap {return false}
+    if lhs._setgroupsDeny != rhs._setgroupsDeny {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
