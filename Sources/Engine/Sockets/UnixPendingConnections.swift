@@ -34,6 +34,9 @@ extension UnixSocketDump {
             let sent = l.diag.icons.contains { dumped[$0].map { $0.diag.wqueue != 0 } ?? false }
             let reordered = l.diag.icons != l.diag.icons.sorted()
             guard closed > 0 || sent || reordered else { continue }
+            if l.entry.opts.soPasscred && (closed > 0 || sent) {
+                throw CheckpointError(.unsupported, "\(listener) holds connections not yet accepted with data whose reader gets its sender's credentials (SO_PASSCRED), which a restore that sends the data again cannot keep")
+            }
             guard takesPending else {
                 let why = closed > 0 ? "\(closed) whose client closed its socket" : sent ? "whose clients sent data" : "queued in an order their clients' entries cannot keep"
                 throw CheckpointError(.unsupported, "\(listener) holds connections not yet accepted, \(why), which only a dump that ends the tree can carry: the kernel gives no way to read them but accept(2), which takes them from the listener")

@@ -9,7 +9,9 @@
  *       (the process closed both ends of the pipe: only the queue holds it).
  * After go: accept returns them in that order, each with exactly its bytes (and records),
  * EOF behind those whose client shut down or closed, the pipe with its bytes; the live
- * clients talk to the connection accepted for them; nothing more is pending. */
+ * clients talk to the connection accepted for them; nothing more is pending.
+ * With "quiet", no client sends or closes: only the order is at stake. With "passcred",
+ * the listener has SO_PASSCRED (the dump must refuse). */
 #include "workload.h"
 #include <poll.h>
 #include <stddef.h>
@@ -92,6 +94,12 @@ static int accept_next(int l, int n)
     return a;
 }
 
+static void no_more(int l)
+{
+    if (fcntl(l, F_SETFL, O_NONBLOCK) != 0 || accept(l, NULL, NULL) >= 0 || errno != EAGAIN)
+        wl_fail("a seventh connection was pending (%s)", strerror(errno));
+}
+
 static void send_fd(int sk, const char *text, int fd)
 {
     char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
@@ -105,13 +113,14 @@ static void send_fd(int sk, const char *text, int fd)
 
 static int recv_fd(int sk, const char *text, const char *what)
 {
-    char buf[64] = { 0 }, cbuf[CMSG_SPACE(sizeof(int))];
+    char buf[64] = { 0 }, cbuf[256];
     struct iovec iov = { buf, sizeof buf - 1 };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
     struct pollfd p = { sk, POLLIN, 0 };
     if (poll(&p, 1, 3000) != 1) { wl_fail("%s: nothing to read", what); return -1; }
     ssize_t r = recvmsg(sk, &m, MSG_DONTWAIT);
     struct cmsghdr *c = r > 0 ? CMSG_FIRSTHDR(&m) : NULL;
+    while (c && c->cmsg_type != SCM_RIGHTS) c = CMSG_NXTHDR(&m, c);  /* credentials come first with SO_PASSCRED */
     if (r != (ssize_t)strlen(text) || memcmp(buf, text, r) != 0) { wl_fail("%s: read '%s' (%zd), want '%s'", what, buf, r, text); return -1; }
     if (!c || c->cmsg_type != SCM_RIGHTS) { wl_fail("%s: no fd came with '%s'", what, text); return -1; }
     int fd;
@@ -127,7 +136,9 @@ int main(int argc, char **argv)
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "ocw-unix-pending-%d", (int)getpid());
     socklen_t salen = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sa.sun_path + 1);
+    int quiet = argc > 3 && strcmp(argv[3], "quiet") == 0, one = 1;
     int l = socket(AF_UNIX, type, 0);
+    if (argc > 3 && strcmp(argv[3], "passcred") == 0 && setsockopt(l, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) { perror("SO_PASSCRED"); return 2; }
     if (l < 0 || bind(l, (struct sockaddr *)&sa, salen) != 0 || listen(l, 16) != 0) { perror("listener"); return 2; }
 
     /* made first, connected in another order: the queue's order is not the inodes' */
@@ -136,6 +147,18 @@ int main(int argc, char **argv)
     const int order[6] = { 3, 0, 4, 1, 5, 2 };
     for (int i = 0; i < 6; i++)
         if (connect(c[order[i]], (struct sockaddr *)&sa, salen) != 0) { perror("connect"); return 2; }
+    if (quiet) {
+        wl_ready();
+        wl_wait_go();
+        for (int i = 0; i < 6; i++) {
+            char w[32];
+            snprintf(w, sizeof w, "c%d", order[i]);
+            int a = accept_next(l, i + 1);
+            if (a >= 0) { expect_empty(a, w); talk(c[order[i]], a, w); }
+        }
+        no_more(l);
+        wl_finish();
+    }
     put(c[0], 1, 1); put(c[0], 700, 2); put(c[0], 5, 3);
     if (send(c[4], "tail", 4, 0) != 4 || shutdown(c[4], SHUT_WR) != 0) { perror("c4"); return 2; }
     if (send(c[1], "gone", 4, 0) != 4) { perror("c1"); return 2; }
@@ -179,7 +202,6 @@ int main(int argc, char **argv)
         }
         talk(c[2], a, "c2");
     }
-    if (fcntl(l, F_SETFL, O_NONBLOCK) != 0 || accept(l, NULL, NULL) >= 0 || errno != EAGAIN)
-        wl_fail("a seventh connection was pending (%s)", strerror(errno));
+    no_more(l);
     wl_finish();
 }
