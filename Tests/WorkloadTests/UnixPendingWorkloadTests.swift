@@ -1,7 +1,7 @@
 // UNIX connections a listener holds, not yet accepted, some with data queued: a dump that
 // ends the tree carries them (accept order, bytes, records, an fd in flight, EOF behind a
-// client that shut down or closed); one that leaves the tree running cannot put them back
-// on the listener and refuses.
+// client that shut down or closed), also on a listener whose file was removed; one that
+// leaves the tree running cannot put them back on the listener and refuses.
 
 import LinuxKernel
 import Foundation
@@ -14,6 +14,7 @@ import Glibc
 extension Workload {
     static let unixPendingStream = Workload(name: "unix-pending", args: ["stream"])
     static let unixPendingSeqpacket = Workload(name: "unix-pending", args: ["seqpacket"])
+    static let unixPendingUnlinked = Workload(name: "unix-pending", args: ["stream", "unlinked"])
     static let unixPendingLeaveRunning = Workload(name: "unix-pending", args: ["stream"], dumpArgs: ["--leave-running"])
     static let unixPendingOrder = Workload(name: "unix-pending", args: ["seqpacket", "quiet"])
     static let unixPendingOrderLeaveRunning = Workload(name: "unix-pending", args: ["stream", "quiet"], dumpArgs: ["--leave-running"])
@@ -24,7 +25,7 @@ extension CheckpointRestoreTests {
     @Suite("UNIX connections not yet accepted")
     struct UnixPending {
         @Test("accept order, bytes and records, an fd in flight, EOF after shutdown or close, carried by a dump that ends the tree",
-              arguments: [Workload.unixPendingStream, .unixPendingSeqpacket])
+              arguments: [Workload.unixPendingStream, .unixPendingSeqpacket, .unixPendingUnlinked])
         func carried(_ w: Workload) async throws { try await checkpointRestore(w, .kill) }
 
         @Test("a leave-running dump refuses them in one line; the workload keeps running untouched")

@@ -11,7 +11,8 @@
  * EOF behind those whose client shut down or closed, the pipe with its bytes; the live
  * clients talk to the connection accepted for them; nothing more is pending.
  * With "quiet", no client sends or closes: only the order is at stake. With "passcred",
- * the listener has SO_PASSCRED (the dump must refuse). */
+ * the listener has SO_PASSCRED (the dump must refuse). With "unlinked", the listener is
+ * bound at DIR/p.sock, whose file is removed once the clients connected (and stays so). */
 #include "workload.h"
 #include <poll.h>
 #include <stddef.h>
@@ -134,8 +135,10 @@ int main(int argc, char **argv)
     stream = argc < 3 || strcmp(argv[2], "seqpacket") != 0;
     type = stream ? SOCK_STREAM : SOCK_SEQPACKET;
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "ocw-unix-pending-%d", (int)getpid());
-    socklen_t salen = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sa.sun_path + 1);
+    int unlinked = argc > 3 && strcmp(argv[3], "unlinked") == 0;
+    if (unlinked) snprintf(sa.sun_path, sizeof sa.sun_path, "p.sock");
+    else snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "ocw-unix-pending-%d", (int)getpid());
+    socklen_t salen = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sa.sun_path + !unlinked);
     int quiet = argc > 3 && strcmp(argv[3], "quiet") == 0, one = 1;
     int l = socket(AF_UNIX, type, 0);
     if (argc > 3 && strcmp(argv[3], "passcred") == 0 && setsockopt(l, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) { perror("SO_PASSCRED"); return 2; }
@@ -147,6 +150,7 @@ int main(int argc, char **argv)
     const int order[6] = { 3, 0, 4, 1, 5, 2 };
     for (int i = 0; i < 6; i++)
         if (connect(c[order[i]], (struct sockaddr *)&sa, salen) != 0) { perror("connect"); return 2; }
+    if (unlinked) unlink("p.sock");
     if (quiet) {
         wl_ready();
         wl_wait_go();
@@ -203,5 +207,6 @@ int main(int argc, char **argv)
         talk(c[2], a, "c2");
     }
     no_more(l);
+    if (unlinked && access("p.sock", F_OK) == 0) wl_fail("p.sock, removed before the dump, is back");
     wl_finish();
 }
