@@ -15,7 +15,7 @@ import Glibc
 extension Workload {
     static let unixQueueOnly = Workload(name: "unix-queue-only")
     static let unixQueueOnlyEpoll = Workload(name: "unix-queue-only", args: ["epoll"])
-    static let unixPendingData = Workload(name: "unix-queue-only", args: ["pending-data"])
+    static let unixPendingData = Workload(name: "unix-queue-only", args: ["pending-data"], dumpArgs: ["--leave-running"])
     static let unixGhost = Workload(name: "unix-ghost")
 }
 
@@ -33,7 +33,7 @@ extension CheckpointRestoreTests {
             try await expectRefused(.unixQueueOnlyEpoll, ["eventpoll", "only a UNIX socket's queue holds cannot be dumped"])
         }
 
-        @Test("data sent on a connection not yet accepted is refused with the reason; workload keeps running")
+        @Test("data sent on a connection not yet accepted is refused by a leave-running dump with the reason; workload keeps running")
         func pendingConnectionData() async throws {
             try await expectRefused(.unixPendingData, ["sent data on a connection not yet accepted", "no way to read it but accept(2)"])
         }

@@ -12,7 +12,7 @@ final class UnixSocketDump {
     /// The states as sock_diag reports them (one byte).
     static let established = UInt8(SocketState.established), listen = UInt8(SocketState.listen)
 
-    private struct Dumped {
+    struct Dumped {
         let id: UInt32, pid: Int32, fd: Int32
         let diag: UnixDiag
         let entry: UnixSkEntry
@@ -21,8 +21,10 @@ final class UnixSocketDump {
 
     /// Dgram peers outside the tree may be reconnected by name at restore (CRIU's --ext-unix-sk).
     var allowExternal = false
+    /// A dump that ends the tree takes connections not yet accepted off their listener.
+    var takesPending = false
     private var table: [UInt32: UnixDiag]?
-    private var dumped: [UInt32: Dumped] = [:]        // by inode
+    private(set) var dumped: [UInt32: Dumped] = [:]        // by inode
     private(set) var queues: [(SkPacketEntry, Data)] = []
     /// Fds a peek received from SCM_RIGHTS (ours until finish), by packet index.
     private var inFlight: [(packet: Int, fds: [Int32], place: String, ino: UInt32)] = []
@@ -50,8 +52,8 @@ final class UnixSocketDump {
         if d.peer == 0 && d.state == Self.established && d.type != UInt8(SOCK_DGRAM.rawValue) {
             // A connection not yet accepted: its peer is the listener it waits on.
             if let listener = table?.values.first(where: { $0.state == Self.listen && $0.icons.contains(ino) }) {
-                if d.wqueue != 0 {
-                    throw CheckpointError(.unsupported, "\(place): UNIX socket (inode \(ino)) sent data on a connection not yet accepted, which cannot be dumped: the kernel gives no way to read it but accept(2), which would take the connection from the process")
+                if d.wqueue != 0 && !takesPending {
+                    throw CheckpointError(.unsupported, "\(place): UNIX socket (inode \(ino)) sent data on a connection not yet accepted, which only a dump that ends the tree can carry: the kernel gives no way to read it but accept(2), which takes the connection from the listener")
                 }
                 e.peer = listener.ino
             } else if d.shutdown != 3 {
@@ -93,7 +95,7 @@ final class UnixSocketDump {
 
     /// Every queued packet of `sock` in order, without consuming it: SO_PEEK_OFF makes each
     /// MSG_PEEK start where the last one ended; the task's own peek offset is put back.
-    private func peekQueue(_ sock: Int32, id: UInt32, place: String, ino: UInt32) throws {
+    func peekQueue(_ sock: Int32, id: UInt32, place: String, ino: UInt32) throws {
         let soPeekOff: Int32 = 42
         var orig: Int32 = -1, len = socklen_t(4), zero: Int32 = 0
         if getsockopt(sock, SOL_SOCKET, soPeekOff, &orig, &len) != 0 || setsockopt(sock, SOL_SOCKET, soPeekOff, &zero, 4) != 0 {
@@ -173,15 +175,11 @@ final class UnixSocketDump {
     /// inside it (or, with --ext-unix-sk, a named datagram peer outside), and so is every
     /// file in flight. Returns the files.img entries for those external peers.
     func finish(newID: () -> UInt32, fileID: (Int32) throws -> UInt32) throws -> [FileEntry] {
+        let pending = try takePending(newID: newID)
         try resolveInFlight(fileID)
         var externals: [UInt32: FileEntry] = [:]
         for d in dumped.values.sorted(by: { $0.id < $1.id }) {
             let peer = d.entry.peer
-            if d.diag.state == Self.listen {
-                for icon in d.diag.icons where dumped[icon] == nil {
-                    throw CheckpointError(.unsupported, "\(d.place): listening UNIX socket (inode \(d.diag.ino)) has a pending connection from outside the dumped tree (inode \(icon))")
-                }
-            }
             if let p = dumped[peer], p.entry.peer != d.diag.ino, p.entry.name.isEmpty {
                 throw CheckpointError(.unsupported, "\(d.place): UNIX socket (inode \(d.diag.ino)) is connected to an unnamed socket (inode \(peer)) that is connected elsewhere, which cannot be rebuilt")
             }
@@ -202,7 +200,7 @@ final class UnixSocketDump {
                 externals[peer] = f
             }
         }
-        return externals.values.sorted { $0.id < $1.id }
+        return pending + externals.values.sorted { $0.id < $1.id }
     }
 
     func write(to images: ImageDirectory) throws {

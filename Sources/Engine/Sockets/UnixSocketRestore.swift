@@ -57,7 +57,7 @@ final class UnixSocketRestore {
         let all = images.files.values.filter { $0.type == .unixsk }.map(\.usk).sorted { $0.ino < $1.ino }
         var byIno: [UInt32: UnixSkEntry] = [:]
         for e in all { byIno[e.ino] = e }
-        let ours = all.filter { $0.uflags & UnixSocketFlags.external == 0 }
+        let ours = all.filter { $0.uflags & (UnixSocketFlags.external | UnixSocketFlags.embryo) == 0 }
         var pairs: Set<UInt32> = []
         var partners: [UInt32: Int32] = [:]
         defer { partners.values.forEach { close($0) } }
@@ -99,11 +99,12 @@ final class UnixSocketRestore {
         for e in named where !ghostInos.contains(e.ino) { try bind(e) }
         for e in ours where e.state == Self.listening && !ghostInos.contains(e.ino) { try listen(e) }
         for e in ours where e.type == Self.dgram && !pairs.contains(e.ino) && !ghostInos.contains(e.ino) { try refillDatagrams(e) }
+        for e in ours where e.state == Self.listening && !ghostInos.contains(e.ino) { try connectPending(to: e, byIno) }
         for g in ghosts {
             try bindForTheMoment(g) {
-                if g.state == Self.listening { try listen(g) }
+                if g.state == Self.listening { try listen(g); try connectPending(to: g, byIno) }
                 if g.type == Self.dgram { try refillDatagrams(g) }
-                for e in ours where e.peer == g.ino && !pairs.contains(e.ino) {
+                for e in ours where e.peer == g.ino && !pairs.contains(e.ino) && !connected.contains(e.ino) {
                     if e.type == Self.dgram { try refillDatagrams(e) }
                     try connect(e, to: g)
                 }
@@ -170,7 +171,7 @@ final class UnixSocketRestore {
         if Glibc.listen(sockets[e.ino]!, Int32(max(e.backlog, 1))) != 0 { throw CheckpointError.errno("listen on UNIX socket \(e.ino)") }
     }
 
-    private func connect(_ e: UnixSkEntry, to target: UnixSkEntry) throws {
+    func connect(_ e: UnixSkEntry, to target: UnixSkEntry) throws {
         try inNameDirectory(of: target) {
             try withAddress(target) { addr, len in
                 if Glibc.connect(sockets[e.ino]!, addr, len) != 0 { throw CheckpointError.errno("connect UNIX socket \(e.ino) to \(describe(target))") }

@@ -204,6 +204,7 @@ public enum Dumper {
         let locks = FileLocksDump(enabled: options.fileLocks)
         let files = FileTableDump(inet: inet)
         files.unixSockets.allowExternal = options.extUnixSk
+        files.unixSockets.takesPending = inet.takesPending
         files.ghostLimit = options.ghostLimit
         files.linkRemaps = options.linkRemap
         var collected = false
