@@ -12,8 +12,6 @@ extension CriuOpts {
         func refuse(_ m: String) throws -> Never { throw CheckpointError.refused(m) }
         if lazyPages { try refuse("lazy pages are not supported yet (lazy_pages)") }
         if hasPs { try refuse("the page server is not supported yet (ps)") }
-        if trackMem { try refuse("memory tracking for pre-dump is not supported yet (track_mem)") }
-        if hasParentImg && !parentImg.isEmpty { try refuse("dumps on a parent image are not supported yet (parent_img \(parentImg))") }
         if !joinNs.isEmpty {
             try refuse("joining existing namespaces is not supported yet (join_ns \(joinNs.map { "\($0.ns):\($0.nsFile)" }.joined(separator: ", ")))")
         }
@@ -119,6 +117,8 @@ extension CriuOpts {
         o.externalTerminals = try externalTerminals()
         o.autoExternalMounts = autoExternalMounts
         o.emptyNamespaces = UInt64(emptyNs)
+        o.trackMemory = trackMem
+        if hasParentImg && !parentImg.isEmpty { o.parentImages = parentImg }
         return o
     }
 

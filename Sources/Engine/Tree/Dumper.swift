@@ -51,6 +51,10 @@ public struct DumpOptions {
     /// Where stats-dump goes, as CRIU puts it in its work directory (podman reads it
     /// there); the image directory when not set.
     public var workDir: String?
+    /// Parent images (CRIU's --prev-images-dir, relative to imagesDir): pages unchanged
+    /// since them are left there, when write tracking (--track-mem) says which.
+    public var parentImages: String?
+    public var trackMemory = false
     public init(imagesDir: String) { self.imagesDir = imagesDir }
 }
 
@@ -64,6 +68,9 @@ public enum Dumper {
         try prepare(images)
         try DumpClient.check()
         try options.notify?("pre-dump", nil)
+        // Taken before the freeze and closed with this dump: tracking ends here either way.
+        let incremental = try IncrementalDump(images: images, parentPath: options.parentImages, root: pid,
+                                              trackMemory: options.trackMemory, protect: false, log: log)
         let freezeStart = DispatchTime.now()
         let tree = try FrozenTree.freeze(root: pid, freezer: options.freezer)
         var stats = DumpStatsEntry()
@@ -86,10 +93,10 @@ public enum Dumper {
             try checkSessions(tree, shellJob: options.shellJob)
             try checkNamespaces(tree)
             var namespaces = NamespaceIDs()
-            let memStats = try collect(tree, inet: inet, images: images, options: options, log: log, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
+            let memStats = try collect(tree, inet: inet, images: images, options: options, incremental: incremental, log: log, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
             stats.pagesScanned = memStats.pagesScanned
             stats.pagesWritten = memStats.pagesWritten
-            stats.pagesSkippedParent = 0
+            stats.pagesSkippedParent = memStats.pagesInParent
             let session = DumpSession(tree: tree, images: images, options: options, log: log)
             for ext in options.extensions { try ext.dump(session) }
             try FaultPoint.dumpAfterMemory.check()
@@ -148,7 +155,7 @@ public enum Dumper {
         }
     }
 
-    private static func prepare(_ images: ImageDirectory) throws {
+    static func prepare(_ images: ImageDirectory) throws {
         var isDir: ObjCBool = false
         if !FileManager.default.fileExists(atPath: images.path, isDirectory: &isDir) {
             if mkdir(images.path, 0o700) != 0 { throw CheckpointError.errno("create image directory \(images.path)") }
@@ -195,7 +202,7 @@ public enum Dumper {
         }
     }
 
-    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, options: DumpOptions, log: Log, namespaces: inout NamespaceIDs, memdumpTime: inout UInt32) throws -> MemoryStats {
+    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, options: DumpOptions, incremental: IncrementalDump, log: Log, namespaces: inout NamespaceIDs, memdumpTime: inout UInt32) throws -> MemoryStats {
         let locks = FileLocksDump(enabled: options.fileLocks)
         let files = FileTableDump(inet: inet)
         files.unixSockets.allowExternal = options.extUnixSk
@@ -248,7 +255,8 @@ public enum Dumper {
 
             let memStart = DispatchTime.now()
             let areas = try ProcMaps.read(pid: p.pid)
-            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: areas)
+            let selection = try incremental.selection(pid: p.pid, vpid: p.vpid, startTime: p.stat.startTime, areas: areas)
+            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: areas, selection: selection)
             memTime += UInt64(micros(since: memStart))
             try images.write(.mm(p.vpid), [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
