@@ -35,25 +35,34 @@ extension WorkloadRun {
         return await CLI.run(args, env: env, outputDir: base)
     }
 
-    /// DIR/round1: the workload unmaps one area, maps another and forks; waits for its answer.
-    func round1() async throws {
+    /// DIR/round1: the workload unmaps one area, maps another and forks; waits for its
+    /// answer, the child's pid.
+    func round1() async throws -> pid_t {
         _ = FileManager.default.createFile(atPath: dir + "/round1", contents: Data())
         let deadline = Date().addingTimeInterval(10)
-        while Proc.read(dir + "/round1-done") == nil {
+        while true {
+            if let text = Proc.read(dir + "/round1-done"), let child = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) { return child }
             if Date() > deadline { throw TestFailure("no round1-done\n" + diagnostics()) }
             await sleep(0.01)
         }
     }
 
+    /// The original tree gone, the child forked at round 1 too (init reaps it, slowly).
+    func originalGone(_ mode: Mode, child: pid_t) async -> [pid_t] {
+        let left = mode == .kill ? await reapOriginal() : await killOriginal()
+        Proc.sigkill(child)
+        return left + (await Proc.waitVanished([child]))
+    }
+
     /// pre-dump, round 1, pre-dump on it, dump on that (--track-mem): the pages images'
-    /// sizes of the first pre-dump and of the dump.
-    func preDumpChain(leaveRunning: Bool) async throws -> (first: Int, last: Int) {
+    /// sizes of the first pre-dump and of the dump, and the child forked at round 1.
+    func preDumpChain(leaveRunning: Bool) async throws -> (first: Int, last: Int, child: pid_t) {
         let pd1 = base + "/pd1", pd2 = base + "/pd2"
         let p1 = await preDump(into: pd1)
         try #require(p1.status == 0, "first pre-dump failed\n\(p1)\n\(diagnostics())")
         #expect(writeProtectedAreas(rootPid) > 0, "no area is write-tracked after the pre-dump")
         #expect(runningUntraced() == nil, "\(runningUntraced() ?? "")")
-        try await round1()
+        let child = try await round1()
         await sleep(0.05)
         let p2 = await preDump(into: pd2, parent: "../pd1")
         try #require(p2.status == 0, "second pre-dump failed\n\(p2)\n\(diagnostics())")
@@ -62,7 +71,7 @@ extension WorkloadRun {
         if leaveRunning { args.append("--leave-running") }
         let d = await CLI.run(args, outputDir: base)
         try #require(d.status == 0, "dump failed\n\(d)\n\(diagnostics())")
-        return (pagesBytes(pd1), pagesBytes(images))
+        return (pagesBytes(pd1), pagesBytes(images), child)
     }
 }
 
@@ -80,7 +89,7 @@ struct PreDumpWorkloadTests {
         if mode == .leaveRunning {
             #expect(writeProtectedAreas(run.rootPid) == 0, "still write-tracked after the final dump")
         }
-        let left = mode == .kill ? await run.reapOriginal() : await run.killOriginal()
+        let left = await run.originalGone(mode, child: sizes.child)
         try #require(left.isEmpty, "original processes \(left) still exist\n\(run.diagnostics())")
         let r = await run.restore()
         try #require(r.status == 0, "restore failed\n\(run.diagnostics())")
@@ -131,8 +140,8 @@ struct PreDumpWorkloadTests {
         defer { run.cleanup() }
         try run.start()
         try await run.waitReady()
-        _ = try await run.preDumpChain(leaveRunning: false)
-        let left = await run.reapOriginal()
+        let chain = try await run.preDumpChain(leaveRunning: false)
+        let left = await run.originalGone(.kill, child: chain.child)
         try #require(left.isEmpty, "original processes \(left) still exist\n\(run.diagnostics())")
         let r = try await ReferenceCriu.run(["restore", "-D", run.images, "-d", "--pidfile", run.pidfile, "-o", run.restoreLog, "-v4"],
                                             log: run.base + "/criu-restore.out")

@@ -5,7 +5,7 @@
  * move together, `gone` (unmapped at DIR/round1) and `fresh` (mapped at DIR/round1).
  * At DIR/round1 the root also forks a child that writes its own area and half of `hot`
  * (copy-on-write); at go the child checks itself and reports through its exit status.
- * DIR/round1-done answers round1. */
+ * DIR/round1-done answers round1 with the child's pid. */
 #include "workload.h"
 
 #define MIB (1024UL * 1024UL)
@@ -98,7 +98,9 @@ int main(int argc, char **argv) {
                 if (wl_fail_msg[0]) { fprintf(stderr, "child: %s\n", wl_fail_msg); _exit(1); }
                 _exit(0);
             }
-            wl_write_file("round1-done", "done\n");
+            char pid_text[32];
+            snprintf(pid_text, sizeof pid_text, "%d\n", (int)child);
+            wl_write_file("round1-done", pid_text);
         }
         before_go = counter_a;
     }
@@ -107,8 +109,8 @@ int main(int argc, char **argv) {
     if (counter_a != before_go + 20) wl_fail("counter did not continue: %lu after %lu", counter_a, before_go);
     check_fill(still, STILL_SIZE, 1, "still area");
     check_hot("root");
-    if (!fresh) wl_fail("round1 never came");
-    else {
+    /* Without round1 (a test that stops at a pre-dump), no fresh area and no child. */
+    if (fresh) {
         check_fill(fresh, SIDE_SIZE, 3, "fresh area");
         /* The unmapped area stays unmapped. */
         unsigned char vec;
