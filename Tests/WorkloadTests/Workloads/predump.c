@@ -1,5 +1,5 @@
 /* Memory that keeps changing through pre-dump, pre-dump, dump, restore.
- * Areas: `still` (32 MiB, written once, checksummed), `hot` (8 MiB, one page rewritten
+ * Areas: `still` (16 MiB, written once, checksummed), `hot` (4 MiB, one page rewritten
  * per millisecond, each page stamped with a generation that `gens` must agree with, so a
  * page restored from a stale parent image shows), two counters in different areas that
  * move together, `gone` (unmapped at DIR/round1) and `fresh` (mapped at DIR/round1).
@@ -10,7 +10,7 @@
 
 #define MIB (1024UL * 1024UL)
 #define PAGE 4096UL
-#define HOT_SIZE (8 * MIB)
+#define HOT_SIZE (4 * MIB)
 #define HOT_PAGES (HOT_SIZE / PAGE)
 #define SIDE_SIZE (2 * MIB)
 
@@ -46,7 +46,7 @@ static void check_fill(const uint64_t *p, size_t size, uint64_t seed, const char
 }
 
 static uint64_t *hot, *gens, *counter_b;
-static size_t STILL_SIZE = 32 * MIB;
+static size_t STILL_SIZE = 16 * MIB;
 static uint64_t counter_a, rng = 88172645463325252ULL;
 
 static void step(uint64_t lo, uint64_t span) {
