@@ -103,6 +103,7 @@ final class MemoryDump {
         let pfnMask: UInt64 = (1 << 55) - 1
         let total = Int(area.size / Self.pageSize)
         var runs: [PageRun] = [], guards: [(UInt64, Int)] = []
+        var inParent = RangeCursor(selection.inParent, from: area.start)
         var entries = [UInt64](repeating: 0, count: min(total, 65536))
         var index = 0
         while index < total {
@@ -124,7 +125,7 @@ final class MemoryDump {
                     else if ZeroPage.isZero(pfn: pfn) { keep = false; stats.pagesSkippedZero += 1 }
                     else { keep = true }
                 }
-                if keep { Self.extend(&runs, addr, inParent: selection.inParent(addr)) }
+                if keep { Self.extend(&runs, addr, inParent: inParent.contains(addr)) }
             }
             index += count
         }
