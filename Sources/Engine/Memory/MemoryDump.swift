@@ -19,6 +19,8 @@ final class MemoryDump {
     let files: FileTableDump
     private(set) var stats = MemoryStats()
     private var dumpedShmem: Set<UInt64> = []
+    /// Pre-dump: the processes' pages wait here and go once the tree runs again (sendPlanned).
+    var planned: [(pagemap: ImageName, runs: [PageRun], copy: PageCopy)]?
     static let pageSize: UInt64 = 4096
 
     init(transfer: PageTransfer, files: FileTableDump) {
@@ -70,7 +72,7 @@ final class MemoryDump {
         // Unreadable areas: /proc/PID/mem reads them the way a debugger does.
         let forcedRanges = AddressRanges(forced.map { ($0.address, $0.address + UInt64($0.length)) })
         func isForced(_ addr: UInt64) -> Bool { forcedRanges.contains(addr) }
-        try writePages(.pagemap(name), runs: runs + forced) { pieces, base in
+        let copy: PageCopy = { pieces, base in
             var offset = 0, index = 0
             // Consecutive pieces of one kind go in one call.
             while index < pieces.count {
@@ -91,6 +93,11 @@ final class MemoryDump {
                 offset += group.reduce(0) { $0 + $1.1 }
                 index = end
             }
+        }
+        if planned != nil {
+            planned!.append((.pagemap(name), runs + forced, Self.fromRunning(copy, memory: memory)))
+        } else {
+            try writePages(.pagemap(name), runs: runs + forced, copy: copy)
         }
         return vmas
     }
@@ -198,7 +205,7 @@ final class MemoryDump {
     }
 
     /// The data runs of one pagemap, in address order, handed to the transfer.
-    private func writePages(_ pagemap: ImageName, runs: [PageRun], copy: PageCopy) throws {
+    func writePages(_ pagemap: ImageName, runs: [PageRun], copy: PageCopy) throws {
         let ordered = runs.sorted { $0.address < $1.address }
         let bytes = try transfer.send(pagemap, runs: ordered, copy: copy)
         stats.pagesWritten += UInt64(bytes) / Self.pageSize

@@ -6,8 +6,8 @@ import ProcFS
 /// CRIU's pre-dump with memory tracking: the pages of every process (those written since
 /// the parent pre-dump when there is one) into pagemap and pages images, and write
 /// tracking started or carried on, so the next dump saves only what changes meanwhile.
-/// The tree is frozen for the scan and the copy, then runs on; the tracking passes to a
-/// holder process (TrackingHolder). On failure, or if this process is killed, the
+/// The tree is frozen only to choose the pages and protect them again; they are copied
+/// once it runs, and the tracking passes to a holder process (TrackingHolder). On failure, or if this process is killed, the
 /// userfaultfds close with it: nothing stays protected, the next dump is a full one.
 public enum PreDumper {
     public static func preDump(pid: Int32, options: DumpOptions, log: Log) throws -> DumpStatsEntry {
@@ -18,29 +18,20 @@ public enum PreDumper {
                                               trackMemory: true, protect: true, log: log)
         let next = TrackedTree(images: IncrementalDump.canonical(images.path))
         var stats = DumpStatsEntry()
+        let memory = MemoryDump(transfer: LocalPageTransfer(images: images),
+                                files: FileTableDump(inet: InetSocketDump(allowEstablished: false, log: log)))
         let freezeStart = DispatchTime.now()
         let tree = try FrozenTree.freeze(root: pid, freezer: options.freezer)
         stats.freezingTime = micros(since: freezeStart)
         let frozenStart = DispatchTime.now()
         do {
-            let memory = MemoryDump(transfer: LocalPageTransfer(images: images),
-                                    files: FileTableDump(inet: InetSocketDump(allowEstablished: false, log: log)))
+            memory.planned = []
             for p in tree.processes where !p.isZombie {
                 let process = try track(p, incremental: incremental)
                 next.add(p.pid, process.tracked)
                 _ = try memory.dump(pid: p.pid, name: p.vpid, areas: process.areas, selection: process.selection)
             }
             try FaultPoint.preDumpTracked.check()
-            stats.pagesScanned = memory.stats.pagesScanned
-            stats.pagesWritten = memory.stats.pagesWritten
-            stats.pagesSkippedParent = memory.stats.pagesInParent
-            stats.memdumpTime = 0
-            stats.memwriteTime = 0
-            stats.pagesLazy = 0
-            stats.frozenTime = micros(since: frozenStart)
-            var s = StatsEntry()
-            s.dump = stats
-            try images.write(.statsDump, [s])
         } catch {
             log.error("\(error)")
             tree.release()
@@ -48,6 +39,24 @@ public enum PreDumper {
             throw error
         }
         tree.release()
+        stats.frozenTime = micros(since: frozenStart)
+        let copyStart = DispatchTime.now()
+        do {
+            try memory.sendPlanned()
+            stats.pagesScanned = memory.stats.pagesScanned
+            stats.pagesWritten = memory.stats.pagesWritten
+            stats.pagesSkippedParent = memory.stats.pagesInParent
+            stats.memdumpTime = micros(since: copyStart)
+            stats.memwriteTime = 0
+            stats.pagesLazy = 0
+            var s = StatsEntry()
+            s.dump = stats
+            try images.write(.statsDump, [s])
+        } catch {
+            log.error("\(error)")
+            log.info("the tree runs on, untracked")
+            throw error
+        }
         try TrackingHolder.hand(next, root: pid)
         log.info("pre-dump: \(stats.pagesWritten) pages written, \(stats.pagesSkippedParent) in the parent; frozen \(stats.frozenTime) us")
         return stats
