@@ -91,6 +91,15 @@ struct PreDumpWorkloadTests {
         }
         let left = await run.originalGone(mode, child: sizes.child)
         try #require(left.isEmpty, "original processes \(left) still exist\n\(run.diagnostics())")
+        if mode == .kill {
+            // Without its parent the chain is refused in one line, before anything is made.
+            let link = run.images + "/parent"
+            try #require(rename(link, link + ".away") == 0)
+            let refused = await run.restore()
+            #expect(refused.status != 0 && refused.stderrLines.count == 1 && refused.stderr.contains("no parent link"), "\(refused)")
+            #expect(!Proc.exists(run.rootPid), "the refused restore left pid \(run.rootPid)")
+            try #require(rename(link + ".away", link) == 0)
+        }
         let r = await run.restore()
         try #require(r.status == 0, "restore failed\n\(run.diagnostics())")
         await run.expectPass("predump chain, \(mode.testDescription)")
