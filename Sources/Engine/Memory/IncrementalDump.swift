@@ -11,11 +11,13 @@ final class IncrementalDump {
     let parent: ImageDirectory?
     /// Tracking since `parent`, taken from the holder; nil when there is none for it.
     let tracking: TrackedTree?
-    /// Pre-dump: written pages are protected again for the next round.
-    let protect: Bool
+    /// The tracking handed on to the next round (a pre-dump, a dump that leaves the tree
+    /// running with --track-mem): written pages are protected again. Nil: tracking ends here.
+    let next: TrackedTree?
+    var protect: Bool { next != nil }
 
-    init(images: ImageDirectory, parentPath: String?, root: Int32, trackMemory: Bool, protect: Bool, log: Log) throws {
-        self.protect = protect
+    init(images: ImageDirectory, parentPath: String?, root: Int32, trackMemory: Bool, keepTracking: Bool, log: Log) throws {
+        next = keepTracking ? TrackedTree(images: Self.canonical(images.path)) : nil
         let taken = trackMemory ? TrackingHolder.take(root: root, log: log) : nil
         guard let parentPath else { parent = nil; tracking = nil; return }
         let resolved = parentPath.hasPrefix("/") ? parentPath : (images.path as NSString).appendingPathComponent(parentPath)
@@ -58,5 +60,41 @@ final class IncrementalDump {
         _ = try r.one(PagemapHead.self)
         let held = try r.all(PagemapEntry.self).map { ($0.vaddr, $0.vaddr + $0.nrPages * MemoryDump.pageSize) }
         return .sinceParent(written: written, tracked: AddressRanges(tracked.map { ($0.start, $0.end) }), parentHolds: AddressRanges(held))
+    }
+
+    /// The areas of `p` and its pages to dump; when tracking goes on, with its userfaultfd
+    /// (the one carried from the last round, or a new one made inside it) and every
+    /// private area registered for the next round.
+    func pages(of p: FrozenTree.Process) throws -> (areas: [MemoryArea], selection: PageSelection) {
+        guard let next else {
+            let areas = try ProcMaps.read(pid: p.pid)
+            return (areas, try selection(pid: p.pid, vpid: p.vpid, startTime: p.stat.startTime, areas: areas))
+        }
+        let startTime = p.stat.startTime
+        var fd: Int32
+        if let carried = tracking?.process(p.pid, startTime: startTime) {
+            fd = dup(carried.fd)
+            if fd < 0 { throw CheckpointError.errno("dup the userfaultfd of pid \(p.pid)") }
+        } else {
+            let areas = try ProcMaps.parse(maps: readProcFile("/proc/\(p.pid)/maps"))
+            let probe = try ProcessProbe(pid: p.pid, threads: p.threads, areas: areas)
+            do {
+                fd = try WriteTracking.create(in: probe, hostPid: p.pid)
+                try probe.finish(mainThread: p.pid)
+            } catch {
+                probe.abandon(mainThread: p.pid)
+                throw CheckpointError(.unsupported, "pid \(p.pid): cannot track its memory writes with userfaultfd (\(error)); this kernel has no soft-dirty to fall back on")
+            }
+        }
+        do {
+            let areas = try ProcMaps.read(pid: p.pid)
+            let ranges = WriteTracking.register(fd, areas: areas)
+            let chosen = try selection(pid: p.pid, vpid: p.vpid, startTime: startTime, areas: areas)
+            next.add(p.pid, TrackedTree.Process(startTime: startTime, fd: fd, ranges: ranges))
+            return (areas, chosen)
+        } catch {
+            close(fd)
+            throw error
+        }
     }
 }

@@ -68,9 +68,11 @@ public enum Dumper {
         try prepare(images)
         try DumpClient.check()
         try options.notify?("pre-dump", nil)
-        // Taken before the freeze and closed with this dump: tracking ends here either way.
+        // Taken before the freeze: tracking ends with this dump unless it leaves the tree
+        // running with --track-mem, when it passes on to the next.
         let incremental = try IncrementalDump(images: images, parentPath: options.parentImages, root: pid,
-                                              trackMemory: options.trackMemory, protect: false, log: log)
+                                              trackMemory: options.trackMemory,
+                                              keepTracking: options.trackMemory && options.leaveRunning && !options.leaveStopped, log: log)
         let freezeStart = DispatchTime.now()
         let tree = try FrozenTree.freeze(root: pid, freezer: options.freezer)
         var stats = DumpStatsEntry()
@@ -128,6 +130,10 @@ public enum Dumper {
         if options.leaveRunning || options.leaveStopped {
             inet.release()
             tree.release(stopped: options.leaveStopped)
+            // --track-mem on a tree left running: the next dump can build on this one.
+            if let next = incremental.next {
+                do { try TrackingHolder.hand(next, root: pid) } catch { log.warn("write tracking ends here: \(error)") }
+            }
         } else {
             tree.kill()
             inet.closeKeepingLock()
@@ -254,9 +260,8 @@ public enum Dumper {
             try images.write(.fs(p.vpid), [fsEntry(p.pid, status: status, files: files)])
 
             let memStart = DispatchTime.now()
-            let areas = try ProcMaps.read(pid: p.pid)
-            let selection = try incremental.selection(pid: p.pid, vpid: p.vpid, startTime: p.stat.startTime, areas: areas)
-            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: areas, selection: selection)
+            let pages = try incremental.pages(of: p)
+            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: pages.areas, selection: pages.selection)
             memTime += UInt64(micros(since: memStart))
             try images.write(.mm(p.vpid), [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")

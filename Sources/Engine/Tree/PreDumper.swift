@@ -15,8 +15,7 @@ public enum PreDumper {
         let images = ImageDirectory(path: options.imagesDir)
         try Dumper.prepare(images)
         let incremental = try IncrementalDump(images: images, parentPath: options.parentImages, root: pid,
-                                              trackMemory: true, protect: true, log: log)
-        let next = TrackedTree(images: IncrementalDump.canonical(images.path))
+                                              trackMemory: true, keepTracking: true, log: log)
         var stats = DumpStatsEntry()
         let memory = MemoryDump(transfer: LocalPageTransfer(images: images),
                                 files: FileTableDump(inet: InetSocketDump(allowEstablished: false, log: log)))
@@ -27,9 +26,8 @@ public enum PreDumper {
         do {
             memory.planned = []
             for p in tree.processes where !p.isZombie {
-                let process = try track(p, incremental: incremental)
-                next.add(p.pid, process.tracked)
-                _ = try memory.dump(pid: p.pid, name: p.vpid, areas: process.areas, selection: process.selection)
+                let pages = try incremental.pages(of: p)
+                _ = try memory.dump(pid: p.pid, name: p.vpid, areas: pages.areas, selection: pages.selection)
             }
             try FaultPoint.preDumpTracked.check()
         } catch {
@@ -57,38 +55,8 @@ public enum PreDumper {
             log.info("the tree runs on, untracked")
             throw error
         }
-        try TrackingHolder.hand(next, root: pid)
+        try TrackingHolder.hand(incremental.next!, root: pid)
         log.info("pre-dump: \(stats.pagesWritten) pages written, \(stats.pagesSkippedParent) in the parent; frozen \(stats.frozenTime) us")
         return stats
-    }
-
-    /// Tracking for `p`: its userfaultfd (the one carried from the last round, or a new
-    /// one made inside it), every private area registered, and the pages to dump.
-    private static func track(_ p: FrozenTree.Process, incremental: IncrementalDump) throws -> (tracked: TrackedTree.Process, areas: [MemoryArea], selection: PageSelection) {
-        let startTime = p.stat.startTime
-        var fd: Int32
-        if let carried = incremental.tracking?.process(p.pid, startTime: startTime) {
-            fd = dup(carried.fd)
-            if fd < 0 { throw CheckpointError.errno("dup the userfaultfd of pid \(p.pid)") }
-        } else {
-            let areas = try ProcMaps.parse(maps: readProcFile("/proc/\(p.pid)/maps"))
-            let probe = try ProcessProbe(pid: p.pid, threads: p.threads, areas: areas)
-            do {
-                fd = try WriteTracking.create(in: probe, hostPid: p.pid)
-                try probe.finish(mainThread: p.pid)
-            } catch {
-                probe.abandon(mainThread: p.pid)
-                throw CheckpointError(.unsupported, "pid \(p.pid): cannot track its memory writes with userfaultfd (\(error)); this kernel has no soft-dirty to fall back on")
-            }
-        }
-        do {
-            let areas = try ProcMaps.read(pid: p.pid)
-            let ranges = WriteTracking.register(fd, areas: areas)
-            let selection = try incremental.selection(pid: p.pid, vpid: p.vpid, startTime: startTime, areas: areas)
-            return (TrackedTree.Process(startTime: startTime, fd: fd, ranges: ranges), areas, selection)
-        } catch {
-            close(fd)
-            throw error
-        }
     }
 }
