@@ -123,8 +123,11 @@ public enum TrackingHolder {
     public static func hold(root: Int32, count: Int32) {
         _ = Syscall.result(SyscallNumber.closeRange, Int(3 + count), Int(UInt32.max), 0)
         // Reaped by init: the run that started us is not waiting.
-        guard case .success(let pidfd) = Syscall.result(SyscallNumber.pidfdOpen, Int(root)) else { return }
+        guard case .success(let pidfd) = Syscall.result(SyscallNumber.pidfdOpen, Int(root)),
+              let record = try? recordPath(root: root) else { return }
         var p = pollfd(fd: Int32(pidfd), events: Int16(POLLIN), revents: 0)
         while poll(&p, 1, -1) < 0 && errno == EINTR {}
+        // The tree is gone: so is what its record points to.
+        unlink(record)
     }
 }
