@@ -12,8 +12,6 @@ extension CriuOpts {
         func refuse(_ m: String) throws -> Never { throw CheckpointError.refused(m) }
         if lazyPages { try refuse("lazy pages are not supported yet (lazy_pages)") }
         if hasPs && ps.hasFd { try refuse("a page server socket handed over (ps.fd) is not supported yet; give its address and port") }
-        if trackMem { try refuse("memory tracking for pre-dump is not supported yet (track_mem)") }
-        if hasParentImg && !parentImg.isEmpty { try refuse("dumps on a parent image are not supported yet (parent_img \(parentImg))") }
         if !joinNs.isEmpty {
             try refuse("joining existing namespaces is not supported yet (join_ns \(joinNs.map { "\($0.ns):\($0.nsFile)" }.joined(separator: ", ")))")
         }
@@ -125,6 +123,8 @@ extension CriuOpts {
             }
             o.pageServer = PageServerAddress(host: ps.address.isEmpty ? nil : ps.address, port: UInt16(ps.port))
         }
+        o.trackMemory = trackMem
+        if hasParentImg && !parentImg.isEmpty { o.parentImages = parentImg }
         return o
     }
 

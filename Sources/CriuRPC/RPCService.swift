@@ -53,8 +53,9 @@ public final class RPCService {
             case .dump: return try dump(req)
             case .restore: return try restore(req)
             case .waitPid: return try waitPid(req)
-            case .preDump, .singlePreDump:
-                throw CheckpointError.refused("pre-dump is not supported yet (no memory tracking: this kernel has no soft-dirty)")
+            case .preDump: return try preDump(req)
+            case .singlePreDump:
+                throw CheckpointError.refused("single pre-dump (of a tree that is not tracked between calls) is not supported yet")
             case .pageServer, .pageServerChld:
                 throw CheckpointError.refused("starting a page server over the RPC (PAGE_SERVER) is not supported yet: run `page-server`; dumps send to one through opts.ps")
             case .cpuinfoDump, .cpuinfoCheck:
@@ -90,13 +91,14 @@ public final class RPCService {
         return resp
     }
 
-    /// Only what really works is true: none of memory tracking, lazy pages, pidfd store.
+    /// Only what really works is true: memory tracking where the kernel has it (userfaultfd
+    /// write-protect and PAGEMAP_SCAN); not lazy pages, nor the pidfd store.
     private func featureResponse(_ req: CriuReq) -> CriuResp {
         var resp = CriuResp()
         resp.type = .featureCheck
         resp.success = true
         var features = req.features
-        if features.hasMemTrack { features.memTrack = false }
+        if features.hasMemTrack { features.memTrack = WriteTracking.supported }
         if features.hasLazyPages { features.lazyPages = false }
         if features.hasPidfdStore { features.pidfdStore = false }
         resp.features = features

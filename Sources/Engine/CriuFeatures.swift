@@ -48,8 +48,10 @@ public enum CriuFeatures {
         case "openat2": return yes("openat2 with RESOLVE_BENEATH")
         case "get_rseq_conf": return yes("PTRACE_GET_RSEQ_CONFIGURATION (Linux 5.13)")
         case "timer_cr_ids": return yes("POSIX timers keep their ids (PR_TIMER_CREATE_RESTORE_IDS)")
-        case "mem_dirty_track", "pidfd_store", "pagemap_scan", "pagemap_scan_guard_pages":
-            return no("pre-dump with memory tracking is not implemented yet")
+        case "mem_dirty_track", "pagemap_scan":
+            return kernel(WriteTracking.supported, "memory tracking with userfaultfd async write-protect and PAGEMAP_SCAN (Linux 6.7)")
+        case "pidfd_store", "pagemap_scan_guard_pages":
+            return no("not implemented")
         case "uffd", "uffd-noncoop": return no("lazy restore (userfaultfd) is not implemented yet")
         case "userns": return yes("a tree in a user namespace one level below the caller's, its other namespaces owned by it")
         case "tun", "tun_ns": return no("tun devices are not carried")

@@ -90,6 +90,7 @@ struct Dump: ParsableCommand {
                 print("memdump_time_us: \(stats.memdumpTime)")
                 print("pages_scanned: \(stats.pagesScanned)")
                 print("pages_written: \(stats.pagesWritten)")
+                print("pages_skipped_parent: \(stats.pagesSkippedParent)")
             }
         }
     }

@@ -63,13 +63,12 @@ struct CriuOptsMappingTests {
     }
 
     @Test("options the engine cannot honour are refused with their name",
-          arguments: ["lsm_profile", "lazy_pages", "track_mem", "ps", "join_ns", "empty_ns", "external"])
+          arguments: ["lsm_profile", "lazy_pages", "ps", "join_ns", "empty_ns", "external"])
     func refused(_ name: String) {
         var o = CriuOpts()
         switch name {
         case "lsm_profile": o.lsmProfile = "apparmor:docker-default"
         case "lazy_pages": o.lazyPages = true
-        case "track_mem": o.trackMem = true
         case "ps": o.ps.fd = 5  // a connected socket handed over; address and port are served
         case "join_ns":
             var j = JoinNamespace()

@@ -7,6 +7,8 @@ public struct MemoryStats {
     public var pagesScanned: UInt64 = 0
     public var pagesSkippedZero: UInt64 = 0
     public var pagesWritten: UInt64 = 0
+    /// Present pages left in the parent images (unchanged since an earlier pre-dump).
+    public var pagesInParent: UInt64 = 0
 }
 
 /// Dumps the address space of seized processes: the VMA list for mm-PID.img and the
@@ -17,6 +19,8 @@ final class MemoryDump {
     let files: FileTableDump
     private(set) var stats = MemoryStats()
     private var dumpedShmem: Set<UInt64> = []
+    /// Pre-dump: the processes' pages wait here and go once the tree runs again (sendPlanned).
+    var planned: [(pagemap: ImageName, runs: [PageRun], copy: PageCopy)]?
     static let pageSize: UInt64 = 4096
 
     init(transfer: PageTransfer, files: FileTableDump) {
@@ -24,14 +28,15 @@ final class MemoryDump {
         self.files = files
     }
 
-    /// The memory of `pid`, written as pagemap-`name`.img (its pid in the tree's namespace).
-    func dump(pid: Int32, name: Int32, areas: [MemoryArea]) throws -> [VmaEntry] {
+    /// The memory of `pid`, written as pagemap-`name`.img (its pid in the tree's namespace);
+    /// `selection` says which present pages are left in the parent images.
+    func dump(pid: Int32, name: Int32, areas: [MemoryArea], selection: PageSelection = .all) throws -> [VmaEntry] {
         let pagemap = open("/proc/\(pid)/pagemap", O_RDONLY | O_CLOEXEC)
         if pagemap < 0 { throw CheckpointError.errno("open /proc/\(pid)/pagemap") }
         defer { close(pagemap) }
         var vmas: [VmaEntry] = []
-        var runs: [(UInt64, Int)] = []
-        var forced: [(UInt64, Int)] = []  // runs in unreadable areas: copied through /proc/PID/mem
+        var runs: [PageRun] = []
+        var forced: [PageRun] = []  // runs in unreadable areas: copied through /proc/PID/mem
         var guards: [VmaEntry] = []
         for area in areas {
             var vma = try entry(for: area, pid: pid)
@@ -53,10 +58,10 @@ final class MemoryDump {
             // The whole vdso, present or not, as CRIU dumps it (its restore may build a
             // proxy from it; ours skips these pages), and the whole of an AIO ring.
             if vma.status & (VmaStatus.vdso | VmaStatus.aioRing) != 0 {
-                runs.append((area.start, Int(area.size)))
+                runs.append(PageRun(address: area.start, length: Int(area.size)))
                 continue
             }
-            let (areaRuns, guarded) = try pageRuns(pagemap: pagemap, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0)
+            let (areaRuns, guarded) = try pageRuns(pagemap: pagemap, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0, selection: selection)
             if area.readable { runs += areaRuns } else { forced += areaRuns }
             guards += guarded.map { Self.guardEntry($0.0, $0.0 + UInt64($0.1)) }
             vma.fd = -1
@@ -65,13 +70,9 @@ final class MemoryDump {
         vmas += guards
         let memory = try RemoteMemory(pid: pid)
         // Unreadable areas: /proc/PID/mem reads them the way a debugger does.
-        let forcedStarts = forced.map(\.0)
-        func isForced(_ addr: UInt64) -> Bool {
-            var low = 0, high = forcedStarts.count
-            while low < high { let mid = (low + high) / 2; if forcedStarts[mid] <= addr { low = mid + 1 } else { high = mid } }
-            return low > 0 && addr < forced[low - 1].0 + UInt64(forced[low - 1].1)
-        }
-        try writePages(.pagemap(name), runs: runs + forced) { pieces, base in
+        let forcedRanges = AddressRanges(forced.map { ($0.address, $0.address + UInt64($0.length)) })
+        func isForced(_ addr: UInt64) -> Bool { forcedRanges.contains(addr) }
+        let copy: PageCopy = { pieces, base in
             var offset = 0, index = 0
             // Consecutive pieces of one kind go in one call.
             while index < pieces.count {
@@ -93,17 +94,23 @@ final class MemoryDump {
                 index = end
             }
         }
+        if planned != nil {
+            planned!.append((.pagemap(name), runs + forced, Self.fromRunning(copy, memory: memory)))
+        } else {
+            try writePages(.pagemap(name), runs: runs + forced, copy: copy)
+        }
         return vmas
     }
 
     /// Runs of pages that hold data, and runs of guard pages (read neither). In private
     /// file mappings only the pages the process changed (anonymous copies) count; the
     /// file has the rest.
-    private func pageRuns(pagemap: Int32, area: MemoryArea, anonymousOnly: Bool) throws -> (data: [(UInt64, Int)], guards: [(UInt64, Int)]) {
+    private func pageRuns(pagemap: Int32, area: MemoryArea, anonymousOnly: Bool, selection: PageSelection) throws -> (data: [PageRun], guards: [(UInt64, Int)]) {
         let present: UInt64 = 1 << 63, swapped: UInt64 = 1 << 62, filePage: UInt64 = 1 << 61, guardPage: UInt64 = 1 << 58
         let pfnMask: UInt64 = (1 << 55) - 1
         let total = Int(area.size / Self.pageSize)
-        var runs: [(UInt64, Int)] = [], guards: [(UInt64, Int)] = []
+        var runs: [PageRun] = [], guards: [(UInt64, Int)] = []
+        var inParent = RangeCursor(selection.inParent, from: area.start)
         var entries = [UInt64](repeating: 0, count: min(total, 65536))
         var index = 0
         while index < total {
@@ -125,7 +132,7 @@ final class MemoryDump {
                     else if ZeroPage.isZero(pfn: pfn) { keep = false; stats.pagesSkippedZero += 1 }
                     else { keep = true }
                 }
-                if keep { Self.extend(&runs, addr) }
+                if keep { Self.extend(&runs, addr, inParent: inParent.contains(addr)) }
             }
             index += count
         }
@@ -133,7 +140,16 @@ final class MemoryDump {
         return (runs, guards)
     }
 
-    /// Adds the page at `addr` to `runs`, growing the last run when it ends there.
+    /// Adds the page at `addr` to `runs`, growing the last run when it ends there and is
+    /// of the same kind (bytes here or in the parent).
+    private static func extend(_ runs: inout [PageRun], _ addr: UInt64, inParent: Bool) {
+        if let last = runs.last, last.address + UInt64(last.length) == addr, last.inParent == inParent {
+            runs[runs.count - 1].length += Int(pageSize)
+        } else {
+            runs.append(PageRun(address: addr, length: Int(pageSize), inParent: inParent))
+        }
+    }
+
     private static func extend(_ runs: inout [(UInt64, Int)], _ addr: UInt64) {
         if let last = runs.last, last.0 + UInt64(last.1) == addr {
             runs[runs.count - 1].1 += Int(pageSize)
@@ -177,7 +193,7 @@ final class MemoryDump {
             runs.append((UInt64(data), end - Int(data)))
             pos = off_t(end)
         }
-        try writePages(.pagemapShmem(shmid), runs: runs) { pieces, base in
+        try writePages(.pagemapShmem(shmid), runs: runs.map { PageRun(address: $0.0, length: $0.1) }) { pieces, base in
             var offset = 0
             for (start, len) in pieces {
                 let n = pread(fd, base + offset, len, off_t(start))
@@ -189,9 +205,10 @@ final class MemoryDump {
     }
 
     /// The data runs of one pagemap, in address order, handed to the transfer.
-    private func writePages(_ pagemap: ImageName, runs: [(UInt64, Int)], copy: PageCopy) throws {
-        let ordered = runs.sorted { $0.0 < $1.0 }.map { PageRun(address: $0.0, length: $0.1) }
+    func writePages(_ pagemap: ImageName, runs: [PageRun], copy: PageCopy) throws {
+        let ordered = runs.sorted { $0.address < $1.address }
         let bytes = try transfer.send(pagemap, runs: ordered, copy: copy)
         stats.pagesWritten += UInt64(bytes) / Self.pageSize
+        stats.pagesInParent += ordered.reduce(0) { $0 + ($1.inParent ? UInt64($1.length) : 0) } / Self.pageSize
     }
 }

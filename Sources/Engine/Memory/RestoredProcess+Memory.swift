@@ -16,7 +16,7 @@ extension RestoredProcess {
         let own = current.filter { $0.start < Self.taskSize && ($0.isSpecial || ($0.start >= stub && $0.end <= stub + Self.stubSize)) }
         let inherited = plan.inherited(pid)
         try unmapAll(except: own.map { ($0.start, $0.end) } + inherited.map { ($0.start, $0.end) })
-        let mine = SavedPages(image.pagemap, base: try pages.base(image.pagesID))
+        let mine = try pages.saved(pid: pid, pagemap: image.pagemap, pagesID: image.pagesID)
         try placeVdso(own.filter(\.isSpecial), saved: mine)
         let early = plan.premapped(pid)
         guard !early.isEmpty else { return }
@@ -29,7 +29,7 @@ extension RestoredProcess {
         var pieces = mine.pieces(within: fresh.map { ($0.start, $0.end) })
         var drops: [(UInt64, UInt64)] = []
         if let parent = plan.parent(of: pid) {
-            let theirs = SavedPages(parent.pagemap, base: try pages.base(parent.pagesID))
+            let theirs = try pages.saved(pid: parent.pid, pagemap: parent.pagemap, pagesID: parent.pagesID)
             for vma in inherited {
                 let c = mine.changes(from: theirs, in: (vma.start, vma.end))
                 pieces += c.write
@@ -50,7 +50,7 @@ extension RestoredProcess {
         let early = plan.premapped(pid)
         let earlyStarts = Set(early.map(\.start))
         let rest = vmas.filter { !earlyStarts.contains($0.start) }
-        let saved = SavedPages(image.pagemap, base: try pages.base(image.pagesID))
+        let saved = try pages.saved(pid: pid, pagemap: image.pagemap, pagesID: image.pagesID)
         try mapAreas(rest, pagemap: image.pagemap, fileFd: { try areaFd($0, resources: resources, pages: pages, pidfd: pidfd) },
                      attach: attachSysV, fill: {
             // The vdso's pages (CRIU saves them) stay out: the running kernel's vdso was moved there.

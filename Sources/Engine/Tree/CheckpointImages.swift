@@ -127,7 +127,10 @@ struct CheckpointImages {
         var r = try dir.reader(.pagemap(pid))
         do {
             p.pagesID = try r.one(PagemapHead.self).pagesID
-            p.pagemap = try Self.pagemapRuns(try r.all(PagemapEntry.self), image: dir.file(.pagemap(pid)))
+            p.pagemap = try Self.pagemapRuns(try r.all(PagemapEntry.self), image: dir.file(.pagemap(pid)), parentAllowed: true)
+            if p.pagemap.contains(where: { $0.flags & PageFlags.parent != 0 }) && dir.parentImages == nil {
+                throw CheckpointError(.image, "image \(dir.file(.pagemap(pid))): pages are in a parent image, and \(dir.path) has no parent link")
+            }
             try checkRuns(p.pagemap, image: dir.file(.pagemap(pid)))
         } catch let e as ImageError { throw e.checkpointError }
         try checkMemoryMap(p, pid: pid, dir)
@@ -189,14 +192,18 @@ struct CheckpointImages {
     }
 
     /// Pagemap entries as runs of pages in the pages image: the page count from nr_pages,
-    /// or from compat_nr_pages in images of older CRIU; pages kept in a parent image
-    /// (an incremental dump) cannot be restored from this directory alone.
-    static func pagemapRuns(_ entries: [PagemapEntry], image: String) throws -> [PagemapEntry] {
+    /// or from compat_nr_pages in images of older CRIU. Runs in the parent images (an
+    /// incremental dump; flagged PE_PARENT, or in_parent by older CRIU) take no room in
+    /// the pages image; only a process's pagemap may have them (`parentAllowed`).
+    static func pagemapRuns(_ entries: [PagemapEntry], image: String, parentAllowed: Bool = false) throws -> [PagemapEntry] {
         try entries.map { e in
             var run = e
             if !e.hasNrPages { run.nrPages = UInt64(e.compatNrPages) }
             if (e.hasInParent && e.inParent) || e.flags & PageFlags.parent != 0 {
-                throw CheckpointError(.unsupported, "image \(image): pages at \(e.vaddr.hex) are in a parent image (incremental dumps cannot be restored yet)")
+                guard parentAllowed else {
+                    throw CheckpointError(.unsupported, "image \(image): pages at \(e.vaddr.hex) are in a parent image (only a process's pages can be)")
+                }
+                run.flags |= PageFlags.parent
             }
             return run
         }
@@ -212,7 +219,7 @@ struct CheckpointImages {
                 throw CheckpointError(.image, "image \(dir.file(pagemap)): pages_id \(id) is also the pages image of \(other)")
             }
             // checkRuns bounds every run to the address space: no sum of one pagemap overflows.
-            expected[id] = runs.reduce(0) { $0 + $1.nrPages }
+            expected[id] = runs.reduce(0) { $0 + ($1.flags & PageFlags.parent != 0 ? 0 : $1.nrPages) }
         }
         for p in processes where !p.isZombie { try use(p.pagesID, .pagemap(p.pid), p.pagemap) }
         for (shmid, s) in shmem { try use(s.pagesID, .pagemapShmem(shmid), s.runs) }

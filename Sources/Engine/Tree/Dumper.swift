@@ -53,6 +53,10 @@ public struct DumpOptions {
     public var workDir: String?
     /// Pages go to this page server (CRIU's --page-server), which writes pagemap-* and pages-*.
     public var pageServer: PageServerAddress?
+    /// Parent images (CRIU's --prev-images-dir, relative to imagesDir): pages unchanged
+    /// since them are left there, when write tracking (--track-mem) says which.
+    public var parentImages: String?
+    public var trackMemory = false
     public init(imagesDir: String) { self.imagesDir = imagesDir }
 }
 
@@ -66,6 +70,11 @@ public enum Dumper {
         try prepare(images)
         try DumpClient.check()
         try options.notify?("pre-dump", nil)
+        // Taken before the freeze: tracking ends with this dump unless it leaves the tree
+        // running with --track-mem, when it passes on to the next.
+        let incremental = try IncrementalDump(images: images, parentPath: options.parentImages, root: pid,
+                                              trackMemory: options.trackMemory,
+                                              keepTracking: options.trackMemory && options.leaveRunning && !options.leaveStopped, log: log)
         let freezeStart = DispatchTime.now()
         let tree = try FrozenTree.freeze(root: pid, freezer: options.freezer)
         var stats = DumpStatsEntry()
@@ -88,13 +97,13 @@ public enum Dumper {
             try checkSessions(tree, shellJob: options.shellJob)
             let userns = try checkNamespaces(tree)
             var namespaces = NamespaceIDs()
-            let memStats = try collect(tree, inet: inet, images: images, options: options, log: log, userns: userns, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
+            let memStats = try collect(tree, inet: inet, images: images, options: options, incremental: incremental, log: log, userns: userns, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
             if let userns, let inode = try NamespaceSet.inode(of: .user, pid: tree.root.pid), let id = namespaces.id(ofInode: inode) {
                 try userns.write(to: images, id: id, log: log)
             }
             stats.pagesScanned = memStats.pagesScanned
             stats.pagesWritten = memStats.pagesWritten
-            stats.pagesSkippedParent = 0
+            stats.pagesSkippedParent = memStats.pagesInParent
             let session = DumpSession(tree: tree, images: images, options: options, log: log)
             for ext in options.extensions { try ext.dump(session) }
             try FaultPoint.dumpAfterMemory.check()
@@ -126,6 +135,10 @@ public enum Dumper {
         if options.leaveRunning || options.leaveStopped {
             inet.release()
             tree.release(stopped: options.leaveStopped)
+            // --track-mem on a tree left running: the next dump can build on this one.
+            if let next = incremental.next {
+                do { try TrackingHolder.hand(next, root: pid) } catch { log.warn("write tracking ends here: \(error)") }
+            }
         } else {
             tree.kill()
             inet.closeKeepingLock()
@@ -153,7 +166,7 @@ public enum Dumper {
         }
     }
 
-    private static func prepare(_ images: ImageDirectory) throws {
+    static func prepare(_ images: ImageDirectory) throws {
         var isDir: ObjCBool = false
         if !FileManager.default.fileExists(atPath: images.path, isDirectory: &isDir) {
             if mkdir(images.path, 0o700) != 0 { throw CheckpointError.errno("create image directory \(images.path)") }
@@ -200,7 +213,7 @@ public enum Dumper {
         return userns
     }
 
-    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, options: DumpOptions, log: Log, userns: UserNamespace?, namespaces: inout NamespaceIDs, memdumpTime: inout UInt32) throws -> MemoryStats {
+    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, options: DumpOptions, incremental: IncrementalDump, log: Log, userns: UserNamespace?, namespaces: inout NamespaceIDs, memdumpTime: inout UInt32) throws -> MemoryStats {
         let locks = FileLocksDump(enabled: options.fileLocks)
         let files = FileTableDump(inet: inet)
         files.unixSockets.allowExternal = options.extUnixSk
@@ -253,8 +266,8 @@ public enum Dumper {
             try images.write(.fs(p.vpid), [fsEntry(p.pid, status: status, files: files)])
 
             let memStart = DispatchTime.now()
-            let areas = try ProcMaps.read(pid: p.pid)
-            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: areas)
+            let pages = try incremental.pages(of: p)
+            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: pages.areas, selection: pages.selection)
             memTime += UInt64(micros(since: memStart))
             try images.write(.mm(p.vpid), [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")

@@ -174,6 +174,8 @@ final class RestoreResources {
 final class PagesImage {
     private var maps: [UInt32: (UnsafeRawPointer, Int)] = [:]
     let dir: ImageDirectory
+    /// The parent images' pages (an incremental dump), opened on first use.
+    lazy var parent: PagesImage? = dir.parentImages.map { PagesImage(dir: $0) }
 
     init(dir: ImageDirectory) { self.dir = dir }
 
