@@ -9,20 +9,30 @@ public enum ProcMaps {
     }
 
     /// smaps repeats the maps line, followed by "Key: value" lines ending with VmFlags.
+    /// Walked as bytes: a dump reads it for every task, and only two kinds of line matter.
     public static func parse(smaps: String) throws -> [MemoryArea] {
-        var areas: [MemoryArea] = []
-        for line in smaps.split(separator: "\n", omittingEmptySubsequences: true) {
-            if isHeader(line) {
-                areas.append(try parseHeader(line, source: "smaps"))
-            } else if line.hasPrefix("VmFlags:") {
-                guard !areas.isEmpty else {
-                    throw ProcFSError(path: "smaps", reason: "VmFlags before any area: \(line)")
+        var text = smaps
+        return try text.withUTF8 { bytes in
+            var areas: [MemoryArea] = []
+            let vmFlags = Array("VmFlags:".utf8)
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                let line = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                if let first = line.first, isHexDigit(first) {
+                    areas.append(try parseHeader(Substring(String(decoding: line, as: UTF8.self)), source: "smaps"))
+                } else if line.starts(with: vmFlags) {
+                    let flags = String(decoding: UnsafeBufferPointer(rebasing: line[vmFlags.count...]), as: UTF8.self)
+                    guard !areas.isEmpty else {
+                        throw ProcFSError(path: "smaps", reason: "VmFlags before any area: VmFlags:\(flags)")
+                    }
+                    areas[areas.count - 1].vmFlags = Set(ProcLines.fields(Substring(flags)).map(String.init))
                 }
-                let flags = ProcLines.fields(line.dropFirst("VmFlags:".count))
-                areas[areas.count - 1].vmFlags = Set(flags.map(String.init))
+                start = end + 1
             }
+            return areas
         }
-        return areas
     }
 
     public static func read(pid: Int32) throws -> [MemoryArea] {
@@ -35,11 +45,8 @@ public enum ProcMaps {
     }
 
     /// Area lines start "start-end " in lowercase hex; smaps keys start with a capital letter.
-    private static func isHeader(_ line: Substring) -> Bool {
-        guard let first = line.utf8.first else { return false }
-        let isHexDigit = (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9"))
-            || (first >= UInt8(ascii: "a") && first <= UInt8(ascii: "f"))
-        return isHexDigit && !line.hasPrefix("VmFlags")
+    private static func isHexDigit(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "f"))
     }
 
     /// Columns by position: range, perms, offset, dev, inode, then the path is the rest of
