@@ -10,7 +10,6 @@ extension CriuOpts {
     /// Throws for the first option the engine does not support.
     public func refuseUnsupported() throws {
         func refuse(_ m: String) throws -> Never { throw CheckpointError.refused(m) }
-        if lazyPages { try refuse("lazy pages are not supported yet (lazy_pages)") }
         if hasPs { try refuse("the page server is not supported yet (ps)") }
         if trackMem { try refuse("memory tracking for pre-dump is not supported yet (track_mem)") }
         if hasParentImg && !parentImg.isEmpty { try refuse("dumps on a parent image are not supported yet (parent_img \(parentImg))") }
@@ -99,6 +98,7 @@ extension CriuOpts {
     }
 
     public func dumpOptions(imagesDir: String) throws -> DumpOptions {
+        if lazyPages { throw CheckpointError.refused("lazy pages are not supported yet at dump (lazy_pages): only a restore --lazy-pages, from local images") }
         var o = DumpOptions(imagesDir: imagesDir)
         o.leaveRunning = leaveRunning
         o.leaveStopped = leaveStopped
@@ -122,8 +122,11 @@ extension CriuOpts {
         return o
     }
 
-    public func restoreOptions(imagesDir: String) throws -> RestoreOptions {
+    /// With lazy_pages the restore connects to the lazy-pages daemon in `workDir` (else in
+    /// the images directory) at once, as CRIU does, so a missing daemon fails it early.
+    public func restoreOptions(imagesDir: String, workDir: String? = nil) throws -> RestoreOptions {
         var o = RestoreOptions(imagesDir: imagesDir)
+        if lazyPages { o.lazyPages = try LazyPagesSocket.connect(directory: workDir ?? imagesDir) }
         // Over the RPC the service answers and exits: the tree never waits for us.
         o.detach = true
         o.shellJob = shellJob

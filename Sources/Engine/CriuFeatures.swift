@@ -50,7 +50,7 @@ public enum CriuFeatures {
         case "timer_cr_ids": return yes("POSIX timers keep their ids (PR_TIMER_CREATE_RESTORE_IDS)")
         case "mem_dirty_track", "pidfd_store", "pagemap_scan", "pagemap_scan_guard_pages":
             return no("pre-dump with memory tracking is not implemented yet")
-        case "uffd", "uffd-noncoop": return no("lazy restore (userfaultfd) is not implemented yet")
+        case "uffd", "uffd-noncoop": return kernel(exists("/proc/sys/vm/unprivileged_userfaultfd"), "lazy restore (userfaultfd with fork, mremap, remove and unmap events)")
         case "userns": return no("trees in a user namespace are refused")
         case "tun", "tun_ns": return no("tun devices are not carried")
         case "aio_remap": return no("AIO rings are not carried")

@@ -39,6 +39,8 @@ public struct RestoreOptions {
     /// Where stats-restore goes after a successful restore (CRIU's work directory); the
     /// images are never written.
     public var workDir: String?
+    /// Lazy restore: private anonymous memory is left to the lazy-pages daemon behind this.
+    public var lazyPages: LazyPagesSink?
     public init(imagesDir: String) { self.imagesDir = imagesDir }
 }
 
@@ -103,6 +105,7 @@ public enum Restorer {
             try writePidfile(root.hostPid, session)
             try options.notify?("pre-resume", nil)
             try resume(live)
+            options.lazyPages?.finish()
             stats.restoreTime = micros(since: start)
             writeStats(stats, session)
             try? options.notify?("post-resume", nil)
@@ -110,6 +113,7 @@ public enum Restorer {
         } catch {
             log.error("\(error)")
             session.rollBack()
+            options.lazyPages?.finish()
             throw error
         }
     }
