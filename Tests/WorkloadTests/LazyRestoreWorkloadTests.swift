@@ -36,9 +36,9 @@ struct LazyPagesDaemon {
 @Suite("lazy restore", .serialized)
 struct LazyRestoreWorkloadTests {
     /// start, ready, dump (mode), original gone, daemon up, restore --lazy-pages.
-    private func lazyRestore(_ mode: Mode, backgroundAfter: Double) async throws -> (WorkloadRun, LazyPagesDaemon) {
+    private func lazyRestore(_ mode: Mode, _ w: Workload = .lazy, backgroundAfter: Double) async throws -> (WorkloadRun, LazyPagesDaemon) {
         try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
-        let run = try WorkloadRun(.lazy)
+        let run = try WorkloadRun(w)
         try run.start()
         try await run.waitReady()
         let d = await run.dump(leaveRunning: mode == .leaveRunning)
@@ -61,6 +61,20 @@ struct LazyRestoreWorkloadTests {
         #expect(st?.status == 0, "lazy-pages: \(st.map(\.description) ?? "still running")\n\(daemon.logText)")
         let log = daemon.logText
         #expect(log.contains("1 forks followed") && !log.contains(" 0 pages on fault") && !log.contains(" 0 in the background"), "\(log.suffix(2000))")
+    }
+
+    /// Workloads of other suites, restored lazily: eight threads faulting at once on their
+    /// stacks and counters, copy-on-write areas a parent shares with its children (filled
+    /// eagerly) beside lazy ones, and 64 MiB of data with a 64 MiB zero area.
+    @Test("other workloads restored lazily: threads, a copy-on-write tree (its shared areas stay eager), 64 MiB", arguments: [Workload.threads, .cow, .memorySmall], Mode.allCases)
+    func others(_ w: Workload, _ mode: Mode) async throws {
+        let lazy = Workload(name: w.name, args: w.args, restoreArgs: w.restoreArgs + ["--lazy-pages"])
+        let (run, daemon) = try await lazyRestore(mode, lazy, backgroundAfter: 0)
+        defer { run.cleanup() }
+        await run.expectPass("\(w.testDescription) after \(mode.testDescription) dump + lazy restore")
+        let st = await Proc.wait(daemon.pid, timeout: 20)
+        if st == nil { Proc.sigkill(daemon.pid); _ = await Proc.wait(daemon.pid, timeout: 10) }
+        #expect(st?.status == 0, "lazy-pages: \(st.map(\.description) ?? "still running")\n\(daemon.logText)")
     }
 
     @Test("a killed lazy-pages daemon: the restored process is killed, never runs on with zero pages", arguments: Mode.allCases)
