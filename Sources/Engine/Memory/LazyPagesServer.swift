@@ -29,7 +29,9 @@ public final class LazyPagesServer {
 
     public init(imagesDir: String, log: Log) throws {
         images = try CheckpointImages(dir: ImageDirectory(path: imagesDir))
-        pages = PagesImage(dir: images.dir)
+        // Not read in at once: a task's first fault (the rseq registration touches its TLS
+        // during the restore) would wait for the whole image.
+        pages = PagesImage(dir: images.dir, populate: false)
         plan = MemoryInheritance(images)
         self.log = log
     }

@@ -64,7 +64,7 @@ public enum Restorer {
         if flags & CloneFlags.newPID.rawValue == 0 { try checkPidsFree(images) }
         let stub = try stubAddress(images)
         let resources = try RestoreResources(session: session, images: images)
-        let pages = PagesImage(dir: images.dir)
+        let pages = PagesImage(dir: images.dir, populate: options.lazyPages == nil)
         let inheritance = MemoryInheritance(images)
         // Every restored task inherits this fd from the root stub and takes its files
         // through it (pidfd_getfd), even inside a new pid namespace.
