@@ -66,7 +66,7 @@ struct LazyRestoreWorkloadTests {
     /// Workloads of other suites, restored lazily: eight threads faulting at once on their
     /// stacks and counters, copy-on-write areas a parent shares with its children (filled
     /// eagerly) beside lazy ones, and 64 MiB of data with a 64 MiB zero area.
-    @Test("other workloads restored lazily: threads, a copy-on-write tree (its shared areas stay eager), 64 MiB", arguments: [Workload.threads, .cow, .memorySmall], Mode.allCases)
+    @Test("other workloads restored lazily: threads, a copy-on-write tree (its shared areas stay eager), 64 MiB, madvise/mlock/wipe-on-fork state", arguments: [Workload.threads, .cow, .memorySmall, .madvise], Mode.allCases)
     func others(_ w: Workload, _ mode: Mode) async throws {
         let lazy = Workload(name: w.name, args: w.args, restoreArgs: w.restoreArgs + ["--lazy-pages"])
         let (run, daemon) = try await lazyRestore(mode, lazy, backgroundAfter: 0)
