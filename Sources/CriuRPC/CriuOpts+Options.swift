@@ -10,7 +10,6 @@ extension CriuOpts {
     /// Throws for the first option the engine does not support.
     public func refuseUnsupported() throws {
         func refuse(_ m: String) throws -> Never { throw CheckpointError.refused(m) }
-        if lazyPages { try refuse("lazy pages are not supported yet (lazy_pages)") }
         if hasPs && ps.hasFd { try refuse("a page server socket handed over (ps.fd) is not supported yet; give its address and port") }
         if !joinNs.isEmpty {
             try refuse("joining existing namespaces is not supported yet (join_ns \(joinNs.map { "\($0.ns):\($0.nsFile)" }.joined(separator: ", ")))")
@@ -97,6 +96,7 @@ extension CriuOpts {
     }
 
     public func dumpOptions(imagesDir: String) throws -> DumpOptions {
+        if lazyPages { throw CheckpointError.refused("lazy pages are not supported yet at dump (lazy_pages): only a restore --lazy-pages, from local images") }
         var o = DumpOptions(imagesDir: imagesDir)
         o.leaveRunning = leaveRunning
         o.leaveStopped = leaveStopped
@@ -128,8 +128,11 @@ extension CriuOpts {
         return o
     }
 
-    public func restoreOptions(imagesDir: String) throws -> RestoreOptions {
+    /// With lazy_pages the restore connects to the lazy-pages daemon in `workDir` (else in
+    /// the images directory) at once, as CRIU does, so a missing daemon fails it early.
+    public func restoreOptions(imagesDir: String, workDir: String? = nil) throws -> RestoreOptions {
         var o = RestoreOptions(imagesDir: imagesDir)
+        if lazyPages { o.lazyPages = try LazyPagesSocket.connect(directory: workDir ?? imagesDir) }
         // Over the RPC the service answers and exits: the tree never waits for us.
         o.detach = true
         o.shellJob = shellJob

@@ -8,7 +8,7 @@ extension RPCService {
         let (opts, dirs, log) = try prepare(req)
         let rootPid: Int32
         do {
-            var options = try opts.restoreOptions(imagesDir: dirs.images)
+            var options = try opts.restoreOptions(imagesDir: dirs.images, workDir: dirs.work)
             options.workDir = dirs.work
             options.extensions = restoreExtensions
             let notifier = RPCNotifier(socket: socket, enabled: opts.notifyScripts, log: log)

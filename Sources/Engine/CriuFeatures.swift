@@ -52,7 +52,7 @@ public enum CriuFeatures {
             return kernel(WriteTracking.supported, "memory tracking with userfaultfd async write-protect and PAGEMAP_SCAN (Linux 6.7)")
         case "pidfd_store", "pagemap_scan_guard_pages":
             return no("not implemented")
-        case "uffd", "uffd-noncoop": return no("lazy restore (userfaultfd) is not implemented yet")
+        case "uffd", "uffd-noncoop": return kernel(exists("/proc/sys/vm/unprivileged_userfaultfd"), "lazy restore (userfaultfd with fork, mremap, remove and unmap events)")
         case "userns": return yes("a tree in a user namespace one level below the caller's, its other namespaces owned by it")
         case "tun", "tun_ns": return no("tun devices are not carried")
         case "aio_remap": return no("AIO rings are not carried")

@@ -48,7 +48,7 @@ public enum KernelFeatures {
         add("CAP_SYS_PTRACE", caps & (1 << 19) != 0, "seizes tasks of other users")
         add("CAP_CHECKPOINT_RESTORE", caps & (1 << 40) != 0, required: false, "set_tid without CAP_SYS_ADMIN (Linux 5.9)")
         add("time namespaces", access("/proc/self/ns/time", F_OK) == 0, required: false, "keeps CLOCK_MONOTONIC across hosts")
-        add("userfaultfd", access("/proc/sys/vm/unprivileged_userfaultfd", F_OK) == 0, required: false, "lazy restore (planned)")
+        add("userfaultfd", access("/proc/sys/vm/unprivileged_userfaultfd", F_OK) == 0, required: false, "lazy restore")
         return out
     }
 }

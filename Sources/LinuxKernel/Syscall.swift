@@ -127,5 +127,5 @@ public enum SyscallNumber {
     public static let seccomp = 317, memfdCreate = 319, rseq = 334, openTree = 428, moveMount = 429
     public static let fsopen = 430, fsconfig = 431, fsmount = 432, pidfdOpen = 434, clone3 = 435
     public static let closeRange = 436, openat2 = 437, pidfdGetfd = 438, mountSetattr = 442
-    public static let schedSetattr = 314, schedGetattr = 315, membarrier = 324, recvmsg = 47
+    public static let schedSetattr = 314, schedGetattr = 315, userfaultfd = 323, membarrier = 324, recvmsg = 47
 }

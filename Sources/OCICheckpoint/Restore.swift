@@ -60,7 +60,7 @@ struct Restore: ParsableCommand {
             try opts.refuseUnsupported()
             let log = try logging.log(directory: criu.workDir ?? imagesDir)
             if !opts.ignoredOptions.isEmpty { log.info("accepted, not acted on: \(opts.ignoredOptions.joined(separator: ", "))") }
-            var options = try opts.restoreOptions(imagesDir: imagesDir)
+            var options = try opts.restoreOptions(imagesDir: imagesDir, workDir: criu.workDir)
             options.detach = detach || sibling
             options.pidfile = pidfile
             options.workDir = criu.workDir

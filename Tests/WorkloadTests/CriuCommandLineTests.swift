@@ -70,8 +70,8 @@ struct CriuCommandLineTests {
     func checkFeature() {
         let yes = Self.oc(["check", "--feature", "timens"])
         #expect(yes.ok && yes.out == "timens is supported\n", "\(yes)")
-        let no = Self.oc(["check", "--feature", "uffd"])
-        #expect(!no.ok && no.err.contains("uffd is not supported: lazy restore"), "\(no)")
+        let no = Self.oc(["check", "--feature", "tun"])
+        #expect(!no.ok && no.err.contains("tun is not supported: tun devices"), "\(no)")
         let unknown = Self.oc(["check", "--feature", "warp_drive"])
         #expect(!unknown.ok && unknown.err.contains("unknown feature warp_drive"), "\(unknown)")
         let all = Self.oc(["check", "--all"])

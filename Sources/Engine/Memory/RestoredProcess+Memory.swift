@@ -51,10 +51,14 @@ extension RestoredProcess {
         let earlyStarts = Set(early.map(\.start))
         let rest = vmas.filter { !earlyStarts.contains($0.start) }
         let saved = try pages.saved(pid: pid, pagemap: image.pagemap, pagesID: image.pagesID)
+        let lazySink = resources.session.options.lazyPages
+        let lazy = lazySink == nil ? [] : LazyAreas.areas(image, plan: plan)
+        let lazyStarts = Set(lazy.map(\.start))
         try mapAreas(rest, pagemap: image.pagemap, fileFd: { try areaFd($0, resources: resources, pages: pages, pidfd: pidfd) },
                      attach: attachSysV, fill: {
             // The vdso's pages (CRIU saves them) stay out: the running kernel's vdso was moved there.
-            try memory.scatterIn(saved.pieces(within: rest.filter(MemoryInheritance.isPrivate).map { ($0.start, $0.end) }))
+            let eager = rest.filter { MemoryInheritance.isPrivate($0) && !lazyStarts.contains($0.start) }
+            try memory.scatterIn(saved.pieces(within: eager.map { ($0.start, $0.end) }))
         })
         try restoreAioRings(saved)
         try protect(early.filter { $0.prot & UInt32(PROT_WRITE) == 0 })
@@ -64,6 +68,7 @@ extension RestoredProcess {
         if image.mm.hasThpDisabled {
             try call("prctl(PR_SET_THP_DISABLE)", SyscallNumber.prctl, 41, image.mm.thpDisabled ? 1 : 0, 0, 0, 0)
         }
+        if let lazySink { try handOverLazyAreas(lazy, to: lazySink) }
     }
 
     /// The task's fd to map `vma` from: its shared memory object or its file (opened with

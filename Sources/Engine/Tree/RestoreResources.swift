@@ -176,8 +176,13 @@ final class PagesImage {
     let dir: ImageDirectory
     /// The parent images' pages (an incremental dump), opened on first use.
     lazy var parent: PagesImage? = dir.parentImages.map { PagesImage(dir: $0) }
+    /// Read in at once (MAP_POPULATE); a lazy restore reads only what it writes itself.
+    private let populate: Bool
 
-    init(dir: ImageDirectory) { self.dir = dir }
+    init(dir: ImageDirectory, populate: Bool = true) {
+        self.dir = dir
+        self.populate = populate
+    }
 
     deinit { for (p, n) in maps.values { munmap(UnsafeMutableRawPointer(mutating: p), n) } }
 
@@ -190,7 +195,7 @@ final class PagesImage {
         var st = stat()
         fstat(fd, &st)
         if st.st_size == 0 { return nil }
-        guard let p = mmap(nil, Int(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED else {
+        guard let p = mmap(nil, Int(st.st_size), PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0), p != MAP_FAILED else {
             throw CheckpointError.errno("mmap \(path)")
         }
         maps[id] = (UnsafeRawPointer(p), Int(st.st_size))

@@ -39,6 +39,8 @@ public struct RestoreOptions {
     /// Where stats-restore goes after a successful restore (CRIU's work directory); the
     /// images are never written.
     public var workDir: String?
+    /// Lazy restore: private anonymous memory is left to the lazy-pages daemon behind this.
+    public var lazyPages: LazyPagesSink?
     public init(imagesDir: String) { self.imagesDir = imagesDir }
 }
 
@@ -63,7 +65,7 @@ public enum Restorer {
         if flags & CloneFlags.newPID.rawValue == 0 { try checkPidsFree(images) }
         let stub = try stubAddress(images)
         let resources = try RestoreResources(session: session, images: images)
-        let pages = PagesImage(dir: images.dir)
+        let pages = PagesImage(dir: images.dir, populate: options.lazyPages == nil)
         let inheritance = MemoryInheritance(images)
         // Every restored task inherits this fd from the root stub and takes its files through
         // it (pidfd_getfd), even in a new pid namespace; in a user namespace, a socket.
@@ -106,6 +108,7 @@ public enum Restorer {
             try writePidfile(root.hostPid, session)
             try options.notify?("pre-resume", nil)
             try resume(live)
+            options.lazyPages?.finish()
             stats.restoreTime = micros(since: start)
             writeStats(stats, session)
             try? options.notify?("post-resume", nil)
@@ -113,6 +116,7 @@ public enum Restorer {
         } catch {
             log.error("\(error)")
             session.rollBack()
+            options.lazyPages?.finish()
             throw error
         }
     }

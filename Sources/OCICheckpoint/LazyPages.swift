@@ -1,0 +1,65 @@
+import ArgumentParser
+import CriuRPC
+import Engine
+import LinuxKernel
+import Foundation
+
+/// CRIU's `lazy-pages`: the daemon a `restore --lazy-pages` hands each task's
+/// userfaultfd to. It serves faults from the images, copies the rest once the tree runs,
+/// and exits when every restored address space has all its pages.
+struct LazyPages: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lazy-pages",
+        abstract: "Serve the memory of a restore --lazy-pages from the images in -D: faults first, the rest in the background.")
+
+    @Option(name: [.customShort("D"), .customLong("images-dir")], help: "Directory with the images.")
+    var imagesDir: String
+
+    @Option(name: [.customShort("W"), .customLong("work-dir")], help: "Where lazy-pages.socket and the log go (default: the images directory).")
+    var workDir: String?
+
+    @Flag(name: .customLong("page-server"), help: "Take the pages from a page server (not supported yet).")
+    var pageServer = false
+
+    @Option(name: .customLong("address"), help: "The page server's address (with --page-server).")
+    var address: String?
+
+    @Option(name: .customLong("port"), help: "The page server's port (with --page-server).")
+    var port: Int?
+
+    @Option(name: .customLong("background-after"), help: .hidden)
+    var backgroundAfter: Double = 0
+
+    @Flag(name: .customLong("keeper"), help: .hidden)
+    var keeper = false
+
+    @OptionGroup var logging: LogOptions
+
+    func run() throws {
+        if keeper { LazyPagesKeeper.keep() }
+        try OCICheckpoint_run {
+            if pageServer || address != nil || port != nil {
+                throw CheckpointError.refused("lazy-pages --page-server: pages from a remote page server are not supported yet; serve local images with -D")
+            }
+            let dir = workDir ?? imagesDir
+            let log = try logging.log(directory: dir)
+            let server = try LazyPagesServer(imagesDir: imagesDir, log: log)
+            server.backgroundDelay = backgroundAfter
+            let keeper = try LazyPagesKeeper(imagesDir: imagesDir)
+            server.onSpace = { keeper.hold(pid: $0, uffd: $1) }
+            let listener = try LazyPagesSocket.listen(directory: dir)
+            let path = (dir as NSString).appendingPathComponent(LazyPagesSocket.name)
+            defer { close(listener); unlink(path) }
+            log.info("lazy pages: listening on \(path)")
+            let conn = try Syscall.retrying("lazy pages: accept on \(path)") { accept(listener, nil, nil) }
+            let socket = RPCSocket(fd: conn)
+            defer { close(conn) }
+            try server.serve(control: conn) {
+                guard let (pid, uffd) = try LazyPagesSocket.receive(socket) else { return false }
+                try server.add(pid: pid, uffd: uffd)
+                return true
+            }
+            keeper.finish()
+        }
+    }
+}
