@@ -178,14 +178,23 @@ public final class FrozenTree {
 
     /// Detaches from every task; tasks that were job-control stopped stay stopped.
     /// Lets every task go; with `stopped`, each process gets a SIGSTOP first, which it
-    /// takes (stopping its whole thread group) as soon as it is detached.
+    /// takes (stopping its whole thread group) as soon as it is detached: the release
+    /// returns once each has, so a caller of --leave-stopped finds the tree stopped.
     public func release(stopped: Bool = false) {
-        if stopped { for p in processes where !p.isZombie { _ = Glibc.kill(p.pid, SIGSTOP) } }
+        let live = processes.filter { !$0.isZombie }.map(\.pid)
+        if stopped { for pid in live { _ = Glibc.kill(pid, SIGSTOP) } }
         let detach = {
             for tid in self.seized.reversed() { try? Ptrace(tid).detach() }
             self.seized.removeAll()
         }
         if let freezer { freezer.restoringOriginalState(detach) } else { detach() }
+        guard stopped else { return }
+        for pid in live {
+            for _ in 0..<2000 {
+                guard let stat = try? TaskStat.read(pid: pid), stat.state != "T" else { break }
+                usleep(1000)
+            }
+        }
     }
 
     /// Kills every process of the tree (after a complete dump) and collects the deaths
