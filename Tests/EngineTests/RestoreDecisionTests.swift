@@ -198,12 +198,13 @@ struct RestoreDecisionTests {
         let given: [UInt32: Int32] = [1: 0, 2: 1, 3: 2, 4: 2]
         try task.installFds([Self.fd(0, id: 1, cloexec: false), Self.fd(1, id: 2, cloexec: true),
                              Self.fd(5, id: 3, cloexec: true), Self.fd(9, id: 4, cloexec: false)]) { given[$0.id]! }
+        // Clearing close-on-exec changes no number: it comes last, with the others in one batch.
         #expect(task.calls == [
-            .init(tid: nil, nr: SyscallNumber.fcntl, args: [0, UInt64(F_SETFD), 0, 0, 0, 0]),
             .init(tid: nil, nr: SyscallNumber.dup3, args: [2, 5, UInt64(O_CLOEXEC), 0, 0, 0]),
             .init(tid: nil, nr: SyscallNumber.close, args: [2, 0, 0, 0, 0, 0]),
             .init(tid: nil, nr: SyscallNumber.dup3, args: [2, 9, 0, 0, 0, 0]),
             .init(tid: nil, nr: SyscallNumber.close, args: [2, 0, 0, 0, 0, 0]),
+            .init(tid: nil, nr: SyscallNumber.fcntl, args: [0, UInt64(F_SETFD), 0, 0, 0, 0]),
         ])
     }
 

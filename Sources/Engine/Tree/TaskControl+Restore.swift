@@ -62,9 +62,8 @@ extension TaskControl {
         var map = [mm.mmStartCode, mm.mmEndCode, mm.mmStartData, mm.mmEndData, mm.mmStartBrk, mm.mmBrk,
                    mm.mmStartStack, mm.mmArgStart, mm.mmArgEnd, mm.mmEnvStart, mm.mmEnvEnd, auxv].flatMap(bytes)
         map += bytes(UInt32(auxvBytes.count)) + bytes(UInt32(exe))
-        let addr = try put(map, at: 0)
-        try call("prctl(PR_SET_MM_MAP)", SyscallNumber.prctl, 35, 14, addr, UInt64(map.count), 0)
-        try call("close", SyscallNumber.close, UInt64(exe))
+        try callAll([InjectedCall(what: "prctl(PR_SET_MM_MAP)", nr: SyscallNumber.prctl, args: [35, 14, 0, UInt64(map.count), 0], data: map, dataArgument: 2),
+                     InjectedCall(what: "close", nr: SyscallNumber.close, args: [UInt64(exe)])])
     }
 
     // MARK: - Files
@@ -73,29 +72,34 @@ extension TaskControl {
     /// entry's file (the lowest free one), which either is the wanted number already (only
     /// its close-on-exec flag may need clearing) or is moved there by dup3.
     func installFds(_ fds: [FdinfoEntry], take: (FdinfoEntry) throws -> Int32) throws {
+        // Flags only: they change no fd number, so they wait for one batch at the end.
+        var clearCloexec: [InjectedCall] = []
         for e in fds {
             let t = try take(e)
             let cloexec = e.flags & UInt32(FD_CLOEXEC) != 0
             if t == Int32(e.fd) {
-                if !cloexec { try call("fcntl F_SETFD", SyscallNumber.fcntl, UInt64(t), UInt64(F_SETFD), 0) }
+                if !cloexec { clearCloexec.append(InjectedCall(what: "fcntl F_SETFD fd \(t)", nr: SyscallNumber.fcntl, args: [UInt64(t), UInt64(F_SETFD), 0])) }
             } else {
                 try call("dup3 to fd \(e.fd)", SyscallNumber.dup3, UInt64(t), UInt64(e.fd), cloexec ? UInt64(O_CLOEXEC) : 0)
                 try call("close", SyscallNumber.close, UInt64(t))
             }
         }
+        try callAll(clearCloexec)
     }
 
     /// Root, cwd and umask: fds the task holds on its root (nil when it is "/") and cwd,
     /// closed here.
     func setFs(root: Int32?, cwd: Int32, umask: UInt32) throws {
+        var calls: [InjectedCall] = []
         if let r = root {
-            try call("fchdir root", SyscallNumber.fchdir, UInt64(r))
-            try call("chroot", SyscallNumber.chroot, try put(Array(".".utf8) + [0], at: 1024))
-            try call("close", SyscallNumber.close, UInt64(r))
+            calls += [InjectedCall(what: "fchdir root", nr: SyscallNumber.fchdir, args: [UInt64(r)]),
+                      InjectedCall(what: "chroot", nr: SyscallNumber.chroot, args: [0], data: Array(".".utf8) + [0]),
+                      InjectedCall(what: "close", nr: SyscallNumber.close, args: [UInt64(r)])]
         }
-        try call("fchdir cwd", SyscallNumber.fchdir, UInt64(cwd))
-        try call("close", SyscallNumber.close, UInt64(cwd))
-        try call("umask", SyscallNumber.umask, UInt64(umask))
+        calls += [InjectedCall(what: "fchdir cwd", nr: SyscallNumber.fchdir, args: [UInt64(cwd)]),
+                  InjectedCall(what: "close", nr: SyscallNumber.close, args: [UInt64(cwd)]),
+                  InjectedCall(what: "umask", nr: SyscallNumber.umask, args: [UInt64(umask)])]
+        try callAll(calls)
     }
 
     // MARK: - Credentials
