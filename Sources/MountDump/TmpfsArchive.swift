@@ -1,14 +1,15 @@
 import Foundation
 import CArchive
-import Engine
 import LinuxKernel
 
 /// A tmpfs's contents as CRIU keeps them: a gzip'ed tar made by the host's GNU tar, with
 /// numeric owners, modes, device nodes, sparse files, hard links and xattrs.
 enum TmpfsArchive {
-    /// GNU tar writes the tar stream into a pipe and we gzip it (libarchive's gzip filter
-    /// over a raw stream): tar's own --gzip would start `sh -c gzip` and gzip, two more
-    /// processes for each of a container's five tmpfs while it is frozen (CRIU pays them).
+    /// GNU tar writes the tar stream to us and we gzip it (libarchive's gzip filter over a
+    /// raw stream): tar's own --gzip would start `sh -c gzip` and gzip, two more processes
+    /// for each of a container's five tmpfs while it is frozen (CRIU pays them). tar is
+    /// started directly, not through Foundation's Process: under `criu restore` (LXC) the
+    /// restore's own child reaping left Process waiting for a tar that had exited.
     static func create(from directory: String, to image: String) throws {
         let fd = open(image, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         if fd < 0 { throw CheckpointError.errno("create \(image)") }
@@ -22,23 +23,16 @@ enum TmpfsArchive {
         if fsync(fd) != 0 { throw CheckpointError.errno("fsync \(image)") }
     }
 
+    /// The image's gzip is undone here, for tar's stdin, for the same reason as at dump.
     static func extract(_ image: String, into directory: String) throws {
-        try tar(["--extract", "--gzip", "--numeric-owner", "--preserve-permissions", "--same-owner",
-                 "--xattrs", "--xattrs-include=*", "--file", image, "--directory", directory],
-                what: "restore the tmpfs contents from \(image)")
+        let gunzip = try GunzipStream(path: image)
+        try TarPipe.extract(["--extract", "--numeric-owner", "--preserve-permissions", "--same-owner",
+                             "--xattrs", "--xattrs-include=*", "--file", "-", "--directory", directory],
+                            what: "restore the tmpfs contents from \(image)") { try gunzip.read(into: $0) }
     }
 
     static var tarPath: String {
         ["/usr/bin/tar", "/bin/tar"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/tar"
-    }
-
-    /// Through Engine's Command, not Foundation's Process: under `criu restore` (LXC) the
-    /// restore's own child reaping left Process waiting for a tar that had exited.
-    private static func tar(_ arguments: [String], what: String) throws {
-        let (status, text) = try Command.run([tarPath] + arguments)
-        guard status == 0 else {
-            throw CheckpointError(.kernel, "\(what): tar exited with \(status): \(text)")
-        }
     }
 }
 
@@ -80,5 +74,41 @@ private final class GzipStream {
         guard status < ARCHIVE_OK else { return }
         let reason = archive_error_string(handle).map { String(cString: $0) } ?? "status \(status)"
         throw CheckpointError(.kernel, "gzip \(what): \(step): \(reason)")
+    }
+}
+
+/// A gzip'ed file's bytes, uncompressed block by block (libarchive's raw format).
+private final class GunzipStream {
+    private let handle: OpaquePointer
+    private let path: String
+
+    init(path: String) throws {
+        handle = archive_read_new()
+        self.path = path
+        archive_read_support_filter_gzip(handle)
+        archive_read_support_format_raw(handle)
+        try check(archive_read_open_filename(handle, path, 1 << 16), "open")
+        var entry: OpaquePointer?
+        try check(archive_read_next_header(handle, &entry), "start")
+        // The raw format takes any bytes: what gzip did not write is refused here, by name.
+        let filters = (0..<archive_filter_count(handle)).map { archive_filter_code(handle, $0) }
+        guard filters.contains(ARCHIVE_FILTER_GZIP) else {
+            throw CheckpointError(.invalidArgument, "tmpfs image \(path): not gzip'ed")
+        }
+    }
+
+    deinit { archive_read_free(handle) }
+
+    /// The next bytes into `buffer`; 0 at the end.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = archive_read_data(handle, buffer.baseAddress, buffer.count)
+        if n < 0 { try check(Int32(truncatingIfNeeded: n), "read") }
+        return n
+    }
+
+    private func check(_ status: Int32, _ step: String) throws {
+        guard status < ARCHIVE_OK else { return }
+        let reason = archive_error_string(handle).map { String(cString: $0) } ?? "status \(status)"
+        throw CheckpointError(.kernel, "gunzip \(path): \(step): \(reason)")
     }
 }
