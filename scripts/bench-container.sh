@@ -71,3 +71,14 @@ container_run() {
     rm -rf "$img"
     RESULT="$ckpt $frozen $restore -"
 }
+
+# Containers an interrupted run left behind, under the bench's own runc roots only.
+container_cleanup() {
+    local root id
+    for root in "$WORK"/runc-*; do
+        [ -d "$root" ] || continue
+        for id in $(runc --root "$root" list -q 2>/dev/null); do
+            runc --root "$root" delete -f "$id" >/dev/null 2>&1 || true
+        done
+    done
+}

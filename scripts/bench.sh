@@ -41,6 +41,7 @@ fi
 
 cleanup() {
     kill_tree "${LIVE[@]}"
+    container_cleanup
     rm -rf "$SHM" "$WORK"
 }
 trap cleanup EXIT
