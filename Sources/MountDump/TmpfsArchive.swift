@@ -11,7 +11,7 @@ enum TmpfsArchive {
     /// started directly, not through Foundation's Process: under `criu restore` (LXC) the
     /// restore's own child reaping left Process waiting for a tar that had exited.
     static func create(from directory: String, to image: String) throws {
-        let fd = open(image, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = open(image, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if fd < 0 { throw CheckpointError.errno("create \(image)") }
         defer { close(fd) }
         let gzip = try GzipStream(fd: fd, what: image)
