@@ -8,7 +8,7 @@ set title "ocicheckpoint and CRIU 4.2: dump and restore time against memory size
 set xlabel "process memory (MiB)"
 set ylabel "seconds"
 set logscale xy 2
-set format y "%g"
+set format y "%.3g"
 set grid
 set key top left
 set datafile missing "-"
