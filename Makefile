@@ -12,6 +12,7 @@ APT_PACKAGES := \
 	skopeo iptables redis-server redis-tools \
 	docker.io \
 	containerd \
+	gnuplot-nox \
 	lxc
 DEBUG_BIN := $(CURDIR)/.build/debug/ocicheckpoint
 RELEASE_BIN := $(CURDIR)/.build/release/ocicheckpoint

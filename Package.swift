@@ -31,7 +31,7 @@ let package = Package(
                 swiftSettings: v5),
         .target(name: "NamespaceDump", dependencies: ["Engine", "LinuxKernel", "ProcFS", "Images", "CShim"], swiftSettings: v5),
         .target(name: "CgroupDump", dependencies: ["Engine", "LinuxKernel", "ProcFS", "Images", "CShim"], swiftSettings: v5),
-        .target(name: "MountDump", dependencies: ["Engine", "LinuxKernel", "ProcFS", "Images", "CShim"], swiftSettings: v5),
+        .target(name: "MountDump", dependencies: ["Engine", "LinuxKernel", "ProcFS", "Images", "CShim", "CArchive"], swiftSettings: v5),
         .target(name: "CheckpointInspect", dependencies: ["LinuxKernel", "Images", "CheckpointArchive"], swiftSettings: v5),
         .target(name: "ContainerCheckpoint", dependencies: ["LinuxKernel", "Images", "CShim", "CheckpointArchive", "OCISpec", "ContainerRegistry"], swiftSettings: v5),
         .target(name: "OCISpec", swiftSettings: v5),

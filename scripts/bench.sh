@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Dump and restore times of ocicheckpoint against references measured in the same run:
-# dd of the same page bytes, and criu when CRIU names a binary. `make bench` runs this
-# with a release build.
+# Dump and restore times of ocicheckpoint against CRIU 4.2 measured in the same run: a size
+# series of processes full of random memory (with the machine's memcpy time for the same
+# bytes), a 1+200 task tree, and a runc busybox container (checkpoint and restore through
+# `runc --criu ENGINE`). `make bench` runs this with a release build.
+#   BENCH_SIZES="64 512"  the memory sizes in MiB (default 64 to 4096)
+#   CRIU=/path | none     the reference binary (default: the shared build script's)
+#   BENCH_OUT=DIR         where the table, plot data, bench.svg and logs go
+# Fairness: each engine's run starts after writing and deleting a file of the image's size
+# in /dev/shm (freshly allocated tmpfs pages are far slower to write here than pages freed a
+# moment ago); the engines alternate which goes first, and each row keeps the best of two.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${OCICHECKPOINT_BIN:-$ROOT/.build/release/ocicheckpoint}
-# The reference CRIU 4.2 is timed in the same run: CRIU names a binary, CRIU=none skips
-# it, and by default the shared build script makes (once) and names it.
 CRIU=${CRIU:-}
 BUILD_CRIU="$ROOT/../shared/reference/build-criu.sh"
 if [ -z "$CRIU" ] && [ -f "$BUILD_CRIU" ]; then
@@ -15,15 +20,18 @@ if [ -z "$CRIU" ] && [ -f "$BUILD_CRIU" ]; then
     [ -x "$CRIU" ] || { echo "bench: CRIU 4.2 could not be built; its columns stay empty" >&2; CRIU=""; }
 fi
 [ "$CRIU" = none ] && CRIU=""
+SIZES=${BENCH_SIZES:-64 128 256 512 1024 2048 4096}
 SHM=/dev/shm/ocb
 WORK=$(mktemp -d /tmp/ocicheckpoint-bench.XXXXXX)
+OUT=${BENCH_OUT:-$(mktemp -d /tmp/ocicheckpoint-bench-results.XXXXXX)}
 FAILED=0
 ROWS=()
-LIVE=()   # pids of the current workload tree, to clean up on exit
+RESULT=""
+LOGS=""
 
-die() { echo "bench: $*" >&2; exit 1; }
-now() { date +%s%N; }
-seconds() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
+source "$ROOT/scripts/bench-lib.sh"
+source "$ROOT/scripts/bench-process.sh"
+source "$ROOT/scripts/bench-container.sh"
 
 [ -x "$BIN" ] || die "no ocicheckpoint binary at $BIN (run: make bench)"
 [ "$(id -u)" = 0 ] || die "checkpoint/restore needs root"
@@ -31,166 +39,108 @@ if [ -n "$CRIU" ]; then
     command -v "$CRIU" >/dev/null || die "CRIU=$CRIU is not an executable"
 fi
 
-# PID 1 here reaps orphans only every ~2 s; a PID is free only once /proc/PID is gone.
-wait_gone() {
-    local pid
-    for pid in "$@"; do
-        for _ in $(seq 150); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
-        [ -e "/proc/$pid" ] && echo "bench: pid $pid still present after 15 s" >&2
-    done
-    return 0
-}
-
-kill_tree() {
-    [ $# -gt 0 ] || return 0
-    # every workload is a session leader, so its pid is also its process group
-    kill -9 -- "-$1" 2>/dev/null || true
-    kill -9 "$@" 2>/dev/null || true
-    wait_gone "$@"
-}
-
 cleanup() {
     kill_tree "${LIVE[@]}"
+    container_cleanup
     rm -rf "$SHM" "$WORK"
 }
 trap cleanup EXIT
 
-for w in bench-mem bench-tree; do
+mkdir -p "$OUT/logs"
+for w in bench-mem bench-tree bench-memcpy; do
     gcc -O2 -o "$WORK/$w" "$ROOT/scripts/$w.c"
 done
 
-# Starts a workload, waits for its ready file, sets LIVE to the tree's pids.
-start_workload() {
-    local kind=$1 arg=$2 ready="$WORK/ready"
-    rm -f "$ready"
-    "$WORK/$kind" "$arg" "$ready" </dev/null >/dev/null 2>&1 &
-    local pid=$!
-    # bash still reaps it, but says nothing when a dump kills it
-    disown "$pid"
-    for _ in $(seq 1200); do
-        [ -s "$ready" ] && break
-        [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null || echo Z)" != Z ] \
-            || die "$kind $arg exited before it was ready"
-        sleep 0.1
-    done
-    [ -s "$ready" ] || die "$kind $arg not ready after 120 s"
-    LIVE=("$pid")
-    local p
-    for p in /proc/[0-9]*; do
-        [ "$(awk '{ print $4 }' "$p/stat" 2>/dev/null)" = "$pid" ] && LIVE+=("${p#/proc/}")
-    done
-    return 0
-}
-
-# A dump ends the tree (it kills the tasks); the next restore needs their PIDs free.
-reap_after_dump() { wait_gone "${LIVE[@]}"; }
-
-stat_value() { awk -v k="$1:" '$1 == k { print $2; exit }' "$2"; }
-
-# One row: dump, restore, dd reference, then the same with criu; appends to ROWS.
-bench_row() {
-    local label=$1 kind=$2 arg=$3 log="$WORK/${1// /-}"
-    local img="$SHM/img" stats="$WORK/stats" dump_s="fail" frozen="-" restore_s="-"
-    local image_mib="-" dd_s="-" criu_dump="-" criu_restore="-"
-    rm -rf "$SHM"; mkdir -p "$img"
-
+# One row: RUNNER (process_run or container_run) for each engine twice, CRIU first in the
+# second round; sets PAIR to "ours-dump criu-dump ours-frozen criu-frozen ours-restore
+# criu-restore image-MiB", each the best of its two.
+pair() {
+    local label=$1 runner=$2; shift 2
+    local tag=${label// /-} o=() c=() r
     echo "== $label"
-    start_workload "$kind" "$arg"
-    local t0 t1
-    t0=$(now)
-    if "$BIN" dump -t "${LIVE[0]}" -D "$img" --display-stats -o "$log-dump.log" >"$stats"; then
-        t1=$(now)
-        dump_s=$(seconds $((t1 - t0)))
-        reap_after_dump
-        sed 's/^/   /' "$stats"
-        local us
-        us=$(stat_value frozen_time_us "$stats")
-        [ -n "$us" ] && frozen=$(awk -v us="$us" 'BEGIN { printf "%.1f", us / 1000 }')
-        image_mib=$(du -sb "$img" | awk '{ printf "%.1f", $1 / 1048576 }')
-
-        t0=$(now)
-        rm -f "$WORK/pid"
-        if "$BIN" restore -D "$img" -d --pidfile "$WORK/pid"; then
-            t1=$(now)
-            restore_s=$(seconds $((t1 - t0)))
-        else
-            restore_s="fail"
-            FAILED=1
-        fi
-        kill_tree $(cat "$WORK/pid" 2>/dev/null) "${LIVE[@]}"
-
-        # reference: copy the same page bytes tmpfs to tmpfs
-        if compgen -G "$img/pages-*.img" >/dev/null; then
-            t0=$(now)
-            cat "$img"/pages-*.img | dd of="$SHM/ref" bs=4M iflag=fullblock status=none
-            t1=$(now)
-            dd_s=$(seconds $((t1 - t0)))
-            rm -f "$SHM/ref"
-        fi
-    else
-        FAILED=1
-        echo "   dump failed; last lines of its log:"
-        sed 's/^/   /' "$log-dump.log" 2>/dev/null | tail -n 5 || true
-        kill_tree "${LIVE[@]}"
-    fi
-    LIVE=()
-    rm -rf "$img"
-
-    if [ -n "$CRIU" ]; then
-        local cimg="$SHM/criu"
-        mkdir -p "$cimg"
-        start_workload "$kind" "$arg"
-        t0=$(now)
-        if "$CRIU" dump -t "${LIVE[0]}" -D "$cimg" -o dump.log; then
-            t1=$(now)
-            criu_dump=$(seconds $((t1 - t0)))
-            reap_after_dump
-            t0=$(now)
-            rm -f "$WORK/criu-pid"
-            if "$CRIU" restore -D "$cimg" -d -o restore.log --pidfile "$WORK/criu-pid"; then
-                t1=$(now)
-                criu_restore=$(seconds $((t1 - t0)))
+    for r in 1 2; do
+        local order=(ours criu)
+        [ "$r" = 2 ] && order=(criu ours)
+        local who
+        for who in "${order[@]}"; do
+            LOGS="$OUT/logs/$tag-$r"
+            if [ "$who" = ours ]; then
+                "$runner" ours "$BIN" "$@"
+                o+=("$RESULT")
+            elif [ -n "$CRIU" ]; then
+                "$runner" criu "$CRIU" "$@"
+                c+=("$RESULT")
             else
-                criu_restore="fail"
-                tail -n 3 "$cimg/restore.log" 2>/dev/null | sed 's/^/   criu: /' || true
+                c+=("- - - -")
             fi
-        else
-            criu_dump="fail"
-            tail -n 3 "$cimg/dump.log" 2>/dev/null | sed 's/^/   criu: /' || true
-        fi
-        kill_tree $(cat "$WORK/criu-pid" 2>/dev/null) "${LIVE[@]}"
-        LIVE=()
-        rm -rf "$cimg"
-    fi
-
-    ROWS+=("$(printf '%-14s | %7s | %9s | %9s | %9s | %8s | %11s | %14s' \
-        "$label" "$dump_s" "$frozen" "$restore_s" "$image_mib" "$dd_s" "$criu_dump" "$criu_restore")")
+            echo "   $r $who: $RESULT (dump s, frozen ms, restore s, image MiB)"
+        done
+    done
+    local o1=(${o[0]}) o2=(${o[1]}) c1=(${c[0]}) c2=(${c[1]})
+    case "${o1[0]} ${o1[2]} ${o2[0]} ${o2[2]}" in *fail*) FAILED=1 ;; esac
+    PAIR="$(best "${o1[0]}" "${o2[0]}") $(best "${c1[0]}" "${c2[0]}")"
+    PAIR+=" $(best "${o1[1]}" "${o2[1]}") $(best "${c1[1]}" "${c2[1]}")"
+    PAIR+=" $(best "${o1[2]}" "${o2[2]}") $(best "${c1[2]}" "${c2[2]}") ${o1[3]}"
 }
 
-# Images and the dd copy live in /dev/shm together, so a row needs twice its size there.
+FORMAT='%-16s %7s %8s | %7s %7s %5s | %7s %7s %5s | %7s %7s %5s\n'
+add_row() {
+    local label=$1 memcpy=$2 p=($3)
+    ROWS+=("$(printf "$FORMAT" "$label" "${p[6]}" "$memcpy" \
+        "${p[0]}" "${p[1]}" "$(ratio "${p[0]}" "${p[1]}")" \
+        "${p[2]}" "${p[3]}" "$(ratio "${p[2]}" "${p[3]}")" \
+        "${p[4]}" "${p[5]}" "$(ratio "${p[4]}" "${p[5]}")")")
+}
+
+# A row needs the workload, its image and its restored copy (or memcpy's two buffers) in
+# memory at once, the image in /dev/shm.
 room_for() {
-    local mib=$1 need avail
-    need=$(( (2 * mib + 512) * 1048576 ))
+    local mib=$1 avail shm
+    avail=$(awk '$1 == "MemAvailable:" { print int($2 / 1024) }' /proc/meminfo)
     mkdir -p "$SHM"
-    avail=$(df -B1 --output=avail "$SHM" | tail -n 1 | tr -d ' ')
-    if [ "$avail" -lt "$need" ]; then
-        echo "== skip ${mib} MiB: /dev/shm has $((avail / 1048576)) MiB free, needs $((need / 1048576)) MiB"
+    shm=$(df -BM --output=avail "$SHM" | tail -n 1 | tr -dc 0-9)
+    if [ "$avail" -lt $((2 * mib + 512)) ] || [ "$shm" -lt $((mib + 512)) ]; then
+        echo "== skip ${mib} MiB: ${avail} MiB of memory and ${shm} MiB of /dev/shm free"
         return 1
     fi
 }
 
-for mib in 64 512 2048; do
-    label="mem ${mib}MiB"
-    [ "$mib" = 2048 ] && label="mem 2GiB"
-    if room_for "$mib"; then bench_row "$label" bench-mem "$mib"; fi
+echo "# MiB memcpy-s ours-dump criu-dump ours-restore criu-restore" >"$OUT/bench.dat"
+for mib in $SIZES; do
+    room_for "$mib" || continue
+    read -r gbs memcpy < <("$WORK/bench-memcpy" "$mib")
+    echo "== memcpy of $mib MiB: $memcpy s ($gbs GB/s)"
+    pair "mem $mib MiB" process_run bench-mem "$mib" "$mib"
+    add_row "mem $mib MiB" "$memcpy" "$PAIR"
+    p=($PAIR)
+    echo "$mib $memcpy ${p[0]} ${p[1]} ${p[4]} ${p[5]}" >>"$OUT/bench.dat"
 done
-bench_row "tree 1+50" bench-tree 50
+pair "tree 1+200" process_run bench-tree 200 64
+add_row "tree 1+200" - "$PAIR"
+if command -v runc >/dev/null && [ -x /bin/busybox ]; then
+    container_bundle "$WORK/bundle" >/dev/null
+    pair "runc container" container_run "$WORK/bundle"
+    add_row "runc container" - "$PAIR"
+else
+    echo "== skip the runc container: runc or /bin/busybox is missing"
+fi
 
-echo
-printf '%-14s | %7s | %9s | %9s | %9s | %8s | %11s | %14s\n' \
-    workload "dump s" "frozen ms" "restore s" "image MiB" "dd ref s" "criu dump s" "criu restore s"
-printf '%s\n' "---------------+---------+-----------+-----------+-----------+----------+-------------+---------------"
-printf '%s\n' "${ROWS[@]}"
-[ -n "$CRIU" ] || echo "(no CRIU binary: set CRIU=/path/to/criu to add criu's times)"
+{
+    echo
+    printf "$FORMAT" "" "image" "memcpy" "dump" "" "" "frozen" "" "" "restore" "" ""
+    printf "$FORMAT" workload MiB s "ours s" "criu s" "x" "ours ms" "criu ms" "x" "ours s" "criu s" "x"
+    printf "$FORMAT" "" "" "" "" "" "" "" "" "" "" "" "" | tr ' |' '-+'
+    printf '%s\n' "${ROWS[@]}"
+    echo "x = ours / CRIU; each figure the best of two runs; a container's dump is runc checkpoint's wall time"
+    [ -n "$CRIU" ] || echo "(no CRIU binary: set CRIU=/path/to/criu to add CRIU's times)"
+} | tee "$OUT/bench.txt"
+
+if command -v gnuplot >/dev/null; then
+    gnuplot -e "data='$OUT/bench.dat'; out='$OUT/bench.svg'" "$ROOT/scripts/bench.gnuplot" \
+        && echo "plot: $OUT/bench.svg"
+else
+    echo "(no gnuplot: make deps installs gnuplot-nox for the plot)"
+fi
+echo "results and logs: $OUT"
 
 [ "$FAILED" = 0 ] || die "some ocicheckpoint dumps or restores failed (see above)"

@@ -35,17 +35,18 @@ extension RPCService {
 
     /// runc destroys the container as soon as DUMP succeeds and refuses while its init
     /// still runs; it counts a zombie as stopped (runType reads the state from
-    /// /proc/PID/stat). The killed root dies asynchronously: wait until it is a zombie or
-    /// gone, a bounded time. Its reaping is its parent's business (pid 1 here, which reaps
-    /// only every ~2 s); CRIU does not wait for it either.
+    /// /proc/PID/stat). The killed root dies asynchronously: wait until it has exited, a
+    /// bounded time. A pidfd polls readable at that moment, where a sleep between looks
+    /// at /proc added up to its interval to every checkpoint. Its reaping is its parent's
+    /// business (pid 1 here, which reaps only every ~2 s); CRIU does not wait for it either.
     private func waitReaped(_ pid: Int32, log: Log) {
-        let deadline = Date().addingTimeInterval(10)
-        while let s = try? TaskStat.read(pid: pid, tid: nil), s.state != "Z" {
-            if Date() > deadline {
-                log.warn("pid \(pid) still shows in /proc 10 s after the dump killed it (state \(s.state))")
-                return
-            }
-            usleep(20_000)
+        // ESRCH: already reaped.
+        guard case .success(let pidfd) = Syscall.result(SyscallNumber.pidfdOpen, Int(pid)) else { return }
+        defer { close(Int32(pidfd)) }
+        var exited = pollfd(fd: Int32(pidfd), events: Int16(POLLIN), revents: 0)
+        if case .success(0) = Syscall.valueOrErrno({ poll(&exited, 1, 10_000) }) {
+            let state = (try? TaskStat.read(pid: pid, tid: nil))?.state ?? "?"
+            log.warn("pid \(pid) still shows in /proc 10 s after the dump killed it (state \(state))")
         }
     }
 }

@@ -121,3 +121,17 @@ public struct MountPlan {
         throw Failure.outside(i)
     }
 }
+
+/// The log's words for an origin: String(describing:) would reflect over the enum (Mirror)
+/// for each of a container's ~25 mounts while the tree is frozen.
+extension MountPlan.Origin: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .root: return "root"
+        case .external(let key): return "external \(key)"
+        case .fresh(let type): return "fresh \(type.name)"
+        case .freshSubtree(let type, let path): return "fresh \(type.name), \(path) bound"
+        case .bind(let source, let path): return "bind of step \(source)'s \(path.isEmpty ? "/" : path)"
+        }
+    }
+}

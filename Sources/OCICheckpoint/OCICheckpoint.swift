@@ -12,6 +12,9 @@ struct OCICheckpoint: ParsableCommand {
 
     /// CRIU's spellings (options before the command, --config, -V) first, then ArgumentParser.
     static func main() {
+        if let fd = Swrk.fastPath(Array(CommandLine.arguments.dropFirst())) {
+            Glibc.exit(Swrk.serve(fd: fd) ? 0 : 1)
+        }
         do {
             switch try CriuArguments.normalize(Array(CommandLine.arguments.dropFirst())) {
             case .version(let text):
