@@ -96,7 +96,7 @@ extension CriuOpts {
     }
 
     public func dumpOptions(imagesDir: String) throws -> DumpOptions {
-        if lazyPages { throw CheckpointError.refused("lazy pages are not supported yet at dump (lazy_pages): only a restore --lazy-pages, from local images") }
+        if lazyPages { throw CheckpointError.refused("lazy pages are not supported at dump through the RPC (lazy_pages): use the dump command's --lazy-pages --address --port") }
         var o = DumpOptions(imagesDir: imagesDir)
         o.leaveRunning = leaveRunning
         o.leaveStopped = leaveStopped
