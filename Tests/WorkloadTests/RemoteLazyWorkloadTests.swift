@@ -121,4 +121,34 @@ struct RemoteLazyWorkloadTests {
         #expect(d.status == 1 && d.stderrLines.count == 1 && d.stderr.contains("lazy pages are supported for one process only"), "\(d)")
         #expect(run.runningUntraced() == nil, "\(run.runningUntraced() ?? "")")
     }
+
+    /// CRIU's dump --lazy-pages keeps its tree frozen until every page is served, so its
+    /// restore cannot take the same pids on this host: only our dump feeds CRIU's daemon.
+    @Test("CRIU 4.2's lazy-pages --page-server and restore --lazy-pages take the pages our dump --lazy-pages serves",
+          .enabled(if: ReferenceCriu.available, ReferenceCriu.reason))
+    func criuDaemon() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
+        let run = try WorkloadRun(Workload(name: "lazy"))
+        defer { run.cleanup() }
+        try run.start()
+        try await run.waitReady()
+        let dump = try await LazyDumpProcess(run, leaveRunning: false)
+        defer { Proc.sigkill(dump.pid) }
+        let left = await run.reapOriginal()
+        try #require(left.isEmpty, "original processes \(left) still exist\n\(run.diagnostics())")
+        let daemon = try Proc.spawn([try ReferenceCriu.binary.get(), "lazy-pages", "--page-server", "--address", "127.0.0.1", "--port", "\(dump.port)",
+                                     "-D", run.images, "-o", "criu-lazy-pages.log", "-v4"], stdout: run.base + "/criu-lazy-pages.out")
+        defer { Proc.sigkill(daemon) }
+        let log = run.images + "/criu-lazy-pages.log"
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: run.images + "/lazy-pages.socket") && Date() < deadline { await sleep(0.01) }
+        let r = try await ReferenceCriu.run(["restore", "-D", run.images, "-d", "--pidfile", run.pidfile, "--lazy-pages", "-o", run.restoreLog, "-v4"],
+                                            log: run.base + "/criu-restore.out")
+        try #require(r.status == 0, "CRIU's lazy restore of our images failed\n\(r)\n\(run.diagnostics())\n\(Proc.read(log)?.suffix(2000) ?? "")")
+        await run.expectPass("lazy, our dump --lazy-pages → CRIU's lazy-pages and restore")
+        let st = await Proc.wait(daemon, timeout: 20)
+        #expect(st?.status == 0, "CRIU's lazy-pages: \(st.map(\.description) ?? "still running")\n\(Proc.read(log)?.suffix(2000) ?? "")")
+        let ds = await Proc.wait(dump.pid, timeout: 10)
+        #expect(ds?.status == 0, "our dump: \(ds.map(\.description) ?? "still serving")\n\(Proc.read(run.dumpLog)?.suffix(2000) ?? "")")
+    }
 }
