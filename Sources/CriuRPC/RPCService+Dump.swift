@@ -21,7 +21,10 @@ extension RPCService {
             options.notify = notifier.callback
             _ = try Dumper.dump(pid: pid, options: options, log: log)
             if let lazy = options.lazyPages {
-                // CRIU's status_ready: one byte once the images are written and the pages wait.
+                // CRIU's status_ready: the status-ready notification (runc 1.1+ writes its
+                // --status-fd on it) and status_fd's byte, once the images are written and
+                // the pages wait.
+                try options.notify?("status-ready", nil)
                 if opts.hasStatusFd {
                     var ready: UInt8 = 0
                     if write(opts.statusFd, &ready, 1) != 1 { log.warn("status_fd \(opts.statusFd): \(Errno.current.detail)") }
