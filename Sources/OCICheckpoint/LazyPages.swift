@@ -10,7 +10,7 @@ import Foundation
 struct LazyPages: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lazy-pages",
-        abstract: "Serve the memory of a restore --lazy-pages from the images in -D: faults first, the rest in the background.")
+        abstract: "Serve the memory of a restore --lazy-pages from the images in -D (or, with --page-server, from a dump --lazy-pages): faults first, the rest in the background.")
 
     @Option(name: [.customShort("D"), .customLong("images-dir")], help: "Directory with the images.")
     var imagesDir: String

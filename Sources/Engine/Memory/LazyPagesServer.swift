@@ -2,8 +2,8 @@ import Foundation
 import LinuxKernel
 import Images
 
-/// The lazy-pages daemon's work (CRIU's uffd.c, local images): serves each fault of a
-/// restored task with its saved page (UFFDIO_COPY) or a zero page, follows fork, mremap,
+/// The lazy-pages daemon's work (CRIU's uffd.c): serves each fault of a restored task with
+/// its saved page (UFFDIO_COPY, from the images or a dump's lazy page server) or a zero page, follows fork, mremap,
 /// munmap and madvise so every address space sees exactly its dumped memory, and once the
 /// restore is over copies the rest in the background, then ends.
 public final class LazyPagesServer {
