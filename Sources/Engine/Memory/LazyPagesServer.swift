@@ -3,9 +3,9 @@ import LinuxKernel
 import Images
 
 /// The lazy-pages daemon's work (CRIU's uffd.c): serves each fault of a restored task with
-/// its saved page (UFFDIO_COPY, from the images or a dump's lazy page server) or a zero page, follows fork, mremap,
-/// munmap and madvise so every address space sees exactly its dumped memory, and once the
-/// restore is over copies the rest in the background, then ends.
+/// its saved page (UFFDIO_COPY, from the images or a dump's lazy page server) or a zero
+/// page, follows fork, mremap, munmap and madvise so every address space sees exactly its
+/// dumped memory, and once the restore is over copies the rest in the background, then ends.
 public final class LazyPagesServer {
     /// One address space: a restored task or a child it forked before all pages came.
     final class Space {
