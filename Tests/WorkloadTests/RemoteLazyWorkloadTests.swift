@@ -30,9 +30,11 @@ struct LazyDumpProcess {
         if leaveRunning { args.append("--leave-running") }
         pid = try Proc.spawn(args, stdout: out)
         let deadline = Date().addingTimeInterval(20)
-        while !FileManager.default.fileExists(atPath: run.images + "/inventory.img") {
+        // Logged once every image is written and the tree's final state applied; the link
+        // goes only then (the dump opens the image directory by path until the end).
+        while !(Proc.read(run.dumpLog) ?? "").contains("lazy pages: serving") {
             if let st = await Proc.wait(pid, timeout: 0) { throw TestFailure("dump --lazy-pages ended (\(st)) before its images: \(Proc.read(out) ?? "")\n\(run.diagnostics())") }
-            if Date() > deadline { throw TestFailure("dump --lazy-pages wrote no inventory\n\(run.diagnostics())") }
+            if Date() > deadline { throw TestFailure("dump --lazy-pages does not serve\n\(run.diagnostics())") }
             await sleep(0.01)
         }
     }
