@@ -18,7 +18,7 @@ extension CriuOpts {
         if !veths.isEmpty { try refuse("veth pairs are not supported yet (veths)") }
         if !execCmd.isEmpty { try refuse("exec_cmd is not supported") }
         if !skipMnt.isEmpty { try refuse("skipping mounts is not supported yet (skip_mnt \(skipMnt.joined(separator: ", ")))") }
-        if hasStatusFd { try refuse("status_fd is not supported (it serves lazy pages and the page server)") }
+        if hasStatusFd && !lazyPages { try refuse("status_fd is only supported with lazy_pages (it says when the lazy pages are served)") }
         if hasPidfdStoreSk { try refuse("pidfd_store_sk is not supported (it serves pre-dump)") }
         if !lsmProfile.isEmpty && !(lsmProfile == "apparmor:unconfined" && !Self.appArmorEnabled) {
             try refuse("LSM profiles are not supported yet (lsm_profile \(lsmProfile)); only apparmor:unconfined where AppArmor is off")
@@ -96,7 +96,6 @@ extension CriuOpts {
     }
 
     public func dumpOptions(imagesDir: String) throws -> DumpOptions {
-        if lazyPages { throw CheckpointError.refused("lazy pages are not supported yet at dump (lazy_pages): only a restore --lazy-pages, from local images") }
         var o = DumpOptions(imagesDir: imagesDir)
         o.leaveRunning = leaveRunning
         o.leaveStopped = leaveStopped
@@ -117,7 +116,13 @@ extension CriuOpts {
         o.externalTerminals = try externalTerminals()
         o.autoExternalMounts = autoExternalMounts
         o.emptyNamespaces = UInt64(emptyNs)
-        if hasPs {
+        // As in CRIU, lazy_pages makes ps the port this dump serves the lazy pages on.
+        if lazyPages {
+            guard hasPs, ps.hasPort, ps.port > 0, ps.port <= Int32(UInt16.max) else {
+                throw CheckpointError(.invalidArgument, "lazy_pages: needs ps.port (1-65535), where the dump serves the lazy pages")
+            }
+            o.lazyPages = try LazyPagesDump(address: PageServerAddress(host: nil, port: UInt16(ps.port)))
+        } else if hasPs {
             guard ps.hasPort, ps.port > 0, ps.port <= Int32(UInt16.max) else {
                 throw CheckpointError(.invalidArgument, "page server \(ps.address):\(ps.port): needs a port (1-65535)")
             }

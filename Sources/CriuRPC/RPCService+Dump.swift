@@ -20,6 +20,18 @@ extension RPCService {
             let notifier = RPCNotifier(socket: socket, enabled: opts.notifyScripts, log: log)
             options.notify = notifier.callback
             _ = try Dumper.dump(pid: pid, options: options, log: log)
+            if let lazy = options.lazyPages {
+                // CRIU's status_ready: the status-ready notification (runc 1.1+ writes its
+                // --status-fd on it) and status_fd's byte, once the images are written and
+                // the pages wait.
+                try options.notify?("status-ready", nil)
+                if opts.hasStatusFd {
+                    var ready: UInt8 = 0
+                    if write(opts.statusFd, &ready, 1) != 1 { log.warn("status_fd \(opts.statusFd): \(Errno.current.detail)") }
+                    close(opts.statusFd)
+                }
+                try lazy.serve(log: log)
+            }
         } catch {
             log.error("dump of pid \(pid) failed: \(RPCFailure(error).message)")
             throw error

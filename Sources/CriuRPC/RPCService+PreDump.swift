@@ -12,6 +12,7 @@ extension RPCService {
         guard opts.hasPid, pid > 0 else {
             throw CheckpointError.refused("pre-dumping the rpc client itself (no pid) is not supported")
         }
+        if opts.lazyPages { throw CheckpointError.refused("Cannot pre-dump with lazy_pages") }
         do {
             var options = try opts.dumpOptions(imagesDir: dirs.images)
             options.workDir = dirs.work

@@ -92,14 +92,14 @@ public final class RPCService {
     }
 
     /// Only what really works is true: memory tracking where the kernel has it (userfaultfd
-    /// write-protect and PAGEMAP_SCAN); not lazy pages, nor the pidfd store.
+    /// write-protect and PAGEMAP_SCAN), lazy pages where userfaultfd is; not the pidfd store.
     private func featureResponse(_ req: CriuReq) -> CriuResp {
         var resp = CriuResp()
         resp.type = .featureCheck
         resp.success = true
         var features = req.features
         if features.hasMemTrack { features.memTrack = WriteTracking.supported }
-        if features.hasLazyPages { features.lazyPages = false }
+        if features.hasLazyPages { features.lazyPages = access("/proc/sys/vm/unprivileged_userfaultfd", F_OK) == 0 }
         if features.hasPidfdStore { features.pidfdStore = false }
         resp.features = features
         return resp

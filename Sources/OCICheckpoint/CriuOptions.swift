@@ -1,5 +1,6 @@
 import ArgumentParser
 import CriuRPC
+import Engine
 import Foundation
 import Images
 import LinuxKernel
@@ -136,6 +137,14 @@ struct CriuOptions: ParsableArguments {
             if let port { ps.port = port }
             o.ps = ps
         }
+    }
+
+    /// Where dump --lazy-pages listens: --address (any when absent) and --port.
+    func lazyPagesAddress() throws -> PageServerAddress {
+        guard let port, port > 0, port <= Int32(UInt16.max) else {
+            throw CheckpointError(.invalidArgument, "dump --lazy-pages: needs --port (1-65535) to serve the lazy pages on")
+        }
+        return PageServerAddress(host: address, port: UInt16(port))
     }
 
     static func cgroupMode(_ name: String) throws -> CriuCgMode {

@@ -69,6 +69,9 @@ struct Dump: ParsableCommand {
             opts.tcpEstablished = tcpEstablished
             if let freezeCgroup { opts.freezeCgroup = freezeCgroup }
             try criu.apply(to: &opts, root: root, emptyNs: emptyNs)
+            // --lazy-pages --address --port: this dump serves the lazy pages itself.
+            let lazyPages = try criu.lazyPages ? LazyPagesDump(address: criu.lazyPagesAddress()) : nil
+            opts.lazyPages = false
             try opts.refuseUnsupported()
             // The log may live in the image directory, which a dump creates when missing.
             mkdir(imagesDir, 0o700)
@@ -76,6 +79,7 @@ struct Dump: ParsableCommand {
             if !opts.ignoredOptions.isEmpty { log.info("accepted, not acted on: \(opts.ignoredOptions.joined(separator: ", "))") }
             var options = try opts.dumpOptions(imagesDir: imagesDir)
             options.workDir = criu.workDir
+            options.lazyPages = lazyPages
             options.extensions = ContainerState.dumpExtensions()
             if let path = options.freezeCgroup { options.freezer = try ContainerState.freezer(path) }
             let stats = try Dumper.dump(pid: pid, options: options, log: log)
@@ -92,6 +96,7 @@ struct Dump: ParsableCommand {
                 print("pages_written: \(stats.pagesWritten)")
                 print("pages_skipped_parent: \(stats.pagesSkippedParent)")
             }
+            try lazyPages?.serve(log: log)
         }
     }
 }

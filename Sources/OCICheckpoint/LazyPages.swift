@@ -10,7 +10,7 @@ import Foundation
 struct LazyPages: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lazy-pages",
-        abstract: "Serve the memory of a restore --lazy-pages from the images in -D: faults first, the rest in the background.")
+        abstract: "Serve the memory of a restore --lazy-pages from the images in -D (or, with --page-server, from a dump --lazy-pages): faults first, the rest in the background.")
 
     @Option(name: [.customShort("D"), .customLong("images-dir")], help: "Directory with the images.")
     var imagesDir: String
@@ -18,7 +18,7 @@ struct LazyPages: ParsableCommand {
     @Option(name: [.customShort("W"), .customLong("work-dir")], help: "Where lazy-pages.socket and the log go (default: the images directory).")
     var workDir: String?
 
-    @Flag(name: .customLong("page-server"), help: "Take the pages from a page server (not supported yet).")
+    @Flag(name: .customLong("page-server"), help: "Take the pages a dump --lazy-pages left out from it, at --address and --port.")
     var pageServer = false
 
     @Option(name: .customLong("address"), help: "The page server's address (with --page-server).")
@@ -38,12 +38,16 @@ struct LazyPages: ParsableCommand {
     func run() throws {
         if keeper { LazyPagesKeeper.keep() }
         try OCICheckpoint_run {
-            if pageServer || address != nil || port != nil {
-                throw CheckpointError.refused("lazy-pages --page-server: pages from a remote page server are not supported yet; serve local images with -D")
+            var remote: PageServerAddress?
+            if pageServer {
+                guard let port, port > 0, port <= Int(UInt16.max) else {
+                    throw CheckpointError(.invalidArgument, "lazy-pages --page-server: needs --port (1-65535), where dump --lazy-pages serves")
+                }
+                remote = PageServerAddress(host: address, port: UInt16(port))
             }
             let dir = workDir ?? imagesDir
             let log = try logging.log(directory: dir)
-            let server = try LazyPagesServer(imagesDir: imagesDir, log: log)
+            let server = try LazyPagesServer(imagesDir: imagesDir, pageServer: remote, log: log)
             server.backgroundDelay = backgroundAfter
             let keeper = try LazyPagesKeeper(imagesDir: imagesDir)
             server.onSpace = { keeper.hold(pid: $0, uffd: $1) }

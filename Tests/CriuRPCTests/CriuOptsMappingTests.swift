@@ -155,10 +155,10 @@ struct CriuOptsMappingTests {
         try "lazy-pages\n".write(toFile: path, atomically: true, encoding: .utf8)
         var refused = CriuOpts()
         try CriuConfigFile.apply(path: path, to: &refused)
-        // Restores take lazy_pages (from a lazy-pages daemon); dumps cannot serve them yet.
+        // Restores take lazy_pages (from a lazy-pages daemon); a dump serves them on ps.port.
         #expect(throws: Never.self) { try refused.refuseUnsupported() }
         let lazyDump = #expect(throws: CheckpointError.self) { try refused.dumpOptions(imagesDir: "/img") }
-        #expect(lazyDump?.code == .unsupported && lazyDump?.message.contains("lazy_pages") == true)
+        #expect(lazyDump?.code == .invalidArgument && lazyDump?.message.contains("lazy_pages: needs ps.port") == true)
 
         try "no-such-option 1\n".write(toFile: path, atomically: true, encoding: .utf8)
         var unknown = CriuOpts()

@@ -89,7 +89,7 @@ struct CriuCommandLineTests {
             (["dump", "-t", "-5", "-D", scratch.path], "-t -5: a process id is a positive number"),
             (["dump", "-D", scratch.path], "dump needs -t PID"),
             (["dump", "-t", "\(child)", "-D", scratch.path, "--external", "dev[1/2]:x"], "only mnt[KEY]:VAL is supported yet"),
-            (["dump", "-t", "\(child)", "-D", scratch.path, "--lazy-pages"], "lazy pages are not supported yet"),
+            (["dump", "-t", "\(child)", "-D", scratch.path, "--lazy-pages"], "dump --lazy-pages: needs --port"),
             (["dump", "-t", "\(child)", "-D", scratch.path, "--manage-cgroups=sideways"], "unknown cgroups mode"),
             (["dump", "-t", "\(child)", "-D", scratch.path, "--lsm-profile", "selinux:x"], "LSM profiles are not supported yet"),
             (["--config", scratch.sub("missing.conf"), "dump", "-t", "\(child)"], "config file \(scratch.sub("missing.conf")): cannot be read"),

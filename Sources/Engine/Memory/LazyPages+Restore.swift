@@ -50,3 +50,22 @@ extension RestoredProcess {
         try sink.send(pid: pid, uffd: ours)
     }
 }
+
+extension Restorer {
+    /// Pages a dump --lazy-pages left on its page server come only through the lazy-pages
+    /// daemon, and only into areas this restore leaves to it: anywhere else they would
+    /// read as zero.
+    static func checkLazyRuns(_ images: CheckpointImages, lazy: Bool) throws {
+        guard let first = images.processes.first(where: { !$0.lazyPagemap.isEmpty }) else { return }
+        guard lazy else {
+            throw CheckpointError(.invalidArgument, "pid \(first.pid): \(first.lazyPagemap.count) runs of pages are on the dump's lazy page server (dump --lazy-pages): restore with --lazy-pages and lazy-pages --page-server")
+        }
+        let plan = MemoryInheritance(images)
+        for p in images.processes where !p.lazyPagemap.isEmpty {
+            let areas = LazyAreas.areas(p, plan: plan)
+            for run in p.lazyPagemap where !areas.contains(where: { $0.start <= run.vaddr && run.vaddr + run.nrPages * 4096 <= $0.end }) {
+                throw CheckpointError(.unsupported, "pid \(p.pid): lazy pages at \(run.vaddr.hex) lie in an area this restore fills eagerly")
+            }
+        }
+    }
+}

@@ -2,10 +2,10 @@ import Foundation
 import LinuxKernel
 import Images
 
-/// The lazy-pages daemon's work (CRIU's uffd.c, local images): serves each fault of a
-/// restored task with its saved page (UFFDIO_COPY) or a zero page, follows fork, mremap,
-/// munmap and madvise so every address space sees exactly its dumped memory, and once the
-/// restore is over copies the rest in the background, then ends.
+/// The lazy-pages daemon's work (CRIU's uffd.c): serves each fault of a restored task with
+/// its saved page (UFFDIO_COPY, from the images or a dump's lazy page server) or a zero
+/// page, follows fork, mremap, munmap and madvise so every address space sees exactly its
+/// dumped memory, and once the restore is over copies the rest in the background, then ends.
 public final class LazyPagesServer {
     /// One address space: a restored task or a child it forked before all pages came.
     final class Space {
@@ -16,7 +16,7 @@ public final class LazyPagesServer {
     }
 
     private let images: CheckpointImages
-    private let pages: PagesImage
+    private let source: LazyPagesSource
     private let plan: MemoryInheritance
     private let log: Log
     private var spaces: [Space] = []
@@ -27,11 +27,11 @@ public final class LazyPagesServer {
     public var backgroundDelay: Double = 0
     public private(set) var pagesOnFault = 0, zeroPagesOnFault = 0, pagesInBackground = 0, forks = 0
 
-    public init(imagesDir: String, log: Log) throws {
-        images = try CheckpointImages(dir: ImageDirectory(path: imagesDir))
-        // Not read in at once: a task's first fault (the rseq registration touches its TLS
-        // during the restore) would wait for the whole image.
-        pages = PagesImage(dir: images.dir, populate: false)
+    /// `pageServer`: the runs a dump --lazy-pages left out come from its page server.
+    public init(imagesDir: String, pageServer: PageServerAddress?, log: Log) throws {
+        let images = try CheckpointImages(dir: ImageDirectory(path: imagesDir))
+        self.images = images
+        if let pageServer { source = try RemotePagesSource(dir: images.dir, server: pageServer) } else { source = LocalPagesSource(dir: images.dir) }
         plan = MemoryInheritance(images)
         self.log = log
     }
@@ -42,9 +42,8 @@ public final class LazyPagesServer {
             close(uffd)
             throw CheckpointError(.invalidArgument, "lazy pages: pid \(pid) is not in the images")
         }
-        // Through the parent chain, as the eager restore reads them (a dump on pre-dumps).
-        let saved = try pages.saved(pid: pid, pagemap: p.pagemap, pagesID: p.pagesID)
-        let space = Space(pid: pid, uffd: uffd, pending: PendingPages(saved.pieces(within: LazyAreas.areas(p, plan: plan).map { ($0.start, $0.end) })))
+        let pieces = try source.pieces(of: p, within: LazyAreas.areas(p, plan: plan).map { ($0.start, $0.end) })
+        let space = Space(pid: pid, uffd: uffd, pending: PendingPages(pieces))
         spaces.append(space)
         onSpace?(pid, uffd)
         log.info("pid \(pid): \(space.pending.pageCount) pages pending")
@@ -79,6 +78,7 @@ public final class LazyPagesServer {
             if background && !waiting { try copyInBackground() }
         }
         for s in spaces { close(s.uffd) }
+        try source.finish()
         log.info("lazy pages done: \(pagesOnFault) pages on fault, \(zeroPagesOnFault) zero pages, \(pagesInBackground) in the background, \(forks) forks followed")
     }
 
@@ -121,6 +121,7 @@ public final class LazyPagesServer {
     /// mostly reads on). False when an event must be read first (EAGAIN).
     private func serveFault(_ s: Space, at address: UInt64, around: Int = 16 * SavedPages.page) throws -> Bool {
         if let piece = s.pending.piece(at: address, limit: around) {
+            try source.fill(piece)
             switch Userfaultfd.copy(s.uffd, to: address, from: piece.data, length: piece.length) {
             case .success(let n):
                 s.pending.cut(address, address + UInt64(n))
@@ -159,6 +160,7 @@ public final class LazyPagesServer {
 
     private func copyNext(_ s: Space, limit: Int) throws {
         guard let piece = s.pending.next(limit: limit) else { return }
+        try source.fill(piece)
         switch Userfaultfd.copy(s.uffd, to: piece.address, from: piece.data, length: piece.length) {
         case .success(let n):
             s.pending.cut(piece.address, piece.address + UInt64(n))

@@ -21,6 +21,8 @@ final class MemoryDump {
     private var dumpedShmem: Set<UInt64> = []
     /// Pre-dump: the processes' pages wait here and go once the tree runs again (sendPlanned).
     var planned: [(pagemap: ImageName, runs: [PageRun], copy: PageCopy)]?
+    /// dump --lazy-pages: the lazy areas' pages go to it, flagged PE_LAZY in the pagemap.
+    var lazyPages: LazyPagesDump?
     static let pageSize: UInt64 = 4096
 
     init(transfer: PageTransfer, files: FileTableDump) {
@@ -38,6 +40,7 @@ final class MemoryDump {
         var runs: [PageRun] = []
         var forced: [PageRun] = []  // runs in unreadable areas: copied through /proc/PID/mem
         var guards: [VmaEntry] = []
+        var lazy: [PageRun] = []
         for area in areas {
             var vma = try entry(for: area, pid: pid)
             // One vvar area, as CRIU sees [vvar] and [vvar_vclock] side by side.
@@ -62,13 +65,19 @@ final class MemoryDump {
                 continue
             }
             let (areaRuns, guarded) = try pageRuns(pagemap: pagemap, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0, selection: selection)
-            if area.readable { runs += areaRuns } else { forced += areaRuns }
+            if lazyPages != nil && area.readable && LazyAreas.isLazy(vma) {
+                lazy += areaRuns.map { PageRun(address: $0.address, length: $0.length, lazy: true) }
+            } else if area.readable { runs += areaRuns } else { forced += areaRuns }
             guards += guarded.map { Self.guardEntry($0.0, $0.0 + UInt64($0.1)) }
             vma.fd = -1
         }
         // Guard ranges after every area, as CRIU lists them.
         vmas += guards
         let memory = try RemoteMemory(pid: pid)
+        if let lazyPages {
+            try lazyPages.hold(vpid: name, runs: lazy, from: memory)
+            runs += lazy
+        }
         // Unreadable areas: /proc/PID/mem reads them the way a debugger does.
         let forcedRanges = AddressRanges(forced.map { ($0.address, $0.address + UInt64($0.length)) })
         func isForced(_ addr: UInt64) -> Bool { forcedRanges.contains(addr) }

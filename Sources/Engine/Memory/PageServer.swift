@@ -34,7 +34,7 @@ public final class PageServer {
 
     deinit { close(listener) }
 
-    private static func listen(_ address: PageServerAddress) throws -> (Int32, UInt16) {
+    static func listen(_ address: PageServerAddress) throws -> (Int32, UInt16) {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV

@@ -25,7 +25,7 @@ final class RemotePageTransfer: PageTransfer {
 
     deinit { if open { close(socket.fd) } }
 
-    private static func connect(_ address: PageServerAddress, peer: String) throws -> Int32 {
+    static func connect(_ address: PageServerAddress, peer: String) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -83,11 +83,11 @@ final class RemotePageTransfer: PageTransfer {
             filled = 0
         }
         for run in runs {
-            let flags = run.inParent ? PageFlags.parent : PageFlags.present
+            let flags = run.flags
             headers.append(PageServerCommand(PageServerCommand.addWithFlags, flags: flags, nrPages: UInt64(run.length) / MemoryDump.pageSize,
                                              vaddr: run.address, dstID: dst).words)
             parts.append(.header(headers.count - 1))
-            var address = run.address, left = run.inParent ? 0 : run.length
+            var address = run.address, left = run.carriesBytes ? run.length : 0
             while left > 0 {
                 let take = min(left, PageChunks.size - filled)
                 pieces.append((address, take)); parts.append(.bytes(filled, take))

@@ -3,11 +3,16 @@ import LinuxKernel
 import Images
 
 /// A run of pages of one pagemap: its bytes travel with it, or (`inParent`) they are in
-/// the parent images (an earlier pre-dump's) and only the pagemap entry does.
+/// the parent images (an earlier pre-dump's) and only the pagemap entry does, or
+/// (`lazy`, dump --lazy-pages) a lazy page server serves them later (PE_LAZY alone).
 struct PageRun: Equatable {
     var address: UInt64
     var length: Int
     var inParent = false
+    var lazy = false
+
+    var flags: UInt32 { lazy ? PageFlags.lazy : inParent ? PageFlags.parent : PageFlags.present }
+    var carriesBytes: Bool { !inParent && !lazy }
 }
 
 /// Fills `buffer` with the bytes of `ranges` (address, length), one after the other.
@@ -69,8 +74,7 @@ final class LocalPageTransfer: PageTransfer {
         let w = try images.writer(pagemap)
         try w.append(head)
         for run in runs {
-            try w.append(PagemapEntry(vaddr: run.address, nrPages: UInt64(run.length) / MemoryDump.pageSize,
-                                      flags: run.inParent ? PageFlags.parent : PageFlags.present))
+            try w.append(PagemapEntry(vaddr: run.address, nrPages: UInt64(run.length) / MemoryDump.pageSize, flags: run.flags))
         }
         try w.close()
 
@@ -81,7 +85,7 @@ final class LocalPageTransfer: PageTransfer {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: PageChunks.size, alignment: 4096)
         defer { buffer.deallocate() }
         var written = 0
-        for piece in PageChunks.split(runs.filter { !$0.inParent }.map { ($0.address, $0.length) }) {
+        for piece in PageChunks.split(runs.filter(\.carriesBytes).map { ($0.address, $0.length) }) {
             try copy(piece, buffer)
             let bytes = piece.reduce(0) { $0 + $1.1 }
             var done = 0

@@ -13,6 +13,9 @@ struct CheckpointImages {
         let isZombie: Bool
         var mm = MmEntry()
         var pagemap: [PagemapEntry] = []
+        /// Runs flagged PE_LAZY alone (dump --lazy-pages): their pages are on the dump's
+        /// lazy page server, not in the pages image.
+        var lazyPagemap: [PagemapEntry] = []
         var pagesID: UInt32 = 0
         var fds: [FdinfoEntry] = []
         var filesID: UInt32 = 0
@@ -127,11 +130,13 @@ struct CheckpointImages {
         var r = try dir.reader(.pagemap(pid))
         do {
             p.pagesID = try r.one(PagemapHead.self).pagesID
-            p.pagemap = try Self.pagemapRuns(try r.all(PagemapEntry.self), image: dir.file(.pagemap(pid)), parentAllowed: true)
+            let runs = try Self.pagemapRuns(try r.all(PagemapEntry.self), image: dir.file(.pagemap(pid)), parentAllowed: true)
+            p.pagemap = runs.filter { !Self.isLazyOnly($0) }
+            p.lazyPagemap = runs.filter(Self.isLazyOnly)
             if p.pagemap.contains(where: { $0.flags & PageFlags.parent != 0 }) && dir.parentImages == nil {
                 throw CheckpointError(.image, "image \(dir.file(.pagemap(pid))): pages are in a parent image, and \(dir.path) has no parent link")
             }
-            try checkRuns(p.pagemap, image: dir.file(.pagemap(pid)))
+            try checkRuns(runs, image: dir.file(.pagemap(pid)))
         } catch let e as ImageError { throw e.checkpointError }
         try checkMemoryMap(p, pid: pid, dir)
         // fdinfo images are named by the fd table's id (CRIU shares one between tasks
@@ -195,6 +200,11 @@ struct CheckpointImages {
     /// or from compat_nr_pages in images of older CRIU. Runs in the parent images (an
     /// incremental dump; flagged PE_PARENT, or in_parent by older CRIU) take no room in
     /// the pages image; only a process's pagemap may have them (`parentAllowed`).
+    /// PE_LAZY without PE_PRESENT: CRIU's lazy dump wrote no bytes for the run.
+    static func isLazyOnly(_ e: PagemapEntry) -> Bool {
+        e.flags & PageFlags.lazy != 0 && e.flags & (PageFlags.present | PageFlags.parent) == 0
+    }
+
     static func pagemapRuns(_ entries: [PagemapEntry], image: String, parentAllowed: Bool = false) throws -> [PagemapEntry] {
         try entries.map { e in
             var run = e

@@ -57,6 +57,8 @@ public struct DumpOptions {
     /// since them are left there, when write tracking (--track-mem) says which.
     public var parentImages: String?
     public var trackMemory = false
+    /// dump --lazy-pages: the lazy areas' pages stay out of the images and go to it.
+    public var lazyPages: LazyPagesDump?
     public init(imagesDir: String) { self.imagesDir = imagesDir }
 }
 
@@ -66,6 +68,9 @@ public struct DumpOptions {
 public enum Dumper {
     public static func dump(pid: Int32, options: DumpOptions, log: Log) throws -> DumpStatsEntry {
         try checkTarget(pid)
+        if options.lazyPages != nil && (options.pageServer != nil || options.parentImages != nil || options.trackMemory) {
+            throw CheckpointError(.unsupported, "dump --lazy-pages with a page server or parent images is not supported: lazy pages are served by the dump itself, from a full dump")
+        }
         let images = ImageDirectory(path: options.imagesDir)
         try prepare(images)
         try DumpClient.check()
@@ -95,6 +100,11 @@ public enum Dumper {
             try FaultPoint.dumpAfterSeize.check()
             try DumpClient.check()
             try checkSessions(tree, shellJob: options.shellJob)
+            // The restore fills areas a parent shares copy-on-write with a child eagerly,
+            // a plan the dump cannot see yet: lazy pages only for a tree of one process.
+            if options.lazyPages != nil && tree.processes.count > 1 {
+                throw CheckpointError(.unsupported, "dump --lazy-pages: a tree of \(tree.processes.count) processes (lazy pages are supported for one process only: areas shared copy-on-write must be filled before the fork)")
+            }
             let userns = try checkNamespaces(tree)
             var namespaces = NamespaceIDs()
             let memStats = try collect(tree, inet: inet, images: images, options: options, incremental: incremental, log: log, userns: userns, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
@@ -104,6 +114,7 @@ public enum Dumper {
             stats.pagesScanned = memStats.pagesScanned
             stats.pagesWritten = memStats.pagesWritten
             stats.pagesSkippedParent = memStats.pagesInParent
+            stats.pagesLazy = UInt64(options.lazyPages?.pagesHeld ?? 0)
             let session = DumpSession(tree: tree, images: images, options: options, log: log)
             for ext in options.extensions { try ext.dump(session) }
             try FaultPoint.dumpAfterMemory.check()
@@ -224,6 +235,7 @@ public enum Dumper {
         // A failed dump leaves no link of its own behind (--link-remap).
         defer { if !collected { files.removeLinkRemaps() } }
         let memory = MemoryDump(transfer: try options.pageTransfer(images: images), files: files)
+        memory.lazyPages = options.lazyPages
         let seccomp = SeccompDump()
         let shared = try SharedTables(tree)
         var pstree: [PstreeEntry] = []

@@ -125,6 +125,7 @@ public enum Restorer {
         if !images.fileLocks.isEmpty && !session.options.fileLocks {
             throw CheckpointError(.invalidArgument, "images in \(session.options.imagesDir) hold \(images.fileLocks.count) file locks: restore with --file-locks")
         }
+        try checkLazyRuns(images, lazy: session.options.lazyPages != nil)
     }
 
     /// The root exists, stopped, in its new namespaces: the extensions build what lives in

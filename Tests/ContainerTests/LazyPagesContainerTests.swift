@@ -1,0 +1,61 @@
+// runc's lazy migration (issue 14, item 3) with our binary as its CRIU: `runc checkpoint
+// --lazy-pages --page-server A:P --status-fd` keeps serving the container's memory after
+// the status byte; `lazy-pages --page-server` (started by the caller, as runc expects)
+// takes it for `runc restore --lazy-pages`, and the container counts on from where it stood.
+
+import Foundation
+import SystemTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.serialized, .enabled(if: Env.usable, "needs root and /usr/sbin/runc"))
+struct LazyPagesContainerTests {
+    @Test func checkpointLazyPagesThenRestoreLazily() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Env.binary), "no engine binary at \(Env.binary)")
+        let scratch = try Scratch()
+        defer { scratch.tearDown() }
+        let id = scratch.newID(), restoredID = scratch.newID()
+        // One process (lazy pages are for a tree of one): the wait is a builtin read on a fifo.
+        let bundle = try Bundle.make(at: scratch.sub("bundle"), args: countingScript(setup: "mkfifo /tmp/f; ").map {
+            $0.replacingOccurrences(of: "sleep 0.2", with: "read -t 0.2 x <> /tmp/f")
+        })
+        try bundle.run(id: id)
+        scratch.onTearDown { _ = Cmd.run([Env.runc, "delete", "-f", id]) }
+        try #require(waitFor(10) { bundle.count.count >= 3 }, "the container does not count: \(tail(bundle.path + "/run.err"))")
+
+        let images = try scratch.directory("images"), work = try scratch.directory("work"), restoreWork = try scratch.directory("work-restore")
+        let port = PageServerContainerTests().freePort()
+        let status = scratch.sub("status"), rc = scratch.sub("checkpoint.rc"), out = scratch.sub("checkpoint.out")
+        let checkpoint = "\(Env.runc) --criu \(Env.binary) checkpoint --lazy-pages --page-server 127.0.0.1:\(port) --status-fd 3 "
+            + "--image-path \(images) --work-path \(work) \(id) 3>\(status) >\(out) 2>&1; echo $? >\(rc)"
+        try #require(Cmd.sh("(\(checkpoint)) </dev/null >/dev/null 2>&1 &").ok)
+        try #require(waitFor(20) { (try? FileManager.default.attributesOfItem(atPath: status)[.size] as? Int) ?? 0 >= 1 || readFile(rc) != nil },
+                     "no status byte: \(readFile(out) ?? "")\n\(tail(work + "/dump.log"))")
+        try #require(readFile(rc) == nil, "checkpoint ended before serving: \(readFile(out) ?? "")\n\(tail(work + "/dump.log"))")
+        let last = bundle.lastCount
+
+        let daemonLog = restoreWork + "/lazy-pages.log"
+        let daemon = Cmd.sh("\(Env.binary) lazy-pages --page-server --address 127.0.0.1 --port \(port) -D \(images) -W \(restoreWork) -o \(daemonLog) -v4 </dev/null >\(restoreWork)/lazy-pages.out 2>&1 & echo $!")
+        let daemonPid = try #require(Int32(daemon.out.trimmingCharacters(in: .whitespacesAndNewlines)), "\(daemon)")
+        scratch.onTearDown { if access("/proc/\(daemonPid)", F_OK) == 0 { Glibc.kill(daemonPid, SIGKILL) } }
+        try #require(waitFor(10) { access(restoreWork + "/lazy-pages.socket", F_OK) == 0 }, "lazy-pages did not listen: \(readFile(restoreWork + "/lazy-pages.out") ?? "")")
+
+        let c = Runc(id: restoredID)
+        let restore = Cmd.run([Env.runc, "--criu", Env.binary, "restore", "-d", "--lazy-pages", "--bundle", bundle.path,
+                               "--image-path", images, "--work-path", restoreWork, restoredID], timeout: 60)
+        try #require(restore.ok, "restore --lazy-pages: \(restore)\n\(tail(restoreWork + "/restore.log"))\n\(tail(daemonLog))")
+        #expect(c.status == "running")
+        #expect(waitFor(10) { bundle.lastCount >= last + 3 }, "no counting after restore")
+        #expect(consecutive(bundle.count, from: 1), "count around \(last): \(bundle.count.suffix(12))")
+        #expect(waitFor(20) { readFile(rc) != nil }, "runc checkpoint still serving: \(tail(work + "/dump.log"))\n\(tail(daemonLog))")
+        #expect(readFile(rc)?.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "runc checkpoint: \(readFile(out) ?? "")\n\(tail(work + "/dump.log"))")
+        // The shell's memory came from the checkpoint's side: "N of M pages served", N > 0.
+        let served = (readFile(work + "/dump.log") ?? "").split(separator: "\n").first { $0.contains("pages served; session over") }
+            .map { $0.split(separator: " ").compactMap { Int($0) } } ?? []
+        #expect(served.count >= 2 && served[served.count - 2] > 0, "\(tail(work + "/dump.log"))")
+        let (kill, delete, stopped) = c.killAndDelete()
+        #expect(kill.ok && stopped && delete.ok, "teardown: \(kill)\n\(delete)")
+    }
+}
