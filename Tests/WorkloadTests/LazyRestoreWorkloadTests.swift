@@ -71,6 +71,12 @@ struct LazyRestoreWorkloadTests {
         let lazy = Workload(name: w.name, args: w.args, restoreArgs: w.restoreArgs + ["--lazy-pages"])
         let (run, daemon) = try await lazyRestore(mode, lazy, backgroundAfter: 0)
         defer { run.cleanup() }
+        if w.name == Workload.madvise.name {
+            // It compares each area's VmFlags with the dumped ones: registered areas show
+            // `um` until every page has arrived and the userfaultfds are closed.
+            #expect(waitFor(20) { !((try? String(contentsOfFile: "/proc/\(run.rootPid)/smaps", encoding: .utf8)) ?? "").contains(" um") },
+                    "pid \(run.rootPid) keeps userfaultfd-registered areas after its pages arrived")
+        }
         await run.expectPass("\(w.testDescription) after \(mode.testDescription) dump + lazy restore")
         let st = await Proc.wait(daemon.pid, timeout: 20)
         if st == nil { Proc.sigkill(daemon.pid); _ = await Proc.wait(daemon.pid, timeout: 10) }
