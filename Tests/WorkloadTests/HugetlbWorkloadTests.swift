@@ -11,6 +11,7 @@ import Glibc
 
 extension Workload {
     static let hugetlb = Workload(name: "hugetlb")
+    static let hugetlbCriu = Workload(name: "hugetlb", args: ["criu"])
     static let hugetlbPrivateMemfd = Workload(name: "hugetlb", args: ["private-memfd"])
 }
 
@@ -44,6 +45,11 @@ extension CheckpointRestoreTests {
         @Test("private and shared MAP_HUGETLB areas, hugetlb memfds mapped, mapped only and unmapped: contents, page size, perms, sharing", arguments: Mode.allCases)
         func hugetlb(_ mode: Mode) async throws {
             try await HugePagePool.with(HugePagePool.workloadPages) { try await checkpointRestore(.hugetlb, mode) }
+        }
+
+        @Test("CRIU 4.2 restores our images of hugetlb memory, and we restore CRIU's", arguments: Direction.allCases)
+        func criuInterop(_ direction: Direction) async throws {
+            try await HugePagePool.with(HugePagePool.workloadPages) { try await crossRestore(.hugetlbCriu, direction) }
         }
 
         @Test("refused at dump with one line; the workload keeps running",
