@@ -12,29 +12,41 @@ import Glibc
 extension Workload {
     static let hugetlb = Workload(name: "hugetlb")
     static let hugetlbCriu = Workload(name: "hugetlb", args: ["criu"])
+    static let hugetlbGigantic = Workload(name: "hugetlb", args: ["1g"])
     static let hugetlbPrivateMemfd = Workload(name: "hugetlb", args: ["private-memfd"])
 }
 
-/// The 2 MiB page pool, grown by what a test needs for as long as it runs. Tests run in
-/// parallel: each adds to and takes from the pool as it stands, under one lock.
+/// The kernel's huge page pools, grown by what a test needs for as long as it runs. Tests
+/// run in parallel: each adds to and takes from a pool as it stands, under one lock.
 enum HugePagePool {
     private static let lock = NSLock()
-    private static let path = "/proc/sys/vm/nr_hugepages"
     /// Pages the hugetlb workload uses (10; its restore starts once the original is gone),
     /// and two to spare.
     static let workloadPages = 12
 
-    private static func current() -> Int { Int((Proc.read(path) ?? "0").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
-    private static func set(_ n: Int) { try? "\(n)\n".write(toFile: path, atomically: false, encoding: .utf8) }
+    private static func path(_ kB: Int) -> String { "/sys/kernel/mm/hugepages/hugepages-\(kB)kB/nr_hugepages" }
+    private static func current(_ kB: Int) -> Int { Int((Proc.read(path(kB)) ?? "0").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+    private static func set(_ n: Int, _ kB: Int) { try? "\(n)\n".write(toFile: path(kB), atomically: false, encoding: .utf8) }
 
-    static func with<T>(_ pages: Int, _ body: () async throws -> T) async throws -> T {
-        let (want, got) = lock.withLock {
-            let want = current() + pages
-            set(want)
-            return (want, current())
+    /// Whether the kernel finds `pages` more pages of `kB` now (a 1 GiB page needs 1 GiB of
+    /// contiguous free memory, which a fragmented machine may not have).
+    static func available(_ pages: Int, kB: Int) -> Bool {
+        lock.withLock {
+            let before = current(kB)
+            set(before + pages, kB)
+            defer { set(before, kB) }
+            return current(kB) >= before + pages
         }
-        defer { lock.withLock { set(max(current() - pages, 0)) } }
-        try #require(got >= want, "the kernel gave \(got) 2 MiB pages, \(want) wanted")
+    }
+
+    static func with<T>(_ pages: Int, kB: Int = 2048, _ body: () async throws -> T) async throws -> T {
+        let (want, got) = lock.withLock {
+            let want = current(kB) + pages
+            set(want, kB)
+            return (want, current(kB))
+        }
+        defer { lock.withLock { set(max(current(kB) - pages, 0), kB) } }
+        try #require(got >= want, "the kernel gave \(got) pages of \(kB) kB, \(want) wanted")
         return try await body()
     }
 }
@@ -45,6 +57,13 @@ extension CheckpointRestoreTests {
         @Test("private and shared MAP_HUGETLB areas, hugetlb memfds mapped, mapped only and unmapped: contents, page size, perms, sharing", arguments: Mode.allCases)
         func hugetlb(_ mode: Mode) async throws {
             try await HugePagePool.with(HugePagePool.workloadPages) { try await checkpointRestore(.hugetlb, mode) }
+        }
+
+        /// One mode after the other: two 1 GiB pages at once are more than a busy machine has.
+        @Test("a hugetlb memfd of one 1 GiB page: page size, contents", .serialized,
+              .enabled(if: HugePagePool.available(1, kB: 1 << 20), "the kernel finds no free 1 GiB page"), arguments: Mode.allCases)
+        func gigantic(_ mode: Mode) async throws {
+            try await HugePagePool.with(1, kB: 1 << 20) { try await checkpointRestore(.hugetlbGigantic, mode) }
         }
 
         @Test("CRIU 4.2 restores our images of hugetlb memory, and we restore CRIU's", arguments: Direction.allCases)

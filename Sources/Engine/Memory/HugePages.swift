@@ -47,31 +47,26 @@ enum HugePages {
     /// MAP_HUGETLB without a file: the kernel names the area after its internal file.
     static func isAnonymous(_ area: MemoryArea) -> Bool { area.path.hasPrefix("/anon_hugepage") }
 
-    /// The huge pages of a hugetlbfs file that hold data, as (offset, length) runs.
-    /// hugetlbfs knows no holes (SEEK_DATA sees the whole file) and reads a page never
-    /// faulted in as zeros: a page of zeros is left out, so the restore allocates no
-    /// page the process had not.
+    /// The parts of a hugetlbfs file that hold data, as (offset, length) runs of 2 MiB
+    /// (or page-sized) pieces. hugetlbfs knows no holes (SEEK_DATA sees the whole file)
+    /// and reads a page never faulted in as zeros: zeros are left out, so the restore
+    /// allocates no page the process had not, and the rest of a huge page it writes is
+    /// zeros again (hugetlb pages are cleared when faulted in).
     static func dataRuns(fd: Int32, size: UInt64, pageSize: Int) throws -> [(UInt64, Int)] {
         let chunk = min(pageSize, 2 << 20)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
         defer { buffer.deallocate() }
         var runs: [(UInt64, Int)] = []
-        var page: UInt64 = 0
-        while page < size {
-            var used = false
-            var at = page
-            while !used && at < page + UInt64(pageSize) {
-                let n = pread(fd, buffer, chunk, off_t(at))
-                if n < 0 { throw CheckpointError.errno("read hugetlb file at \(at)") }
-                if n == 0 { break }
-                used = !isZero(buffer, n)
-                at += UInt64(n)
+        var at: UInt64 = 0
+        while at < size {
+            let n = pread(fd, buffer, chunk, off_t(at))
+            if n < 0 { throw CheckpointError.errno("read hugetlb file at \(at)") }
+            if n == 0 { break }
+            if !isZero(buffer, n) {
+                if let last = runs.last, last.0 + UInt64(last.1) == at { runs[runs.count - 1].1 += chunk }
+                else { runs.append((at, chunk)) }
             }
-            if used {
-                if let last = runs.last, last.0 + UInt64(last.1) == page { runs[runs.count - 1].1 += pageSize }
-                else { runs.append((page, pageSize)) }
-            }
-            page += UInt64(pageSize)
+            at += UInt64(chunk)
         }
         return runs
     }

@@ -9,7 +9,8 @@
  * After go: every area is where it was, hugetlb (KernelPageSize 2048 kB) with its perms
  * and name, holds its pattern (zeros where nothing was written), is still writable where it
  * was; the child's writes to the shared areas show in the parent's (arg "criu": the shared
- * anonymous area may have another name, as CRIU's restore gives it). Arg "private-memfd":
+ * anonymous area may have another name, as CRIU's restore gives it). Arg "1g": a hugetlb
+ * memfd of one 1 GiB page, mapped, written at its start and middle. Arg "private-memfd":
  * a MAP_PRIVATE mapping of a hugetlb memfd, which the dump refuses. */
 #include "workload.h"
 
@@ -17,7 +18,12 @@
 #define MFD_HUGETLB 4U
 #endif
 #define HUGE_2MB (21U << 26)
+#define HUGE_1GB (30U << 26)
 #define HP (2UL << 20)
+#define GP (1UL << 30)
+
+static long want_kps = 2048;
+static blksize_t want_blksize = HP;
 
 static unsigned char pat(size_t i, int seed) { return (unsigned char)(i * 13 + (i >> 12) + seed); }
 
@@ -66,7 +72,7 @@ static void check_area(const char *what, const void *p, const char *perms, const
     }
     fclose(f);
     if (!in) { wl_fail("%s: no area at %p", what, p); return; }
-    if (kps != 2048) wl_fail("%s: KernelPageSize %ld kB, want 2048", what, kps);
+    if (kps != want_kps) wl_fail("%s: KernelPageSize %ld kB, want %ld", what, kps, want_kps);
     if (strcmp(got_perms, perms) != 0) wl_fail("%s: perms %s, want %s", what, got_perms, perms);
     if (name && strcmp(got_name, name) != 0) wl_fail("%s: name '%s', want '%s'", what, got_name, name);
 }
@@ -79,7 +85,7 @@ static void check_fd(const char *what, int fd, const char *name, off_t size, off
     path[l > 0 ? l : 0] = 0;
     if (strcmp(path, name) != 0) wl_fail("%s: fd is '%s', want '%s'", what, path, name);
     struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size != size || st.st_blksize != (blksize_t)HP)
+    if (fstat(fd, &st) != 0 || st.st_size != size || st.st_blksize != want_blksize)
         wl_fail("%s: size %lld, block size %ld", what, (long long)st.st_size, (long)st.st_blksize);
     if (lseek(fd, 0, SEEK_CUR) != pos) wl_fail("%s: offset %lld, want %lld", what, (long long)lseek(fd, 0, SEEK_CUR), (long long)pos);
 }
@@ -94,6 +100,24 @@ int main(int argc, char **argv)
         wl_ready();
         wl_wait_go();
         check("private memfd mapping", p, 4096, 9);
+        wl_finish();
+    }
+    if (argc > 2 && strcmp(argv[2], "1g") == 0) {
+        int fd = memfd_create("huge-1g", MFD_HUGETLB | HUGE_1GB);
+        if (fd < 0 || ftruncate(fd, (off_t)GP) != 0) { perror("memfd 1g"); return 2; }
+        unsigned char *p = map(GP, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+        fill(p, 4096, 10);
+        fill(p + GP / 2, 4096, 11);
+        wl_ready();
+        wl_wait_go();
+        want_kps = 1 << 20;
+        want_blksize = GP;
+        check_area("1 GiB memfd", p, "rw-s", "/memfd:huge-1g (deleted)");
+        check_fd("1 GiB memfd", fd, "/memfd:huge-1g (deleted)", GP, 0);
+        check("1 GiB memfd start", p, 4096, 10);
+        check("1 GiB memfd between", p + 4096, 4096, -1);
+        check("1 GiB memfd middle", p + GP / 2, 4096, 11);
+        check("1 GiB memfd end", p + GP - 4096, 4096, -1);
         wl_finish();
     }
     int mapped = huge_memfd("huge-mapped", 2 * HP);
