@@ -76,5 +76,17 @@ extension CheckpointRestoreTests {
         func refused(_ w: Workload, _ reason: String) async throws {
             try await HugePagePool.with(2) { try await expectRefusedDump(w, reason) }
         }
+
+        /// A file of a hugetlbfs mounted for the test: its mapping is refused.
+        @Test("a mapping of a file on a mounted hugetlbfs is refused with one line; the workload keeps running")
+        func mountedFile() async throws {
+            var t = Array("/tmp/ocw-hugetlbfs-XXXXXX".utf8CString)
+            let dir = t.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+            defer { rmdir(dir) }
+            try #require(mount("none", dir, "hugetlbfs", 0, nil) == 0, "mount hugetlbfs: \(String(cString: strerror(errno)))")
+            defer { umount2(dir, Int32(MNT_DETACH)) }
+            let w = Workload(name: "hugetlb", args: ["file", dir + "/mapped"])
+            try await HugePagePool.with(2) { try await expectRefusedDump(w, "mapping of hugetlbfs file") }
+        }
     }
 }

@@ -10,7 +10,8 @@
  * and name, holds its pattern (zeros where nothing was written), is still writable where it
  * was; the child's writes to the shared areas show in the parent's (arg "criu": the shared
  * anonymous area may have another name, as CRIU's restore gives it). Arg "1g": a hugetlb
- * memfd of one 1 GiB page, mapped, written at its start and middle. Arg "private-memfd":
+ * memfd of one 1 GiB page, mapped, written at its start and middle. Args "file PATH": a
+ * file of a mounted hugetlbfs, mapped shared, which the dump refuses. Arg "private-memfd":
  * a MAP_PRIVATE mapping of a hugetlb memfd, which the dump refuses. */
 #include "workload.h"
 
@@ -100,6 +101,16 @@ int main(int argc, char **argv)
         wl_ready();
         wl_wait_go();
         check("private memfd mapping", p, 4096, 9);
+        wl_finish();
+    }
+    if (argc > 3 && strcmp(argv[2], "file") == 0) {
+        int fd = open(argv[3], O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0 || ftruncate(fd, (off_t)HP) != 0) { perror(argv[3]); return 2; }
+        unsigned char *p = map(HP, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+        fill(p, 4096, 12);
+        wl_ready();
+        wl_wait_go();
+        check("hugetlbfs file mapping", p, 4096, 12);
         wl_finish();
     }
     if (argc > 2 && strcmp(argv[2], "1g") == 0) {
