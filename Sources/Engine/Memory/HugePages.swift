@@ -13,13 +13,6 @@ enum HugePages {
     /// The size bits of a huge page size (MAP_HUGETLB_2MB for 2 MiB...).
     static func sizeFlag(pageSize: Int) -> UInt32 { UInt32(pageSize.trailingZeroBitCount) << sizeShift }
 
-    /// The huge page size a vma's or memfd's flags name; the kernel's default (2 MiB
-    /// here) when only MAP_HUGETLB is set.
-    static func pageSize(flags: UInt32) -> Int {
-        let log = (flags & sizeMask) >> sizeShift
-        return log == 0 ? 2 << 20 : 1 << Int(log)
-    }
-
     /// MAP_HUGETLB and the size bits of `vmaFlags`, nothing else.
     static func mapFlags(_ vmaFlags: UInt32) -> UInt32 { vmaFlags & (UInt32(MAP_HUGETLB) | sizeMask) }
 
