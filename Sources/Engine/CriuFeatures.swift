@@ -66,7 +66,7 @@ public enum CriuFeatures {
         case "nftables", "network_lock_nftables": return no("the network lock uses iptables only")
         case "has_ipt_legacy": return kernel(exists("/usr/sbin/iptables-legacy"), "iptables-legacy")
         case "apparmor_stacking": return no("AppArmor profiles are not carried")
-        case "memfd_hugetlb": return no("hugetlb memfds are refused")
+        case "memfd_hugetlb": return kernel(exists("/sys/kernel/mm/hugepages"), "hugetlb memfds (MFD_HUGETLB)")
         case "move_mount_set_group": return no("mount sharing groups of external mounts are not carried")
         case "ipv6_freebind": return no("IPV6_FREEBIND is not carried")
         case "overlayfs_maps": return yes("mappings of files on overlayfs")

@@ -23,10 +23,6 @@ extension FileTableDump {
         let ours = open(path, O_RDONLY | O_CLOEXEC)
         if ours < 0 { throw CheckpointError.errno("open memfd \(link) behind \(at)") }
         defer { close(ours) }
-        // hugetlbfs files report the huge page size as their block size.
-        if st.st_blksize > 4096 {
-            throw CheckpointError(.unsupported, "\(at): hugetlb memfd \(link) is not supported")
-        }
         guard ino <= UInt64(UInt32.max) else {
             throw CheckpointError(.unsupported, "\(at): memfd inode \(ino) does not fit the image's 32-bit shmid")
         }
@@ -38,6 +34,7 @@ extension FileTableDump {
         m.inodeID = UInt64(kinds.memfdInodes.count + 1)
         m.name = name; m.uid = st.st_uid; m.gid = st.st_gid; m.size = UInt64(st.st_size)
         m.shmid = UInt32(ino); m.seals = UInt32(bitPattern: seals); m.mode = st.st_mode
+        if let huge = HugePages.pageSize(st) { m.hugetlbFlag = HugePages.memfdFlag | HugePages.sizeFlag(pageSize: huge) }
         kinds.memfdInodes.append(m)
         kinds.memfdInodeIDs[ino] = UInt32(m.inodeID)
         kinds.memfdContents.append((path, ino))

@@ -18,13 +18,18 @@ extension RestoreResources {
         let sealSeal: UInt32 = 1
         let allowSealing = m.seals != sealSeal
         let fd = try m.name.withCString {
-            try Syscall.rawFd("memfd_create \(m.name)", SyscallNumber.memfdCreate, Int(bitPattern: $0), MemfdFlag.cloexec | (allowSealing ? MemfdFlag.allowSealing : 0))
+            try Syscall.rawFd("memfd_create \(m.name)", SyscallNumber.memfdCreate, Int(bitPattern: $0),
+                              MemfdFlag.cloexec | (allowSealing ? MemfdFlag.allowSealing : 0) | Int(m.hugetlbFlag))
         }
         kinds.memfdObjects[m.inodeID] = fd
         if ftruncate(fd, off_t(m.size)) != 0 { throw CheckpointError.errno("size memfd \(m.name) to \(m.size)") }
         if let s = images.shmem[UInt64(m.shmid)], !s.runs.isEmpty {
             if kinds.pages == nil { kinds.pages = PagesImage(dir: images.dir) }
             guard let base = try kinds.pages!.base(s.pagesID) else { throw CheckpointError(.image, "\(ImageName.pages(s.pagesID)) is empty") }
+            // hugetlbfs has no write(): a hugetlb memfd is filled through a mapping of it.
+            let mapped = m.hugetlbFlag != 0 ? mmap(nil, Int(m.size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : nil
+            if mapped == MAP_FAILED { throw CheckpointError.errno("map hugetlb memfd \(m.name) to fill it") }
+            defer { if let mapped { munmap(mapped, Int(m.size)) } }
             var offset = 0
             for run in s.runs {
                 let len = Int(run.nrPages) * 4096
@@ -32,7 +37,11 @@ extension RestoreResources {
                     throw CheckpointError(.image, "\(ImageName.pagemapShmem(m.shmid)): run at \(run.vaddr) beyond memfd \(m.name)'s \(m.size) bytes")
                 }
                 let n = min(len, Int(m.size) - Int(run.vaddr))
-                if pwrite(fd, base + offset, n, off_t(run.vaddr)) != n { throw CheckpointError.errno("fill memfd \(m.name)") }
+                if let mapped {
+                    (mapped + Int(run.vaddr)).copyMemory(from: base + offset, byteCount: n)
+                } else if pwrite(fd, base + offset, n, off_t(run.vaddr)) != n {
+                    throw CheckpointError.errno("fill memfd \(m.name)")
+                }
                 offset += len
             }
         }

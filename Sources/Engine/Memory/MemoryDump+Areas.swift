@@ -28,7 +28,8 @@ extension MemoryDump {
                 throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) \(area.path) is device memory (VM_IO/VM_PFNMAP)")
             }
             if area.vmFlags.contains("ht") {
-                throw CheckpointError(.unsupported, "pid \(pid): hugetlb mapping \(area.start.hex)-\(area.end.hex) \(area.path) is not supported")
+                try Self.checkHugetlb(area, pid: pid)
+                v.flags |= try HugePages.areaFlags(pid: pid, area: area)
             }
             if AioRing.isRing(area.path) {
                 v.status = VmaStatus.aioRing
@@ -37,6 +38,11 @@ extension MemoryDump {
                 v.status = VmaStatus.regular | VmaStatus.anonShared | VmaStatus.sysvIPC
                 v.flags |= UInt32(MAP_ANONYMOUS)
                 v.shmid = area.inode
+            } else if HugePages.isAnonymous(area) {
+                // MAP_HUGETLB without a file, as CRIU keeps it: anonymous, its size in the flags.
+                v.status = VmaStatus.regular | (area.shared ? VmaStatus.anonShared : VmaStatus.anonPrivate)
+                v.flags |= UInt32(MAP_ANONYMOUS)
+                if area.shared { v.shmid = area.inode }
             } else if area.shared && area.isMemfd {
                 v.status = VmaStatus.regular | VmaStatus.fileShared | VmaStatus.memfd
                 v.shmid = UInt64(try files.memfdMapping(pid: pid, area: area))
@@ -65,6 +71,14 @@ extension MemoryDump {
             }
         }
         return v
+    }
+
+    /// hugetlb memory a restore cannot make again: a file of a mounted hugetlbfs (not in
+    /// the images), a private mapping of a hugetlb memfd.
+    static func checkHugetlb(_ area: MemoryArea, pid: Int32) throws {
+        if HugePages.isAnonymous(area) || (area.isMemfd && area.shared) { return }
+        let what = area.isMemfd ? "private mapping of hugetlb memfd" : "mapping of hugetlbfs file"
+        throw CheckpointError(.unsupported, "pid \(pid): \(what) \(area.start.hex)-\(area.end.hex) \(area.path) is not supported")
     }
 
     /// The madvise state smaps shows in VmFlags, as CRIU keeps it: bit N for advice N.

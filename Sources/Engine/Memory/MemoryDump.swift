@@ -192,6 +192,10 @@ final class MemoryDump {
         // Runs of data, as offsets in the object (SEEK_DATA/SEEK_HOLE).
         var runs: [(UInt64, Int)] = []
         var pos: off_t = 0
+        if let huge = HugePages.pageSize(st) {
+            runs = try HugePages.dataRuns(fd: fd, size: size, pageSize: huge)
+            pos = off_t(size)
+        }
         while UInt64(pos) < size {
             let data = lseek(fd, pos, SeekWhence.data)
             if data < 0 { break }

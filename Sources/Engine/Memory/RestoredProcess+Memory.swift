@@ -57,7 +57,7 @@ extension RestoredProcess {
         try mapAreas(rest, pagemap: image.pagemap, fileFd: { try areaFd($0, resources: resources, pages: pages, pidfd: pidfd) },
                      attach: attachSysV, fill: {
             // The vdso's pages (CRIU saves them) stay out: the running kernel's vdso was moved there.
-            let eager = rest.filter { MemoryInheritance.isPrivate($0) && !lazyStarts.contains($0.start) }
+            let eager = rest.filter { (MemoryInheritance.isPrivate($0) || HugePages.isPrivate($0)) && !lazyStarts.contains($0.start) }
             try memory.scatterIn(saved.pieces(within: eager.map { ($0.start, $0.end) }))
         })
         try restoreAioRings(saved)
@@ -77,7 +77,8 @@ extension RestoredProcess {
         if vma.status & VmaStatus.anonShared != 0 {
             let size = image.mm.vmas.filter { $0.shmid == vma.shmid && $0.status & VmaStatus.anonShared != 0 && $0.status & VmaStatus.sysvIPC == 0 }
                 .map { Int($0.pgoff + $0.end - $0.start) }.max()!
-            return try takeFd(try resources.shmemFd(vma.shmid, size: size, pages: pages), pidfd: pidfd)
+            let fd = try resources.shmemFd(vma.shmid, size: size, hugetlb: HugePages.mapFlags(vma.flags), pages: pages)
+            return try takeFd(fd, pidfd: pidfd)
         }
         if vma.status & (VmaStatus.filePrivate | VmaStatus.fileShared) != 0 {
             let (ours, owned) = try resources.mappingFd(for: vma)

@@ -47,9 +47,10 @@ public enum WriteTracking {
     }
 
     /// Private areas worth tracking: anonymous or file-backed, not the kernel's special
-    /// ones. Shared memory stays fully dumped.
+    /// ones. Shared memory stays fully dumped, and hugetlb memory, as CRIU dumps it (its
+    /// restore fills hugetlb areas from the last images only).
     static func trackable(_ area: MemoryArea) -> Bool {
-        !area.shared && !area.isSpecial && area.size > 0
+        !area.shared && !area.isSpecial && area.size > 0 && !area.vmFlags.contains("ht") && !HugePages.isAnonymous(area)
     }
 
     /// Registers every trackable area of `areas` for write-protection; the ranges that took

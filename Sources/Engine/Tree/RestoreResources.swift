@@ -142,11 +142,13 @@ final class RestoreResources {
     }
 
     /// Our fd on a new shared memory object for `shmid`, `size` bytes, filled from its
-    /// pagemap. Opened through map_files, it is the same kind of object as MAP_SHARED|MAP_ANONYMOUS.
-    func shmemFd(_ shmid: UInt64, size: Int, pages: PagesImage) throws -> Int32 {
+    /// pagemap. Opened through map_files, it is the same kind of object as MAP_SHARED|MAP_ANONYMOUS
+    /// (with `hugetlb`, MAP_HUGETLB and its size bits, on the kernel's hugetlbfs again).
+    func shmemFd(_ shmid: UInt64, size: Int, hugetlb: UInt32 = 0, pages: PagesImage) throws -> Int32 {
         if let fd = shmemFds[shmid] { return fd }
         if let fd = try memfdObject(shmid: shmid) { return fd }
-        guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED else {
+        let flags = MAP_SHARED | MAP_ANONYMOUS | Int32(bitPattern: hugetlb)
+        guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, flags, -1, 0), base != MAP_FAILED else {
             throw CheckpointError.errno("mmap \(size) bytes of shared memory for shmid \(shmid)")
         }
         mappings.append((base, size))
