@@ -29,24 +29,12 @@ public final class CheckpointGuard {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, ends[0], 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        // POSIX_SPAWN_SETSID (glibc's 0x80) is not imported into Swift.
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | 0x80))
-        let argv = [Runc.selfPath, CheckpointGuard.command, path, String(getpid())]
-        let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, &attr, cArgs, environ)
-        if rc != 0 {
+        do {
+            _ = try CleanSpawn.start([Runc.selfPath, CheckpointGuard.command, path, String(getpid())], actions: &actions,
+                                     grouping: .session, what: "checkpoint guard: start \(Runc.selfPath)")
+        } catch {
             close(ends[1])
-            throw CheckpointError.errno("checkpoint guard: start \(argv[0])", rc)
+            throw error
         }
         writeEnd = ends[1]
     }

@@ -125,11 +125,8 @@ final class RemotePagesSource: LazyPagesSource {
     /// CLOSE and the server's status word: the dump may end.
     func finish() throws {
         guard open else { return }
-        try socket.send(PageServerCommand(PageServerCommand.close), what: "CLOSE")
-        var status: Int32 = -1
-        try socket.reply(&status, 4, what: "CLOSE")
         open = false
-        close(socket.fd)
+        let status = try socket.sendClose()
         if status != 0 { throw CheckpointError(.kernel, "\(socket.peer): ended with status \(status)") }
     }
 }

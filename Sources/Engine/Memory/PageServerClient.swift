@@ -103,11 +103,8 @@ final class RemotePageTransfer: PageTransfer {
     /// CLOSE, then the server's status word: only then are the images on its side complete.
     func finish() throws {
         guard open else { return }
-        try socket.send(PageServerCommand(PageServerCommand.close), what: "CLOSE")
-        var status: Int32 = -1
-        try socket.reply(&status, 4, what: "CLOSE")
         open = false
-        close(socket.fd)
+        let status = try socket.sendClose()
         if status != 0 { throw CheckpointError(.kernel, "\(socket.peer) failed to store the pages (status \(status))") }
     }
 }

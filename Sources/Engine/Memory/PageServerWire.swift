@@ -116,6 +116,15 @@ struct PageServerSocket {
         return got ? PageServerCommand(words: w) : nil
     }
 
+    /// CLOSE, then the server's status word; the connection is closed either way.
+    func sendClose() throws -> Int32 {
+        defer { Glibc.close(fd) }
+        try send(PageServerCommand(PageServerCommand.close), what: "CLOSE")
+        var status: Int32 = -1
+        try reply(&status, 4, what: "CLOSE")
+        return status
+    }
+
     /// A reply the peer must send (has_parent byte, status word): its closing first is an error.
     func reply(_ buffer: UnsafeMutableRawPointer, _ count: Int, what: @autoclosure () -> String) throws {
         if try !receive(buffer, count, what: what()) {

@@ -90,23 +90,9 @@ public enum TrackingHolder {
             posix_spawn_file_actions_adddup2(&actions, sources[i], slot)
             records.append(Record(pid: pid, startTime: p.startTime, fd: slot, ranges: p.ranges.map { [$0.0, $0.1] }))
         }
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        // POSIX_SPAWN_SETSID (glibc's 0x80) is not imported into Swift.
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | 0x80))
         let exe = try ProcTree.link("/proc/self/exe")
-        let argv = [exe, command, String(root), String(tracked.count)]
-        let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
-        var holder: pid_t = 0
-        let rc = posix_spawn(&holder, exe, &actions, &attr, cArgs, environ)
-        if rc != 0 { throw CheckpointError.errno("start the write-tracking holder \(exe)", rc) }
+        let holder = try CleanSpawn.start([exe, command, String(root), String(tracked.count)], actions: &actions,
+                                          grouping: .session, what: "start the write-tracking holder \(exe)")
         do {
             let state = State(holder: holder, holderStart: try TaskStat.read(pid: holder, tid: nil).startTime, images: tree.images, processes: records)
             let temporary = path + ".\(getpid())"
