@@ -53,7 +53,7 @@ struct LazyRestoreWorkloadTests {
 
     @Test("pages on fault, a fork, madvise, mremap and munmap before they arrived; checksums and counter as dumped", arguments: Mode.allCases)
     func local(_ mode: Mode) async throws {
-        let (run, daemon) = try await lazyRestore(mode, backgroundAfter: 0.5)
+        let (run, daemon) = try await lazyRestore(mode, backgroundAfter: 2)
         defer { run.cleanup() }
         await run.expectPass("lazy after \(mode.testDescription) dump + lazy restore")
         let st = await Proc.wait(daemon.pid, timeout: 20)

@@ -78,7 +78,7 @@ struct RemoteLazyWorkloadTests {
 
     @Test("dump --lazy-pages serves, lazy-pages --page-server fetches: checksums, counter, a fork and madvise/mremap/munmap while pages are missing", arguments: Mode.allCases)
     func served(_ mode: Mode) async throws {
-        let (run, dump, daemon) = try await remoteLazyRestore(mode, backgroundAfter: 0.5)
+        let (run, dump, daemon) = try await remoteLazyRestore(mode, backgroundAfter: 2)
         defer { run.cleanup(); Proc.sigkill(dump.pid) }
         await run.expectPass("lazy after \(mode.testDescription) dump --lazy-pages + remote lazy restore")
         let st = await Proc.wait(daemon.pid, timeout: 20)
