@@ -25,10 +25,7 @@ final class IncrementalDump {
         guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDir), isDir.boolValue else {
             throw CheckpointError(.invalidArgument, "parent images \(parentPath) (\(resolved)): not a directory")
         }
-        let link = (images.path as NSString).appendingPathComponent("parent")
-        unlink(link)
-        if symlink(parentPath, link) != 0 { throw CheckpointError.errno("link \(link) to the parent images \(parentPath)") }
-        parent = ImageDirectory(path: resolved)
+        parent = try images.linkParent(parentPath)
         if let taken, taken.images == Self.canonical(resolved) {
             tracking = taken
         } else {

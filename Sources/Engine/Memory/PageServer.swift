@@ -25,9 +25,7 @@ public final class PageServer {
         if let parent {
             let target = parent.hasPrefix("/") ? parent : (images.path as NSString).appendingPathComponent(parent)
             guard access(target, R_OK) == 0 else { throw CheckpointError.errno("parent images \(parent) (from \(images.path))") }
-            if symlink(parent, images.path + "/parent") != 0 && errno != EEXIST {
-                throw CheckpointError.errno("link \(images.path)/parent to \(parent)")
-            }
+            try images.linkParent(parent)
         }
         (listener, port) = try Self.listen(address)
     }
@@ -121,7 +119,7 @@ public final class PageServer {
     }
 
     private func hasParent(_ pagemap: ImageName) -> Bool {
-        FileManager.default.fileExists(atPath: images.path + "/parent/" + pagemap.fileName)
+        images.parentImages.map { FileManager.default.fileExists(atPath: $0.file(pagemap)) } ?? false
     }
 
     private func openPagemap(_ dstID: UInt64) throws {

@@ -2,17 +2,6 @@ import Foundation
 import LinuxKernel
 import Images
 
-extension ImageDirectory {
-    /// The `parent` link an incremental dump makes to the images it builds on, as CRIU's.
-    var parentLink: String { (path as NSString).appendingPathComponent("parent") }
-
-    /// The parent images (the link followed from this directory), nil without one.
-    var parentImages: ImageDirectory? {
-        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: parentLink) else { return nil }
-        return ImageDirectory(path: target.hasPrefix("/") ? target : (path as NSString).appendingPathComponent(target))
-    }
-}
-
 extension PagesImage {
     /// The saved pages of process `pid` (`pagemap`, its pages in pages-`pagesID`): a run
     /// flagged in-parent is looked up in the parent images, and further up the chain, so
