@@ -4,6 +4,7 @@
  * bounding capability, securebits. It holds a file opened inside at an offset and a pipe
  * with data queued, and counts in memory. After go everything must read as before. */
 #include "workload.h"
+#include "userns.h"
 #include <sched.h>
 #include <grp.h>
 #include <sys/prctl.h>
@@ -11,23 +12,6 @@
 
 static const char *uid_map = "0 0 1\n1 100001 999\n1000 1000 1\n1001 101001 2000\n";
 static const char *gid_map = "0 0 1\n1 100001 999\n1000 2000 1\n1001 101001 2000\n";
-
-static int put(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY);
-    if (fd < 0) return -1;
-    int ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-    close(fd);
-    return ok ? 0 : -1;
-}
-
-static void slurp(const char *path, char *out, size_t size)
-{
-    int fd = open(path, O_RDONLY);
-    ssize_t n = fd < 0 ? -1 : read(fd, out, size - 1);
-    out[n > 0 ? n : 0] = 0;
-    if (fd >= 0) close(fd);
-}
 
 /* Maps, setgroups, ids, groups, capability sets and securebits as the task sees them. */
 static void state(char *out, size_t size)

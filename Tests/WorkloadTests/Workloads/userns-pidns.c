@@ -9,6 +9,7 @@
  * is owned by its user namespace (NS_GET_USERNS) created by uid 0 (NS_GET_OWNER_UID),
  * the SysV objects' owners, modes and contents, and that the worker still counts. */
 #include "workload.h"
+#include "userns.h"
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <linux/nsfs.h>
@@ -19,23 +20,6 @@
 
 static const char *uid_map = "0 0 1\n1 100001 65535\n";
 static const char *gid_map = "0 0 1\n1 100001 65535\n";
-
-static int put(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY);
-    if (fd < 0) return -1;
-    int ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-    close(fd);
-    return ok ? 0 : -1;
-}
-
-static void slurp(const char *path, char *out, size_t size)
-{
-    int fd = open(path, O_RDONLY);
-    ssize_t n = fd < 0 ? -1 : read(fd, out, size - 1);
-    out[n > 0 ? n : 0] = 0;
-    if (fd >= 0) close(fd);
-}
 
 static int msq = -1, shm = -1;
 

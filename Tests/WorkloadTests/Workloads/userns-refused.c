@@ -6,16 +6,8 @@
  * "cgroup": a cgroup namespace made inside, then the root moved into a pids cgroup below
  * its root (made before and removed at the end). */
 #include "workload.h"
+#include "userns.h"
 #include <sched.h>
-
-static int put(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY);
-    if (fd < 0) return -1;
-    int ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-    close(fd);
-    return ok ? 0 : -1;
-}
 
 /* One level deeper, mapping our uid and gid 0 to the same ids of the parent. */
 static int enter(void)

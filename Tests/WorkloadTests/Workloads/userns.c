@@ -2,24 +2,8 @@
  * host's 0, setgroups denied), which the dump refuses; after go it is still there with
  * the same maps. */
 #include "workload.h"
+#include "userns.h"
 #include <sched.h>
-
-static int put(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY);
-    if (fd < 0) return -1;
-    int ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-    close(fd);
-    return ok ? 0 : -1;
-}
-
-static void map(const char *path, char *out, size_t size)
-{
-    int fd = open(path, O_RDONLY);
-    ssize_t n = fd < 0 ? -1 : read(fd, out, size - 1);
-    out[n > 0 ? n : 0] = 0;
-    if (fd >= 0) close(fd);
-}
 
 int main(int argc, char **argv)
 {
@@ -30,14 +14,14 @@ int main(int argc, char **argv)
         wl_finish();
     }
     char uid[128], gid[128], sg[32];
-    map("/proc/self/uid_map", uid, sizeof uid);
-    map("/proc/self/gid_map", gid, sizeof gid);
+    slurp("/proc/self/uid_map", uid, sizeof uid);
+    slurp("/proc/self/gid_map", gid, sizeof gid);
     wl_ready();
     wl_wait_go();
     char uid2[128], gid2[128];
-    map("/proc/self/uid_map", uid2, sizeof uid2);
-    map("/proc/self/gid_map", gid2, sizeof gid2);
-    map("/proc/self/setgroups", sg, sizeof sg);
+    slurp("/proc/self/uid_map", uid2, sizeof uid2);
+    slurp("/proc/self/gid_map", gid2, sizeof gid2);
+    slurp("/proc/self/setgroups", sg, sizeof sg);
     if (strcmp(uid, uid2) || strcmp(gid, gid2)) wl_fail("maps changed: '%s' '%s'", uid2, gid2);
     else if (strncmp(sg, "deny", 4)) wl_fail("setgroups '%s', want deny", sg);
     wl_finish();
