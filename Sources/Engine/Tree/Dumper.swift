@@ -80,6 +80,8 @@ public enum Dumper {
         let incremental = try IncrementalDump(images: images, parentPath: options.parentImages, root: pid,
                                               trackMemory: options.trackMemory,
                                               keepTracking: options.trackMemory && options.leaveRunning && !options.leaveStopped, log: log)
+        // Connected before the freeze: an unreachable page server fails the dump untouched.
+        let transfer = try options.pageTransfer(images: images)
         let freezeStart = DispatchTime.now()
         let tree = try FrozenTree.freeze(root: pid, freezer: options.freezer)
         var stats = DumpStatsEntry()
@@ -107,7 +109,7 @@ public enum Dumper {
             }
             let userns = try checkNamespaces(tree)
             var namespaces = NamespaceIDs()
-            let memStats = try collect(tree, inet: inet, images: images, options: options, incremental: incremental, log: log, userns: userns, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
+            let memStats = try collect(tree, inet: inet, images: images, transfer: transfer, options: options, incremental: incremental, log: log, userns: userns, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
             if let userns, let inode = try NamespaceSet.inode(of: .user, pid: tree.root.pid), let id = namespaces.id(ofInode: inode) {
                 try userns.write(to: images, id: id, log: log)
             }
@@ -224,7 +226,7 @@ public enum Dumper {
         return userns
     }
 
-    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, options: DumpOptions, incremental: IncrementalDump, log: Log, userns: UserNamespace?, namespaces: inout NamespaceIDs, memdumpTime: inout UInt32) throws -> MemoryStats {
+    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, transfer: PageTransfer, options: DumpOptions, incremental: IncrementalDump, log: Log, userns: UserNamespace?, namespaces: inout NamespaceIDs, memdumpTime: inout UInt32) throws -> MemoryStats {
         let locks = FileLocksDump(enabled: options.fileLocks)
         let files = FileTableDump(inet: inet)
         files.unixSockets.allowExternal = options.extUnixSk
@@ -234,7 +236,7 @@ public enum Dumper {
         var collected = false
         // A failed dump leaves no link of its own behind (--link-remap).
         defer { if !collected { files.removeLinkRemaps() } }
-        let memory = MemoryDump(transfer: try options.pageTransfer(images: images), files: files)
+        let memory = MemoryDump(transfer: transfer, files: files)
         memory.lazyPages = options.lazyPages
         let seccomp = SeccompDump()
         let shared = try SharedTables(tree)
