@@ -17,7 +17,8 @@ public enum PreDumper {
         let incremental = try IncrementalDump(images: images, parentPath: options.parentImages, root: pid,
                                               trackMemory: true, keepTracking: true, log: log)
         var stats = DumpStatsEntry()
-        let memory = MemoryDump(transfer: LocalPageTransfer(images: images),
+        // A page server is connected before the freeze: an unreachable one touches nothing.
+        let memory = MemoryDump(transfer: try options.pageTransfer(images: images),
                                 files: FileTableDump(inet: InetSocketDump(allowEstablished: false, log: log)))
         let freezeStart = DispatchTime.now()
         let tree = try FrozenTree.freeze(root: pid, freezer: options.freezer)
@@ -41,6 +42,7 @@ public enum PreDumper {
         let copyStart = DispatchTime.now()
         do {
             try memory.sendPlanned()
+            try memory.transfer.finish()
             stats.pagesScanned = memory.stats.pagesScanned
             stats.pagesWritten = memory.stats.pagesWritten
             stats.pagesSkippedParent = memory.stats.pagesInParent
