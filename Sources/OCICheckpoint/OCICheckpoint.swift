@@ -8,7 +8,7 @@ struct OCICheckpoint: ParsableCommand {
         // Installed as `criu` (a symlink), the same commands answer under that name.
         commandName: (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent } == "criu") ? "criu" : "ocicheckpoint",
         abstract: "Checkpoint/restore of Linux process trees in CRIU's image format.",
-        subcommands: [Dump.self, PreDump.self, TrackingHolderCommand.self, Restore.self, LazyPages.self, Check.self, Swrk.self, Checkpoint.self, CheckpointGuardCommand.self, Inspect.self, HookCommand.self, PageServe.self])
+        subcommands: [Dump.self, PreDump.self, TrackingHolderCommand.self, Restore.self, LazyPages.self, Check.self, Swrk.self, Checkpoint.self, CheckpointGuardCommand.self, Inspect.self, HookCommand.self, PageServe.self, Migrate.self, Receive.self])
 
     /// CRIU's spellings (options before the command, --config, -V) first, then ArgumentParser.
     static func main() {

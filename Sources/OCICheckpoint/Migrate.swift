@@ -1,0 +1,137 @@
+import ArgumentParser
+import ContainerCheckpoint
+import Foundation
+import Images
+import LinuxKernel
+
+/// `migrate`: moves a runc container to the host where `receive` waits. Pre-copy rounds
+/// (`runc checkpoint --pre-dump --page-server`) while the container runs, until a round's
+/// page count stops shrinking or --rounds; then the final dump (which stops the container
+/// here), its images sent over the control connection, and the destination's answer.
+struct Migrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move a runc container to the host where `ocicheckpoint receive` waits (pre-copy, final dump, restore there).")
+
+    @Argument(help: "The container's id.") var id: String
+    @Option(help: "The destination's `receive --listen` IPv4 ADDRESS:PORT.") var to: String
+    @Option(help: "runc's state directory (runc --root).") var root: String?
+    @Option(help: "The runc binary (default: runc on PATH).") var runc: String?
+    @Option(help: "At most this many pre-copy rounds (0: the final dump carries every page).") var rounds: Int = 4
+    @Option(help: "Where this side's images and logs go (kept; default /var/lib/ocicheckpoint/migrations/ID-TIME).")
+    var work: String?
+    @Flag(help: "Restore on the destination with a lazy-pages daemon: the container runs before all its pages are in.")
+    var lazyPages = false
+
+    func run() throws {
+        try OCICheckpoint_run {
+            guard rounds >= 0 else { throw CheckpointError(.invalidArgument, "--rounds \(rounds): a count of rounds is 0 or more") }
+            let destination = try MigrationAddress(to)
+            let runc = try Runc(path: runc, root: root)
+            guard try runc.state(id)?.status == "running" else {
+                throw CheckpointError(.invalidState, "migrate \(id): no running container of that id\(root.map { " in \($0)" } ?? "")")
+            }
+            let work = absolute(work ?? "/var/lib/ocicheckpoint/migrations/\(id)-\(Int(Date().timeIntervalSince1970))")
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            let source = MigrationSource(runc: runc, id: id, destination: destination, work: work, maxRounds: rounds)
+            let channel: MigrationChannel
+            do { channel = try MigrationChannel.connect(destination) } catch {
+                throw CheckpointError(.invalidState, "migrate \(id): \(CheckpointError(error).message); the container keeps running here")
+            }
+            print(try source.migrate(over: channel, lazy: lazyPages))
+        }
+    }
+}
+
+/// The source side of one migration: round directories 0, 1, ... under `work` (each
+/// holding the pagemaps the destination wrote, which the next round's write tracking
+/// builds on), the last one the final dump's images.
+final class MigrationSource {
+    let runc: Runc
+    let id: String
+    let destination: MigrationAddress
+    let work: String
+    let maxRounds: Int
+
+    init(runc: Runc, id: String, destination: MigrationAddress, work: String, maxRounds: Int) {
+        self.runc = runc; self.id = id; self.destination = destination; self.work = work; self.maxRounds = maxRounds
+    }
+
+    private func dir(_ round: Int) -> String { (work as NSString).appendingPathComponent(String(round)) }
+    private func log(_ round: Int) -> String { (work as NSString).appendingPathComponent("work-\(round)") }
+
+    func migrate(over channel: MigrationChannel, lazy: Bool) throws -> String {
+        var written: [UInt64] = []
+        do {
+            try channel.send("MIGRATE \(MigrationChannel.version) \(lazy ? 1 : 0)")
+            _ = try channel.expect("READY")
+            while written.count < maxRounds {
+                written.append(try preCopy(round: written.count, over: channel))
+                if written.count >= 2 && written[written.count - 1] >= written[written.count - 2] { break }
+            }
+        } catch {
+            try? channel.send("ABORT the source stopped: \(CheckpointError(error).message)")
+            throw CheckpointError(.invalidState, "migrate \(id): \(CheckpointError(error).message); the container keeps running here")
+        }
+        let final = written.count
+        let start = DispatchTime.now()
+        try finalDump(round: final, over: channel)
+        let dumped = DispatchTime.now()
+        let stats = try ImageDirectory(path: dir(final)).readOne(.statsDump, as: StatsEntry.self).dump
+        let images = try FileManager.default.contentsOfDirectory(atPath: dir(final)).filter { name in
+            var st = stat()
+            return lstat((dir(final) as NSString).appendingPathComponent(name), &st) == 0 && st.st_mode & S_IFMT == S_IFREG
+        }.sorted()
+        let answer: [String]
+        do {
+            try channel.sendFiles(images, from: dir(final))
+            answer = try channel.expect("RESTORED")
+        } catch {
+            throw CheckpointError(.invalidState, "migrate \(id): the container was checkpointed and stopped here, but the destination did not restore it: "
+                                  + "\(CheckpointError(error).message); the images are kept on the destination and in \(dir(final)) (pagemaps and pages on the destination)")
+        }
+        let total = (DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
+        let frozen = (UInt64(stats.freezingTime) + UInt64(stats.frozenTime)) / 1000
+        return "migrated \(id) to \(destination): \(final) pre-copy round(s) (pages written: \(written.map(String.init).joined(separator: ", "))), "
+            + "final dump \(stats.pagesWritten) pages, frozen \(frozen) ms; final checkpoint \((dumped.uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000) ms, "
+            + "restored on the destination in \(answer.dropFirst().joined(separator: " ")) ms; final checkpoint start to restored \(total) ms"
+    }
+
+    /// One pre-copy round: the container runs on; the destination's pagemaps come back
+    /// here so the next round leaves unwritten pages in them. Returns the pages written.
+    private func preCopy(round: Int, over channel: MigrationChannel) throws -> UInt64 {
+        try channel.send("ROUND \(round)")
+        let port = try pagesPort(channel)
+        var flags = ["--pre-dump", "--page-server", "\(destination.host):\(port)"]
+        if round > 0 { flags += ["--parent-path", "../\(round - 1)"] }
+        try runc.checkpoint(id, imagePath: dir(round), workPath: log(round), flags: flags)
+        try channel.send("DUMPED \(round)")
+        try channel.receiveFiles(into: dir(round))
+        return try ImageDirectory(path: dir(round)).readOne(.statsDump, as: StatsEntry.self).dump.pagesWritten
+    }
+
+    /// The final dump, which stops the container here (runc kills it once dumped); a
+    /// failure before that leaves it running, and says so.
+    private func finalDump(round: Int, over channel: MigrationChannel) throws {
+        do {
+            try channel.send("FINAL \(round)")
+            let port = try pagesPort(channel)
+            var flags = ["--tcp-established", "--page-server", "\(destination.host):\(port)"]
+            if round > 0 { flags += ["--parent-path", "../\(round - 1)"] }
+            try runc.checkpoint(id, imagePath: dir(round), workPath: log(round), flags: flags)
+            try channel.send("DUMPED \(round)")
+        } catch {
+            try? channel.send("ABORT the source's final dump failed: \(CheckpointError(error).message)")
+            let status = (try? runc.state(id))?.status ?? "gone"
+            let fate = status == "running" ? "the container keeps running here" : "the container is \(status) here; its images are kept in \(dir(round))"
+            throw CheckpointError(.invalidState, "migrate \(id): final dump: \(CheckpointError(error).message); \(fate)")
+        }
+    }
+
+    private func pagesPort(_ channel: MigrationChannel) throws -> UInt16 {
+        let words = try channel.expect("PAGES")
+        guard words.count == 2, let port = UInt16(words[1]) else {
+            throw CheckpointError(.invalidArgument, "\(channel.peer) sent \"\(words.joined(separator: " "))\" for its page server's port")
+        }
+        return port
+    }
+}

@@ -1,0 +1,170 @@
+import ArgumentParser
+import ContainerCheckpoint
+import Engine
+import Foundation
+import Images
+import LinuxKernel
+
+/// `receive`: the destination of one `migrate`. Waits for the source, takes each pre-copy
+/// round's pages with an in-process page server, then the final dump's other images, and
+/// restores the container through runc (`--tcp-established`, `--lazy-pages` when the
+/// source asks), answering the source in one line.
+struct Receive: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Receive one container migrated by `ocicheckpoint migrate` and restore it through runc.")
+
+    @Option(help: "IPv4 ADDRESS:PORT to wait for the source on (the page servers listen on the same address).")
+    var listen: String
+    @Option(help: "The container's bundle on this host.") var bundle: String
+    @Option(help: "runc's state directory (runc --root).") var root: String?
+    @Option(help: "The runc binary (default: runc on PATH).") var runc: String?
+    @Option(help: "The restored container's id.") var id: String
+    @Option(help: "Where the images and logs go (kept afterwards; default /var/lib/ocicheckpoint/received/ID).")
+    var work: String?
+    @OptionGroup var logging: LogOptions
+
+    func run() throws {
+        try OCICheckpoint_run {
+            let address = try MigrationAddress(listen)
+            let work = absolute(work ?? "/var/lib/ocicheckpoint/received/\(id)")
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            guard ((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []).isEmpty else {
+                throw CheckpointError(.invalidState, "receive: \(work) is not empty (images of an earlier migration?)")
+            }
+            let log = try logging.log(directory: work)
+            let destination = MigrationDestination(runc: try Runc(path: runc, root: root), id: id, bundle: absolute(bundle),
+                                                   work: work, host: address.host, log: log)
+            let (listener, port) = try MigrationChannel.listen(address)
+            defer { close(listener) }
+            print("receive: listening on \(address.host):\(port)")
+            fflush(stdout)
+            let channel = try MigrationChannel.accept(listener, what: "the source")
+            let summary = try destination.receive(channel)
+            print(summary)
+        }
+    }
+}
+
+/// One migration's destination: round directories 0, 1, ... under `work`, each linked to
+/// the one before as `parent`, the last one holding the final dump.
+final class MigrationDestination {
+    let runc: Runc
+    let id: String
+    let bundle: String
+    let work: String
+    /// The address the page servers listen on (the one the source reached us at).
+    let host: String
+    let log: Log
+
+    init(runc: Runc, id: String, bundle: String, work: String, host: String, log: Log) {
+        self.runc = runc; self.id = id; self.bundle = bundle; self.work = work; self.host = host; self.log = log
+    }
+
+    func receive(_ channel: MigrationChannel) throws -> String {
+        let hello = try channel.expect("MIGRATE")
+        guard hello.count == 3, hello[1] == String(MigrationChannel.version), ["0", "1"].contains(hello[2]) else {
+            try? channel.send("FAILED the destination speaks migration protocol \(MigrationChannel.version), not \"\(hello.dropFirst().joined(separator: " "))\"")
+            throw CheckpointError(.unsupported, "receive: the source speaks \"\(hello.joined(separator: " "))\", not protocol \(MigrationChannel.version)")
+        }
+        let lazy = hello[2] == "1"
+        try channel.send("READY \(MigrationChannel.version)")
+        var round = 0
+        while true {
+            let words = try channel.receive(expecting: "ROUND or FINAL")
+            guard words.count == 2, ["ROUND", "FINAL"].contains(words[0]), words[1] == String(round) else {
+                throw CheckpointError(.invalidState, "receive: \"\(words.joined(separator: " "))\" where round \(round) was due")
+            }
+            let dir = (work as NSString).appendingPathComponent(String(round))
+            try takePages(into: dir, round: round, channel: channel)
+            if words[0] == "ROUND" {
+                let pagemaps = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("pagemap") }.sorted()
+                try channel.sendFiles(pagemaps, from: dir)
+                round += 1
+                continue
+            }
+            try channel.receiveFiles(into: dir)
+            do {
+                let ms = try restore(dir, lazy: lazy)
+                try channel.send("RESTORED \(ms)")
+                return "receive: \(id) restored from \(dir) in \(ms) ms after \(round) pre-copy round(s)"
+            } catch {
+                let line = "the destination's restore failed: \(CheckpointError(error).message); the images are kept in \(dir)"
+                try? channel.send("FAILED " + line)
+                throw CheckpointError(.invalidState, "receive: " + line)
+            }
+        }
+    }
+
+    /// A page server for round `round` while the source dumps into it; the pages are on
+    /// disk when this returns.
+    private func takePages(into dir: String, round: Int, channel: MigrationChannel) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        let server = try PageServer(images: ImageDirectory(path: dir), address: PageServerAddress(host: host, port: 0),
+                                    parent: round > 0 ? "../\(round - 1)" : nil, log: log)
+        let serving = PageServing(server)
+        try channel.send("PAGES \(server.port)")
+        _ = try channel.expect("DUMPED")
+        guard let outcome = serving.wait(seconds: 60) else {
+            throw CheckpointError(.timeout, "receive: round \(round): the source says it dumped, but its pages did not arrive within 60 s")
+        }
+        if let failure = outcome { throw CheckpointError(.invalidState, "receive: round \(round)'s page server: \(CheckpointError(failure).message)", cause: failure) }
+        log.info("round \(round): pages in \(dir)")
+    }
+
+    /// runc restore of the final images (with a lazy-pages daemon serving them when
+    /// `lazy`); the milliseconds runc took.
+    private func restore(_ dir: String, lazy: Bool) throws -> Int {
+        let restoreWork = (work as NSString).appendingPathComponent("restore")
+        try FileManager.default.createDirectory(atPath: restoreWork, withIntermediateDirectories: true)
+        var flags = ["--tcp-established"]
+        if lazy {
+            try startLazyPages(images: dir, work: restoreWork)
+            flags.append("--lazy-pages")
+        }
+        let start = DispatchTime.now()
+        try runc.restore(id, bundle: bundle, imagePath: dir, workPath: restoreWork, flags: flags, stdio: nil)
+        return Int((DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000)
+    }
+
+    /// `lazy-pages -D DIR` in a session of its own: it outlives us, serving the restored
+    /// container from the round directories until every page is in.
+    private func startLazyPages(images: String, work: String) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd in Int32(0)...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0) }
+        let argv = [Runc.selfPath, "lazy-pages", "-D", images, "-W", work, "-o", "lazy-pages.log", "-v4"]
+        let pid = try CleanSpawn.start(argv, actions: &actions, grouping: .session, what: "start lazy-pages")
+        let socket = (work as NSString).appendingPathComponent("lazy-pages.socket")
+        for _ in 0..<1000 {
+            if access(socket, F_OK) == 0 { return }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                throw CheckpointError(.invalidState, "lazy-pages exited before listening (log: \(work)/lazy-pages.log)")
+            }
+            usleep(10_000)
+        }
+        throw CheckpointError(.timeout, "lazy-pages did not listen within 10 s (log: \(work)/lazy-pages.log)")
+    }
+}
+
+/// A page server serving on a thread of its own while the control connection is read.
+/// It blocks in accept: a source that fails before connecting sends ABORT instead of
+/// DUMPED, and `receive` ends with the server still waiting.
+private final class PageServing: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var failure: Error?
+
+    init(_ server: PageServer) {
+        Thread { [self] in
+            do { try server.serve() } catch { failure = error }
+            done.signal()
+        }.start()
+    }
+
+    /// Waits for the session's end: nil when it did not end in time, else its error, if any.
+    func wait(seconds: Int) -> Error?? {
+        guard done.wait(timeout: .now() + .seconds(seconds)) == .success else { return nil }
+        return .some(failure)
+    }
+}

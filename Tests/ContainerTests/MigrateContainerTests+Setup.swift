@@ -1,0 +1,111 @@
+// The two "hosts" of the migration tests and the container that moves between them.
+
+import Foundation
+import SystemTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Two network namespaces joined by a veth: host A (10.253.N.1, the source) and host B
+/// (10.253.N.2, the destination).
+struct MigrationHosts {
+    let name: String
+    let subnet: Int
+    var pathA: String { "/var/run/netns/\(name)a" }
+    var pathB: String { "/var/run/netns/\(name)b" }
+    var source: String { "10.253.\(subnet).1" }
+    var destination: String { "10.253.\(subnet).2" }
+
+    init() throws {
+        name = "mig-" + String(format: "%06x", UInt32.random(in: 0...0xffffff))
+        subnet = Int.random(in: 1...250)
+        let ip = "/usr/sbin/ip"
+        let steps: [[String]] = [
+            [ip, "netns", "add", name + "a"],
+            [ip, "netns", "add", name + "b"],
+            [ip, "link", "add", name + "a", "netns", name + "a", "type", "veth", "peer", "name", name + "b", "netns", name + "b"],
+            [ip, "-n", name + "a", "addr", "add", source + "/30", "dev", name + "a"],
+            [ip, "-n", name + "b", "addr", "add", destination + "/30", "dev", name + "b"],
+        ] + ["a", "b"].flatMap { side in [
+            [ip, "-n", name + side, "link", "set", name + side, "up"],
+            [ip, "-n", name + side, "link", "set", "lo", "up"],
+        ] }
+        for s in steps {
+            let o = Cmd.run(s)
+            if !o.ok { tearDown(); throw TestFailure("\(o)") }
+        }
+    }
+
+    func tearDown() {
+        Cmd.run(["/usr/sbin/ip", "netns", "del", name + "a"])
+        Cmd.run(["/usr/sbin/ip", "netns", "del", name + "b"])
+    }
+}
+
+/// The migrate workload in a busybox bundle, run by runc in host A's runc root (its own
+/// network namespace joined to the test by a veth), and a copy of the bundle for host B.
+final class MigrationSetup {
+    static let nsenter = "/usr/bin/nsenter"
+    let scratch: Scratch
+    let net: TestNetwork
+    let hosts: MigrationHosts
+    let id: String
+    let rootA: String, rootB: String
+    let bundle: Bundle, bundleB: Bundle
+
+    init(scratch: Scratch, mib: Int = 32, rate: Int = 8) throws {
+        self.scratch = scratch
+        id = "oct-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max))
+        rootA = scratch.sub("runc-a")
+        rootB = scratch.sub("runc-b")
+        let net = try TestNetwork()
+        self.net = net
+        let hosts: MigrationHosts
+        do { hosts = try MigrationHosts() } catch { net.tearDown(); throw error }
+        self.hosts = hosts
+        let binary = scratch.sub("migrate-workload")
+        do {
+            let cc = Cmd.run([Env.cc, "-O2", "-static", "-o", binary, Env.packageRoot + "/scripts/migrate-workload.c"])
+            guard cc.ok else { throw TestFailure("cc: \(cc)") }
+            bundle = try Bundle.make(at: scratch.sub("bundle"), args: ["/bin/migrate-workload", "\(mib)", "\(MigrateContainerTests.port)", "\(rate)"]) {
+                net.join(&$0)
+            }
+            try FileManager.default.copyItem(atPath: binary, toPath: bundle.rootfs + "/bin/migrate-workload")
+            bundleB = try bundle.copy(to: scratch.sub("bundle-b"))
+        } catch { hosts.tearDown(); net.tearDown(); throw error }
+    }
+
+    /// Runs the container in host A; a client connection to it.
+    func start() throws -> Int32 {
+        let run = Cmd.sh("\(Env.runc) --root \(rootA) run -d --bundle \(bundle.path) \(id) </dev/null >\(bundle.path)/run.out 2>\(bundle.path)/run.err", timeout: 30)
+        guard run.ok else { throw TestFailure("runc run: \(run)\n\(readFile(bundle.path + "/run.err") ?? "")") }
+        guard let fd = waitForConnection(net.containerAddress, MigrateContainerTests.port) else {
+            throw TestFailure("the workload does not answer: \(tail(bundle.path + "/run.err"))")
+        }
+        return fd
+    }
+
+    /// `migrate` run in host A, to `receive`'s port in host B.
+    func migrate(work: String, lazy: Bool = false) -> Output {
+        Cmd.run([Self.nsenter, "--net=" + hosts.pathA, Env.binary, "migrate", "--to", "\(hosts.destination):\(MigrateContainerTests.receivePort)",
+                 "--root", rootA, "--work", work, "--rounds", "4"] + (lazy ? ["--lazy-pages"] : []) + [id], timeout: 120)
+    }
+
+    /// runc's status of the container in `root`; nil when it does not know it.
+    func status(_ root: String) -> String? {
+        let o = Cmd.run([Env.runc, "--root", root, "state", id], timeout: 10)
+        guard o.ok else { return nil }
+        return (try? JSONSerialization.jsonObject(with: Data(o.out.utf8)) as? [String: Any])?["status"] as? String
+    }
+
+    func tearDown() {
+        for root in [rootA, rootB] where status(root) != nil {
+            Cmd.run([Env.runc, "--root", root, "kill", id, "KILL"], timeout: 10)
+            waitFor(5) { let s = status(root); return s == nil || s == "stopped" }
+            Cmd.run([Env.runc, "--root", root, "delete", "-f", id], timeout: 20)
+        }
+        hosts.tearDown()
+        net.tearDown()
+    }
+}

@@ -1,0 +1,105 @@
+// `ocicheckpoint migrate` / `receive` (issue 14, item 4): two network namespaces joined
+// by a veth stand in for two hosts, each with its own runc root; `receive` waits in
+// "host B", `migrate` runs in "host A". The container (scripts/migrate-workload.c, in its
+// own external network namespace as in TcpContainerTests) keeps its client connection
+// across the move: its request counter goes on, it echoes, and it checks all of its
+// memory itself.
+
+import Foundation
+import SystemTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.serialized, .enabled(if: Env.usable, "needs root and /usr/sbin/runc"))
+struct MigrateContainerTests {
+    static let port: UInt16 = 7000
+    static let receivePort = 7100
+
+    @Test func containerMovesWithItsClientConnection() throws {
+        let (setup, scratch) = try migrate(lazy: false)
+        setup.tearDown()
+        scratch.tearDown()
+    }
+
+    @Test func containerMovesAndIsRestoredLazily() throws {
+        let (setup, scratch) = try migrate(lazy: true)
+        defer { setup.tearDown(); scratch.tearDown() }
+        // The daemon had every page in and exited; the memory check above read them all.
+        let log = scratch.sub("receive") + "/restore/lazy-pages.log"
+        #expect(waitFor(20) { (readFile(log) ?? "").contains("lazy pages done") }, "\(tail(log))")
+    }
+
+    @Test func unreachableDestinationLeavesTheContainerRunning() throws {
+        let scratch = try Scratch()
+        let setup = try MigrationSetup(scratch: scratch)
+        defer { setup.tearDown(); scratch.tearDown() }
+        let client = try setup.start()
+        defer { close(client) }
+        #expect(line(client, "PING") == "PONG 1")
+
+        // Nothing listens in host B.
+        let m = setup.migrate(work: scratch.sub("source"))
+        #expect(!m.ok)
+        let lines = m.err.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("\(setup.hosts.destination):\(Self.receivePort)") && lines[0].contains("keeps running here"), "\(m)")
+        #expect(setup.status(setup.rootA) == "running")
+        #expect(line(client, "PING") == "PONG 2")
+        #expect(line(client, "still there") == "ECHO still there")
+        #expect(line(client, "CHECK")?.hasPrefix("CHECK OK") == true)
+    }
+
+    /// Starts the workload in host A, receive in host B, migrates, and checks the state on
+    /// the same client connection. Returns what the caller tears down.
+    func migrate(lazy: Bool) throws -> (MigrationSetup, Scratch) {
+        let scratch = try Scratch()
+        let setup = try MigrationSetup(scratch: scratch)
+        var handedOver = false
+        defer { if !handedOver { setup.tearDown(); scratch.tearDown() } }
+        let client = try setup.start()
+        defer { close(client) }
+        #expect(line(client, "PING") == "PONG 1")
+        #expect(line(client, "RESET") == "RESET")
+
+        let receiveWork = scratch.sub("receive")
+        let out = scratch.sub("receive.out")
+        let receive = Cmd.sh("\(MigrationSetup.nsenter) --net=\(setup.hosts.pathB) \(Env.binary) receive --listen \(setup.hosts.destination):\(Self.receivePort) "
+                             + "--bundle \(setup.bundleB.path) --root \(setup.rootB) --id \(setup.id) --work \(receiveWork) -o receive.log -v4 "
+                             + "</dev/null >\(out) 2>&1 & echo $!")
+        let receivePid = try #require(Int32(receive.out.trimmingCharacters(in: .whitespacesAndNewlines)), "\(receive)")
+        scratch.onTearDown { if access("/proc/\(receivePid)", F_OK) == 0 { Glibc.kill(receivePid, SIGKILL) } }
+        try #require(waitFor(10) { (readFile(out) ?? "").contains("listening") }, "receive: \(readFile(out) ?? "")")
+
+        let m = setup.migrate(work: scratch.sub("source"), lazy: lazy)
+        try #require(m.ok, "migrate: \(m)\nreceive: \(readFile(out) ?? "")\n\(tail(receiveWork + "/receive.log"))\n\(tail(receiveWork + "/restore/restore.log"))")
+        #expect(m.out.contains("migrated \(setup.id)"), "\(m)")
+        #expect(waitFor(10) { (readFile(out) ?? "").contains("restored from") }, "receive: \(readFile(out) ?? "")")
+        #expect(setup.status(setup.rootA) == nil, "runc still knows the container in host A")
+        #expect(setup.status(setup.rootB) == "running")
+        // At least one pre-copy round, each answered with its pagemaps.
+        #expect(FileManager.default.fileExists(atPath: scratch.sub("source") + "/0/pagemap-1.img"), "\(m.out)")
+
+        #expect(line(client, "PING") == "PONG 2", "the connection or the counter did not survive: \(tail(receiveWork + "/restore/restore.log"))")
+        #expect(line(client, "after the move") == "ECHO after the move")
+        #expect(line(client, "CHECK")?.hasPrefix("CHECK OK") == true)
+        let gap = line(client, "GAP").flatMap { Int($0.split(separator: " ").last ?? "") }
+        #expect(gap != nil && gap! > 0, "largest gap: \(String(describing: gap))")
+        print("migrate\(lazy ? " --lazy-pages" : ""): largest gap \(gap ?? -1) us; \(m.out)")
+        handedOver = true
+        return (setup, scratch)
+    }
+}
+
+/// Sends one line and reads the workload's one-line answer (nil on error or timeout).
+func line(_ fd: Int32, _ text: String) -> String? {
+    let bytes = Array((text + "\n").utf8)
+    guard send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { return nil }
+    var got: [UInt8] = []
+    var byte: UInt8 = 0
+    while recv(fd, &byte, 1, 0) == 1 {
+        if byte == 10 { return String(decoding: got, as: UTF8.self) }
+        got.append(byte)
+    }
+    return nil
+}
