@@ -60,12 +60,14 @@ final class MigrationSource {
     private func log(_ round: Int) -> String { (work as NSString).appendingPathComponent("work-\(round)") }
 
     func migrate(over channel: MigrationChannel, lazy: Bool) throws -> String {
-        var written: [UInt64] = []
+        var written: [UInt64] = [], frozenMs: [UInt64] = []
         do {
             try channel.send("MIGRATE \(MigrationChannel.version) \(lazy ? 1 : 0)")
             _ = try channel.expect("READY")
             while written.count < maxRounds {
-                written.append(try preCopy(round: written.count, over: channel))
+                let round = try preCopy(round: written.count, over: channel)
+                written.append(round.pagesWritten)
+                frozenMs.append((UInt64(round.freezingTime) + UInt64(round.frozenTime)) / 1000)
                 if written.count >= 2 && written[written.count - 1] >= written[written.count - 2] { break }
             }
         } catch {
@@ -91,14 +93,15 @@ final class MigrationSource {
         }
         let total = (DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
         let frozen = (UInt64(stats.freezingTime) + UInt64(stats.frozenTime)) / 1000
-        return "migrated \(id) to \(destination): \(final) pre-copy round(s) (pages written: \(written.map(String.init).joined(separator: ", "))), "
+        return "migrated \(id) to \(destination): \(final) pre-copy round(s) (pages written: \(written.map(String.init).joined(separator: ", ")); "
+            + "frozen ms: \(frozenMs.map(String.init).joined(separator: ", "))), "
             + "final dump \(stats.pagesWritten) pages, frozen \(frozen) ms; final checkpoint \((dumped.uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000) ms, "
             + "restored on the destination in \(answer.dropFirst().joined(separator: " ")) ms; final checkpoint start to restored \(total) ms"
     }
 
     /// One pre-copy round: the container runs on; the destination's pagemaps come back
-    /// here so the next round leaves unwritten pages in them. Returns the pages written.
-    private func preCopy(round: Int, over channel: MigrationChannel) throws -> UInt64 {
+    /// here so the next round leaves unwritten pages in them. Returns the round's stats.
+    private func preCopy(round: Int, over channel: MigrationChannel) throws -> DumpStatsEntry {
         try channel.send("ROUND \(round)")
         let port = try pagesPort(channel)
         var flags = ["--pre-dump", "--page-server", "\(destination.host):\(port)"]
@@ -106,7 +109,7 @@ final class MigrationSource {
         try runc.checkpoint(id, imagePath: dir(round), workPath: log(round), flags: flags)
         try channel.send("DUMPED \(round)")
         try channel.receiveFiles(into: dir(round))
-        return try ImageDirectory(path: dir(round)).readOne(.statsDump, as: StatsEntry.self).dump.pagesWritten
+        return try ImageDirectory(path: dir(round)).readOne(.statsDump, as: StatsEntry.self).dump
     }
 
     /// The final dump, which stops the container here (runc kills it once dumped); a
