@@ -141,6 +141,7 @@ if command -v gnuplot >/dev/null; then
 else
     echo "(no gnuplot: make deps installs gnuplot-nox for the plot)"
 fi
+source "$ROOT/scripts/bench-migrate.sh"
 echo "results and logs: $OUT"
 
 [ "$FAILED" = 0 ] || die "some ocicheckpoint dumps or restores failed (see above)"
