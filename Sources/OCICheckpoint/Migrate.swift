@@ -88,8 +88,8 @@ final class MigrationSource {
             try channel.sendFiles(images, from: dir(final))
             answer = try channel.expect("RESTORED")
         } catch {
-            throw CheckpointError(.invalidState, "migrate \(id): the container was checkpointed and stopped here, but the destination did not restore it: "
-                                  + "\(CheckpointError(error).message); the images are kept on the destination and in \(dir(final)) (pagemaps and pages on the destination)")
+            throw CheckpointError(.invalidState, "migrate \(id): the container was checkpointed and stopped here, but not restored: \(CheckpointError(error).message); "
+                                  + "this side keeps its images in \(dir(final)) (the pages are on the destination)")
         }
         let total = (DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
         let frozen = (UInt64(stats.freezingTime) + UInt64(stats.frozenTime)) / 1000

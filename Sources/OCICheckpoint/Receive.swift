@@ -88,7 +88,7 @@ final class MigrationDestination {
                 try channel.send("RESTORED \(ms)")
                 return "receive: \(id) restored from \(dir) in \(ms) ms after \(round) pre-copy round(s)"
             } catch {
-                let line = "the destination's restore failed: \(CheckpointError(error).message); the images are kept in \(dir)"
+                let line = "the destination's restore failed: \(CheckpointError(error).message); the images are kept there in \(dir)"
                 try? channel.send("FAILED " + line)
                 throw CheckpointError(.invalidState, "receive: " + line)
             }

@@ -86,6 +86,16 @@ final class MigrationSetup {
         return fd
     }
 
+    /// `receive` in host B, in the background (killed at the scratch area's teardown);
+    /// returns once it listens.
+    func startReceive(bundle: String, work: String, output: String) throws {
+        let receive = Cmd.sh("\(Self.nsenter) --net=\(hosts.pathB) \(Env.binary) receive --listen \(hosts.destination):\(MigrateContainerTests.receivePort) "
+                             + "--bundle \(bundle) --root \(rootB) --id \(id) --work \(work) -o receive.log -v4 </dev/null >\(output) 2>&1 & echo $!")
+        guard let pid = Int32(receive.out.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw TestFailure("\(receive)") }
+        scratch.onTearDown { if access("/proc/\(pid)", F_OK) == 0 { Glibc.kill(pid, SIGKILL) } }
+        guard waitFor(10, { (readFile(output) ?? "").contains("listening") }) else { throw TestFailure("receive: \(readFile(output) ?? "")") }
+    }
+
     /// `migrate` run in host A, to `receive`'s port in host B.
     func migrate(work: String, lazy: Bool = false) -> Output {
         Cmd.run([Self.nsenter, "--net=" + hosts.pathA, Env.binary, "migrate", "--to", "\(hosts.destination):\(MigrateContainerTests.receivePort)",

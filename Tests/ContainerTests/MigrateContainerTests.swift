@@ -50,6 +50,28 @@ struct MigrateContainerTests {
         #expect(line(client, "CHECK")?.hasPrefix("CHECK OK") == true)
     }
 
+    @Test func failedRestoreOnTheDestinationSaysWhereTheImagesAre() throws {
+        let scratch = try Scratch()
+        let setup = try MigrationSetup(scratch: scratch)
+        defer { setup.tearDown(); scratch.tearDown() }
+        let client = try setup.start()
+        defer { close(client) }
+        // Host B has no bundle: runc restore fails there once the container is stopped here.
+        let receiveWork = scratch.sub("receive"), out = scratch.sub("receive.out")
+        try setup.startReceive(bundle: scratch.sub("no-bundle"), work: receiveWork, output: out)
+
+        let m = setup.migrate(work: scratch.sub("source"))
+        #expect(!m.ok)
+        let lines = m.err.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("checkpointed and stopped here, but not restored")
+                && lines[0].contains("the images are kept there in \(receiveWork)/") && lines[0].contains(scratch.sub("source")), "\(m)")
+        #expect(setup.status(setup.rootA) == nil && setup.status(setup.rootB) == nil)
+        // Nothing deleted: the final round on the destination is complete.
+        let final = (try? FileManager.default.contentsOfDirectory(atPath: receiveWork))?.compactMap(Int.init).max()
+        #expect(final.map { FileManager.default.fileExists(atPath: "\(receiveWork)/\($0)/inventory.img") } == true, "\(String(describing: final))")
+        #expect(waitFor(10) { (readFile(out) ?? "").contains("restore failed") }, "receive: \(readFile(out) ?? "")")
+    }
+
     /// Starts the workload in host A, receive in host B, migrates, and checks the state on
     /// the same client connection. Returns what the caller tears down.
     func migrate(lazy: Bool) throws -> (MigrationSetup, Scratch) {
@@ -62,14 +84,8 @@ struct MigrateContainerTests {
         #expect(line(client, "PING") == "PONG 1")
         #expect(line(client, "RESET") == "RESET")
 
-        let receiveWork = scratch.sub("receive")
-        let out = scratch.sub("receive.out")
-        let receive = Cmd.sh("\(MigrationSetup.nsenter) --net=\(setup.hosts.pathB) \(Env.binary) receive --listen \(setup.hosts.destination):\(Self.receivePort) "
-                             + "--bundle \(setup.bundleB.path) --root \(setup.rootB) --id \(setup.id) --work \(receiveWork) -o receive.log -v4 "
-                             + "</dev/null >\(out) 2>&1 & echo $!")
-        let receivePid = try #require(Int32(receive.out.trimmingCharacters(in: .whitespacesAndNewlines)), "\(receive)")
-        scratch.onTearDown { if access("/proc/\(receivePid)", F_OK) == 0 { Glibc.kill(receivePid, SIGKILL) } }
-        try #require(waitFor(10) { (readFile(out) ?? "").contains("listening") }, "receive: \(readFile(out) ?? "")")
+        let receiveWork = scratch.sub("receive"), out = scratch.sub("receive.out")
+        try setup.startReceive(bundle: setup.bundleB.path, work: receiveWork, output: out)
 
         let m = setup.migrate(work: scratch.sub("source"), lazy: lazy)
         try #require(m.ok, "migrate: \(m)\nreceive: \(readFile(out) ?? "")\n\(tail(receiveWork + "/receive.log"))\n\(tail(receiveWork + "/restore/restore.log"))")
