@@ -19,14 +19,14 @@ struct Receive: ParsableCommand {
     @Option(help: "runc's state directory (runc --root).") var root: String?
     @Option(help: "The runc binary (default: runc on PATH).") var runc: String?
     @Option(help: "The restored container's id.") var id: String
-    @Option(help: "Where the images and logs go (kept afterwards; default /var/lib/ocicheckpoint/received/ID).")
+    @Option(help: "Where the images and logs go (kept afterwards; default /var/lib/ocicheckpoint/received/ID-TIME).")
     var work: String?
     @OptionGroup var logging: LogOptions
 
     func run() throws {
         try OCICheckpoint_run {
             let address = try MigrationAddress(listen)
-            let work = absolute(work ?? "/var/lib/ocicheckpoint/received/\(id)")
+            let work = absolute(work ?? "/var/lib/ocicheckpoint/received/\(id)-\(Int(Date().timeIntervalSince1970))")
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             guard ((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []).isEmpty else {
                 throw CheckpointError(.invalidState, "receive: \(work) is not empty (images of an earlier migration?)")
