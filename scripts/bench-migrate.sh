@@ -3,6 +3,7 @@
 # (default 2048) that rewrites MIGRATE_RATE MiB/s (default 8) and keeps a client connection
 # moves from "host A" to "host B" (two network namespaces joined by a veth, a runc root
 # each), restored lazily on B (MIGRATE_MODES="lazy eager" adds a full restore row).
+# MIGRATE_ROUNDS caps the pre-copy rounds (default 8).
 # Downtime is the workload's own figure: the largest gap between two iterations of its loop
 # (scripts/migrate-workload.c), asked over the connection that crossed the move.
 
@@ -70,10 +71,10 @@ PY
     local lazy=()
     [ "$mode" = lazy ] && lazy=(--lazy-pages)
     # The client: one connection across the move, asked for the gap and a memory check after.
-    python3 - "$BIN" "$MIGRATE_NS" "$a" "$b" "$id" "$dir" "$MIGRATE_IMAGES" "${lazy[@]}" <<'PY'
+    python3 - "$BIN" "$MIGRATE_NS" "$a" "$b" "$id" "$dir" "$MIGRATE_IMAGES" "${MIGRATE_ROUNDS:-8}" "${lazy[@]}" <<'PY'
 import socket, subprocess, sys, time
-bin, ns, a, b, id, dir, images = sys.argv[1:8]
-lazy = sys.argv[8:]
+bin, ns, a, b, id, dir, images, rounds = sys.argv[1:9]
+lazy = sys.argv[9:]
 for _ in range(600):
     try:
         s = socket.create_connection(("10.252.1.2", 7000), timeout=600); break
@@ -89,7 +90,7 @@ recv = subprocess.Popen(["nsenter", "--net=/var/run/netns/%sb" % ns, bin, "recei
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 assert "listening" in recv.stdout.readline()
 m = subprocess.run(["nsenter", "--net=/var/run/netns/%sa" % ns, bin, "migrate", "--to", "10.252.2.2:7100", "--root", a,
-                    "--work", dir + "/source", "--rounds", "8"] + lazy + [id], capture_output=True, text=True)
+                    "--work", dir + "/source", "--rounds", rounds] + lazy + [id], capture_output=True, text=True)
 open(dir + "/migrate.out", "w").write(m.stdout + m.stderr)
 if m.returncode != 0:
     recv.kill()
