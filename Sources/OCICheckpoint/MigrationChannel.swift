@@ -126,7 +126,8 @@ final class MigrationChannel {
     }
 
     /// Receives a FILES line and its files into `directory`, refusing to overwrite or to
-    /// leave it (a name with a slash); returns the names.
+    /// leave it (a name with a slash); returns the names. No fsync: it would be downtime
+    /// (~0.7 ms a file on ext4 here), and the sender keeps its copy on disk.
     @discardableResult
     func receiveFiles(into directory: String) throws -> [String] {
         let header = try expect("FILES")
@@ -153,7 +154,6 @@ final class MigrationChannel {
                 buffer.removeFirst(n)
                 left -= n
             }
-            if fsync(out) != 0 { throw CheckpointError.errno("fsync \(path)") }
             names.append(parts[1])
         }
         return names

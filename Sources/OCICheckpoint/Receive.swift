@@ -82,7 +82,8 @@ final class MigrationDestination {
                 round += 1
                 continue
             }
-            try channel.receiveFiles(into: dir)
+            let names = try channel.receiveFiles(into: dir)
+            log.info("round \(round): \(names.count) images of the final dump received")
             do {
                 let ms = try restore(dir, lazy: lazy)
                 try channel.send("RESTORED \(ms)")
@@ -136,13 +137,13 @@ final class MigrationDestination {
         let argv = [Runc.selfPath, "lazy-pages", "-D", images, "-W", work, "-o", "lazy-pages.log", "-v4"]
         let pid = try CleanSpawn.start(argv, actions: &actions, grouping: .session, what: "start lazy-pages")
         let socket = (work as NSString).appendingPathComponent("lazy-pages.socket")
-        for _ in 0..<1000 {
+        for _ in 0..<5000 {
             if access(socket, F_OK) == 0 { return }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 throw CheckpointError(.invalidState, "lazy-pages exited before listening (log: \(work)/lazy-pages.log)")
             }
-            usleep(10_000)
+            usleep(2_000)
         }
         throw CheckpointError(.timeout, "lazy-pages did not listen within 10 s (log: \(work)/lazy-pages.log)")
     }
