@@ -113,13 +113,16 @@ PY
 }
 
 migrate_bench() {
-    local mib=${MIGRATE_MIB:-2048} rate=${MIGRATE_RATE:-8} mode line
+    local mib=${MIGRATE_MIB:-2048} rate=${MIGRATE_RATE:-8} mode line result down rounds frozen
     command -v runc >/dev/null && command -v nsenter >/dev/null || { echo "== skip migrate: runc or nsenter is missing"; return 0; }
+    mkdir -p "$OUT"
     migrate_cleanup
     migrate_network
     for mode in ${MIGRATE_MODES:-lazy}; do
         echo "== migrate $mib MiB writing $rate MiB/s ($mode restore)"
-        read -r down rounds frozen < <(migrate_once "$mib" "$rate" "$mode") || { down=fail rounds=- frozen=-; }
+        # A command substitution waits for the whole move, its teardown included.
+        result=$(migrate_once "$mib" "$rate" "$mode") || result=""
+        read -r down rounds frozen <<<"${result:-fail - -}"
         line=$(printf "migrate %s MiB writing %s MiB/s (%s): downtime %s ms (workload's largest gap), %s rounds, final frozen %s ms" \
             "$mib" "$rate" "$mode" "$down" "$rounds" "$frozen")
         echo "$line" | tee -a "$OUT/bench.txt"
