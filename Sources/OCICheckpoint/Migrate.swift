@@ -93,8 +93,8 @@ final class MigrationSource {
         }
         let total = (DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
         let frozen = (UInt64(stats.freezingTime) + UInt64(stats.frozenTime)) / 1000
-        return "migrated \(id) to \(destination): \(final) pre-copy round(s) (pages written: \(written.map(String.init).joined(separator: ", ")); "
-            + "frozen ms: \(frozenMs.map(String.init).joined(separator: ", "))), "
+        let rounds = written.isEmpty ? "" : " (pages written: \(written.map(String.init).joined(separator: ", ")); frozen ms: \(frozenMs.map(String.init).joined(separator: ", ")))"
+        return "migrated \(id) to \(destination): \(final) pre-copy round(s)\(rounds), "
             + "final dump \(stats.pagesWritten) pages, frozen \(frozen) ms; final checkpoint \((dumped.uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000) ms, "
             + "restored on the destination in \(answer.dropFirst().joined(separator: " ")) ms; final checkpoint start to restored \(total) ms"
     }

@@ -54,7 +54,9 @@ final class MigrationSetup {
     let rootA: String, rootB: String
     let bundle: Bundle, bundleB: Bundle
 
-    init(scratch: Scratch, mib: Int = 32, rate: Int = 8) throws {
+    /// The migrate workload with `mib` MiB rewritten at `rate` MiB/s, or, given `args`, a
+    /// busybox process of those arguments.
+    init(scratch: Scratch, mib: Int = 32, rate: Int = 8, args: [String]? = nil) throws {
         self.scratch = scratch
         id = "oct-" + String(format: "%08x", UInt32.random(in: 0...UInt32.max))
         rootA = scratch.sub("runc-a")
@@ -66,20 +68,27 @@ final class MigrationSetup {
         self.hosts = hosts
         let binary = scratch.sub("migrate-workload")
         do {
-            let cc = Cmd.run([Env.cc, "-O2", "-static", "-o", binary, Env.packageRoot + "/scripts/migrate-workload.c"])
-            guard cc.ok else { throw TestFailure("cc: \(cc)") }
-            bundle = try Bundle.make(at: scratch.sub("bundle"), args: ["/bin/migrate-workload", "\(mib)", "\(MigrateContainerTests.port)", "\(rate)"]) {
+            bundle = try Bundle.make(at: scratch.sub("bundle"), args: args ?? ["/bin/migrate-workload", "\(mib)", "\(MigrateContainerTests.port)", "\(rate)"]) {
                 net.join(&$0)
             }
-            try FileManager.default.copyItem(atPath: binary, toPath: bundle.rootfs + "/bin/migrate-workload")
+            if args == nil {
+                let cc = Cmd.run([Env.cc, "-O2", "-static", "-o", binary, Env.packageRoot + "/scripts/migrate-workload.c"])
+                guard cc.ok else { throw TestFailure("cc: \(cc)") }
+                try FileManager.default.copyItem(atPath: binary, toPath: bundle.rootfs + "/bin/migrate-workload")
+            }
             bundleB = try bundle.copy(to: scratch.sub("bundle-b"))
         } catch { hosts.tearDown(); net.tearDown(); throw error }
     }
 
-    /// Runs the container in host A; a client connection to it.
-    func start() throws -> Int32 {
+    /// Runs the container in host A.
+    func run() throws {
         let run = Cmd.sh("\(Env.runc) --root \(rootA) run -d --bundle \(bundle.path) \(id) </dev/null >\(bundle.path)/run.out 2>\(bundle.path)/run.err", timeout: 30)
         guard run.ok else { throw TestFailure("runc run: \(run)\n\(readFile(bundle.path + "/run.err") ?? "")") }
+    }
+
+    /// Runs the workload in host A; a client connection to it.
+    func start() throws -> Int32 {
+        try run()
         guard let fd = waitForConnection(net.containerAddress, MigrateContainerTests.port) else {
             throw TestFailure("the workload does not answer: \(tail(bundle.path + "/run.err"))")
         }
@@ -103,10 +112,14 @@ final class MigrationSetup {
     }
 
     /// runc's status of the container in `root`; nil when it does not know it.
-    func status(_ root: String) -> String? {
+    func status(_ root: String) -> String? { state(root)?["status"] as? String }
+
+    func pid(_ root: String) -> Int32? { (state(root)?["pid"] as? Int).map { Int32($0) } }
+
+    private func state(_ root: String) -> [String: Any]? {
         let o = Cmd.run([Env.runc, "--root", root, "state", id], timeout: 10)
         guard o.ok else { return nil }
-        return (try? JSONSerialization.jsonObject(with: Data(o.out.utf8)) as? [String: Any])?["status"] as? String
+        return try? JSONSerialization.jsonObject(with: Data(o.out.utf8)) as? [String: Any]
     }
 
     func tearDown() {

@@ -31,6 +31,29 @@ struct MigrateContainerTests {
         #expect(waitFor(20) { (readFile(log) ?? "").contains("lazy pages done") }, "\(tail(log))")
     }
 
+    /// A tree (a shell with a looping child) moves lazily: the daemon serves the pages of
+    /// both from the destination's rounds, and the count goes on from where it stood.
+    @Test func aTreeMovesAndIsRestoredLazily() throws {
+        let scratch = try Scratch()
+        let setup = try MigrationSetup(scratch: scratch, args: countingScript(setup: "exec </dev/null >/dev/null 2>&1; (while true; do sleep 1; done) & "))
+        defer { setup.tearDown(); scratch.tearDown() }
+        try setup.run()
+        try #require(waitFor(10) { setup.bundle.count.count >= 3 }, "the container does not count: \(tail(setup.bundle.path + "/run.err"))")
+        let receiveWork = scratch.sub("receive")
+        try setup.startReceive(bundle: setup.bundleB.path, work: receiveWork, output: scratch.sub("receive.out"))
+
+        let m = setup.migrate(work: scratch.sub("source"), lazy: true)
+        try #require(m.ok, "migrate: \(m)\n\(tail(receiveWork + "/restore/restore.log"))")
+        let last = setup.bundle.lastCount
+        #expect(waitFor(10) { setup.bundleB.lastCount >= last + 3 }, "no counting on host B after \(last)")
+        #expect(consecutive(setup.bundleB.count, from: last + 1), "count on host B after \(last): \(setup.bundleB.count.prefix(8))")
+        let pid = try #require(setup.pid(setup.rootB))
+        let children = (readFile("/proc/\(pid)/task/\(pid)/children") ?? "").split(separator: " ")
+        #expect(!children.isEmpty, "the restored shell has no child")
+        let log = receiveWork + "/restore/lazy-pages.log"
+        #expect(waitFor(20) { (readFile(log) ?? "").contains("lazy pages done") }, "\(tail(log))")
+    }
+
     @Test func unreachableDestinationLeavesTheContainerRunning() throws {
         let scratch = try Scratch()
         let setup = try MigrationSetup(scratch: scratch)
