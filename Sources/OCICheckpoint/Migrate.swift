@@ -78,13 +78,13 @@ final class MigrationSource {
         let start = DispatchTime.now()
         try finalDump(round: final, over: channel)
         let dumped = DispatchTime.now()
-        let stats = try ImageDirectory(path: dir(final)).readOne(.statsDump, as: StatsEntry.self).dump
-        let images = try FileManager.default.contentsOfDirectory(atPath: dir(final)).filter { name in
-            var st = stat()
-            return lstat((dir(final) as NSString).appendingPathComponent(name), &st) == 0 && st.st_mode & S_IFMT == S_IFREG
-        }.sorted()
+        // From here on the container is stopped here: every failure says where the images are.
         let answer: [String]
         do {
+            let images = try FileManager.default.contentsOfDirectory(atPath: dir(final)).filter { name in
+                var st = stat()
+                return lstat((dir(final) as NSString).appendingPathComponent(name), &st) == 0 && st.st_mode & S_IFMT == S_IFREG
+            }.sorted()
             try channel.sendFiles(images, from: dir(final))
             answer = try channel.expect("RESTORED")
         } catch {
@@ -92,6 +92,7 @@ final class MigrationSource {
                                   + "this side keeps its images in \(dir(final)) (the pages are on the destination)")
         }
         let total = (DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
+        let stats = (try? ImageDirectory(path: dir(final)).readOne(.statsDump, as: StatsEntry.self).dump) ?? DumpStatsEntry()
         let frozen = (UInt64(stats.freezingTime) + UInt64(stats.frozenTime)) / 1000
         let rounds = written.isEmpty ? "" : " (pages written: \(written.map(String.init).joined(separator: ", ")); frozen ms: \(frozenMs.map(String.init).joined(separator: ", ")))"
         return "migrated \(id) to \(destination): \(final) pre-copy round(s)\(rounds), "
