@@ -115,13 +115,23 @@ final class MigrationChannel {
     /// The regular files `names` of `directory`, after a FILES line.
     func sendFiles(_ names: [String], from directory: String) throws {
         try send("FILES \(names.count)")
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         for name in names {
             let path = (directory as NSString).appendingPathComponent(name)
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 { throw CheckpointError.errno("open \(path)") }
+            defer { close(fd) }
             var st = stat()
-            if stat(path, &st) != 0 { throw CheckpointError.errno("stat \(path)") }
-            try send("FILE \(data.count) \(String(st.st_mode & 0o7777, radix: 8)) \(name)")
-            try sendBytes([UInt8](data), what: name)
+            if fstat(fd, &st) != 0 { throw CheckpointError.errno("stat \(path)") }
+            try send("FILE \(st.st_size) \(String(st.st_mode & 0o7777, radix: 8)) \(name)")
+            // Streamed: a tmpfs image may be large; the size announced is the size sent.
+            var left = Int(st.st_size)
+            while left > 0 {
+                let n = try Syscall.retrying("read \(path)") { read(fd, &chunk, min(left, chunk.count)) }
+                if n == 0 { throw CheckpointError(.invalidState, "\(path) shrank while it was sent") }
+                try sendBytes(Array(chunk[..<n]), what: name)
+                left -= n
+            }
         }
     }
 
