@@ -107,7 +107,7 @@ final class MigrationSource {
         let port = try pagesPort(channel)
         var flags = ["--pre-dump", "--page-server", "\(destination.host):\(port)"]
         if round > 0 { flags += ["--parent-path", "../\(round - 1)"] }
-        try runc.checkpoint(id, imagePath: dir(round), workPath: log(round), flags: flags)
+        try checkpoint(round: round, flags: flags)
         try channel.send("DUMPED \(round)")
         try channel.receiveFiles(into: dir(round))
         return try ImageDirectory(path: dir(round)).readOne(.statsDump, as: StatsEntry.self).dump
@@ -121,13 +121,25 @@ final class MigrationSource {
             let port = try pagesPort(channel)
             var flags = ["--tcp-established", "--page-server", "\(destination.host):\(port)"]
             if round > 0 { flags += ["--parent-path", "../\(round - 1)"] }
-            try runc.checkpoint(id, imagePath: dir(round), workPath: log(round), flags: flags)
+            try checkpoint(round: round, flags: flags)
             try channel.send("DUMPED \(round)")
         } catch {
             try? channel.send("ABORT the source's final dump failed: \(CheckpointError(error).message)")
             let status = (try? runc.state(id))?.status ?? "gone"
             let fate = status == "running" ? "the container keeps running here" : "the container is \(status) here; its images are kept in \(dir(round))"
             throw CheckpointError(.invalidState, "migrate \(id): final dump: \(CheckpointError(error).message); \(fate)")
+        }
+    }
+
+    /// runc checkpoint into round `round`; its failure names the engine's own reason (the
+    /// last error of dump.log), not runc's "criu failed: type NOTIFY".
+    private func checkpoint(round: Int, flags: [String]) throws {
+        do { try runc.checkpoint(id, imagePath: dir(round), workPath: log(round), flags: flags) } catch {
+            let path = (log(round) as NSString).appendingPathComponent("dump.log")
+            let reason = (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n")
+                .last { $0.contains("Error: ") }.map { String($0[$0.range(of: "Error: ")!.upperBound...]) }
+            guard let reason else { throw error }
+            throw CheckpointError(.invalidState, "runc checkpoint: \(reason) (log: \(path))", cause: error)
         }
     }
 

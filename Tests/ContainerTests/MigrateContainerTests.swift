@@ -73,6 +73,30 @@ struct MigrateContainerTests {
         #expect(line(client, "CHECK")?.hasPrefix("CHECK OK") == true)
     }
 
+    /// A container the dump refuses (a file lock, and migrate does not pass --file-locks)
+    /// stays running in host A, and `receive` gives up.
+    @Test func refusedDumpLeavesTheContainerRunning() throws {
+        let scratch = try Scratch()
+        let setup = try MigrationSetup(scratch: scratch, args: ["/bin/locktool", "/tmp/lockfile", "/tmp/posixfile"] + countingScript())
+        defer { setup.tearDown(); scratch.tearDown() }
+        let cc = Cmd.run([Env.cc, "-static", "-O2", "-o", setup.bundle.rootfs + "/bin/locktool", Env.helpers + "/locktool.c"])
+        try #require(cc.ok, "compiling locktool: \(cc)")
+        try setup.run()
+        try #require(waitFor(10) { setup.bundle.count.count >= 3 }, "the container does not count: \(tail(setup.bundle.path + "/run.err"))")
+        let out = scratch.sub("receive.out")
+        try setup.startReceive(bundle: setup.bundleB.path, work: scratch.sub("receive"), output: out)
+
+        let m = setup.migrate(work: scratch.sub("source"))
+        #expect(!m.ok)
+        let lines = m.err.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("final dump") && lines[0].contains("--file-locks")
+                && lines[0].contains("keeps running here"), "\(m)")
+        #expect(setup.status(setup.rootA) == "running")
+        let before = setup.bundle.lastCount
+        #expect(waitFor(10) { setup.bundle.lastCount >= before + 2 }, "the container stopped counting after the refused move")
+        #expect(waitFor(10) { (readFile(out) ?? "").contains("Error:") }, "receive did not give up: \(readFile(out) ?? "")")
+    }
+
     @Test func failedRestoreOnTheDestinationSaysWhereTheImagesAre() throws {
         let scratch = try Scratch()
         let setup = try MigrationSetup(scratch: scratch)
