@@ -123,7 +123,7 @@ public enum SyscallNumber {
     public static let getRobustList = 274, tee = 276, timerfdCreate = 283, timerfdSettime = 286
     public static let signalfd4 = 289, eventfd2 = 290, epollCreate1 = 291, dup3 = 292, pipe2 = 293
     public static let rtTgsigqueueinfo = 297, fanotifyInit = 300, fanotifyMark = 301
-    public static let prlimit64 = 302, openByHandleAt = 304, setns = 308, kcmp = 312
+    public static let prlimit64 = 302, openByHandleAt = 304, syncfs = 306, setns = 308, kcmp = 312
     public static let seccomp = 317, memfdCreate = 319, rseq = 334, openTree = 428, moveMount = 429
     public static let fsopen = 430, fsconfig = 431, fsmount = 432, pidfdOpen = 434, clone3 = 435
     public static let closeRange = 436, openat2 = 437, pidfdGetfd = 438, mountSetattr = 442

@@ -191,21 +191,52 @@ struct RestoreDecisionTests {
         return e
     }
 
-    @Test("an fd taken at its own number only loses close-on-exec; one taken elsewhere is moved by dup3")
-    func fdInstallation() throws {
+    /// A task whose fd table is modelled: takes hand out the lowest free number, close and
+    /// dup3 change the table as the kernel would.
+    final class FdTable {
+        var open: Set<Int32> = [30]  // the restorer's pidfd, moved above every dumped fd
         let task = RecordingTask()
-        // pidfd_getfd hands out the lowest free number: 0, then 1, then 2 again after dup3 and close.
-        let given: [UInt32: Int32] = [1: 0, 2: 1, 3: 2, 4: 2]
-        try task.installFds([Self.fd(0, id: 1, cloexec: false), Self.fd(1, id: 2, cloexec: true),
-                             Self.fd(5, id: 3, cloexec: true), Self.fd(9, id: 4, cloexec: false)]) { given[$0.id]! }
+        init() {
+            task.kernel = { [unowned self] call, _ in
+                if call.nr == SyscallNumber.close { self.open.remove(Int32(call.args[0])) }
+                if call.nr == SyscallNumber.dup3 { self.open.insert(Int32(call.args[1])) }
+            }
+        }
+        func take(_ entries: [FdinfoEntry]) -> [Int32] {
+            entries.map { _ in
+                var n: Int32 = 0
+                while open.contains(n) { n += 1 }
+                open.insert(n)
+                return n
+            }
+        }
+    }
+
+    @Test("fds taken at their own numbers only lose close-on-exec; the others are taken again and moved by dup3")
+    func fdInstallation() throws {
+        let t = FdTable()
+        try t.task.installFds([Self.fd(0, id: 1, cloexec: false), Self.fd(1, id: 2, cloexec: true),
+                               Self.fd(5, id: 3, cloexec: true), Self.fd(9, id: 4, cloexec: false)]) { t.take($0) }
+        // Taken at once: 0, 1, 2, 3. 2 and 3 go back, then each is taken (2) and moved.
         // Clearing close-on-exec changes no number: it comes last, with the others in one batch.
-        #expect(task.calls == [
+        #expect(t.task.calls == [
+            .init(tid: nil, nr: SyscallNumber.close, args: [2, 0, 0, 0, 0, 0]),
+            .init(tid: nil, nr: SyscallNumber.close, args: [3, 0, 0, 0, 0, 0]),
             .init(tid: nil, nr: SyscallNumber.dup3, args: [2, 5, UInt64(O_CLOEXEC), 0, 0, 0]),
             .init(tid: nil, nr: SyscallNumber.close, args: [2, 0, 0, 0, 0, 0]),
             .init(tid: nil, nr: SyscallNumber.dup3, args: [2, 9, 0, 0, 0, 0]),
             .init(tid: nil, nr: SyscallNumber.close, args: [2, 0, 0, 0, 0, 0]),
             .init(tid: nil, nr: SyscallNumber.fcntl, args: [0, UInt64(F_SETFD), 0, 0, 0, 0]),
         ])
+        #expect(t.open == [0, 1, 5, 9, 30])
+    }
+
+    @Test("a move never lands on an fd still to be moved: fds 0, 2 and 5 taken as 0, 1 and 2")
+    func fdInstallationWithoutClobbering() throws {
+        let t = FdTable()
+        try t.task.installFds([Self.fd(0, id: 1, cloexec: true), Self.fd(2, id: 2, cloexec: true), Self.fd(5, id: 3, cloexec: true)]) { t.take($0) }
+        #expect(t.open == [0, 2, 5, 30], "\(t.task.calls)")
+        #expect(t.task.calls.filter { $0.nr == SyscallNumber.dup3 }.map { $0.args[1] } == [2, 5])
     }
 
     @Test("root, cwd and umask: chroot only for a root other than /, the cwd after it")

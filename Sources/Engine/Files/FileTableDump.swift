@@ -22,8 +22,8 @@ final class FileTableDump {
     /// Namespace files whose ns id is known once every task's namespaces are numbered.
     var pendingNamespaces: [(id: UInt32, kind: NamespaceKind, inode: UInt64, at: String)] = []
     private var nextID: UInt32 = 1
-    /// Descriptions seen so far, by (dev, ino): candidates for kcmp.
-    private var descriptions: [String: [(pid: Int32, fd: Int32, id: UInt32)]] = [:]
+    /// Descriptions seen so far, by (dev, ino), each valued by its file id.
+    private var descriptions: [String: KcmpIndex<UInt32>] = [:]
     var pathIDs: [String: UInt32] = [:]
     private var pipesWithData: Set<UInt64> = []
     let unixSockets = UnixSocketDump()
@@ -189,25 +189,20 @@ final class FileTableDump {
         files.append(file)
         entry.id = id
         entry.type = file.type
-        descriptions[key, default: []].append((pid, fd, id))
+        _ = try descriptions[key, default: KcmpIndex(type: KcmpType.file)].value(of: .init(pid: pid, fd: fd)) { id }
         return entry
     }
 
     private func sameDescription(pid: Int32, fd: Int32, key: String) throws -> (id: UInt32, type: FdTypes)? {
-        for c in descriptions[key] ?? [] {
-            let r = try Syscall.raw("kcmp pid \(pid) fd \(fd) with pid \(c.pid) fd \(c.fd)", SyscallNumber.kcmp, Int(pid), Int(c.pid), KcmpType.file, Int(fd), Int(c.fd))
-            if r == 0, let f = files.first(where: { $0.id == c.id }) { return (c.id, f.type) }
-        }
-        return nil
+        guard let id = try descriptions[key]?.find(.init(pid: pid, fd: fd)), let f = files.first(where: { $0.id == id }) else { return nil }
+        return (id, f.type)
     }
 
     /// The file id of the description our own `fd` refers to, when a task of the tree holds it.
     func description(heldAs fd: Int32) throws -> UInt32? {
         var st = stat()
         if fstat(fd, &st) != 0 { throw CheckpointError.errno("fstat of a file in flight") }
-        return descriptions["\(st.st_dev):\(st.st_ino)"]?.first { c in
-            Syscall.result(SyscallNumber.kcmp, Int(getpid()), Int(c.pid), KcmpType.file, Int(fd), Int(c.fd)) == .success(0)
-        }?.id
+        return try descriptions["\(st.st_dev):\(st.st_ino)"]?.find(.init(pid: getpid(), fd: fd))
     }
 
     private func regEntry(id: UInt32, path: String, flags: UInt32, pos: UInt64, st: stat) -> FileEntry {

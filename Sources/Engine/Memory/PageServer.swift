@@ -183,7 +183,7 @@ private final class PagemapSink {
         guard !finished else { return }
         finished = true
         defer { close(pages) }
-        try pagemap.close()
+        try pagemap.close(sync: true)
         if fsync(pages) != 0 { throw CheckpointError.errno("fsync \(pagesPath)") }
     }
 

@@ -131,8 +131,9 @@ public enum Dumper {
             // The inventory is written last: its presence marks a complete dump. The last
             // look at the client: past it, the tree is stopped (kill mode) regardless.
             try DumpClient.check()
+            try syncImages(images.path)
             try images.write(.inventory, [inventory(tree, namespaces: &namespaces)])
-            try syncDirectory(images.path)
+            try syncImages(images.path)
             do { try options.notify?("post-dump", nil) } catch {
                 unlink(images.file(.inventory))
                 throw error
@@ -359,10 +360,11 @@ public enum Dumper {
         return inv
     }
 
-    private static func syncDirectory(_ path: String) throws {
+    /// Every image (and the directory) on disk: one syncfs, not an fsync per image.
+    private static func syncImages(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 { throw CheckpointError.errno("open image directory \(path)") }
         defer { close(fd) }
-        if fsync(fd) != 0 { throw CheckpointError.errno("fsync image directory \(path)") }
+        try Syscall.raw("syncfs of image directory \(path)", SyscallNumber.syncfs, Int(fd))
     }
 }

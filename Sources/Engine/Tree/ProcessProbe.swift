@@ -4,16 +4,21 @@ import Images
 import ProcFS
 
 /// Asks a seized process what only the process itself can tell (sigactions, itimers,
-/// sigaltstack, tid address...) by injecting single syscalls. It borrows three bytes of
-/// the process's own code to map a scratch page, puts the bytes back at once, and works
-/// from that page until `finish()` unmaps it.
+/// sigaltstack, tid address...) by injecting syscalls, single or batched (SyscallBatch).
+/// It borrows three bytes of the process's own code to map a scratch area, puts the bytes
+/// back at once, and works from that area until `finish()` unmaps it.
 final class ProcessProbe: TaskControl {
     let pid: Int32
     let memory: RemoteMemory
     private(set) var scratch: UInt64 = 0
-    static let scratchSize: UInt64 = 8192
-    /// Data area inside the scratch page, after the code.
-    var data: UInt64 { scratch + 64 }
+    static let scratchSize: UInt64 = 16384
+    /// Data area inside the scratch area, after the code and before the batch table.
+    var data: UInt64 { scratch + 128 }
+    private var table: UInt64 { scratch + 12288 }
+    private static let batchLimit = 4096 / SyscallBatch.entrySize - 1
+    /// A batch ends with SIGSTOP, whose sending drops a pending SIGCONT: such a process is
+    /// asked one call at a time.
+    private let batchable: Bool
     private var masks: [Int32: UInt64] = [:]
     /// Where the syscall instruction is borrowed from, and the bytes that belong there.
     private let text: UInt64
@@ -23,13 +28,17 @@ final class ProcessProbe: TaskControl {
         self.pid = pid
         memory = try RemoteMemory(pid: pid)
         // Block every signal while we inject, so that none is delivered into our syscalls.
+        var sigcont = false
         for tid in threads {
             let ptrace = Ptrace(tid)
+            let status = try TaskStatus.read(pid: pid, tid: tid)
+            sigcont = sigcont || (status.sigPnd | status.shdPnd) & (1 << UInt64(SIGCONT - 1)) != 0
             // A filter (or strict mode) would kill or fail the syscalls we inject.
-            if try TaskStatus.read(pid: pid, tid: tid).seccomp != 0 { try ptrace.setOptions(Ptrace.optSuspendSeccomp) }
+            if status.seccomp != 0 { try ptrace.setOptions(Ptrace.optSuspendSeccomp) }
             masks[tid] = try ptrace.sigmask()
             try ptrace.setSigmask(~UInt64(0))
         }
+        batchable = !sigcont
         guard let textArea = areas.first(where: { $0.executable && !$0.shared && !$0.isSpecial }) ?? areas.first(where: { $0.executable && $0.path == "[vdso]" }) else {
             throw CheckpointError(.unsupported, "pid \(pid) has no executable mapping to inject syscalls through")
         }
@@ -44,6 +53,7 @@ final class ProcessProbe: TaskControl {
         }
         scratch = UInt64(bitPattern: result)
         try memory.write(scratch, SyscallInjector.code)
+        try memory.write(scratch + SyscallBatch.codeOffset, SyscallBatch.code)
     }
 
     /// Runs `body` with `syscall; int3` written over the process's own code, then puts
@@ -74,6 +84,29 @@ final class ProcessProbe: TaskControl {
         let tid = tid ?? pid
         if let injector = current, injector.tid == tid { return try injector.callRaw(nr, args) }
         return try inject(on: tid) { _ in try current!.callRaw(nr, args) }
+    }
+
+    /// Runs the batch in thread `tid` with one resume per `batchLimit` calls (and past a
+    /// failed call), then steps it back into a syscall-exit stop, where `restore()` of the
+    /// injector expects it.
+    func ask(on tid: Int32?, _ calls: [(nr: Int, args: [UInt64])]) throws -> [Int64] {
+        let tid = tid ?? pid
+        guard batchable, calls.count > 1 else { return try calls.map { try callRaw(on: tid, $0.nr, $0.args) } }
+        let run = { (injector: SyscallInjector) throws -> [Int64] in
+            var results: [Int64] = []
+            while results.count < calls.count {
+                let chunk = Array(calls[results.count..<min(results.count + Self.batchLimit, calls.count)])
+                try self.memory.write(self.table, SyscallBatch.table(chunk))
+                let got = try SyscallBatch.run(tid: tid, memory: self.memory, codeBase: self.scratch, table: self.table, count: chunk.count)
+                _ = try injector.callRaw(SyscallNumber.getpid, [])
+                let ran = got.prefix { $0 != nil }.map { $0! }
+                if ran.isEmpty { throw CheckpointError(.invalidState, "tid \(tid) of pid \(self.pid) ran none of a batch of \(chunk.count) syscalls") }
+                results += ran
+            }
+            return results
+        }
+        if let injector = current, injector.tid == tid { return try run(injector) }
+        return try inject(on: tid) { try $0.ask(on: tid, calls) }
     }
 
     func write(_ address: UInt64, _ bytes: [UInt8]) throws { try memory.write(address, bytes) }

@@ -37,7 +37,8 @@ final class RestoredProcess: TaskControl {
     }
 
     func callRaw(on tid: Int32?, _ nr: Int, _ args: [UInt64]) throws -> Int64 {
-        try SyscallInjector(tid: tid ?? hostPid, codeAddress: stub).callRaw(nr, args)
+        if nr == SyscallNumber.rtSigqueueinfo || nr == SyscallNumber.rtTgsigqueueinfo { signalsQueued = true }
+        return try SyscallInjector(tid: tid ?? hostPid, codeAddress: stub).callRaw(nr, args)
     }
 
     func write(_ address: UInt64, _ bytes: [UInt8]) throws { try memory.write(address, bytes) }
@@ -47,24 +48,59 @@ final class RestoredProcess: TaskControl {
     /// Where batches and their data go in the stub, past what `put` uses.
     static let batchArea: (offset: UInt64, size: Int) = (40960, 24576)
 
-    /// `calls` in as few resumes as the batch area allows (SyscallBatch).
-    func callAll(_ calls: [InjectedCall]) throws {
-        var start = 0
-        while start < calls.count {
-            let table = stub + Self.batchArea.offset
+    /// `calls` in as few resumes as the batch area allows (SyscallBatch), stopping at the
+    /// first failure.
+    func callAll(on tid: Int32?, _ calls: [InjectedCall]) throws {
+        let results = try runBatches(on: tid, calls, pastFailures: false)
+        for (c, r) in zip(calls, results) where r < 0 && r > -4096 {
+            throw CheckpointError.errno("\(c.what) in pid \(pid)\(tid.map { " (tid \($0))" } ?? "")", Int32(-r))
+        }
+        if results.count < calls.count { throw CheckpointError(.invalidState, "pid \(pid): \(calls[results.count].what) was not run") }
+    }
+
+    func ask(on tid: Int32?, _ calls: [(nr: Int, args: [UInt64])]) throws -> [Int64] {
+        try runBatches(on: tid, calls.map { InjectedCall(what: "syscall \($0.nr)", nr: $0.nr, args: $0.args) }, pastFailures: true)
+    }
+
+    /// Whether a pending signal was queued: from then on no batch runs, since the SIGSTOP
+    /// that ends one would drop a queued SIGCONT.
+    private(set) var signalsQueued = false
+
+    /// The raw results of `calls` run in thread `tid`, as far as they ran: past a failure
+    /// only with `pastFailures`. Each batch leaves the thread in the signal-delivery stop
+    /// of its SIGSTOP: every later step starts from there as from any other stop (new
+    /// registers with orig_rax -1, so no syscall restart), and a detach from it with
+    /// signal 0 discards the SIGSTOP.
+    private func runBatches(on tid: Int32?, _ calls: [InjectedCall], pastFailures: Bool) throws -> [Int64] {
+        let thread = tid ?? hostPid
+        guard !signalsQueued, calls.count > 1 else {
+            var results: [Int64] = []
+            for c in calls {
+                var args = c.args
+                if !c.data.isEmpty { args[c.dataArgument] = try put(c.data, at: 0) }
+                let r = try callRaw(on: tid, c.nr, args)
+                results.append(r)
+                if r < 0 && r > -4096 && !pastFailures { break }
+            }
+            return results
+        }
+        var results: [Int64] = []
+        let table = stub + Self.batchArea.offset
+        while results.count < calls.count {
+            let start = results.count
             var size = SyscallBatch.entrySize, count = 0
             while start + count < calls.count {
                 let need = SyscallBatch.entrySize + (calls[start + count].data.count + 7) & ~7
                 if size + need > Self.batchArea.size { break }
                 size += need; count += 1
             }
-            let chunk = calls[start..<(start + max(count, 1))]
-            if count <= 1 {
-                // A lone call (or one whose data fills the area) goes the usual way.
-                try callAllOneByOne(Array(chunk))
-                start += chunk.count
+            // A lone call (or one whose data fills the area) goes the usual way.
+            guard count > 1 else {
+                results += try runBatches(on: tid, [calls[start]], pastFailures: pastFailures)
+                if results.last.map({ $0 < 0 && $0 > -4096 }) == true && !pastFailures { break }
                 continue
             }
+            let chunk = calls[start..<(start + count)]
             var data: [UInt8] = []
             var entries: [(nr: Int, args: [UInt64])] = []
             let dataStart = table + UInt64((count + 1) * SyscallBatch.entrySize)
@@ -77,15 +113,13 @@ final class RestoredProcess: TaskControl {
                 entries.append((c.nr, args))
             }
             try memory.write(table, SyscallBatch.table(entries) + data)
-            let results = try SyscallBatch.run(tid: hostPid, memory: memory, codeBase: stub, table: table, count: count)
-            // Back to a syscall-exit stop, where every other injection starts and ends.
-            _ = try callRaw(on: nil, SyscallNumber.getpid, [])
-            for (c, r) in zip(chunk, results) {
-                guard let r else { throw CheckpointError(.invalidState, "pid \(pid): \(c.what) was not run") }
-                if r < 0 && r > -4096 { throw CheckpointError.errno("\(c.what) in pid \(pid)", Int32(-r)) }
-            }
-            start += count
+            let got = try SyscallBatch.run(tid: thread, memory: memory, codeBase: stub, table: table, count: count)
+            let ran = got.prefix { $0 != nil }.map { $0! }
+            if ran.isEmpty { throw CheckpointError(.invalidState, "pid \(pid): \(chunk.first!.what) was not run") }
+            results += ran
+            if ran.count < count && !pastFailures { break }
         }
+        return results
     }
 
     func read(_ address: UInt64, count: Int) throws -> [UInt8] { try memory.read(address, count: count) }
@@ -166,16 +200,25 @@ final class RestoredProcess: TaskControl {
     /// uses. It works from inside a new pid namespace, where the restorer has no pid.
     func placeRestorerPidfd(inherited: Int32) throws -> Int32 {
         let high = (image.fds.map { Int32($0.fd) }.max() ?? 2) + 1
-        let moved = Int32(truncatingIfNeeded: try call("fcntl F_DUPFD_CLOEXEC", SyscallNumber.fcntl, UInt64(inherited), UInt64(F_DUPFD_CLOEXEC), UInt64(max(high, inherited + 1))))
-        try call("close", SyscallNumber.close, UInt64(inherited))
-        return moved
+        let r = try askAll({ ["fcntl F_DUPFD_CLOEXEC", "close"][$0] }, [
+            (SyscallNumber.fcntl, [UInt64(inherited), UInt64(F_DUPFD_CLOEXEC), UInt64(max(high, inherited + 1))]),
+            (SyscallNumber.close, [UInt64(inherited)]),
+        ])
+        return Int32(truncatingIfNeeded: r[0])
+    }
+
+    /// takeFd for each of `ours`, in order; through the pidfd in one batch.
+    func takeFds(_ ours: [Int32], pidfd: Int32) throws -> [Int32] {
+        guard restorerSocket == nil else { return try ours.map { try takeFd($0, pidfd: pidfd) } }
+        return try askAll({ "pidfd_getfd \(ours[$0])" }, ours.map { (SyscallNumber.pidfdGetfd, [UInt64(pidfd), UInt64($0), 0]) })
+            .map { Int32(truncatingIfNeeded: $0) }
     }
 
     /// The fd table (unless the parent already filled the one this process shares), then
     /// cwd, root and umask (unless shared with the parent's).
     func installFiles(resources: RestoreResources, pidfd: Int32) throws {
         if filesShare?.filled != true {
-            try installFds(image.fds) { try takeFd(try resources.fd(for: $0.id), pidfd: pidfd) }
+            try installFds(image.fds) { entries in try takeFds(try entries.map { try resources.fd(for: $0.id) }, pidfd: pidfd) }
             try armAsync(resources: resources)
             try registerEpollTargets(resources: resources)
             filesShare?.filled = true

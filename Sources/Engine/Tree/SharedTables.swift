@@ -14,27 +14,20 @@ struct SharedTables {
 
     init(_ tree: FrozenTree) throws {
         let live = tree.processes.filter { !$0.isZombie }
-        let vpid = Dictionary(uniqueKeysWithValues: live.map { ($0.pid, $0.vpid) })
-        for (i, p) in live.enumerated() {
-            for (type, what) in [(KcmpType.files, "fd table (clone with CLONE_FILES)"), (KcmpType.fs, "cwd, root and umask (clone with CLONE_FS)")] {
-                let parent = p.stat.ppid
-                var table = type == KcmpType.files ? files : fs
-                if i > 0, vpid[parent] != nil, Self.same(p.pid, parent, type) {
-                    table[p.pid] = table[parent]
-                } else {
-                    table[p.pid] = p.vpid
+        let inTree = Set(live.map(\.pid))
+        for (type, what) in [(KcmpType.files, "fd table (clone with CLONE_FILES)"), (KcmpType.fs, "cwd, root and umask (clone with CLONE_FS)")] {
+            var table: [Int32: Int32] = [:]
+            // One holder per table, valued by the vpid that names it.
+            var tables = KcmpIndex<Int32>(type: type)
+            for p in live {
+                let (owner, isNew) = try tables.value(of: .init(pid: p.pid)) { p.vpid }
+                if !isNew && !(inTree.contains(p.stat.ppid) && table[p.stat.ppid] == owner) {
+                    throw CheckpointError(.unsupported, "pid \(p.vpid) shares its \(what) with pid \(owner), which is not its parent: this cannot be restored")
                 }
-                for q in live[..<i] where table[q.pid] != table[p.pid] && Self.same(p.pid, q.pid, type) {
-                    throw CheckpointError(.unsupported, "pid \(p.vpid) shares its \(what) with pid \(q.vpid), which is not its parent: this cannot be restored")
-                }
-                if type == KcmpType.files { files = table } else { fs = table }
+                table[p.pid] = owner
             }
+            if type == KcmpType.files { files = table } else { fs = table }
         }
-    }
-
-    static func same(_ a: Int32, _ b: Int32, _ type: Int) -> Bool {
-        if case .success(0) = Syscall.result(SyscallNumber.kcmp, Int(a), Int(b), type) { return true }
-        return false
     }
 
     /// ids-PID.img naming the shared tables.

@@ -68,20 +68,33 @@ extension TaskControl {
 
     // MARK: - Files
 
-    /// Puts each file at its dumped number: `take(entry)` gives the task a new fd on the
-    /// entry's file (the lowest free one), which either is the wanted number already (only
-    /// its close-on-exec flag may need clearing) or is moved there by dup3.
-    func installFds(_ fds: [FdinfoEntry], take: (FdinfoEntry) throws -> Int32) throws {
+    /// Puts each file at its dumped number: `take(entries)` gives the task a new fd on each
+    /// entry's file, in order (each the lowest free one). Taken all at once, each usually
+    /// lands on its own number already (only its close-on-exec flag may need clearing);
+    /// those that do not are closed and taken again one by one, each moved by dup3 before
+    /// the next is taken, so that no move lands on an fd still to be moved.
+    func installFds(_ fds: [FdinfoEntry], take: ([FdinfoEntry]) throws -> [Int32]) throws {
         // Flags only: they change no fd number, so they wait for one batch at the end.
         var clearCloexec: [InjectedCall] = []
-        for e in fds {
-            let t = try take(e)
-            let cloexec = e.flags & UInt32(FD_CLOEXEC) != 0
+        func placed(_ e: FdinfoEntry, at t: Int32) {
+            if e.flags & UInt32(FD_CLOEXEC) == 0 {
+                clearCloexec.append(InjectedCall(what: "fcntl F_SETFD fd \(t)", nr: SyscallNumber.fcntl, args: [UInt64(t), UInt64(F_SETFD), 0]))
+            }
+        }
+        let taken = try take(fds)
+        var misplaced: [FdinfoEntry] = []
+        for (e, t) in zip(fds, taken) {
+            if t == Int32(e.fd) { placed(e, at: t) } else { misplaced.append(e) }
+        }
+        try callAll(zip(fds, taken).filter { Int32($0.0.fd) != $0.1 }.map { InjectedCall(what: "close", nr: SyscallNumber.close, args: [UInt64($0.1)]) })
+        for e in misplaced {
+            let t = try take([e])[0]
             if t == Int32(e.fd) {
-                if !cloexec { clearCloexec.append(InjectedCall(what: "fcntl F_SETFD fd \(t)", nr: SyscallNumber.fcntl, args: [UInt64(t), UInt64(F_SETFD), 0])) }
+                placed(e, at: t)
             } else {
-                try call("dup3 to fd \(e.fd)", SyscallNumber.dup3, UInt64(t), UInt64(e.fd), cloexec ? UInt64(O_CLOEXEC) : 0)
-                try call("close", SyscallNumber.close, UInt64(t))
+                let cloexec = e.flags & UInt32(FD_CLOEXEC) != 0
+                try callAll([InjectedCall(what: "dup3 to fd \(e.fd)", nr: SyscallNumber.dup3, args: [UInt64(t), UInt64(e.fd), cloexec ? UInt64(O_CLOEXEC) : 0]),
+                             InjectedCall(what: "close", nr: SyscallNumber.close, args: [UInt64(t)])])
             }
         }
         try callAll(clearCloexec)
@@ -151,26 +164,27 @@ extension TaskControl {
     /// process's shared ones, with the main thread).
     func setThreadState(_ core: CoreEntry, vtid: Int32, on tid: Int32, parentRestored: Bool) throws {
         let tcore = core.threadCore
+        var calls: [InjectedCall] = []
         if tcore.hasRseqEntry {
             let r = tcore.rseqEntry
-            try call("rseq", on: tid, SyscallNumber.rseq, r.rseqAbiPointer, UInt64(r.rseqAbiSize), 0, UInt64(r.signature))
+            calls.append(InjectedCall(what: "rseq", nr: SyscallNumber.rseq, args: [r.rseqAbiPointer, UInt64(r.rseqAbiSize), 0, UInt64(r.signature)]))
         }
-        try call("set_tid_address", on: tid, SyscallNumber.setTidAddress, core.threadInfo.clearTidAddr_p)
+        calls.append(InjectedCall(what: "set_tid_address", nr: SyscallNumber.setTidAddress, args: [core.threadInfo.clearTidAddr_p]))
         if tcore.futexRla != 0 {
-            try call("set_robust_list", on: tid, SyscallNumber.setRobustList, tcore.futexRla, UInt64(tcore.futexRlaLen))
+            calls.append(InjectedCall(what: "set_robust_list", nr: SyscallNumber.setRobustList, args: [tcore.futexRla, UInt64(tcore.futexRlaLen)]))
         }
         let sas = tcore.sas
-        let ss = try put(bytes(sas.ssSp) + bytes(sas.ssFlags & ~1 /* SS_ONSTACK is read-only */) + bytes(UInt32(0)) + bytes(sas.ssSize), at: 0)
-        try call("sigaltstack", on: tid, SyscallNumber.sigaltstack, ss, 0)
+        calls.append(InjectedCall(what: "sigaltstack", nr: SyscallNumber.sigaltstack, args: [0, 0],
+                                  data: bytes(sas.ssSp) + bytes(sas.ssFlags & ~1 /* SS_ONSTACK is read-only */) + bytes(UInt32(0)) + bytes(sas.ssSize), dataArgument: 0))
         // The root's parent is the restorer (or runc), never the one it had: its pdeath
         // signal would fire when the restorer leaves. Tasks whose parent is restored keep it.
         if tcore.pdeathSig != 0 && parentRestored {
-            try call("prctl(PR_SET_PDEATHSIG)", on: tid, SyscallNumber.prctl, 1, UInt64(tcore.pdeathSig))
+            calls.append(InjectedCall(what: "prctl(PR_SET_PDEATHSIG)", nr: SyscallNumber.prctl, args: [1, UInt64(tcore.pdeathSig)]))
         }
         if tcore.hasComm {
-            let name = try put(Array(tcore.comm.utf8.prefix(15)) + [0], at: 0)
-            try call("prctl(PR_SET_NAME)", on: tid, SyscallNumber.prctl, 15, name)
+            calls.append(InjectedCall(what: "prctl(PR_SET_NAME)", nr: SyscallNumber.prctl, args: [15, 0], data: Array(tcore.comm.utf8.prefix(15)) + [0], dataArgument: 1))
         }
+        try callAll(on: tid, calls)
         // Queued from the main thread: the kernel lets a task queue kernel-style siginfo only to itself.
         for s in tcore.signalsP.signals {
             let info = try put([UInt8](s.siginfo), at: 0)

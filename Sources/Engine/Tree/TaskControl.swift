@@ -16,9 +16,14 @@ protocol TaskControl: AnyObject {
     func callRaw(on tid: Int32?, _ nr: Int, _ args: [UInt64]) throws -> Int64
     func write(_ address: UInt64, _ bytes: [UInt8]) throws
     func read(_ address: UInt64, count: Int) throws -> [UInt8]
-    /// Runs `calls` in order in the main thread, stopping at the first failure (thrown).
-    /// Their results are not needed: a task may run them all with one resume.
-    func callAll(_ calls: [InjectedCall]) throws
+    /// Runs independent syscalls in thread `tid` (the main thread when nil), each writing
+    /// its answer where its own arguments say; their raw results in order. A task may run
+    /// them all with one resume.
+    func ask(on tid: Int32?, _ calls: [(nr: Int, args: [UInt64])]) throws -> [Int64]
+    /// Runs `calls` in order in thread `tid` (the main thread when nil), stopping at the
+    /// first failure (thrown). Their results are not needed: a task may run them all with
+    /// one resume.
+    func callAll(on tid: Int32?, _ calls: [InjectedCall]) throws
 }
 
 /// A syscall for `callAll`. `data`, when given, is placed in the task and its address
@@ -42,15 +47,31 @@ extension TaskControl {
         return UInt64(bitPattern: r)
     }
 
-    func callAll(_ calls: [InjectedCall]) throws { try callAllOneByOne(calls) }
+    func callAll(_ calls: [InjectedCall]) throws { try callAll(on: nil, calls) }
+
+    func callAll(on tid: Int32?, _ calls: [InjectedCall]) throws { try callAllOneByOne(on: tid, calls) }
+
+    func ask(on tid: Int32?, _ calls: [(nr: Int, args: [UInt64])]) throws -> [Int64] {
+        try calls.map { try callRaw(on: tid, $0.nr, $0.args) }
+    }
+
+    /// `ask`, throwing on the first failed call, named by `what` of its index.
+    @discardableResult
+    func askAll(on tid: Int32? = nil, _ what: (Int) -> String, _ calls: [(nr: Int, args: [UInt64])]) throws -> [UInt64] {
+        let results = try ask(on: tid, calls)
+        return try results.enumerated().map { i, r in
+            if r < 0 && r > -4096 { throw CheckpointError.errno("\(what(i)) in pid \(pid)\(tid.map { " (tid \($0))" } ?? "")", Int32(-r)) }
+            return UInt64(bitPattern: r)
+        }
+    }
 
     /// One injected syscall per call, each data in the scratch area in turn.
-    func callAllOneByOne(_ calls: [InjectedCall]) throws {
+    func callAllOneByOne(on tid: Int32? = nil, _ calls: [InjectedCall]) throws {
         for c in calls {
             var args = c.args
             if !c.data.isEmpty { args[c.dataArgument] = try put(c.data, at: 0) }
-            let r = try callRaw(on: nil, c.nr, args)
-            if r < 0 && r > -4096 { throw CheckpointError.errno("\(c.what) in pid \(pid)", Int32(-r)) }
+            let r = try callRaw(on: tid, c.nr, args)
+            if r < 0 && r > -4096 { throw CheckpointError.errno("\(c.what) in pid \(pid)\(tid.map { " (tid \($0))" } ?? "")", Int32(-r)) }
         }
     }
 

@@ -20,20 +20,14 @@ struct TaskDump {
         let main = process.threads[0]
         // Task-wide state, asked of the main thread.
         let handled = status.sigCgt | status.sigIgn | (1 << UInt64(SIGCHLD - 1))
-        var timers = TaskTimersEntry()
-        var subreaper = false
-        var membarriers: Int64 = -1
+        var wide = TaskWide()
         try probe.inject(on: main) { task in
-            out.sigactions = try sigactions(of: task, handled: handled)
-            timers = try itimers(of: task)
-            timers.posix = try PosixTimersDump.collect(process, task: task)
-            out.brk = try task.call("brk(0)", SyscallNumber.brk, 0)
-            out.dumpable = UInt32(try task.call("prctl(PR_GET_DUMPABLE)", SyscallNumber.prctl, 3))
-            try task.call("prctl(PR_GET_CHILD_SUBREAPER)", SyscallNumber.prctl, 37, task.data)
-            subreaper = try task.readValue(task.data, as: UInt32.self) != 0
-            // MEMBARRIER_CMD_GET_REGISTRATIONS (Linux 6.3): the REGISTER_* commands this mm took.
-            membarriers = try task.callRaw(on: nil, SyscallNumber.membarrier, [1 << 9, 0, 0])
+            wide = try taskWide(of: task, handled: handled)
+            wide.timers.posix = try PosixTimersDump.collect(process, task: task)
         }
+        out.sigactions = wide.sigactions
+        out.brk = wide.brk
+        out.dumpable = wide.dumpable
 
         var tc = TaskCoreEntry()
         tc.taskState = process.wasStopped ? TaskState.stopped : TaskState.alive
@@ -44,10 +38,10 @@ struct TaskDump {
         tc.flags = process.stat.flags
         tc.blkSigset = try probe.originalMask(main)
         tc.comm = process.stat.comm
-        tc.timers = timers
+        tc.timers = wide.timers
         tc.rlimits = try ResourceLimits.read(pid)
-        tc.childSubreaper = subreaper
-        if membarriers > 0 { tc.membarrierRegistrationMask = UInt32(membarriers) }
+        tc.childSubreaper = wide.subreaper
+        if wide.membarriers > 0 { tc.membarrierRegistrationMask = UInt32(wide.membarriers) }
         if let uid = UInt32((try? readProcFile("/proc/\(pid)/loginuid"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
             tc.loginuid = uid
         }
@@ -66,10 +60,11 @@ struct TaskDump {
             info.gpregs = UserX86RegsEntry(try ptrace.registers().rewoundToRestartSyscall)
             info.fpregs = UserX86FpregsEntry(xsave: try ptrace.xstate())
             var tcore = ThreadCoreEntry()
+            var secbits: UInt32 = 0
             let tstatus = try tree.status(pid, tid: tid)
             let tstat = tid == pid ? process.stat : try TaskStat.read(pid: pid, tid: tid)
             try probe.inject(on: tid) { task in
-                (info.clearTidAddr_p, tcore.sas, tcore.pdeathSig) = try threadState(of: task, tid: tid)
+                (info.clearTidAddr_p, tcore.sas, tcore.pdeathSig, secbits) = try threadState(of: task, tid: tid)
             }
             var head: UInt64 = 0, len: UInt64 = 0
             try withUnsafeMutablePointer(to: &head) { h in try withUnsafeMutablePointer(to: &len) { l in
@@ -82,8 +77,7 @@ struct TaskDump {
             priv.signals = try ptrace.pendingSignals(shared: false).map { var s = SiginfoEntry(); s.siginfo = Data($0); return s }
             tcore.signalsP = priv
             tcore.creds = creds(tstatus)
-            // Securebits (keep-caps, no-setuid-fixup, ...) are per thread and not in /proc.
-            tcore.creds.secbits = UInt32(try probe.inject(on: tid) { try $0.call("prctl(PR_GET_SECUREBITS)", on: tid, SyscallNumber.prctl, 27) })
+            tcore.creds.secbits = secbits
             switch tstatus.seccomp {
             case 0: tcore.seccompMode = .disabled
             case 1: tcore.seccompMode = .strict
@@ -109,46 +103,74 @@ struct TaskDump {
         return out
     }
 
-    /// The task's sigactions, one per signal but SIGKILL and SIGSTOP; only the signals
-    /// /proc says are caught or ignored (and SIGCHLD, whose default differs) are asked.
-    static func sigactions(of task: TaskControl, handled: UInt64) throws -> [SaEntry] {
-        try (1...64).filter { $0 != SIGKILL && $0 != SIGSTOP }.map { sig in
-            var sa = SaEntry()
-            sa.sigaction = 0; sa.flags = 0; sa.restorer = 0; sa.mask = 0
-            guard handled & (1 << UInt64(sig - 1)) != 0 else { return sa }
-            try task.call("rt_sigaction(\(sig))", SyscallNumber.rtSigaction, UInt64(sig), 0, task.data, 8)
-            let w = try task.readWords(task.data, count: 4)
-            sa.sigaction = w[0]; sa.flags = w[1]; sa.restorer = w[2]; sa.mask = w[3]
-            return sa
-        }
-    }
-
-    /// ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF.
-    static func itimers(of task: TaskControl) throws -> TaskTimersEntry {
+    /// What the main thread is asked for the whole task, in one batch.
+    struct TaskWide {
+        var sigactions: [SaEntry] = []
         var timers = TaskTimersEntry()
-        for which in 0..<3 {
-            try task.call("getitimer(\(which))", SyscallNumber.getitimer, UInt64(which), task.data)
-            let v = try task.readWords(task.data, count: 4)
-            var it = ItimerEntry()
-            it.isec = v[0]; it.iusec = v[1]; it.vsec = v[2]; it.vusec = v[3]
-            switch which { case 0: timers.real = it; case 1: timers.virt = it; default: timers.prof = it }
-        }
-        return timers
+        var brk: UInt64 = 0
+        var dumpable: UInt32 = 0
+        var subreaper = false
+        /// MEMBARRIER_CMD_GET_REGISTRATIONS (Linux 6.3): the REGISTER_* commands this mm
+        /// took; negative where the kernel cannot tell.
+        var membarriers: Int64 = -1
     }
 
-    /// What each thread keeps for itself: its clear-tid address, alternate signal stack
-    /// and parent-death signal.
-    static func threadState(of task: TaskControl, tid: Int32) throws -> (clearTid: UInt64, sas: ThreadSasEntry, pdeathSig: UInt32) {
-        try task.call("prctl(PR_GET_TID_ADDRESS)", on: tid, SyscallNumber.prctl, 40, task.data)
-        let clearTid = try task.readValue(task.data, as: UInt64.self)
-        try task.call("sigaltstack", on: tid, SyscallNumber.sigaltstack, 0, task.data)
-        let ss = try task.read(task.data, count: 24)
+    /// Sigactions, one per signal but SIGKILL and SIGSTOP, asked only for the signals /proc
+    /// says are caught or ignored (and SIGCHLD, whose default differs); ITIMER_REAL,
+    /// ITIMER_VIRTUAL and ITIMER_PROF; brk, dumpable, child-subreaper and membarrier
+    /// registrations. Each answer has its own place in the data area.
+    static func taskWide(of task: TaskControl, handled: UInt64) throws -> TaskWide {
+        let signals = (1...64).filter { $0 != SIGKILL && $0 != SIGSTOP }
+        let asked = signals.filter { handled & (1 << UInt64($0 - 1)) != 0 }
+        let timersAt = task.data + 2048, subreaperAt = task.data + 2144
+        var calls = asked.indices.map { i in (nr: SyscallNumber.rtSigaction, args: [UInt64(asked[i]), 0, task.data + UInt64(i * 32), 8]) }
+        calls += (0..<3).map { (SyscallNumber.getitimer, [UInt64($0), timersAt + UInt64($0 * 32)]) }
+        calls += [(SyscallNumber.brk, [0]), (SyscallNumber.prctl, [3]), (SyscallNumber.prctl, [37, subreaperAt]),
+                  (SyscallNumber.membarrier, [1 << 9, 0, 0])]
+        let names = asked.map { "rt_sigaction(\($0))" } + (0..<3).map { "getitimer(\($0))" } + ["brk(0)", "prctl(PR_GET_DUMPABLE)", "prctl(PR_GET_CHILD_SUBREAPER)"]
+        let r = try task.ask(on: nil, calls)
+        for (name, result) in zip(names, r) where result < 0 && result > -4096 {
+            throw CheckpointError.errno("\(name) in pid \(task.pid)", Int32(-result))
+        }
+        var out = TaskWide()
+        let sa = try task.readWords(task.data, count: asked.count * 4)
+        out.sigactions = signals.map { sig in
+            var e = SaEntry()
+            e.sigaction = 0; e.flags = 0; e.restorer = 0; e.mask = 0
+            guard let i = asked.firstIndex(of: sig) else { return e }
+            e.sigaction = sa[i * 4]; e.flags = sa[i * 4 + 1]; e.restorer = sa[i * 4 + 2]; e.mask = sa[i * 4 + 3]
+            return e
+        }
+        let v = try task.readWords(timersAt, count: 12)
+        func timer(_ which: Int) -> ItimerEntry {
+            var it = ItimerEntry()
+            it.isec = v[which * 4]; it.iusec = v[which * 4 + 1]; it.vsec = v[which * 4 + 2]; it.vusec = v[which * 4 + 3]
+            return it
+        }
+        out.timers.real = timer(0); out.timers.virt = timer(1); out.timers.prof = timer(2)
+        let n = asked.count + 3
+        out.brk = UInt64(bitPattern: r[n])
+        out.dumpable = UInt32(truncatingIfNeeded: r[n + 1])
+        out.subreaper = try task.readValue(subreaperAt, as: UInt32.self) != 0
+        out.membarriers = r[n + 3]
+        return out
+    }
+
+    /// What each thread keeps for itself: its clear-tid address, alternate signal stack,
+    /// parent-death signal and securebits (keep-caps, no-setuid-fixup..., not in /proc).
+    static func threadState(of task: TaskControl, tid: Int32) throws -> (clearTid: UInt64, sas: ThreadSasEntry, pdeathSig: UInt32, secbits: UInt32) {
+        let names = ["prctl(PR_GET_TID_ADDRESS)", "sigaltstack", "prctl(PR_GET_PDEATHSIG)", "prctl(PR_GET_SECUREBITS)"]
+        let r = try task.askAll(on: tid, { names[$0] }, [
+            (SyscallNumber.prctl, [40, task.data]), (SyscallNumber.sigaltstack, [0, task.data + 8]),
+            (SyscallNumber.prctl, [2, task.data + 32]), (SyscallNumber.prctl, [27]),
+        ])
+        let out = try task.read(task.data, count: 40)
+        func word<T>(_ at: Int, _ t: T.Type) -> T { out.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: T.self) } }
         var sas = ThreadSasEntry()
-        sas.ssSp = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self) }
-        sas.ssFlags = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
-        sas.ssSize = ss.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self) }
-        try task.call("prctl(PR_GET_PDEATHSIG)", on: tid, SyscallNumber.prctl, 2, task.data)
-        return (clearTid, sas, try task.readValue(task.data, as: UInt32.self))
+        sas.ssSp = word(8, UInt64.self)
+        sas.ssFlags = word(16, UInt32.self)
+        sas.ssSize = word(24, UInt64.self)
+        return (word(0, UInt64.self), sas, word(32, UInt32.self), UInt32(truncatingIfNeeded: r[3]))
     }
 
     /// A zombie: only its exit code and identity are left.

@@ -123,6 +123,8 @@ int main(int argc, char **argv)
 
     sigset_t block;
     sigemptyset(&block); sigaddset(&block, SIGRTMIN + 1); sigaddset(&block, SIGUSR2);
+    /* A blocked, pending SIGCONT: any SIGSTOP sent to us (as a dumper's batch could) drops it. */
+    sigaddset(&block, SIGCONT);
     sigprocmask(SIG_BLOCK, &block, NULL);
     siginfo_t si;
     memset(&si, 0, sizeof si);
@@ -131,10 +133,11 @@ int main(int argc, char **argv)
     if (syscall(SYS_rt_tgsigqueueinfo, getpid(), (pid_t)syscall(SYS_gettid), SIGRTMIN + 1, &si) != 0) { perror("rt_tgsigqueueinfo"); return 2; }
     if (sigqueue(getpid(), SIGRTMIN + 1, (union sigval){ .sival_int = 222 }) != 0) { perror("sigqueue"); return 2; }
     kill(getpid(), SIGUSR2);
+    kill(getpid(), SIGCONT);
 
     static struct state before, after;
     snapshot(&before);
-    if (!sigismember(&before.pending, SIGUSR2) || !sigismember(&before.pending, SIGRTMIN + 1)) {
+    if (!sigismember(&before.pending, SIGUSR2) || !sigismember(&before.pending, SIGRTMIN + 1) || !sigismember(&before.pending, SIGCONT)) {
         wl_fail("setup: signals not pending"); wl_finish();
     }
     wl_ready();
