@@ -24,10 +24,15 @@ enum LazyAreas {
             && vma.status & VmaStatus.stack == 0 && vma.madv & wipeOnFork == 0
     }
 
-    /// The lazy areas of `process`.
+    /// The lazy areas of process `pid`, whose areas are `vmas`: the restore, the daemon
+    /// (from the images) and dump --lazy-pages (from the entries it writes) all ask here.
+    static func areas(pid: Int32, vmas: [VmaEntry], plan: MemoryInheritance) -> [VmaEntry] {
+        let early = Set(plan.premapped(pid).map(\.start))
+        return vmas.filter { isLazy($0) && !early.contains($0.start) }
+    }
+
     static func areas(_ process: CheckpointImages.Process, plan: MemoryInheritance) -> [VmaEntry] {
-        let early = Set(plan.premapped(process.pid).map(\.start))
-        return process.mm.vmas.filter { isLazy($0) && !early.contains($0.start) }
+        areas(pid: process.pid, vmas: process.mm.vmas, plan: plan)
     }
 }
 
