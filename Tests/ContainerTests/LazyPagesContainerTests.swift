@@ -12,15 +12,16 @@ import Glibc
 
 @Suite(.serialized, .enabled(if: Env.usable, "needs root and /usr/sbin/runc"))
 struct LazyPagesContainerTests {
-    @Test func checkpointLazyPagesThenRestoreLazily() throws {
+    /// The shell alone (the wait is a builtin read on a fifo, no sleep child), or a tree:
+    /// init waits for a subshell it forked, which fills a variable (memory of its own) and counts.
+    @Test(arguments: [false, true])
+    func checkpointLazyPagesThenRestoreLazily(tree: Bool) throws {
         try #require(FileManager.default.isExecutableFile(atPath: Env.binary), "no engine binary at \(Env.binary)")
         let scratch = try Scratch()
         defer { scratch.tearDown() }
         let id = scratch.newID(), restoredID = scratch.newID()
-        // One process (lazy pages are for a tree of one): the wait is a builtin read on a fifo.
-        let bundle = try Bundle.make(at: scratch.sub("bundle"), args: countingScript(setup: "mkfifo /tmp/f; ").map {
-            $0.replacingOccurrences(of: "sleep 0.2", with: "read -t 0.2 x <> /tmp/f")
-        })
+        let loop = "i=0; while true; do i=$((i+1)); echo $i >> /tmp/count; read -t 0.2 x <> /tmp/f; done"
+        let bundle = try Bundle.make(at: scratch.sub("bundle"), args: ["sh", "-c", "mkfifo /tmp/f; " + (tree ? "(big=$(seq 1 30000); \(loop)) & wait" : loop)])
         try bundle.run(id: id)
         scratch.onTearDown { _ = Cmd.run([Env.runc, "delete", "-f", id]) }
         try #require(waitFor(10) { bundle.count.count >= 3 }, "the container does not count: \(tail(bundle.path + "/run.err"))")
@@ -47,6 +48,14 @@ struct LazyPagesContainerTests {
                                "--image-path", images, "--work-path", restoreWork, restoredID], timeout: 60)
         try #require(restore.ok, "restore --lazy-pages: \(restore)\n\(tail(restoreWork + "/restore.log"))\n\(tail(daemonLog))")
         #expect(c.status == "running")
+        if tree {
+            // The child's own memory (the variable it filled after the fork) was left to the
+            // daemon under the child's pid; what it still shares with init was restored.
+            let childPending = (readFile(daemonLog) ?? "").split(separator: "\n").contains {
+                $0.contains(" pages pending") && !$0.contains(") pid 1: ") && !$0.contains(": 0 pages pending")
+            }
+            #expect(childPending, "\(tail(daemonLog))")
+        }
         #expect(waitFor(10) { bundle.lastCount >= last + 3 }, "no counting after restore")
         #expect(consecutive(bundle.count, from: 1), "count around \(last): \(bundle.count.suffix(12))")
         #expect(waitFor(20) { readFile(rc) != nil }, "runc checkpoint still serving: \(tail(work + "/dump.log"))\n\(tail(daemonLog))")
