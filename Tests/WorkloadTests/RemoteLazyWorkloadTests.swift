@@ -114,11 +114,11 @@ struct RemoteLazyWorkloadTests {
 
     /// CRIU's dump --lazy-pages keeps its tree frozen until every page is served, so its
     /// restore cannot take the same pids on this host: only our dump feeds CRIU's daemon.
-    @Test("CRIU 4.2's lazy-pages --page-server and restore --lazy-pages take the pages our dump --lazy-pages serves",
-          .enabled(if: ReferenceCriu.available, ReferenceCriu.reason))
-    func criuDaemon() async throws {
+    @Test("CRIU 4.2's lazy-pages --page-server and restore --lazy-pages take the pages our dump --lazy-pages serves, of one process and of a tree",
+          .enabled(if: ReferenceCriu.available, ReferenceCriu.reason), arguments: ["lazy", "lazy-tree"])
+    func criuDaemon(_ name: String) async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
-        let run = try WorkloadRun(Workload(name: "lazy"))
+        let run = try WorkloadRun(Workload(name: name))
         defer { run.cleanup() }
         try run.start()
         try await run.waitReady()
