@@ -4,7 +4,8 @@ import LinuxKernel
 
 /// The lazy-pages daemon's socket, named as CRIU names it (lazy-pages.socket in the work
 /// directory): a SOCK_SEQPACKET socket where the restore sends one datagram per task, its
-/// pid (4 bytes) with its userfaultfd attached, and closes its end once the tree runs.
+/// pid in the images and its pid on the host (4 bytes each) with its userfaultfd
+/// attached, and closes its end once the tree runs.
 public enum LazyPagesSocket {
     public static let name = "lazy-pages.socket"
 
@@ -38,14 +39,15 @@ public enum LazyPagesSocket {
         return Connection(RPCSocket(fd: fd))
     }
 
-    /// The next task's pid and userfaultfd (ours now), nil once the restore closed its end.
-    public static func receive(_ socket: RPCSocket) throws -> (pid: Int32, uffd: Int32)? {
+    /// The next task's pids and userfaultfd (ours now), nil once the restore closed its end.
+    public static func receive(_ socket: RPCSocket) throws -> (pid: Int32, hostPid: Int32, uffd: Int32)? {
         guard let d = try socket.receive() else { return nil }
-        guard d.bytes.count == 4, d.fds.count == 1 else {
+        guard d.bytes.count == 8, d.fds.count == 1 else {
             d.fds.forEach { close($0) }
-            throw CheckpointError(.invalidArgument, "lazy pages: a message of \(d.bytes.count) bytes and \(d.fds.count) fds, want a pid and a userfaultfd")
+            throw CheckpointError(.invalidArgument, "lazy pages: a message of \(d.bytes.count) bytes and \(d.fds.count) fds, want two pids and a userfaultfd")
         }
-        return (d.bytes.withUnsafeBytes { Int32(littleEndian: $0.loadUnaligned(as: Int32.self)) }, d.fds[0])
+        let pids = d.bytes.withUnsafeBytes { ($0.loadUnaligned(as: Int32.self), $0.loadUnaligned(fromByteOffset: 4, as: Int32.self)) }
+        return (Int32(littleEndian: pids.0), Int32(littleEndian: pids.1), d.fds[0])
     }
 
     private static func withAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Void) throws {
@@ -66,9 +68,10 @@ public enum LazyPagesSocket {
         init(_ socket: RPCSocket) { self.socket = socket }
         deinit { finish() }
 
-        func send(pid: Int32, uffd: Int32) throws {
+        func send(pid: Int32, hostPid: Int32, uffd: Int32) throws {
             guard let socket else { throw CheckpointError(.invalidState, "lazy pages: the connection is closed") }
-            try socket.send(withUnsafeBytes(of: pid.littleEndian) { Array($0) }, fds: [uffd])
+            let bytes = withUnsafeBytes(of: pid.littleEndian) { Array($0) } + withUnsafeBytes(of: hostPid.littleEndian) { Array($0) }
+            try socket.send(bytes, fds: [uffd])
         }
 
         func finish() {

@@ -59,8 +59,8 @@ struct LazyPages: ParsableCommand {
             let socket = RPCSocket(fd: conn)
             defer { close(conn) }
             try server.serve(control: conn) {
-                guard let (pid, uffd) = try LazyPagesSocket.receive(socket) else { return false }
-                try server.add(pid: pid, uffd: uffd)
+                guard let (pid, hostPid, uffd) = try LazyPagesSocket.receive(socket) else { return false }
+                try server.add(pid: pid, hostPid: hostPid, uffd: uffd)
                 return true
             }
             keeper.finish()

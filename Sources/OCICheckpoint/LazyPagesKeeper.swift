@@ -42,7 +42,8 @@ final class LazyPagesKeeper {
         socket = RPCSocket(fd: ends[0])
     }
 
-    /// Hands the keeper a copy of `uffd`; `pid` is 0 for a forked child's.
+    /// Hands the keeper a copy of `uffd`; `pid` is its task's pid on the host (what the keeper
+    /// kills; in a container not the pid in the images), 0 for a forked child's.
     func hold(pid: Int32, uffd: Int32) {
         try? socket?.send(withUnsafeBytes(of: pid.littleEndian) { Array($0) }, fds: [uffd])
     }
@@ -63,7 +64,9 @@ final class LazyPagesKeeper {
             if d.bytes == done { exit(0) }
             if d.bytes.count == 4 {
                 let pid = d.bytes.withUnsafeBytes { Int32(littleEndian: $0.loadUnaligned(as: Int32.self)) }
-                if pid > 0 { pids.append(pid) }
+                // Never pid 1 and its descendants (every process): a pid of 1 can only be
+                // one from the images, not the host's.
+                if pid > 1 { pids.append(pid) }
             }
         }
         // Descendants first collected, then all killed: none can fork once stopped by SIGKILL.

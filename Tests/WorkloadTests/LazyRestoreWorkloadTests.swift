@@ -36,7 +36,7 @@ struct LazyPagesDaemon {
 @Suite("lazy restore", .serialized)
 struct LazyRestoreWorkloadTests {
     /// start, ready, dump (mode), original gone, daemon up, restore --lazy-pages.
-    private func lazyRestore(_ mode: Mode, _ w: Workload = .lazy, backgroundAfter: Double) async throws -> (WorkloadRun, LazyPagesDaemon) {
+    static func lazyRestore(_ mode: Mode, _ w: Workload = .lazy, backgroundAfter: Double) async throws -> (WorkloadRun, LazyPagesDaemon) {
         try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
         let run = try WorkloadRun(w)
         try run.start()
@@ -53,7 +53,7 @@ struct LazyRestoreWorkloadTests {
 
     @Test("pages on fault, a fork, madvise, mremap and munmap before they arrived; checksums and counter as dumped", arguments: Mode.allCases)
     func local(_ mode: Mode) async throws {
-        let (run, daemon) = try await lazyRestore(mode, backgroundAfter: 2)
+        let (run, daemon) = try await Self.lazyRestore(mode, backgroundAfter: 2)
         defer { run.cleanup() }
         await run.expectPass("lazy after \(mode.testDescription) dump + lazy restore")
         let st = await Proc.wait(daemon.pid, timeout: 20)
@@ -69,12 +69,19 @@ struct LazyRestoreWorkloadTests {
     @Test("other workloads restored lazily: threads, a copy-on-write tree (its shared areas stay eager), 64 MiB, madvise/mlock/wipe-on-fork state", arguments: [Workload.threads, .cow, .memorySmall, .madvise], Mode.allCases)
     func others(_ w: Workload, _ mode: Mode) async throws {
         let lazy = Workload(name: w.name, args: w.args, restoreArgs: w.restoreArgs + ["--lazy-pages"])
-        let (run, daemon) = try await lazyRestore(mode, lazy, backgroundAfter: 0)
+        let (run, daemon) = try await Self.lazyRestore(mode, lazy, backgroundAfter: 0)
         defer { run.cleanup() }
         if w.name == Workload.madvise.name {
             // It compares each area's VmFlags with the dumped ones: registered areas show
             // `um` until every page has arrived and the userfaultfds are closed.
-            #expect(waitFor(20) { !((try? String(contentsOfFile: "/proc/\(run.rootPid)/smaps", encoding: .utf8)) ?? "").contains(" um") },
+            // Read to the end: String(contentsOfFile:) stops after the first 4 KiB of a
+            // proc file, before the areas, and the wait ended at once.
+            let registered = { () -> Bool in
+                let smaps = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(run.rootPid)/smaps")).readToEnd()).flatMap { $0 }
+                let text = smaps.map { String(decoding: $0, as: UTF8.self) } ?? ""
+                return !text.contains("VmFlags") || text.contains(" um")
+            }
+            #expect(waitFor(20) { !registered() },
                     "pid \(run.rootPid) keeps userfaultfd-registered areas after its pages arrived")
         }
         await run.expectPass("\(w.testDescription) after \(mode.testDescription) dump + lazy restore")
@@ -85,7 +92,7 @@ struct LazyRestoreWorkloadTests {
 
     @Test("a killed lazy-pages daemon: the restored process is killed, never runs on with zero pages", arguments: Mode.allCases)
     func daemonKilled(_ mode: Mode) async throws {
-        let (run, daemon) = try await lazyRestore(mode, backgroundAfter: 30)
+        let (run, daemon) = try await Self.lazyRestore(mode, backgroundAfter: 30)
         defer { run.cleanup() }
         Proc.sigkill(daemon.pid)
         _ = await Proc.wait(daemon.pid, timeout: 10)

@@ -59,9 +59,9 @@ struct LazyDumpProcess {
 struct RemoteLazyWorkloadTests {
     /// start, ready, dump --lazy-pages (mode), original gone, daemon from the dump's port,
     /// restore --lazy-pages.
-    private func remoteLazyRestore(_ mode: Mode, backgroundAfter: Double) async throws -> (WorkloadRun, LazyDumpProcess, LazyPagesDaemon) {
+    static func remoteLazyRestore(_ mode: Mode, _ w: Workload = .lazy, backgroundAfter: Double) async throws -> (WorkloadRun, LazyDumpProcess, LazyPagesDaemon) {
         try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
-        let run = try WorkloadRun(.lazy)
+        let run = try WorkloadRun(w)
         try run.start()
         try await run.waitReady()
         let dump = try await LazyDumpProcess(run, leaveRunning: mode == .leaveRunning)
@@ -78,7 +78,7 @@ struct RemoteLazyWorkloadTests {
 
     @Test("dump --lazy-pages serves, lazy-pages --page-server fetches: checksums, counter, a fork and madvise/mremap/munmap while pages are missing", arguments: Mode.allCases)
     func served(_ mode: Mode) async throws {
-        let (run, dump, daemon) = try await remoteLazyRestore(mode, backgroundAfter: 2)
+        let (run, dump, daemon) = try await Self.remoteLazyRestore(mode, backgroundAfter: 2)
         defer { run.cleanup(); Proc.sigkill(dump.pid) }
         await run.expectPass("lazy after \(mode.testDescription) dump --lazy-pages + remote lazy restore")
         let st = await Proc.wait(daemon.pid, timeout: 20)
@@ -96,9 +96,10 @@ struct RemoteLazyWorkloadTests {
         #expect(counts.count >= 2 && counts[counts.count - 2] > 2048 && counts[counts.count - 2] < counts[counts.count - 1], "\(dumpLog.suffix(2000))")
     }
 
-    @Test("the dump killed mid-transfer: the restored process is killed, never runs on with zero pages")
-    func sourceKilled() async throws {
-        let (run, dump, daemon) = try await remoteLazyRestore(.kill, backgroundAfter: 30)
+    @Test("the dump killed mid-transfer: the restored process, or every process of a restored tree, is killed, never runs on with zero pages",
+          arguments: [Workload.lazy, .lazyTree])
+    func sourceKilled(_ w: Workload) async throws {
+        let (run, dump, daemon) = try await Self.remoteLazyRestore(.kill, w, backgroundAfter: 30)
         defer { run.cleanup(); Proc.sigkill(daemon.pid) }
         Proc.sigkill(dump.pid)
         _ = await Proc.wait(dump.pid, timeout: 10)
@@ -111,26 +112,13 @@ struct RemoteLazyWorkloadTests {
         #expect(st != nil && st?.status != 0, "lazy-pages: \(st.map(\.description) ?? "still running")")
     }
 
-    @Test("dump --lazy-pages of a tree of several processes is refused in one line, the tree running on")
-    func treeRefused() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
-        let run = try WorkloadRun(.cow)
-        defer { run.cleanup() }
-        try run.start()
-        try await run.waitReady()
-        let port = try LazyDumpProcess.freePort()
-        let d = await CLI.run(["dump", "-t", "\(run.pids[0])", "-D", run.images, "--lazy-pages", "--address", "127.0.0.1", "--port", "\(port)"], outputDir: run.base)
-        #expect(d.status == 1 && d.stderrLines.count == 1 && d.stderr.contains("lazy pages are supported for one process only"), "\(d)")
-        #expect(run.runningUntraced() == nil, "\(run.runningUntraced() ?? "")")
-    }
-
     /// CRIU's dump --lazy-pages keeps its tree frozen until every page is served, so its
     /// restore cannot take the same pids on this host: only our dump feeds CRIU's daemon.
-    @Test("CRIU 4.2's lazy-pages --page-server and restore --lazy-pages take the pages our dump --lazy-pages serves",
-          .enabled(if: ReferenceCriu.available, ReferenceCriu.reason))
-    func criuDaemon() async throws {
+    @Test("CRIU 4.2's lazy-pages --page-server and restore --lazy-pages take the pages our dump --lazy-pages serves, of one process and of a tree",
+          .enabled(if: ReferenceCriu.available, ReferenceCriu.reason), arguments: ["lazy", "lazy-tree"])
+    func criuDaemon(_ name: String) async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Paths.binary), "no CLI at \(Paths.binary)")
-        let run = try WorkloadRun(Workload(name: "lazy"))
+        let run = try WorkloadRun(Workload(name: name))
         defer { run.cleanup() }
         try run.start()
         try await run.waitReady()

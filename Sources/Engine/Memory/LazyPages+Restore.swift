@@ -4,8 +4,9 @@ import Images
 
 /// Where a lazy restore sends each task's userfaultfd: the lazy-pages daemon's socket.
 public protocol LazyPagesSink: AnyObject {
-    /// `uffd` is the restorer's fd (the caller closes it after the call).
-    func send(pid: Int32, uffd: Int32) throws
+    /// Task `pid` (in the images; `hostPid` as the restorer sees it, for the keeper to
+    /// kill). `uffd` is the restorer's fd (the caller closes it after the call).
+    func send(pid: Int32, hostPid: Int32, uffd: Int32) throws
     /// Every task was sent (or the restore failed): the daemon may copy the rest.
     func finish()
 }
@@ -24,10 +25,15 @@ enum LazyAreas {
             && vma.status & VmaStatus.stack == 0 && vma.madv & wipeOnFork == 0
     }
 
-    /// The lazy areas of `process`.
+    /// The lazy areas of process `pid`, whose areas are `vmas`: the restore, the daemon
+    /// (from the images) and dump --lazy-pages (from the entries it writes) all ask here.
+    static func areas(pid: Int32, vmas: [VmaEntry], plan: MemoryInheritance) -> [VmaEntry] {
+        let early = Set(plan.premapped(pid).map(\.start))
+        return vmas.filter { isLazy($0) && !early.contains($0.start) }
+    }
+
     static func areas(_ process: CheckpointImages.Process, plan: MemoryInheritance) -> [VmaEntry] {
-        let early = Set(plan.premapped(process.pid).map(\.start))
-        return process.mm.vmas.filter { isLazy($0) && !early.contains($0.start) }
+        areas(pid: process.pid, vmas: process.mm.vmas, plan: plan)
     }
 }
 
@@ -35,8 +41,9 @@ extension RestoredProcess {
     /// Registers `areas` (mapped, not filled) with a userfaultfd made inside this task, so
     /// it belongs to the task's mm, and hands it to `sink`. Last of the memory steps: an
     /// munmap or madvise on a registered area waits until the daemon reads the event.
+    /// A task without lazy areas sends one too: the keeper kills every task of the tree
+    /// (a parent whose child lost its pages among them) by the pids it was sent.
     func handOverLazyAreas(_ areas: [VmaEntry], to sink: LazyPagesSink) throws {
-        guard !areas.isEmpty else { return }
         let uffd = try call("userfaultfd", SyscallNumber.userfaultfd, UInt64(O_CLOEXEC | O_NONBLOCK))
         defer { _ = try? call("close userfaultfd", SyscallNumber.close, uffd) }
         let api = try put(value: Userfaultfd.Api(api: Userfaultfd.api, features: Userfaultfd.events))
@@ -47,7 +54,7 @@ extension RestoredProcess {
         }
         let ours = try Syscall.takeFd(pid: hostPid, fd: Int32(truncatingIfNeeded: uffd))
         defer { close(ours) }
-        try sink.send(pid: pid, uffd: ours)
+        try sink.send(pid: pid, hostPid: hostPid, uffd: ours)
     }
 }
 

@@ -14,6 +14,10 @@ public final class LazyPagesDump {
     /// Per task (its pid in the tree), the lazy runs and where their bytes are held.
     private var tasks: [Int32: [(run: PageRun, bytes: UnsafeMutableRawPointer)]] = [:]
     private var held: [(UnsafeMutableRawPointer, Int)] = []
+    /// Each process's pages, until the whole tree is known (MemoryDump.sendLazyTree).
+    private var waiting: [WaitingPages] = []
+    /// The tree's pstree and mm entries, as the inheritance plan reads them.
+    private(set) var tree: [MemoryInheritance.Task] = []
     public private(set) var pagesHeld = 0, pagesServed = 0
 
     /// Listens before the tree is frozen: a bad address fails the dump before it touches
@@ -25,6 +29,18 @@ public final class LazyPagesDump {
     deinit {
         close(listener)
         for (p, n) in held { munmap(p, n) }
+    }
+
+    func wait(vpid: Int32, runs: [PageRun], lazyCandidates: [PageRun], memory: RemoteMemory, copy: @escaping PageCopy) {
+        waiting.append(WaitingPages(vpid: vpid, runs: runs, lazyCandidates: lazyCandidates, memory: memory, copy: copy))
+    }
+
+    func describe(_ task: MemoryInheritance.Task) { tree.append(task) }
+
+    /// The waiting pages, handed over once (their fds and closures go with them).
+    func takeWaiting() -> [WaitingPages] {
+        defer { waiting = [] }
+        return waiting
     }
 
     /// Copies the pages of `runs` out of the frozen task.

@@ -21,7 +21,8 @@ public final class LazyPagesServer {
     private let log: Log
     private var spaces: [Space] = []
     private var nextBackground = 0
-    /// Receives every uffd this daemon holds (a forked child's too) and the pid it was sent for.
+    /// Receives every uffd this daemon holds (a forked child's too, with pid 0) and the
+    /// host pid of the task it was sent for.
     public var onSpace: ((Int32, Int32) -> Void)?
     /// Test knob: seconds between the end of the restore and the first background copy.
     public var backgroundDelay: Double = 0
@@ -36,8 +37,9 @@ public final class LazyPagesServer {
         self.log = log
     }
 
-    /// The uffd of restored task `pid` (ours now): its lazy areas' saved pages are pending.
-    public func add(pid: Int32, uffd: Int32) throws {
+    /// The uffd of restored task `pid` (`hostPid` on the host; ours now): its lazy areas'
+    /// saved pages are pending.
+    public func add(pid: Int32, hostPid: Int32, uffd: Int32) throws {
         guard let p = images.processes.first(where: { $0.pid == pid }) else {
             close(uffd)
             throw CheckpointError(.invalidArgument, "lazy pages: pid \(pid) is not in the images")
@@ -45,7 +47,7 @@ public final class LazyPagesServer {
         let pieces = try source.pieces(of: p, within: LazyAreas.areas(p, plan: plan).map { ($0.start, $0.end) })
         let space = Space(pid: pid, uffd: uffd, pending: PendingPages(pieces))
         spaces.append(space)
-        onSpace?(pid, uffd)
+        onSpace?(hostPid, uffd)
         log.info("pid \(pid): \(space.pending.pageCount) pages pending")
     }
 

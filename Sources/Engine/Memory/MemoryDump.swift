@@ -66,7 +66,7 @@ final class MemoryDump {
             }
             let (areaRuns, guarded) = try pageRuns(pagemap: pagemap, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0, selection: selection)
             if lazyPages != nil && area.readable && LazyAreas.isLazy(vma) {
-                lazy += areaRuns.map { PageRun(address: $0.address, length: $0.length, lazy: true) }
+                lazy += areaRuns
             } else if area.readable { runs += areaRuns } else { forced += areaRuns }
             guards += guarded.map { Self.guardEntry($0.0, $0.0 + UInt64($0.1)) }
             vma.fd = -1
@@ -74,10 +74,6 @@ final class MemoryDump {
         // Guard ranges after every area, as CRIU lists them.
         vmas += guards
         let memory = try RemoteMemory(pid: pid)
-        if let lazyPages {
-            try lazyPages.hold(vpid: name, runs: lazy, from: memory)
-            runs += lazy
-        }
         // Unreadable areas: /proc/PID/mem reads them the way a debugger does.
         let forcedRanges = AddressRanges(forced.map { ($0.address, $0.address + UInt64($0.length)) })
         func isForced(_ addr: UInt64) -> Bool { forcedRanges.contains(addr) }
@@ -105,6 +101,9 @@ final class MemoryDump {
         }
         if planned != nil {
             planned!.append((.pagemap(name), runs + forced, Self.fromRunning(copy, memory: memory)))
+        } else if let lazyPages {
+            // Which of `lazy` stay lazy depends on the rest of the tree (sendLazyTree).
+            lazyPages.wait(vpid: name, runs: runs + forced, lazyCandidates: lazy, memory: memory, copy: copy)
         } else {
             try writePages(.pagemap(name), runs: runs + forced, copy: copy)
         }

@@ -7,37 +7,56 @@ import Images
 /// the same anonymous and grows-down flags, the same file, and the same executable.
 /// Such areas are mapped and filled in the parent before its children are forked, so the
 /// children inherit them and only write the pages whose contents differ.
+/// The restore, the lazy-pages daemon and dump --lazy-pages all make the plan with this
+/// one rule, the dump from the entries it is writing: which areas are lazy depends on it.
 final class MemoryInheritance {
+    /// What the plan reads of one process: its pstree and mm entries, whether read from
+    /// the images or about to be written to them. A zombie may be left out (it shares nothing).
+    struct Task {
+        let pid: Int32
+        let ppid: Int32
+        let isZombie: Bool
+        let exeFileID: UInt32
+        let vmas: [VmaEntry]
+    }
+
     /// Areas each process takes from its parent by fork.
     private var fromParent: [Int32: [VmaEntry]] = [:]
     /// Areas each process maps before its children are forked: taken from its parent or
     /// passed on to a child.
     private var early: [Int32: [VmaEntry]] = [:]
-    private let parents: [Int32: CheckpointImages.Process]
+    private var parents: [Int32: Int32] = [:]
+    /// The images the plan was made from (a restore's, the daemon's), for `parent(of:)`.
+    private var processes: [Int32: CheckpointImages.Process] = [:]
     private(set) var pagesCompared: UInt64 = 0
     private(set) var pagesSkippedCow: UInt64 = 0
 
-    init(_ images: CheckpointImages) {
-        let byPid = Dictionary(images.processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
-        var parents: [Int32: CheckpointImages.Process] = [:]
+    convenience init(_ images: CheckpointImages) {
+        self.init(images.processes.map {
+            Task(pid: $0.pid, ppid: Int32($0.entry.ppid), isZombie: $0.isZombie, exeFileID: $0.mm.exeFileID, vmas: $0.mm.vmas)
+        })
+        processes = Dictionary(images.processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    init(_ tasks: [Task]) {
+        let byPid = Dictionary(tasks.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
         var passedOn: [Int32: Set<UInt64>] = [:]
-        for p in images.processes where !p.isZombie {
-            guard let parent = byPid[Int32(p.entry.ppid)], !parent.isZombie, parent.mm.exeFileID == p.mm.exeFileID else { continue }
-            let theirs = Dictionary(parent.mm.vmas.filter(Self.isPrivate).map { ($0.start, $0) }, uniquingKeysWith: { a, _ in a })
-            let shared = p.mm.vmas.filter { vma in
+        for p in tasks where !p.isZombie {
+            guard let parent = byPid[p.ppid], !parent.isZombie, parent.exeFileID == p.exeFileID else { continue }
+            let theirs = Dictionary(parent.vmas.filter(Self.isPrivate).map { ($0.start, $0) }, uniquingKeysWith: { a, _ in a })
+            let shared = p.vmas.filter { vma in
                 guard Self.isPrivate(vma), let q = theirs[vma.start], q.end == vma.end else { return false }
                 if (q.flags ^ vma.flags) & UInt32(MAP_GROWSDOWN | MAP_ANONYMOUS) != 0 { return false }
                 return vma.flags & UInt32(MAP_ANONYMOUS) != 0 || vma.shmid == q.shmid
             }
             guard !shared.isEmpty else { continue }
-            parents[p.pid] = parent
+            parents[p.pid] = parent.pid
             fromParent[p.pid] = shared
             passedOn[parent.pid, default: []].formUnion(shared.map(\.start))
         }
-        self.parents = parents
-        for p in images.processes where !p.isZombie {
+        for p in tasks where !p.isZombie {
             let starts = Set((fromParent[p.pid] ?? []).map(\.start)).union(passedOn[p.pid] ?? [])
-            early[p.pid] = p.mm.vmas.filter { starts.contains($0.start) }
+            early[p.pid] = p.vmas.filter { starts.contains($0.start) }
         }
     }
 
@@ -51,7 +70,7 @@ final class MemoryInheritance {
 
     func inherited(_ pid: Int32) -> [VmaEntry] { fromParent[pid] ?? [] }
     func premapped(_ pid: Int32) -> [VmaEntry] { early[pid] ?? [] }
-    func parent(of pid: Int32) -> CheckpointImages.Process? { parents[pid] }
+    func parent(of pid: Int32) -> CheckpointImages.Process? { parents[pid].flatMap { processes[$0] } }
 
     func counted(compared: Int, same: Int) {
         pagesCompared += UInt64(compared)

@@ -102,11 +102,6 @@ public enum Dumper {
             try FaultPoint.dumpAfterSeize.check()
             try DumpClient.check()
             try checkSessions(tree, shellJob: options.shellJob)
-            // The restore fills areas a parent shares copy-on-write with a child eagerly,
-            // a plan the dump cannot see yet: lazy pages only for a tree of one process.
-            if options.lazyPages != nil && tree.processes.count > 1 {
-                throw CheckpointError(.unsupported, "dump --lazy-pages: a tree of \(tree.processes.count) processes (lazy pages are supported for one process only: areas shared copy-on-write must be filled before the fork)")
-            }
             let userns = try checkNamespaces(tree)
             var namespaces = NamespaceIDs()
             let memStats = try collect(tree, inet: inet, images: images, transfer: transfer, options: options, incremental: incremental, log: log, userns: userns, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
@@ -284,7 +279,9 @@ public enum Dumper {
             let pages = try incremental.pages(of: p)
             let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: pages.areas, selection: pages.selection)
             memTime += UInt64(micros(since: memStart))
-            try images.write(.mm(p.vpid), [try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)])
+            let mm = try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)
+            try images.write(.mm(p.vpid), [mm])
+            memory.lazyPages?.describe(.init(pid: p.vpid, ppid: Int32(entry.ppid), isZombie: false, exeFileID: mm.exeFileID, vmas: mm.vmas))
             log.info("pid \(p.pid): \(p.threads.count) threads, \(vmas.count) vmas")
         }
         try files.terminals.finish(tree: tree, shellJob: options.shellJob, orphanPtsMaster: options.orphanPtsMaster,
@@ -298,6 +295,9 @@ public enum Dumper {
         try locks.write(to: images)
         try seccomp.write(to: images)
         try images.write(.pstree, pstree)
+        let lazyStart = DispatchTime.now()
+        try memory.sendLazyTree()
+        memTime += UInt64(micros(since: lazyStart))
         memdumpTime = UInt32(min(memTime, UInt64(UInt32.max)))
         try memory.transfer.finish()
         collected = true
