@@ -87,26 +87,24 @@ final class ProcessProbe: TaskControl {
     }
 
     /// Runs the batch in thread `tid` with one resume per `batchLimit` calls (and past a
-    /// failed call), then steps it back into a syscall-exit stop, where `restore()` of the
-    /// injector expects it.
+    /// failed call). The thread is left in the signal-delivery stop of the batch's
+    /// SIGSTOP, from which single calls start as from any stop, and where the injector's
+    /// `restore()` only puts the registers back: leaving that stop (signal 0) goes through
+    /// the same syscall-restart path as leaving the stop it was seized in.
     func ask(on tid: Int32?, _ calls: [(nr: Int, args: [UInt64])]) throws -> [Int64] {
         let tid = tid ?? pid
         guard batchable, calls.count > 1 else { return try calls.map { try callRaw(on: tid, $0.nr, $0.args) } }
-        let run = { (injector: SyscallInjector) throws -> [Int64] in
-            var results: [Int64] = []
-            while results.count < calls.count {
-                let chunk = Array(calls[results.count..<min(results.count + Self.batchLimit, calls.count)])
-                try self.memory.write(self.table, SyscallBatch.table(chunk))
-                let got = try SyscallBatch.run(tid: tid, memory: self.memory, codeBase: self.scratch, table: self.table, count: chunk.count)
-                _ = try injector.callRaw(SyscallNumber.getpid, [])
-                let ran = got.prefix { $0 != nil }.map { $0! }
-                if ran.isEmpty { throw CheckpointError(.invalidState, "tid \(tid) of pid \(self.pid) ran none of a batch of \(chunk.count) syscalls") }
-                results += ran
-            }
-            return results
+        guard current?.tid == tid else { return try inject(on: tid) { try $0.ask(on: tid, calls) } }
+        var results: [Int64] = []
+        while results.count < calls.count {
+            let chunk = Array(calls[results.count..<min(results.count + Self.batchLimit, calls.count)])
+            try memory.write(table, SyscallBatch.table(chunk))
+            let got = try SyscallBatch.run(tid: tid, memory: memory, codeBase: scratch, table: table, count: chunk.count)
+            let ran = got.prefix { $0 != nil }.map { $0! }
+            if ran.isEmpty { throw CheckpointError(.invalidState, "tid \(tid) of pid \(pid) ran none of a batch of \(chunk.count) syscalls") }
+            results += ran
         }
-        if let injector = current, injector.tid == tid { return try run(injector) }
-        return try inject(on: tid) { try $0.ask(on: tid, calls) }
+        return results
     }
 
     func write(_ address: UInt64, _ bytes: [UInt8]) throws { try memory.write(address, bytes) }
