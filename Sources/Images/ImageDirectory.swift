@@ -17,7 +17,10 @@ public struct ImageDirectory {
     /// The images of `kind` in the directory, by id (mountpoints-N.img of each namespace).
     public func list(_ kind: ImageKind) -> [ImageName] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        return names.compactMap { ImageName(fileName: $0) }.filter { $0.kind == kind }.sorted { ($0.id ?? 0) < ($1.id ?? 0) }
+        // Parsed as `kind` first (cheap), then kept only where no earlier kind of the
+        // catalogue claims the name (pages-%d.img spells pages-%u.img's names).
+        return names.compactMap { ImageName(fileName: $0, kind: kind) }.filter { ImageName(fileName: $0.fileName)?.kind == kind }
+            .sorted { ($0.id ?? 0) < ($1.id ?? 0) }
     }
 
     private func magic(_ image: ImageName) throws -> ImageMagic {

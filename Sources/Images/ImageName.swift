@@ -35,20 +35,24 @@ public struct ImageName: Hashable, Sendable, CustomStringConvertible {
     /// The image a file name (or a path ending in one) names; nil for any other file.
     public init?(fileName: String) {
         let name = Substring(fileName.split(separator: "/", omittingEmptySubsequences: false).last ?? "")
-        for kind in ImageKind.all {
-            guard kind.hasID else {
-                if name == kind.template { self.init(kind); return }
-                continue
-            }
-            guard name.hasPrefix(kind.prefix), name.hasSuffix(kind.suffix),
-                  name.count > kind.prefix.count + kind.suffix.count else { continue }
-            let digits = name.dropFirst(kind.prefix.count).dropLast(kind.suffix.count)
-            let valid = kind.hexID ? digits.allSatisfy(\.isHexDigit) : digits.allSatisfy(\.isASCIIDigit)
-            guard valid, let id = UInt64(digits, radix: kind.hexID ? 16 : 10) else { continue }
-            self.init(kind, id)
-            return
-        }
-        return nil
+        guard let image = ImageKind.all.lazy.compactMap({ Self.named(name, as: $0) }).first else { return nil }
+        self = image
+    }
+
+    /// The image of kind `kind` a file name names; nil for any other file.
+    public init?(fileName: String, kind: ImageKind) {
+        guard let image = Self.named(Substring(fileName), as: kind) else { return nil }
+        self = image
+    }
+
+    private static func named(_ name: Substring, as kind: ImageKind) -> ImageName? {
+        guard kind.hasID else { return name == kind.template ? ImageName(kind) : nil }
+        guard name.hasPrefix(kind.prefix), name.hasSuffix(kind.suffix),
+              name.count > kind.prefix.count + kind.suffix.count else { return nil }
+        let digits = name.dropFirst(kind.prefix.count).dropLast(kind.suffix.count)
+        let valid = kind.hexID ? digits.allSatisfy(\.isHexDigit) : digits.allSatisfy(\.isASCIIDigit)
+        guard valid, let id = UInt64(digits, radix: kind.hexID ? 16 : 10) else { return nil }
+        return ImageName(kind, id)
     }
 }
 
