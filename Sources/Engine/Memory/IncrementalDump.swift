@@ -15,6 +15,9 @@ final class IncrementalDump {
     /// running with --track-mem): written pages are protected again. Nil: tracking ends here.
     let next: TrackedTree?
     var protect: Bool { next != nil }
+    /// What the parent chain holds of each process (by its pid in the images), read before
+    /// the freeze: the parent's pagemaps are not the tree's, nothing changes them meanwhile.
+    private var parentHolds: [Int32: AddressRanges] = [:]
 
     init(images: ImageDirectory, parentPath: String?, root: Int32, trackMemory: Bool, keepTracking: Bool, log: Log) throws {
         next = keepTracking ? TrackedTree(images: Self.canonical(images.path)) : nil
@@ -32,6 +35,7 @@ final class IncrementalDump {
             if taken != nil { log.info("write tracking ran since \(taken!.images), not since \(resolved): pages are dumped in full") }
             tracking = nil
         }
+        if let parent, tracking != nil { parentHolds = try Self.held(by: parent) }
     }
 
     static func canonical(_ path: String) -> String {
@@ -46,17 +50,26 @@ final class IncrementalDump {
     /// is not), and those the parent does not hold.
     func selection(pid: Int32, vpid: Int32, startTime: UInt64, areas: [MemoryArea]) throws -> PageSelection {
         let mine = tracking?.process(pid, startTime: startTime)
-        let usable = mine != nil && parent?.exists(.pagemap(vpid)) == true
+        let usable = mine != nil && parentHolds[vpid] != nil
         // A pre-dump scans even with nothing to build on: the scan protects what it tracks next.
         guard usable || protect else { return .all }
         let written = try WriteTracking.written(pid: pid, protect: protect)
-        guard usable, let parent, let mine else { return .all }
+        guard usable, let mine, let held = parentHolds[vpid] else { return .all }
         let registered = AddressRanges(mine.ranges)
         let tracked = areas.filter { $0.vmFlags.contains("uw") && registered.contains($0.start) && registered.contains($0.end - 1) }
-        var r = try parent.reader(.pagemap(vpid))
-        _ = try r.one(PagemapHead.self)
-        let held = try r.all(PagemapEntry.self).map { ($0.vaddr, $0.vaddr + $0.nrPages * MemoryDump.pageSize) }
-        return .sinceParent(written: written, tracked: AddressRanges(tracked.map { ($0.start, $0.end) }), parentHolds: AddressRanges(held))
+        return .sinceParent(written: written, tracked: AddressRanges(tracked.map { ($0.start, $0.end) }), parentHolds: held)
+    }
+
+    /// The ranges each pagemap of `parent` holds (its entries; in-parent ones stand for the chain's).
+    private static func held(by parent: ImageDirectory) throws -> [Int32: AddressRanges] {
+        var out: [Int32: AddressRanges] = [:]
+        for name in parent.list(.pagemap) {
+            guard let id = name.id else { continue }
+            var r = try parent.reader(name)
+            _ = try r.one(PagemapHead.self)
+            out[Int32(id)] = AddressRanges(try r.all(PagemapEntry.self).map { ($0.vaddr, $0.vaddr + $0.nrPages * MemoryDump.pageSize) })
+        }
+        return out
     }
 
     /// The areas of `p` and its pages to dump; when tracking goes on, with its userfaultfd
