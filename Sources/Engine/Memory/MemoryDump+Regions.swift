@@ -2,6 +2,13 @@ import Foundation
 import LinuxKernel
 import ProcFS
 
+/// One area's regions, scanned before the dump looks at the area.
+struct ScannedArea {
+    let end: UInt64
+    let asked: PageCategories
+    let regions: [PageRegion]
+}
+
 /// Which pages of an area hold data, as ranges: the kernel's PAGEMAP_SCAN walks the page
 /// tables, so a large area costs a few regions, not a pagemap entry (and Swift work) per
 /// page, and the dump's frozen time stays with the pages it copies.
@@ -24,7 +31,14 @@ extension MemoryDump {
     /// process changed (anonymous copies) count; the file has the rest.
     func pageRuns(pagemap: Int32, pid: Int32, area: MemoryArea, anonymousOnly: Bool, selection: PageSelection) throws -> (data: [PageRun], guards: [(UInt64, Int)]) {
         var data: [(UInt64, UInt64)] = [], guards: [(UInt64, UInt64)] = []
-        for r in try Self.regions(pagemap: pagemap, pid: pid, area: area, asking: anonymousOnly ? Self.reported : Self.reported.subtracting(.file)) {
+        let asked = Self.asking(anonymousOnly: anonymousOnly)
+        let found: [PageRegion]
+        if let ahead = selection.scanned?[area.start], ahead.end == area.end, ahead.asked == asked {
+            found = ahead.regions
+        } else {
+            found = try Self.regions(pagemap: pagemap, pid: pid, area: area, asking: asked)
+        }
+        for r in found {
             let c = r.categories
             if c.contains(.guardPage) { guards.append((r.start, r.end)) }
             else if c.contains(.swapped) { data.append((r.start, r.end)) }
@@ -39,6 +53,24 @@ extension MemoryDump {
         }
         let all = runs(held.subtracting(selection.inParent), inParent: false) + runs(held.intersection(selection.inParent), inParent: true)
         return (all.sorted { $0.address < $1.address }, AddressRanges(guards).ranges.map { ($0.start, Int($0.end - $0.start)) })
+    }
+
+    static func asking(anonymousOnly: Bool) -> PageCategories {
+        anonymousOnly ? reported : reported.subtracting(.file)
+    }
+
+    /// The regions of the private areas of `areas` (from maps: bounds and paths only), as
+    /// pageRuns asks them; an area pageRuns sees otherwise is scanned again there.
+    static func scanAhead(pid: Int32, areas: [MemoryArea]) throws -> [UInt64: ScannedArea] {
+        let pagemap = open("/proc/\(pid)/pagemap", O_RDONLY | O_CLOEXEC)
+        if pagemap < 0 { throw CheckpointError.errno("open /proc/\(pid)/pagemap") }
+        defer { close(pagemap) }
+        var out: [UInt64: ScannedArea] = [:]
+        for area in areas where !area.shared && !area.path.hasPrefix("[v") {
+            let asked = asking(anonymousOnly: area.isFileBacked)
+            out[area.start] = ScannedArea(end: area.end, asked: asked, regions: try regions(pagemap: pagemap, pid: pid, area: area, asking: asked))
+        }
+        return out
     }
 
     /// The regions of `area` that may hold data, with the categories the dump asks.
