@@ -6,8 +6,8 @@
 #     pre-dumps, against untracked.
 #   lazy restore: time until the restored workload runs again (its first report after the
 #     restore) with `lazy-pages` + `restore --lazy-pages`, against a full restore.
-# CRIU 4.2 pre-dumps only through soft-dirty bits, which this kernel does not have
-# (CONFIG_MEM_SOFT_DIRTY is off): its column is "-".
+# CRIU 4.2 pre-dumps only through soft-dirty bits, which this kernel does not have (its
+# `criu check --feature mem_dirty_track`: "Dirty tracking is OFF"): its column is "-".
 # Run alone: OCICHECKPOINT_BIN=.build/release/ocicheckpoint bash scripts/bench-live.sh
 
 LIVE_MIB=${BENCH_LIVE_MIB:-2048}
