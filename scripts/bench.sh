@@ -6,6 +6,7 @@
 #   BENCH_SIZES="64 512"  the memory sizes in MiB (default 64 to 4096)
 #   CRIU=/path | none     the reference binary (default: the shared build script's)
 #   BENCH_OUT=DIR         where the table, plot data, bench.svg and logs go
+#   BENCH_LIVE_MIB=2048   the live-migration rows' workload (scripts/bench-live.sh)
 # Fairness: each engine's run starts after writing and deleting a file of the image's size
 # in /dev/shm (freshly allocated tmpfs pages are far slower to write here than pages freed a
 # moment ago); the engines alternate which goes first, and each row keeps the best of two.
@@ -134,6 +135,7 @@ fi
     echo "x = ours / CRIU; each figure the best of two runs; a container's dump is runc checkpoint's wall time"
     [ -n "$CRIU" ] || echo "(no CRIU binary: set CRIU=/path/to/criu to add CRIU's times)"
 } | tee "$OUT/bench.txt"
+source "$ROOT/scripts/bench-live.sh"
 
 if command -v gnuplot >/dev/null; then
     gnuplot -e "data='$OUT/bench.dat'; out='$OUT/bench.svg'" "$ROOT/scripts/bench.gnuplot" \

@@ -17,7 +17,7 @@ public struct MemoryStats {
 final class MemoryDump {
     let transfer: PageTransfer
     let files: FileTableDump
-    private(set) var stats = MemoryStats()
+    var stats = MemoryStats()
     private var dumpedShmem: Set<UInt64> = []
     /// Pre-dump: the processes' pages wait here and go once the tree runs again (sendPlanned).
     var planned: [(pagemap: ImageName, runs: [PageRun], copy: PageCopy)]?
@@ -64,7 +64,7 @@ final class MemoryDump {
                 runs.append(PageRun(address: area.start, length: Int(area.size)))
                 continue
             }
-            let (areaRuns, guarded) = try pageRuns(pagemap: pagemap, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0, selection: selection)
+            let (areaRuns, guarded) = try pageRuns(pagemap: pagemap, pid: pid, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0, selection: selection)
             if lazyPages != nil && area.readable && LazyAreas.isLazy(vma) {
                 lazy += areaRuns
             } else if area.readable { runs += areaRuns } else { forced += areaRuns }
@@ -108,62 +108,6 @@ final class MemoryDump {
             try writePages(.pagemap(name), runs: runs + forced, copy: copy)
         }
         return vmas
-    }
-
-    /// Runs of pages that hold data, and runs of guard pages (read neither). In private
-    /// file mappings only the pages the process changed (anonymous copies) count; the
-    /// file has the rest.
-    private func pageRuns(pagemap: Int32, area: MemoryArea, anonymousOnly: Bool, selection: PageSelection) throws -> (data: [PageRun], guards: [(UInt64, Int)]) {
-        let present: UInt64 = 1 << 63, swapped: UInt64 = 1 << 62, filePage: UInt64 = 1 << 61, guardPage: UInt64 = 1 << 58
-        let pfnMask: UInt64 = (1 << 55) - 1
-        let total = Int(area.size / Self.pageSize)
-        var runs: [PageRun] = [], guards: [(UInt64, Int)] = []
-        var inParent = RangeCursor(selection.inParent, from: area.start)
-        var entries = [UInt64](repeating: 0, count: min(total, 65536))
-        var index = 0
-        while index < total {
-            let count = min(entries.count, total - index)
-            let offset = off_t((area.start / Self.pageSize + UInt64(index)) * 8)
-            let n = entries.withUnsafeMutableBytes { pread(pagemap, $0.baseAddress, count * 8, offset) }
-            if n != count * 8 { throw CheckpointError.errno("read pagemap at \(area.start.hex)") }
-            for i in 0..<count {
-                let e = entries[i]
-                var keep = false
-                let addr = area.start + UInt64(index + i) * Self.pageSize
-                if e & guardPage != 0 {
-                    Self.extend(&guards, addr)
-                } else if e & swapped != 0 {
-                    keep = true
-                } else if e & present != 0 {
-                    let pfn = e & pfnMask
-                    if anonymousOnly && e & filePage != 0 { keep = false }
-                    else if ZeroPage.isZero(pfn: pfn) { keep = false; stats.pagesSkippedZero += 1 }
-                    else { keep = true }
-                }
-                if keep { Self.extend(&runs, addr, inParent: inParent.contains(addr)) }
-            }
-            index += count
-        }
-        stats.pagesScanned += UInt64(total)
-        return (runs, guards)
-    }
-
-    /// Adds the page at `addr` to `runs`, growing the last run when it ends there and is
-    /// of the same kind (bytes here or in the parent).
-    private static func extend(_ runs: inout [PageRun], _ addr: UInt64, inParent: Bool) {
-        if let last = runs.last, last.address + UInt64(last.length) == addr, last.inParent == inParent {
-            runs[runs.count - 1].length += Int(pageSize)
-        } else {
-            runs.append(PageRun(address: addr, length: Int(pageSize), inParent: inParent))
-        }
-    }
-
-    private static func extend(_ runs: inout [(UInt64, Int)], _ addr: UInt64) {
-        if let last = runs.last, last.0 + UInt64(last.1) == addr {
-            runs[runs.count - 1].1 += Int(pageSize)
-        } else {
-            runs.append((addr, Int(pageSize)))
-        }
     }
 
     /// Shared anonymous memory: read once, from the object itself, through map_files.

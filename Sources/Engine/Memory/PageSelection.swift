@@ -76,6 +76,8 @@ struct RangeCursor {
 struct PageSelection {
     /// The pages left in the parent, whatever else they are.
     let inParent: AddressRanges
+    /// Areas already scanned (while smaps was read), by start address.
+    var scanned: [UInt64: ScannedArea]? = nil
 
     static let all = PageSelection(inParent: AddressRanges())
 

@@ -8,17 +8,12 @@ import ProcFS
 /// and re-protected in one PAGEMAP_SCAN call. Closing the last fd on the userfaultfd
 /// unregisters every area, so tracking lasts exactly as long as someone holds it.
 public enum WriteTracking {
-    // linux/userfaultfd.h and linux/fs.h (Linux 6.7): the installed headers predate them.
+    // linux/userfaultfd.h (Linux 6.7): the installed headers predate it.
     static let userfaultfd = 323
     static let userModeOnly: UInt64 = 1
     static let uffdioAPI: UInt = 0xC018_AA3F, uffdioRegister: UInt = 0xC020_AA00
     static let uffdAPI: UInt64 = 0xAA, registerModeWP: UInt64 = 1 << 1
     static let featureWPUnpopulated: UInt64 = 1 << 13, featureWPAsync: UInt64 = 1 << 15
-    static let pagemapScan: UInt = 0xC060_6610
-    static let scanWPMatching: UInt64 = 1 << 0
-    static let pageIsWritten: UInt64 = 1 << 1
-    /// The top of x86_64's user address space (TASK_SIZE).
-    static let userTop: UInt64 = 0x7FFF_FFFF_F000
 
     /// A userfaultfd of `task`'s mm, made inside the task (a userfaultfd belongs to the mm
     /// of its creator), taken into ours and closed there, with async write-protect enabled.
@@ -71,28 +66,9 @@ public enum WriteTracking {
         let pagemap = open("/proc/\(pid)/pagemap", O_RDONLY | O_CLOEXEC)
         if pagemap < 0 { throw CheckpointError.errno("open /proc/\(pid)/pagemap") }
         defer { close(pagemap) }
-        // struct page_region: start, end, categories.
-        let capacity = 4096
-        var regions = [UInt64](repeating: 0, count: capacity * 3)
-        var out: [(UInt64, UInt64)] = []
-        var start: UInt64 = 0
-        while start < userTop {
-            var arg = [UInt64](repeating: 0, count: 12)
-            let n = try regions.withUnsafeMutableBytes { vec in
-                arg[0] = 96; arg[1] = protect ? scanWPMatching : 0
-                arg[2] = start; arg[3] = userTop
-                arg[5] = UInt64(UInt(bitPattern: vec.baseAddress)); arg[6] = UInt64(capacity)
-                arg[9] = pageIsWritten; arg[11] = pageIsWritten
-                return try arg.withUnsafeMutableBytes { a in
-                    try Syscall.raw("PAGEMAP_SCAN of pid \(pid) from \(start.hex)", SyscallNumber.ioctl, Int(pagemap), Int(bitPattern: pagemapScan), Int(bitPattern: a.baseAddress))
-                }
-            }
-            for i in 0..<Int(n) { out.append((regions[i * 3], regions[i * 3 + 1])) }
-            // walk_end: where the scan stopped (the end, unless the vector filled).
-            if arg[4] <= start { break }
-            start = arg[4]
-        }
-        return AddressRanges(out)
+        let regions = try PagemapScan.regions(pagemap: pagemap, pid: pid, from: 0, to: PagemapScan.userTop,
+                                              all: .written, report: .written, writeProtect: protect)
+        return AddressRanges(regions.map { ($0.start, $0.end) })
     }
 }
 
