@@ -176,8 +176,9 @@ final class RestoreResources {
 final class PagesImage {
     private var maps: [UInt32: (UnsafeRawPointer, Int)] = [:]
     let dir: ImageDirectory
-    /// The parent images' pages (an incremental dump), opened on first use.
-    lazy var parent: PagesImage? = dir.parentImages.map { PagesImage(dir: $0) }
+    /// The parent images' pages (an incremental dump), opened on first use and read in as
+    /// this one is (populating a lazy restore's parents read every page it left out).
+    lazy var parent: PagesImage? = dir.parentImages.map { PagesImage(dir: $0, populate: populate) }
     /// Read in at once (MAP_POPULATE); a lazy restore reads only what it writes itself.
     private let populate: Bool
 
