@@ -28,19 +28,27 @@ migrate_cleanup() {
     done
     ip netns del "${MIGRATE_NS}c" 2>/dev/null || true
     ip link del "${MIGRATE_NS}h" 2>/dev/null || true
+    ip netns del "${MIGRATE_NS}d" 2>/dev/null || true
+    ip link del "${MIGRATE_NS}g" 2>/dev/null || true
     ip netns del "${MIGRATE_NS}a" 2>/dev/null || true
     ip netns del "${MIGRATE_NS}b" 2>/dev/null || true
     [ -n "${MIGRATE_KEEP:-}" ] || rm -rf "$MIGRATE_IMAGES"
 }
 
-# The container's namespace c (10.252.1.2, joined to us at 10.252.1.1) and hosts a and b
-# (10.252.2.1 and .2).
+# The container's namespace c on host a (10.252.1.2, joined to us at 10.252.1.1), its
+# copy d with the same address on host b (joined to us by a veth without an address; the
+# route to 10.252.1.2 moves to it after the move), and hosts a and b (10.252.2.1 and .2).
+# Two namespaces as on two machines: host b restores while host a still tears down.
 migrate_network() {
     local n=$MIGRATE_NS
     ip netns add "${n}c"
     ip link add "${n}h" type veth peer name "${n}c" netns "${n}c"
     ip addr add 10.252.1.1/30 dev "${n}h"; ip link set "${n}h" up
     ip -n "${n}c" addr add 10.252.1.2/30 dev "${n}c"; ip -n "${n}c" link set "${n}c" up; ip -n "${n}c" link set lo up
+    ip netns add "${n}d"
+    ip link add "${n}g" type veth peer name "${n}d" netns "${n}d"
+    ip link set "${n}g" up
+    ip -n "${n}d" addr add 10.252.1.2/30 dev "${n}d"; ip -n "${n}d" link set "${n}d" up; ip -n "${n}d" link set lo up
     ip netns add "${n}a"; ip netns add "${n}b"
     ip link add "${n}a" netns "${n}a" type veth peer name "${n}b" netns "${n}b"
     ip -n "${n}a" addr add 10.252.2.1/30 dev "${n}a"; ip -n "${n}b" addr add 10.252.2.2/30 dev "${n}b"
@@ -67,6 +75,7 @@ c["linux"]["namespaces"] = [x for x in c["linux"]["namespaces"] if x["type"] != 
 json.dump(c, open(p, "w"), indent=2)
 PY
     cp -a "$dir/bundle" "$dir/bundle-b"
+    sed -i "s|/var/run/netns/${MIGRATE_NS}c|/var/run/netns/${MIGRATE_NS}d|" "$dir/bundle-b/config.json"
     runc --root "$a" run -d --bundle "$dir/bundle" "$id" </dev/null >"$dir/run.out" 2>&1
     local lazy=()
     [ "$mode" = lazy ] && lazy=(--lazy-pages)
@@ -96,6 +105,7 @@ if m.returncode != 0:
     recv.kill()
     sys.stderr.write("bench: migrate: " + m.stderr); print("fail - -"); sys.exit(0)
 recv.wait()
+subprocess.run(["ip", "route", "replace", "10.252.1.2/32", "dev", ns + "g", "src", "10.252.1.1"], check=True)
 pong, gap, check = ask("PING"), ask("GAP"), ask("CHECK")
 if pong != "PONG 2" or not check.startswith("CHECK OK"):
     sys.stderr.write("bench: after the move: %s, %s\n" % (pong, check)); print("fail - -"); sys.exit(0)
@@ -108,6 +118,7 @@ PY
     cp "$dir/migrate.out" "$OUT/logs/migrate-$mode.out" 2>/dev/null || true
     runc --root "$b" kill "$id" KILL >/dev/null 2>&1 || true
     sleep 0.5
+    ip route del 10.252.1.2/32 2>/dev/null || true
     runc --root "$b" delete -f "$id" >/dev/null 2>&1 || true
     runc --root "$a" delete -f "$id" >/dev/null 2>&1 || true
 }

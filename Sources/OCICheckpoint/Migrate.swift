@@ -76,7 +76,7 @@ final class MigrationSource {
         }
         let final = written.count
         let start = DispatchTime.now()
-        try finalDump(round: final, over: channel)
+        let checkpoint = try finalDump(round: final, over: channel)
         let dumped = DispatchTime.now()
         // From here on the container is stopped here: every failure says where the images are.
         let answer: [String]
@@ -88,8 +88,12 @@ final class MigrationSource {
             try channel.sendFiles(images, from: dir(final))
             answer = try channel.expect("RESTORED")
         } catch {
+            _ = checkpoint.wait()
             throw CheckpointError(.invalidState, "migrate \(id): the container was checkpointed and stopped here, but not restored: \(CheckpointError(error).message); "
                                   + "this side keeps its images in \(dir(final)) (the pages are on the destination)")
+        }
+        if let failure = checkpoint.wait() {
+            throw CheckpointError(.invalidState, "migrate \(id): restored on the destination, but runc's checkpoint here ended with: \(CheckpointError(failure).message)")
         }
         let total = (DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
         let stats = (try? ImageDirectory(path: dir(final)).readOne(.statsDump, as: StatsEntry.self).dump) ?? DumpStatsEntry()
@@ -114,15 +118,20 @@ final class MigrationSource {
     }
 
     /// The final dump, which stops the container here (runc kills it once dumped); a
-    /// failure before that leaves it running, and says so.
-    private func finalDump(round: Int, over channel: MigrationChannel) throws {
+    /// failure before that leaves it running, and says so. Returns once the engine is past
+    /// the point of no return (the work directory's stats-dump, written after post-dump),
+    /// while runc still kills the container and reaps it: the destination restores meanwhile.
+    private func finalDump(round: Int, over channel: MigrationChannel) throws -> BackgroundCheckpoint {
         do {
             try channel.send("FINAL \(round)")
             let port = try pagesPort(channel)
             var flags = ["--tcp-established", "--page-server", "\(destination.host):\(port)"]
             if round > 0 { flags += ["--parent-path", "../\(round - 1)"] }
-            try checkpoint(round: round, flags: flags)
+            let running = BackgroundCheckpoint { [flags] in try self.checkpoint(round: round, flags: flags) }
+            let marker = (log(round) as NSString).appendingPathComponent(ImageName.statsDump.fileName)
+            if !running.waitUntil({ access(marker, F_OK) == 0 }), let failure = running.wait() { throw failure }
             try channel.send("DUMPED \(round)")
+            return running
         } catch {
             try? channel.send("ABORT the source's final dump failed: \(CheckpointError(error).message)")
             let status = (try? runc.state(id))?.status ?? "gone"
@@ -149,5 +158,33 @@ final class MigrationSource {
             throw CheckpointError(.invalidArgument, "\(channel.peer) sent \"\(words.joined(separator: " "))\" for its page server's port")
         }
         return port
+    }
+}
+
+/// runc checkpoint on a thread of its own.
+private final class BackgroundCheckpoint: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var failure: Error?
+    private var finished = false
+
+    init(_ body: @escaping @Sendable () throws -> Void) {
+        Thread { [self] in
+            do { try body() } catch { failure = error }
+            done.signal()
+        }.start()
+    }
+
+    /// Polls `condition` every millisecond until it holds (true) or runc ends (false).
+    func waitUntil(_ condition: () -> Bool) -> Bool {
+        while true {
+            if condition() { return true }
+            if done.wait(timeout: .now() + .milliseconds(1)) == .success { finished = true; return condition() }
+        }
+    }
+
+    /// runc's end: its failure, if any.
+    func wait() -> Error? {
+        if !finished { done.wait(); finished = true }
+        return failure
     }
 }

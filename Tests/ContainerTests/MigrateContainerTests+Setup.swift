@@ -43,12 +43,66 @@ struct MigrationHosts {
     }
 }
 
+/// Host B's own copy of the container's network namespace: the same address, as on
+/// another machine, joined to the test by a veth without an address on our side. Until
+/// `takeOver()` routes the container's address to it, the address stays with host A's
+/// namespace, where the killed source container may still hold its sockets while its
+/// memory is freed (the destination restores in parallel with that).
+struct MovedNetwork {
+    let name: String
+    let original: TestNetwork
+    var path: String { "/var/run/netns/\(name)" }
+
+    init(of original: TestNetwork) throws {
+        self.original = original
+        name = original.name + "b"
+        let ip = "/usr/sbin/ip"
+        let steps: [[String]] = [
+            [ip, "netns", "add", name],
+            [ip, "link", "add", name + "h", "type", "veth", "peer", "name", name + "c"],
+            [ip, "link", "set", name + "c", "netns", name],
+            [ip, "link", "set", name + "h", "up"],
+            [ip, "-n", name, "addr", "add", original.containerAddress + "/30", "dev", name + "c"],
+            [ip, "-n", name, "link", "set", name + "c", "up"],
+            [ip, "-n", name, "link", "set", "lo", "up"],
+        ]
+        for s in steps {
+            let o = Cmd.run(s)
+            if !o.ok { tearDown(); throw TestFailure("\(o)") }
+        }
+    }
+
+    /// The bundle's config.json: its network namespace is this one.
+    func join(bundle: String) throws {
+        let path = bundle + "/config.json"
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        var linux = config["linux"] as! [String: Any]
+        linux["namespaces"] = (linux["namespaces"] as! [[String: Any]]).map { ns in
+            ns["type"] as? String == "network" ? ["type": "network", "path": self.path] : ns
+        }
+        config["linux"] = linux
+        try JSONSerialization.data(withJSONObject: config, options: .prettyPrinted).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// The container's address is reached through host B from now on.
+    func takeOver() throws {
+        let o = Cmd.run(["/usr/sbin/ip", "route", "replace", original.containerAddress + "/32", "dev", name + "h", "src", original.hostAddress])
+        if !o.ok { throw TestFailure("\(o)") }
+    }
+
+    func tearDown() {
+        Cmd.run(["/usr/sbin/ip", "link", "del", name + "h"])
+        Cmd.run(["/usr/sbin/ip", "netns", "del", name])
+    }
+}
+
 /// The migrate workload in a busybox bundle, run by runc in host A's runc root (its own
 /// network namespace joined to the test by a veth), and a copy of the bundle for host B.
 final class MigrationSetup {
     static let nsenter = "/usr/bin/nsenter"
     let scratch: Scratch
     let net: TestNetwork
+    let netB: MovedNetwork
     let hosts: MigrationHosts
     let id: String
     let rootA: String, rootB: String
@@ -63,9 +117,11 @@ final class MigrationSetup {
         rootB = scratch.sub("runc-b")
         let net = try TestNetwork()
         self.net = net
-        let hosts: MigrationHosts
-        do { hosts = try MigrationHosts() } catch { net.tearDown(); throw error }
+        let hosts: MigrationHosts, netB: MovedNetwork
+        do { netB = try MovedNetwork(of: net) } catch { net.tearDown(); throw error }
+        do { hosts = try MigrationHosts() } catch { netB.tearDown(); net.tearDown(); throw error }
         self.hosts = hosts
+        self.netB = netB
         let binary = scratch.sub("migrate-workload")
         do {
             bundle = try Bundle.make(at: scratch.sub("bundle"), args: args ?? ["/bin/migrate-workload", "\(mib)", "\(MigrateContainerTests.port)", "\(rate)"]) {
@@ -77,7 +133,8 @@ final class MigrationSetup {
                 try FileManager.default.copyItem(atPath: binary, toPath: bundle.rootfs + "/bin/migrate-workload")
             }
             bundleB = try bundle.copy(to: scratch.sub("bundle-b"))
-        } catch { hosts.tearDown(); net.tearDown(); throw error }
+            try netB.join(bundle: bundleB.path)
+        } catch { hosts.tearDown(); netB.tearDown(); net.tearDown(); throw error }
     }
 
     /// Runs the container in host A.
@@ -129,6 +186,7 @@ final class MigrationSetup {
             Cmd.run([Env.runc, "--root", root, "delete", "-f", id], timeout: 20)
         }
         hosts.tearDown()
+        netB.tearDown()
         net.tearDown()
     }
 }

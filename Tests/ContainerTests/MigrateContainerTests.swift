@@ -1,9 +1,10 @@
 // `ocicheckpoint migrate` / `receive` (issue 14, item 4): two network namespaces joined
 // by a veth stand in for two hosts, each with its own runc root; `receive` waits in
 // "host B", `migrate` runs in "host A". The container (scripts/migrate-workload.c, in its
-// own external network namespace as in TcpContainerTests) keeps its client connection
-// across the move: its request counter goes on, it echoes, and it checks all of its
-// memory itself.
+// own external network namespace as in TcpContainerTests, and in a copy of it with the
+// same address on host B, which the test routes to once moved) keeps its client
+// connection across the move: its request counter goes on, it echoes, and it checks all
+// of its memory itself.
 
 import Foundation
 import SystemTestSupport
@@ -137,6 +138,7 @@ struct MigrateContainerTests {
         let m = setup.migrate(work: scratch.sub("source"), lazy: lazy)
         try #require(m.ok, "migrate: \(m)\nreceive: \(readFile(out) ?? "")\n\(tail(receiveWork + "/receive.log"))\n\(tail(receiveWork + "/restore/restore.log"))")
         #expect(m.out.contains("migrated \(setup.id)"), "\(m)")
+        try setup.netB.takeOver()
         #expect(waitFor(10) { (readFile(out) ?? "").contains("restored from") }, "receive: \(readFile(out) ?? "")")
         #expect(setup.status(setup.rootA) == nil, "runc still knows the container in host A")
         #expect(setup.status(setup.rootB) == "running")

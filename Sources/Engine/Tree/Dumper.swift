@@ -120,9 +120,6 @@ public enum Dumper {
             var s = StatsEntry()
             s.dump = stats
             try images.write(.statsDump, [s])
-            if let work = options.workDir, work != images.path {
-                try ImageDirectory(path: work).write(.statsDump, [s])
-            }
             // The inventory is written last: its presence marks a complete dump. The last
             // look at the client: past it, the tree is stopped (kill mode) regardless.
             try DumpClient.check()
@@ -132,6 +129,11 @@ public enum Dumper {
             do { try options.notify?("post-dump", nil) } catch {
                 unlink(images.file(.inventory))
                 throw error
+            }
+            // The work directory's copy marks the point of no return: past post-dump the
+            // tree is never resumed (kill mode), and `migrate` sends the images from here on.
+            if let work = options.workDir, work != images.path {
+                try? ImageDirectory(path: work).write(.statsDump, [s])
             }
         } catch {
             log.error("\(error)")
