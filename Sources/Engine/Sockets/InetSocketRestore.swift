@@ -203,7 +203,7 @@ final class InetSocketRestore {
             let e = m.entry, family = Int32(e.family)
             let conn = TcpConnection(local: InetAddress(family: family, words: e.srcAddr, port: e.srcPort),
                                      peer: InetAddress(family: family, words: e.dstAddr, port: e.dstPort))
-            try lock.unlock(conn)
+            try lock.unlock(conn, present: true)
             log.info("TCP connection \(conn) unlocked")
         }
     }

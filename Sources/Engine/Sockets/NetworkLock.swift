@@ -73,11 +73,12 @@ public struct NetworkLock {
         }
     }
 
-    /// Removes the rules; a rule already gone is no error (a second unlock).
-    public func unlock(_ c: TcpConnection) throws {
+    /// Removes the rules; a rule already gone is no error (a second unlock). `present`:
+    /// the caller made sure they are there (lockIfMissing), no need to look first.
+    public func unlock(_ c: TcpConnection, present: Bool = false) throws {
         switch method {
         case .iptables:
-            for rule in rules(c) where (try? iptables(c, ["-C"] + rule, "check")) != nil {
+            for rule in rules(c) where present || (try? iptables(c, ["-C"] + rule, "check")) != nil {
                 try iptables(c, ["-D"] + rule, "unlock")
             }
         case .nftables:
