@@ -48,7 +48,7 @@ public struct NetworkLock {
 
     public func lock(_ c: TcpConnection) throws {
         switch method {
-        case .iptables: for rule in rules(c) { try iptables(c, ["-I"] + rule, "lock") }
+        case .iptables: try iptables(c, rules(c).map { ["-I"] + $0 }, "lock")
         case .nftables: try nftLock(c)
         case .skip: break
         }
@@ -59,12 +59,9 @@ public struct NetworkLock {
     public func lockIfMissing(_ c: TcpConnection) throws -> Bool {
         switch method {
         case .iptables:
-            var added = false
-            for rule in rules(c) where (try? iptables(c, ["-C"] + rule, "check")) == nil {
-                try iptables(c, ["-I"] + rule, "lock")
-                added = true
-            }
-            return added
+            let missing = rules(c).filter { (try? iptables(c, ["-C"] + $0, "check")) == nil }
+            if !missing.isEmpty { try iptables(c, missing.map { ["-I"] + $0 }, "lock") }
+            return !missing.isEmpty
         case .nftables:
             if try !nftHandles(c).isEmpty { return false }
             try nftLock(c)
@@ -78,9 +75,8 @@ public struct NetworkLock {
     public func unlock(_ c: TcpConnection, present: Bool = false) throws {
         switch method {
         case .iptables:
-            for rule in rules(c) where present || (try? iptables(c, ["-C"] + rule, "check")) != nil {
-                try iptables(c, ["-D"] + rule, "unlock")
-            }
+            let there = rules(c).filter { present || (try? iptables(c, ["-C"] + $0, "check")) != nil }
+            if !there.isEmpty { try iptables(c, there.map { ["-D"] + $0 }, "unlock") }
         case .nftables:
             for (chain, handle) in try nftHandles(c) {
                 try run(c, ["nft", "delete", "rule", "inet", Self.table, chain, "handle", handle], "unlock")
@@ -105,6 +101,13 @@ public struct NetworkLock {
 
     private func iptables(_ c: TcpConnection, _ args: [String], _ what: String) throws {
         try run(c, [c.family == AF_INET6 ? "ip6tables" : "iptables", "-w"] + args, what)
+    }
+
+    /// Several commands in one iptables-restore (one process and one ruleset commit: each
+    /// run costs milliseconds, and the dump's are frozen time).
+    private func iptables(_ c: TcpConnection, _ commands: [[String]], _ what: String) throws {
+        let input = (["*filter"] + commands.map { $0.joined(separator: " ") } + ["COMMIT", ""]).joined(separator: "\n")
+        try run(c, [c.family == AF_INET6 ? "ip6tables-restore" : "iptables-restore", "-w", "--noflush"], what, input: input)
     }
 
     private func nftComment(_ c: TcpConnection) -> String { "\(Self.comment) \(c)" }
@@ -140,13 +143,13 @@ public struct NetworkLock {
         ["/usr/sbin/\(name)", "/sbin/\(name)"].first { access($0, X_OK) == 0 } ?? name
     }
 
-    private func run(_ c: TcpConnection, _ args: [String], _ what: String) throws {
+    private func run(_ c: TcpConnection, _ args: [String], _ what: String, input: String? = nil) throws {
         let path = tool(args[0])
         guard path.hasPrefix("/") else {
             throw CheckpointError(.notFound, "\(what) TCP connection \(c): \(args[0]) is not installed")
         }
         let argv = prefix + [path] + args.dropFirst()
-        let (status, output) = try Command.run(argv)
+        let (status, output) = try Command.run(argv, input: input)
         guard status == 0 else {
             throw CheckpointError(.kernel, "\(what) TCP connection \(c): \(argv.joined(separator: " ")) exited with \(status): \(output)")
         }
@@ -157,12 +160,25 @@ public struct NetworkLock {
 /// with the engine's own waitpid calls), stderr and stdout captured.
 public enum Command {
     /// The last `lines` lines of the output come back.
-    public static func run(_ argv: [String], lines: Int = 2) throws -> (Int32, String) {
+    /// `input`, if any, is its stdin (small: it must fit in a pipe).
+    public static func run(_ argv: [String], lines: Int = 2, input: String? = nil) throws -> (Int32, String) {
         let fds = try Syscall.pipe("pipe for \(argv[0])")
         var fa = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)
         defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        var stdinEnd: Int32 = -1
+        defer { if stdinEnd >= 0 { close(stdinEnd) } }
+        if let input {
+            let stdin = try Syscall.pipe("stdin pipe for \(argv[0])")
+            stdinEnd = stdin[0]
+            let bytes = Array(input.utf8)
+            let written = write(stdin[1], bytes, bytes.count)
+            close(stdin[1])
+            if written != bytes.count { throw CheckpointError.errno("write the input of \(argv[0])") }
+            posix_spawn_file_actions_adddup2(&fa, stdin[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        }
         posix_spawn_file_actions_adddup2(&fa, fds[1], 1)
         posix_spawn_file_actions_adddup2(&fa, fds[1], 2)
         let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
