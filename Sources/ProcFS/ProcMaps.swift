@@ -1,11 +1,24 @@
 /// /proc/PID/maps and /proc/PID/smaps.
 public enum ProcMaps {
     public static func parse(maps: String) throws -> [MemoryArea] {
-        var areas: [MemoryArea] = []
-        for line in maps.split(separator: "\n", omittingEmptySubsequences: true) {
-            areas.append(try parseHeader(line, source: "maps"))
+        var text = maps
+        return try text.withUTF8 { bytes in
+            var areas: [MemoryArea] = []
+            try forEachLine(bytes) { line in
+                if !line.isEmpty { areas.append(try parseHeader(line, source: "maps")) }
+            }
+            return areas
         }
-        return areas
+    }
+
+    private static func forEachLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+            try body(UnsafeBufferPointer(rebasing: bytes[start..<end]))
+            start = end + 1
+        }
     }
 
     /// smaps repeats the maps line, followed by "Key: value" lines ending with VmFlags.
@@ -15,13 +28,9 @@ public enum ProcMaps {
         return try text.withUTF8 { bytes in
             var areas: [MemoryArea] = []
             let vmFlags = Array("VmFlags:".utf8)
-            var start = 0
-            while start < bytes.count {
-                var end = start
-                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
-                let line = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            try forEachLine(bytes) { line in
                 if let first = line.first, isHexDigit(first) {
-                    areas.append(try parseHeader(Substring(String(decoding: line, as: UTF8.self)), source: "smaps"))
+                    areas.append(try parseHeader(line, source: "smaps"))
                 } else if line.starts(with: vmFlags) {
                     let flags = String(decoding: UnsafeBufferPointer(rebasing: line[vmFlags.count...]), as: UTF8.self)
                     guard !areas.isEmpty else {
@@ -29,7 +38,6 @@ public enum ProcMaps {
                     }
                     areas[areas.count - 1].vmFlags = Set(ProcLines.fields(Substring(flags)).map(String.init))
                 }
-                start = end + 1
             }
             return areas
         }
@@ -51,47 +59,52 @@ public enum ProcMaps {
 
     /// Columns by position: range, perms, offset, dev, inode, then the path is the rest of
     /// the line after the padding, spaces included.
-    static func parseHeader(_ line: Substring, source: String) throws -> MemoryArea {
+    /// "start-end perms offset major:minor inode   path", walked as bytes (a restore
+    /// reads the maps of every task it makes, a dump the smaps of every task it dumps).
+    static func parseHeader(_ line: UnsafeBufferPointer<UInt8>, source: String) throws -> MemoryArea {
         func bad(_ why: String) -> ProcFSError {
-            ProcFSError(path: source, reason: "\(why) in line: \(line)")
+            ProcFSError(path: source, reason: "\(why) in line: \(String(decoding: line, as: UTF8.self))")
         }
-        var rest = line[...]
-        func nextColumn() -> Substring? {
-            guard let space = rest.firstIndex(of: " ") else { return nil }
-            let column = rest[..<space]
-            rest = rest[rest.index(after: space)...]
-            return column
+        var i = 0
+        /// A number in `radix` ending at `stop` (or at the line's end when `last`), which is skipped.
+        func number(_ radix: UInt64, until stop: UInt8, last: Bool = false) -> UInt64? {
+            var value: UInt64 = 0, digits = 0
+            while i < line.count && line[i] != stop {
+                let c = line[i]
+                let d: UInt64
+                switch c {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(c - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f") where radix == 16: d = UInt64(c - UInt8(ascii: "a") + 10)
+                default: return nil
+                }
+                let (m, overflow) = value.multipliedReportingOverflow(by: radix)
+                guard !overflow else { return nil }
+                value = m + d
+                digits += 1
+                i += 1
+            }
+            guard digits > 0, i < line.count || last else { return nil }
+            i += 1
+            return value
         }
-        guard let range = nextColumn(), let perms = nextColumn(), let offsetText = nextColumn(),
-              let dev = nextColumn() else { throw bad("too few columns") }
-        let inodeText: Substring
-        if let space = rest.firstIndex(of: " ") {
-            inodeText = rest[..<space]
-            rest = rest[space...].drop(while: { $0 == " " })
-        } else {
-            inodeText = rest
-            rest = rest[rest.endIndex...]
+        guard let start = number(16, until: UInt8(ascii: "-")), let end = number(16, until: UInt8(ascii: " ")), end >= start else {
+            throw bad("bad address range")
         }
-
-        guard let dash = range.firstIndex(of: "-"),
-              let start = UInt64(range[..<dash], radix: 16),
-              let end = UInt64(range[range.index(after: dash)...], radix: 16), end >= start
-        else { throw bad("bad address range") }
-        let p = Array(perms.utf8)
-        guard p.count == 4 else { throw bad("bad permissions") }
-        guard let offset = UInt64(offsetText, radix: 16) else { throw bad("bad offset") }
-        guard let colon = dev.firstIndex(of: ":"),
-              let major = UInt32(dev[..<colon], radix: 16),
-              let minor = UInt32(dev[dev.index(after: colon)...], radix: 16)
-        else { throw bad("bad device") }
-        guard let inode = UInt64(inodeText) else { throw bad("bad inode") }
-
+        guard i + 5 <= line.count, line[i + 4] == UInt8(ascii: " ") else { throw bad("bad permissions") }
+        let p = line[i..<i + 4]
+        i += 5
+        guard let offset = number(16, until: UInt8(ascii: " ")) else { throw bad("bad offset") }
+        guard let major = number(16, until: UInt8(ascii: ":")), let minor = number(16, until: UInt8(ascii: " ")),
+              major <= UInt32.max, minor <= UInt32.max else { throw bad("bad device") }
+        guard let inode = number(10, until: UInt8(ascii: " "), last: true) else { throw bad("bad inode") }
+        while i < line.count && line[i] == UInt8(ascii: " ") { i += 1 }
+        let path = i < line.count ? String(decoding: UnsafeBufferPointer(rebasing: line[i...]), as: UTF8.self) : ""
         return MemoryArea(start: start, end: end,
-                          readable: p[0] == UInt8(ascii: "r"),
-                          writable: p[1] == UInt8(ascii: "w"),
-                          executable: p[2] == UInt8(ascii: "x"),
-                          shared: p[3] == UInt8(ascii: "s"),
-                          offset: offset, devMajor: major, devMinor: minor, inode: inode,
-                          path: String(rest))
+                          readable: p[p.startIndex] == UInt8(ascii: "r"),
+                          writable: p[p.startIndex + 1] == UInt8(ascii: "w"),
+                          executable: p[p.startIndex + 2] == UInt8(ascii: "x"),
+                          shared: p[p.startIndex + 3] == UInt8(ascii: "s"),
+                          offset: offset, devMajor: UInt32(major), devMinor: UInt32(minor), inode: inode,
+                          path: path)
     }
 }

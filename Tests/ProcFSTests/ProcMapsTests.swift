@@ -90,6 +90,22 @@ import Testing
         #expect(throws: ProcFSError.self) { try ProcMaps.parse(maps: "zz-10 rw-p 0 00:00 0") }
         #expect(throws: ProcFSError.self) { try ProcMaps.parse(maps: "1000-2000 rw-p 0 00:00") }
         #expect(throws: ProcFSError.self) { try ProcMaps.parse(maps: "2000-1000 rw-p 0 00:00 0") }
+        #expect(throws: ProcFSError.self) { try ProcMaps.parse(maps: "1000-2000 rw 0 00:00 0") }
+        #expect(throws: ProcFSError.self) { try ProcMaps.parse(maps: "1000-2000 rw-p 0 0x:00 0") }
+        #expect(throws: ProcFSError.self) { try ProcMaps.parse(maps: "1000-2000 rw-p 0 00:00 12a") }
+        #expect(throws: ProcFSError.self) { try ProcMaps.parse(maps: "1-10000000000000000 rw-p 0 00:00 0") }
+    }
+
+    @Test func keepsPathsAsWritten() throws {
+        let areas = try ProcMaps.parse(maps: """
+            7f0000000000-7f0000001000 rw-s 00002000 00:01 4242                       /memfd:a b (deleted)
+            7f0000001000-7f0000002000 r--p 00000000 fd:01 99 /usr/lib/x
+            7f0000002000-7f0000003000 ---p 00000000 00:00 0
+            """)
+        #expect(areas.map(\.path) == ["/memfd:a b (deleted)", "/usr/lib/x", ""])
+        #expect(areas[0].shared && areas[0].offset == 0x2000 && areas[0].devMinor == 1 && areas[0].inode == 4242)
+        #expect(areas[1].devMajor == 0xfd && areas[1].readable && !areas[1].writable)
+        #expect(areas[2].start == 0x7f0000002000 && areas[2].end == 0x7f0000003000 && !areas[2].readable)
     }
 
     @Test func readsOwnSmaps() throws {
