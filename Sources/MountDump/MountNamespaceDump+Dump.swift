@@ -64,13 +64,15 @@ extension MountNamespaceDump {
         let plan = planned!
 
         var saved: [UInt32: ImageName] = [:]
+        var contents: [(MountInfoEntry, String)] = []
         for step in plan.steps {
             let m = mounts[step.index], e = entries[step.index]
             log.debug("mnt: \(m.mountPoint) \(m.fsType) \(m.source) [\(m.root)]: \(step.origin)")
             guard step.restoresContents, saved[e.rootDev] == nil else { continue }
-            try saveContents(of: m, pid: rootPid, to: images.file(e.tmpfsImageName))
+            contents.append((m, images.file(e.tmpfsImageName)))
             saved[e.rootDev] = e.tmpfsImageName
         }
+        try saveContents(contents, pid: rootPid)
         let id = namespaceID ?? recordedNamespaceID(rootPid, images: images)
         let name = ImageName.mountpoints(id)
         try images.write(name, entries)
@@ -92,6 +94,18 @@ extension MountNamespaceDump {
             }
         }
         return 1
+    }
+
+    /// The tmpfs contents, all at once: each is a tar run that mostly waits (a container
+    /// has five, all frozen time); the failure reported is the first in mount order.
+    private static func saveContents(_ contents: [(MountInfoEntry, String)], pid: Int32) throws {
+        let failures = UnsafeMutableBufferPointer<Error?>.allocate(capacity: contents.count)
+        failures.initialize(repeating: nil)
+        defer { failures.deinitialize(); failures.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: contents.count) { i in
+            do { try saveContents(of: contents[i].0, pid: pid, to: contents[i].1) } catch { failures[i] = error }
+        }
+        if let first = failures.lazy.compactMap({ $0 }).first { throw first }
     }
 
     /// Tars one tmpfs, without the mounts on top of it: a detached copy of just that mount

@@ -20,7 +20,6 @@ enum TmpfsArchive {
                             "--xattrs", "--xattrs-include=*", "--file", "-", "--directory", directory, "."],
                            what: "save the tmpfs contents into \(image)") { try gzip.write($0) }
         try gzip.close()
-        if fsync(fd) != 0 { throw CheckpointError.errno("fsync \(image)") }
     }
 
     /// The image's gzip is undone here, for tar's stdin, for the same reason as at dump.
