@@ -236,6 +236,7 @@ public enum Dumper {
         defer { if !collected { files.removeLinkRemaps() } }
         let memory = MemoryDump(transfer: transfer, files: files)
         memory.lazyPages = options.lazyPages
+        memory.log = log
         let seccomp = SeccompDump()
         let shared = try SharedTables(tree)
         var pstree: [PstreeEntry] = []
@@ -265,6 +266,7 @@ public enum Dumper {
                 probe.abandon(mainThread: p.pid)
                 throw error
             }
+            log.debug("pid \(p.pid): task state collected")
             for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write(.core(vtid), [userns.inside(task.cores[tid]!)]) }
             try images.write(.sigacts(p.vpid), task.sigactions)
             var ids = try namespaces.ids(for: p.pid, kobj: p.vpid)
@@ -277,9 +279,12 @@ public enum Dumper {
             }
             try images.write(.fs(p.vpid), [fsEntry(p.pid, status: status, files: files)])
 
+            log.debug("pid \(p.pid): files and namespaces collected")
             let memStart = DispatchTime.now()
             let pages = try incremental.pages(of: p)
+            log.debug("pid \(p.pid): \(pages.areas.count) areas and the pages to dump chosen")
             let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: pages.areas, selection: pages.selection)
+            log.debug("pid \(p.pid): \(memory.stats.pagesWritten) pages dumped so far")
             memTime += UInt64(micros(since: memStart))
             let mm = try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)
             try images.write(.mm(p.vpid), [mm])
