@@ -115,21 +115,3 @@ final class IncrementalDump {
         }
     }
 }
-
-/// One piece of work on a thread of its own, waited for.
-final class InBackground<T> {
-    private var result: Result<T, Error>?
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ work: @escaping () throws -> T) {
-        Thread { [self] in
-            result = Result { try work() }
-            done.signal()
-        }.start()
-    }
-
-    func wait() throws -> T {
-        done.wait()
-        return try result!.get()
-    }
-}

@@ -293,12 +293,16 @@ public enum Dumper {
         }
         try files.terminals.finish(tree: tree, shellJob: options.shellJob, orphanPtsMaster: options.orphanPtsMaster,
                                   external: options.externalTerminals, log: log)
+        log.debug("terminals done")
         try files.mqueues.checkUnopened(rootPid: tree.root.pid)
+        log.debug("mqueues done")
         for m in files.kinds.memfdContents { try memory.dumpShmem(path: m.path, shmid: m.shmid) }
         files.recordMounts = (try? ProcTree.link("/proc/\(tree.root.pid)/ns/mnt")) != (try? ProcTree.link("/proc/self/ns/mnt"))
         try files.resolveNamespaceFiles { namespaces.id(ofInode: $0) }
         try files.write(to: images)
+        log.debug("files written")
         try locks.checkAllFound(tree)
+        log.debug("locks done")
         try locks.write(to: images)
         try seccomp.write(to: images)
         try images.write(.pstree, pstree)
@@ -306,6 +310,7 @@ public enum Dumper {
         try memory.sendLazyTree()
         memTime += UInt64(micros(since: lazyStart))
         memdumpTime = UInt32(min(memTime, UInt64(UInt32.max)))
+        log.debug("images of the tree written; ending the page transfer")
         try memory.transfer.finish()
         collected = true
         return memory.stats
