@@ -50,7 +50,8 @@ public struct ImageDirectory {
         }
     }
 
-    /// Writes `messages` as one image and fsyncs it.
+    /// Writes `messages` as one image (not synced: the dump syncs the directory's
+    /// filesystem once, before its inventory).
     public func write<M>(_ image: ImageName, _ messages: [M]) throws where M: SwiftProtobuf.Message {
         expect(M.self, in: image)
         let w = try writer(image)

@@ -23,7 +23,6 @@ final class MemoryDump {
     var planned: [(pagemap: ImageName, runs: [PageRun], copy: PageCopy)]?
     /// dump --lazy-pages: the lazy areas' pages go to it, flagged PE_LAZY in the pagemap.
     var lazyPages: LazyPagesDump?
-    var log: Log?
     static let pageSize: UInt64 = 4096
 
     init(transfer: PageTransfer, files: FileTableDump) {
@@ -74,7 +73,6 @@ final class MemoryDump {
         }
         // Guard ranges after every area, as CRIU lists them.
         vmas += guards
-        log?.debug("pid \(pid): \(runs.count) runs of pages to copy")
         let memory = try RemoteMemory(pid: pid)
         // Unreadable areas: /proc/PID/mem reads them the way a debugger does.
         let forcedRanges = AddressRanges(forced.map { ($0.address, $0.address + UInt64($0.length)) })

@@ -96,7 +96,6 @@ final class LocalPageTransfer: PageTransfer {
             }
             written += bytes
         }
-        if written > 0 && fsync(fd) != 0 { throw CheckpointError.errno("fsync \(path)") }
         return written
     }
 }

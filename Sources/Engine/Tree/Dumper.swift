@@ -123,9 +123,9 @@ public enum Dumper {
             // The inventory is written last: its presence marks a complete dump. The last
             // look at the client: past it, the tree is stopped (kill mode) regardless.
             try DumpClient.check()
-            try syncImages(images.path)
+            try images.syncToDisk()
             try images.write(.inventory, [inventory(tree, namespaces: &namespaces)])
-            try syncImages(images.path)
+            try images.syncToDisk()
             do { try options.notify?("post-dump", nil) } catch {
                 unlink(images.file(.inventory))
                 throw error
@@ -236,7 +236,6 @@ public enum Dumper {
         defer { if !collected { files.removeLinkRemaps() } }
         let memory = MemoryDump(transfer: transfer, files: files)
         memory.lazyPages = options.lazyPages
-        memory.log = log
         let seccomp = SeccompDump()
         let shared = try SharedTables(tree)
         var pstree: [PstreeEntry] = []
@@ -293,16 +292,12 @@ public enum Dumper {
         }
         try files.terminals.finish(tree: tree, shellJob: options.shellJob, orphanPtsMaster: options.orphanPtsMaster,
                                   external: options.externalTerminals, log: log)
-        log.debug("terminals done")
         try files.mqueues.checkUnopened(rootPid: tree.root.pid)
-        log.debug("mqueues done")
         for m in files.kinds.memfdContents { try memory.dumpShmem(path: m.path, shmid: m.shmid) }
         files.recordMounts = (try? ProcTree.link("/proc/\(tree.root.pid)/ns/mnt")) != (try? ProcTree.link("/proc/self/ns/mnt"))
         try files.resolveNamespaceFiles { namespaces.id(ofInode: $0) }
         try files.write(to: images)
-        log.debug("files written")
         try locks.checkAllFound(tree)
-        log.debug("locks done")
         try locks.write(to: images)
         try seccomp.write(to: images)
         try images.write(.pstree, pstree)
@@ -371,9 +366,12 @@ public enum Dumper {
         inv.dumpUptime = UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec / 1000)
         return inv
     }
+}
 
-    /// Every image (and the directory) on disk: one syncfs, not an fsync per image.
-    private static func syncImages(_ path: String) throws {
+extension ImageDirectory {
+    /// Every image (and the directory) on disk: one syncfs, not an fsync per image (a
+    /// journal commit each on disk, several per task, all frozen time).
+    func syncToDisk() throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 { throw CheckpointError.errno("open image directory \(path)") }
         defer { close(fd) }

@@ -52,6 +52,7 @@ public enum PreDumper {
             var s = StatsEntry()
             s.dump = stats
             try images.write(.statsDump, [s])
+            try images.syncToDisk()
         } catch {
             log.error("\(error)")
             log.info("the tree runs on, untracked")
