@@ -1,4 +1,5 @@
 import ArgumentParser
+import CheckpointArchive
 import ContainerCheckpoint
 import Foundation
 import Images
@@ -121,13 +122,13 @@ final class MigrationSource {
     /// failure before that leaves it running, and says so. Returns once the engine is past
     /// the point of no return (the work directory's stats-dump, written after post-dump),
     /// while runc still kills the container and reaps it: the destination restores meanwhile.
-    private func finalDump(round: Int, over channel: MigrationChannel) throws -> BackgroundCheckpoint {
+    private func finalDump(round: Int, over channel: MigrationChannel) throws -> BackgroundWork {
         do {
             try channel.send("FINAL \(round)")
             let port = try pagesPort(channel)
             var flags = ["--tcp-established", "--page-server", "\(destination.host):\(port)"]
             if round > 0 { flags += ["--parent-path", "../\(round - 1)"] }
-            let running = BackgroundCheckpoint { [flags] in try self.checkpoint(round: round, flags: flags) }
+            let running = BackgroundWork { try self.checkpoint(round: round, flags: flags) }
             let marker = (log(round) as NSString).appendingPathComponent(ImageName.statsDump.fileName)
             if !running.waitUntil({ access(marker, F_OK) == 0 }), let failure = running.wait() { throw failure }
             try channel.send("DUMPED \(round)")
@@ -144,7 +145,7 @@ final class MigrationSource {
     /// last error of dump.log), not runc's "criu failed: type NOTIFY".
     private func checkpoint(round: Int, flags: [String]) throws {
         do { try runc.checkpoint(id, imagePath: dir(round), workPath: log(round), flags: flags) } catch {
-            let path = (log(round) as NSString).appendingPathComponent("dump.log")
+            let path = (log(round) as NSString).appendingPathComponent(CheckpointLayout.dumpLog)
             let reason = (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n")
                 .last { $0.contains("Error: ") }.map { String($0[$0.range(of: "Error: ")!.upperBound...]) }
             guard let reason else { throw error }
@@ -158,33 +159,5 @@ final class MigrationSource {
             throw CheckpointError(.invalidArgument, "\(channel.peer) sent \"\(words.joined(separator: " "))\" for its page server's port")
         }
         return port
-    }
-}
-
-/// runc checkpoint on a thread of its own.
-private final class BackgroundCheckpoint: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var failure: Error?
-    private var finished = false
-
-    init(_ body: @escaping @Sendable () throws -> Void) {
-        Thread { [self] in
-            do { try body() } catch { failure = error }
-            done.signal()
-        }.start()
-    }
-
-    /// Polls `condition` every millisecond until it holds (true) or runc ends (false).
-    func waitUntil(_ condition: () -> Bool) -> Bool {
-        while true {
-            if condition() { return true }
-            if done.wait(timeout: .now() + .milliseconds(1)) == .success { finished = true; return condition() }
-        }
-    }
-
-    /// runc's end: its failure, if any.
-    func wait() -> Error? {
-        if !finished { done.wait(); finished = true }
-        return failure
     }
 }

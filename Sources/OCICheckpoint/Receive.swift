@@ -1,5 +1,6 @@
 import ArgumentParser
 import ContainerCheckpoint
+import CriuRPC
 import Engine
 import Foundation
 import Images
@@ -77,7 +78,7 @@ final class MigrationDestination {
             let dir = (work as NSString).appendingPathComponent(String(round))
             try takePages(into: dir, round: round, channel: channel)
             if words[0] == "ROUND" {
-                let pagemaps = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("pagemap") }.sorted()
+                let pagemaps = ImageDirectory(path: dir).list(.pagemap).map(\.fileName)
                 try channel.sendFiles(pagemaps, from: dir)
                 round += 1
                 continue
@@ -102,7 +103,9 @@ final class MigrationDestination {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
         let server = try PageServer(images: ImageDirectory(path: dir), address: PageServerAddress(host: host, port: 0),
                                     parent: round > 0 ? "../\(round - 1)" : nil, log: log)
-        let serving = PageServing(server)
+        // It blocks in accept: a source that fails before connecting sends ABORT instead
+        // of DUMPED, and `receive` ends with the server still waiting.
+        let serving = BackgroundWork { try server.serve() }
         try channel.send("PAGES \(server.port)")
         _ = try channel.expect("DUMPED")
         guard let outcome = serving.wait(seconds: 60) else {
@@ -136,7 +139,7 @@ final class MigrationDestination {
         for fd in Int32(0)...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0) }
         let argv = [Runc.selfPath, "lazy-pages", "-D", images, "-W", work, "-o", "lazy-pages.log", "-v4"]
         let pid = try CleanSpawn.start(argv, actions: &actions, grouping: .session, what: "start lazy-pages")
-        let socket = (work as NSString).appendingPathComponent("lazy-pages.socket")
+        let socket = (work as NSString).appendingPathComponent(LazyPagesSocket.name)
         for _ in 0..<5000 {
             if access(socket, F_OK) == 0 { return }
             var status: Int32 = 0
@@ -146,26 +149,5 @@ final class MigrationDestination {
             usleep(2_000)
         }
         throw CheckpointError(.timeout, "lazy-pages did not listen within 10 s (log: \(work)/lazy-pages.log)")
-    }
-}
-
-/// A page server serving on a thread of its own while the control connection is read.
-/// It blocks in accept: a source that fails before connecting sends ABORT instead of
-/// DUMPED, and `receive` ends with the server still waiting.
-private final class PageServing: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var failure: Error?
-
-    init(_ server: PageServer) {
-        Thread { [self] in
-            do { try server.serve() } catch { failure = error }
-            done.signal()
-        }.start()
-    }
-
-    /// Waits for the session's end: nil when it did not end in time, else its error, if any.
-    func wait(seconds: Int) -> Error?? {
-        guard done.wait(timeout: .now() + .seconds(seconds)) == .success else { return nil }
-        return .some(failure)
     }
 }
