@@ -16,8 +16,6 @@ public struct KcmpIndex<Value> {
     /// `type`: a KcmpType.
     public init(type: Int) { self.type = type }
 
-    public var isEmpty: Bool { objects.isEmpty }
-
     /// The value recorded for the object `holder` refers to.
     public func find(_ holder: Holder) throws -> Value? {
         let (at, found) = try search(holder)

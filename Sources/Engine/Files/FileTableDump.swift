@@ -111,12 +111,16 @@ final class FileTableDump {
         var entry = FdinfoEntry()
         entry.fd = UInt32(fd)
         entry.flags = cloexec ? UInt32(FD_CLOEXEC) : 0
-        if let shared = try sameDescription(pid: pid, fd: fd, key: key) {
-            entry.id = shared.id
+        // One kcmp search finds the description or makes room for it.
+        let (id, isNew) = try descriptions[key, default: KcmpIndex(type: KcmpType.file)].value(of: .init(pid: pid, fd: fd)) { newID() }
+        if !isNew {
+            guard let shared = files.first(where: { $0.id == id }) else {
+                throw CheckpointError(.invalidState, "\(where_): its description (file \(id)) is still being dumped")
+            }
+            entry.id = id
             entry.type = shared.type
             return entry
         }
-        let id = newID()
         var file = FileEntry()
         file.id = id
         let mode = st.st_mode & S_IFMT
@@ -189,13 +193,7 @@ final class FileTableDump {
         files.append(file)
         entry.id = id
         entry.type = file.type
-        _ = try descriptions[key, default: KcmpIndex(type: KcmpType.file)].value(of: .init(pid: pid, fd: fd)) { id }
         return entry
-    }
-
-    private func sameDescription(pid: Int32, fd: Int32, key: String) throws -> (id: UInt32, type: FdTypes)? {
-        guard let id = try descriptions[key]?.find(.init(pid: pid, fd: fd)), let f = files.first(where: { $0.id == id }) else { return nil }
-        return (id, f.type)
     }
 
     /// The file id of the description our own `fd` refers to, when a task of the tree holds it.

@@ -81,13 +81,11 @@ extension TaskControl {
                 clearCloexec.append(InjectedCall(what: "fcntl F_SETFD fd \(t)", nr: SyscallNumber.fcntl, args: [UInt64(t), UInt64(F_SETFD), 0]))
             }
         }
-        let taken = try take(fds)
-        var misplaced: [FdinfoEntry] = []
-        for (e, t) in zip(fds, taken) {
-            if t == Int32(e.fd) { placed(e, at: t) } else { misplaced.append(e) }
-        }
-        try callAll(zip(fds, taken).filter { Int32($0.0.fd) != $0.1 }.map { InjectedCall(what: "close", nr: SyscallNumber.close, args: [UInt64($0.1)]) })
-        for e in misplaced {
+        let taken = Array(zip(fds, try take(fds)))
+        for (e, t) in taken where t == Int32(e.fd) { placed(e, at: t) }
+        let misplaced = taken.filter { $0.1 != Int32($0.0.fd) }
+        try callAll(misplaced.map { InjectedCall(what: "close", nr: SyscallNumber.close, args: [UInt64($0.1)]) })
+        for (e, _) in misplaced {
             let t = try take([e])[0]
             if t == Int32(e.fd) {
                 placed(e, at: t)
