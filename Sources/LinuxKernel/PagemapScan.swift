@@ -5,6 +5,8 @@ public struct PageCategories: OptionSet, Sendable, Hashable {
     public let rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 
+    /// In an area registered for async write-protect (an area the dump tracks).
+    public static let writeProtectAllowed = PageCategories(rawValue: 1 << 0)
     /// Not write-protected: written since the last protecting scan (userfaultfd async wp).
     public static let written = PageCategories(rawValue: 1 << 1)
     /// Not an anonymous page: a file's, or shared memory's.

@@ -46,18 +46,16 @@ final class IncrementalDump {
 
     /// Which present pages of `pid` (`vpid` in the images) are dumped: with tracking since
     /// the parent, those written since it, in areas still registered as when it was taken
-    /// (`uw` in smaps and within the ranges registered then; a new, moved or remapped area
-    /// is not), and those the parent does not hold.
-    func selection(pid: Int32, vpid: Int32, startTime: UInt64, areas: [MemoryArea]) throws -> PageSelection {
+    /// (within the ranges registered then, and still write-protect tracked when the page
+    /// scan looks: a new, moved or remapped area is not), and those the parent does not hold.
+    func selection(pid: Int32, vpid: Int32, startTime: UInt64) throws -> PageSelection {
         let mine = tracking?.process(pid, startTime: startTime)
         let usable = mine != nil && parentHolds[vpid] != nil
         // A pre-dump scans even with nothing to build on: the scan protects what it tracks next.
         guard usable || protect else { return .all }
         let written = try WriteTracking.written(pid: pid, protect: protect)
         guard usable, let mine, let held = parentHolds[vpid] else { return .all }
-        let registered = AddressRanges(mine.ranges)
-        let tracked = areas.filter { $0.vmFlags.contains("uw") && registered.contains($0.start) && registered.contains($0.end - 1) }
-        return .sinceParent(written: written, tracked: AddressRanges(tracked.map { ($0.start, $0.end) }), parentHolds: held)
+        return .sinceParent(written: written, registered: AddressRanges(mine.ranges), parentHolds: held)
     }
 
     /// The ranges each pagemap of `parent` holds (its entries; in-parent ones stand for the chain's).
@@ -74,18 +72,16 @@ final class IncrementalDump {
 
     /// The areas of `p` and its pages to dump; when tracking goes on, with its userfaultfd
     /// (the one carried from the last round, or a new one made inside it) and every
-    /// private area registered for the next round.
-    func pages(of p: FrozenTree.Process) throws -> (areas: [MemoryArea], selection: PageSelection) {
+    /// private area registered for the next round. A dump that ends the tracking chooses
+    /// its pages from maps while smaps (`described`) is read on a thread: for its VmFlags the
+    /// kernel walks every resident page (~30 ms for 2 GiB, frozen), and only the vma
+    /// entries need them (MemoryDump.dump). A round that registers areas waits for smaps.
+    func pages(of p: FrozenTree.Process) throws -> (areas: [MemoryArea], selection: PageSelection, described: InBackground<[MemoryArea]>?) {
         guard let next else {
-            // smaps makes the kernel walk every resident page (~25 ms for 2 GiB, frozen):
-            // the page scans, which need only the bounds maps gives, run meanwhile.
-            let maps = try ProcMaps.parse(maps: readProcFile("/proc/\(p.pid)/maps"))
-            let smaps = InBackground { try ProcMaps.read(pid: p.pid) }
-            let scanned = try? MemoryDump.scanAhead(pid: p.pid, areas: maps)
-            let areas = try smaps.wait()
-            var chosen = try selection(pid: p.pid, vpid: p.vpid, startTime: p.stat.startTime, areas: areas)
-            chosen.scanned = scanned
-            return (areas, chosen)
+            let described = InBackground { try ProcMaps.read(pid: p.pid) }
+            // Kernels whose page scan the dump cannot use say which areas are tracked in smaps only.
+            let areas = MemoryDump.scanSupported ? try ProcMaps.parse(maps: readProcFile("/proc/\(p.pid)/maps")) : try described.wait()
+            return (areas, try selection(pid: p.pid, vpid: p.vpid, startTime: p.stat.startTime), described)
         }
         let startTime = p.stat.startTime
         var fd: Int32
@@ -106,9 +102,9 @@ final class IncrementalDump {
         do {
             let areas = try ProcMaps.read(pid: p.pid)
             let ranges = WriteTracking.register(fd, areas: areas)
-            let chosen = try selection(pid: p.pid, vpid: p.vpid, startTime: startTime, areas: areas)
+            let chosen = try selection(pid: p.pid, vpid: p.vpid, startTime: startTime)
             next.add(p.pid, TrackedTree.Process(startTime: startTime, fd: fd, ranges: ranges))
-            return (areas, chosen)
+            return (areas, chosen, nil)
         } catch {
             close(fd)
             throw error

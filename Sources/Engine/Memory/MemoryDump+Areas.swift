@@ -18,59 +18,69 @@ extension MemoryDump {
         // The access a file opened for this mapping needs, as CRIU records it (its restore
         // opens the mapped file with exactly these flags).
         v.fdflags = UInt32(area.shared && area.vmFlags.contains("mw") ? O_RDWR : O_RDONLY)
-        switch area.path {
-        // Private anonymous areas too, as CRIU marks them.
-        case "[vdso]": v.status = VmaStatus.regular | VmaStatus.vdso | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
-        case "[vvar]", "[vvar_vclock]": v.status = VmaStatus.regular | VmaStatus.vvar | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
-        case "[vsyscall]": v.status = VmaStatus.vsyscall | VmaStatus.anonPrivate; v.flags |= UInt32(MAP_ANONYMOUS)
-        default:
-            if area.vmFlags.contains("io") || area.vmFlags.contains("pf") {
-                throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) \(area.path) is device memory (VM_IO/VM_PFNMAP)")
-            }
-            if area.vmFlags.contains("ht") {
-                try Self.checkHugetlb(area, pid: pid)
-                v.flags |= try HugePages.areaFlags(pid: pid, area: area)
-            }
-            if AioRing.isRing(area.path) {
-                v.status = VmaStatus.aioRing
-            } else if area.path.hasPrefix("/SYSV") {
-                // A SysV shm attachment: the inode number of its file is the segment's id.
-                v.status = VmaStatus.regular | VmaStatus.anonShared | VmaStatus.sysvIPC
-                v.flags |= UInt32(MAP_ANONYMOUS)
-                v.shmid = area.inode
-            } else if HugePages.isAnonymous(area) {
-                // MAP_HUGETLB without a file, as CRIU keeps it: anonymous, its size in the flags.
-                v.status = VmaStatus.regular | (area.shared ? VmaStatus.anonShared : VmaStatus.anonPrivate)
-                v.flags |= UInt32(MAP_ANONYMOUS)
-                if area.shared { v.shmid = area.inode }
-            } else if area.shared && area.isMemfd {
-                v.status = VmaStatus.regular | VmaStatus.fileShared | VmaStatus.memfd
-                v.shmid = UInt64(try files.memfdMapping(pid: pid, area: area))
-            } else if area.isSharedAnonymous {
-                v.status = VmaStatus.regular | VmaStatus.anonShared
-                v.flags |= UInt32(MAP_ANONYMOUS)
-                v.shmid = area.inode
-            } else if area.isFileBacked && !area.isDeletedFile {
-                v.status = VmaStatus.regular | (area.shared ? VmaStatus.fileShared : VmaStatus.filePrivate)
-                let wantsWrite = area.shared && area.vmFlags.contains("mw")
-                v.shmid = UInt64(files.pathEntry(area.path, flags: UInt32(wantsWrite ? O_RDWR : O_RDONLY)))
-            } else if area.isFileBacked {
-                // A deleted file: carried as a ghost file, shared by every mapping and fd on it.
-                v.status = VmaStatus.regular | (area.shared ? VmaStatus.fileShared : VmaStatus.filePrivate)
-                let wantsWrite = area.shared && area.vmFlags.contains("mw")
-                v.shmid = UInt64(try files.deletedMappingEntry(pid: pid, area: area, flags: UInt32(wantsWrite ? O_RDWR : O_RDONLY)))
-            } else if area.shared && area.path.hasPrefix("socket:[") {
-                throw CheckpointError(.unsupported, "pid \(pid): packet ring \(area.path) mapped at \(area.start.hex)-\(area.end.hex) cannot be dumped: the kernel's position in the ring can be neither read nor set, so the process would wait on another frame than the kernel fills")
-            } else if area.shared {
-                throw CheckpointError(.unsupported, "pid \(pid): shared mapping \(area.start.hex)-\(area.end.hex) \(area.path) is not supported")
-            } else {
-                v.status = VmaStatus.regular | VmaStatus.anonPrivate
-                v.flags |= UInt32(MAP_ANONYMOUS)
-                if area.path == "[heap]" { v.status |= VmaStatus.heap }
-                if area.path == "[stack]" { v.status |= VmaStatus.stack }
-            }
+        v.status = Self.status(of: area)
+        if area.isSpecial {
+            v.flags |= UInt32(MAP_ANONYMOUS)
+            return v
+        }
+        if area.vmFlags.contains("io") || area.vmFlags.contains("pf") {
+            throw CheckpointError(.unsupported, "pid \(pid): mapping \(area.start.hex)-\(area.end.hex) \(area.path) is device memory (VM_IO/VM_PFNMAP)")
+        }
+        if area.vmFlags.contains("ht") {
+            try Self.checkHugetlb(area, pid: pid)
+            v.flags |= try HugePages.areaFlags(pid: pid, area: area)
+        }
+        if v.status & VmaStatus.aioRing != 0 { return v }
+        if v.status & VmaStatus.sysvIPC != 0 {
+            // A SysV shm attachment: the inode number of its file is the segment's id.
+            v.flags |= UInt32(MAP_ANONYMOUS)
+            v.shmid = area.inode
+        } else if HugePages.isAnonymous(area) {
+            v.flags |= UInt32(MAP_ANONYMOUS)
+            if area.shared { v.shmid = area.inode }
+        } else if v.status & VmaStatus.memfd != 0 {
+            v.shmid = UInt64(try files.memfdMapping(pid: pid, area: area))
+        } else if v.status & VmaStatus.anonShared != 0 {
+            v.flags |= UInt32(MAP_ANONYMOUS)
+            v.shmid = area.inode
+        } else if area.isFileBacked && !area.isDeletedFile {
+            v.shmid = UInt64(files.pathEntry(area.path, flags: v.fdflags))
+        } else if area.isFileBacked {
+            // A deleted file: carried as a ghost file, shared by every mapping and fd on it.
+            v.shmid = UInt64(try files.deletedMappingEntry(pid: pid, area: area, flags: v.fdflags))
+        } else if area.shared && area.path.hasPrefix("socket:[") {
+            throw CheckpointError(.unsupported, "pid \(pid): packet ring \(area.path) mapped at \(area.start.hex)-\(area.end.hex) cannot be dumped: the kernel's position in the ring can be neither read nor set, so the process would wait on another frame than the kernel fills")
+        } else if area.shared {
+            throw CheckpointError(.unsupported, "pid \(pid): shared mapping \(area.start.hex)-\(area.end.hex) \(area.path) is not supported")
+        } else {
+            v.flags |= UInt32(MAP_ANONYMOUS)
         }
         return v
+    }
+
+    /// An area's status as CRIU classifies it, from what maps shows (path and sharing)
+    /// alone, so the pages can be chosen before smaps answers; 0 for a shared mapping no
+    /// dump takes (entry(for:) names it).
+    static func status(of area: MemoryArea) -> UInt32 {
+        switch area.path {
+        // Private anonymous areas too, as CRIU marks them.
+        case "[vdso]": return VmaStatus.regular | VmaStatus.vdso | VmaStatus.anonPrivate
+        case "[vvar]", "[vvar_vclock]": return VmaStatus.regular | VmaStatus.vvar | VmaStatus.anonPrivate
+        case "[vsyscall]": return VmaStatus.vsyscall | VmaStatus.anonPrivate
+        default: break
+        }
+        if AioRing.isRing(area.path) { return VmaStatus.aioRing }
+        if area.path.hasPrefix("/SYSV") { return VmaStatus.regular | VmaStatus.anonShared | VmaStatus.sysvIPC }
+        // MAP_HUGETLB without a file, as CRIU keeps it: anonymous, its size in the flags.
+        if HugePages.isAnonymous(area) { return VmaStatus.regular | (area.shared ? VmaStatus.anonShared : VmaStatus.anonPrivate) }
+        if area.shared && area.isMemfd { return VmaStatus.regular | VmaStatus.fileShared | VmaStatus.memfd }
+        if area.isSharedAnonymous { return VmaStatus.regular | VmaStatus.anonShared }
+        if area.isFileBacked { return VmaStatus.regular | (area.shared ? VmaStatus.fileShared : VmaStatus.filePrivate) }
+        if area.shared { return 0 }
+        var status = VmaStatus.regular | VmaStatus.anonPrivate
+        if area.path == "[heap]" { status |= VmaStatus.heap }
+        if area.path == "[stack]" { status |= VmaStatus.stack }
+        return status
     }
 
     /// hugetlb memory a restore cannot make again: a file of a mounted hugetlbfs (not in

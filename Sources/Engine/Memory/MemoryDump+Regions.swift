@@ -2,20 +2,14 @@ import Foundation
 import LinuxKernel
 import ProcFS
 
-/// One area's regions, scanned before the dump looks at the area.
-struct ScannedArea {
-    let end: UInt64
-    let asked: PageCategories
-    let regions: [PageRegion]
-}
-
 /// Which pages of an area hold data, as ranges: the kernel's PAGEMAP_SCAN walks the page
 /// tables, so a large area costs a few regions, not a pagemap entry (and Swift work) per
 /// page, and the dump's frozen time stays with the pages it copies.
 extension MemoryDump {
     /// What the dump asks of each page, and which of them may hold data. `.file` only where
     /// it matters (private file mappings): the kernel looks up each page's struct page for it.
-    static let reported: PageCategories = [.present, .swapped, .file, .zeroPage, .guardPage]
+    /// Whether write tracking still covers the area comes with it (one flag per area).
+    static let reported: PageCategories = [.present, .swapped, .file, .zeroPage, .guardPage, .writeProtectAllowed]
     static let holding: PageCategories = [.present, .swapped, .guardPage]
 
     /// Whether this kernel scans with every category the dump asks (guard pages: 6.15).
@@ -30,16 +24,10 @@ extension MemoryDump {
     /// runs of guard pages (read neither). In private file mappings only the pages the
     /// process changed (anonymous copies) count; the file has the rest.
     func pageRuns(pagemap: Int32, pid: Int32, area: MemoryArea, anonymousOnly: Bool, selection: PageSelection) throws -> (data: [PageRun], guards: [(UInt64, Int)]) {
-        var data: [(UInt64, UInt64)] = [], guards: [(UInt64, UInt64)] = []
-        let asked = Self.asking(anonymousOnly: anonymousOnly)
-        let found: [PageRegion]
-        if let ahead = selection.scanned?[area.start], ahead.end == area.end, ahead.asked == asked {
-            found = ahead.regions
-        } else {
-            found = try Self.regions(pagemap: pagemap, pid: pid, area: area, asking: asked)
-        }
-        for r in found {
+        var data: [(UInt64, UInt64)] = [], guards: [(UInt64, UInt64)] = [], tracked: [(UInt64, UInt64)] = []
+        for r in try Self.regions(pagemap: pagemap, pid: pid, area: area, asking: Self.asking(anonymousOnly: anonymousOnly)) {
             let c = r.categories
+            if c.contains(.writeProtectAllowed) { tracked.append((r.start, r.end)) }
             if c.contains(.guardPage) { guards.append((r.start, r.end)) }
             else if c.contains(.swapped) { data.append((r.start, r.end)) }
             else if anonymousOnly && c.contains(.file) { continue }
@@ -51,26 +39,13 @@ extension MemoryDump {
         func runs(_ r: AddressRanges, inParent: Bool) -> [PageRun] {
             r.ranges.map { PageRun(address: $0.start, length: Int($0.end - $0.start), inParent: inParent) }
         }
-        let all = runs(held.subtracting(selection.inParent), inParent: false) + runs(held.intersection(selection.inParent), inParent: true)
+        let inParent = selection.inParent(tracked: AddressRanges(tracked))
+        let all = runs(held.subtracting(inParent), inParent: false) + runs(held.intersection(inParent), inParent: true)
         return (all.sorted { $0.address < $1.address }, AddressRanges(guards).ranges.map { ($0.start, Int($0.end - $0.start)) })
     }
 
     static func asking(anonymousOnly: Bool) -> PageCategories {
         anonymousOnly ? reported : reported.subtracting(.file)
-    }
-
-    /// The regions of the private areas of `areas` (from maps: bounds and paths only), as
-    /// pageRuns asks them; an area pageRuns sees otherwise is scanned again there.
-    static func scanAhead(pid: Int32, areas: [MemoryArea]) throws -> [UInt64: ScannedArea] {
-        let pagemap = open("/proc/\(pid)/pagemap", O_RDONLY | O_CLOEXEC)
-        if pagemap < 0 { throw CheckpointError.errno("open /proc/\(pid)/pagemap") }
-        defer { close(pagemap) }
-        var out: [UInt64: ScannedArea] = [:]
-        for area in areas where !area.shared && !area.path.hasPrefix("[v") {
-            let asked = asking(anonymousOnly: area.isFileBacked)
-            out[area.start] = ScannedArea(end: area.end, asked: asked, regions: try regions(pagemap: pagemap, pid: pid, area: area, asking: asked))
-        }
-        return out
     }
 
     /// The regions of `area` that may hold data, with the categories the dump asks.
@@ -96,6 +71,8 @@ extension MemoryDump {
                 if e & file != 0 { c.insert(.file) }
                 if e & guardPage != 0 { c.insert(.guardPage) }
                 if e & present != 0 && ZeroPage.isZero(pfn: e & ((1 << 55) - 1)) { c.insert(.zeroPage) }
+                // The page tables do not say it; smaps does (areas read without it count as untracked).
+                if area.vmFlags.contains("uw") { c.insert(.writeProtectAllowed) }
                 let addr = area.start + UInt64(index + i) * pageSize
                 if let last = out.last, last.end == addr, last.categories == c { out[out.count - 1].end += pageSize }
                 else { out.append(PageRegion(start: addr, end: addr + pageSize, categories: c)) }

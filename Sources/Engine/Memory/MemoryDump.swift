@@ -31,48 +31,43 @@ final class MemoryDump {
     }
 
     /// The memory of `pid`, written as pagemap-`name`.img (its pid in the tree's namespace);
-    /// `selection` says which present pages are left in the parent images.
-    func dump(pid: Int32, name: Int32, areas: [MemoryArea], selection: PageSelection = .all) throws -> [VmaEntry] {
+    /// `selection` says which present pages are left in the parent images. The pages are
+    /// chosen and copied from `areas` (bounds and paths: maps is enough); the vma entries
+    /// come from `described` (smaps, read meanwhile on a thread: the kernel walks every
+    /// resident page for it), or from `areas` when they are smaps's already.
+    func dump(pid: Int32, name: Int32, areas: [MemoryArea], selection: PageSelection = .all, described: InBackground<[MemoryArea]>? = nil) throws -> [VmaEntry] {
         let pagemap = open("/proc/\(pid)/pagemap", O_RDONLY | O_CLOEXEC)
         if pagemap < 0 { throw CheckpointError.errno("open /proc/\(pid)/pagemap") }
         defer { close(pagemap) }
-        var vmas: [VmaEntry] = []
         var runs: [PageRun] = []
         var forced: [PageRun] = []  // runs in unreadable areas: copied through /proc/PID/mem
         var guards: [VmaEntry] = []
         var lazy: [PageRun] = []
+        // Which areas are lazy depends on their flags: a lazy dump waits for them first.
+        var vmas = lazyPages == nil ? nil : try vmaEntries(pid: pid, of: areas, described: described)
+        let lazyAreas = Set((vmas ?? []).filter(LazyAreas.isLazy).map(\.start))
         for area in areas {
-            var vma = try entry(for: area, pid: pid)
-            // One vvar area, as CRIU sees [vvar] and [vvar_vclock] side by side.
-            if vma.status & VmaStatus.vvar != 0, let last = vmas.last, last.status & VmaStatus.vvar != 0, last.end == vma.start {
-                vmas[vmas.count - 1].end = vma.end
-                continue
-            }
-            vmas.append(vma)
+            let status = Self.status(of: area)
             // SysV segments travel with their IPC namespace (or stay on the host): no pages here.
             // The vdso's pages are saved, as CRIU saves them: its restore reads the dumped
             // vdso's symbols from them; ours maps the running kernel's vdso instead.
-            if vma.status & (VmaStatus.vvar | VmaStatus.vsyscall | VmaStatus.sysvIPC) != 0 { continue }
-            if vma.status & VmaStatus.anonShared != 0 {
-                try dumpShmem(pid: pid, area: area, shmid: vma.shmid)
+            if status == 0 || status & (VmaStatus.vvar | VmaStatus.vsyscall | VmaStatus.sysvIPC | VmaStatus.fileShared) != 0 { continue }
+            if status & VmaStatus.anonShared != 0 {
+                try dumpShmem(pid: pid, area: area, shmid: area.inode)
                 continue
             }
-            if vma.status & VmaStatus.fileShared != 0 { continue }
             // The whole vdso, present or not, as CRIU dumps it (its restore may build a
             // proxy from it; ours skips these pages), and the whole of an AIO ring.
-            if vma.status & (VmaStatus.vdso | VmaStatus.aioRing) != 0 {
+            if status & (VmaStatus.vdso | VmaStatus.aioRing) != 0 {
                 runs.append(PageRun(address: area.start, length: Int(area.size)))
                 continue
             }
-            let (areaRuns, guarded) = try pageRuns(pagemap: pagemap, pid: pid, area: area, anonymousOnly: vma.status & VmaStatus.filePrivate != 0, selection: selection)
-            if lazyPages != nil && area.readable && LazyAreas.isLazy(vma) {
+            let (areaRuns, guarded) = try pageRuns(pagemap: pagemap, pid: pid, area: area, anonymousOnly: status & VmaStatus.filePrivate != 0, selection: selection)
+            if lazyAreas.contains(area.start) && area.readable {
                 lazy += areaRuns
             } else if area.readable { runs += areaRuns } else { forced += areaRuns }
             guards += guarded.map { Self.guardEntry($0.0, $0.0 + UInt64($0.1)) }
-            vma.fd = -1
         }
-        // Guard ranges after every area, as CRIU lists them.
-        vmas += guards
         let memory = try RemoteMemory(pid: pid)
         // Unreadable areas: /proc/PID/mem reads them the way a debugger does.
         let forcedRanges = AddressRanges(forced.map { ($0.address, $0.address + UInt64($0.length)) })
@@ -105,7 +100,33 @@ final class MemoryDump {
             // Which of `lazy` stay lazy depends on the rest of the tree (sendLazyTree).
             lazyPages.wait(vpid: name, runs: runs + forced, lazyCandidates: lazy, memory: memory, copy: copy)
         } else {
-            try writePages(.pagemap(name), runs: runs + forced, copy: copy)
+            do { try writePages(.pagemap(name), runs: runs + forced, copy: copy) } catch {
+                // An area its flags refuse (device memory) fails the copy first: the refusal says why.
+                _ = try vmaEntries(pid: pid, of: areas, described: described)
+                throw error
+            }
+        }
+        if vmas == nil { vmas = try vmaEntries(pid: pid, of: areas, described: described) }
+        // Guard ranges after every area, as CRIU lists them.
+        return vmas! + guards
+    }
+
+    /// The vma entries of `areas`, from `described` when given (smaps of the same frozen
+    /// process: the same areas, with their flags).
+    private func vmaEntries(pid: Int32, of areas: [MemoryArea], described: InBackground<[MemoryArea]>?) throws -> [VmaEntry] {
+        let flagged = try described?.wait() ?? areas
+        guard flagged.map(\.start) == areas.map(\.start), flagged.map(\.end) == areas.map(\.end) else {
+            throw CheckpointError(.unsupported, "pid \(pid): its mappings changed while it was frozen (maps and smaps differ): is its memory shared with a process outside the tree?")
+        }
+        var vmas: [VmaEntry] = []
+        for area in flagged {
+            let vma = try entry(for: area, pid: pid)
+            // One vvar area, as CRIU sees [vvar] and [vvar_vclock] side by side.
+            if vma.status & VmaStatus.vvar != 0, let last = vmas.last, last.status & VmaStatus.vvar != 0, last.end == vma.start {
+                vmas[vmas.count - 1].end = vma.end
+                continue
+            }
+            vmas.append(vma)
         }
         return vmas
     }

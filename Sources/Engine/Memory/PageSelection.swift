@@ -72,16 +72,22 @@ struct RangeCursor {
 
 /// Which present pages of one process travel with this dump. `all`: every one. `sinceParent`:
 /// a page stays in the parent images only when its area has been write-tracked since the
-/// parent was taken, it was not written since, and the parent chain really holds it.
+/// parent was taken (registered then, and still registered: the page scan says so), it
+/// was not written since, and the parent chain really holds it.
 struct PageSelection {
-    /// The pages left in the parent, whatever else they are.
-    let inParent: AddressRanges
-    /// Areas already scanned (while smaps was read), by start address.
-    var scanned: [UInt64: ScannedArea]? = nil
+    /// Pages the parent chain holds that were not written since.
+    let unchanged: AddressRanges
+    /// Where write tracking was registered when the parent was taken.
+    let registered: AddressRanges
 
-    static let all = PageSelection(inParent: AddressRanges())
+    static let all = PageSelection(unchanged: AddressRanges(), registered: AddressRanges())
 
-    static func sinceParent(written: AddressRanges, tracked: AddressRanges, parentHolds: AddressRanges) -> PageSelection {
-        PageSelection(inParent: tracked.intersection(parentHolds).subtracting(written))
+    static func sinceParent(written: AddressRanges, registered: AddressRanges, parentHolds: AddressRanges) -> PageSelection {
+        PageSelection(unchanged: parentHolds.subtracting(written), registered: registered)
+    }
+
+    /// The pages left in the parent, of those in `tracked` (areas still write-tracked now).
+    func inParent(tracked: AddressRanges) -> AddressRanges {
+        unchanged.isEmpty ? AddressRanges() : tracked.intersection(registered).intersection(unchanged)
     }
 }

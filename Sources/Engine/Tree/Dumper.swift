@@ -282,7 +282,7 @@ public enum Dumper {
             let memStart = DispatchTime.now()
             let pages = try incremental.pages(of: p)
             log.debug("pid \(p.pid): \(pages.areas.count) areas and the pages to dump chosen")
-            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: pages.areas, selection: pages.selection)
+            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: pages.areas, selection: pages.selection, described: pages.described)
             log.debug("pid \(p.pid): \(memory.stats.pagesWritten) pages dumped so far")
             memTime += UInt64(micros(since: memStart))
             let mm = try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)
