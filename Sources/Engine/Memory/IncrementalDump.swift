@@ -73,15 +73,18 @@ final class IncrementalDump {
     /// The areas of `p` and its pages to dump; when tracking goes on, with its userfaultfd
     /// (the one carried from the last round, or a new one made inside it) and every
     /// private area registered for the next round. A dump that ends the tracking chooses
-    /// its pages from maps while smaps (`described`) is read on a thread: for its VmFlags the
-    /// kernel walks every resident page (~30 ms for 2 GiB, frozen), and only the vma
-    /// entries need them (MemoryDump.dump). A round that registers areas waits for smaps.
-    func pages(of p: FrozenTree.Process) throws -> (areas: [MemoryArea], selection: PageSelection, described: InBackground<[MemoryArea]>?) {
+    /// its pages from maps while smaps (`described`, started after the process's probe:
+    /// the probe's mmap would wait for its walk) is read on a thread, or from smaps itself
+    /// without it; a round that registers areas reads smaps after registering them.
+    func pages(of p: FrozenTree.Process, described: InBackground<[MemoryArea]>?) throws -> (areas: [MemoryArea], selection: PageSelection) {
         guard let next else {
-            let described = InBackground { try ProcMaps.read(pid: p.pid) }
             // Kernels whose page scan the dump cannot use say which areas are tracked in smaps only.
-            let areas = MemoryDump.scanSupported ? try ProcMaps.parse(maps: readProcFile("/proc/\(p.pid)/maps")) : try described.wait()
-            return (areas, try selection(pid: p.pid, vpid: p.vpid, startTime: p.stat.startTime), described)
+            let areas = if let described, MemoryDump.scanSupported {
+                try ProcMaps.parse(maps: readProcFile("/proc/\(p.pid)/maps"))
+            } else {
+                try described?.wait() ?? ProcMaps.read(pid: p.pid)
+            }
+            return (areas, try selection(pid: p.pid, vpid: p.vpid, startTime: p.stat.startTime))
         }
         let startTime = p.stat.startTime
         var fd: Int32
@@ -104,7 +107,7 @@ final class IncrementalDump {
             let ranges = WriteTracking.register(fd, areas: areas)
             let chosen = try selection(pid: p.pid, vpid: p.vpid, startTime: startTime)
             next.add(p.pid, TrackedTree.Process(startTime: startTime, fd: fd, ranges: ranges))
-            return (areas, chosen, nil)
+            return (areas, chosen)
         } catch {
             close(fd)
             throw error

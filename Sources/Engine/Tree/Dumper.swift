@@ -104,7 +104,8 @@ public enum Dumper {
             try checkSessions(tree, shellJob: options.shellJob)
             let userns = try checkNamespaces(tree)
             var namespaces = NamespaceIDs()
-            let memStats = try collect(tree, inet: inet, images: images, transfer: transfer, options: options, incremental: incremental, log: log, userns: userns, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
+            let session = DumpSession(tree: tree, images: images, options: options, log: log)
+            let memStats = try collect(tree, inet: inet, session: session, transfer: transfer, incremental: incremental, userns: userns, namespaces: &namespaces, memdumpTime: &stats.memdumpTime)
             if let userns, let inode = try NamespaceSet.inode(of: .user, pid: tree.root.pid), let id = namespaces.id(ofInode: inode) {
                 try userns.write(to: images, id: id, log: log)
             }
@@ -112,8 +113,6 @@ public enum Dumper {
             stats.pagesWritten = memStats.pagesWritten
             stats.pagesSkippedParent = memStats.pagesInParent
             stats.pagesLazy = UInt64(options.lazyPages?.pagesHeld ?? 0)
-            let session = DumpSession(tree: tree, images: images, options: options, log: log)
-            for ext in options.extensions { try ext.dump(session) }
             try FaultPoint.dumpAfterMemory.check()
             try DumpClient.check()
             stats.frozenTime = micros(since: frozenStart)
@@ -224,7 +223,12 @@ public enum Dumper {
         return userns
     }
 
-    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, images: ImageDirectory, transfer: PageTransfer, options: DumpOptions, incremental: IncrementalDump, log: Log, userns: UserNamespace?, namespaces: inout NamespaceIDs, memdumpTime: inout UInt32) throws -> MemoryStats {
+    /// The tree's images; the extensions' (namespaces, cgroups, mounts) on a thread meanwhile.
+    private static func collect(_ tree: FrozenTree, inet: InetSocketDump, session: DumpSession, transfer: PageTransfer, incremental: IncrementalDump, userns: UserNamespace?, namespaces: inout NamespaceIDs, memdumpTime: inout UInt32) throws -> MemoryStats {
+        let images = session.images, options = session.options, log = session.log
+        var extensions: InBackground<Void>?
+        // Never left running past a failure: they read the tree, which is released then.
+        defer { _ = try? extensions?.wait() }
         let locks = FileLocksDump(enabled: options.fileLocks)
         let files = FileTableDump(inet: inet)
         files.unixSockets.allowExternal = options.extUnixSk
@@ -266,11 +270,19 @@ public enum Dumper {
                 throw error
             }
             log.debug("pid \(p.pid): task state collected")
+            // smaps (VmFlags: the kernel walks every resident page) while the rest is read;
+            // a dump that leaves tracking on reads it once it has registered the areas.
+            let described = incremental.next == nil ? InBackground { try ProcMaps.read(pid: p.pid) } : nil
             for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write(.core(vtid), [userns.inside(task.cores[tid]!)]) }
             try images.write(.sigacts(p.vpid), task.sigactions)
             var ids = try namespaces.ids(for: p.pid, kobj: p.vpid)
             shared.apply(to: &ids, pid: p.pid)
             try images.write(.ids(p.vpid), [ids])
+            if p.pid == tree.root.pid {
+                // They read /proc, cgroupfs and this ids image only: while the tasks' state and
+                // memory are dumped (mostly waits: smaps, tar runs of tmpfs contents).
+                extensions = InBackground { for ext in options.extensions { try ext.dump(session) } }
+            }
             if shared.ownsFiles(p.pid, vpid: p.vpid) {
                 let fds = try files.dump(pid: p.pid)
                 try images.write(.fdinfo(p.vpid), fds)
@@ -280,9 +292,9 @@ public enum Dumper {
 
             log.debug("pid \(p.pid): files and namespaces collected")
             let memStart = DispatchTime.now()
-            let pages = try incremental.pages(of: p)
+            let pages = try incremental.pages(of: p, described: described)
             log.debug("pid \(p.pid): \(pages.areas.count) areas and the pages to dump chosen")
-            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: pages.areas, selection: pages.selection, described: pages.described)
+            let vmas = try memory.dump(pid: p.pid, name: p.vpid, areas: pages.areas, selection: pages.selection, described: described)
             log.debug("pid \(p.pid): \(memory.stats.pagesWritten) pages dumped so far")
             memTime += UInt64(micros(since: memStart))
             let mm = try mmEntry(p, brk: task.brk, dumpable: task.dumpable, vmas: vmas, files: files)
@@ -307,6 +319,7 @@ public enum Dumper {
         memdumpTime = UInt32(min(memTime, UInt64(UInt32.max)))
         log.debug("images of the tree written; ending the page transfer")
         try memory.transfer.finish()
+        try extensions?.wait()
         collected = true
         return memory.stats
     }

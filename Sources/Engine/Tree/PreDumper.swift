@@ -27,7 +27,7 @@ public enum PreDumper {
         do {
             memory.planned = []
             for p in tree.processes where !p.isZombie {
-                let pages = try incremental.pages(of: p)
+                let pages = try incremental.pages(of: p, described: nil)
                 _ = try memory.dump(pid: p.pid, name: p.vpid, areas: pages.areas, selection: pages.selection)
             }
             try FaultPoint.preDumpTracked.check()
