@@ -76,6 +76,9 @@ json.dump(c, open(p, "w"), indent=2)
 PY
     cp -a "$dir/bundle" "$dir/bundle-b"
     sed -i "s|/var/run/netns/${MIGRATE_NS}c|/var/run/netns/${MIGRATE_NS}d|" "$dir/bundle-b/config.json"
+    # Host B's own cgroups, as on another machine: B's runc restores while A's runc still
+    # tears the container down, and would share (and lose) its cgroup.
+    sed -i "s|\"linux\": {|\"linux\": {\"cgroupsPath\": \"/$id-b\",|" "$dir/bundle-b/config.json"
     runc --root "$a" run -d --bundle "$dir/bundle" "$id" </dev/null >"$dir/run.out" 2>&1
     local lazy=()
     [ "$mode" = lazy ] && lazy=(--lazy-pages)

@@ -47,14 +47,17 @@ struct LazyPages: ParsableCommand {
             }
             let dir = workDir ?? imagesDir
             let log = try logging.log(directory: dir)
-            let server = try LazyPagesServer(imagesDir: imagesDir, pageServer: remote, log: log)
-            server.backgroundDelay = backgroundAfter
-            let keeper = try LazyPagesKeeper(imagesDir: imagesDir)
-            server.onSpace = { keeper.hold(pid: $0, uffd: $1) }
+            // Listening before the images are read: a restore started while its last images
+            // are still coming (`receive`) connects early, and both wait for them.
             let listener = try LazyPagesSocket.listen(directory: dir)
             let path = (dir as NSString).appendingPathComponent(LazyPagesSocket.name)
             defer { close(listener); unlink(path) }
             log.info("lazy pages: listening on \(path)")
+            try IncomingImages.wait(imagesDir, log: log)
+            let server = try LazyPagesServer(imagesDir: imagesDir, pageServer: remote, log: log)
+            server.backgroundDelay = backgroundAfter
+            let keeper = try LazyPagesKeeper(imagesDir: imagesDir)
+            server.onSpace = { keeper.hold(pid: $0, uffd: $1) }
             let conn = try Syscall.retrying("lazy pages: accept on \(path)") { accept(listener, nil, nil) }
             let socket = RPCSocket(fd: conn)
             defer { close(conn) }

@@ -52,6 +52,8 @@ final class MigrationSource {
     let destination: MigrationAddress
     let work: String
     let maxRounds: Int
+    /// Images of the final dump the destination has before the rest (descriptors.json).
+    private var sentEarly: Set<String> = []
 
     init(runc: Runc, id: String, destination: MigrationAddress, work: String, maxRounds: Int) {
         self.runc = runc; self.id = id; self.destination = destination; self.work = work; self.maxRounds = maxRounds
@@ -84,6 +86,7 @@ final class MigrationSource {
         do {
             let images = try FileManager.default.contentsOfDirectory(atPath: dir(final)).filter { name in
                 var st = stat()
+                guard !sentEarly.contains(name) else { return false }
                 return lstat((dir(final) as NSString).appendingPathComponent(name), &st) == 0 && st.st_mode & S_IFMT == S_IFREG
             }.sorted()
             try channel.sendFiles(images, from: dir(final))
@@ -129,6 +132,13 @@ final class MigrationSource {
             var flags = ["--tcp-established", "--page-server", "\(destination.host):\(port)"]
             if round > 0 { flags += ["--parent-path", "../\(round - 1)"] }
             let running = BackgroundWork { try self.checkpoint(round: round, flags: flags) }
+            // runc writes descriptors.json before it starts the engine (whose log appears
+            // then): with it the destination starts runc's restore while this side dumps.
+            let started = (log(round) as NSString).appendingPathComponent(CheckpointLayout.dumpLog)
+            if !running.waitUntil({ access(started, F_OK) == 0 }), let failure = running.wait() { throw failure }
+            let path = (dir(round) as NSString).appendingPathComponent(Self.descriptors)
+            sentEarly = access(path, F_OK) == 0 ? [Self.descriptors] : []
+            try channel.sendFiles(Array(sentEarly), from: dir(round))
             let marker = (log(round) as NSString).appendingPathComponent(ImageName.statsDump.fileName)
             if !running.waitUntil({ access(marker, F_OK) == 0 }), let failure = running.wait() { throw failure }
             try channel.send("DUMPED \(round)")
@@ -152,6 +162,9 @@ final class MigrationSource {
             throw CheckpointError(.invalidState, "runc checkpoint: \(reason) (log: \(path))", cause: error)
         }
     }
+
+    /// runc's record of the container's stdio, which its restore reads before the engine starts.
+    static let descriptors = "descriptors.json"
 
     private func pagesPort(_ channel: MigrationChannel) throws -> UInt16 {
         let words = try channel.expect("PAGES")

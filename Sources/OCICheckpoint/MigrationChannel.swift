@@ -6,17 +6,19 @@ import LinuxKernel
 /// so the protocol is ours; the version in the greeting lets a newer end refuse an older.
 ///
 ///     source                                   destination
-///     MIGRATE 1 LAZY(0|1)                  →
-///                                          ←   READY 1
+///     MIGRATE 2 LAZY(0|1)                  →
+///                                          ←   READY 2
 ///     ROUND N | FINAL N                    →   (a page server for round N, parent N-1)
 ///                                          ←   PAGES PORT
 ///     (runc checkpoint --page-server destination:PORT)
+///     after FINAL, once the engine starts  →   FILES 1, descriptors.json (or FILES 0): the
+///                                              destination starts runc restore, which waits
 ///     DUMPED N | ABORT REASON              →
 ///                           after a round  ←   FILES K, K pagemap images of round N
 ///                           after FINAL    →   FILES K, the final dump's other images
 ///                                          ←   RESTORED MS | FAILED REASON
 final class MigrationChannel {
-    static let version = 1
+    static let version = 2
     let fd: Int32
     let peer: String
     private var buffer: [UInt8] = []

@@ -75,49 +75,80 @@ final class MigrationDestination {
             guard words.count == 2, ["ROUND", "FINAL"].contains(words[0]), words[1] == String(round) else {
                 throw CheckpointError(.invalidState, "receive: \"\(words.joined(separator: " "))\" where round \(round) was due")
             }
-            let dir = (work as NSString).appendingPathComponent(String(round))
-            try takePages(into: dir, round: round, channel: channel)
-            if words[0] == "ROUND" {
+            let dir = dir(round)
+            guard words[0] == "FINAL" else {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+                try endPages(try startPages(into: dir, round: round, channel: channel), round: round, channel: channel)
                 let pagemaps = ImageDirectory(path: dir).list(.pagemap).map(\.fileName)
                 try channel.sendFiles(pagemaps, from: dir)
                 round += 1
                 continue
             }
-            let names = try channel.receiveFiles(into: dir)
-            log.info("round \(round): \(names.count) images of the final dump received")
-            do {
-                let ms = try restore(dir, lazy: lazy)
-                try channel.send("RESTORED \(ms)")
-                return "receive: \(id) restored from \(dir) in \(ms) ms after \(round) pre-copy round(s)"
-            } catch {
-                let line = "the destination's restore failed: \(CheckpointError(error).message); the images are kept there in \(dir)"
-                try? channel.send("FAILED " + line)
-                throw CheckpointError(.invalidState, "receive: " + line)
-            }
+            return try final(into: dir, round: round, lazy: lazy, channel: channel)
         }
     }
 
-    /// A page server for round `round` while the source dumps into it; the pages are on
-    /// disk when this returns.
-    private func takePages(into dir: String, round: Int, channel: MigrationChannel) throws {
+    /// The final round: runc's restore starts as soon as the source's runc has begun the
+    /// final dump (its descriptors.json arrives first), and waits, with the lazy-pages
+    /// daemon, for the directory's last images (IncomingImages): runc's own start, the
+    /// engine's and the daemon's overlap the source's frozen window instead of following it.
+    private func final(into dir: String, round: Int, lazy: Bool, channel: MigrationChannel) throws -> String {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        try IncomingImages.mark(dir)
+        var restoring: BackgroundWork?
+        let complete: DispatchTime
+        do {
+            let pages = try startPages(into: dir, round: round, channel: channel)
+            // Without descriptors.json (runc reads it first) the restore waits for the rest.
+            if try channel.receiveFiles(into: dir).contains(MigrationSource.descriptors) { restoring = try restore(dir, lazy: lazy) }
+            try endPages(pages, round: round, channel: channel)
+            let names = try channel.receiveFiles(into: dir)
+            log.info("round \(round): \(names.count) images of the final dump received")
+            complete = DispatchTime.now()
+            IncomingImages.complete(dir)
+            if restoring == nil { restoring = try restore(dir, lazy: lazy) }
+        } catch {
+            // The waiting restore fails on this reason, and runc removes what it made.
+            IncomingImages.abandon(dir, reason: CheckpointError(error).message)
+            _ = restoring?.wait()
+            throw error
+        }
+        if let failure = restoring?.wait() {
+            let line = "the destination's restore failed: \(CheckpointError(failure).message); the images are kept there in \(dir)"
+            try? channel.send("FAILED " + line)
+            throw CheckpointError(.invalidState, "receive: " + line)
+        }
+        let ms = Int((DispatchTime.now().uptimeNanoseconds - complete.uptimeNanoseconds) / 1_000_000)
+        try channel.send("RESTORED \(ms)")
+        return "receive: \(id) restored from \(dir) in \(ms) ms after its images were in, after \(round) pre-copy round(s)"
+    }
+
+    /// A page server for round `round` while the source dumps into it, its port sent.
+    private func startPages(into dir: String, round: Int, channel: MigrationChannel) throws -> BackgroundWork {
         let server = try PageServer(images: ImageDirectory(path: dir), address: PageServerAddress(host: host, port: 0),
                                     parent: round > 0 ? "../\(round - 1)" : nil, log: log)
         // It blocks in accept: a source that fails before connecting sends ABORT instead
         // of DUMPED, and `receive` ends with the server still waiting.
         let serving = BackgroundWork { try server.serve() }
         try channel.send("PAGES \(server.port)")
+        return serving
+    }
+
+    /// Once the source says it dumped: the round's pages are on disk when this returns.
+    private func endPages(_ serving: BackgroundWork, round: Int, channel: MigrationChannel) throws {
         _ = try channel.expect("DUMPED")
         guard let outcome = serving.wait(seconds: 60) else {
             throw CheckpointError(.timeout, "receive: round \(round): the source says it dumped, but its pages did not arrive within 60 s")
         }
         if let failure = outcome { throw CheckpointError(.invalidState, "receive: round \(round)'s page server: \(CheckpointError(failure).message)", cause: failure) }
-        log.info("round \(round): pages in \(dir)")
+        log.info("round \(round): pages in \(dir(round))")
     }
 
+    private func dir(_ round: Int) -> String { (work as NSString).appendingPathComponent(String(round)) }
+
     /// runc restore of the final images (with a lazy-pages daemon serving them when
-    /// `lazy`); the milliseconds runc took.
-    private func restore(_ dir: String, lazy: Bool) throws -> Int {
+    /// `lazy`), on a thread: both wait for the images (IncomingImages).
+    private func restore(_ dir: String, lazy: Bool) throws -> BackgroundWork {
         let restoreWork = (work as NSString).appendingPathComponent("restore")
         try FileManager.default.createDirectory(atPath: restoreWork, withIntermediateDirectories: true)
         var flags = ["--tcp-established"]
@@ -125,9 +156,9 @@ final class MigrationDestination {
             try startLazyPages(images: dir, work: restoreWork)
             flags.append("--lazy-pages")
         }
-        let start = DispatchTime.now()
-        try runc.restore(id, bundle: bundle, imagePath: dir, workPath: restoreWork, flags: flags, stdio: nil)
-        return Int((DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000)
+        return BackgroundWork { [self] in
+            try runc.restore(id, bundle: bundle, imagePath: dir, workPath: restoreWork, flags: flags, stdio: nil)
+        }
     }
 
     /// `lazy-pages -D DIR` in a session of its own: it outlives us, serving the restored

@@ -134,7 +134,19 @@ final class MigrationSetup {
             }
             bundleB = try bundle.copy(to: scratch.sub("bundle-b"))
             try netB.join(bundle: bundleB.path)
+            // Host B's own cgroups, as on another machine: B's runc restores while A's runc
+            // still tears the container down, and would share (and lose) its cgroup.
+            try Self.setCgroupsPath("/\(id)-b", bundle: bundleB.path)
         } catch { hosts.tearDown(); netB.tearDown(); net.tearDown(); throw error }
+    }
+
+    static func setCgroupsPath(_ path: String, bundle: String) throws {
+        let file = URL(fileURLWithPath: bundle + "/config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as! [String: Any]
+        var linux = config["linux"] as! [String: Any]
+        linux["cgroupsPath"] = path
+        config["linux"] = linux
+        try JSONSerialization.data(withJSONObject: config, options: .prettyPrinted).write(to: file)
     }
 
     /// Runs the container in host A.

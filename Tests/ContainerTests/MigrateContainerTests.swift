@@ -96,6 +96,11 @@ struct MigrateContainerTests {
         let before = setup.bundle.lastCount
         #expect(waitFor(10) { setup.bundle.lastCount >= before + 2 }, "the container stopped counting after the refused move")
         #expect(waitFor(10) { (readFile(out) ?? "").contains("Error:") }, "receive did not give up: \(readFile(out) ?? "")")
+        // B's runc restore started with the final dump and waited for its images: it gave up
+        // on the source's reason, and B keeps no container.
+        let restoreLog = scratch.sub("receive") + "/restore/restore.log"
+        #expect((readFile(restoreLog) ?? "").contains("will not come"), "\(tail(restoreLog))")
+        #expect(setup.status(setup.rootB) == nil)
     }
 
     @Test func failedRestoreOnTheDestinationSaysWhereTheImagesAre() throws {

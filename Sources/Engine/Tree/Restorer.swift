@@ -58,6 +58,7 @@ public enum Restorer {
     public static func restore(options: RestoreOptions, log: Log) throws -> RestoreResult {
         let start = DispatchTime.now()
         let session = RestoreSession(options: options, log: log)
+        try IncomingImages.wait(session.images.path, log: log)
         let images = try CheckpointImages(dir: session.images)
         try checkOptions(images, session)
         let userns = try UserNamespace.load(session.images)
