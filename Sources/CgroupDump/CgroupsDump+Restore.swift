@@ -1,5 +1,6 @@
 import Foundation
 import LinuxKernel
+import ProcFS
 import Images
 
 /// One hierarchy of the image matched to a hierarchy mounted here, with the rule that moves
@@ -192,12 +193,16 @@ extension CgroupsDump {
         guard let set = entry.sets.first(where: { $0.id == setID }) else {
             throw CheckpointError(.image, "cgroup.img has no set \(setID) (sets: \(entry.sets.map(\.id)))")
         }
+        let current = (try? CgroupMembership.read(pid: pid)) ?? []
         for m in set.ctls {
             guard let h = plan.first(where: { $0.names(m.name) }) else {
                 if m.path == "/" { continue }
                 throw CheckpointError(.notFound, "cgroup hierarchy \(m.name.isEmpty ? "unified" : m.name) of pid \(pid)'s cgroup \(m.path) is not mounted here")
             }
             let dir = h.hierarchy.directory(h.map(m.path))
+            // Already there (inherited from the restorer): on v1 each move waits for an RCU
+            // grace period (~2 ms a hierarchy), for nothing.
+            if current.contains(where: { h.hierarchy.matches($0) && h.hierarchy.directory($0.path) == dir }) { continue }
             if !CgroupFile.exists(dir) {
                 guard mode != .props else { throw CheckpointError(.notFound, "cgroup \(dir) does not exist (manage mode props)") }
                 try makeDirectory(dir, in: h.hierarchy, log: log)

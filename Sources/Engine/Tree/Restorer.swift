@@ -257,6 +257,9 @@ public enum Restorer {
         var byPid: [Int32: RestoredProcess] = [root.pid: rootTask]
         var ordered: [RestoredProcess] = [rootTask]
         let pids = Set(images.processes.map(\.pid))
+        // The group each task is in once made (a child inherits its parent's), where known:
+        // one already in its dumped group needs no setpgid (a tree of 200 asked 200 times).
+        var group: [Int32: UInt32] = [:]
         for image in images.processes {
             guard let me = byPid[image.pid] else {
                 throw CheckpointError(.image, "pstree.img: pid \(image.pid) has parent \(image.entry.ppid), which is not in the tree")
@@ -265,6 +268,7 @@ public enum Restorer {
             if image.entry.sid == image.entry.pid {
                 try me.call("setsid", SyscallNumber.setsid)
                 try sessionMade(me)
+                group[image.pid] = image.entry.pid
             }
             try beforeChildren(me)
             for child in images.processes where Int32(child.entry.ppid) == image.pid && child.pid != root.pid {
@@ -275,12 +279,14 @@ public enum Restorer {
                 task.enter(rootTask.userNamespace, socket: rootTask.restorerSocket)
                 me.adopt(task, sharing: sharing)
                 byPid[child.pid] = task
+                group[child.pid] = group[image.pid]
                 ordered.append(task)
             }
         }
         // Group leaders first, then the members join them.
         let byLeader = ordered.sorted { ($0.image.entry.pgid == $0.image.entry.pid ? 0 : 1) < ($1.image.entry.pgid == $1.image.entry.pid ? 0 : 1) }
-        for p in byLeader where pids.contains(Int32(p.image.entry.pgid)) && p.image.entry.sid != p.image.entry.pid {
+        for p in byLeader where pids.contains(Int32(p.image.entry.pgid)) && p.image.entry.sid != p.image.entry.pid
+            && group[p.pid] != p.image.entry.pgid {
             try p.call("setpgid", SyscallNumber.setpgid, 0, UInt64(p.image.entry.pgid))
         }
         return ordered
