@@ -106,14 +106,15 @@ final class MigrationDestination {
             log.info("round \(round): \(names.count) images of the final dump received")
             complete = DispatchTime.now()
             IncomingImages.complete(dir)
-            if restoring == nil { restoring = try restore(dir, lazy: lazy) }
         } catch {
             // The waiting restore fails on this reason, and runc removes what it made.
             IncomingImages.abandon(dir, reason: CheckpointError(error).message)
             _ = restoring?.wait()
             throw error
         }
-        if let failure = restoring?.wait() {
+        let failure: Error?
+        do { failure = try (restoring ?? restore(dir, lazy: lazy)).wait() } catch { failure = error }
+        if let failure {
             let line = "the destination's restore failed: \(CheckpointError(failure).message); the images are kept there in \(dir)"
             try? channel.send("FAILED " + line)
             throw CheckpointError(.invalidState, "receive: " + line)

@@ -165,12 +165,7 @@ extension CheckpointRestoreTests {
             try Failures().requireBinary()
             let run = try WorkloadRun(damage.workload)
             defer { run.cleanup() }
-            try run.start()
-            try await run.waitReady()
-            let d = await run.dump(leaveRunning: false)
-            try #require(d.status == 0, "dump failed\n\(run.diagnostics())")
-            let left = await run.reapOriginal()
-            try #require(left.isEmpty, "original processes \(left) still exist")
+            try await run.dumpKilled()
 
             let images = ImageDirectory(path: run.images)
             let pid = run.rootPid

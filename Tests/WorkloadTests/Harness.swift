@@ -314,6 +314,16 @@ final class WorkloadRun {
         return r
     }
 
+    /// Started, ready, dumped (killed) and gone: images for a test of the restore.
+    func dumpKilled() async throws {
+        try start()
+        try await waitReady()
+        let d = await dump(leaveRunning: false)
+        try #require(d.status == 0, "dump failed\n\(diagnostics())")
+        let left = await reapOriginal()
+        try #require(left.isEmpty, "original processes \(left) still exist")
+    }
+
     var restoredPid: pid_t? {
         Proc.read(pidfile).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }

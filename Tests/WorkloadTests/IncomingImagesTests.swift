@@ -17,12 +17,7 @@ extension CheckpointRestoreTests {
         func dumped() async throws -> WorkloadRun {
             try Failures().requireBinary()
             let run = try WorkloadRun(.threads)
-            try run.start()
-            try await run.waitReady()
-            let d = await run.dump(leaveRunning: false)
-            try #require(d.status == 0, "dump failed\n\(run.diagnostics())")
-            let left = await run.reapOriginal()
-            try #require(left.isEmpty, "original processes \(left) still exist")
+            do { try await run.dumpKilled() } catch { run.cleanup(); throw error }
             return run
         }
 

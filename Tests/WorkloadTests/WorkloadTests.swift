@@ -266,12 +266,7 @@ extension CheckpointRestoreTests {
             try requireBinary()
             let run = try WorkloadRun(.threads)
             defer { run.cleanup() }
-            try run.start()
-            try await run.waitReady()
-            let d = await run.dump(leaveRunning: false)
-            try #require(d.status == 0, "dump failed\n\(run.diagnostics())")
-            let left = await run.reapOriginal()
-            try #require(left.isEmpty, "original processes \(left) still exist")
+            try await run.dumpKilled()
 
             let all = try FileManager.default.contentsOfDirectory(atPath: run.images).sorted()
             let name = kind == "pages" ? all.first { $0.hasPrefix("pages-") && $0.hasSuffix(".img") }
@@ -296,12 +291,7 @@ extension CheckpointRestoreTests {
             try requireBinary()
             let run = try WorkloadRun(w)
             defer { run.cleanup() }
-            try run.start()
-            try await run.waitReady()
-            let d = await run.dump(leaveRunning: false)
-            try #require(d.status == 0, "dump failed\n\(run.diagnostics())")
-            let left = await run.reapOriginal()
-            try #require(left.isEmpty, "original processes \(left) still exist")
+            try await run.dumpKilled()
             let before = run.imageSnapshot()
 
             let r = await run.restore(fault: fault, timeout: 120)
