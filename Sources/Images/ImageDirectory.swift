@@ -9,6 +9,12 @@ public struct ImageDirectory {
 
     public init(path: String) { self.path = path }
 
+    /// Files beside the images: runc's record of the container's stdio, which its restore
+    /// reads before it starts the engine; and the mark of a directory whose last images are
+    /// still on their way (IncomingImages in the engine).
+    public static let runcDescriptors = "descriptors.json"
+    public static let incomingMark = "incoming"
+
     /// The path of one image, for raw images (pages, tarballs) and messages.
     public func file(_ image: ImageName) -> String { (path as NSString).appendingPathComponent(image.fileName) }
 

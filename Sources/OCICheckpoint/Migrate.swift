@@ -92,12 +92,12 @@ final class MigrationSource {
             try channel.sendFiles(images, from: dir(final))
             answer = try channel.expect("RESTORED")
         } catch {
-            _ = checkpoint.wait()
+            _ = try? checkpoint.wait()
             throw CheckpointError(.invalidState, "migrate \(id): the container was checkpointed and stopped here, but not restored: \(CheckpointError(error).message); "
                                   + "this side keeps its images in \(dir(final)) (the pages are on the destination)")
         }
-        if let failure = checkpoint.wait() {
-            throw CheckpointError(.invalidState, "migrate \(id): restored on the destination, but runc's checkpoint here ended with: \(CheckpointError(failure).message)")
+        do { try checkpoint.wait() } catch {
+            throw CheckpointError(.invalidState, "migrate \(id): restored on the destination, but runc's checkpoint here ended with: \(CheckpointError(error).message)")
         }
         let total = (DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
         let stats = (try? ImageDirectory(path: dir(final)).readOne(.statsDump, as: StatsEntry.self).dump) ?? DumpStatsEntry()
@@ -125,7 +125,7 @@ final class MigrationSource {
     /// failure before that leaves it running, and says so. Returns once the engine is past
     /// the point of no return (the work directory's stats-dump, written after post-dump),
     /// while runc still kills the container and reaps it: the destination restores meanwhile.
-    private func finalDump(round: Int, over channel: MigrationChannel) throws -> BackgroundWork {
+    private func finalDump(round: Int, over channel: MigrationChannel) throws -> BackgroundWork<Void> {
         do {
             try channel.send("FINAL \(round)")
             let port = try pagesPort(channel)
@@ -135,12 +135,12 @@ final class MigrationSource {
             // runc writes descriptors.json before it starts the engine (whose log appears
             // then): with it the destination starts runc's restore while this side dumps.
             let started = (log(round) as NSString).appendingPathComponent(CheckpointLayout.dumpLog)
-            if !running.waitUntil({ access(started, F_OK) == 0 }), let failure = running.wait() { throw failure }
-            let path = (dir(round) as NSString).appendingPathComponent(Self.descriptors)
-            sentEarly = access(path, F_OK) == 0 ? [Self.descriptors] : []
+            if !running.waitUntil({ access(started, F_OK) == 0 }) { try running.wait() }
+            let path = (dir(round) as NSString).appendingPathComponent(ImageDirectory.runcDescriptors)
+            sentEarly = access(path, F_OK) == 0 ? [ImageDirectory.runcDescriptors] : []
             try channel.sendFiles(Array(sentEarly), from: dir(round))
             let marker = (log(round) as NSString).appendingPathComponent(ImageName.statsDump.fileName)
-            if !running.waitUntil({ access(marker, F_OK) == 0 }), let failure = running.wait() { throw failure }
+            if !running.waitUntil({ access(marker, F_OK) == 0 }) { try running.wait() }
             try channel.send("DUMPED \(round)")
             return running
         } catch {
@@ -162,9 +162,6 @@ final class MigrationSource {
             throw CheckpointError(.invalidState, "runc checkpoint: \(reason) (log: \(path))", cause: error)
         }
     }
-
-    /// runc's record of the container's stdio, which its restore reads before the engine starts.
-    static let descriptors = "descriptors.json"
 
     private func pagesPort(_ channel: MigrationChannel) throws -> UInt16 {
         let words = try channel.expect("PAGES")

@@ -95,12 +95,12 @@ final class MigrationDestination {
     private func final(into dir: String, round: Int, lazy: Bool, channel: MigrationChannel) throws -> String {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
         try IncomingImages.mark(dir)
-        var restoring: BackgroundWork?
+        var restoring: BackgroundWork<Void>?
         let complete: DispatchTime
         do {
             let pages = try startPages(into: dir, round: round, channel: channel)
             // Without descriptors.json (runc reads it first) the restore waits for the rest.
-            if try channel.receiveFiles(into: dir).contains(MigrationSource.descriptors) { restoring = try restore(dir, lazy: lazy) }
+            if try channel.receiveFiles(into: dir).contains(ImageDirectory.runcDescriptors) { restoring = try restore(dir, lazy: lazy) }
             try endPages(pages, round: round, channel: channel)
             let names = try channel.receiveFiles(into: dir)
             log.info("round \(round): \(names.count) images of the final dump received")
@@ -109,11 +109,11 @@ final class MigrationDestination {
         } catch {
             // The waiting restore fails on this reason, and runc removes what it made.
             IncomingImages.abandon(dir, reason: CheckpointError(error).message)
-            _ = restoring?.wait()
+            _ = try? restoring?.wait()
             throw error
         }
         let failure: Error?
-        do { failure = try (restoring ?? restore(dir, lazy: lazy)).wait() } catch { failure = error }
+        do { try (restoring ?? restore(dir, lazy: lazy)).wait(); failure = nil } catch { failure = error }
         if let failure {
             let line = "the destination's restore failed: \(CheckpointError(failure).message); the images are kept there in \(dir)"
             try? channel.send("FAILED " + line)
@@ -125,7 +125,7 @@ final class MigrationDestination {
     }
 
     /// A page server for round `round` while the source dumps into it, its port sent.
-    private func startPages(into dir: String, round: Int, channel: MigrationChannel) throws -> BackgroundWork {
+    private func startPages(into dir: String, round: Int, channel: MigrationChannel) throws -> BackgroundWork<Void> {
         let server = try PageServer(images: ImageDirectory(path: dir), address: PageServerAddress(host: host, port: 0),
                                     parent: round > 0 ? "../\(round - 1)" : nil, log: log)
         // It blocks in accept: a source that fails before connecting sends ABORT instead
@@ -136,12 +136,14 @@ final class MigrationDestination {
     }
 
     /// Once the source says it dumped: the round's pages are on disk when this returns.
-    private func endPages(_ serving: BackgroundWork, round: Int, channel: MigrationChannel) throws {
+    private func endPages(_ serving: BackgroundWork<Void>, round: Int, channel: MigrationChannel) throws {
         _ = try channel.expect("DUMPED")
-        guard let outcome = serving.wait(seconds: 60) else {
+        guard serving.ended(within: 60) else {
             throw CheckpointError(.timeout, "receive: round \(round): the source says it dumped, but its pages did not arrive within 60 s")
         }
-        if let failure = outcome { throw CheckpointError(.invalidState, "receive: round \(round)'s page server: \(CheckpointError(failure).message)", cause: failure) }
+        do { try serving.wait() } catch {
+            throw CheckpointError(.invalidState, "receive: round \(round)'s page server: \(CheckpointError(error).message)", cause: error)
+        }
         log.info("round \(round): pages in \(dir(round))")
     }
 
@@ -149,7 +151,7 @@ final class MigrationDestination {
 
     /// runc restore of the final images (with a lazy-pages daemon serving them when
     /// `lazy`), on a thread: both wait for the images (IncomingImages).
-    private func restore(_ dir: String, lazy: Bool) throws -> BackgroundWork {
+    private func restore(_ dir: String, lazy: Bool) throws -> BackgroundWork<Void> {
         let restoreWork = (work as NSString).appendingPathComponent("restore")
         try FileManager.default.createDirectory(atPath: restoreWork, withIntermediateDirectories: true)
         var flags = ["--tcp-established"]

@@ -3,6 +3,7 @@
 // creating nothing and changing no image, when the writer gives up or exits first.
 
 import Foundation
+import Images
 import LinuxKernel
 import SystemTestSupport
 import Testing
@@ -21,7 +22,7 @@ extension CheckpointRestoreTests {
             return run
         }
 
-        var mark: String { "incoming" }
+        var mark: String { ImageDirectory.incomingMark }
 
         @Test("the mark goes while the restore waits: the workload continues")
         func completedWhileWaiting() async throws {

@@ -16,11 +16,11 @@ final class FileLocksDump {
 
     /// /proc/locks, asked for as soon as the tree is frozen: its read waits for an RCU grace
     /// period (fs/locks.c takes file_rwsem for writing), ~10-15 ms of frozen time otherwise.
-    private let systemLocks: InBackground<String>
+    private let systemLocks: BackgroundWork<String>
 
     init(enabled: Bool) {
         self.enabled = enabled
-        systemLocks = InBackground { (try? readProcFile("/proc/locks")) ?? "" }
+        systemLocks = BackgroundWork { (try? readProcFile("/proc/locks")) ?? "" }
     }
 
     /// The locks shown on the fds of `pid` (`vpid` in the images); `fds` as FileTableDump wrote them.

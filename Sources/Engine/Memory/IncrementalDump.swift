@@ -76,7 +76,7 @@ final class IncrementalDump {
     /// its pages from maps while smaps (`described`, started after the process's probe:
     /// the probe's mmap would wait for its walk) is read on a thread, or from smaps itself
     /// without it; a round that registers areas reads smaps after registering them.
-    func pages(of p: FrozenTree.Process, described: InBackground<[MemoryArea]>?) throws -> (areas: [MemoryArea], selection: PageSelection) {
+    func pages(of p: FrozenTree.Process, described: BackgroundWork<[MemoryArea]>?) throws -> (areas: [MemoryArea], selection: PageSelection) {
         guard let next else {
             // Kernels whose page scan the dump cannot use say which areas are tracked in smaps only.
             let areas = if let described, MemoryDump.scanSupported {

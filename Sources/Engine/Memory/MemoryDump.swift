@@ -35,7 +35,7 @@ final class MemoryDump {
     /// chosen and copied from `areas` (bounds and paths: maps is enough); the vma entries
     /// come from `described` (smaps, read meanwhile on a thread: the kernel walks every
     /// resident page for it), or from `areas` when they are smaps's already.
-    func dump(pid: Int32, name: Int32, areas: [MemoryArea], selection: PageSelection = .all, described: InBackground<[MemoryArea]>? = nil) throws -> [VmaEntry] {
+    func dump(pid: Int32, name: Int32, areas: [MemoryArea], selection: PageSelection = .all, described: BackgroundWork<[MemoryArea]>? = nil) throws -> [VmaEntry] {
         let pagemap = open("/proc/\(pid)/pagemap", O_RDONLY | O_CLOEXEC)
         if pagemap < 0 { throw CheckpointError.errno("open /proc/\(pid)/pagemap") }
         defer { close(pagemap) }
@@ -44,8 +44,8 @@ final class MemoryDump {
         var guards: [VmaEntry] = []
         var lazy: [PageRun] = []
         // Which areas are lazy depends on their flags: a lazy dump waits for them first.
-        var vmas = lazyPages == nil ? nil : try vmaEntries(pid: pid, of: areas, described: described)
-        let lazyAreas = Set((vmas ?? []).filter(LazyAreas.isLazy).map(\.start))
+        let flaggedFirst = lazyPages == nil ? nil : try vmaEntries(pid: pid, of: areas, described: described)
+        let lazyAreas = Set((flaggedFirst ?? []).filter(LazyAreas.isLazy).map(\.start))
         for area in areas {
             let status = Self.status(of: area)
             // SysV segments travel with their IPC namespace (or stay on the host): no pages here.
@@ -106,14 +106,13 @@ final class MemoryDump {
                 throw error
             }
         }
-        if vmas == nil { vmas = try vmaEntries(pid: pid, of: areas, described: described) }
         // Guard ranges after every area, as CRIU lists them.
-        return vmas! + guards
+        return try (flaggedFirst ?? vmaEntries(pid: pid, of: areas, described: described)) + guards
     }
 
     /// The vma entries of `areas`, from `described` when given (smaps of the same frozen
     /// process: the same areas, with their flags).
-    private func vmaEntries(pid: Int32, of areas: [MemoryArea], described: InBackground<[MemoryArea]>?) throws -> [VmaEntry] {
+    private func vmaEntries(pid: Int32, of areas: [MemoryArea], described: BackgroundWork<[MemoryArea]>?) throws -> [VmaEntry] {
         let flagged = try described?.wait() ?? areas
         guard flagged.map(\.start) == areas.map(\.start), flagged.map(\.end) == areas.map(\.end) else {
             throw CheckpointError(.unsupported, "pid \(pid): its mappings changed while it was frozen (maps and smaps differ): is its memory shared with a process outside the tree?")

@@ -226,7 +226,7 @@ public enum Dumper {
     /// The tree's images; the extensions' (namespaces, cgroups, mounts) on a thread meanwhile.
     private static func collect(_ tree: FrozenTree, inet: InetSocketDump, session: DumpSession, transfer: PageTransfer, incremental: IncrementalDump, userns: UserNamespace?, namespaces: inout NamespaceIDs, memdumpTime: inout UInt32) throws -> MemoryStats {
         let images = session.images, options = session.options, log = session.log
-        var extensions: InBackground<Void>?
+        var extensions: BackgroundWork<Void>?
         // Never left running past a failure: they read the tree, which is released then.
         defer { _ = try? extensions?.wait() }
         let locks = FileLocksDump(enabled: options.fileLocks)
@@ -272,7 +272,7 @@ public enum Dumper {
             log.debug("pid \(p.pid): task state collected")
             // smaps (VmFlags: the kernel walks every resident page) while the rest is read;
             // a dump that leaves tracking on reads it once it has registered the areas.
-            let described = incremental.next == nil ? InBackground { try ProcMaps.read(pid: p.pid) } : nil
+            let described = incremental.next == nil ? BackgroundWork { try ProcMaps.read(pid: p.pid) } : nil
             for (tid, vtid) in zip(p.threads, p.vthreads) { try images.write(.core(vtid), [userns.inside(task.cores[tid]!)]) }
             try images.write(.sigacts(p.vpid), task.sigactions)
             var ids = try namespaces.ids(for: p.pid, kobj: p.vpid)
@@ -281,7 +281,7 @@ public enum Dumper {
             if p.pid == tree.root.pid {
                 // They read /proc, cgroupfs and this ids image only: while the tasks' state and
                 // memory are dumped (mostly waits: smaps, tar runs of tmpfs contents).
-                extensions = InBackground { for ext in options.extensions { try ext.dump(session) } }
+                extensions = BackgroundWork { for ext in options.extensions { try ext.dump(session) } }
             }
             if shared.ownsFiles(p.pid, vpid: p.vpid) {
                 let fds = try files.dump(pid: p.pid)

@@ -8,15 +8,13 @@ import Images
 /// lazy-pages daemon wait for the mark to go before they read an image. The file holds the
 /// pid of the process that will complete the directory and, once it gives up, why.
 public enum IncomingImages {
-    public static let name = "incoming"
-
     public static func mark(_ dir: String) throws {
         try write(dir, "\(getpid())\n")
     }
 
     /// Every image is in.
     public static func complete(_ dir: String) {
-        unlink((dir as NSString).appendingPathComponent(name))
+        unlink((dir as NSString).appendingPathComponent(ImageDirectory.incomingMark))
     }
 
     /// The images will not come: the waiting restore fails with `reason`.
@@ -26,7 +24,7 @@ public enum IncomingImages {
 
     /// Returns once `dir` holds no mark; fails when its writer gave up or exited, or after `timeout` seconds.
     public static func wait(_ dir: String, timeout: Double = 120, log: Log) throws {
-        let path = (dir as NSString).appendingPathComponent(name)
+        let path = (dir as NSString).appendingPathComponent(ImageDirectory.incomingMark)
         guard access(path, F_OK) == 0 else { return }
         log.info("images in \(dir) still incoming: waiting for them")
         let start = DispatchTime.now()
@@ -45,7 +43,7 @@ public enum IncomingImages {
     }
 
     private static func write(_ dir: String, _ text: String) throws {
-        let path = (dir as NSString).appendingPathComponent(name)
+        let path = (dir as NSString).appendingPathComponent(ImageDirectory.incomingMark)
         // Whole or not at all: a reader never sees half a reason.
         let tmp = path + ".tmp"
         guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)), rename(tmp, path) == 0 else {
