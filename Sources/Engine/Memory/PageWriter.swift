@@ -21,7 +21,39 @@ struct PagePiece {
 extension RemoteMemory {
     /// Writes every piece with as few process_vm_writev calls as IOV_MAX allows: the
     /// local and remote vectors are both scattered, so nothing is copied in between.
+    /// Beyond a few MiB the pieces are split by bytes over every core: most of the time
+    /// is the kernel allocating and zeroing the task's pages (64 MiB: ~40 ms on one core),
+    /// and faults in different page tables do not wait for each other.
     func scatterIn(_ pieces: [PagePiece]) throws {
+        let total = pieces.reduce(0) { $0 + $1.length }
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, total / (4 << 20))
+        guard workers > 1 else { return try write(pieces) }
+        let shares = Self.split(pieces, into: workers, total: total)
+        let failures = Failures()
+        DispatchQueue.concurrentPerform(iterations: shares.count) { i in
+            do { try write(shares[i]) } catch { failures.record(error) }
+        }
+        if let first = failures.first { throw first }
+    }
+
+    /// `pieces` cut into `count` runs of about the same number of bytes, in order.
+    static func split(_ pieces: [PagePiece], into count: Int, total: Int) -> [[PagePiece]] {
+        let share = (total / count + 4095) & ~4095
+        var shares: [[PagePiece]] = [[]]
+        var room = share
+        for var piece in pieces {
+            while piece.length > 0 {
+                if room == 0 && shares.count < count { shares.append([]); room = share }
+                let n = shares.count == count ? piece.length : min(piece.length, room)
+                shares[shares.count - 1].append(PagePiece(address: piece.address, data: piece.data, length: n))
+                piece.address += UInt64(n); piece.data += n; piece.length -= n
+                room = max(0, room - n)
+            }
+        }
+        return shares
+    }
+
+    private func write(_ pieces: [PagePiece]) throws {
         var index = 0
         while index < pieces.count {
             let batch = Array(pieces[index..<min(index + 1024, pieces.count)])
@@ -48,4 +80,12 @@ extension RemoteMemory {
             index += batch.count
         }
     }
+}
+
+/// The first error of work done on several threads.
+private final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var errors: [Error] = []
+    func record(_ e: Error) { lock.lock(); errors.append(e); lock.unlock() }
+    var first: Error? { lock.lock(); defer { lock.unlock() }; return errors.first }
 }
