@@ -41,8 +41,10 @@ public enum SyscallBatch {
     /// Runs the table written at `table` (for `count` calls) in thread `tid`, whose code
     /// page (with `code` at `codeOffset`) starts at `codeBase`. Returns each call's raw
     /// result (a negative errno on failure), nil for those after a failure. The thread is
-    /// left in a signal-delivery stop.
-    public static func run(tid: Int32, memory: RemoteMemory, codeBase: UInt64, table: UInt64, count: Int) throws -> [Int64?] {
+    /// left in a signal-delivery stop. `newTask` gets each task the batch forks or clones,
+    /// in order, as the restorer sees it (the task is left in its first stop).
+    public static func run(tid: Int32, memory: RemoteMemory, codeBase: UInt64, table: UInt64, count: Int,
+                           newTask: (Int32) throws -> Void = { _ in }) throws -> [Int64?] {
         let ptrace = Ptrace(tid)
         var regs = try ptrace.registers()
         regs.rip = codeBase + codeOffset
@@ -69,6 +71,9 @@ public enum SyscallBatch {
             case .stopped(let sig, 0) where sig == SIGSEGV || sig == SIGBUS || sig == SIGILL:
                 let at = (try? ptrace.registers().rip) ?? 0
                 throw CheckpointError(.invalidState, "tid \(tid) got signal \(sig) at \(at.hex) during a batch of \(count) syscalls")
+            case .stopped(_, let ev) where ev == Ptrace.eventFork || ev == Ptrace.eventClone || ev == Ptrace.eventVfork:
+                try newTask(Int32(truncatingIfNeeded: try ptrace.eventMessage()))
+                try ptrace.cont()
             case .stopped:
                 // Another signal or a ptrace event: held back, as single injected calls do.
                 try ptrace.cont()

@@ -19,6 +19,8 @@ struct CheckpointImages {
         var pagesID: UInt32 = 0
         var fds: [FdinfoEntry] = []
         var filesID: UInt32 = 0
+        /// The fs (cwd, root, umask) id from ids-PID.img, where it has one.
+        var fsID: UInt32?
         var fs = FsEntry()
         var sigactions: [SaEntry] = []
 
@@ -154,7 +156,7 @@ struct CheckpointImages {
         try checkMemoryMap(p, pid: pid, dir)
         // fdinfo images are named by the fd table's id (CRIU shares one between tasks
         // made with CLONE_FILES); ids-PID.img gives it, the pid when there is none.
-        p.filesID = try filesID(pid, main: main, dir)
+        (p.filesID, p.fsID) = try tableIDs(pid, main: main, dir)
         p.fds = try dir.read(.fdinfo(p.filesID), as: FdinfoEntry.self)
         try checkFds(p.fds, filesID: p.filesID, dir)
         p.fs = try readSole(dir, .fs(pid), as: FsEntry.self)
@@ -198,15 +200,18 @@ struct CheckpointImages {
         }
     }
 
-    /// The id of the fd table of `pid`: from ids-PID.img, else from its core, else the pid.
-    static func filesID(_ pid: Int32, main: CoreEntry, _ dir: ImageDirectory) throws -> UInt32 {
+    /// The ids of the fd table of `pid` (from ids-PID.img, else from its core, else the
+    /// pid) and of its fs (from ids-PID.img only).
+    static func tableIDs(_ pid: Int32, main: CoreEntry, _ dir: ImageDirectory) throws -> (files: UInt32, fs: UInt32?) {
+        var fs: UInt32?
         if dir.exists(.ids(pid)) {
             let ids = try readSole(dir, .ids(pid), as: TaskKobjIdsEntry.self)
             try checkIds(ids, core: main, pid: pid, dir)
-            if ids.hasFilesID { return ids.filesID }
+            fs = ids.hasFsID ? ids.fsID : nil
+            if ids.hasFilesID { return (ids.filesID, fs) }
         }
-        if main.hasIds, main.ids.hasFilesID { return main.ids.filesID }
-        return UInt32(pid)
+        if main.hasIds, main.ids.hasFilesID { return (main.ids.filesID, fs) }
+        return (UInt32(pid), fs)
     }
 
     /// Pagemap entries as runs of pages in the pages image: the page count from nr_pages,

@@ -13,15 +13,10 @@ final class SharedFdTable {
 
 extension RestoredProcess {
     /// CLONE_FILES and CLONE_FS for `child` when its ids name this process's tables.
-    func sharingFlags(for child: CheckpointImages.Process, in dir: ImageDirectory) -> UInt64 {
+    func sharingFlags(for child: CheckpointImages.Process) -> UInt64 {
         var flags: UInt64 = 0
         if child.filesID == image.filesID { flags |= CloneFlags.files.rawValue }
-        if dir.exists(.ids(child.pid)), dir.exists(.ids(pid)),
-           let mine = try? dir.readOne(.ids(pid), as: TaskKobjIdsEntry.self),
-           let theirs = try? dir.readOne(.ids(child.pid), as: TaskKobjIdsEntry.self),
-           mine.hasFsID, theirs.hasFsID, mine.fsID == theirs.fsID {
-            flags |= CloneFlags.fs.rawValue
-        }
+        if let fs = image.fsID, child.fsID == fs { flags |= CloneFlags.fs.rawValue }
         return flags
     }
 

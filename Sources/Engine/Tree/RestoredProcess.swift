@@ -36,9 +36,17 @@ final class RestoredProcess: TaskControl {
         threads = [(image.pid, hostPid)]
     }
 
+    /// One syscall: through the batch loop (one stop) while batches may run, else stepped
+    /// to its entry and exit (two). exit_group never returns to the loop.
     func callRaw(on tid: Int32?, _ nr: Int, _ args: [UInt64]) throws -> Int64 {
         if nr == SyscallNumber.rtSigqueueinfo || nr == SyscallNumber.rtTgsigqueueinfo { signalsQueued = true }
-        return try SyscallInjector(tid: tid ?? hostPid, codeAddress: stub).callRaw(nr, args)
+        if nr == SyscallNumber.seccomp { filtered = true }
+        guard batchable, nr != SyscallNumber.exitGroup else {
+            return try SyscallInjector(tid: tid ?? hostPid, codeAddress: stub).callRaw(nr, args)
+        }
+        let table = stub + Self.batchArea.offset
+        try memory.write(table, SyscallBatch.table([(nr, args)]))
+        return try SyscallBatch.run(tid: tid ?? hostPid, memory: memory, codeBase: stub, table: table, count: 1)[0]!
     }
 
     func write(_ address: UInt64, _ bytes: [UInt8]) throws { try memory.write(address, bytes) }
@@ -65,6 +73,10 @@ final class RestoredProcess: TaskControl {
     /// Whether a pending signal was queued: from then on no batch runs, since the SIGSTOP
     /// that ends one would drop a queued SIGCONT.
     private(set) var signalsQueued = false
+    /// Whether a seccomp filter was installed: from then on no batch runs, since the
+    /// filter may refuse the gettid and tkill that end one.
+    private(set) var filtered = false
+    private var batchable: Bool { !signalsQueued && !filtered }
 
     /// The raw results of `calls` run in thread `tid`, as far as they ran: past a failure
     /// only with `pastFailures`. Each batch leaves the thread in the signal-delivery stop
@@ -73,7 +85,7 @@ final class RestoredProcess: TaskControl {
     /// signal 0 discards the SIGSTOP.
     private func runBatches(on tid: Int32?, _ calls: [InjectedCall], pastFailures: Bool) throws -> [Int64] {
         let thread = tid ?? hostPid
-        guard !signalsQueued, calls.count > 1 else {
+        guard batchable, calls.count > 1 else {
             var results: [Int64] = []
             for c in calls {
                 var args = c.args
@@ -180,6 +192,71 @@ final class RestoredProcess: TaskControl {
         }
         if thread { threads.append((child, host)) }
         return host
+    }
+
+    /// The children `wanted` (pid, sharing flags), made by one batch of clone3 while batches
+    /// may run: each new task stops before its first instruction (it is traced from birth),
+    /// so none runs the loop its parent is in. `made` gets each one's host pid as soon as
+    /// it exists. A clone3 that fails (a pid still in use) is retried the single way.
+    func createChildren(_ wanted: [(pid: Int32, sharing: UInt64)], made: (Int32) -> Void) throws -> [Int32] {
+        var hosts: [Int32] = []
+        var rest = wanted[...]
+        while !rest.isEmpty {
+            let chunk = Array(rest.prefix(Self.cloneBatchSize))
+            let got = batchable && chunk.count > 1 ? try cloneBatch(chunk, made: made) : []
+            hosts += got
+            rest = rest.dropFirst(got.count)
+            if got.count < chunk.count, let next = rest.first {
+                let host = try createChild(pid: next.pid, sharing: next.sharing)
+                made(host)
+                hosts.append(host)
+                rest = rest.dropFirst()
+            }
+        }
+        return hosts
+    }
+
+    /// clone_args and set_tid of a batch fill the scratch data below the batch area.
+    static let cloneBatchSize = 256
+
+    private func cloneBatch(_ chunk: [(pid: Int32, sharing: UInt64)], made: (Int32) -> Void) throws -> [Int32] {
+        let argsSize = MemoryLayout<oc_clone_args>.size
+        // set_tid arrays of one pid_t each, then the clone_args naming them.
+        let tids = data, argsBase = data + UInt64((chunk.count * 4 + 7) & ~7)
+        var scratch = chunk.flatMap { bytes($0.pid) }
+        scratch += [UInt8](repeating: 0, count: Int(argsBase - tids) - scratch.count)
+        for (i, child) in chunk.enumerated() {
+            var args = oc_clone_args()
+            args.flags = child.sharing
+            args.exit_signal = UInt64(SIGCHLD)
+            args.set_tid = tids + UInt64(i * 4)
+            args.set_tid_size = 1
+            scratch += bytes(args)
+        }
+        try write(data, scratch)
+        let table = stub + Self.batchArea.offset
+        try memory.write(table, SyscallBatch.table(chunk.indices.map { i in
+            (SyscallNumber.clone3, [argsBase + UInt64(i * argsSize), UInt64(argsSize)])
+        }))
+        var hosts: [Int32] = []
+        let results = try SyscallBatch.run(tid: hostPid, memory: memory, codeBase: stub, table: table, count: chunk.count) { host in
+            made(host)
+            hosts.append(host)
+        }
+        for (i, r) in results.enumerated() {
+            guard let r, r >= 0 else { break }
+            guard Int32(truncatingIfNeeded: r) == chunk[i].pid, i < hosts.count else {
+                throw CheckpointError(.invalidState, "clone3 in pid \(pid) made task \(r), wanted \(chunk[i].pid)")
+            }
+        }
+        for host in hosts {
+            while true {
+                guard let ev = try TaskEvent.wait(host) else { continue }
+                if case .stopped = ev { break }
+                throw CheckpointError(.invalidState, "new task \(host) did not stop after clone3 (\(ev))")
+            }
+        }
+        return hosts
     }
 
     /// A task with SIGKILL pending, or already dead: its pid is about to be free.

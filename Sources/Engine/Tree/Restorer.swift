@@ -271,10 +271,10 @@ public enum Restorer {
                 group[image.pid] = image.entry.pid
             }
             try beforeChildren(me)
-            for child in images.processes where Int32(child.entry.ppid) == image.pid && child.pid != root.pid {
-                let sharing = me.sharingFlags(for: child, in: images.dir)
-                let host = try me.createChild(pid: child.pid, sharing: sharing)
-                session.created([host])
+            let children = images.processes.filter { Int32($0.entry.ppid) == image.pid && $0.pid != root.pid }
+            let sharing = children.map { me.sharingFlags(for: $0) }
+            let hosts = try me.createChildren(zip(children.map(\.pid), sharing).map { ($0, $1) }) { session.created([$0]) }
+            for ((child, sharing), host) in zip(zip(children, sharing), hosts) {
                 let task = try RestoredProcess(image: child, hostPid: host, stub: rootTask.stub)
                 task.enter(rootTask.userNamespace, socket: rootTask.restorerSocket)
                 me.adopt(task, sharing: sharing)
