@@ -93,7 +93,7 @@ struct RestoreDecisionTests {
         let task = RecordingTask()
         let ro = Self.vma(0x10000, 0x13000, prot: PROT_READ)
         let empty = Self.vma(0x20000, 0x21000, prot: PROT_READ)
-        try task.mapAreas([ro, empty], pagemap: [Self.pages(0x11000, 1)], fileFd: { _ in nil }, attach: { _ in },
+        try task.mapAreas([ro, empty], pagemap: [Self.pages(0x11000, 1)], fileFds: { $0.map { _ in nil } }, attach: { _ in },
                           fill: { task.mark("fill") })
         let flags = UInt64(UInt32(bitPattern: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED))
         #expect(task.calls == [
@@ -112,7 +112,7 @@ struct RestoreDecisionTests {
         let vdso = Self.vma(0x50000, 0x52000, prot: PROT_READ | PROT_EXEC, status: Self.regular | Self.vdso)
         let shm = Self.vma(0x60000, 0x61000, prot: PROT_READ, flags: MAP_SHARED, status: Self.regular | Self.sysvIPC, shmid: 3)
         var attached: [UInt64] = []
-        try task.mapAreas([file, vdso, shm], pagemap: [], fileFd: { $0.shmid == 9 ? 5 : nil },
+        try task.mapAreas([file, vdso, shm], pagemap: [], fileFds: { $0.map { $0.shmid == 9 ? 5 : nil } },
                           attach: { attached.append($0.start) }, fill: {})
         #expect(task.calls == [
             .init(tid: nil, nr: SyscallNumber.mmap, args: [0x40000, 0x2000, UInt64(PROT_READ | PROT_EXEC),
@@ -127,7 +127,7 @@ struct RestoreDecisionTests {
         let task = RecordingTask()
         let shared = Self.vma(0x70000, 0x72000, prot: PROT_READ, flags: MAP_SHARED | MAP_ANONYMOUS,
                               status: Self.regular | Self.anonShared, pgoff: 0x1000, shmid: 77)
-        try task.mapAreas([shared], pagemap: [Self.pages(0x70000, 2)], fileFd: { _ in 8 }, attach: { _ in }, fill: {})
+        try task.mapAreas([shared], pagemap: [Self.pages(0x70000, 2)], fileFds: { $0.map { _ in 8 } }, attach: { _ in }, fill: {})
         #expect(task.calls == [
             .init(tid: nil, nr: SyscallNumber.mmap, args: [0x70000, 0x2000, UInt64(PROT_READ),
                                                           UInt64(UInt32(bitPattern: MAP_SHARED | MAP_FIXED)), 8, 0x1000]),
@@ -140,7 +140,7 @@ struct RestoreDecisionTests {
         let task = RecordingTask()
         task.result = { _ in 0x99000 }
         #expect {
-            try task.mapAreas([Self.vma(0x10000, 0x11000, prot: PROT_READ)], pagemap: [], fileFd: { _ in nil }, attach: { _ in }, fill: {})
+            try task.mapAreas([Self.vma(0x10000, 0x11000, prot: PROT_READ)], pagemap: [], fileFds: { $0.map { _ in nil } }, attach: { _ in }, fill: {})
         } throws: { ($0 as? CheckpointError)?.message.contains("0x10000") == true }
     }
 

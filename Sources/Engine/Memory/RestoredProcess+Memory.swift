@@ -23,9 +23,7 @@ extension RestoredProcess {
         let inheritedStarts = Set(inherited.map(\.start))
         let fresh = early.filter { !inheritedStarts.contains($0.start) }
         // Writable until the last step: each child forked from here writes its own pages.
-        for vma in fresh {
-            try mapArea(vma, prot: vma.prot | UInt32(PROT_WRITE), fd: try areaFd(vma, resources: resources, pages: pages, pidfd: pidfd))
-        }
+        try mapAll(fresh.map { ($0, $0.prot | UInt32(PROT_WRITE)) }, fds: try areaFds(fresh, resources: resources, pages: pages, pidfd: pidfd))
         var pieces = mine.pieces(within: fresh.map { ($0.start, $0.end) })
         var drops: [(UInt64, UInt64)] = []
         if let parent = plan.parent(of: pid) {
@@ -54,38 +52,41 @@ extension RestoredProcess {
         let lazySink = resources.session.options.lazyPages
         let lazy = lazySink == nil ? [] : LazyAreas.areas(image, plan: plan)
         let lazyStarts = Set(lazy.map(\.start))
-        try mapAreas(rest, pagemap: image.pagemap, fileFd: { try areaFd($0, resources: resources, pages: pages, pidfd: pidfd) },
+        try mapAreas(rest, pagemap: image.pagemap, fileFds: { try areaFds($0, resources: resources, pages: pages, pidfd: pidfd) },
                      attach: attachSysV, fill: {
             // The vdso's pages (CRIU saves them) stay out: the running kernel's vdso was moved there.
             let eager = rest.filter { (MemoryInheritance.isPrivate($0) || HugePages.isPrivate($0)) && !lazyStarts.contains($0.start) }
             try memory.scatterIn(saved.pieces(within: eager.map { ($0.start, $0.end) }))
         })
         try restoreAioRings(saved)
-        try protect(early.filter { $0.prot & UInt32(PROT_WRITE) == 0 })
-        try adviseAreas(vmas)
-        try installGuards(vmas)
+        var last = protection(of: early.filter { $0.prot & UInt32(PROT_WRITE) == 0 }) + advice(of: vmas) + guards(of: vmas)
         // Either way: the stub inherited the restorer's setting.
         if image.mm.hasThpDisabled {
-            try call("prctl(PR_SET_THP_DISABLE)", SyscallNumber.prctl, 41, image.mm.thpDisabled ? 1 : 0, 0, 0, 0)
+            last.append(InjectedCall(what: "prctl(PR_SET_THP_DISABLE)", nr: SyscallNumber.prctl, args: [41, image.mm.thpDisabled ? 1 : 0, 0, 0, 0]))
         }
+        try callAll(last)
         if let lazySink { try handOverLazyAreas(lazy, to: lazySink) }
     }
 
-    /// The task's fd to map `vma` from: its shared memory object or its file (opened with
-    /// the access the vma records, CRIU's fdflags, not the fd's); nil for anonymous memory.
-    private func areaFd(_ vma: VmaEntry, resources: RestoreResources, pages: PagesImage, pidfd: Int32) throws -> Int32? {
-        if vma.status & VmaStatus.anonShared != 0 {
-            let size = image.mm.vmas.filter { $0.shmid == vma.shmid && $0.status & VmaStatus.anonShared != 0 && $0.status & VmaStatus.sysvIPC == 0 }
-                .map { Int($0.pgoff + $0.end - $0.start) }.max()!
-            let fd = try resources.shmemFd(vma.shmid, size: size, hugetlb: HugePages.mapFlags(vma.flags), pages: pages)
-            return try takeFd(fd, pidfd: pidfd)
+    /// The task's fds to map each of `vmas` from, taken in one batch: its shared memory
+    /// object's or its file's (opened with the access the vma records, CRIU's fdflags, not
+    /// the fd's); nil for anonymous memory.
+    private func areaFds(_ vmas: [VmaEntry], resources: RestoreResources, pages: PagesImage, pidfd: Int32) throws -> [Int32?] {
+        var ours: [(fd: Int32, owned: Bool)?] = []
+        defer { for case let (fd, true)? in ours { close(fd) } }
+        for vma in vmas {
+            if vma.status & VmaStatus.anonShared != 0 {
+                let size = image.mm.vmas.filter { $0.shmid == vma.shmid && $0.status & VmaStatus.anonShared != 0 && $0.status & VmaStatus.sysvIPC == 0 }
+                    .map { Int($0.pgoff + $0.end - $0.start) }.max()!
+                ours.append((try resources.shmemFd(vma.shmid, size: size, hugetlb: HugePages.mapFlags(vma.flags), pages: pages), false))
+            } else if vma.status & (VmaStatus.filePrivate | VmaStatus.fileShared) != 0 {
+                ours.append(try resources.mappingFd(for: vma))
+            } else {
+                ours.append(nil)
+            }
         }
-        if vma.status & (VmaStatus.filePrivate | VmaStatus.fileShared) != 0 {
-            let (ours, owned) = try resources.mappingFd(for: vma)
-            defer { if owned { close(ours) } }
-            return try takeFd(ours, pidfd: pidfd)
-        }
-        return nil
+        var taken = try takeFds(ours.compactMap { $0?.fd }, pidfd: pidfd).makeIterator()
+        return ours.map { $0 == nil ? nil : taken.next() }
     }
 
     /// The running kernel's vdso and vvar moved where the dumped ones were, or, when they

@@ -21,11 +21,13 @@ extension TaskControl {
 
     /// Maps every dumped area (but vdso, vvar, vsyscall) at its address. An area that is
     /// not writable but has pages is mapped writable, filled by `fill`, then given its
-    /// protection. `fileFd(vma)` is the task's fd to map a file or shared area from (the
-    /// caller's, closed here after the mmap); `attach(vma)` re-attaches a SysV segment.
-    func mapAreas(_ vmas: [VmaEntry], pagemap: [PagemapEntry], fileFd: (VmaEntry) throws -> Int32?,
+    /// protection. `fileFds(vmas)` are the task's fds to map each file or shared area from
+    /// (nil for anonymous memory; closed here after the mmaps); `attach(vma)` re-attaches
+    /// a SysV segment.
+    func mapAreas(_ vmas: [VmaEntry], pagemap: [PagemapEntry], fileFds: ([VmaEntry]) throws -> [Int32?],
                   attach: (VmaEntry) throws -> Void, fill: () throws -> Void) throws {
         var writableForNow: [VmaEntry] = []
+        var areas: [(vma: VmaEntry, prot: UInt32)] = []
         for vma in vmas where vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall | VmaStatus.guardRegion | VmaStatus.aioRing) == 0 {
             if vma.status & VmaStatus.sysvIPC != 0 {
                 try attach(vma)
@@ -37,50 +39,64 @@ extension TaskControl {
                 prot |= UInt32(PROT_WRITE)
                 writableForNow.append(vma)
             }
-            try mapArea(vma, prot: prot, fd: try fileFd(vma))
+            areas.append((vma, prot))
         }
+        try mapAll(areas, fds: try fileFds(areas.map(\.vma)))
         try fill()
         try protect(writableForNow)
     }
 
     /// Gives each area its dumped protection.
-    func protect(_ vmas: [VmaEntry]) throws {
-        try callAll(vmas.map { InjectedCall(what: "mprotect \($0.start.hex)", nr: SyscallNumber.mprotect, args: [$0.start, $0.end - $0.start, UInt64($0.prot)]) })
+    func protect(_ vmas: [VmaEntry]) throws { try callAll(protection(of: vmas)) }
+
+    func protection(of vmas: [VmaEntry]) -> [InjectedCall] {
+        vmas.map { InjectedCall(what: "mprotect \($0.start.hex)", nr: SyscallNumber.mprotect, args: [$0.start, $0.end - $0.start, UInt64($0.prot)]) }
     }
 
-    /// One area at its address with protection `prot`, from the task's `fd` (closed here)
-    /// or anonymous when there is none.
-    func mapArea(_ vma: VmaEntry, prot: UInt32, fd targetFd: Int32?) throws {
-        var flags = Int32(bitPattern: vma.flags) | MAP_FIXED
-        if vma.status & VmaStatus.anonShared != 0 {
-            flags &= ~MAP_ANONYMOUS
-        } else if targetFd == nil {
-            flags |= MAP_ANONYMOUS
+    /// Each area at its address with its protection, from the task's fd (closed here) or
+    /// anonymous where there is none; all in one batch, none depends on another.
+    func mapAll(_ areas: [(vma: VmaEntry, prot: UInt32)], fds: [Int32?]) throws {
+        var calls: [(nr: Int, args: [UInt64])] = []
+        var what: [String] = []
+        for ((vma, prot), targetFd) in zip(areas, fds) {
+            var flags = Int32(bitPattern: vma.flags) | MAP_FIXED
+            if vma.status & VmaStatus.anonShared != 0 {
+                flags &= ~MAP_ANONYMOUS
+            } else if targetFd == nil {
+                flags |= MAP_ANONYMOUS
+            }
+            let offset = (vma.status & VmaStatus.anonPrivate != 0) ? 0 : vma.pgoff
+            let fd = targetFd.map { UInt64($0) } ?? UInt64.max
+            calls.append((SyscallNumber.mmap, [vma.start, vma.end - vma.start, UInt64(prot), UInt64(UInt32(bitPattern: flags)), fd, offset]))
+            what.append("mmap \(vma.start.hex)-\(vma.end.hex)")
+            if let t = targetFd {
+                calls.append((SyscallNumber.close, [UInt64(t)]))
+                what.append("close")
+            }
         }
-        let offset = (vma.status & VmaStatus.anonPrivate != 0) ? 0 : vma.pgoff
-        let fd = targetFd.map { UInt64($0) } ?? UInt64.max
-        let got = try call("mmap \(vma.start.hex)-\(vma.end.hex)", SyscallNumber.mmap, vma.start, vma.end - vma.start, UInt64(prot), UInt64(UInt32(bitPattern: flags)), fd, offset)
-        if got != vma.start { throw CheckpointError(.invalidState, "pid \(pid): mmap at \(vma.start.hex) landed at \(got.hex)") }
-        if let t = targetFd { try call("close", SyscallNumber.close, UInt64(t)) }
+        let results = try askAll({ what[$0] }, calls)
+        for (c, got) in zip(calls, results) where c.nr == SyscallNumber.mmap && got != c.args[0] {
+            throw CheckpointError(.invalidState, "pid \(pid): mmap at \(c.args[0].hex) landed at \(got.hex)")
+        }
     }
 
     /// MADV_GUARD_INSTALL over each guard range, once its area is mapped and filled.
-    func installGuards(_ vmas: [VmaEntry]) throws {
-        try callAll(vmas.filter { $0.status & VmaStatus.guardRegion != 0 }.map { vma in
+    func guards(of vmas: [VmaEntry]) -> [InjectedCall] {
+        vmas.filter { $0.status & VmaStatus.guardRegion != 0 }.map { vma in
             InjectedCall(what: "madvise(MADV_GUARD_INSTALL) \(vma.start.hex)-\(vma.end.hex)", nr: SyscallNumber.madvise, args: [vma.start, vma.end - vma.start, 102])
-        })
+        }
     }
 
     /// The madvise state of each area (vma.madv: bit N for advice N, as CRIU keeps it),
     /// given once every child that must not inherit an area (MADV_DONTFORK) exists.
-    func adviseAreas(_ vmas: [VmaEntry]) throws {
+    func advice(of vmas: [VmaEntry]) -> [InjectedCall] {
         var calls: [InjectedCall] = []
         for vma in vmas where vma.madv != 0 && vma.status & (VmaStatus.vdso | VmaStatus.vvar | VmaStatus.vsyscall) == 0 {
             for advice in 0..<64 where vma.madv & (1 << UInt64(advice)) != 0 {
                 calls.append(InjectedCall(what: "madvise(\(advice)) \(vma.start.hex)-\(vma.end.hex)", nr: SyscallNumber.madvise, args: [vma.start, vma.end - vma.start, UInt64(advice)]))
             }
         }
-        try callAll(calls)
+        return calls
     }
 
     /// Moves vvar, vvar_vclock and vdso (`current`, as the task's maps show them) to their
@@ -115,9 +131,9 @@ extension TaskControl {
             throw CheckpointError(.unsupported, "pid \(pid): the vdso/vvar layout of this kernel (\(areas.map { "\($0.path) \($0.size)" })) differs from the dumped one")
         }
         // What the program had unmapped goes again.
-        for block in current where !pairs.contains(where: { $0.0[0].start == block[0].start }) {
-            try call("munmap \(block[0].path)", SyscallNumber.munmap, block[0].start, size(block))
-        }
+        try callAll(current.filter { block in !pairs.contains(where: { $0.0[0].start == block[0].start }) }.map { block in
+            InjectedCall(what: "munmap \(block[0].path)", nr: SyscallNumber.munmap, args: [block[0].start, size(block)])
+        })
         if pairs.allSatisfy({ $0.0.first!.start == $0.1.start }) { return }
         let moving = pairs.flatMap(\.0)
         guard let first = moving.first, let last = moving.last, let firstWanted = wanted.map(\.start).min(),
@@ -127,14 +143,17 @@ extension TaskControl {
         var temp = spare
         let lowest = min(first.start, firstWanted), highest = max(last.end, lastWanted)
         if temp + total > lowest && temp < highest { temp = highest + 0x10_0000 }
-        for area in moving {
-            try call("mremap \(area.path)", SyscallNumber.mremap, area.start, area.size, area.size, UInt64(MremapFlag.mayMoveFixed), temp + (area.start - first.start))
+        var moves = moving.map { area in
+            InjectedCall(what: "mremap \(area.path)", nr: SyscallNumber.mremap,
+                         args: [area.start, area.size, area.size, UInt64(MremapFlag.mayMoveFixed), temp + (area.start - first.start)])
         }
         for (block, target) in pairs {
             for area in block {
                 let to = target.start + (area.start - block.first!.start)
-                try call("mremap to \(to.hex)", SyscallNumber.mremap, temp + (area.start - first.start), area.size, area.size, UInt64(MremapFlag.mayMoveFixed), to)
+                moves.append(InjectedCall(what: "mremap to \(to.hex)", nr: SyscallNumber.mremap,
+                                          args: [temp + (area.start - first.start), area.size, area.size, UInt64(MremapFlag.mayMoveFixed), to]))
             }
         }
+        try callAll(moves)
     }
 }
