@@ -18,7 +18,7 @@ public struct ImageDirectory {
     /// The path of one image, for raw images (pages, tarballs) and messages.
     public func file(_ image: ImageName) -> String { (path as NSString).appendingPathComponent(image.fileName) }
 
-    public func exists(_ image: ImageName) -> Bool { FileManager.default.fileExists(atPath: file(image)) }
+    public func exists(_ image: ImageName) -> Bool { access(file(image), F_OK) == 0 }
 
     /// The images of `kind` in the directory, by id (mountpoints-N.img of each namespace).
     public func list(_ kind: ImageKind) -> [ImageName] {

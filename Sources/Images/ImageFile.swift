@@ -87,7 +87,7 @@ public struct ImageReader {
 
     public init(path: String, magic: ImageMagic) throws {
         self.path = path
-        guard let d = FileManager.default.contents(atPath: path) else {
+        guard let d = Self.contents(path) else {
             throw ImageError(path, "cannot read (\(String(cString: strerror(errno))))")
         }
         data = d
@@ -98,6 +98,32 @@ public struct ImageReader {
                 throw ImageError(path, String(format: "bad magic 0x%08x, expected 0x%08x", word, expected))
             }
         }
+    }
+
+    /// The whole file by open, fstat and read: a restore of 200 tasks reads ~1000 small
+    /// images, and Foundation's reading costs several times these three calls.
+    private static func contents(_ path: String) -> Data? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { Glibc.close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        var data = Data(count: Int(st.st_size))
+        let got = data.withUnsafeMutableBytes { p -> Int in
+            var done = 0
+            while done < p.count {
+                let n = read(fd, p.baseAddress! + done, p.count - done)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { return -1 }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+        if got < 0 { return nil }
+        // A file that shrank as we read it is read as far as it goes.
+        if got < data.count { data.count = got }
+        return data
     }
 
     private mutating func readU32() -> UInt32? {
