@@ -82,20 +82,37 @@ final class LocalPageTransfer: PageTransfer {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         if fd < 0 { throw CheckpointError.errno("create \(path)") }
         defer { close(fd) }
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: PageChunks.size, alignment: 4096)
-        defer { buffer.deallocate() }
-        var written = 0
-        for piece in PageChunks.split(runs.filter(\.carriesBytes).map { ($0.address, $0.length) }) {
-            try copy(piece, buffer)
-            let bytes = piece.reduce(0) { $0 + $1.1 }
-            var done = 0
-            while done < bytes {
-                let n = try Syscall.retrying("write \(path) at \(written + done) bytes") { write(fd, buffer + done, bytes - done) }
-                if n == 0 { throw CheckpointError.errno("write \(path) at \(written + done) bytes", .EIO) }
-                done += n
-            }
-            written += bytes
+        let chunks = PageChunks.split(runs.filter(\.carriesBytes).map { ($0.address, $0.length) })
+        var offsets: [Int] = []
+        var total = 0
+        for chunk in chunks {
+            offsets.append(total)
+            total += chunk.reduce(0) { $0 + $1.1 }
         }
-        return written
+        // Beyond a few chunks, every core copies its own share: reading the task's pages and
+        // filling the page cache are both per-page kernel work that does not contend.
+        let workers = chunks.count < 4 ? 1 : min(ProcessInfo.processInfo.activeProcessorCount, chunks.count / 2)
+        let failures = FirstFailure()
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: PageChunks.size, alignment: 4096)
+            defer { buffer.deallocate() }
+            for i in (chunks.count * w / workers)..<(chunks.count * (w + 1) / workers) where failures.first == nil {
+                do {
+                    try copy(chunks[i], buffer)
+                    try Self.write(fd, buffer, chunks[i].reduce(0) { $0 + $1.1 }, at: offsets[i], path: path)
+                } catch { failures.record(error) }
+            }
+        }
+        if let first = failures.first { throw first }
+        return total
+    }
+
+    private static func write(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ bytes: Int, at offset: Int, path: String) throws {
+        var done = 0
+        while done < bytes {
+            let n = try Syscall.retrying("write \(path) at \(offset + done) bytes") { pwrite(fd, buffer + done, bytes - done, off_t(offset + done)) }
+            if n == 0 { throw CheckpointError.errno("write \(path) at \(offset + done) bytes", .EIO) }
+            done += n
+        }
     }
 }

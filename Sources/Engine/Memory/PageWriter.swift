@@ -26,10 +26,12 @@ extension RemoteMemory {
     /// and faults in different page tables do not wait for each other.
     func scatterIn(_ pieces: [PagePiece]) throws {
         let total = pieces.reduce(0) { $0 + $1.length }
+        // (activeProcessorCount reads sysfs each time: not for the small writes of a tree.)
+        guard total >= 8 << 20 else { return try write(pieces) }
         let workers = min(ProcessInfo.processInfo.activeProcessorCount, total / (4 << 20))
         guard workers > 1 else { return try write(pieces) }
         let shares = Self.split(pieces, into: workers, total: total)
-        let failures = Failures()
+        let failures = FirstFailure()
         DispatchQueue.concurrentPerform(iterations: shares.count) { i in
             do { try write(shares[i]) } catch { failures.record(error) }
         }
@@ -83,7 +85,7 @@ extension RemoteMemory {
 }
 
 /// The first error of work done on several threads.
-private final class Failures: @unchecked Sendable {
+final class FirstFailure: @unchecked Sendable {
     private let lock = NSLock()
     private var errors: [Error] = []
     func record(_ e: Error) { lock.lock(); errors.append(e); lock.unlock() }
