@@ -23,6 +23,16 @@ public func readProcFile(_ path: String) throws -> String {
     return String(decoding: bytes, as: UTF8.self)
 }
 
+/// Writes `text` to a /proc file in one write (no create, truncate or sync: a proc file
+/// takes its value from the write itself).
+public func writeProcFile(_ path: String, _ text: String) throws {
+    let fd = open(path, O_WRONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw ProcFSError.system(path, errno) }
+    defer { close(fd) }
+    let bytes = Array(text.utf8)
+    guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else { throw ProcFSError.system(path, errno) }
+}
+
 /// Names in a /proc directory, without "." and "..".
 func listProcDirectory(_ path: String) throws -> [String] {
     guard let dir = opendir(path) else { throw ProcFSError.system(path, errno) }

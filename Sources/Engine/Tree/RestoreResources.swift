@@ -212,6 +212,7 @@ final class PagesImage {
     private static func readIn(_ p: UnsafeMutableRawPointer, count: Int) {
         let piece = 2 << 20
         let pieces = (count + piece - 1) / piece
+        guard pieces > 1 else { _ = madvise(p, count, 22 /* MADV_POPULATE_READ */); return }
         let workers = min(ProcessInfo.processInfo.activeProcessorCount, pieces)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let first = pieces * w / workers, end = pieces * (w + 1) / workers

@@ -18,7 +18,7 @@ extension RestoredProcess {
         try restoreLoginuid(pidfd: pidfd)
         try restoreMembarriers(tc.membarrierRegistrationMask)
         if tc.hasOomScoreAdj {
-            try? "\(tc.oomScoreAdj)".write(toFile: "/proc/\(hostPid)/oom_score_adj", atomically: false, encoding: .utf8)
+            try? writeProcFile("/proc/\(hostPid)/oom_score_adj", "\(tc.oomScoreAdj)")
         }
     }
 
@@ -83,27 +83,40 @@ extension RestoredProcess {
 
     static func caps(_ words: [UInt32]) -> UInt64 { UInt64(words[safe: 0]) | UInt64(words[safe: 1]) << 32 }
 
-    /// Last step inside the process: unmap the stub through a syscall that the main thread
-    /// executes from the stub itself, and stop it at the syscall's exit to give it its
-    /// dumped registers. Other threads just get their registers.
-    func finish() throws {
-        for (vtid, tid) in threads where vtid != pid {
-            try Ptrace(tid).setRegisters(Self.resumable(image.cores[vtid]!.threadInfo.gpregs.registers))
-        }
-        let ptrace = Ptrace(hostPid)
-        var regs = try ptrace.registers()
-        regs.rax = UInt64(SyscallNumber.munmap); regs.orig_rax = UInt64.max
-        regs.rdi = stub; regs.rsi = Self.stubSize; regs.rip = stub
-        try ptrace.setRegisters(regs)
-        for _ in 0..<2 {  // syscall entry, then exit
-            try ptrace.syscallStep()
-            guard case .stopped(let sig, _)? = try TaskEvent.wait(hostPid), sig & 0x7f == SIGTRAP else {
-                throw CheckpointError(.invalidState, "pid \(pid) did not stop around the stub's munmap")
+    /// Last step inside each process: unmap the stub through a syscall that the main
+    /// thread executes from the stub itself, and stop it at the syscall's exit to give it
+    /// its dumped registers. Other threads just get their registers. Each step is asked of
+    /// every process before any is waited for: the munmaps run side by side, and the
+    /// restorer never waits for one task's round trip at a time (2 per process).
+    static func finishAll(_ processes: [RestoredProcess]) throws {
+        for p in processes {
+            for (vtid, tid) in p.threads where vtid != p.pid {
+                try Ptrace(tid).setRegisters(resumable(p.image.cores[vtid]!.threadInfo.gpregs.registers))
             }
+            let ptrace = Ptrace(p.hostPid)
+            var regs = try ptrace.registers()
+            regs.rax = UInt64(SyscallNumber.munmap); regs.orig_rax = UInt64.max
+            regs.rdi = p.stub; regs.rsi = stubSize; regs.rip = p.stub
+            try ptrace.setRegisters(regs)
+            try ptrace.syscallStep()
         }
-        let result = Int64(bitPattern: try ptrace.registers().rax)
-        if result != 0 { throw CheckpointError.errno("munmap of the restore stub in pid \(pid)", Int32(-result)) }
-        try ptrace.setRegisters(Self.resumable(image.main.threadInfo.gpregs.registers))
+        for p in processes {  // syscall entry
+            try p.awaitSyscallStop()
+            try Ptrace(p.hostPid).syscallStep()
+        }
+        for p in processes {  // syscall exit
+            try p.awaitSyscallStop()
+            let ptrace = Ptrace(p.hostPid)
+            let result = Int64(bitPattern: try ptrace.registers().rax)
+            if result != 0 { throw CheckpointError.errno("munmap of the restore stub in pid \(p.pid)", Int32(-result)) }
+            try ptrace.setRegisters(resumable(p.image.main.threadInfo.gpregs.registers))
+        }
+    }
+
+    private func awaitSyscallStop() throws {
+        guard case .stopped(let sig, _)? = try TaskEvent.wait(hostPid), sig & 0x7f == SIGTRAP else {
+            throw CheckpointError(.invalidState, "pid \(pid) did not stop around the stub's munmap")
+        }
     }
 
     /// Registers of a task stopped inside a syscall, rewritten so that the syscall runs
