@@ -40,7 +40,6 @@ final class RestoredProcess: TaskControl {
     /// to its entry and exit (two). exit_group never returns to the loop.
     func callRaw(on tid: Int32?, _ nr: Int, _ args: [UInt64]) throws -> Int64 {
         if nr == SyscallNumber.rtSigqueueinfo || nr == SyscallNumber.rtTgsigqueueinfo { signalsQueued = true }
-        if nr == SyscallNumber.seccomp { filtered = true }
         guard batchable, nr != SyscallNumber.exitGroup else {
             return try SyscallInjector(tid: tid ?? hostPid, codeAddress: stub).callRaw(nr, args)
         }
@@ -73,10 +72,9 @@ final class RestoredProcess: TaskControl {
     /// Whether a pending signal was queued: from then on no batch runs, since the SIGSTOP
     /// that ends one would drop a queued SIGCONT.
     private(set) var signalsQueued = false
-    /// Whether a seccomp filter was installed: from then on no batch runs, since the
-    /// filter may refuse the gettid and tkill that end one.
-    private(set) var filtered = false
-    private var batchable: Bool { !signalsQueued && !filtered }
+    /// (A seccomp filter does not stop batches: it is installed with seccomp suspended for
+    /// the thread, SeccompRestore, so the loop's gettid and tkill still pass.)
+    private var batchable: Bool { !signalsQueued }
 
     /// The raw results of `calls` run in thread `tid`, as far as they ran: past a failure
     /// only with `pastFailures`. Each batch leaves the thread in the signal-delivery stop
