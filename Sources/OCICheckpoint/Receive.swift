@@ -112,10 +112,8 @@ final class MigrationDestination {
             _ = try? restoring?.wait()
             throw error
         }
-        let failure: Error?
-        do { try (restoring ?? restore(dir, lazy: lazy)).wait(); failure = nil } catch { failure = error }
-        if let failure {
-            let line = "the destination's restore failed: \(CheckpointError(failure).message); the images are kept there in \(dir)"
+        do { try (restoring ?? restore(dir, lazy: lazy)).wait() } catch {
+            let line = "the destination's restore failed: \(CheckpointError(error).message); the images are kept there in \(dir)"
             try? channel.send("FAILED " + line)
             throw CheckpointError(.invalidState, "receive: " + line)
         }

@@ -43,9 +43,17 @@ final class RestoredProcess: TaskControl {
         guard batchable, nr != SyscallNumber.exitGroup else {
             return try SyscallInjector(tid: tid ?? hostPid, codeAddress: stub).callRaw(nr, args)
         }
-        let table = stub + Self.batchArea.offset
-        try memory.write(table, SyscallBatch.table([(nr, args)]))
-        return try SyscallBatch.run(tid: tid ?? hostPid, memory: memory, codeBase: stub, table: table, count: 1)[0]!
+        return try runTable(on: tid ?? hostPid, [(nr, args)])[0]!
+    }
+
+    private var batchTable: UInt64 { stub + Self.batchArea.offset }
+
+    /// Writes `entries` (and `data`, which their arguments point into, after them) as the
+    /// batch table and runs it in thread `tid` (SyscallBatch.run).
+    private func runTable(on tid: Int32, _ entries: [(nr: Int, args: [UInt64])], data: [UInt8] = [],
+                          newTask: (Int32) throws -> Void = { _ in }) throws -> [Int64?] {
+        try memory.write(batchTable, SyscallBatch.table(entries) + data)
+        return try SyscallBatch.run(tid: tid, memory: memory, codeBase: stub, table: batchTable, count: entries.count, newTask: newTask)
     }
 
     func write(_ address: UInt64, _ bytes: [UInt8]) throws { try memory.write(address, bytes) }
@@ -95,7 +103,6 @@ final class RestoredProcess: TaskControl {
             return results
         }
         var results: [Int64] = []
-        let table = stub + Self.batchArea.offset
         while results.count < calls.count {
             let start = results.count
             var size = SyscallBatch.entrySize, count = 0
@@ -113,7 +120,7 @@ final class RestoredProcess: TaskControl {
             let chunk = calls[start..<(start + count)]
             var data: [UInt8] = []
             var entries: [(nr: Int, args: [UInt64])] = []
-            let dataStart = table + UInt64((count + 1) * SyscallBatch.entrySize)
+            let dataStart = batchTable + UInt64((count + 1) * SyscallBatch.entrySize)
             for c in chunk {
                 var args = c.args
                 if !c.data.isEmpty {
@@ -122,8 +129,7 @@ final class RestoredProcess: TaskControl {
                 }
                 entries.append((c.nr, args))
             }
-            try memory.write(table, SyscallBatch.table(entries) + data)
-            let got = try SyscallBatch.run(tid: thread, memory: memory, codeBase: stub, table: table, count: count)
+            let got = try runTable(on: thread, entries, data: data)
             let ran = got.prefix { $0 != nil }.map { $0! }
             if ran.isEmpty { throw CheckpointError(.invalidState, "pid \(pid): \(chunk.first!.what) was not run") }
             results += ran
@@ -232,12 +238,9 @@ final class RestoredProcess: TaskControl {
             scratch += bytes(args)
         }
         try write(data, scratch)
-        let table = stub + Self.batchArea.offset
-        try memory.write(table, SyscallBatch.table(chunk.indices.map { i in
-            (SyscallNumber.clone3, [argsBase + UInt64(i * argsSize), UInt64(argsSize)])
-        }))
         var hosts: [Int32] = []
-        let results = try SyscallBatch.run(tid: hostPid, memory: memory, codeBase: stub, table: table, count: chunk.count) { host in
+        let clones = chunk.indices.map { i in (SyscallNumber.clone3, [argsBase + UInt64(i * argsSize), UInt64(argsSize)]) }
+        let results = try runTable(on: hostPid, clones) { host in
             made(host)
             hosts.append(host)
         }
